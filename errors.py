@@ -1,0 +1,107 @@
+"""The service's errors. Each carries a stable `code`; `server.py` alone turns them into HTTP statuses.
+
+    SkyMarketError                      base: code, HTTP status, a message safe to show a user
+    ├── ConfigError                     configuration is wrong or missing (settings, presets, model file)
+    │   └── ProviderAuthError           the provider refused our credentials (401 upstream)
+    ├── PromptError                     a prompt file is malformed, or a variable is missing
+    ├── InputRejected                   the request's content is refused (guard block, moderation)
+    ├── ProviderError                   the model provider failed after fallbacks
+    │   ├── ProviderRateLimited         upstream 429
+    │   └── ProviderUnavailable         5xx, timeout, connection failure, garbage answer
+    └── NotReady                        a dependency (model, index) is not ready yet
+
+Messages never contain secrets or upstream response bodies: provider text can echo keys or prompts.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ConfigError",
+    "InputRejected",
+    "NotReady",
+    "PromptError",
+    "ProviderAuthError",
+    "ProviderError",
+    "ProviderRateLimited",
+    "ProviderUnavailable",
+    "SkyMarketError",
+    "from_provider_error",
+]
+
+
+class SkyMarketError(Exception):
+    code = "internal_error"
+    status = 500
+
+    def __init__(self, message: str, *, code: str | None = None, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+        self.retry_after = retry_after
+
+
+class ConfigError(SkyMarketError):
+    code = "configuration_error"
+    status = 500
+
+
+class ProviderAuthError(ConfigError):
+    code = "provider_auth_failed"
+    status = 401
+
+
+class PromptError(SkyMarketError):
+    code = "prompt_error"
+    status = 500
+
+
+class InputRejected(SkyMarketError):
+    code = "input_rejected"
+    status = 400
+
+
+class ProviderError(SkyMarketError):
+    code = "provider_error"
+    status = 502
+
+
+class ProviderRateLimited(ProviderError):
+    code = "provider_rate_limited"
+    status = 429
+
+
+class ProviderUnavailable(ProviderError):
+    code = "provider_unavailable"
+    status = 503
+
+
+class NotReady(SkyMarketError):
+    code = "not_ready"
+    status = 503
+
+
+def from_provider_error(exc: BaseException) -> SkyMarketError | None:
+    """Classifies an exception raised by the OpenAI client; None if it is not a provider error."""
+    import openai  # local import: errors.py stays importable without the SDK loaded
+
+    if isinstance(exc, openai.AuthenticationError | openai.PermissionDeniedError):
+        return ProviderAuthError("the AI provider refused the configured credentials")
+    if isinstance(exc, openai.RateLimitError):
+        return ProviderRateLimited("the AI provider is rate limiting us; try again shortly", retry_after=_retry(exc))
+    if isinstance(exc, openai.APITimeoutError | openai.APIConnectionError | openai.InternalServerError):
+        return ProviderUnavailable("the AI provider is unavailable; try again shortly", retry_after=5)
+    if isinstance(exc, openai.APIResponseValidationError):
+        return ProviderUnavailable("the AI provider sent a malformed answer", retry_after=5)
+    if isinstance(exc, openai.APIStatusError):
+        return ProviderError("the AI provider refused the request")
+    return None
+
+
+def _retry(exc: BaseException) -> float | None:
+    response = getattr(exc, "response", None)
+    value = response.headers.get("retry-after") if response is not None else None
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None

@@ -1,0 +1,187 @@
+"""The one Settings object: the only module that reads the environment (and `.env`).
+
+Built once in `server.create_app()` (or a CLI's entry point) and passed down; a test builds its own.
+`load_settings()` turns pydantic's validation errors into a `ConfigError` that names each variable and says
+what is wrong, without ever echoing the value (it may be a secret).
+"""
+
+from __future__ import annotations
+
+import re
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from errors import ConfigError
+
+__all__ = ["ROOT", "Preset", "Settings", "load_settings"]
+
+ROOT = Path(__file__).resolve().parent
+
+# Keys copied from docs and templates; refused outside and inside development alike, since they never work.
+_PLACEHOLDER_KEY = re.compile(r"(your|xxx|placeholder|changeme|replace|example|dummy|<.*>)", re.IGNORECASE)
+
+
+class Preset(BaseModel):
+    """Per-use-case model parameters, from `data/presets.yaml`. `None` means: use the global setting."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str | None = None
+    fallback_model: str | None = None
+    temperature: float | None = Field(default=None, ge=0, le=2)
+    max_tokens: int | None = Field(default=None, ge=1, le=32_000)
+    prompt: str
+
+
+class Settings(BaseSettings):
+    """Every setting of the service. Environment variable = field name in upper case."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=False)
+
+    skymarket_env: Literal["development", "production"] = "development"
+
+    # --- OpenAI (or any OpenAI-compatible endpoint) ---
+    openai_api_key: SecretStr | None = None
+    openai_organization_id: str | None = None
+    openai_project_id: str | None = None
+    openai_base_url: str | None = None
+    ai_model_primary: str = "gpt-4o-mini"
+    ai_model_fallback: str = "gpt-3.5-turbo"
+    ai_max_tokens: int = Field(default=1000, ge=1, le=32_000)
+    ai_temperature: float = Field(default=0.7, ge=0, le=2)
+    ai_request_timeout: int = Field(default=30_000, ge=100, le=600_000, description="milliseconds")
+    ai_max_retries: int = Field(default=2, ge=0, le=10)
+    ai_rate_limit_rpm: int = Field(default=60, ge=1)
+    ai_rate_limit_tpm: int = Field(default=60_000, ge=1)
+    ai_cost_alert_threshold: float = Field(default=100.0, ge=0, description="USD per day")
+
+    # --- the embedded local model (llama.cpp through xllamacpp) ---
+    local_model_enabled: bool = True  # with a key: the last resort after primary and fallback
+    local_model_url: str | None = None  # an already-running OpenAI-compatible server; else start one
+    local_model_path: Path = ROOT / "data" / "models" / "SmolLM2-135M-Instruct.Q4_1.gguf"
+    local_model_sha256: str = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
+    local_model_name: str = "smollm2-135m-instruct"
+    local_model_threads: int = Field(default=1, ge=1, le=64)
+    local_model_ctx: int = Field(default=4096, ge=512)
+    local_model_parallel: int = Field(default=1, ge=1, le=16)
+
+    # --- files ---
+    prompts_dir: Path = ROOT / "prompts"
+    presets_file: Path = ROOT / "data" / "presets.yaml"
+    data_dir: Path = ROOT / "data"
+
+    # --- chat input limits ---
+    chat_max_messages: int = Field(default=50, ge=1)
+    chat_max_message_chars: int = Field(default=4000, ge=1)
+
+    # --- search (retrieval/) ---
+    chroma_path: Path = ROOT / "data" / "chroma"
+    chroma_host: str | None = None
+    chroma_port: int | None = None
+    chroma_collection: str = "listings"
+    embeddings_provider: Literal["local", "openai"] = "local"
+    openai_embeddings_model: str = "text-embedding-3-small"
+    listings_file: Path = ROOT / "data" / "listings.jsonl"
+    places_file: Path = ROOT / "data" / "places.json"
+    search_llm_parser: bool = False  # the optional LLM query-understanding step
+
+    # --- guard (chains/guard) ---
+    guard_max_chars: int = Field(default=4000, ge=1)
+    guard_redact_pii: bool = True
+
+    # --- gateway, usage, audit ---
+    redis_url: str | None = None
+    database_url: str | None = None  # PostgreSQL for several replicas; SQLite under data/ otherwise
+    playgrounds_enabled: bool | None = None  # default: on in development, off in production
+    max_body_bytes: int = Field(default=256_000, ge=1024)
+
+    @field_validator("openai_api_key")
+    @classmethod
+    def _refuse_placeholder_key(cls, v: SecretStr | None) -> SecretStr | None:
+        if v is None:
+            return None
+        raw = v.get_secret_value().strip()
+        if not raw:
+            return None
+        if _PLACEHOLDER_KEY.search(raw) or len(raw) < 20:
+            raise ValueError("looks like a placeholder, not a real key: set a real key or leave it unset")
+        return SecretStr(raw)
+
+    @field_validator("openai_base_url", "local_model_url")
+    @classmethod
+    def _url(cls, v: str | None) -> str | None:
+        if v is None or not v.strip():
+            return None
+        if not re.match(r"^https?://[^\s/]+", v):
+            raise ValueError("must be an http(s) URL such as http://127.0.0.1:8080/v1")
+        return v.rstrip("/")
+
+    @model_validator(mode="after")
+    def _chroma_pair(self) -> Settings:
+        if (self.chroma_host is None) != (self.chroma_port is None):
+            raise ValueError("CHROMA_HOST and CHROMA_PORT must be set together")
+        return self
+
+    # --- derived ---
+    @property
+    def request_timeout_s(self) -> float:
+        return self.ai_request_timeout / 1000.0
+
+    @property
+    def has_openai(self) -> bool:
+        return self.openai_api_key is not None
+
+    @property
+    def serve_playgrounds(self) -> bool:
+        if self.playgrounds_enabled is not None:
+            return self.playgrounds_enabled
+        return self.skymarket_env == "development"
+
+    @cached_property
+    def presets(self) -> dict[str, Preset]:
+        return load_presets(self.presets_file)
+
+    def preset(self, use_case: str) -> Preset:
+        try:
+            return self.presets[use_case]
+        except KeyError:
+            raise ConfigError(f"no preset {use_case!r} in {self.presets_file.name}") from None
+
+
+def load_presets(path: Path) -> dict[str, Preset]:
+    """Reads the per-use-case presets file; a bad entry names the use case and the field."""
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"cannot read presets file {path}: {exc}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path.name}: expected a mapping of use case -> preset")
+    out: dict[str, Preset] = {}
+    for name, body in raw.items():
+        try:
+            out[str(name)] = Preset.model_validate(body)
+        except ValidationError as exc:
+            raise ConfigError(f"{path.name}: preset {name!r}: {_describe(exc, env=False)}") from None
+    return out
+
+
+def _describe(exc: ValidationError, *, env: bool = True) -> str:
+    parts = []
+    for err in exc.errors(include_input=False, include_url=False):
+        loc = ".".join(str(p) for p in err["loc"]) or "settings"
+        name = loc.upper() if env else loc
+        parts.append(f"{name}: {err['msg']}")
+    return "; ".join(parts)
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Builds Settings from the environment (plus overrides), with a clear error and no echoed values."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise ConfigError("invalid settings: " + _describe(exc)) from None
