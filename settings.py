@@ -69,6 +69,12 @@ class Settings(BaseSettings):
     local_model_threads: int = Field(default=1, ge=1, le=64)
     local_model_ctx: int = Field(default=4096, ge=512)
     local_model_parallel: int = Field(default=1, ge=1, le=16)
+    local_model_max_tokens: int = Field(default=256, ge=16)  # ~30 tokens/s on one thread: keep answers short
+    local_model_timeout_s: float = Field(default=120.0, ge=1)
+
+    # --- the HTTP server ---
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
 
     # --- files ---
     prompts_dir: Path = ROOT / "prompts"

@@ -1,0 +1,38 @@
+# The README's commands. `make serve` and `make test` work on a fresh machine with Python 3.11, pip, make.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+MODEL  := data/models/SmolLM2-135M-Instruct.Q4_1.gguf
+INDEX  := data/chroma/.ingested
+
+.PHONY: serve test install lint typecheck bench clean prepare
+
+serve: $(STAMP) prepare
+	$(PY) -m server
+
+test: $(STAMP) prepare
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+prepare: $(MODEL)
+
+$(MODEL): $(STAMP)
+	$(PY) -m chains.local_llm prepare
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy .
+
+bench: $(STAMP) prepare
+	@echo "see BENCHMARKS.md for each benchmark's command"
+
+clean:
+	rm -rf $(VENV) data/chroma data/models .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,127 @@
+"""The model layer: one factory builds the chat model of a use case, with its fallbacks.
+
+Order of degradation: `AI_MODEL_PRIMARY` -> `AI_MODEL_FALLBACK` -> the local model (when enabled).
+Without `OPENAI_API_KEY` the local model is the only one. All of them are `ChatOpenAI`: the local model is
+llama.cpp's OpenAI-compatible server, so one code path serves both.
+
+Retries live in one layer, the OpenAI SDK's (`max_retries=AI_MAX_RETRIES`): it backs off exponentially
+with jitter, honours `Retry-After`, and retries only 408/409/429/5xx and connection errors. LangChain's
+fallbacks then switch model only on `PROVIDER_ERRORS`, never on a bare `Exception`: a bad request or a
+bad key is not made better by asking another model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import openai
+from langchain_core.language_models import BaseChatModel
+from langchain_core.runnables import Runnable
+from langchain_openai import ChatOpenAI
+
+from settings import Preset, Settings
+
+__all__ = ["LOCAL_API_KEY", "PROVIDER_ERRORS", "ModelChoice", "build_chat_model", "model_chain"]
+
+PROVIDER_ERRORS: tuple[type[BaseException], ...] = (
+    openai.RateLimitError,  # 429
+    openai.InternalServerError,  # 5xx
+    openai.APITimeoutError,  # no answer within AI_REQUEST_TIMEOUT
+    openai.APIConnectionError,  # refused, reset, DNS
+    openai.APIResponseValidationError,  # an answer that is not the API's shape
+)
+
+LOCAL_API_KEY = "local-model-needs-no-key"
+
+
+@dataclass(frozen=True)
+class ModelChoice:
+    """One model in the fallback chain: what to call and where."""
+
+    name: str
+    base_url: str | None
+    api_key: str
+    max_tokens: int
+    temperature: float
+    timeout_s: float
+    max_retries: int
+    organization: str | None = None
+    project: str | None = None
+    is_local: bool = False
+
+
+def model_chain(*, settings: Settings, preset: Preset, local_base_url: str | None) -> list[ModelChoice]:
+    """The ordered list of models a use case may use.
+
+    Args:
+        settings: the service's settings.
+        preset: the use case's preset (its `None` fields take the global setting).
+        local_base_url: the running local model server's `/v1` URL, or None when it is off.
+    """
+    temperature = preset.temperature if preset.temperature is not None else settings.ai_temperature
+    max_tokens = preset.max_tokens if preset.max_tokens is not None else settings.ai_max_tokens
+    out: list[ModelChoice] = []
+    if settings.openai_api_key is not None:
+        key = settings.openai_api_key.get_secret_value()
+        names = [preset.model or settings.ai_model_primary, preset.fallback_model or settings.ai_model_fallback]
+        for name in dict.fromkeys(names):  # primary == fallback: ask once
+            out.append(
+                ModelChoice(
+                    name=name, base_url=settings.openai_base_url, api_key=key, max_tokens=max_tokens,
+                    temperature=temperature, timeout_s=settings.request_timeout_s,
+                    max_retries=settings.ai_max_retries, organization=settings.openai_organization_id,
+                    project=settings.openai_project_id,
+                )
+            )
+    if local_base_url is not None and (settings.local_model_enabled or not out):
+        out.append(
+            ModelChoice(
+                name=settings.local_model_name, base_url=local_base_url, api_key=LOCAL_API_KEY,
+                max_tokens=min(max_tokens, settings.local_model_max_tokens), temperature=temperature,
+                timeout_s=max(settings.request_timeout_s, settings.local_model_timeout_s),
+                max_retries=0, is_local=True,
+            )
+        )
+    return out
+
+
+def _chat_openai(choice: ModelChoice) -> BaseChatModel:
+    kwargs: dict[str, Any] = {}
+    if choice.project:
+        # langchain-openai has no field for it; the SDK reads it from this header.
+        kwargs["default_headers"] = {"OpenAI-Project": choice.project}
+    return ChatOpenAI(
+        model=choice.name,
+        api_key=choice.api_key,  # type: ignore[arg-type]
+        base_url=choice.base_url,
+        organization=choice.organization,
+        max_tokens=choice.max_tokens,  # type: ignore[call-arg]
+        temperature=choice.temperature,
+        timeout=choice.timeout_s,
+        max_retries=choice.max_retries,
+        stream_usage=True,  # with a base URL set, usage on streams is only sent when asked for
+        **kwargs,
+    )
+
+
+def build_chat_model(*, settings: Settings, use_case: str, local_base_url: str | None) -> Runnable:
+    """Builds the chat model of a use case: primary with fallbacks, as one Runnable.
+
+    Args:
+        settings: the service's settings.
+        use_case: a key of `data/presets.yaml` (chat, describe, search).
+        local_base_url: the local model server's `/v1` URL, or None when it is not running.
+
+    Raises:
+        ConfigError: no model is available at all (no key and the local model off).
+    """
+    from errors import ConfigError
+
+    choices = model_chain(settings=settings, preset=settings.preset(use_case), local_base_url=local_base_url)
+    if not choices:
+        raise ConfigError("no model available: set OPENAI_API_KEY or enable the local model")
+    models = [_chat_openai(c).with_config(run_name=f"model:{c.name}") for c in choices]
+    if len(models) == 1:
+        return models[0]
+    return models[0].with_fallbacks(models[1:], exceptions_to_handle=PROVIDER_ERRORS)

@@ -1,0 +1,33 @@
+"""`skymarket` command line: one entry point, one sub-command per area.
+
+Each area registers its sub-command in `COMMANDS` (name -> "module:function"); the function takes the
+remaining arguments and returns an exit code. Modules are imported only when their command runs.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+__all__ = ["COMMANDS", "main"]
+
+COMMANDS: dict[str, tuple[str, str]] = {
+    "serve": ("server:main_cli", "run the HTTP service"),
+    "local-model": ("chains.local_llm:main", "prepare the embedded local model (prepare)"),
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if not args or args[0] in ("-h", "--help") or args[0] not in COMMANDS:
+        print("usage: skymarket COMMAND [ARGS...]\n\ncommands:")
+        for name, (_, help_) in COMMANDS.items():
+            print(f"  {name:<14}{help_}")
+        return 0 if args and args[0] in ("-h", "--help") else 2
+    target, _ = COMMANDS[args[0]]
+    module, func = target.split(":")
+    return int(getattr(importlib.import_module(module), func)(args[1:]) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,134 @@
+"""The HTTP service: `create_app(settings) -> FastAPI`. The only module that imports LangServe.
+
+A request reads top to bottom: route -> (gateway dependencies) -> chain -> errors mapped to statuses here.
+Run it with `make serve` (or `python -m server`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Annotated, Any
+
+import openai
+from fastapi import Depends, FastAPI, Request
+from fastapi.responses import JSONResponse, RedirectResponse
+from langserve import add_routes
+
+from errors import SkyMarketError, from_provider_error
+from services import Services, build_services
+from settings import Settings, load_settings
+
+__all__ = ["ServicesDep", "create_app", "main"]
+
+log = logging.getLogger("skymarket.server")
+
+_CHAT_ENDPOINTS = ["invoke", "batch", "stream", "stream_events", "input_schema", "output_schema", "config_schema"]
+
+
+def get_services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+
+
+def _error_body(exc: SkyMarketError) -> dict[str, Any]:
+    return {"error": {"code": exc.code, "message": exc.message}}
+
+
+def _error_response(exc: SkyMarketError) -> JSONResponse:
+    headers = {"Retry-After": str(int(exc.retry_after + 0.999))} if exc.retry_after else None
+    return JSONResponse(_error_body(exc), status_code=exc.status, headers=headers)
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(SkyMarketError)
+    async def _ours(_: Request, exc: SkyMarketError) -> JSONResponse:
+        log.warning("request failed: %s (%s)", exc.code, exc.message)
+        return _error_response(exc)
+
+    @app.exception_handler(openai.OpenAIError)
+    async def _provider(_: Request, exc: openai.OpenAIError) -> JSONResponse:
+        mapped = from_provider_error(exc) or SkyMarketError("the AI provider failed")
+        # The provider's own message can echo a key or the prompt: log the type only.
+        log.warning("provider error %s -> %s", type(exc).__name__, mapped.code)
+        return _error_response(mapped)
+
+
+def _mount_features(app: FastAPI, services: Services) -> None:
+    """One LangServe route per product feature."""
+    playground = services.settings.serve_playgrounds
+    add_routes(
+        app,
+        services.chains["chat"],
+        path="/chat",
+        playground_type="chat",
+        enabled_endpoints=_CHAT_ENDPOINTS + (["playground"] if playground else []),
+    )
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Builds the FastAPI application.
+
+    Args:
+        settings: the settings to use; read from the environment when None.
+    """
+    settings = settings or load_settings()
+    services = build_services(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        services.start()
+        try:
+            yield
+        finally:
+            services.stop()
+
+    app = FastAPI(
+        title="SkyMarket AI",
+        version="0.1.0",
+        description="Chat, listing descriptions and search for SkyMarket, the Detroit Metro drone marketplace.",
+        lifespan=lifespan,
+    )
+    app.state.services = services
+    _install_error_handlers(app)
+
+    @app.get("/", include_in_schema=False)
+    async def index() -> RedirectResponse:
+        return RedirectResponse("/docs")
+
+    @app.get("/healthz", tags=["ops"])
+    async def healthz() -> dict[str, str]:
+        """The process is up."""
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["ops"])
+    async def readyz(s: ServicesDep) -> JSONResponse:
+        """The model layer (and the search index, once built) is ready to answer."""
+        body = s.readiness()
+        return JSONResponse(body, status_code=200 if body["ready"] else 503)
+
+    _mount_features(app, services)
+    return app
+
+
+def main() -> None:
+    """Runs the service with uvicorn on HOST:PORT (127.0.0.1:8000 by default)."""
+    import uvicorn
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    settings = load_settings()
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
+
+
+def main_cli(argv: list[str]) -> int:
+    """`skymarket serve`: the same as `python -m server`."""
+    main()
+    return 0
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,87 @@
+"""The one typed object that carries the service's dependencies.
+
+`build_services(settings)` only constructs (nothing connects); `start()` runs in the FastAPI lifespan and
+starts what needs starting (the local model server); `stop()` undoes it. Routes reach it through the
+`ServicesDep` alias in `server.py`.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from langchain_core.runnables import Runnable
+
+from chains.chat import build_chat_chain, make_chat_input
+from chains.local_llm import LocalModelServer
+from chains.models import build_chat_model
+from chains.prompting import PromptStore
+from errors import SkyMarketError
+from settings import Settings
+
+__all__ = ["Services", "build_services"]
+
+log = logging.getLogger("skymarket.services")
+
+
+@dataclass
+class Services:
+    settings: Settings
+    prompts: PromptStore
+    local_model: LocalModelServer | None
+    chains: dict[str, Runnable] = field(default_factory=dict)
+    ready: dict[str, bool] = field(default_factory=dict)
+    problems: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def local_base_url(self) -> str | None:
+        if self.settings.local_model_url:
+            return self.settings.local_model_url
+        return self.local_model.base_url if self.local_model is not None else None
+
+    def start(self) -> None:
+        """Starts the embedded parts. A part that fails is reported by /readyz, not fatal at start."""
+        if self.local_model is not None:
+            try:
+                self.local_model.start()
+                self.ready["local_model"] = True
+            except SkyMarketError as exc:
+                self.ready["local_model"] = False
+                self.problems["local_model"] = exc.message
+                log.error("local model did not start: %s", exc.message)
+        elif self.settings.local_model_url:
+            self.ready["local_model"] = True
+        self.ready["models"] = self.settings.has_openai or self.ready.get("local_model", False)
+
+    def stop(self) -> None:
+        if self.local_model is not None:
+            self.local_model.stop()
+
+    def readiness(self) -> dict[str, Any]:
+        return {"ready": all(self.ready.values()) and bool(self.ready), "parts": dict(self.ready),
+                "problems": dict(self.problems)}
+
+
+def build_services(settings: Settings) -> Services:
+    """Constructs every dependency and chain from settings, without connecting to anything."""
+    uses_local = settings.local_model_enabled or not settings.has_openai
+    local = None
+    if uses_local and not settings.local_model_url:
+        local = LocalModelServer(
+            model_path=settings.local_model_path, sha256=settings.local_model_sha256,
+            threads=settings.local_model_threads, ctx=settings.local_model_ctx,
+            parallel=settings.local_model_parallel,
+        )
+    services = Services(settings=settings, prompts=PromptStore(settings.prompts_dir), local_model=local)
+    local_url = services.local_base_url if uses_local else None
+    chat_preset = settings.preset("chat")
+    services.chains["chat"] = build_chat_chain(
+        model=build_chat_model(settings=settings, use_case="chat", local_base_url=local_url),
+        prompts=services.prompts,
+        prompt_name=chat_preset.prompt,
+        input_type=make_chat_input(
+            max_messages=settings.chat_max_messages, max_chars=settings.chat_max_message_chars
+        ),
+    )
+    return services
