@@ -68,6 +68,14 @@ class Listing(BaseModel):
             ]
         )
 
+    def embed_text(self) -> str:
+        """The text embedded for vector search: the gist first (documents are cut to a few dozen tokens)."""
+        return (
+            f"{self.title}. {self.category.replace('_', ' ')} drone service in {self.city}. "
+            f"{', '.join(self.services)}. {' '.join(f.replace('_', ' ') for f in self.features)}. "
+            f"{self.description}"
+        )
+
     def content_hash(self) -> str:
         """A stable hash of every field: a changed listing gets re-embedded, an unchanged one is skipped."""
         raw = json.dumps(self.model_dump(mode="json"), sort_keys=True, ensure_ascii=False)

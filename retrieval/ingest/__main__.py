@@ -1,0 +1,64 @@
+"""CLI: `python -m retrieval.ingest [--file PATH] [--if-missing] [--batch-size N] [--no-progress]`.
+
+Exit status: 0 done; 1 some line was malformed (everything else was ingested); 2 configuration or
+Chroma error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from errors import SkyMarketError
+from retrieval.embeddings import build_embeddings
+from retrieval.ingest.core import Screen, ingest, print_report
+from retrieval.store import build_vectorstore
+from settings import load_settings
+
+
+def main(argv: list[str] | None = None, *, screen: Screen | None = None) -> int:
+    """Runs the ingest.
+
+    Args:
+        argv: command-line arguments (sys.argv when None).
+        screen: the guard for listing text; the service's entry point passes it in.
+    """
+    parser = argparse.ArgumentParser(prog="python -m retrieval.ingest", description=__doc__)
+    parser.add_argument("--file", type=Path, default=None, help="JSON Lines file (default: LISTINGS_FILE)")
+    parser.add_argument("--if-missing", action="store_true", help="do nothing when the collection has data")
+    parser.add_argument("--batch-size", type=int, default=None)
+    parser.add_argument("--no-progress", action="store_true")
+    args = parser.parse_args(argv)
+    try:
+        settings = load_settings()
+        store = build_vectorstore(settings=settings, embeddings=build_embeddings(settings=settings))
+        if args.if_missing and store.get(limit=1, include=[])["ids"]:
+            print(f"index present in collection {settings.chroma_collection!r}; nothing to do")
+            return 0
+        path = args.file or settings.listings_file
+        started = time.perf_counter()
+        report = ingest(
+            store=store,
+            path=path,
+            batch_size=args.batch_size or settings.embeddings_batch_size,
+            screen=screen,
+            progress=not args.no_progress,
+        )
+    except SkyMarketError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 2
+    except (OSError, ValueError) as exc:  # unreadable file, Chroma unreachable or refusing
+        print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 2
+    elapsed = time.perf_counter() - started
+    print_report(
+        report, out=lambda line: print(line, file=sys.stderr if line.startswith("  ") else sys.stdout)
+    )
+    print(f"took {elapsed:.1f}s")
+    return 0 if report.ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

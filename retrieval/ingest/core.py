@@ -1,0 +1,257 @@
+"""Ingest `listings.jsonl` into Chroma: idempotent upsert keyed by id + content hash, with a progress bar.
+
+    python -m retrieval.ingest                 # sync the index with LISTINGS_FILE
+    python -m retrieval.ingest --if-missing    # only when the collection is empty (used by `make serve`)
+
+Re-running changes nothing; a changed listing is re-embedded; a listing gone from the file is deleted.
+
+A malformed line (bad JSON, a missing or invalid field, a duplicate id) is skipped and reported with its line
+number; every other line is still ingested, and the command exits 1 at the end. Deletions are conservative:
+a listing whose line is malformed keeps its indexed version, and when some line is not even JSON (so its id is
+unknown) nothing is deleted in that run.
+
+Listing text is untrusted: when a `screen` function is given, each new or changed listing's text goes through
+it; "block" keeps the listing out of the index (and removes an older version), otherwise its sanitised text is
+what gets indexed. Whatever is indexed only reaches a prompt fenced as data (`retrieval.fence`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from langchain_chroma import Chroma
+from pydantic import ValidationError
+
+from retrieval.schema import Listing
+
+__all__ = [
+    "BadLine",
+    "IngestReport",
+    "ScreenResult",
+    "existing_hashes",
+    "ingest",
+    "print_report",
+    "read_listings",
+    "to_metadata",
+]
+
+_PAGE = 5000
+
+
+class ScreenResult(Protocol):
+    """What a screen returns (the guard's `GuardOutput` fits): sanitised text, an action, the reasons."""
+
+    text: str
+    action: str  # "allow" | "flag" | "block"
+    reasons: list[str]
+
+
+Screen = Callable[[str], ScreenResult]
+
+
+@dataclass(frozen=True)
+class BadLine:
+    line: int
+    error: str
+
+    def __str__(self) -> str:
+        return f"line {self.line}: {self.error}"
+
+
+@dataclass
+class IngestReport:
+    total: int = 0
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    deleted: int = 0
+    bad_lines: list[BadLine] = field(default_factory=list)
+    rejected: dict[str, list[str]] = field(default_factory=dict)  # id -> reasons (screen said block)
+    flagged: dict[str, list[str]] = field(default_factory=dict)
+    deletions_skipped: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return not self.bad_lines
+
+    def summary(self) -> str:
+        parts = [f"{self.total} valid listings", f"{self.added} added", f"{self.updated} updated"]
+        parts += [f"{self.unchanged} unchanged", f"{self.deleted} deleted"]
+        if self.rejected:
+            parts.append(f"{len(self.rejected)} rejected by the screen")
+        if self.bad_lines:
+            parts.append(f"{len(self.bad_lines)} malformed line(s) skipped")
+        return ", ".join(parts)
+
+
+def read_listings(lines: Iterable[str]) -> tuple[list[Listing], list[BadLine], set[str], bool]:
+    """Parses JSON Lines.
+
+    Returns:
+        The valid listings, the bad lines, the ids named by bad lines (kept, not deleted), and whether some
+        bad line's id is unknown.
+    """
+    listings: list[Listing] = []
+    bad: list[BadLine] = []
+    protected: set[str] = set()
+    unknown = False
+    seen: set[str] = set()
+    for n, raw in enumerate(lines, start=1):
+        if not raw.strip():
+            continue
+        try:
+            obj = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            bad.append(BadLine(n, f"not valid JSON ({exc.msg} at column {exc.colno})"))
+            unknown = True
+            continue
+        lid = obj.get("id") if isinstance(obj, dict) else None
+        try:
+            listing = Listing.model_validate(obj)
+        except ValidationError as exc:
+            errs = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc']) or 'line'}: {e['msg']}"
+                for e in exc.errors(include_url=False, include_input=False)
+            )
+            bad.append(BadLine(n, f"id {lid!r}: {errs}" if isinstance(lid, str) else errs))
+            if isinstance(lid, str):
+                protected.add(lid)
+            else:
+                unknown = True
+            continue
+        if listing.id in seen:
+            bad.append(BadLine(n, f"duplicate id {listing.id!r} (the first occurrence is kept)"))
+            continue
+        seen.add(listing.id)
+        listings.append(listing)
+    return listings, bad, protected, unknown
+
+
+def to_metadata(listing: Listing, content_hash: str) -> dict[str, Any]:
+    """Chroma metadata: the scalars we filter on, plus the whole listing as JSON."""
+    return {
+        "content_hash": content_hash,
+        "category": listing.category,
+        "county": listing.county,
+        "city": listing.city,
+        "lat": listing.lat,
+        "lon": listing.lon,
+        "service_radius_miles": listing.service_radius_miles,
+        "price_from_usd": listing.price_from_usd,
+        "rating": listing.rating,
+        "listing": listing.model_dump_json(),
+    }
+
+
+def existing_hashes(store: Chroma) -> dict[str, str]:
+    """id -> content hash of everything in the collection, read page by page."""
+    out: dict[str, str] = {}
+    offset = 0
+    while True:
+        page = store.get(include=["metadatas"], limit=_PAGE, offset=offset)
+        for lid, meta in zip(page["ids"], page["metadatas"], strict=True):
+            out[lid] = str((meta or {}).get("content_hash", ""))
+        if len(page["ids"]) < _PAGE:
+            return out
+        offset += _PAGE
+
+
+def _screened(listing: Listing, screen: Screen) -> tuple[Listing | None, list[str], bool]:
+    fields = {"title": listing.title, "description": listing.description, "operator": listing.operator}
+    fields["services"] = "\n".join(listing.services)
+    clean: dict[str, Any] = {}
+    reasons: list[str] = []
+    flagged = False
+    for name, text in fields.items():
+        verdict = screen(text)
+        reasons += [f"{name}: {r}" for r in verdict.reasons]
+        if verdict.action == "block":
+            return None, reasons, True
+        flagged = flagged or verdict.action == "flag"
+        clean[name] = verdict.text
+    clean["services"] = [s for s in clean["services"].split("\n") if s.strip()]
+    return listing.model_copy(update=clean), reasons, flagged
+
+
+def ingest(
+    *,
+    store: Chroma,
+    path: Path,
+    batch_size: int = 32,
+    screen: Screen | None = None,
+    progress: bool = True,
+) -> IngestReport:
+    """Brings the collection in line with the file.
+
+    Args:
+        store: the listings vector store (its embeddings embed the new and changed listings).
+        path: the JSON Lines file.
+        batch_size: listings per embedding + upsert call.
+        screen: the guard for untrusted listing text (None: not screened).
+        progress: show a tqdm progress bar.
+    """
+    from tqdm import tqdm
+
+    with path.open(encoding="utf-8") as fh:
+        listings, bad, protected, unknown = read_listings(fh)
+    report = IngestReport(total=len(listings), bad_lines=bad)
+    old = existing_hashes(store)
+    todo: list[tuple[Listing, str]] = []
+    for listing in listings:
+        digest = listing.content_hash()
+        if old.get(listing.id) == digest:
+            report.unchanged += 1
+        else:
+            todo.append((listing, digest))
+    to_delete: list[str] = []
+    with tqdm(total=len(todo), unit="listing", desc="embedding", disable=not progress) as bar:
+        for start in range(0, len(todo), batch_size):
+            chunk = todo[start : start + batch_size]
+            ids, texts, metas = [], [], []
+            for listing, digest in chunk:
+                clean, reasons, flagged = _screened(listing, screen) if screen else (listing, [], False)
+                if clean is None:
+                    report.rejected[listing.id] = reasons
+                    if listing.id in old:
+                        to_delete.append(listing.id)
+                    continue
+                if flagged:
+                    report.flagged[listing.id] = reasons
+                ids.append(listing.id)
+                texts.append(clean.embed_text())
+                metas.append(to_metadata(clean, digest))
+                if listing.id in old:
+                    report.updated += 1
+                else:
+                    report.added += 1
+            if ids:
+                store.add_texts(texts=texts, metadatas=metas, ids=ids)  # upsert by id
+            bar.update(len(chunk))
+    keep = {listing.id for listing in listings} | protected
+    gone = [lid for lid in old if lid not in keep]
+    if unknown and gone:
+        report.deletions_skipped = True
+    else:
+        to_delete += gone
+    if to_delete:
+        for start in range(0, len(to_delete), _PAGE):
+            store.delete(ids=to_delete[start : start + _PAGE])
+        report.deleted = len(to_delete)
+    return report
+
+
+def print_report(report: IngestReport, *, out: Callable[[str], Any] = print, limit: int = 20) -> None:
+    """Human-readable summary; the first `limit` bad lines are listed."""
+    out(report.summary())
+    for item in report.bad_lines[:limit]:
+        out(f"  malformed {item}")
+    if len(report.bad_lines) > limit:
+        out(f"  ... and {len(report.bad_lines) - limit} more malformed line(s)")
+    for lid, reasons in list(report.rejected.items())[:limit]:
+        out(f"  rejected {lid}: {'; '.join(reasons)}")
+    if report.deletions_skipped:
+        out("  deletions skipped: a line that is not JSON may hold any id")

@@ -1,0 +1,50 @@
+"""The Chroma side: a client (embedded or server) and the LangChain vector store over our collection.
+
+Nothing here connects at import time. Telemetry is always off. The collection has no embedding function of
+its own (langchain-chroma passes none): vectors always come from our `Embeddings`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langchain_chroma import Chroma
+from langchain_core.embeddings import Embeddings
+
+from settings import Settings
+
+__all__ = ["build_chroma_client", "build_vectorstore"]
+
+
+def build_chroma_client(*, settings: Settings) -> Any:
+    """An embedded `PersistentClient` at `CHROMA_PATH`, or an `HttpClient` when CHROMA_HOST/PORT are set.
+
+    Args:
+        settings: the service settings.
+    """
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
+    chroma_settings = ChromaSettings(anonymized_telemetry=False)
+    if settings.chroma_host is not None and settings.chroma_port is not None:
+        return chromadb.HttpClient(
+            host=settings.chroma_host, port=settings.chroma_port, settings=chroma_settings
+        )
+    settings.chroma_path.mkdir(parents=True, exist_ok=True)
+    return chromadb.PersistentClient(path=str(settings.chroma_path), settings=chroma_settings)
+
+
+def build_vectorstore(*, settings: Settings, embeddings: Embeddings, client: Any = None) -> Chroma:
+    """The listings collection (cosine space), created when missing.
+
+    Args:
+        settings: the service settings (collection name, where Chroma lives).
+        embeddings: the embeddings; never Chroma's default function.
+        client: an existing Chroma client; built from settings when None.
+    """
+    return Chroma(
+        collection_name=settings.chroma_collection,
+        embedding_function=embeddings,
+        client=client if client is not None else build_chroma_client(settings=settings),
+        collection_metadata={"hnsw:space": "cosine"},
+    )
