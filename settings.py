@@ -95,6 +95,10 @@ class Settings(BaseSettings):
     listings_file: Path = ROOT / "data" / "listings.jsonl"
     places_file: Path = ROOT / "data" / "places.json"
     search_llm_parser: bool = False  # the optional LLM query-understanding step
+    search_llm_timeout_s: float = Field(default=2.0, gt=0, le=30)  # the search never waits longer for it
+    embeddings_threads: int = Field(default=1, ge=1, le=64)  # onnxruntime intra-op threads (shared 2-core box)
+    embeddings_batch_size: int = Field(default=8, ge=1, le=1024)  # texts per ONNX run / Chroma upsert
+    embeddings_doc_max_tokens: int = Field(default=64, ge=8, le=256)  # listing text is cut here (CPU cost)
 
     # --- guard (chains/guard) ---
     guard_max_chars: int = Field(default=4000, ge=1)
