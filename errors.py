@@ -83,6 +83,8 @@ class NotReady(SkyMarketError):
 
 def from_provider_error(exc: BaseException) -> SkyMarketError | None:
     """Classifies an exception raised by the OpenAI client; None if it is not a provider error."""
+    import json
+
     import openai  # local import: errors.py stays importable without the SDK loaded
 
     if isinstance(exc, openai.AuthenticationError | openai.PermissionDeniedError):
@@ -91,7 +93,7 @@ def from_provider_error(exc: BaseException) -> SkyMarketError | None:
         return ProviderRateLimited("the AI provider is rate limiting us; try again shortly", retry_after=_retry(exc))
     if isinstance(exc, openai.APITimeoutError | openai.APIConnectionError | openai.InternalServerError):
         return ProviderUnavailable("the AI provider is unavailable; try again shortly", retry_after=5)
-    if isinstance(exc, openai.APIResponseValidationError):
+    if isinstance(exc, openai.APIResponseValidationError | json.JSONDecodeError):
         return ProviderUnavailable("the AI provider sent a malformed answer", retry_after=5)
     if isinstance(exc, openai.APIStatusError):
         return ProviderError("the AI provider refused the request")

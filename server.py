@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import openai
 from fastapi import Depends, FastAPI, Request
@@ -24,7 +24,13 @@ __all__ = ["ServicesDep", "create_app", "main"]
 
 log = logging.getLogger("skymarket.server")
 
-_CHAT_ENDPOINTS = ["invoke", "batch", "stream", "stream_events", "input_schema", "output_schema", "config_schema"]
+# The playgrounds stream through stream_log and read schemas under config-hash paths: both stay on.
+Endpoint = Literal["invoke", "batch", "stream", "stream_log", "stream_events", "playground", "input_schema",
+                   "output_schema", "config_schema", "config_hashes"]
+_CHAT_ENDPOINTS: list[Endpoint] = [
+    "invoke", "batch", "stream", "stream_log", "stream_events",
+    "input_schema", "output_schema", "config_schema", "config_hashes",
+]
 
 
 def get_services(request: Request) -> Services:
@@ -66,7 +72,7 @@ def _mount_features(app: FastAPI, services: Services) -> None:
         services.chains["chat"],
         path="/chat",
         playground_type="chat",
-        enabled_endpoints=_CHAT_ENDPOINTS + (["playground"] if playground else []),
+        enabled_endpoints=[*_CHAT_ENDPOINTS, "playground"] if playground else _CHAT_ENDPOINTS,
     )
 
 

@@ -69,8 +69,9 @@ class Settings(BaseSettings):
     local_model_threads: int = Field(default=1, ge=1, le=64)
     local_model_ctx: int = Field(default=4096, ge=512)
     local_model_parallel: int = Field(default=1, ge=1, le=16)
-    local_model_max_tokens: int = Field(default=256, ge=16)  # ~30 tokens/s on one thread: keep answers short
+    local_model_max_tokens: int = Field(default=200, ge=16)  # ~30 tokens/s on one thread: keep answers short
     local_model_timeout_s: float = Field(default=120.0, ge=1)
+    local_model_frequency_penalty: float = Field(default=0.8, ge=0, le=2)  # a 135M model loops without it
 
     # --- the HTTP server ---
     host: str = "127.0.0.1"
@@ -103,6 +104,9 @@ class Settings(BaseSettings):
     # --- guard (chains/guard) ---
     guard_max_chars: int = Field(default=4000, ge=1)
     guard_redact_pii: bool = True
+    guard_flag_score: float = Field(default=0.5, gt=0, le=1)  # score at or above which text is flagged
+    guard_block_score: float = Field(default=0.9, gt=0, le=1)  # ... and blocked (400 before any model call)
+    guard_max_combining: int = Field(default=2, ge=0, le=16)  # combining marks kept per character (Zalgo cap)
 
     # --- gateway, usage, audit ---
     redis_url: str | None = None

@@ -12,6 +12,7 @@ bad key is not made better by asking another model.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,6 +31,7 @@ PROVIDER_ERRORS: tuple[type[BaseException], ...] = (
     openai.APITimeoutError,  # no answer within AI_REQUEST_TIMEOUT
     openai.APIConnectionError,  # refused, reset, DNS
     openai.APIResponseValidationError,  # an answer that is not the API's shape
+    json.JSONDecodeError,  # an answer that is not JSON at all (the SDK lets this one through raw)
 )
 
 LOCAL_API_KEY = "local-model-needs-no-key"
@@ -49,6 +51,7 @@ class ModelChoice:
     organization: str | None = None
     project: str | None = None
     is_local: bool = False
+    frequency_penalty: float | None = None
 
 
 def model_chain(*, settings: Settings, preset: Preset, local_base_url: str | None) -> list[ModelChoice]:
@@ -80,7 +83,7 @@ def model_chain(*, settings: Settings, preset: Preset, local_base_url: str | Non
                 name=settings.local_model_name, base_url=local_base_url, api_key=LOCAL_API_KEY,
                 max_tokens=min(max_tokens, settings.local_model_max_tokens), temperature=temperature,
                 timeout_s=max(settings.request_timeout_s, settings.local_model_timeout_s),
-                max_retries=0, is_local=True,
+                max_retries=0, is_local=True, frequency_penalty=settings.local_model_frequency_penalty,
             )
         )
     return out
@@ -100,6 +103,11 @@ def _chat_openai(choice: ModelChoice) -> BaseChatModel:
         temperature=choice.temperature,
         timeout=choice.timeout_s,
         max_retries=choice.max_retries,
+        # Own connection pools per built model: langchain-openai otherwise shares one cached async client
+        # per (base URL, timeout) across the process, bound to the first event loop that used it.
+        http_client=openai.DefaultHttpxClient(timeout=choice.timeout_s),
+        http_async_client=openai.DefaultAsyncHttpxClient(timeout=choice.timeout_s),
+        frequency_penalty=choice.frequency_penalty,
         stream_usage=True,  # with a base URL set, usage on streams is only sent when asked for
         **kwargs,
     )

@@ -160,7 +160,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._json(404, {"error": {"message": f"no route {self.path}"}})
             return
         with self.owner._lock:
-            self.owner.calls.append(Call(model, stream, dict(self.headers), body))
+            self.owner.calls.append(Call(model, stream, {k.lower(): v for k, v in self.headers.items()}, body))
         b = self.owner._next(model)
         if isinstance(b, Fail):
             headers = {"retry-after": str(b.retry_after)} if b.retry_after is not None else {}

@@ -1,0 +1,105 @@
+"""Shared fixtures: settings built per test, the fake OpenAI server, the real local model, live servers."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from chains.local_llm import LocalModelServer, free_port
+from settings import Settings
+from tests.fake_openai import FakeOpenAI
+
+ROOT = Path(__file__).resolve().parent.parent
+FAKE_KEY = "sk-test-" + "k3y" * 10  # looks real to validation, planted to prove it never leaks
+
+
+@pytest.fixture(autouse=True)
+def _isolate_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No developer's environment leaks into a test's Settings."""
+    for name in list(os.environ):
+        if name.startswith(("OPENAI_", "AI_", "SKYMARKET_", "LOCAL_MODEL_", "CHROMA_", "REDIS_URL", "DATABASE_URL")):
+            monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture(autouse=True)
+def _reset_sse_event() -> None:
+    """sse-starlette 1.x keeps an exit event bound to the first event loop; each test gets a new loop."""
+    from sse_starlette.sse import AppStatus
+
+    AppStatus.should_exit_event = None  # type: ignore[assignment]
+
+
+def make_settings(**overrides: Any) -> Settings:
+    """Settings for a test: no .env file, the local model off unless asked for."""
+    base: dict[str, Any] = {"local_model_enabled": False}
+    base.update(overrides)
+    return Settings(_env_file=None, **base)  # type: ignore[call-arg]
+
+
+@pytest.fixture(scope="session")
+def fake_openai_server() -> Iterator[FakeOpenAI]:
+    fake = FakeOpenAI().start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def fake_openai(fake_openai_server: FakeOpenAI) -> FakeOpenAI:
+    fake_openai_server.reset()
+    return fake_openai_server
+
+
+@pytest.fixture
+def openai_settings(fake_openai: FakeOpenAI) -> Settings:
+    """OpenAI configured against the fake server; its `local` model answers on the same fake server."""
+    return make_settings(
+        openai_api_key=FAKE_KEY,
+        openai_base_url=fake_openai.url,
+        local_model_enabled=True,
+        local_model_url=fake_openai.url,
+        ai_request_timeout=2000,
+        ai_max_retries=0,
+        local_model_timeout_s=2,
+    )
+
+
+@pytest.fixture(scope="session")
+def local_llm() -> Iterator[str]:
+    """The real embedded model (llama.cpp, one thread), started once for the session; yields its /v1 URL."""
+    s = Settings(_env_file=None)  # type: ignore[call-arg]
+    server = LocalModelServer(model_path=s.local_model_path, sha256=s.local_model_sha256, threads=1, ctx=2048)
+    server.start()
+    yield server.base_url
+    server.stop()
+
+
+class LiveServer:
+    """The app served by a real uvicorn on a loopback port, in a thread."""
+
+    def __init__(self, app: Any) -> None:
+        import uvicorn
+
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on")
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> LiveServer:
+        self.thread.start()
+        deadline = time.monotonic() + 60
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("live server did not start")
+            time.sleep(0.02)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
