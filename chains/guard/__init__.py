@@ -1,0 +1,39 @@
+"""The guard: input sanitizer and prompt-injection defence, plus the output-side canary check.
+
+Input side: `screen()` (pure function) -> `GuardOutput`; `build_guard_chain()` for the `/guard` route;
+`guard_text()` / `guard_messages()` / `build_guard_step()` for chains (raise `InputRejected` on block, fence
+flagged text with `fence()`). Output side: `make_canary()`, `check_output()`, `build_leak_guard()`.
+"""
+
+from chains.guard.canary import REFUSAL, LeakVerdict, build_leak_guard, check_output, make_canary, redact_leak
+from chains.guard.models import GuardConfig, GuardInput, GuardOutput
+from chains.guard.runnable import (
+    Guarded,
+    build_guard_chain,
+    build_guard_step,
+    fence,
+    guard_messages,
+    guard_text,
+    worst,
+)
+from chains.guard.screen import screen
+
+__all__ = [
+    "REFUSAL",
+    "GuardConfig",
+    "GuardInput",
+    "GuardOutput",
+    "Guarded",
+    "LeakVerdict",
+    "build_guard_chain",
+    "build_guard_step",
+    "build_leak_guard",
+    "check_output",
+    "fence",
+    "guard_messages",
+    "guard_text",
+    "make_canary",
+    "redact_leak",
+    "screen",
+    "worst",
+]

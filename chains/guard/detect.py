@@ -1,0 +1,196 @@
+"""Injection and jailbreak detection: regex rules kept as data (`data/guard/patterns.yaml`), a noisy-OR score.
+
+The rules run on detection views of the text (see `chains/guard/fold.py`): the folded text, a leetspeak-undone
+view, a ROT13 view when the text reads like ROT13, and every payload decoded from invisible characters or
+encoded blobs. A rule counts once however many views it fires in.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+
+import yaml
+
+__all__ = [
+    "PATTERNS_FILE",
+    "Detection",
+    "Rule",
+    "RuleSet",
+    "combine",
+    "load_rules",
+    "reads_like_rot13",
+    "scan",
+    "words_of",
+]
+
+PATTERNS_FILE = Path(__file__).resolve().parents[2] / "data" / "guard" / "patterns.yaml"
+_RULE_KEYS = {"id", "family", "weight", "any", "pattern"}
+# Views are lower case: everything that is not [a-z0-9] splits words (a C-speed translate + split).
+_SPLIT = str.maketrans({c: " " for c in map(chr, range(128)) if not c.isalnum()})
+_COMMON = frozenset(
+    [
+        "the",
+        "and",
+        "you",
+        "to",
+        "is",
+        "of",
+        "it",
+        "that",
+        "this",
+        "what",
+        "for",
+        "are",
+        "in",
+        "with",
+        "be",
+        "your",
+        "me",
+        "how",
+        "can",
+        "all",
+        "say",
+        "yes",
+        "do",
+        "not",
+        "my",
+        "a",
+        "i",
+        "an",
+        "on",
+        "at",
+        "please",
+        "tell",
+        "now",
+        "was",
+        "have",
+        "will",
+        "from",
+        "or",
+        "as",
+        "if",
+        "no",
+        "just",
+        "print",
+    ]
+)
+_ROT13 = str.maketrans("abcdefghijklmnopqrstuvwxyz", "nopqrstuvwxyzabcdefghijklm")
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One detection rule."""
+
+    id: str
+    family: str
+    weight: float
+    regex: re.Pattern[str]
+    words: frozenset[str] = frozenset()  # the regex runs only if one of these words ...
+    literals: tuple[str, ...] = ()  # ... or one of these substrings is in the view
+
+
+@dataclass(frozen=True)
+class RuleSet:
+    """The compiled rules plus the weights for Unicode findings and decoded payloads."""
+
+    rules: tuple[Rule, ...]
+    unicode: Mapping[str, float]
+    encoded: Mapping[str, float]
+
+
+@dataclass
+class Detection:
+    """Rule ids that fired, each with its weight."""
+
+    hits: dict[str, float] = field(default_factory=dict)
+
+    def add(self, reason: str, weight: float) -> None:
+        """Records a reason, keeping the highest weight if it fired before."""
+        if weight > self.hits.get(reason, 0.0):
+            self.hits[reason] = weight
+
+
+@cache
+def load_rules(path: Path = PATTERNS_FILE) -> RuleSet:
+    """Loads and compiles the rules file once; a malformed rule names itself.
+
+    Args:
+        path: the YAML file with `unicode`, `encoded` and `rules` sections.
+
+    Raises:
+        ValueError: if a rule has unknown or missing keys, a bad weight or a regex that does not compile.
+    """
+    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    rules = []
+    for i, body in enumerate(raw["rules"]):
+        if set(body) != _RULE_KEYS:
+            raise ValueError(f"{path.name}: rule #{i} keys {sorted(body)}; expected {sorted(_RULE_KEYS)}")
+        weight = float(body["weight"])
+        if not 0 < weight <= 1:
+            raise ValueError(f"{path.name}: rule {body['id']}: weight must be in (0, 1]")
+        try:
+            regex = re.compile(body["pattern"])
+        except re.error as exc:
+            raise ValueError(f"{path.name}: rule {body['id']}: {exc}") from None
+        triggers = [str(t).lower() for t in body["any"]]
+        words = frozenset(t for t in triggers if t.isalnum())
+        literals = tuple(t for t in triggers if not t.isalnum())
+        if not triggers:
+            raise ValueError(f"{path.name}: rule {body['id']}: `any` must list at least one trigger")
+        rules.append(Rule(str(body["id"]), str(body["family"]), weight, regex, words, literals))
+    return RuleSet(tuple(rules), dict(raw["unicode"]), dict(raw["encoded"]))
+
+
+def scan(views: Iterable[str], detection: Detection, rules: RuleSet | None = None) -> None:
+    """Runs every rule over each view and records the hits in `detection`.
+
+    Args:
+        views: detection views (folded text, decoded payloads, ...).
+        detection: where hits are recorded.
+        rules: the rule set; the packaged file by default.
+    """
+    rs = rules or load_rules()
+    for view in views:
+        if not view:
+            continue
+        words = set(view.translate(_SPLIT).split())
+        for rule in rs.rules:
+            if rule.id in detection.hits:
+                continue
+            if rule.words.isdisjoint(words) and not any(lit in view for lit in rule.literals):
+                continue
+            if rule.regex.search(view):
+                detection.add(rule.id, rule.weight)
+
+
+def words_of(view: str) -> set[str]:
+    """The words of a lower-case view, split the way the rule triggers are."""
+    return set(view.translate(_SPLIT).split())
+
+
+def reads_like_rot13(text: str) -> bool:
+    """True if ROT13 of `text` has clearly more common English words than `text` itself.
+
+    Args:
+        text: a lower-case view.
+    """
+    words = text.translate(_SPLIT).split()
+    if len(words) < 3:
+        return False
+    before = len(_COMMON.intersection(words))
+    after = len(_COMMON.intersection(text.translate(_ROT13).translate(_SPLIT).split()))
+    return after >= 2 and after > 2 * before
+
+
+def combine(weights: Iterable[float]) -> float:
+    """Noisy-OR of independent signals: 1 - prod(1 - w).
+
+    Args:
+        weights: each in [0, 1].
+    """
+    return 1.0 - math.prod(1.0 - min(max(w, 0.0), 1.0) for w in weights)

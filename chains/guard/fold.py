@@ -1,0 +1,98 @@
+"""Detection views of a text: confusables folded to ASCII (UTS #39 skeletons), leetspeak undone, ROT13.
+
+These views are only ever scanned, never returned: a Russian or Greek customer's text reaches the model as
+written. The confusables table is `data/guard/confusables.tsv`, built at dev time by
+`bench/guard_build_tables.py` from Unicode's `confusables.txt` and loaded once, lazily.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from functools import cache
+from pathlib import Path
+
+__all__ = ["confusable_table", "fold", "leet", "mixed_script_words", "rot13"]
+
+TABLE_FILE = Path(__file__).resolve().parents[2] / "data" / "guard" / "confusables.tsv"
+
+_WORD = re.compile(r"[^\W\d_]{2,}")
+_LEET = str.maketrans("013457@$!", "oieastasi")
+_LEET_WORD = re.compile(r"\b(?=[a-z0-9@$!]*[a-z])(?=[a-z0-9@$!]*[0-9@$])[a-z0-9@$!]{3,}\b")
+_SHAPE = str.maketrans(
+    {chr(c): ("a" if chr(c).isalpha() else "#" if chr(c) in "0123456789@$!" else " ") for c in range(128)}
+)
+_ROT13 = str.maketrans(
+    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ",
+    "nopqrstuvwxyzabcdefghijklmNOPQRSTUVWXYZabcdefghijklm",
+)
+
+
+@cache
+def confusable_table(path: Path = TABLE_FILE) -> dict[int, str]:
+    """Loads the code point -> lower-case ASCII skeleton table (cached).
+
+    Args:
+        path: the TSV file (`code point<TAB>skeleton`, `#` comments).
+    """
+    table: dict[int, str] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line and not line.startswith("#"):
+            cp, skeleton = line.split("\t", 1)
+            table[int(cp, 16)] = skeleton.lower()
+    return table
+
+
+def fold(text: str) -> str:
+    """Lower-cases and folds non-ASCII confusables to their ASCII skeleton; ASCII is left alone.
+
+    Args:
+        text: NFKC-normalised text.
+    """
+    low = text.lower()
+    if low.isascii():
+        return low
+    return low.translate(confusable_table())
+
+
+def mixed_script_words(text: str) -> list[str]:
+    """Words that mix ASCII letters with look-alike letters of another script (`pаypal` with a Cyrillic `а`).
+
+    Whole words in one script (Cyrillic, Greek, accented Latin) are legitimate and never returned.
+
+    Args:
+        text: NFKC-normalised text.
+    """
+    if text.isascii():
+        return []
+    table = confusable_table()
+    hits = []
+    for m in _WORD.finditer(text):
+        word = m.group()
+        if word.isascii() or not any(c.isascii() for c in word):
+            continue
+        if any(ord(c) in table and not unicodedata.name(c, "").startswith("LATIN") for c in word):
+            hits.append(word)
+    return hits
+
+
+def leet(text: str) -> str | None:
+    """Undoes leetspeak in words that mix letters with digits/symbols; None unless two or more words do.
+
+    Args:
+        text: a folded (lower-case) view.
+    """
+    shape = text.translate(_SHAPE)  # letters -> "a", leet digits/symbols -> "#", the rest -> " "
+    if shape.count("a#") + shape.count("#a") < 2:
+        return None
+    undone, n = _LEET_WORD.subn(lambda m: m.group().translate(_LEET), text)
+    return undone if n >= 2 else None
+
+
+def rot13(text: str) -> str:
+    """ROT13 of `text` (letters only).
+
+    Args:
+        text: any text.
+    """
+    return text.translate(_ROT13)

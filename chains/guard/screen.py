@@ -1,0 +1,69 @@
+"""`screen()`: one pure, fast function from untrusted text to a verdict (allow / flag / block).
+
+normalise -> length limit -> detection views -> rules -> noisy-OR score -> action -> PII redaction.
+Words are never silently removed: the text is only normalised (invisible characters dropped) and redacted.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chains.guard.decode import decode_payloads
+from chains.guard.detect import Detection, combine, load_rules, reads_like_rot13, scan
+from chains.guard.fold import fold, leet, mixed_script_words, rot13
+from chains.guard.models import Action, GuardConfig, GuardOutput
+from chains.guard.normalize import normalize
+from chains.guard.pii import redact_pii
+
+__all__ = ["screen"]
+
+_DEFAULT = GuardConfig()
+
+
+def screen(text: str, *, source: str = "chat", config: Any = None) -> GuardOutput:
+    """Screens one untrusted text.
+
+    Args:
+        text: the raw text.
+        source: "chat", "search", "describe" or "listing" (kept for audit; rules are the same for all).
+        config: a `GuardConfig`, or the `Settings` object (its `guard_*` fields); defaults if None.
+
+    Returns:
+        The sanitized text, the action, a score in [0, 1], the reasons and the PII redactions.
+    """
+    cfg = _DEFAULT if config is None else GuardConfig.from_settings(config)
+    if not isinstance(text, str):
+        text = str(text)
+    norm = normalize(text, max_combining=cfg.max_combining)
+    clean = norm.text
+    redactions: list[str] = []
+    if cfg.redact_pii:
+        clean, redactions = redact_pii(clean)
+    if len(norm.text) > cfg.max_chars:
+        reason = f"too_long: {len(norm.text)} characters, the limit is {cfg.max_chars}"
+        return GuardOutput(text=clean, action="block", score=1.0, reasons=[reason], redactions=redactions)
+
+    rules = load_rules()
+    found = Detection()
+    for finding in norm.findings:
+        found.add(f"unicode_{finding}", rules.unicode.get(finding, 0.2))
+    if mixed_script_words(norm.text):
+        found.add("unicode_mixed_script", rules.unicode["mixed_script"])
+
+    folded = fold(norm.text)
+    views = [folded, *(fold(h) for h in norm.hidden)]
+    undone = leet(folded)
+    if undone is not None:
+        views.append(undone)
+    for kind, decoded in decode_payloads(norm.text):
+        found.add(f"encoded_{kind}", rules.encoded.get(kind, rules.encoded["default"]))
+        views.append(fold(decoded))
+    if reads_like_rot13(folded):
+        found.add("encoded_rot13", rules.encoded["default"])
+        views.append(rot13(folded))
+    scan(views, found, rules)
+
+    score = round(combine(found.hits.values()), 3)
+    action: Action = "block" if score >= cfg.block_at else "flag" if score >= cfg.flag_at else "allow"
+    reasons = sorted(found.hits, key=lambda r: (-found.hits[r], r))
+    return GuardOutput(text=clean, action=action, score=score, reasons=reasons, redactions=redactions)
