@@ -103,3 +103,23 @@ class LiveServer:
     def __exit__(self, *exc: object) -> None:
         self.server.should_exit = True
         self.thread.join(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[Any]:
+    """A real redis-server on a free port for the whole session (tests/services.py)."""
+    from tests.services import RedisServer
+
+    server = RedisServer().start()
+    yield server
+    server.kill()
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[Any]:
+    """A real throw-away PostgreSQL cluster for the whole session; `.url` is a SQLAlchemy URL."""
+    from tests.services import PostgresServer
+
+    server = PostgresServer().start()
+    yield server
+    server.stop()
