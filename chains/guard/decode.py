@@ -129,11 +129,7 @@ def decode_payloads(text: str) -> list[tuple[str, str]]:
             _add(found, "base32", _try(_b32, tok))
         if _HEX.fullmatch(tok):
             _add(found, "hex", _try(_hex, tok))
-        if (
-            len(raw) >= 20
-            and sum(not c.isalnum() for c in raw) >= 4
-            and all(33 <= ord(c) <= 117 for c in raw)
-        ):
+        if len(raw) >= 20 and sum(not c.isalnum() for c in raw) >= 4 and all(33 <= ord(c) <= 117 for c in raw):
             _add(found, "ascii85", _try(base64.a85decode, raw))
         if len(found) == before and len(raw) >= 40 and _opaque(raw):
             found.append(("opaque_blob", ""))

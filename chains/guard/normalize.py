@@ -34,9 +34,7 @@ FINDINGS = {
     "combining_excess": "too many combining marks on one character (Zalgo)",
 }
 
-_ANSI = re.compile(
-    r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[@-Z\\-_]|\x9b[0-?]*[ -/]*[@-~]"
-)
+_ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[@-Z\\-_]|\x9b[0-?]*[ -/]*[@-~]")
 _SUPPLEMENTARY = re.compile("[\U000e0000-\U000e01ef]")
 _TAGS = re.compile("[\U000e0000-\U000e007f]+")
 # A valid emoji subdivision flag: BLACK FLAG + 2-6 tag letters/digits + CANCEL TAG (e.g. Scotland, Wales).

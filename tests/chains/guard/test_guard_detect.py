@@ -93,9 +93,7 @@ def test_every_marketplace_request_is_allowed() -> None:
     assert flagged == []
 
 
-@pytest.mark.parametrize(
-    ("family", "text"), [(family, text) for family, texts in ATTACKS.items() for text in texts]
-)
+@pytest.mark.parametrize(("family", "text"), [(family, text) for family, texts in ATTACKS.items() for text in texts])
 def test_attack_families_are_flagged_or_blocked(family: str, text: str) -> None:
     v = screen(text, source="listing" if family == "indirect" else "chat")
     assert v.action in ("flag", "block"), (v.score, v.reasons)

@@ -130,7 +130,13 @@ def test_combining_marks_are_capped() -> None:
 
 
 def test_non_latin_text_is_not_mangled_or_flagged() -> None:
-    for text in ["Привет, нужен дрон для съёмки в Детройте", "Γειά σου", "مرحبا، أحتاج طائرة", "ड्रोन फोटोग्राफी", "こんにちは"]:
+    for text in [
+        "Привет, нужен дрон для съёмки в Детройте",
+        "Γειά σου",
+        "مرحبا، أحتاج طائرة",
+        "ड्रोन फोटोग्राफी",
+        "こんにちは",
+    ]:
         v = screen(text)
         assert v.text == text
         assert v.action == "allow", (text, v.reasons)
