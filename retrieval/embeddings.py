@@ -81,9 +81,7 @@ class MiniLMEmbeddings(Embeddings):
             options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
             options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
             options.log_severity_level = 3
-            session = ort.InferenceSession(
-                str(path), sess_options=options, providers=["CPUExecutionProvider"]
-            )
+            session = ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
             # This export takes input_ids, attention_mask and token_type_ids; others may omit the last.
             self._inputs = frozenset(i.name for i in session.get_inputs())
             self._session = session

@@ -53,9 +53,7 @@ def main(argv: list[str] | None = None, *, screen: Screen | None = None) -> int:
         print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 2
     elapsed = time.perf_counter() - started
-    print_report(
-        report, out=lambda line: print(line, file=sys.stderr if line.startswith("  ") else sys.stdout)
-    )
+    print_report(report, out=lambda line: print(line, file=sys.stderr if line.startswith("  ") else sys.stdout))
     print(f"took {elapsed:.1f}s")
     return 0 if report.ok else 1
 

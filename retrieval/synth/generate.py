@@ -34,14 +34,10 @@ def allocate(gaz: Gazetteer, count: int, rng: random.Random) -> list[tuple[str, 
     """(county, category) slots: every category in every county first, the rest weighted by population."""
     counties = list(gaz.service_area)
     pops = {c: sum(p.population or 0 for p in gaz.municipalities(c)) for c in counties}
-    slots = (
-        [(c, cat) for c in counties for cat in CATEGORIES] if count >= len(counties) * len(CATEGORIES) else []
-    )
+    slots = [(c, cat) for c in counties for cat in CATEGORIES] if count >= len(counties) * len(CATEGORIES) else []
     for _ in range(count - len(slots)):
         county = _weighted(rng, counties, [pops[c] for c in counties])
-        weights = [
-            3.0 if cat in ("real_estate", "aerial_photography", "inspection") else 1.5 for cat in CATEGORIES
-        ]
+        weights = [3.0 if cat in ("real_estate", "aerial_photography", "inspection") else 1.5 for cat in CATEGORIES]
         if county in _RURAL:
             weights[CATEGORIES.index("agriculture")] = 4.0
         slots.append((county, _weighted(rng, list(CATEGORIES), weights)))
@@ -58,9 +54,7 @@ def _operator(rng: random.Random, f: dict[str, Any]) -> str:
 
 def _title(rng: random.Random, titles: list[str], services: list[str]) -> str:
     # "service|Title" is only for a listing that offers that service: titles must not promise what it lacks
-    eligible = [
-        t.partition("|")[2] if "|" in t else t for t in titles if "|" not in t or t.split("|")[0] in services
-    ]
+    eligible = [t.partition("|")[2] if "|" in t else t for t in titles if "|" not in t or t.split("|")[0] in services]
     return str(rng.choice(eligible))
 
 

@@ -1,0 +1,150 @@
+"""The searchable index: the Chroma collection plus, in memory, BM25 and numpy columns for filters and geo.
+
+`ListingIndex.load()` reads every listing back from Chroma (page by page), so the in-memory side always
+mirrors the collection that was ingested; call it again (`reload()`) after an ingest to pick up changes.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from langchain_chroma import Chroma
+
+from errors import NotReady
+from retrieval.schema import CATEGORIES, Listing
+from retrieval.text import tokenize
+
+__all__ = ["Filters", "ListingIndex"]
+
+_PAGE = 5000
+_MILES_PER_DEG_LAT = 69.0
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Hard constraints of a search. `point` is where the service is needed."""
+
+    categories: tuple[str, ...] = ()
+    max_price: float | None = None
+    point: tuple[float, float] | None = None
+    county: str | None = None  # the point is a county: its own listings serve it too
+    radius_miles: float | None = None  # the customer's own limit on the operator's distance
+    insured: bool | None = None
+
+
+class ListingIndex:
+    """Hybrid index over the listings collection.
+
+    Args:
+        store: the listings vector store (its embeddings embed queries).
+    """
+
+    def __init__(self, *, store: Chroma) -> None:
+        self.store = store
+        self.listings: list[Listing] = []
+        self._lock = threading.Lock()
+        self._loaded = False
+        self._bm25: Any = None
+
+    @property
+    def size(self) -> int:
+        return len(self.listings)
+
+    def ensure_loaded(self) -> None:
+        if not self._loaded:
+            self.reload()
+
+    def reload(self) -> None:
+        """(Re)reads the collection and rebuilds BM25 and the filter columns."""
+        import bm25s
+
+        with self._lock:
+            listings: list[Listing] = []
+            offset = 0
+            while True:
+                page = self.store.get(include=["metadatas"], limit=_PAGE, offset=offset)
+                listings += [Listing.model_validate_json(m["listing"]) for m in page["metadatas"] if m]
+                if len(page["ids"]) < _PAGE:
+                    break
+                offset += _PAGE
+            if not listings:
+                raise NotReady("the search index is empty: run `python -m retrieval.ingest`")
+            listings.sort(key=lambda x: x.id)
+            bm25 = bm25s.BM25()
+            bm25.index([tokenize(x.search_text()) or ["_"] for x in listings], show_progress=False)
+            self._bm25 = bm25
+            self.pos = {x.id: i for i, x in enumerate(listings)}
+            self.lat = np.array([x.lat for x in listings])
+            self.lon = np.array([x.lon for x in listings])
+            self.radius = np.array([x.service_radius_miles for x in listings])
+            self.price = np.array([x.price_from_usd for x in listings])
+            self.category = np.array([CATEGORIES.index(x.category) for x in listings], dtype=np.int8)
+            self.county = np.array([x.county for x in listings])
+            self.insured = np.array([x.insured for x in listings])
+            self.quality = np.array(
+                [(x.rating - 1) / 4 * min(1.0, np.log1p(x.review_count) / np.log(100)) for x in listings]
+            )
+            self.listings = listings
+            self._loaded = True
+
+    def distances(self, lat: float, lon: float) -> np.ndarray:
+        """Miles from (lat, lon) to every listing (haversine, vectorised)."""
+        p1, p2 = np.radians(lat), np.radians(self.lat)
+        dp, dl = p2 - p1, np.radians(self.lon - lon)
+        a = np.sin(dp / 2) ** 2 + np.cos(p1) * np.cos(p2) * np.sin(dl / 2) ** 2
+        return 2 * 3958.8 * np.arcsin(np.minimum(1.0, np.sqrt(a)))
+
+    def mask(self, f: Filters) -> tuple[np.ndarray, np.ndarray | None]:
+        """Which listings pass the filters, and their distance to the point (None without a point)."""
+        ok = np.ones(self.size, dtype=bool)
+        if f.categories:
+            ok &= np.isin(self.category, [CATEGORIES.index(c) for c in f.categories])
+        if f.max_price is not None:
+            ok &= self.price <= f.max_price
+        if f.insured:
+            ok &= self.insured
+        dist = None
+        if f.point is not None:
+            dist = self.distances(*f.point)
+            serves = dist <= self.radius
+            if f.county is not None:
+                serves |= self.county == f.county
+            ok &= serves
+            if f.radius_miles is not None:
+                ok &= dist <= f.radius_miles
+        return ok, dist
+
+    def bm25_top(self, text: str, ok: np.ndarray, k: int) -> list[int]:
+        """Positions of the k best BM25 matches among the allowed listings (score > 0 only)."""
+        tokens = [t for t in tokenize(text) if t in self._bm25.vocab_dict]
+        if not tokens:
+            return []
+        scores = np.where(ok, self._bm25.get_scores(tokens), 0.0)
+        k = min(k, int((scores > 0).sum()))
+        if k == 0:
+            return []
+        top = np.argpartition(-scores, k - 1)[:k]
+        return [int(i) for i in top[np.argsort(-scores[top])]]
+
+    def vector_top(self, vector: list[float], f: Filters, k: int, max_radius: float) -> list[int]:
+        """Positions of the k nearest listings in Chroma, pre-filtered there by category, price and a box."""
+        where: list[dict[str, Any]] = []
+        if f.categories:
+            where.append({"category": {"$in": list(f.categories)}})
+        if f.max_price is not None:
+            where.append({"price_from_usd": {"$lte": float(f.max_price)}})
+        if f.point is not None and f.county is None:
+            dlat = max_radius / _MILES_PER_DEG_LAT
+            dlon = dlat / max(0.2, float(np.cos(np.radians(f.point[0]))))
+            where += [
+                {"lat": {"$gte": f.point[0] - dlat}},
+                {"lat": {"$lte": f.point[0] + dlat}},
+                {"lon": {"$gte": f.point[1] - dlon}},
+                {"lon": {"$lte": f.point[1] + dlon}},
+            ]
+        flt = where[0] if len(where) == 1 else ({"$and": where} if where else None)
+        found = self.store.similarity_search_by_vector_with_relevance_scores(vector, k=k, filter=flt)  # type: ignore[arg-type]
+        return [self.pos[d.id] for d, _ in found if d.id in self.pos]

@@ -1,0 +1,231 @@
+"""The deterministic query parser: it always runs, in microseconds, and never fails.
+
+"wedding videographer Ann Arbr under $500" -> category videography, place Ann Arbor (typo fixed), max price
+500, and the words left to search. Places come from `places.json` (municipalities, counties, aliases, and
+well-known places outside the service area); typos are matched with rapidfuzz.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from pydantic import BaseModel, Field
+from rapidfuzz import fuzz, process
+
+from retrieval.places import Gazetteer, OutsidePlace, Place
+from retrieval.text import STOPWORDS
+from retrieval.vocab import CATEGORY_PATTERNS, FEATURE_PATTERNS, INSURED, PREPOSITIONS, PRICE_PATTERNS, RADIUS
+
+__all__ = ["Interpreted", "PlaceRef", "QueryParser", "normalize"]
+
+_TOKEN = re.compile(r"[a-z0-9]+")
+_GENERIC = frozenset(
+    [
+        "drone",
+        "drones",
+        "uav",
+        "uas",
+        "service",
+        "services",
+        "company",
+        "companies",
+        "pilot",
+        "pilots",
+        "operator",
+        "operators",
+        "cheap",
+        "affordable",
+        "quote",
+        "price",
+        "prices",
+        "cost",
+        "hire",
+        "book",
+        "someone",
+        "somebody",
+        "who",
+        "can",
+        "do",
+        "help",
+        "local",
+        "area",
+        "michigan",
+        "mi",
+        "usa",
+    ]
+)
+
+
+class PlaceRef(BaseModel):
+    name: str
+    county: str | None = None
+    kind: str
+    lat: float
+    lon: float
+
+
+class Interpreted(BaseModel):
+    """What the search understood from the query (returned to the caller as `interpreted`)."""
+
+    text: str = Field(description="the words searched, without place and price phrases")
+    category: str | None = None
+    categories: list[str] = Field(default_factory=list, description="every category the query points to")
+    place: PlaceRef | None = None
+    outside_place: PlaceRef | None = Field(default=None, description="a place outside the service area")
+    max_price: float | None = None
+    radius_miles: float | None = None
+    features: list[str] = Field(default_factory=list)
+    insured: bool | None = None
+    fuzzy_place: bool = Field(default=False, description="the place was matched despite a typo")
+    llm: bool = Field(default=False, description="an LLM step added to this interpretation")
+
+
+def normalize(text: str) -> str:
+    """Lower case; 'Saint'/'St.' -> 'st', 'Mount'/'Mt.' -> 'mt', apostrophes and dots dropped."""
+    text = text.lower().replace("'", "").replace("’", "").replace(".", " ")
+    text = re.sub(r"\bsaint\b", "st", text)
+    return re.sub(r"\bmount\b", "mt", text)
+
+
+@dataclass(frozen=True)
+class _Match:
+    start: int
+    end: int
+    place: Place | OutsidePlace
+    fuzzy: bool = False
+
+
+def _ref(p: Place | OutsidePlace) -> PlaceRef:
+    if isinstance(p, Place):
+        return PlaceRef(name=p.name, county=p.county, kind=p.kind, lat=p.lat, lon=p.lon)
+    return PlaceRef(name=f"{p.name}, {p.region}", kind="outside", lat=p.lat, lon=p.lon)
+
+
+class QueryParser:
+    """Parses free-text queries against one gazetteer.
+
+    Args:
+        gazetteer: the places of the service area (and outside it).
+    """
+
+    def __init__(self, gazetteer: Gazetteer) -> None:
+        self.gazetteer = gazetteer
+        self._names: dict[tuple[str, ...], Place | OutsidePlace] = {}
+        for o in gazetteer.outside:
+            for name in (o.name, *o.aliases):
+                self._names.setdefault(tuple(_TOKEN.findall(normalize(name))), o)
+        for p in gazetteer.places:  # inside the area wins over an outside namesake
+            names = [p.name, *p.aliases]
+            if p.is_county:
+                names += [f"{p.county} county", f"{p.county} co"]
+            for name in names:
+                key = tuple(_TOKEN.findall(normalize(name)))
+                if key and (len("".join(key)) >= 3 or any(c.isdigit() for c in name)):
+                    self._names[key] = p
+        self._choices = {" ".join(k): k for k in self._names if len(" ".join(k)) >= 5}
+        self._longest = max(len(k) for k in self._names)
+
+    def _vocab_word(self, word: str) -> bool:
+        if word in STOPWORDS or word in _GENERIC or word.isdigit():
+            return True
+        pats = [p for pairs in CATEGORY_PATTERNS.values() for p, _ in pairs] + list(FEATURE_PATTERNS.values())
+        return any(p.fullmatch(word) for p in pats)
+
+    def _places(self, tokens: list[str]) -> list[_Match]:
+        found: list[_Match] = []
+        i = 0
+        while i < len(tokens):
+            for n in range(min(self._longest, len(tokens) - i), 0, -1):
+                exact = self._names.get(tuple(tokens[i : i + n]))
+                if exact is not None:
+                    found.append(_Match(i, i + n, exact))
+                    i += n
+                    break
+            else:
+                i += 1
+        if found:
+            return [self._extend(tokens, m) for m in found]
+        best: tuple[float, int, _Match] | None = None
+        for i in range(len(tokens)):
+            for n in (3, 2, 1):
+                gram = tokens[i : i + n]
+                if len(gram) < n or any(self._vocab_word(w) for w in gram):
+                    continue
+                cand = " ".join(gram)
+                if len(cand) < 5:
+                    continue
+                cutoff = 78 if i > 0 and tokens[i - 1] in PREPOSITIONS else 85
+                hit = process.extractOne(cand, self._choices.keys(), scorer=fuzz.ratio, score_cutoff=cutoff)
+                if hit is not None and (best is None or (hit[1], n) > best[:2]):
+                    best = (hit[1], n, _Match(i, i + n, self._names[self._choices[hit[0]]], fuzzy=True))
+        return [best[2]] if best else []
+
+    def _extend(self, tokens: list[str], m: _Match) -> _Match:
+        """'Farmington Hils': the exact 'Farmington' plus a typo'd next word may be a longer name."""
+        if m.end >= len(tokens) or self._vocab_word(tokens[m.end]):
+            return m
+        cand = " ".join(tokens[m.start : m.end + 1])
+        hit = process.extractOne(cand, self._choices.keys(), scorer=fuzz.ratio, score_cutoff=85)
+        if hit is None or len(self._choices[hit[0]]) <= m.end - m.start:
+            return m
+        return _Match(m.start, m.end + 1, self._names[self._choices[hit[0]]], fuzzy=True)
+
+    def parse(self, query: str) -> Interpreted:
+        """Interprets one query.
+
+        Args:
+            query: what the customer typed.
+        """
+        low = normalize(query)
+        out = Interpreted(text="")
+        spans: list[tuple[int, int]] = []
+        for pat in PRICE_PATTERNS:
+            m = pat.search(low)
+            if m:
+                value = float(m.group(1).replace(",", "")) * (1000 if m.group(2) else 1)
+                out.max_price = value
+                spans.append(m.span())
+                break
+        m = RADIUS.search(low)
+        if m:
+            out.radius_miles = float(m.group(1))
+            spans.append(m.span())
+        scores: dict[str, float] = {}
+        claimed: list[tuple[int, int]] = []
+        hits = [(m, cat, w) for cat, pairs in CATEGORY_PATTERNS.items() for p, w in pairs for m in p.finditer(low)]
+        for m, cat, w in sorted(hits, key=lambda h: h[0].start() - h[0].end()):  # longest phrase first
+            if any(m.start() < b and a < m.end() for a, b in claimed):
+                continue
+            claimed.append(m.span())
+            scores[cat] = scores.get(cat, 0.0) + w
+        if scores:
+            top = max(scores.values())
+            ranked = sorted(scores, key=lambda c: -scores[c])
+            out.category = ranked[0]
+            out.categories = [c for c in ranked if scores[c] >= min(top, 2.5)] or [ranked[0]]
+        out.features = [f for f, p in FEATURE_PATTERNS.items() if p.search(low)]
+        if INSURED.search(low):
+            out.insured = True
+        masked = low
+        for a, b in spans:
+            masked = masked[:a] + " " * (b - a) + masked[b:]
+        words = [(m.group(), m.start()) for m in _TOKEN.finditer(masked)]
+        tokens = [w for w, _ in words]
+        matches = self._places(tokens)
+        inside = [m for m in matches if isinstance(m.place, Place)]
+        drop: set[int] = set()
+        for pm in inside or matches:
+            drop.update(range(pm.start, pm.end))
+            j = pm.start - 1
+            while j >= 0 and tokens[j] in PREPOSITIONS:
+                drop.add(j)
+                j -= 1
+        if inside:
+            out.place = _ref(inside[0].place)
+            out.fuzzy_place = inside[0].fuzzy
+        elif matches:
+            out.outside_place = _ref(matches[0].place)
+        kept = [w for i, w in enumerate(tokens) if i not in drop]
+        out.text = " ".join(kept).strip() or (out.category or "drone services").replace("_", " ")
+        return out
