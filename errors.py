@@ -8,7 +8,12 @@
     ├── ProviderError                   the model provider failed after fallbacks
     │   ├── ProviderRateLimited         upstream 429
     │   └── ProviderUnavailable         5xx, timeout, connection failure, garbage answer
-    └── NotReady                        a dependency (model, index) is not ready yet
+    ├── NotReady                        a dependency (model, index) is not ready yet
+    ├── Unauthorized                    401: no API key (missing_api_key) or a wrong/revoked one (invalid_api_key)
+    ├── Forbidden                       403: the key lacks the route's scope (missing_scope)
+    ├── RateLimited                     429: a requests/tokens-per-minute limit (the message names which)
+    ├── BudgetExceeded                  402: a hard daily budget is spent; paid models refused
+    └── PayloadTooLarge                 413: the request body is over MAX_BODY_BYTES
 
 Messages never contain secrets or upstream response bodies: provider text can echo keys or prompts.
 """
@@ -16,15 +21,20 @@ Messages never contain secrets or upstream response bodies: provider text can ec
 from __future__ import annotations
 
 __all__ = [
+    "BudgetExceeded",
     "ConfigError",
+    "Forbidden",
     "InputRejected",
     "NotReady",
+    "PayloadTooLarge",
     "PromptError",
     "ProviderAuthError",
     "ProviderError",
     "ProviderRateLimited",
     "ProviderUnavailable",
+    "RateLimited",
     "SkyMarketError",
+    "Unauthorized",
     "from_provider_error",
 ]
 
@@ -79,6 +89,31 @@ class ProviderUnavailable(ProviderError):
 class NotReady(SkyMarketError):
     code = "not_ready"
     status = 503
+
+
+class Unauthorized(SkyMarketError):
+    code = "invalid_api_key"
+    status = 401
+
+
+class Forbidden(SkyMarketError):
+    code = "missing_scope"
+    status = 403
+
+
+class RateLimited(SkyMarketError):
+    code = "rate_limited"
+    status = 429
+
+
+class BudgetExceeded(SkyMarketError):
+    code = "budget_exceeded"
+    status = 402
+
+
+class PayloadTooLarge(SkyMarketError):
+    code = "body_too_large"
+    status = 413
 
 
 def from_provider_error(exc: BaseException) -> SkyMarketError | None:
