@@ -16,6 +16,7 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse
 from langserve import add_routes
 
+from chains.guarded import set_deadline
 from errors import SkyMarketError, from_provider_error
 from services import Services, build_services
 from settings import Settings, load_settings
@@ -43,6 +44,14 @@ ServicesDep = Annotated[Services, Depends(get_services)]
 
 def _error_body(exc: SkyMarketError) -> dict[str, Any]:
     return {"error": {"code": exc.code, "message": exc.message}}
+async def request_deadline(services: ServicesDep) -> None:
+    """Starts the request's clock: no model call runs past AI_REQUEST_TIMEOUT + AI_DEADLINE_MARGIN_MS.
+
+    Async on purpose: it runs in the request's task, so the deadline reaches the chain (and a stream's task).
+    """
+    set_deadline(services.settings.request_deadline_s)
+
+
 
 
 def _error_response(exc: SkyMarketError) -> JSONResponse:
@@ -75,6 +84,7 @@ def _mount_features(app: FastAPI, services: Services) -> None:
         enabled_endpoints=[*_CHAT_ENDPOINTS, "playground"] if playground else _CHAT_ENDPOINTS,
     )
 
+        dependencies=[Depends(request_deadline)],
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Builds the FastAPI application.

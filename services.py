@@ -13,6 +13,7 @@ from typing import Any
 
 from langchain_core.runnables import Runnable
 
+from chains.breaker import BreakerRegistry
 from chains.chat import build_chat_chain, make_chat_input
 from chains.local_llm import LocalModelServer
 from chains.models import build_chat_model
@@ -31,6 +32,7 @@ class Services:
     prompts: PromptStore
     local_model: LocalModelServer | None
     chains: dict[str, Runnable] = field(default_factory=dict)
+    breakers: BreakerRegistry
     ready: dict[str, bool] = field(default_factory=dict)
     problems: dict[str, str] = field(default_factory=dict)
 
@@ -60,7 +62,7 @@ class Services:
 
     def readiness(self) -> dict[str, Any]:
         return {"ready": all(self.ready.values()) and bool(self.ready), "parts": dict(self.ready),
-                "problems": dict(self.problems)}
+                "problems": dict(self.problems), "circuits": self.breakers.states()}
 
 
 def build_services(settings: Settings) -> Services:
@@ -73,11 +75,17 @@ def build_services(settings: Settings) -> Services:
             threads=settings.local_model_threads, ctx=settings.local_model_ctx,
             parallel=settings.local_model_parallel,
         )
-    services = Services(settings=settings, prompts=PromptStore(settings.prompts_dir), local_model=local)
+    breakers = BreakerRegistry(
+        failure_threshold=settings.circuit_failure_threshold, window_s=settings.circuit_window_s,
+        reset_timeout_s=settings.circuit_reset_s,
+    )
+    services = Services(
+        settings=settings, prompts=PromptStore(settings.prompts_dir), local_model=local, breakers=breakers
+    )
     local_url = services.local_base_url if uses_local else None
     chat_preset = settings.preset("chat")
     services.chains["chat"] = build_chat_chain(
-        model=build_chat_model(settings=settings, use_case="chat", local_base_url=local_url),
+        model=build_chat_model(settings=settings, use_case="chat", local_base_url=local_url, breakers=breakers),
         prompts=services.prompts,
         prompt_name=chat_preset.prompt,
         input_type=make_chat_input(

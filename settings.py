@@ -73,6 +73,12 @@ class Settings(BaseSettings):
     local_model_timeout_s: float = Field(default=120.0, ge=1)
     local_model_frequency_penalty: float = Field(default=0.8, ge=0, le=2)  # a 135M model loops without it
 
+    # --- resilience: circuit breakers and the request deadline ---
+    circuit_failure_threshold: int = Field(default=5, ge=1)  # failures within the window that open a breaker
+    circuit_window_s: float = Field(default=30.0, gt=0)
+    circuit_reset_s: float = Field(default=15.0, gt=0)  # open this long, then one probe call
+    ai_deadline_margin_ms: int = Field(default=2000, ge=0)  # a request ends by AI_REQUEST_TIMEOUT + this
+
     # --- the HTTP server ---
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
@@ -186,6 +192,10 @@ def load_presets(path: Path) -> dict[str, Preset]:
 
 def _describe(exc: ValidationError, *, env: bool = True) -> str:
     parts = []
+    @property
+    def request_deadline_s(self) -> float:
+        return (self.ai_request_timeout + self.ai_deadline_margin_ms) / 1000.0
+
     for err in exc.errors(include_input=False, include_url=False):
         loc = ".".join(str(p) for p in err["loc"]) or "settings"
         name = loc.upper() if env else loc

@@ -21,6 +21,8 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.runnables import Runnable
 from langchain_openai import ChatOpenAI
 
+from chains.breaker import BreakerRegistry, CircuitOpen
+from chains.guarded import GuardedChatModel
 from settings import Preset, Settings
 
 __all__ = ["LOCAL_API_KEY", "PROVIDER_ERRORS", "ModelChoice", "build_chat_model", "model_chain"]
@@ -113,13 +115,16 @@ def _chat_openai(choice: ModelChoice) -> BaseChatModel:
     )
 
 
-def build_chat_model(*, settings: Settings, use_case: str, local_base_url: str | None) -> Runnable:
+def build_chat_model(
+    *, settings: Settings, use_case: str, local_base_url: str | None, breakers: BreakerRegistry | None = None
+) -> Runnable:
     """Builds the chat model of a use case: primary with fallbacks, as one Runnable.
 
     Args:
         settings: the service's settings.
         use_case: a key of `data/presets.yaml` (chat, describe, search).
         local_base_url: the local model server's `/v1` URL, or None when it is not running.
+        breakers: the app's circuit breakers (one per model name); None = no breakers, no deadline checks.
 
     Raises:
         ConfigError: no model is available at all (no key and the local model off).
@@ -129,7 +134,13 @@ def build_chat_model(*, settings: Settings, use_case: str, local_base_url: str |
     choices = model_chain(settings=settings, preset=settings.preset(use_case), local_base_url=local_base_url)
     if not choices:
         raise ConfigError("no model available: set OPENAI_API_KEY or enable the local model")
-    models = [_chat_openai(c).with_config(run_name=f"model:{c.name}") for c in choices]
+    models: list[Runnable] = []
+    for c in choices:
+        model: BaseChatModel = _chat_openai(c)
+        if breakers is not None:
+            model = GuardedChatModel(inner=model, breaker=breakers.get(c.name), failure_types=PROVIDER_ERRORS)
+        models.append(model.with_config(run_name=f"model:{c.name}"))
     if len(models) == 1:
         return models[0]
-    return models[0].with_fallbacks(models[1:], exceptions_to_handle=PROVIDER_ERRORS)
+    # CircuitOpen: the model was not even called, so the next one answers at once.
+    return models[0].with_fallbacks(models[1:], exceptions_to_handle=(*PROVIDER_ERRORS, CircuitOpen))

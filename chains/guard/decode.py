@@ -16,12 +16,15 @@ from urllib.parse import unquote
 
 __all__ = ["decode_payloads"]
 
-_B64 = re.compile(r"[A-Za-z0-9+/_-]{16,}={0,2}")
+_B64 = re.compile(r"[A-Za-z0-9+/_-]{12,}={0,2}")
 _B32 = re.compile(r"[A-Z2-7]{16,}=*")
 _HEX = re.compile(r"(?:[0-9A-Fa-f]{2}){8,}")
 _HEX_SEP = re.compile(r"(?:(?:\\x|0x)?[0-9A-Fa-f]{2}[\s,:]*){8,}")
 _PERCENT = re.compile(r"(?:%[0-9A-Fa-f]{2}[^%\s]{0,3}){4,}")
-_QP = re.compile(r"(?:=[0-9A-F]{2}.{0,6}){4,}")
+_QP_ESCAPE = re.compile(r"=[0-9A-F]{2}")
+_MIME = re.compile(r"=\?[\w-]+\?([bBqQ])\?([^?\s]+)\?=")
+_LOWER = re.compile(r"[a-z]")
+_UU_HINT = re.compile(r"[!-M][!-`]{7,}")  # a run with no lower case and no spaces
 _MORSE_HINT = re.compile(r"[.-]{2,5} [.-]{1,5} [.-]{1,5}")
 _MORSE = re.compile(r"(?:[.\-]{1,6}[ /]+){6,}[.\-]{0,6}")
 _BRAILLE = re.compile("[\u2800-\u28ff]{6,}")
@@ -120,7 +123,7 @@ def decode_payloads(text: str) -> list[tuple[str, str]]:
     """
     found: list[tuple[str, str]] = []
     tokens = text.split()
-    for raw in [t for t in tokens if len(t) >= 16]:
+    for raw in [t for t in tokens if len(t) >= 12]:
         tok = raw.strip("\"'()[]{}<>,;:.!?`")
         before = len(found)
         if _B64.fullmatch(tok) and _mixed(tok):
@@ -140,12 +143,18 @@ def decode_payloads(text: str) -> list[tuple[str, str]]:
     if text.count("%") >= 4:
         for m in _PERCENT.finditer(text):
             _add(found, "percent", unquote(m.group()))
-    if text.count("=") >= 4:
-        for m in _QP.finditer(text):
-            _add(found, "quoted_printable", _try(quopri.decodestring, m.group()))
-    for line in text.splitlines():
-        if len(line) > 8 and line == line.upper() and 32 < ord(line[0]) <= 77 and " " not in line.strip():
-            _add(found, "uuencode", _try(binascii.a2b_uu, line))
+    if "=?" in text:
+        for m in _MIME.finditer(text):
+            codec = _b64 if m.group(1).lower() == "b" else quopri.decodestring
+            _add(found, "mime", _try(codec, m.group(2)))
+    if text.count("=") >= 3 and len(_QP_ESCAPE.findall(text)) >= 3:
+        _add(found, "quoted_printable", _try(quopri.decodestring, text))
+    for m in _UU_HINT.finditer(text):
+        if sum(not c.isalnum() for c in m.group()) >= 2:
+            lo, hi = text.rfind("\n", 0, m.start()) + 1, text.find("\n", m.end())
+            _uu(text[lo : hi if hi >= 0 else len(text)], found)
+            break
+
     if text.count(".") + text.count("-") >= 12 and _MORSE_HINT.search(text):
         for m in _MORSE.finditer(text):
             words = [w for w in re.split(r"\s*/\s*|\s{2,}", m.group().strip()) if w]
@@ -156,6 +165,24 @@ def decode_payloads(text: str) -> list[tuple[str, str]]:
         for m in _NATO.finditer(text):
             _add(found, "nato", "".join(w[0] for w in re.findall(r"[A-Za-z-]+", m.group())).lower())
     return found
+
+
+def _uu(line: str, found: list[tuple[str, str]]) -> None:
+    # A uuencoded line starts with its length character (" "-"M") and uses no lower-case letters; it may
+    # follow a question on the same line ("What does this mean? M/\"$M+5...").
+    start = 0
+    for tok in line.split(" "):
+        if (
+            len(tok) >= 8
+            and not _LOWER.search(tok)
+            and 32 < ord(tok[0]) <= 77
+            and sum(not c.isalnum() for c in tok) >= 2
+        ):
+            before = len(found)
+            _add(found, "uuencode", _try(binascii.a2b_uu, line[start:].rstrip()))
+            if len(found) > before:
+                return
+        start += len(tok) + 1
 
 
 def _hex_pairs(tokens: list[str]) -> int:
@@ -211,6 +238,6 @@ def _add(found: list[tuple[str, str]], kind: str, decoded: str | None) -> None:
         return
     printable = sum(c.isprintable() or c in "\n\t" for c in decoded)
     letters = sum(c.isalpha() for c in decoded)
-    readable = printable / len(decoded) >= 0.95 and letters / len(decoded) >= 0.5
+    readable = printable / len(decoded) >= 0.95 and letters / len(decoded) >= 0.3
     if readable and re.search(r"[A-Za-z]{3}", decoded):
         found.append((kind, decoded))

@@ -21,9 +21,9 @@ __all__ = [
     "Detection",
     "Rule",
     "RuleSet",
+    "cipher_views",
     "combine",
     "load_rules",
-    "reads_like_rot13",
     "scan",
     "words_of",
 ]
@@ -80,6 +80,7 @@ _COMMON = frozenset(
     ]
 )
 _ROT13 = str.maketrans("abcdefghijklmnopqrstuvwxyz", "nopqrstuvwxyzabcdefghijklm")
+_ATBASH = str.maketrans("abcdefghijklmnopqrstuvwxyz", "zyxwvutsrqponmlkjihgfedcba")
 
 
 @dataclass(frozen=True)
@@ -173,18 +174,28 @@ def words_of(view: str) -> set[str]:
     return set(view.translate(_SPLIT).split())
 
 
-def reads_like_rot13(text: str) -> bool:
-    """True if ROT13 of `text` has clearly more common English words than `text` itself.
+def cipher_views(text: str) -> list[tuple[str, str, bool]]:
+    """ROT13 and Atbash views worth scanning, as (cipher, view, reads_like_english).
+
+    A view "reads like English" when it has clearly more common English words than the text itself; a
+    view of a text with almost no common words (code, a blob) is returned for probing too, unconfirmed.
 
     Args:
         text: a lower-case view.
     """
     words = text.translate(_SPLIT).split()
-    if len(words) < 3:
-        return False
+    if len(words) < 2:
+        return []
     before = len(_COMMON.intersection(words))
-    after = len(_COMMON.intersection(text.translate(_ROT13).translate(_SPLIT).split()))
-    return after >= 2 and after > 2 * before
+    out = []
+    for name, table in (("rot13", _ROT13), ("atbash", _ATBASH)):
+        view = text.translate(table)
+        after = len(_COMMON.intersection(view.translate(_SPLIT).split()))
+        if after >= 2 and after > 2 * before:
+            out.append((name, view, True))
+        elif before <= 1:
+            out.append((name, view, False))
+    return out
 
 
 def combine(weights: Iterable[float]) -> float:

@@ -9,8 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 from chains.guard.decode import decode_payloads
-from chains.guard.detect import Detection, combine, load_rules, reads_like_rot13, scan
-from chains.guard.fold import fold, leet, mixed_script_words, rot13
+from chains.guard.detect import Detection, cipher_views, combine, load_rules, scan
+from chains.guard.fold import fold, leet, mixed_script_words
 from chains.guard.models import Action, GuardConfig, GuardOutput
 from chains.guard.normalize import normalize
 from chains.guard.pii import redact_pii
@@ -58,10 +58,14 @@ def screen(text: str, *, source: str = "chat", config: Any = None) -> GuardOutpu
     for kind, decoded in decode_payloads(norm.text):
         found.add(f"encoded_{kind}", rules.encoded.get(kind, rules.encoded["default"]))
         views.append(fold(decoded))
-    if reads_like_rot13(folded):
-        found.add("encoded_rot13", rules.encoded["default"])
-        views.append(rot13(folded))
     scan(views, found, rules)
+    for cipher, view, english in cipher_views(folded):
+        probe = Detection()
+        scan([view], probe, rules)
+        if english or probe.hits:  # a cipher only counts if it reads as English or hides a known attack
+            found.add(f"encoded_{cipher}", rules.encoded["default"])
+            for reason, weight in probe.hits.items():
+                found.add(reason, weight)
 
     score = round(combine(found.hits.values()), 3)
     action: Action = "block" if score >= cfg.block_at else "flag" if score >= cfg.flag_at else "allow"
