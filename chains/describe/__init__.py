@@ -1,0 +1,88 @@
+"""`/describe`: listing descriptions for operators — generation, batch, moderation, grounded claims, cache.
+
+    schema.py      DescribeInput -> DescribeOutput, the canonical form of an input
+    grounding.py   the claim check against the input (rules in data/claims.yaml)
+    moderation.py  OpenAI moderation with a key; the local check (data/moderation.yaml) without
+    cache.py       exact-match cache: SQLite file, or Redis when REDIS_URL is set
+    chain.py       the runnable: invoke, batch (dedupe, bounded concurrency, per-item errors), stream
+
+`build_describe_chain()` builds the served runnable from settings; nothing connects until the first call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from langchain_core.runnables import Runnable, RunnableBinding
+
+from chains.describe.cache import DescribeCache, build_cache
+from chains.describe.chain import DescribeRunnable, error_output
+from chains.describe.moderation import Moderator, build_moderator
+from chains.describe.schema import DescribeInput, DescribeOutput
+from chains.guard import GuardConfig
+from chains.models import model_chain
+from chains.prompting import PromptStore
+from settings import Settings
+
+__all__ = [
+    "DescribeInput",
+    "DescribeOutput",
+    "DescribeRunnable",
+    "build_describe_chain",
+    "describe_precheck",
+    "error_output",
+]
+
+
+def build_describe_chain(
+    *,
+    settings: Settings,
+    prompts: PromptStore,
+    model: Runnable,
+    local_base_url: str | None,
+    moderator: Moderator | None = None,
+    cache: DescribeCache | None = None,
+) -> Runnable[DescribeInput, DescribeOutput]:
+    """Builds the `/describe` runnable.
+
+    Args:
+        settings: the service's settings (the `describe_*` fields, the describe preset, guard settings).
+        prompts: the prompt store; the preset's prompt and `<prompt>_retry` are read on every call.
+        model: the chat model with its fallbacks (`build_chat_model(use_case="describe", ...)`).
+        local_base_url: the local model's URL as given to `build_chat_model` (names the models in the cache key).
+        moderator: defaults to `build_moderator(settings)`.
+        cache: defaults to `build_cache(settings)`.
+
+    Returns:
+        The runnable, typed and named "describe" (`describe_precheck()` finds its input pre-check).
+    """
+    preset = settings.preset("describe")
+    choices = model_chain(settings=settings, preset=preset, local_base_url=local_base_url)
+    model_id: list[dict[str, Any]] = [
+        {"name": c.name, "temperature": c.temperature, "max_tokens": c.max_tokens,
+         "frequency_penalty": c.frequency_penalty}
+        for c in choices
+    ]
+    runnable = DescribeRunnable(
+        model=model, prompts=prompts, prompt_name=preset.prompt, rules_file=settings.describe_claims_file,
+        moderator=moderator or build_moderator(settings), cache=cache or build_cache(settings),
+        model_id={"chain": model_id}, default_model=choices[0].name if choices else "unknown",
+        concurrency=settings.describe_concurrency, max_batch=settings.describe_max_batch,
+        max_attempts=settings.describe_max_attempts, min_words=settings.describe_min_words,
+        guard_config=GuardConfig.from_settings(settings),
+    )
+    return runnable.with_types(input_type=DescribeInput, output_type=DescribeOutput).with_config(run_name="describe")
+
+
+def describe_precheck(chain: Runnable) -> Callable[[Any], Awaitable[None]] | None:
+    """The input pre-check of a describe runnable, however it was wrapped (`with_config`, `with_types`).
+
+    The server runs it before a stream opens, so a refused input is a 400 and not a stream cut by a 500.
+
+    Args:
+        chain: the served runnable (a `DescribeRunnable` inside bindings).
+    """
+    while isinstance(chain, RunnableBinding):
+        chain = chain.bound
+    return chain.aprecheck if isinstance(chain, DescribeRunnable) else None

@@ -1,0 +1,176 @@
+"""The describe cache: exact match on a key, with a TTL. SQLite file by default, Redis when REDIS_URL is set.
+
+The key (`cache_key()`) hashes the canonical input with everything that shapes the answer: the prompt files'
+versions, the claim rules' version, the models and their parameters. Editing a prompt therefore changes
+the key, and old entries are simply never read again (they expire by TTL). Values are `DescribeOutput`
+JSON. Nothing connects at construction: the SQLite file is opened and the Redis client used on first use.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import sqlite3
+import threading
+import time
+from pathlib import Path
+from typing import Any, Protocol
+
+from settings import Settings
+
+__all__ = ["DescribeCache", "NoCache", "RedisCache", "SQLiteCache", "build_cache", "cache_key"]
+
+log = logging.getLogger("skymarket.describe.cache")
+
+_SCHEMA = 1  # bump when the stored value's shape changes
+
+
+def cache_key(*, canonical_input: dict[str, Any], parts: dict[str, Any]) -> str:
+    """A stable hex key for an input and what shapes its answer.
+
+    Args:
+        canonical_input: the canonical input (`schema.canonical(...).model_dump()`).
+        parts: prompt versions, rules version, models, parameters.
+    """
+    blob = json.dumps({"schema": _SCHEMA, "input": canonical_input, **parts}, sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+
+class DescribeCache(Protocol):
+    name: str
+
+    def get(self, key: str) -> str | None: ...
+
+    def put(self, key: str, value: str) -> None: ...
+
+    async def aget(self, key: str) -> str | None: ...
+
+    async def aput(self, key: str, value: str) -> None: ...
+
+
+class _Async:
+    """Async access through a worker thread (both stores are fast, local and blocking)."""
+
+    def get(self, key: str) -> str | None:
+        raise NotImplementedError
+
+    def put(self, key: str, value: str) -> None:
+        raise NotImplementedError
+
+    async def aget(self, key: str) -> str | None:
+        return await asyncio.to_thread(self.get, key)
+
+    async def aput(self, key: str, value: str) -> None:
+        await asyncio.to_thread(self.put, key, value)
+
+
+class NoCache(_Async):
+    """DESCRIBE_CACHE_ENABLED=false."""
+
+    name = "off"
+
+    def get(self, key: str) -> str | None:
+        return None
+
+    def put(self, key: str, value: str) -> None:
+        return None
+
+
+class SQLiteCache(_Async):
+    """One table in a SQLite file (WAL); expired rows are skipped on read and purged now and then on write."""
+
+    name = "sqlite"
+
+    def __init__(self, path: Path, *, ttl_s: int, clock: Any = time.time) -> None:
+        self.path = path
+        self.ttl_s = ttl_s
+        self.clock = clock
+        self._conn: sqlite3.Connection | None = None
+        self._lock = threading.Lock()
+        self._writes = 0
+
+    def _db(self) -> sqlite3.Connection:
+        if self._conn is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(self.path, check_same_thread=False, timeout=10)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("CREATE TABLE IF NOT EXISTS describe_cache "
+                         "(key TEXT PRIMARY KEY, value TEXT NOT NULL, expires_at REAL NOT NULL)")
+            conn.commit()
+            self._conn = conn
+        return self._conn
+
+    def get(self, key: str) -> str | None:
+        try:
+            with self._lock:
+                row = self._db().execute("SELECT value, expires_at FROM describe_cache WHERE key = ?",
+                                         (key,)).fetchone()
+        except (sqlite3.Error, OSError) as exc:  # a cache fault is a miss, never a failed request
+            log.warning("describe cache read failed: %s", exc)
+            return None
+        if row is None or row[1] <= self.clock():
+            return None
+        return str(row[0])
+
+    def put(self, key: str, value: str) -> None:
+        now = self.clock()
+        try:
+            with self._lock:
+                db = self._db()
+                db.execute("INSERT OR REPLACE INTO describe_cache (key, value, expires_at) VALUES (?, ?, ?)",
+                           (key, value, now + self.ttl_s))
+                self._writes += 1
+                if self._writes % 200 == 0:
+                    db.execute("DELETE FROM describe_cache WHERE expires_at <= ?", (now,))
+                db.commit()
+        except (sqlite3.Error, OSError) as exc:
+            log.warning("describe cache write failed: %s", exc)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+
+class RedisCache(_Async):
+    """`SET key value EX ttl` under a prefix; Redis expires entries itself."""
+
+    name = "redis"
+
+    def __init__(self, url: str, *, ttl_s: int, prefix: str = "skymarket:describe:") -> None:
+        import redis  # imported here: only this store needs it
+
+        self._errors = redis.RedisError
+        self.ttl_s = ttl_s
+        self.prefix = prefix
+        self._client = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)  # connects lazily
+
+    def get(self, key: str) -> str | None:
+        try:
+            value = self._client.get(self.prefix + key)
+        except self._errors as exc:  # a cache fault is a miss, never a failed request
+            log.warning("describe cache read failed: %s", type(exc).__name__)
+            return None
+        return value.decode("utf-8") if isinstance(value, bytes) else value  # type: ignore[return-value]
+
+    def put(self, key: str, value: str) -> None:
+        try:
+            self._client.set(self.prefix + key, value, ex=self.ttl_s)
+        except self._errors as exc:
+            log.warning("describe cache write failed: %s", type(exc).__name__)
+
+
+def build_cache(settings: Settings) -> DescribeCache:
+    """Redis when REDIS_URL is set, else the SQLite file DESCRIBE_CACHE_PATH; NoCache when disabled.
+
+    Args:
+        settings: DESCRIBE_CACHE_ENABLED, DESCRIBE_CACHE_TTL_S, DESCRIBE_CACHE_PATH, REDIS_URL.
+    """
+    if not settings.describe_cache_enabled:
+        return NoCache()
+    if settings.redis_url:
+        return RedisCache(settings.redis_url, ttl_s=settings.describe_cache_ttl_s)
+    return SQLiteCache(settings.describe_cache_path, ttl_s=settings.describe_cache_ttl_s)

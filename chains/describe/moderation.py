@@ -1,0 +1,206 @@
+"""Moderation of describe input and output: OpenAI's endpoint with a key, an honest local check without.
+
+    build_moderator(settings) -> OpenAIModerator  (DESCRIBE_MODERATION=auto with a key, or =openai)
+                               -> LocalModerator   (auto without a key, or =local; data/moderation.yaml)
+                               -> NoModerator      (=off)
+
+`OpenAIModerator` calls `omni-moderation-latest` through the official client (honouring OPENAI_BASE_URL);
+when that call fails it falls back to the local check and says so in the verdict's `source`, so a provider
+outage never lets text through unchecked. Verdicts are memoised per text (a stream's pre-check and the
+chain's own check then cost one call).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import re
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import openai
+import yaml
+
+from chains.guard.fold import fold
+from chains.guard.normalize import normalize
+from errors import ConfigError
+from settings import Settings
+
+__all__ = ["LocalModerator", "Memo", "Moderator", "NoModerator", "OpenAIModerator", "Verdict", "build_moderator"]
+
+log = logging.getLogger("skymarket.describe.moderation")
+
+LOCAL_UNAVAILABLE = "local (OpenAI moderation unavailable)"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Whether texts are flagged, in which categories, and which check said so."""
+
+    flagged: bool
+    categories: tuple[str, ...] = ()
+    source: str = "local"
+
+
+class Moderator(Protocol):
+    name: str
+
+    def check(self, texts: list[str]) -> Verdict: ...
+
+    async def acheck(self, texts: list[str]) -> Verdict: ...
+
+
+class NoModerator:
+    """Moderation switched off (DESCRIBE_MODERATION=off): every text passes."""
+
+    name = "off"
+
+    def check(self, texts: list[str]) -> Verdict:
+        return Verdict(False, (), "off")
+
+    async def acheck(self, texts: list[str]) -> Verdict:
+        return self.check(texts)
+
+
+class LocalModerator:
+    """Regex categories from `data/moderation.yaml` (its header says what they cover and what they miss)."""
+
+    name = "local"
+
+    def __init__(self, rules_file: Path) -> None:
+        try:
+            raw = yaml.safe_load(rules_file.read_text(encoding="utf-8")) or {}
+            self.rules = {
+                str(cat): [re.compile(p, re.IGNORECASE) for p in patterns]
+                for cat, patterns in (raw.get("categories") or {}).items()
+            }
+        except (OSError, yaml.YAMLError, re.error, AttributeError, TypeError) as exc:
+            raise ConfigError(f"cannot load moderation rules {rules_file}: {exc}") from None
+
+    def check(self, texts: list[str]) -> Verdict:
+        cats: list[str] = []
+        for text in texts:
+            folded = fold(normalize(text).text)
+            cats.extend(c for c, patterns in self.rules.items() if any(p.search(folded) for p in patterns))
+        unique = tuple(dict.fromkeys(cats))
+        return Verdict(bool(unique), unique, "local")
+
+    async def acheck(self, texts: list[str]) -> Verdict:
+        return self.check(texts)
+
+
+@dataclass
+class OpenAIModerator:
+    """The OpenAI moderation endpoint; the local check when it fails."""
+
+    api_key: str
+    base_url: str | None
+    model: str
+    timeout_s: float
+    max_retries: int
+    fallback: LocalModerator
+    name: str = "openai"
+    _client: openai.OpenAI | None = field(default=None, repr=False)
+    _aclients: dict[int, openai.AsyncOpenAI] = field(default_factory=dict, repr=False)
+
+    def _kwargs(self) -> dict[str, Any]:
+        return {"api_key": self.api_key, "base_url": self.base_url, "timeout": self.timeout_s,
+                "max_retries": self.max_retries}
+
+    def _verdict(self, response: Any) -> Verdict:
+        cats: list[str] = []
+        for result in response.results:
+            flags = result.categories.model_dump(by_alias=True)
+            cats.extend(name for name, on in flags.items() if on)
+        flagged = any(r.flagged for r in response.results)
+        return Verdict(flagged, tuple(dict.fromkeys(cats)), "openai")
+
+    def check(self, texts: list[str]) -> Verdict:
+        if self._client is None:
+            self._client = openai.OpenAI(**self._kwargs())
+        try:
+            return self._verdict(self._client.moderations.create(model=self.model, input=texts))
+        except openai.OpenAIError as exc:
+            log.warning("moderation call failed (%s); using the local check", type(exc).__name__)
+            v = self.fallback.check(texts)
+            return Verdict(v.flagged, v.categories, LOCAL_UNAVAILABLE)
+
+    async def acheck(self, texts: list[str]) -> Verdict:
+        # An async client's connections belong to one event loop: one client per loop.
+        loop = id(asyncio.get_running_loop())
+        client = self._aclients.get(loop)
+        if client is None:
+            client = self._aclients[loop] = openai.AsyncOpenAI(**self._kwargs())
+        try:
+            return self._verdict(await client.moderations.create(model=self.model, input=texts))
+        except openai.OpenAIError as exc:
+            log.warning("moderation call failed (%s); using the local check", type(exc).__name__)
+            v = self.fallback.check(texts)
+            return Verdict(v.flagged, v.categories, LOCAL_UNAVAILABLE)
+
+
+class Memo:
+    """Remembers the last `size` verdicts by text, so the same texts are never sent twice in a row."""
+
+    def __init__(self, inner: Moderator, size: int = 2048) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.size = size
+        self._seen: OrderedDict[str, Verdict] = OrderedDict()
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def _key(texts: list[str]) -> str:
+        return hashlib.sha256("\x1f".join(texts).encode("utf-8")).hexdigest()
+
+    def _get(self, key: str) -> Verdict | None:
+        with self._lock:
+            v = self._seen.get(key)
+            if v is not None:
+                self._seen.move_to_end(key)
+            return v
+
+    def _put(self, key: str, v: Verdict) -> Verdict:
+        if v.source == LOCAL_UNAVAILABLE:
+            return v  # ask the provider again next time
+        with self._lock:
+            self._seen[key] = v
+            while len(self._seen) > self.size:
+                self._seen.popitem(last=False)
+        return v
+
+    def check(self, texts: list[str]) -> Verdict:
+        key = self._key(texts)
+        return self._get(key) or self._put(key, self.inner.check(texts))
+
+    async def acheck(self, texts: list[str]) -> Verdict:
+        key = self._key(texts)
+        return self._get(key) or self._put(key, await self.inner.acheck(texts))
+
+
+def build_moderator(settings: Settings) -> Moderator:
+    """The moderator the settings ask for (nothing connects here).
+
+    Args:
+        settings: DESCRIBE_MODERATION, MODERATION_MODEL, MODERATION_RULES_FILE, the OpenAI key and base URL.
+
+    Raises:
+        ConfigError: DESCRIBE_MODERATION=openai without a key, or unreadable local rules.
+    """
+    mode = settings.describe_moderation
+    if mode == "off":
+        return NoModerator()
+    local = LocalModerator(settings.moderation_rules_file)
+    if mode == "local" or (mode == "auto" and settings.openai_api_key is None):
+        return Memo(local)
+    if settings.openai_api_key is None:
+        raise ConfigError("DESCRIBE_MODERATION=openai needs OPENAI_API_KEY")
+    return Memo(OpenAIModerator(
+        api_key=settings.openai_api_key.get_secret_value(), base_url=settings.openai_base_url,
+        model=settings.moderation_model, timeout_s=settings.request_timeout_s,
+        max_retries=settings.ai_max_retries, fallback=local,
+    ))
