@@ -24,9 +24,10 @@ __all__ = ["Hit", "Outcome", "SearchEngine", "build_search_engine"]
 
 _RRF_K = 60
 _AREA_SLACK_MILES = 15.0  # a point this close to one of our places counts as inside the area
-# weights of the final score: text relevance (fused ranks), requested features, nearness, reputation, and
-# being in the query's main category when it points to several
-_W_TEXT, _W_FEAT, _W_GEO, _W_QUALITY, _W_CAT = 0.55, 0.2, 0.15, 0.05, 0.05
+# Weights of the final score: text relevance (fused ranks), requested features, nearness, reputation, and
+# being in the query's main category when it points to several. With the fusion weights (BM25 1.0, vector 0.5)
+# they were chosen on bench/search_queries.yaml (see BENCHMARKS.md); there is no held-out set yet.
+_W_TEXT, _W_FEAT, _W_GEO, _W_QUALITY, _W_CAT = 0.55, 0.2, 0.1, 0.03, 0.05
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,8 @@ class SearchEngine:
         gazetteer: places; read from `settings.places_file` when None.
         store: a ready vector store (tests); built from settings when None.
         candidates: how many candidates each retriever contributes before fusion.
+        lexical_weight: weight of the BM25 ranking in the fusion.
+        semantic_weight: weight of the vector ranking in the fusion.
     """
 
     def __init__(
@@ -64,12 +67,16 @@ class SearchEngine:
         gazetteer: Gazetteer | None = None,
         store: Any = None,
         candidates: int = 50,
+        lexical_weight: float = 1.0,
+        semantic_weight: float = 0.5,
     ) -> None:
         self.settings = settings
         self.embeddings = embeddings
         self.gazetteer = gazetteer or load_gazetteer(settings.places_file)
         self.parser = QueryParser(self.gazetteer)
         self.candidates = candidates
+        self.lexical_weight = lexical_weight
+        self.semantic_weight = semantic_weight
         self._store = store
         self._index: ListingIndex | None = None
         self._lock = threading.Lock()
@@ -157,9 +164,9 @@ class SearchEngine:
         max_radius = float(index.radius.max()) if it.radius_miles is None else it.radius_miles
         semantic = [i for i in index.vector_top(vector, flt, self.candidates, max_radius) if ok[i]]
         fused: dict[int, float] = {}
-        for ranked in (lexical, semantic):
+        for ranked, weight in ((lexical, self.lexical_weight), (semantic, self.semantic_weight)):
             for r, i in enumerate(ranked):
-                fused[i] = fused.get(i, 0.0) + 1.0 / (_RRF_K + r + 1)
+                fused[i] = fused.get(i, 0.0) + weight / (_RRF_K + r + 1)
         if len(fused) < limit:  # few text matches: fill with the nearest (or best rated) listings that qualify
             order = np.argsort(dist) if dist is not None else np.argsort(-index.quality)
             for i in order[ok[order]][: limit * 2]:
@@ -170,7 +177,8 @@ class SearchEngine:
 
     def _hit(self, index: ListingIndex, i: int, rrf: float, it: Interpreted, dist: np.ndarray | None) -> Hit:
         listing = index.listings[i]
-        score = _W_TEXT * rrf / (2.0 / (_RRF_K + 1)) + _W_QUALITY * float(index.quality[i])
+        best = (self.lexical_weight + self.semantic_weight) / (_RRF_K + 1)
+        score = _W_TEXT * rrf / best + _W_QUALITY * float(index.quality[i])
         if it.features:
             score += _W_FEAT * len(set(it.features) & set(listing.features)) / len(it.features)
         if len(it.categories) > 1 and listing.category == it.category:

@@ -203,7 +203,7 @@ class QueryParser:
             top = max(scores.values())
             ranked = sorted(scores, key=lambda c: -scores[c])
             out.category = ranked[0]
-            out.categories = [c for c in ranked if scores[c] >= min(top, 2.5)] or [ranked[0]]
+            out.categories = [c for c in ranked if scores[c] >= min(top, 2.0)] or [ranked[0]]
         out.features = [f for f, p in FEATURE_PATTERNS.items() if p.search(low)]
         if INSURED.search(low):
             out.insured = True

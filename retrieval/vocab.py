@@ -79,6 +79,7 @@ CATEGORY_PATTERNS: dict[str, list[tuple[re.Pattern[str], float]]] = {
             ),
         ],
         "thermal_imaging": [
+            (_p(r"moisture (?:survey|scan|map(?:ping)?)s?", "wet insulation"), 3.5),
             (_p(r"thermal", r"infra-?red", "heat loss", r"thermograph(?:y|er)", r"hot ?spots?", "flir"), 3.0),
             (_p("insulation", "moisture", "energy audit", "leak detection", "heat signature"), 2.0),
         ],
@@ -159,6 +160,7 @@ CATEGORY_PATTERNS: dict[str, list[tuple[re.Pattern[str], float]]] = {
             (_p("time-?lapse", "site plan(?:ning)?", "excavation", "cut and fill", "new build"), 2.0),
         ],
         "public_safety": [
+            (_p(r"(?:accident|crash) (?:scene|reconstruction)s?"), 3.5),
             (
                 _p(
                     "search and rescue",
