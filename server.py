@@ -42,8 +42,6 @@ def get_services(request: Request) -> Services:
 ServicesDep = Annotated[Services, Depends(get_services)]
 
 
-def _error_body(exc: SkyMarketError) -> dict[str, Any]:
-    return {"error": {"code": exc.code, "message": exc.message}}
 async def request_deadline(services: ServicesDep) -> None:
     """Starts the request's clock: no model call runs past AI_REQUEST_TIMEOUT + AI_DEADLINE_MARGIN_MS.
 
@@ -52,6 +50,8 @@ async def request_deadline(services: ServicesDep) -> None:
     set_deadline(services.settings.request_deadline_s)
 
 
+def _error_body(exc: SkyMarketError) -> dict[str, Any]:
+    return {"error": {"code": exc.code, "message": exc.message}}
 
 
 def _error_response(exc: SkyMarketError) -> JSONResponse:
@@ -82,9 +82,9 @@ def _mount_features(app: FastAPI, services: Services) -> None:
         path="/chat",
         playground_type="chat",
         enabled_endpoints=[*_CHAT_ENDPOINTS, "playground"] if playground else _CHAT_ENDPOINTS,
+        dependencies=[Depends(request_deadline)],
     )
 
-        dependencies=[Depends(request_deadline)],
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Builds the FastAPI application.

@@ -31,8 +31,8 @@ class Services:
     settings: Settings
     prompts: PromptStore
     local_model: LocalModelServer | None
-    chains: dict[str, Runnable] = field(default_factory=dict)
     breakers: BreakerRegistry
+    chains: dict[str, Runnable] = field(default_factory=dict)
     ready: dict[str, bool] = field(default_factory=dict)
     problems: dict[str, str] = field(default_factory=dict)
 

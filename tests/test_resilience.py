@@ -152,13 +152,19 @@ def test_storm_breaker_opens_and_fallback_serves_everyone(settings: Settings, fa
                     results.append((t0, time.monotonic(), r.status_code))
             await asyncio.gather(*(one() for _ in range(200)))
 
-    with LiveServer(create_app(s)) as live:
+    app = create_app(s)
+    opened: list[float] = []
+    app.state.services.breakers.listeners.append(
+        lambda name, state: opened.append(time.monotonic()) if (name, state) == (PRIMARY, "open") else None
+    )
+    with LiveServer(app) as live:
         asyncio.run(storm(live.url))
         circuits = httpx.get(f"{live.url}/readyz").json()["circuits"]
     assert [code for *_, code in results] == [200] * 200
-    assert circuits[PRIMARY] == "open"
-    # The first wave (16 at once) waits out the timeout; once the breaker opens, nobody does.
+    assert circuits[PRIMARY] == "open" and opened
+    # The first wave (16 at once) waits out the timeout; once the breaker is open, no call reaches the
+    # primary, so nobody waits for it (judged on the server's clock, not on latencies: the machine is shared).
     assert fake_openai.count(PRIMARY) <= 16 + 5
-    opened_at = min(t0 for t0, _, _ in results) + TIMEOUT_S
-    late = [end - t0 for t0, end, _ in results if t0 > opened_at + 0.2]
-    assert len(late) >= 150 and max(late) < TIMEOUT_S
+    assert not [c for c in fake_openai.calls if c.model == PRIMARY and c.at > opened[0]]
+    late = sorted(end - t0 for t0, end, _ in results if t0 > opened[0])
+    assert len(late) >= 150 and late[len(late) // 2] < TIMEOUT_S
