@@ -114,6 +114,19 @@ class Settings(BaseSettings):
     guard_block_score: float = Field(default=0.9, gt=0, le=1)  # ... and blocked (400 before any model call)
     guard_max_combining: int = Field(default=2, ge=0, le=16)  # combining marks kept per character (Zalgo cap)
 
+    # --- describe (chains/describe) ---
+    describe_concurrency: int = Field(default=8, ge=1, le=64)  # model calls in flight per /describe/batch
+    describe_max_batch: int = Field(default=500, ge=1, le=10_000)  # items per /describe/batch request
+    describe_max_attempts: int = Field(default=2, ge=1, le=5)  # generations per item (1 = never regenerate)
+    describe_min_words: int = Field(default=15, ge=1)  # shorter after removing claims: regenerate / not grounded
+    describe_cache_enabled: bool = True
+    describe_cache_ttl_s: int = Field(default=7 * 24 * 3600, ge=1)
+    describe_cache_path: Path = ROOT / "data" / "describe_cache.db"  # used when REDIS_URL is unset
+    describe_claims_file: Path = ROOT / "data" / "claims.yaml"
+    describe_moderation: Literal["auto", "openai", "local", "off"] = "auto"  # auto: openai with a key, else local
+    moderation_model: str = "omni-moderation-latest"
+    moderation_rules_file: Path = ROOT / "data" / "moderation.yaml"  # the offline check's patterns
+
     # --- gateway, usage, audit ---
     redis_url: str | None = None
     database_url: str | None = None  # PostgreSQL for several replicas; SQLite under data/ otherwise
