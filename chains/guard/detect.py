@@ -31,6 +31,7 @@ __all__ = [
 PATTERNS_FILE = Path(__file__).resolve().parents[2] / "data" / "guard" / "patterns.yaml"
 _RULE_KEYS = {"id", "family", "weight", "any", "pattern"}
 # Views are lower case: everything that is not [a-z0-9] splits words (a C-speed translate + split).
+_BEFORE, _AFTER = 200, 400  # window around a trigger occurrence; every rule's match fits inside
 _SPLIT = str.maketrans({c: " " for c in map(chr, range(128)) if not c.isalnum()})
 _COMMON = frozenset(
     [
@@ -115,6 +116,11 @@ class Detection:
         if weight > self.hits.get(reason, 0.0):
             self.hits[reason] = weight
 
+    @property
+    def score(self) -> float:
+        """The noisy-OR of the weights recorded so far."""
+        return combine(self.hits.values())
+
 
 @cache
 def load_rules(path: Path = PATTERNS_FILE) -> RuleSet:
@@ -147,13 +153,14 @@ def load_rules(path: Path = PATTERNS_FILE) -> RuleSet:
     return RuleSet(tuple(rules), dict(raw["unicode"]), dict(raw["encoded"]))
 
 
-def scan(views: Iterable[str], detection: Detection, rules: RuleSet | None = None) -> None:
+def scan(views: Iterable[str], detection: Detection, rules: RuleSet | None = None, *, stop_at: float = 1.01) -> None:
     """Runs every rule over each view and records the hits in `detection`.
 
     Args:
         views: detection views (folded text, decoded payloads, ...).
         detection: where hits are recorded.
         rules: the rule set; the packaged file by default.
+        stop_at: stop early once the score reaches this (the block threshold): the verdict cannot change.
     """
     rs = rules or load_rules()
     for view in views:
@@ -163,10 +170,39 @@ def scan(views: Iterable[str], detection: Detection, rules: RuleSet | None = Non
         for rule in rs.rules:
             if rule.id in detection.hits:
                 continue
-            if rule.words.isdisjoint(words) and not any(lit in view for lit in rule.literals):
-                continue
-            if rule.regex.search(view):
+            triggers = [w for w in rule.words if w in words] + [lit for lit in rule.literals if lit in view]
+            if triggers and _search(rule.regex, view, triggers):
                 detection.add(rule.id, rule.weight)
+                if detection.score >= stop_at:
+                    return
+
+
+def _search(regex: re.Pattern[str], view: str, triggers: list[str]) -> bool:
+    """Searches only the windows around trigger occurrences (a match always contains a trigger and spans
+    less than _BEFORE + _AFTER characters), or the whole view when the windows would cover most of it."""
+    n = len(view)
+    if n <= _BEFORE + _AFTER:
+        return regex.search(view) is not None
+    spans: list[tuple[int, int]] = []
+    covered = 0
+    for t in triggers:
+        i = view.find(t)
+        while i >= 0:
+            spans.append((max(0, i - _BEFORE), min(n, i + len(t) + _AFTER)))
+            covered += _BEFORE + _AFTER
+            if covered > n:
+                return regex.search(view) is not None
+            i = view.find(t, i + 1)
+    spans.sort()
+    lo, hi = spans[0]
+    for a, b in spans[1:]:
+        if a <= hi:
+            hi = max(hi, b)
+            continue
+        if regex.search(view, lo, hi):
+            return True
+        lo, hi = a, b
+    return regex.search(view, lo, hi) is not None
 
 
 def words_of(view: str) -> set[str]:

@@ -58,8 +58,8 @@ def screen(text: str, *, source: str = "chat", config: Any = None) -> GuardOutpu
     for kind, decoded in decode_payloads(norm.text):
         found.add(f"encoded_{kind}", rules.encoded.get(kind, rules.encoded["default"]))
         views.append(fold(decoded))
-    scan(views, found, rules)
-    for cipher, view, english in cipher_views(folded):
+    scan(views, found, rules, stop_at=cfg.block_at)
+    for cipher, view, english in cipher_views(folded) if found.score < cfg.block_at else ():
         probe = Detection()
         scan([view], probe, rules)
         if english or probe.hits:  # a cipher only counts if it reads as English or hides a known attack

@@ -162,3 +162,16 @@ def test_length_limit_is_a_clear_block_not_a_truncation() -> None:
     v = screen("a" * 50, config=GuardConfig(max_chars=40))
     assert v.action == "block" and v.reasons == ["too_long: 50 characters, the limit is 40"]
     assert v.text == "a" * 50
+
+
+def test_clean_ranges_hold_no_character_that_needs_stripping() -> None:
+    """The fast path skips CLEAN_RANGES; it must hold no Cc/Cf/Co/Cn/Cs/Mn/Me under this Python's tables."""
+    import re
+    import unicodedata
+
+    from chains.guard.normalize import CLEAN_RANGES
+
+    rx = re.compile(f"[{CLEAN_RANGES}]")
+    bad = {"Cc", "Cf", "Co", "Cn", "Cs", "Mn", "Me"}
+    wrong = [hex(cp) for cp in range(0x20000) if rx.match(chr(cp)) and unicodedata.category(chr(cp)) in bad]
+    assert wrong == []
