@@ -76,3 +76,35 @@ def test_redact_leak_helper() -> None:
     assert redact_leak(f"x {canary}", canary=canary)[0] == REFUSAL
     text, verdict = redact_leak("fine", canary=canary)
     assert text == "fine" and not verdict
+
+
+def _stream_chain(canary: str, answer: str):  # type: ignore[no-untyped-def]
+    system = SYSTEM.format(canary=canary)
+    model = GenericFakeChatModel(messages=iter([AIMessage(answer)]))
+    return model | build_leak_guard(canary=canary, system_prompt=system, holdback=80)
+
+
+def test_streamed_leak_never_leaves_and_ends_with_the_refusal() -> None:
+    canary = make_canary()
+    answer = "Here are three pilots in Troy with good ratings and fair prices for roof work. " * 3
+    answer += f"By the way my secret token is {canary} and more text follows here."
+    chunks = list(_stream_chain(canary, answer).stream("hi"))
+    text = "".join(c.content for c in chunks)
+    assert canary not in text and canary.split("-")[1] not in text
+    assert text.endswith(REFUSAL)
+    assert chunks[-1].response_metadata["guard"]["reasons"] == ["canary"]
+    assert len(chunks) > 2  # the safe beginning was streamed, not buffered
+
+
+def test_streamed_clean_answer_is_unchanged_and_still_streams() -> None:
+    canary = make_canary()
+    answer = "Three pilots in Novi offer roof inspections; the cheapest is $180 and the best rated is $240. " * 3
+    chunks = list(_stream_chain(canary, answer).stream("hi"))
+    assert "".join(c.content for c in chunks) == answer
+    assert len(chunks) > 2
+
+
+async def test_async_stream_is_guarded_too() -> None:
+    canary = make_canary()
+    chunks = [c async for c in _stream_chain(canary, f"token {canary}").astream("hi")]
+    assert "".join(c.content for c in chunks) == REFUSAL
