@@ -8,7 +8,6 @@ written. The confusables table is `data/guard/confusables.tsv`, built at dev tim
 from __future__ import annotations
 
 import re
-import unicodedata
 from functools import cache
 from pathlib import Path
 
@@ -16,6 +15,8 @@ __all__ = ["confusable_table", "fold", "leet", "mixed_script_words", "rot13"]
 
 TABLE_FILE = Path(__file__).resolve().parents[2] / "data" / "guard" / "confusables.tsv"
 
+_TURKISH = frozenset("şŞğĞçÇöÖüÜİ")
+_ORTHOGRAPHIC = frozenset("æÆøØßðÐþÞłŁđĐħĦœŒ")
 _WORD = re.compile(r"[^\W\d_]{2,}")
 _LEET = str.maketrans("013457@$!", "oieastasi")
 _LEET_WORD = re.compile(r"\b(?=[a-z0-9@$!]*[a-z])(?=[a-z0-9@$!]*[0-9@$])[a-z0-9@$!]{3,}\b")
@@ -56,9 +57,11 @@ def fold(text: str) -> str:
 
 
 def mixed_script_words(text: str) -> list[str]:
-    """Words that mix ASCII letters with look-alike letters of another script (`pаypal` with a Cyrillic `а`).
+    """Words that mix ASCII letters with look-alike letters (`pаypal` with a Cyrillic `а`, `polıcy` with a
+    dotless `ı`).
 
-    Whole words in one script (Cyrillic, Greek, accented Latin) are legitimate and never returned.
+    Whole words in one script (Cyrillic, Greek), accented Latin (not in the confusables table) and Turkish
+    words are legitimate and never returned.
 
     Args:
         text: NFKC-normalised text.
@@ -66,12 +69,14 @@ def mixed_script_words(text: str) -> list[str]:
     if text.isascii():
         return []
     table = confusable_table()
+    # Real letters of Latin-script languages; the dotless ı too when the text is Turkish.
+    ok = _ORTHOGRAPHIC | {"ı"} if _TURKISH.intersection(text) else _ORTHOGRAPHIC
     hits = []
     for m in _WORD.finditer(text):
         word = m.group()
         if word.isascii() or not any(c.isascii() for c in word):
             continue
-        if any(ord(c) in table and not unicodedata.name(c, "").startswith("LATIN") for c in word):
+        if any(ord(c) in table and c not in ok for c in word if not c.isascii()):
             hits.append(word)
     return hits
 
