@@ -161,8 +161,7 @@ class SearchEngine:
             return Outcome([], True, "No listing matches all of that; try a wider area or a higher price.", it)
         lexical = index.bm25_top(it.text, ok, self.candidates)
         vector = self.embeddings.embed_query(it.text)
-        max_radius = float(index.radius.max()) if it.radius_miles is None else it.radius_miles
-        semantic = [i for i in index.vector_top(vector, flt, self.candidates, max_radius) if ok[i]]
+        semantic = [i for i in index.vector_top(vector, flt, self.candidates) if ok[i]]
         fused: dict[int, float] = {}
         for ranked, weight in ((lexical, self.lexical_weight), (semantic, self.semantic_weight)):
             for r, i in enumerate(ranked):

@@ -15,12 +15,12 @@ from langchain_chroma import Chroma
 
 from errors import NotReady
 from retrieval.schema import CATEGORIES, Listing
+from retrieval.store import query_ids
 from retrieval.text import tokenize
 
 __all__ = ["Filters", "ListingIndex"]
 
 _PAGE = 5000
-_MILES_PER_DEG_LAT = 69.0
 
 
 @dataclass(frozen=True)
@@ -129,22 +129,16 @@ class ListingIndex:
         top = np.argpartition(-scores, k - 1)[:k]
         return [int(i) for i in top[np.argsort(-scores[top])]]
 
-    def vector_top(self, vector: list[float], f: Filters, k: int, max_radius: float) -> list[int]:
-        """Positions of the k nearest listings in Chroma, pre-filtered there by category, price and a box."""
+    def vector_top(self, vector: list[float], f: Filters, k: int) -> list[int]:
+        """Positions of the k nearest listings in Chroma, pre-filtered there by category and price.
+
+        Geo is not pushed into Chroma: a lat/lon box filter costs more than the query itself, and the mask
+        applied after (plus BM25, which is exact over the mask) takes care of it.
+        """
         where: list[dict[str, Any]] = []
         if f.categories:
             where.append({"category": {"$in": list(f.categories)}})
         if f.max_price is not None:
             where.append({"price_from_usd": {"$lte": float(f.max_price)}})
-        if f.point is not None and f.county is None:
-            dlat = max_radius / _MILES_PER_DEG_LAT
-            dlon = dlat / max(0.2, float(np.cos(np.radians(f.point[0]))))
-            where += [
-                {"lat": {"$gte": f.point[0] - dlat}},
-                {"lat": {"$lte": f.point[0] + dlat}},
-                {"lon": {"$gte": f.point[1] - dlon}},
-                {"lon": {"$lte": f.point[1] + dlon}},
-            ]
         flt = where[0] if len(where) == 1 else ({"$and": where} if where else None)
-        found = self.store.similarity_search_by_vector_with_relevance_scores(vector, k=k, filter=flt)  # type: ignore[arg-type]
-        return [self.pos[d.id] for d, _ in found if d.id in self.pos]
+        return [self.pos[i] for i in query_ids(self.store, vector, k=k, where=flt) if i in self.pos]
