@@ -14,6 +14,8 @@ __all__ = ["COMMANDS", "main"]
 COMMANDS: dict[str, tuple[str, str]] = {
     "serve": ("server:main_cli", "run the HTTP service"),
     "local-model": ("chains.local_llm:main", "prepare the embedded local model (prepare)"),
+    "usage": ("gateway.reports:main", "usage and cost report (--by day|key|model|route --since 7d)"),
+    "audit": ("gateway.audit:main", "check the audit trail's hash chain (verify FILE)"),
 }
 
 

@@ -18,6 +18,8 @@ from langserve import add_routes
 
 from chains.guarded import set_deadline
 from errors import SkyMarketError, from_provider_error
+from gateway.recording import RecordingMiddleware
+from gateway.reports import build_router
 from services import Services, build_services
 from settings import Settings, load_settings
 
@@ -127,6 +129,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         body = s.readiness()
         return JSONResponse(body, status_code=200 if body["ready"] else 503)
 
+    if services.observability is not None:  # usage, audit, metrics for every feature route; /usage, /metrics
+        services.observability.instrument(services.chains)
+        app.add_middleware(RecordingMiddleware, observability=services.observability)
+        app.include_router(build_router())
     _mount_features(app, services)
     return app
 

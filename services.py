@@ -19,6 +19,7 @@ from chains.local_llm import LocalModelServer
 from chains.models import build_chat_model
 from chains.prompting import PromptStore
 from errors import SkyMarketError
+from gateway.recording import Observability, build_observability
 from settings import Settings
 
 __all__ = ["Services", "build_services"]
@@ -35,6 +36,7 @@ class Services:
     chains: dict[str, Runnable] = field(default_factory=dict)
     ready: dict[str, bool] = field(default_factory=dict)
     problems: dict[str, str] = field(default_factory=dict)
+    observability: Observability | None = None  # usage ledger, audit, metrics, alerts (gateway/recording.py)
 
     @property
     def local_base_url(self) -> str | None:
@@ -55,10 +57,18 @@ class Services:
         elif self.settings.local_model_url:
             self.ready["local_model"] = True
         self.ready["models"] = self.settings.has_openai or self.ready.get("local_model", False)
+        if self.observability is not None:
+            try:
+                self.observability.start()
+            except Exception as exc:  # e.g. PostgreSQL down: requests still work, rows are lost (logged)
+                self.problems["usage_ledger"] = f"usage ledger unavailable: {type(exc).__name__}"
+                log.error("usage ledger did not start: %s", type(exc).__name__)
 
     def stop(self) -> None:
         if self.local_model is not None:
             self.local_model.stop()
+        if self.observability is not None:
+            self.observability.stop()
 
     def readiness(self) -> dict[str, Any]:
         return {"ready": all(self.ready.values()) and bool(self.ready), "parts": dict(self.ready),
@@ -82,6 +92,8 @@ def build_services(settings: Settings) -> Services:
     services = Services(
         settings=settings, prompts=PromptStore(settings.prompts_dir), local_model=local, breakers=breakers
     )
+    services.observability = build_observability(settings)
+    breakers.listeners.append(services.observability.metrics.set_circuit)
     local_url = services.local_base_url if uses_local else None
     chat_preset = settings.preset("chat")
     services.chains["chat"] = build_chat_chain(

@@ -133,6 +133,18 @@ class Settings(BaseSettings):
     playgrounds_enabled: bool | None = None  # default: on in development, off in production
     max_body_bytes: int = Field(default=256_000, ge=1024)
 
+    # --- usage ledger, prices, audit trail, metrics, alerts (gateway/usage.py ... gateway/alerts.py) ---
+    usage_db_file: Path = ROOT / "data" / "usage.db"  # the SQLite ledger when DATABASE_URL is unset
+    pricing_file: Path = ROOT / "data" / "pricing.json"
+    audit_file: Path = ROOT / "data" / "audit" / "audit.jsonl"
+    audit_text: bool = False  # also write prompt and answer text, after PII redaction
+    audit_hmac_key: SecretStr | None = None  # keys the end-user id hash; else a random key kept in data/audit/
+    alert_webhook_url: str | None = None  # alerts are POSTed here as JSON (and always logged)
+    alert_error_rate_jump: float = Field(default=0.2, ge=0, le=1)  # last-hour rate minus the day's, to alert
+    alert_fallback_rate_jump: float = Field(default=0.2, ge=0, le=1)
+    alert_min_requests: int = Field(default=20, ge=1)  # no rate alert on fewer requests in the last hour
+    alert_check_interval_s: float = Field(default=60.0, ge=0)  # how often requests trigger an alert check
+
     @field_validator("openai_api_key")
     @classmethod
     def _refuse_placeholder_key(cls, v: SecretStr | None) -> SecretStr | None:
@@ -145,7 +157,7 @@ class Settings(BaseSettings):
             raise ValueError("looks like a placeholder, not a real key: set a real key or leave it unset")
         return SecretStr(raw)
 
-    @field_validator("openai_base_url", "local_model_url")
+    @field_validator("openai_base_url", "local_model_url", "alert_webhook_url")
     @classmethod
     def _url(cls, v: str | None) -> str | None:
         if v is None or not v.strip():

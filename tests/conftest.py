@@ -28,6 +28,14 @@ def _isolate_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture(autouse=True)
+def _usage_files(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test's usage ledger and audit trail live in its own temp folder, never under data/."""
+    d = tmp_path_factory.mktemp("usage")
+    monkeypatch.setenv("USAGE_DB_FILE", str(d / "usage.db"))
+    monkeypatch.setenv("AUDIT_FILE", str(d / "audit" / "audit.jsonl"))
+
+
+@pytest.fixture(autouse=True)
 def _reset_sse_event() -> None:
     """sse-starlette 1.x keeps an exit event bound to the first event loop; each test gets a new loop."""
     from sse_starlette.sse import AppStatus

@@ -1,0 +1,227 @@
+"""The audit trail: one JSON line per request, hash-chained, with nothing secret in it.
+
+Each line is a structlog event rendered as canonical JSON (sorted keys, no spaces). It carries `prev`, the
+`hash` of the line before it, and its own `hash` = SHA-256 of the line's canonical JSON without `hash`.
+Editing, inserting or deleting a line breaks the chain at that line; `verify()` (and
+`skymarket audit verify FILE`) names the first broken record. Several processes may append to one file:
+writes take an exclusive `flock` and read the last hash from the file itself when another process wrote.
+
+What a record never holds: API keys (only the key's *name*), the raw end-user id (only an HMAC of it under
+AUDIT_HMAC_KEY), provider error messages (only the error's type), and prompt or answer text unless
+AUDIT_TEXT is on, and then only after PII redaction. Every string goes through `scrub()` anyway.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import hmac
+import json
+import logging
+import os
+import re
+import secrets
+import threading
+import unicodedata
+from collections.abc import MutableMapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from chains.guard.pii import redact_pii
+from gateway.context import RequestContext
+
+__all__ = ["AuditLog", "Broken", "build_audit", "canonical", "main", "scrub", "verify"]
+
+log = logging.getLogger("skymarket.audit")
+
+GENESIS = "0" * 64
+# Things shaped like credentials: OpenAI/our keys, bearer tokens, long opaque tokens after key=/token=.
+_SECRET = re.compile(
+    r"(?:sk|smk|pk|rk)[-_][A-Za-z0-9_\-]{8,}"
+    r"|(?i:bearer)\s+[A-Za-z0-9._~+/\-]+=*"
+    r"|(?i:(?:api[_-]?key|token|secret|password)\s*[=:]\s*)\S+"
+)
+
+
+def canonical(record: dict[str, Any]) -> str:
+    return json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def scrub(value: Any) -> Any:
+    """Removes credentials and PII (e-mails, phones, cards, SSNs) from every string inside `value`."""
+    if isinstance(value, str):
+        text = _SECRET.sub("[SECRET]", unicodedata.normalize("NFKC", value))
+        return redact_pii(text)[0]
+    if isinstance(value, dict):
+        return {k: scrub(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [scrub(v) for v in value]
+    return value
+
+
+class _ChainedFile:
+    """structlog's logger: appends each event dict as a chained canonical JSON line."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        self._last: tuple[int, str] | None = None  # (file size after our last write, its hash)
+
+    def msg(self, event: dict[str, Any]) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self._lock:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o640)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                size = os.fstat(fd).st_size
+                prev = self._last[1] if self._last and self._last[0] == size else _last_hash(fd, size)
+                body = {**event, "prev": prev}
+                digest = hashlib.sha256(canonical(body).encode()).hexdigest()
+                line = (canonical({**body, "hash": digest}) + "\n").encode()
+                os.write(fd, line)
+                self._last = (size + len(line), digest)
+            finally:
+                os.close(fd)  # closing releases the flock
+
+    info = msg
+
+
+def _last_hash(fd: int, size: int) -> str:
+    if size == 0:
+        return GENESIS
+    start = max(0, size - 65536)
+    tail = os.pread(fd, size - start, start).rstrip(b"\n").rsplit(b"\n", 1)[-1]
+    try:
+        return str(json.loads(tail)["hash"])
+    except (ValueError, KeyError, TypeError):
+        return hashlib.sha256(tail).hexdigest()  # a damaged last line: chain on from its bytes; verify flags it
+
+
+_OPAQUE = frozenset({"time", "user", "request_id"})  # ids and hashes: hex runs could look like card numbers
+
+
+def _scrub_event(_: Any, __: str, event: MutableMapping[str, Any]) -> dict[str, Any]:
+    return {k: v if k in _OPAQUE else scrub(v) for k, v in event.items()}
+
+
+def _to_logger(_: Any, __: str, event: MutableMapping[str, Any]) -> tuple[Any, ...]:
+    return (dict(event),), {}
+
+
+class AuditLog:
+    """Writes request records. Build with `build_audit(settings)`."""
+
+    def __init__(self, path: Path, *, hmac_key: bytes, keep_text: bool = False) -> None:
+        self.path = path
+        self.keep_text = keep_text
+        self._key = hmac_key
+        self._log = structlog.wrap_logger(
+            _ChainedFile(path),
+            processors=[structlog.processors.TimeStamper(fmt="iso", utc=True, key="time"),
+                        _scrub_event, _to_logger],
+        )
+
+    def user_hash(self, user_id: str | None) -> str | None:
+        """HMAC-SHA256 of the end-user id (first 32 hex): linkable across records, not reversible."""
+        if not user_id:
+            return None
+        return hmac.new(self._key, user_id.encode(), hashlib.sha256).hexdigest()[:32]
+
+    def record(self, ctx: RequestContext) -> None:
+        """Writes the request's record."""
+        event: dict[str, Any] = {
+            "request_id": ctx.request_id,
+            "key": ctx.key_name,
+            "user": self.user_hash(ctx.user_id),
+            "route": ctx.route,
+            "endpoint": ctx.endpoint,
+            "status": ctx.status,
+            "models_tried": ctx.models_tried,
+            "model": ctx.model,
+            "fallback": ctx.fallback,
+            "tokens": {"input": ctx.input_tokens, "cached": ctx.cached_tokens, "output": ctx.output_tokens},
+            "cost_usd": round(ctx.cost_usd, 8),
+            "priced": ctx.priced,
+            "latency_ms": round(ctx.latency_ms, 2),
+            "ttft_ms": round(ctx.ttft_ms, 2) if ctx.ttft_ms is not None else None,
+            "error_type": ctx.error_type,
+            "guard": {"action": ctx.guard_action, "reasons": list(ctx.guard_reasons)},
+            "cache_hit": ctx.cache_hit,
+            "refusal": ctx.refusal,
+        }
+        if self.keep_text:
+            event["prompt"] = ctx.prompt_text
+            event["answer"] = ctx.answer_text
+        self._log.info(event="request", **event)
+
+
+def _hmac_key(settings: Any) -> bytes:
+    if settings.audit_hmac_key is not None:
+        return bytes(settings.audit_hmac_key.get_secret_value().encode())
+    path = Path(settings.audit_file).parent / ".hmac-key"
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_bytes(32)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:  # another process made it first
+            return path.read_bytes()
+        with os.fdopen(fd, "wb") as f:
+            f.write(key)
+        if settings.skymarket_env == "production":
+            log.warning("AUDIT_HMAC_KEY is unset: end-user hashes use a key made for this machine only")
+        return key
+
+
+def build_audit(settings: Any) -> AuditLog:
+    """The audit log of the settings (AUDIT_FILE, AUDIT_TEXT, AUDIT_HMAC_KEY)."""
+    return AuditLog(Path(settings.audit_file), hmac_key=_hmac_key(settings), keep_text=settings.audit_text)
+
+
+@dataclass(frozen=True)
+class Broken:
+    line: int  # 1-based
+    request_id: str | None
+    reason: str
+
+
+def verify(path: Path) -> tuple[int, Broken | None]:
+    """Checks the chain. Returns (records read, the first broken record or None)."""
+    prev = GENESIS
+    n = 0
+    with open(path, "rb") as f:
+        for n, raw in enumerate(f, start=1):
+            try:
+                rec = json.loads(raw)
+                claimed = rec.pop("hash")
+            except (ValueError, KeyError, TypeError, AttributeError):
+                return n, Broken(n, None, "not a chained JSON record")
+            rid = rec.get("request_id")
+            if rec.get("prev") != prev:
+                return n, Broken(n, rid, "its prev does not match the hash of the record before it")
+            if hashlib.sha256(canonical(rec).encode()).hexdigest() != claimed:
+                return n, Broken(n, rid, "its content does not match its hash (edited)")
+            prev = claimed
+    return n, None
+
+
+def main(argv: list[str]) -> int:
+    """`skymarket audit verify FILE`: exit 0 when the chain holds, 1 naming the first broken record."""
+    if len(argv) != 2 or argv[0] != "verify":
+        print("usage: skymarket audit verify FILE")
+        return 2
+    path = Path(argv[1])
+    if not path.exists():
+        print(f"no such file: {path}")
+        return 2
+    count, broken = verify(path)
+    if broken is None:
+        print(f"ok: {count} records, the chain is intact")
+        return 0
+    print(f"BROKEN at record {broken.line} (request_id {broken.request_id}): {broken.reason}")
+    return 1

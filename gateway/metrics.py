@@ -1,0 +1,139 @@
+"""Prometheus metrics: one registry per app (tests build several apps), served at `GET /metrics`.
+
+The recording middleware feeds request-level figures (`observe`); other modules report events through the
+module functions, which find the current app's metrics through a ContextVar set per request (or the most
+recently started app's, outside a request), and also note the event on the request's context:
+
+    from gateway import metrics
+    metrics.rate_limited("key_rpm")      # a refusal by the gateway (= setting ctx.refusal; counted at the end)
+    metrics.guard_action("block")        # the sanitizer's decision (also ctx.guard_action)
+    metrics.cache(hit=True)              # a cache lookup (also ctx.cache_hit)
+    metrics.circuit("gpt-4o-mini", "open")   # closed | half_open | open
+"""
+
+from __future__ import annotations
+
+from contextvars import ContextVar
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+from gateway import context
+from gateway.context import RequestContext
+
+__all__ = ["CIRCUIT_STATES", "Metrics", "activate", "cache", "circuit", "current", "guard_action", "rate_limited"]
+
+CIRCUIT_STATES = {"closed": 0, "half_open": 1, "open": 2}
+_LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30, 60)
+
+
+class Metrics:
+    """The service's metrics in their own registry."""
+
+    def __init__(self) -> None:
+        r = self.registry = CollectorRegistry(auto_describe=True)
+        p = "skymarket_"
+        self.requests = Counter(p + "requests", "Requests by route, endpoint and HTTP status",
+                                ["route", "endpoint", "status"], registry=r)
+        self.latency = Histogram(p + "request_latency_seconds", "Request latency by route", ["route"],
+                                 buckets=_LATENCY_BUCKETS, registry=r)
+        self.ttft = Histogram(p + "time_to_first_token_seconds", "Streams: time to the first token", ["route"],
+                              buckets=_LATENCY_BUCKETS, registry=r)
+        self.tokens = Counter(p + "tokens", "Tokens by model and kind (input includes cached)",
+                              ["model", "kind"], registry=r)
+        self.cost = Counter(p + "cost_usd", "Spend in USD by model (priced calls)", ["model"], registry=r)
+        self.model_calls = Counter(p + "model_calls", "Model calls by model and outcome", ["model", "outcome"],
+                                   registry=r)
+        self.unpriced = Counter(p + "unpriced_calls", "Calls to models missing from the price table", ["model"],
+                                registry=r)
+        self.fallbacks = Counter(p + "fallbacks", "Requests answered by a fallback model", ["route"], registry=r)
+        self.rate_limits = Counter(p + "rate_limited", "Requests refused by a gateway limit", ["kind"], registry=r)
+        self.guard = Counter(p + "guard_actions", "Sanitizer decisions", ["action"], registry=r)
+        self.cache = Counter(p + "cache_lookups", "Cache lookups by result", ["result"], registry=r)
+        self.circuit = Gauge(p + "circuit_state", "Circuit breaker state (0 closed, 1 half-open, 2 open)",
+                             ["model"], registry=r)
+        self.alerts = Counter(p + "alerts", "Alerts raised by kind", ["kind"], registry=r)
+
+    def observe(self, ctx: RequestContext) -> None:
+        """Counts one finished request from its context."""
+        self.requests.labels(ctx.route, ctx.endpoint, str(ctx.status)).inc()
+        self.latency.labels(ctx.route).observe(ctx.latency_ms / 1000.0)
+        if ctx.ttft_ms is not None:
+            self.ttft.labels(ctx.route).observe(ctx.ttft_ms / 1000.0)
+        if ctx.fallback:
+            self.fallbacks.labels(ctx.route).inc()
+        if ctx.refusal:
+            self.rate_limits.labels(ctx.refusal).inc()
+        for c in list(ctx.calls):
+            self.model_calls.labels(c.model, "ok" if c.ok else "error").inc()
+            if not c.ok:
+                continue
+            self.tokens.labels(c.model, "input").inc(c.input_tokens)
+            self.tokens.labels(c.model, "cached").inc(c.cached_tokens)
+            self.tokens.labels(c.model, "output").inc(c.output_tokens)
+            if c.priced:
+                self.cost.labels(c.model).inc(c.cost_usd)
+            else:
+                self.unpriced.labels(c.model).inc()
+
+    def set_circuit(self, model: str, state: str) -> None:
+        """A breaker's state (a `BreakerRegistry` listener)."""
+        self.circuit.labels(model).set(CIRCUIT_STATES.get(state.replace("-", "_"), -1))
+
+    def render(self) -> tuple[bytes, str]:
+        """The Prometheus text exposition and its content type."""
+        return generate_latest(self.registry), CONTENT_TYPE_LATEST
+
+
+_active: ContextVar[Metrics | None] = ContextVar("skymarket_metrics", default=None)
+_last: list[Metrics] = []  # the most recently activated app's metrics, for events outside a request
+
+
+def activate(m: Metrics, *, default: bool = False) -> object:
+    """Makes `m` the metrics of the current context (the middleware, per request); `default`: also outside."""
+    if default:
+        _last[:] = [m]
+    return _active.set(m)
+
+
+def current() -> Metrics | None:
+    return _active.get() or (_last[0] if _last else None)
+
+
+def rate_limited(kind: str) -> None:
+    """A gateway limit refused the request (kind: key_rpm, user_tpm, budget, ...). Inside a recorded request
+    this only sets `ctx.refusal` (counted once when the request ends); outside one it counts at once."""
+    ctx = context.current()
+    if ctx is not None:
+        ctx.refusal = kind
+        return
+    m = current()
+    if m is not None:
+        m.rate_limits.labels(kind).inc()
+
+
+def guard_action(action: str, reasons: list[str] | tuple[str, ...] = ()) -> None:
+    """The sanitizer's decision on this request (allow, flag, redact, block) and its reasons."""
+    ctx = context.current()
+    if ctx is not None:
+        ctx.guard_action = action
+        ctx.guard_reasons = list(reasons)
+    m = current()
+    if m is not None:
+        m.guard.labels(action).inc()
+
+
+def cache(hit: bool) -> None:
+    """A cache lookup made for this request."""
+    ctx = context.current()
+    if ctx is not None and hit:
+        ctx.cache_hit = True
+    m = current()
+    if m is not None:
+        m.cache.labels("hit" if hit else "miss").inc()
+
+
+def circuit(model: str, state: str) -> None:
+    """A circuit breaker's state changed (closed, half_open, open)."""
+    m = current()
+    if m is not None:
+        m.set_circuit(model, state)
