@@ -39,6 +39,7 @@ from chains.guard import screen  # noqa: E402
 __all__ = ["main"]
 
 MARKETPLACE = ROOT / "bench" / "corpora" / "benign_marketplace.txt"
+MARKETPLACE_HOLDOUT = ROOT / "bench" / "corpora" / "benign_marketplace_holdout.txt"
 LISTINGS = ROOT / "data" / "listings.jsonl"
 # What "normalised" means for Unicode smuggling: none of these survive into the sanitized text.
 _SMUGGLING_CHARS = re.compile(
@@ -58,6 +59,10 @@ def benign_sets() -> dict[str, list[tuple[str, str]]]:
     sets: dict[str, list[tuple[str, str]]] = {
         "marketplace (ours)": [("chat", ln.strip()) for ln in lines if ln.strip() and not ln.startswith("#")]
     }
+    fresh = MARKETPLACE_HOLDOUT.read_text(encoding="utf-8").splitlines()
+    sets["marketplace, written after tuning (ours)"] = [
+        ("chat", ln.strip()) for ln in fresh if ln.strip() and not ln.startswith("#")
+    ]
     questions = list(w.json("data/senator_search.json"))
     questions += [q["question"] for q in w.json("data/primality_testing.json")]
     questions += [q["prompt"] if isinstance(q, dict) else q for q in w.json("data/graph_connectivity.json")][:100]
