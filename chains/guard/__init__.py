@@ -5,7 +5,8 @@ Input side: `screen()` (pure function) -> `GuardOutput`; `build_guard_chain()` f
 flagged text with `fence()`). Output side: `make_canary()`, `check_output()`, `build_leak_guard()`.
 """
 
-from chains.guard.canary import REFUSAL, LeakVerdict, build_leak_guard, check_output, make_canary, redact_leak
+from chains.guard.canary import REFUSAL, LeakVerdict, check_output, make_canary, redact_leak
+from chains.guard.leak import build_leak_guard
 from chains.guard.models import GuardConfig, GuardInput, GuardOutput
 from chains.guard.runnable import (
     Guarded,

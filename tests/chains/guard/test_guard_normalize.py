@@ -169,7 +169,7 @@ def test_clean_ranges_hold_no_character_that_needs_stripping() -> None:
     import re
     import unicodedata
 
-    from chains.guard.normalize import CLEAN_RANGES
+    from chains.guard.strip import CLEAN_RANGES
 
     rx = re.compile(f"[{CLEAN_RANGES}]")
     bad = {"Cc", "Cf", "Co", "Cn", "Cs", "Mn", "Me"}

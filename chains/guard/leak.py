@@ -1,0 +1,113 @@
+"""`build_leak_guard()`: the output-side step that keeps a canary or a verbatim system prompt from leaving,
+on `invoke` and on streams (with a hold-back window)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
+from langchain_core.runnables import Runnable, RunnableGenerator
+
+from chains.guard.canary import REFUSAL, check_output, redact_leak
+
+__all__ = ["build_leak_guard"]
+
+log = logging.getLogger("skymarket.guard")
+
+
+def build_leak_guard(
+    *, canary: str, system_prompt: str, min_words: int = 12, holdback: int = 240
+) -> Runnable[Any, Any]:
+    """A step after the model: passes answers through, replaces leaking ones with `REFUSAL`.
+
+    Works on `invoke` (a string or an `AIMessage` in, the same type out) and on streams of strings or
+    `AIMessageChunk`s: the last `holdback` characters are held back until the rest of the answer is checked,
+    so a canary or a verbatim run shorter than that never leaves, and the refusal replaces the rest. A
+    replaced message carries `response_metadata["guard"] = {"action": "flag", "reasons": [...]}`.
+
+    Args:
+        canary: the token in this request's system prompt.
+        system_prompt: the rendered system prompt.
+        min_words: see `check_output()`.
+        holdback: characters held back while streaming (keep it above a 12-word run, ~100 characters).
+    """
+
+    def transform(chunks: Iterator[Any]) -> Iterator[Any]:
+        state = _LeakStream(canary, system_prompt, min_words, holdback)
+        for chunk in chunks:
+            yield from state.feed(chunk)
+        yield from state.close()
+
+    async def atransform(chunks: AsyncIterator[Any]) -> AsyncIterator[Any]:
+        state = _LeakStream(canary, system_prompt, min_words, holdback)
+        async for chunk in chunks:
+            for out in state.feed(chunk):
+                yield out
+        for out in state.close():
+            yield out
+
+    return RunnableGenerator(transform, atransform).with_config(run_name="guard_output")
+
+
+class _LeakStream:
+    """Accumulates an answer, releases it behind a hold-back window, and swaps a leak for the refusal."""
+
+    def __init__(self, canary: str, system_prompt: str, min_words: int, holdback: int) -> None:
+        self.canary, self.system_prompt, self.min_words, self.holdback = canary, system_prompt, min_words, holdback
+        self.text = ""
+        self.sent = 0
+        self.leaked = False
+        self.template: Any = None  # the first chunk: its type decides the type of what we emit
+
+    def feed(self, chunk: Any) -> list[Any]:
+        if self.leaked:
+            return []
+        if isinstance(chunk, BaseMessage) and not isinstance(chunk, AIMessageChunk):
+            return [self._whole_message(chunk)]  # a complete message (invoke): check it at once
+        text = chunk.content if isinstance(chunk, AIMessageChunk) else chunk
+        if not isinstance(text, str):
+            return [chunk]
+        if self.template is None:
+            self.template = chunk
+        self.text += text
+        verdict = check_output(
+            self.text, canary=self.canary, system_prompt=self.system_prompt, min_words=self.min_words
+        )
+        if verdict.leaked:
+            self.leaked = True
+            log.warning("guard flag: output leak", extra={"reasons": verdict.reasons})
+            refusal = REFUSAL if self.sent == 0 else "\n\n" + REFUSAL
+            return [self._make(refusal, verdict.reasons)]
+        upto = len(self.text) - self.holdback
+        if upto > self.sent:
+            out = self._make(self.text[self.sent : upto])
+            self.sent = upto
+            return [out]
+        return []
+
+    def close(self) -> list[Any]:
+        if self.leaked or self.sent >= len(self.text):
+            return []
+        rest = self.text[self.sent :]
+        self.sent = len(self.text)
+        return [self._make(rest)]
+
+    def _make(self, text: str, reasons: list[str] | None = None) -> Any:
+        if isinstance(self.template, AIMessageChunk):
+            meta = {"guard": {"action": "flag", "reasons": reasons}} if reasons else {}
+            return AIMessageChunk(content=text, id=self.template.id, response_metadata=meta)
+        return text
+
+    def _whole_message(self, msg: BaseMessage) -> BaseMessage:
+        if not isinstance(msg.content, str):
+            return msg
+        safe, verdict = redact_leak(
+            msg.content, canary=self.canary, system_prompt=self.system_prompt, min_words=self.min_words
+        )
+        if not verdict.leaked:
+            return msg
+        self.leaked = True
+        meta = {**msg.response_metadata, "guard": {"action": "flag", "reasons": verdict.reasons}}
+        return AIMessage(content=safe, response_metadata=meta, id=msg.id)
