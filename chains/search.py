@@ -70,6 +70,7 @@ def build_search_chain(
     index: SearchEngine,
     model: Runnable | None = None,
     prompts: PromptStore | None = None,
+    prompt_name: str = "search_parse",
 ) -> Runnable:
     """Builds the `/search` runnable.
 
@@ -77,7 +78,8 @@ def build_search_chain(
         settings: the service settings (SEARCH_LLM_PARSER, SEARCH_LLM_TIMEOUT_S).
         index: the search engine (`retrieval.engine.build_search_engine`).
         model: a chat model for the optional LLM step; the step is off without one.
-        prompts: the prompt store holding `search_parse.yaml` (needed with a model).
+        prompts: the prompt store holding the prompt file (needed with a model).
+        prompt_name: the LLM step's prompt (the `search` preset's `prompt`).
     """
     use_llm = model is not None and prompts is not None and settings.search_llm_parser
     pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="search-llm") if use_llm else None
@@ -90,7 +92,7 @@ def build_search_chain(
         if pool is None or model is None or prompts is None:
             return state
         inp: SearchInput = state["input"]
-        future = pool.submit(ask_llm, model=model, prompts=prompts, query=inp.query)
+        future = pool.submit(ask_llm, model=model, prompts=prompts, query=inp.query, prompt_name=prompt_name)
         try:
             hints: LLMHints | None = future.result(timeout=settings.search_llm_timeout_s)
         # An optional step: any failure at all (timeout, provider error, garbage answer) is ignored on purpose.

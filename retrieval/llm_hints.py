@@ -24,15 +24,16 @@ class LLMHints(BaseModel):
     features: list[str] = Field(default_factory=list, max_length=20)
 
 
-def ask_llm(*, model: Runnable, prompts: Any, query: str) -> LLMHints:
+def ask_llm(*, model: Runnable, prompts: Any, query: str, prompt_name: str = PROMPT) -> LLMHints:
     """Asks the model for hints: structured output when the model supports it, JSON parsing otherwise.
 
     Args:
         model: a chat model (or a chain of models with fallbacks).
         prompts: the `PromptStore` with `search_parse.yaml`.
         query: the customer's query (data, fenced by the prompt).
+        prompt_name: the prompt file (the `search` preset's `prompt`).
     """
-    system, human = prompts.get(PROMPT).render(
+    system, human = prompts.get(prompt_name).render(
         categories=", ".join(CATEGORIES), features=", ".join(FEATURE_PATTERNS), query=query
     )
     messages = [("system", system), ("human", human or query)]
