@@ -18,6 +18,7 @@ from langserve import add_routes
 
 from chains.guarded import set_deadline
 from errors import SkyMarketError, from_provider_error
+from gateway.deps import RateLimitHeaders, route_dependencies
 from gateway.recording import RecordingMiddleware
 from gateway.reports import build_router
 from services import Services, build_services
@@ -84,7 +85,7 @@ def _mount_features(app: FastAPI, services: Services) -> None:
         path="/chat",
         playground_type="chat",
         enabled_endpoints=[*_CHAT_ENDPOINTS, "playground"] if playground else _CHAT_ENDPOINTS,
-        dependencies=[Depends(request_deadline)],
+        dependencies=[*route_dependencies("chat"), Depends(request_deadline)],  # gateway first: 401..429
     )
 
 
@@ -133,6 +134,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         services.observability.instrument(services.chains)
         app.add_middleware(RecordingMiddleware, observability=services.observability)
         app.include_router(build_router())
+    app.add_middleware(RateLimitHeaders)  # X-RateLimit-* left by the gateway dependency (gateway/deps.py)
     _mount_features(app, services)
     return app
 

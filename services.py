@@ -19,6 +19,7 @@ from chains.local_llm import LocalModelServer
 from chains.models import build_chat_model
 from chains.prompting import PromptStore
 from errors import SkyMarketError
+from gateway.gate import Gateway, build_gateway
 from gateway.recording import Observability, build_observability
 from settings import Settings
 
@@ -37,6 +38,7 @@ class Services:
     ready: dict[str, bool] = field(default_factory=dict)
     problems: dict[str, str] = field(default_factory=dict)
     observability: Observability | None = None  # usage ledger, audit, metrics, alerts (gateway/recording.py)
+    gateway: Gateway | None = None  # API keys, limits, budgets (gateway/gate.py)
 
     @property
     def local_base_url(self) -> str | None:
@@ -45,7 +47,10 @@ class Services:
         return self.local_model.base_url if self.local_model is not None else None
 
     def start(self) -> None:
-        """Starts the embedded parts. A part that fails is reported by /readyz, not fatal at start."""
+        """Starts the embedded parts. A part that fails is reported by /readyz, not fatal at start; except
+        the gateway: production without an API key refuses to start (ConfigError)."""
+        if self.gateway is not None:
+            self.gateway.start()
         if self.local_model is not None:
             try:
                 self.local_model.start()
@@ -65,6 +70,8 @@ class Services:
                 log.error("usage ledger did not start: %s", type(exc).__name__)
 
     def stop(self) -> None:
+        if self.gateway is not None:
+            self.gateway.stop()
         if self.local_model is not None:
             self.local_model.stop()
         if self.observability is not None:
@@ -94,6 +101,7 @@ def build_services(settings: Settings) -> Services:
     )
     services.observability = build_observability(settings)
     breakers.listeners.append(services.observability.metrics.set_circuit)
+    services.gateway = build_gateway(settings=settings, ledger=services.observability.ledger)
     local_url = services.local_base_url if uses_local else None
     chat_preset = settings.preset("chat")
     services.chains["chat"] = build_chat_chain(

@@ -133,6 +133,21 @@ class Settings(BaseSettings):
     playgrounds_enabled: bool | None = None  # default: on in development, off in production
     max_body_bytes: int = Field(default=256_000, ge=1024)
 
+    # --- gateway: auth, limits, budgets (gateway/keys.py, auth.py, limits.py, budgets.py) ---
+    gateway_keys_file: Path = ROOT / "data" / "keys.db"  # the SQLite key store when DATABASE_URL is unset
+    gateway_keys_refresh_s: float = Field(default=5.0, ge=0)  # a key revoked by the CLI stops working within this
+    gateway_user_rpm: int | None = Field(default=None, ge=1)  # per end user (X-User-Id); None: AI_RATE_LIMIT_RPM
+    gateway_user_tpm: int | None = Field(default=None, ge=1)  # ... None: AI_RATE_LIMIT_TPM
+    gateway_global_rpm: int = Field(default=1_000, ge=1)  # all keys together, this process or Redis
+    gateway_global_tpm: int = Field(default=1_000_000, ge=1)
+    gateway_max_tokens_cap: int | None = Field(default=None, ge=1)  # client's max_tokens ceiling; None: AI_MAX_TOKENS
+    gateway_prompt_overhead_tokens: int = Field(default=300, ge=0)  # system prompt etc., added to each estimate
+    gateway_redis_timeout_s: float = Field(default=1.0, gt=0, le=10)  # connect and read: Redis never hangs us
+    gateway_redis_failure: Literal["fallback", "deny"] = "fallback"  # Redis down: per-process limits, or 503
+    gateway_redis_retry_s: float = Field(default=5.0, gt=0)  # after a failure, try Redis again this much later
+    gateway_daily_budget_usd: float | None = Field(default=None, ge=0)  # global hard budget per UTC day
+    gateway_budget_cache_s: float = Field(default=5.0, ge=0)  # spend is re-read from the ledger this often
+
     # --- usage ledger, prices, audit trail, metrics, alerts (gateway/usage.py ... gateway/alerts.py) ---
     usage_db_file: Path = ROOT / "data" / "usage.db"  # the SQLite ledger when DATABASE_URL is unset
     pricing_file: Path = ROOT / "data" / "pricing.json"

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import os
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -17,6 +19,8 @@ from tests.fake_openai import FakeOpenAI
 
 ROOT = Path(__file__).resolve().parent.parent
 FAKE_KEY = "sk-test-" + "k3y" * 10  # looks real to validation, planted to prove it never leaks
+_TMP = tempfile.mkdtemp(prefix="skymarket-tests-")  # per-test-session files (API-key stores)
+_SEQ = itertools.count()
 
 
 @pytest.fixture(autouse=True)
@@ -46,6 +50,8 @@ def _reset_sse_event() -> None:
 def make_settings(**overrides: Any) -> Settings:
     """Settings for a test: no .env file, the local model off unless asked for."""
     base: dict[str, Any] = {"local_model_enabled": False}
+    # A fresh, empty API-key store per Settings: never the developer's data/keys.db.
+    base["gateway_keys_file"] = Path(_TMP) / f"keys-{next(_SEQ)}.db"
     base.update(overrides)
     return Settings(_env_file=None, **base)  # type: ignore[call-arg]
 

@@ -113,8 +113,13 @@ def test_rejected_key_is_401_and_never_leaks(
 
 
 def test_playgrounds_off_in_production(fake_openai: FakeOpenAI) -> None:
+    from gateway.keys import build_key_store
+
     s = make_settings(skymarket_env="production", openai_api_key=FAKE_KEY, openai_base_url=fake_openai.url)
-    with TestClient(create_app(s)) as c:
+    store = build_key_store(settings=s)  # production refuses to start without an API key
+    store.create_table()
+    key = store.create(name="web-app", scopes=["chat"])
+    with TestClient(create_app(s), headers={"Authorization": f"Bearer {key}"}) as c:
         assert c.get("/chat/playground/").status_code == 404
         assert c.post("/chat/invoke", json=ASK).status_code == 200
 

@@ -1,0 +1,134 @@
+"""Limits in memory: requests and tokens per minute per key, per end user, global; X-RateLimit-* headers;
+429 with Retry-After naming the limit; exactly N of many concurrent requests pass; token reservations are
+settled with the real usage (so sequential requests keep passing where reservations alone would not)."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures as cf
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+
+from gateway.keys import build_key_store
+from gateway.limits import Limiter, LimitRefused, LimitSpec
+from server import create_app
+from settings import Settings
+from tests.conftest import FAKE_KEY, LiveServer, make_settings
+from tests.fake_openai import FakeOpenAI, Reply
+
+ASK = {"input": {"messages": [{"role": "user", "content": "Roof inspection in Troy?"}]}}
+PRIMARY = "gpt-4o-mini"
+
+
+def settings_with_key(fake: FakeOpenAI, **limits: int | None) -> tuple[Settings, str]:
+    s = make_settings(skymarket_env="production", openai_api_key=FAKE_KEY, openai_base_url=fake.url,
+                      ai_max_retries=0, gateway_keys_refresh_s=0)
+    store = build_key_store(settings=s)
+    store.create_table()
+    return s, store.create(name="web-app", scopes=["chat"], **limits)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def limited(fake_openai: FakeOpenAI) -> Iterator[tuple[TestClient, str]]:
+    s, key = settings_with_key(fake_openai, rpm=3)
+    with TestClient(create_app(s.model_copy(update={"gateway_user_rpm": 2})),
+                    headers={"Authorization": f"Bearer {key}"}) as c:
+        yield c, key
+
+
+def test_headers_then_429_with_retry_after(limited: tuple[TestClient, str]) -> None:
+    c, _ = limited
+    remaining = []
+    for _ in range(3):
+        r = c.post("/chat/invoke", json=ASK)
+        assert r.status_code == 200
+        assert r.headers["X-RateLimit-Limit"] == "3"
+        assert 0 < int(r.headers["X-RateLimit-Reset"]) <= 60
+        assert int(r.headers["X-RateLimit-Limit-Tokens"]) == 60_000
+        assert int(r.headers["X-RateLimit-Remaining-Tokens"]) < 60_000
+        remaining.append(int(r.headers["X-RateLimit-Remaining"]))
+    assert remaining == [2, 1, 0]
+    r = c.post("/chat/invoke", json=ASK)
+    assert r.status_code == 429 and r.json()["error"]["code"] == "rate_limited"
+    assert "3 requests per minute for this API key" in r.json()["error"]["message"]
+    assert r.headers["X-RateLimit-Exceeded"] == "key_rpm" and r.headers["X-RateLimit-Remaining"] == "0"
+    assert 1 <= int(r.headers["Retry-After"]) <= 60
+
+
+def test_per_user_limit_is_separate_per_user(limited: tuple[TestClient, str]) -> None:
+    c, _ = limited
+    for _ in range(2):
+        assert c.post("/chat/invoke", json=ASK, headers={"X-User-Id": "u1"}).status_code == 200
+    r = c.post("/chat/invoke", json=ASK, headers={"X-User-Id": "u1"})
+    assert r.status_code == 429 and r.headers["X-RateLimit-Exceeded"] == "user_rpm"
+    assert "this end user" in r.json()["error"]["message"]
+    assert c.post("/chat/invoke", json=ASK, headers={"X-User-Id": "u2"}).status_code == 200  # key: 3rd of 3
+
+
+def test_global_limit(fake_openai: FakeOpenAI) -> None:
+    s, key = settings_with_key(fake_openai)
+    with TestClient(create_app(s.model_copy(update={"gateway_global_rpm": 2})),
+                    headers={"Authorization": f"Bearer {key}"}) as c:
+        assert [c.post("/chat/invoke", json=ASK).status_code for _ in range(3)] == [200, 200, 429]
+        assert c.post("/chat/invoke", json=ASK).headers["X-RateLimit-Exceeded"] == "global_rpm"
+
+
+def _fire(url: str, key: str, n: int, path: str = "/chat/invoke") -> list[int]:
+    def one(_: int) -> int:
+        return httpx.post(url + path, json=ASK, headers={"Authorization": f"Bearer {key}"}, timeout=30).status_code
+
+    with cf.ThreadPoolExecutor(max_workers=16) as pool:
+        return list(pool.map(one, range(n)))
+
+
+def test_exactly_n_of_many_concurrent_pass(fake_openai: FakeOpenAI) -> None:
+    s, key = settings_with_key(fake_openai, rpm=7)
+    with LiveServer(create_app(s)) as live:
+        codes = _fire(live.url, key, 40)
+    assert codes.count(200) == 7 and codes.count(429) == 33
+
+
+def test_token_reservations_hold_under_concurrency_and_settle(fake_openai: FakeOpenAI) -> None:
+    # Each request reserves ~915 tokens (prompt + 300 allowance + the chat preset's 600 max tokens) and
+    # really uses ~20 (the fake's usage). 2000 TPM: two reservations fit at once, never three.
+    s, key = settings_with_key(fake_openai, tpm=2000)
+    fake_openai.always(PRIMARY, Reply("Yes, in Troy.", prompt_tokens=15, first_token_delay=0.6))
+    with LiveServer(create_app(s)) as live:
+        codes = _fire(live.url, key, 8)
+        assert codes.count(200) == 2 and codes.count(429) == 6
+        fake_openai.always(PRIMARY, Reply("Yes, in Troy.", prompt_tokens=15))
+        # Settled to real usage: sequential requests keep passing (reservations alone would stop at 2).
+        seq = [httpx.post(live.url + "/chat/invoke", json=ASK, headers={"Authorization": f"Bearer {key}"},
+                          timeout=30) for _ in range(6)]
+    assert [r.status_code for r in seq] == [200] * 6
+    assert int(seq[-1].headers["X-RateLimit-Remaining-Tokens"]) > 2000 - 915 - 8 * 20 - 915
+
+
+def test_estimate_over_the_tpm_limit_is_a_clear_400(fake_openai: FakeOpenAI) -> None:
+    s, key = settings_with_key(fake_openai, tpm=500)
+    with TestClient(create_app(s), headers={"Authorization": f"Bearer {key}"}) as c:
+        r = c.post("/chat/invoke", json=ASK)
+    assert r.status_code == 400 and r.json()["error"]["code"] == "token_estimate_over_limit"
+
+
+async def test_refused_tokens_are_given_back() -> None:
+    lim = Limiter()
+    key, glob = LimitSpec("key", "k", 100, 1000), LimitSpec("global", "g", 100, 150)
+    await lim.admit([LimitSpec("key", "other", 100, 1000), glob], tokens=100)
+    with pytest.raises(LimitRefused) as err:
+        await lim.admit([key, glob], tokens=100)  # fits the key, not the service: the key gets it back
+    assert err.value.limit == "global_tpm" and err.value.retry_after is not None
+    ok = await lim.admit([key], tokens=1000)  # the whole key budget is still there
+    assert ok.token_state is not None and ok.token_state.remaining == 0
+    await lim.settle(ok, used_tokens=100)
+    assert (await lim.admit([key], tokens=900)).tokens == 900
+
+
+async def test_concurrent_admissions_in_memory() -> None:
+    lim = Limiter()
+    spec = [LimitSpec("key", "c", 10, 10_000)]
+    results = await asyncio.gather(*(lim.admit(spec, tokens=1000) for _ in range(50)), return_exceptions=True)
+    assert sum(not isinstance(r, Exception) for r in results) == 10

@@ -1,0 +1,165 @@
+"""Limits on a real Redis: two uvicorn processes share one limit (exactly N of many concurrent requests
+pass); token reservations hold across concurrency and settle; Redis killed mid-run falls back to
+per-process limits with no 5xx (or answers 503 in `deny` mode); a Redis that never answers cannot hang us."""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from chains.local_llm import free_port
+from gateway.keys import build_key_store
+from server import create_app
+from settings import Settings
+from tests.conftest import FAKE_KEY, ROOT, LiveServer, make_settings
+from tests.fake_openai import FakeOpenAI, Reply
+
+ASK = {"input": {"messages": [{"role": "user", "content": "Roof inspection in Troy?"}]}}
+
+
+def _key(s: Settings, name: str, **limits: int) -> str:
+    store = build_key_store(settings=s)
+    store.create_table()
+    return store.create(name=name, scopes=["chat"], **limits)  # type: ignore[arg-type]
+
+
+def _fire(urls: list[str], key: str, n: int) -> list[int]:
+    def one(i: int) -> int:
+        r = httpx.post(urls[i % len(urls)] + "/chat/invoke", json=ASK,
+                       headers={"Authorization": f"Bearer {key}"}, timeout=60)
+        return r.status_code
+
+    with cf.ThreadPoolExecutor(max_workers=16) as pool:
+        return list(pool.map(one, range(n)))
+
+
+class Uvicorn:
+    """`uvicorn --factory server:create_app` as a separate process, configured by environment."""
+
+    def __init__(self, env: dict[str, str], log: Path) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = log.open("wb")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "--factory", "server:create_app", "--host", "127.0.0.1",
+             "--port", str(self.port), "--log-level", "warning"],
+            cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT,
+        )
+
+    def wait(self) -> None:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            assert self.proc.poll() is None, "uvicorn exited"
+            try:
+                if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        raise RuntimeError("uvicorn did not start")
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        self.log.close()
+
+
+@pytest.fixture
+def two_workers(redis_server, fake_openai: FakeOpenAI, tmp_path: Path) -> Iterator[tuple[list[str], str]]:  # type: ignore[no-untyped-def]
+    keys_file = tmp_path / "keys.db"
+    key = _key(make_settings(gateway_keys_file=keys_file), f"shared-{time.time_ns()}", rpm=10)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "AI_", "SKYMARKET_", "REDIS"))}
+    env.update(SKYMARKET_ENV="production", GATEWAY_KEYS_FILE=str(keys_file), REDIS_URL=redis_server.url,
+               OPENAI_API_KEY=FAKE_KEY, OPENAI_BASE_URL=fake_openai.url, AI_MAX_RETRIES="0",
+               LOCAL_MODEL_ENABLED="false", USAGE_DB_FILE=str(tmp_path / "usage.db"),
+               AUDIT_FILE=str(tmp_path / "audit.jsonl"), GATEWAY_REDIS_TIMEOUT_S="5")  # a busy 2-core CI box
+    workers = [Uvicorn(env, tmp_path / f"uvicorn-{i}.log") for i in range(2)]
+    try:
+        for w in workers:
+            w.wait()
+        yield [w.url for w in workers], key
+    finally:
+        for w in workers:
+            w.stop()
+
+
+def test_two_processes_share_one_limit(two_workers: tuple[list[str], str]) -> None:
+    urls, key = two_workers
+    codes = _fire(urls, key, 50)
+    assert codes.count(200) == 10 and codes.count(429) == 40, codes
+
+
+@pytest.fixture
+def redis_settings(redis_server, fake_openai: FakeOpenAI) -> Settings:  # type: ignore[no-untyped-def]
+    if redis_server.proc is None:
+        redis_server.start()
+    return make_settings(skymarket_env="production", openai_api_key=FAKE_KEY, openai_base_url=fake_openai.url,
+                         ai_max_retries=0, redis_url=redis_server.url, gateway_redis_retry_s=60,
+                         gateway_redis_timeout_s=5)
+
+
+def test_token_reservations_on_redis(redis_settings: Settings, fake_openai: FakeOpenAI) -> None:
+    key = _key(redis_settings, f"tok-{time.time_ns()}", tpm=2000)
+    fake_openai.always("gpt-4o-mini", Reply("Yes.", prompt_tokens=15, first_token_delay=0.6))
+    with LiveServer(create_app(redis_settings)) as a, LiveServer(create_app(redis_settings)) as b:
+        codes = _fire([a.url, b.url], key, 8)
+        assert codes.count(200) == 2 and codes.count(429) == 6, codes
+        fake_openai.always("gpt-4o-mini", Reply("Yes.", prompt_tokens=15))
+        assert _fire([a.url, b.url], key, 1) + _fire([a.url, b.url], key, 1) * 4 == [200] * 5
+
+
+def test_redis_killed_mid_run_falls_back(redis_settings: Settings, redis_server,  # type: ignore[no-untyped-def]
+                                         caplog: pytest.LogCaptureFixture) -> None:
+    key = _key(redis_settings, f"kill-{time.time_ns()}", rpm=100)
+    try:
+        with LiveServer(create_app(redis_settings)) as live:
+            assert _fire([live.url], key, 5) == [200] * 5
+            redis_server.kill()
+            t0 = time.monotonic()
+            codes = _fire([live.url], key, 20)
+            elapsed = time.monotonic() - t0
+    finally:
+        redis_server.start()
+    assert codes == [200] * 20 and elapsed < 20
+    outages = [r for r in caplog.records if "Redis unreachable" in r.getMessage()]
+    assert len(outages) == 1  # logged (and alerted) once per outage, not per request
+
+
+def test_redis_down_in_deny_mode_is_503(redis_settings: Settings, redis_server) -> None:  # type: ignore[no-untyped-def]
+    s = redis_settings.model_copy(update={"gateway_redis_failure": "deny"})
+    key = _key(s, f"deny-{time.time_ns()}")
+    try:
+        with LiveServer(create_app(s)) as live:
+            redis_server.kill()
+            r = httpx.post(live.url + "/chat/invoke", json=ASK, headers={"Authorization": f"Bearer {key}"},
+                           timeout=30)
+    finally:
+        redis_server.start()
+    assert r.status_code == 503 and r.json()["error"]["code"] == "limits_unavailable"
+    assert "Retry-After" in r.headers
+
+
+def test_a_redis_that_never_answers_cannot_hang_us(fake_openai: FakeOpenAI) -> None:
+    with socket.socket() as silent:  # accepts connections (backlog), never says a word
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(64)
+        url = f"redis://127.0.0.1:{silent.getsockname()[1]}/0"
+        s = make_settings(skymarket_env="production", openai_api_key=FAKE_KEY, openai_base_url=fake_openai.url,
+                          redis_url=url, gateway_redis_timeout_s=0.2)
+        key = _key(s, "silent")
+        with LiveServer(create_app(s)) as live:
+            t0 = time.monotonic()
+            r = httpx.post(live.url + "/chat/invoke", json=ASK, headers={"Authorization": f"Bearer {key}"},
+                           timeout=30)
+            assert r.status_code == 200 and time.monotonic() - t0 < 5
