@@ -31,10 +31,12 @@ def cache_key(*, canonical_input: dict[str, Any], parts: dict[str, Any]) -> str:
     """A stable hex key for an input and what shapes its answer.
 
     Args:
-        canonical_input: the canonical input (`schema.canonical(...).model_dump()`).
+        canonical_input: the canonical input (`schema.canonical(...).model_dump()`); compared case-insensitively.
         parts: prompt versions, rules version, models, parameters.
     """
-    blob = json.dumps({"schema": _SCHEMA, "input": canonical_input, **parts}, sort_keys=True, ensure_ascii=False)
+    # Letter case never changes what a description may claim: "Gutter check" and "gutter check" are one request.
+    facts = json.dumps(canonical_input, sort_keys=True, ensure_ascii=False).casefold()
+    blob = json.dumps({"schema": _SCHEMA, "input": facts, **parts}, sort_keys=True, ensure_ascii=False)
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
 
