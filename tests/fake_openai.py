@@ -6,6 +6,9 @@ is recorded (model, stream flag, headers, body), so tests can count upstream cal
     fake = FakeOpenAI().start()
     fake.script("gpt-4o-mini", Fail(429, retry_after=1), Reply("hi"))
     ChatOpenAI(base_url=fake.url, ...)
+
+`/v1/moderations` answers too (calls recorded under the moderation model's name): nothing is flagged unless
+`fake.flag("fragment", "violence")` says so; `fake.script("omni-moderation-latest", Fail(500))` fails it.
 """
 
 from __future__ import annotations
@@ -69,6 +72,12 @@ class Cut:
 
 Behaviour = Reply | Fail | Hang | Garbage | Reset | Cut
 
+_MODERATION_CATEGORIES = (
+    "harassment", "harassment/threatening", "hate", "hate/threatening", "illicit", "illicit/violent",
+    "self-harm", "self-harm/instructions", "self-harm/intent", "sexual", "sexual/minors", "violence",
+    "violence/graphic",
+)
+
 
 @dataclass
 class Call:
@@ -85,6 +94,7 @@ class FakeOpenAI:
         self.defaults: dict[str, Behaviour] = {}
         self.scripts: dict[str, deque[Behaviour]] = defaultdict(deque)
         self.calls: list[Call] = []
+        self.moderation_flags: dict[str, list[str]] = {}  # text fragment ("*": any) -> categories flagged
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._httpd: ThreadingHTTPServer | None = None
@@ -105,6 +115,13 @@ class FakeOpenAI:
             self.scripts.clear()
             self.defaults.clear()
             self.calls.clear()
+            self.moderation_flags.clear()
+
+    def flag(self, fragment: str = "*", *categories: str) -> FakeOpenAI:
+        """`/v1/moderations` flags any input containing `fragment` (case-insensitive; "*": every input)."""
+        with self._lock:
+            self.moderation_flags[fragment.lower()] = list(categories or ("harassment",))
+        return self
 
     def count(self, model: str | None = None) -> int:
         with self._lock:
@@ -156,6 +173,9 @@ class _Handler(BaseHTTPRequestHandler):
             body = {}
         model = str(body.get("model", ""))
         stream = bool(body.get("stream"))
+        if self.path.endswith("/moderations"):
+            self._moderate(model, body)
+            return
         if not self.path.endswith("/chat/completions"):
             self._json(404, {"error": {"message": f"no route {self.path}"}})
             return
@@ -185,6 +205,25 @@ class _Handler(BaseHTTPRequestHandler):
             self._complete(model, b)
 
     # --- answers ---
+    def _moderate(self, model: str, body: dict[str, Any]) -> None:
+        """OpenAI's moderation answer; a scripted `Fail` for the moderation model fails it."""
+        with self.owner._lock:
+            self.owner.calls.append(Call(model, False, {k.lower(): v for k, v in self.headers.items()}, body))
+            rules = dict(self.owner.moderation_flags)
+        b = self.owner._next(model)
+        if isinstance(b, Fail):
+            self._json(b.status, {"error": {"message": b.message, "type": "fake", "code": str(b.status)}})
+            return
+        texts = body.get("input") or []
+        results = []
+        for text in [texts] if isinstance(texts, str) else texts:
+            hit = {c for frag, cats in rules.items() if frag == "*" or frag in str(text).lower() for c in cats}
+            cats = {c: c in hit for c in _MODERATION_CATEGORIES}
+            results.append({"flagged": bool(hit), "categories": cats,
+                            "category_scores": {c: 0.99 if on else 0.001 for c, on in cats.items()},
+                            "category_applied_input_types": {c: ["text"] for c in cats}})
+        self._json(200, {"id": "modr-fake", "model": model, "results": results})
+
     def _usage(self, r: Reply) -> dict[str, Any]:
         out = r.completion_tokens if r.completion_tokens is not None else len(r.text.split())
         return {
