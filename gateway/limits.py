@@ -84,7 +84,7 @@ def _item(amount: int) -> RateLimitItemPerMinute:
 class Limiter:
     """Admits or refuses requests against their limits; settles token reservations afterwards."""
 
-    def __init__(self, *, redis_url: str | None = None, timeout_s: float = 0.25, on_failure: str = "fallback",
+    def __init__(self, *, redis_url: str | None = None, timeout_s: float = 1.0, on_failure: str = "fallback",
                  retry_s: float = 5.0, alert: Callable[[str, str], None] | None = None) -> None:
         self.redis_url = redis_url
         self.timeout_s = timeout_s
