@@ -6,9 +6,9 @@ STAMP  := $(VENV)/.installed
 MODEL  := data/models/SmolLM2-135M-Instruct.Q4_1.gguf
 INDEX  := data/chroma/.ingested
 
-.PHONY: serve test install lint typecheck bench clean prepare
+.PHONY: serve test install lint typecheck bench clean prepare index
 
-serve: $(STAMP) prepare
+serve: $(STAMP) prepare index
 	$(PY) -m server
 
 test: $(STAMP) prepare
@@ -23,6 +23,10 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 prepare: $(MODEL)
+
+# The search index (Chroma on disk under data/chroma); built once, kept in step by re-running the ingest.
+index: $(STAMP)
+	$(PY) -m retrieval.ingest --if-missing
 
 $(MODEL): $(STAMP)
 	$(PY) -m chains.local_llm prepare
