@@ -155,7 +155,11 @@ def main() -> None:
     ap.add_argument("--show-misses", metavar="FAMILY", help="print dev-split misses of a family (or 'all')")
     ap.add_argument("--show-fp", action="store_true", help="print dev-split false positives")
     ap.add_argument("--latency-n", type=int, default=2000)
+    ap.add_argument("--latency-only", action="store_true", help="skip detection; time screen() only")
     args = ap.parse_args()
+    if args.latency_only:
+        _print_latency(args.latency_n)
+        return
     r = evaluate(args.show_misses, args.show_fp)
     fams = sorted({f for f, _ in r["families"]})  # type: ignore[attr-defined]
     print("| attack family (garak) | n | flagged or blocked: dev | held-out | all | blocked (all) |")
@@ -177,13 +181,17 @@ def main() -> None:
         tot[1] += a[1]
         print(f"| {s} | {a[0]} | {_pct(d[1], d[0])} | {_pct(h[1], h[0])} | {_pct(a[1], a[0])} |")
     print(f"| **all benign** | {tot[0]} | | | {_pct(tot[1], tot[0])} |")
+    _print_latency(args.latency_n)
+
+
+def _print_latency(n: int) -> None:
     gc.collect()
-    lat = latency(args.latency_n)
+    lat = latency(n)
     print("\n| screen() per text | wall p50 | wall p99 | CPU p50 | CPU p99 |")
     print("|---|---:|---:|---:|---:|")
     for name, (w50, w99, c50, c99) in lat.items():
         print(f"| {name} | {w50:.3f} ms | {w99:.3f} ms | {c50:.3f} ms | {c99:.3f} ms |")
-    print(f"\n({args.latency_n} timed calls per row; load average at the end: {os.getloadavg()[0]:.2f})")
+    print(f"\n({n} timed calls per row; load average at the end: {os.getloadavg()[0]:.2f})")
     cpuinfo = Path("/proc/cpuinfo").read_text().splitlines()
     cpu = next((ln.split(":", 1)[1].strip() for ln in cpuinfo if ln.startswith("model name")), "?")
     print(f"\nmachine: {os.cpu_count()} CPUs, {cpu}; Python {platform.python_version()}")

@@ -94,6 +94,7 @@ class Rule:
     regex: re.Pattern[str]
     words: frozenset[str] = frozenset()  # the regex runs only if one of these words ...
     literals: tuple[str, ...] = ()  # ... or one of these substrings is in the view
+    anchors: frozenset[str] | None = None  # every match starts with one of these: `match` there, no `search`
 
 
 @dataclass(frozen=True)
@@ -149,7 +150,8 @@ def load_rules(path: Path = PATTERNS_FILE) -> RuleSet:
         literals = tuple(t for t in triggers if not t.isalnum())
         if not triggers:
             raise ValueError(f"{path.name}: rule {body['id']}: `any` must list at least one trigger")
-        rules.append(Rule(str(body["id"]), str(body["family"]), weight, regex, words, literals))
+        anchors = _anchor_words(body["pattern"])
+        rules.append(Rule(str(body["id"]), str(body["family"]), weight, regex, words, literals, anchors))
     return RuleSet(tuple(rules), dict(raw["unicode"]), dict(raw["encoded"]))
 
 
@@ -171,10 +173,86 @@ def scan(views: Iterable[str], detection: Detection, rules: RuleSet | None = Non
             if rule.id in detection.hits:
                 continue
             triggers = [w for w in rule.words if w in words] + [lit for lit in rule.literals if lit in view]
-            if triggers and _search(rule.regex, view, triggers):
+            if not triggers:
+                continue
+            if rule.anchors is not None:
+                found = _match_at(rule.regex, view, rule.anchors)
+            else:
+                found = _search(rule.regex, view, triggers)
+            if found:
                 detection.add(rule.id, rule.weight)
                 if detection.score >= stop_at:
                     return
+
+
+def _match_at(regex: re.Pattern[str], view: str, anchors: Iterable[str]) -> bool:
+    """Tries the regex only where an anchor word starts (for rules whose matches always start with one)."""
+    for t in anchors:
+        i = view.find(t)
+        while i >= 0:
+            if (i == 0 or not view[i - 1].isalnum()) and regex.match(view, i):
+                return True
+            i = view.find(t, i + 1)
+    return False
+
+
+def _anchor_words(pattern: str) -> frozenset[str] | None:
+    """The words every match must start with, if `pattern` says so: each top-level branch is `\\b` + a word,
+    or `\\b(?:...|...)` whose alternatives all start with a word. None if a match could start elsewhere."""
+    branches = _split_top(pattern)
+    if len(branches) > 1:
+        parts = [_anchor_words(b) for b in branches]
+        return None if any(p is None for p in parts) else frozenset().union(*parts)  # type: ignore[arg-type]
+    if not pattern.startswith("\\b"):
+        return None
+    rest = pattern[2:]
+    if rest.startswith("(?:"):
+        depth, end, i = 0, -1, 0
+        while i < len(rest):
+            c = rest[i]
+            if c == "\\":
+                i += 2
+                continue
+            depth += c == "("
+            depth -= c == ")"
+            if depth == 0:
+                end = i
+                break
+            i += 1
+        alternatives = _split_top(rest[3:end])
+    else:
+        alternatives = [rest]
+    words = set()
+    for alt in alternatives:
+        m = re.match(r"[a-z]+", alt)
+        if m is None:
+            return None
+        words.add(m.group())
+    return frozenset(words)
+
+
+def _split_top(pattern: str) -> list[str]:
+    """Splits a regex on `|` outside groups and character classes."""
+    parts, depth, start, i, in_class = [], 0, 0, 0, False
+    while i < len(pattern):
+        c = pattern[i]
+        if c == "\\":
+            i += 2
+            continue
+        if in_class:
+            in_class = c != "]"
+        elif c == "[":
+            in_class = True
+        elif c == "(":
+            depth += 1
+        elif c == ")":
+            depth -= 1
+        elif c == "|" and depth == 0:
+            parts.append(pattern[start:i])
+            start = i + 1
+        i += 1
+    parts.append(pattern[start:])
+    return parts
 
 
 def _search(regex: re.Pattern[str], view: str, triggers: list[str]) -> bool:
@@ -223,6 +301,8 @@ def cipher_views(text: str) -> list[tuple[str, str, bool]]:
     if len(words) < 2:
         return []
     before = len(_COMMON.intersection(words))
+    if before >= 4:
+        return []  # plainly English: a cipher view would need twice as many common words, which is rare
     out = []
     for name, table in (("rot13", _ROT13), ("atbash", _ATBASH)):
         view = text.translate(table)
