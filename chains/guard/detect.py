@@ -32,7 +32,7 @@ PATTERNS_FILE = Path(__file__).resolve().parents[2] / "data" / "guard" / "patter
 _RULE_KEYS = {"id", "family", "weight", "any", "pattern"}
 # Views are lower case: everything that is not [a-z0-9] splits words (a C-speed translate + split).
 _BEFORE, _AFTER = 200, 400  # window around a trigger occurrence; every rule's match fits inside
-_SPLIT = str.maketrans({c: " " for c in map(chr, range(128)) if not c.isalnum()})
+_SPLIT_BYTES = bytes(c if chr(c).isalnum() and c < 128 else 32 for c in range(256))
 _COMMON = frozenset(
     [
         "the",
@@ -168,7 +168,7 @@ def scan(views: Iterable[str], detection: Detection, rules: RuleSet | None = Non
     for view in views:
         if not view:
             continue
-        words = set(view.translate(_SPLIT).split())
+        words = words_of(view)
         for rule in rs.rules:
             if rule.id in detection.hits:
                 continue
@@ -224,7 +224,7 @@ def _anchor_words(pattern: str) -> frozenset[str] | None:
         alternatives = [rest]
     words = set()
     for alt in alternatives:
-        m = re.match(r"[a-z]+", alt)
+        m = re.match(r"[a-z0-9]+", alt)
         if m is None:
             return None
         words.add(m.group())
@@ -284,8 +284,8 @@ def _search(regex: re.Pattern[str], view: str, triggers: list[str]) -> bool:
 
 
 def words_of(view: str) -> set[str]:
-    """The words of a lower-case view, split the way the rule triggers are."""
-    return set(view.translate(_SPLIT).split())
+    """The ASCII words of a lower-case view (non-ASCII characters split words), as rule triggers are."""
+    return set(view.encode("ascii", "replace").translate(_SPLIT_BYTES).decode("ascii").split())
 
 
 def cipher_views(text: str) -> list[tuple[str, str, bool]]:
@@ -297,7 +297,7 @@ def cipher_views(text: str) -> list[tuple[str, str, bool]]:
     Args:
         text: a lower-case view.
     """
-    words = text.translate(_SPLIT).split()
+    words = text.encode("ascii", "replace").translate(_SPLIT_BYTES).decode("ascii").split()
     if len(words) < 2:
         return []
     before = len(_COMMON.intersection(words))
@@ -306,7 +306,7 @@ def cipher_views(text: str) -> list[tuple[str, str, bool]]:
     out = []
     for name, table in (("rot13", _ROT13), ("atbash", _ATBASH)):
         view = text.translate(table)
-        after = len(_COMMON.intersection(view.translate(_SPLIT).split()))
+        after = len(_COMMON.intersection(view.encode("ascii", "replace").translate(_SPLIT_BYTES).decode().split()))
         if after >= 2 and after > 2 * before:
             out.append((name, view, True))
         elif before <= 1:

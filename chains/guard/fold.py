@@ -20,9 +20,8 @@ _ORTHOGRAPHIC = frozenset("æÆøØßðÐþÞłŁđĐħĦœŒ")
 _WORD = re.compile(r"[^\W\d_]{2,}")
 _LEET = str.maketrans("013457@$!", "oieastasi")
 _LEET_WORD = re.compile(r"\b(?=[a-z0-9@$!]*[a-z])(?=[a-z0-9@$!]*[0-9@$])[a-z0-9@$!]{3,}\b")
-_SHAPE = str.maketrans(
-    {chr(c): ("a" if chr(c).isalpha() else "#" if chr(c) in "0123456789@$!" else " ") for c in range(128)}
-)
+_SHAPE = bytes(ord("a") if chr(c).isalpha() else ord("#") if chr(c) in "0123456789@$!" else 32 for c in range(256))
+_NON_ASCII = re.compile(r"[^\x00-\x7f]+")
 _ROT13 = str.maketrans(
     "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ",
     "nopqrstuvwxyzabcdefghijklmNOPQRSTUVWXYZabcdefghijklm",
@@ -53,7 +52,8 @@ def fold(text: str) -> str:
     low = text.lower()
     if low.isascii():
         return low
-    return low.translate(confusable_table())
+    table = confusable_table()
+    return _NON_ASCII.sub(lambda m: m.group().translate(table), low)  # translate only the non-ASCII runs
 
 
 def mixed_script_words(text: str) -> list[str]:
@@ -69,6 +69,8 @@ def mixed_script_words(text: str) -> list[str]:
     if text.isascii():
         return []
     table = confusable_table()
+    if not any(ord(c) in table for c in set(text) if not c.isascii()):
+        return []
     # Real letters of Latin-script languages; the dotless ı too when the text is Turkish.
     ok = _ORTHOGRAPHIC | {"ı"} if _TURKISH.intersection(text) else _ORTHOGRAPHIC
     hits = []
@@ -87,8 +89,8 @@ def leet(text: str) -> str | None:
     Args:
         text: a folded (lower-case) view.
     """
-    shape = text.translate(_SHAPE)  # letters -> "a", leet digits/symbols -> "#", the rest -> " "
-    if shape.count("a#") + shape.count("#a") < 2:
+    shape = text.encode("ascii", "replace").translate(_SHAPE)  # letters -> a, leet digits/symbols -> #
+    if shape.count(b"a#") + shape.count(b"#a") < 2:
         return None
     undone, n = _LEET_WORD.subn(lambda m: m.group().translate(_LEET), text)
     return undone if n >= 2 else None
