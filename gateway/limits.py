@@ -24,10 +24,14 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
-from limits import RateLimitItemPerMinute
-from limits.aio.storage import MemoryStorage, RedisStorage, Storage
+from limits import RateLimitItem, RateLimitItemPerMinute
+from limits.aio.storage import RedisStorage, Storage
 from limits.aio.strategies import MovingWindowRateLimiter, SlidingWindowCounterRateLimiter
+from limits.storage import MemoryStorage as SyncMemoryStorage
+from limits.strategies import MovingWindowRateLimiter as SyncMovingWindow
+from limits.strategies import SlidingWindowCounterRateLimiter as SyncSlidingWindow
 
 from errors import InputRejected, NotReady, RateLimited
 
@@ -69,12 +73,32 @@ class Admission:
     settled: bool = False
 
 
+class _Sync:
+    """A synchronous `limits` strategy behind the async interface. Used for memory: the async memory
+    storage holds each key's lock across a thread hop on every expiry pass (milliseconds per request under
+    load); the sync one is plain dict work, done without awaiting, so it is also atomic on the event loop."""
+
+    def __init__(self, limiter: Any) -> None:
+        self.limiter = limiter
+
+    async def hit(self, item: RateLimitItem, *identifiers: str, cost: int = 1) -> bool:
+        return bool(self.limiter.hit(item, *identifiers, cost=cost))
+
+    async def get_window_stats(self, item: RateLimitItem, *identifiers: str) -> Any:
+        return self.limiter.get_window_stats(item, *identifiers)
+
+
 class _Backend:
-    def __init__(self, storage: Storage, name: str) -> None:
-        self.storage = storage
+    def __init__(self, storage: Storage | SyncMemoryStorage, name: str) -> None:
         self.name = name
-        self.requests = MovingWindowRateLimiter(storage)
-        self.tokens = SlidingWindowCounterRateLimiter(storage)
+        self.requests: Any
+        self.tokens: Any
+        if isinstance(storage, SyncMemoryStorage):
+            self.requests = _Sync(SyncMovingWindow(storage))
+            self.tokens = _Sync(SyncSlidingWindow(storage))
+        else:
+            self.requests = MovingWindowRateLimiter(storage)
+            self.tokens = SlidingWindowCounterRateLimiter(storage)
 
 
 def _item(amount: int) -> RateLimitItemPerMinute:
@@ -91,7 +115,7 @@ class Limiter:
         self.on_failure = on_failure
         self.retry_s = retry_s
         self.alert = alert or (lambda kind, message: None)
-        self.memory = _Backend(MemoryStorage(), "memory")
+        self.memory = _Backend(SyncMemoryStorage(), "memory")
         self.redis: _Backend | None = None
         self._down_until = 0.0
         self._outage = False
@@ -194,8 +218,7 @@ class Limiter:
         admission.token_state = await self._state(b.tokens, own, "tpm")
         return admission
 
-    async def _state(self, limiter: MovingWindowRateLimiter | SlidingWindowCounterRateLimiter,
-                     specs: list[LimitSpec], kind: str) -> WindowState:
+    async def _state(self, limiter: Any, specs: list[LimitSpec], kind: str) -> WindowState:
         best: WindowState | None = None
         now = time.time()
         for spec in specs:
