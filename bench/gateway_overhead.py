@@ -113,7 +113,8 @@ def main() -> None:
                             "gateway_keys_file": tmp / "keys.db", "local_model_enabled": False,
                             "gateway_global_rpm": 50_000, "gateway_global_tpm": 10**12}
     tokens.warm_up(("gpt-4o-mini",))
-    print("| limits | clients | plain p50 ms | plain p99 ms | gateway p50 ms | gateway p99 ms | added p50 | added p99 |")
+    print("| limits | clients | plain p50 ms | plain p99 ms | gateway p50 ms | gateway p99 ms | added p50 "
+          "| added p99 |")
     print("|---|---|---|---|---|---|---|---|")
     asyncio.run(run("memory", Settings(_env_file=None, **base), args.n))  # type: ignore[call-arg]
     binary = shutil.which("redis-server")
