@@ -132,7 +132,7 @@ def decode_payloads(text: str) -> list[tuple[str, str]]:
             _add(found, "base32", _try(_b32, tok))
         if _HEX.fullmatch(tok):
             _add(found, "hex", _try(_hex, tok))
-        if len(raw) >= 20 and sum(not c.isalnum() for c in raw) >= 4 and all(33 <= ord(c) <= 117 for c in raw):
+        if len(raw) >= 20 and _ascii85_like(raw):
             _add(found, "ascii85", _try(base64.a85decode, raw))
         if len(found) == before and len(raw) >= 40 and _opaque(raw):
             found.append(("opaque_blob", ""))
@@ -183,6 +183,13 @@ def _uu(line: str, found: list[tuple[str, str]]) -> None:
             if len(found) > before:
                 return
         start += len(tok) + 1
+
+
+def _ascii85_like(tok: str) -> bool:
+    # Ascii85 uses "!".."u" fairly evenly: several symbols, and not mostly lower case like code or prose.
+    if not all(33 <= ord(c) <= 117 for c in tok):
+        return False
+    return sum(not c.isalnum() for c in tok) >= 4 and sum(c.islower() for c in tok) < len(tok) / 2
 
 
 def _hex_pairs(tokens: list[str]) -> int:

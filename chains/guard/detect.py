@@ -80,6 +80,8 @@ _COMMON = frozenset(
         "print",
     ]
 )
+# Words that make a cipher view worth probing even when it is not prose (HTML/JS payloads).
+_PROBE = _COMMON | frozenset(["img", "src", "script", "javascript", "alert", "onerror", "href", "http", "https"])
 _ROT13 = str.maketrans("abcdefghijklmnopqrstuvwxyz", "nopqrstuvwxyzabcdefghijklm")
 _ATBASH = str.maketrans("abcdefghijklmnopqrstuvwxyz", "zyxwvutsrqponmlkjihgfedcba")
 
@@ -304,13 +306,15 @@ def cipher_views(text: str) -> list[tuple[str, str, bool]]:
     if before >= 4:
         return []  # plainly English: a cipher view would need twice as many common words, which is rare
     out = []
+    probe_before = len(_PROBE.intersection(words))
     for name, table in (("rot13", _ROT13), ("atbash", _ATBASH)):
         view = text.translate(table)
-        after = len(_COMMON.intersection(view.encode("ascii", "replace").translate(_SPLIT_BYTES).decode().split()))
+        view_words = view.encode("ascii", "replace").translate(_SPLIT_BYTES).decode().split()
+        after = len(_COMMON.intersection(view_words))
         if after >= 2 and after > 2 * before:
             out.append((name, view, True))
-        elif before <= 1:
-            out.append((name, view, False))
+        elif before <= 1 and len(_PROBE.intersection(view_words)) > probe_before:
+            out.append((name, view, False))  # code or a blob whose cipher view has more familiar words
     return out
 
 
