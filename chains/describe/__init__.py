@@ -68,11 +68,19 @@ def build_describe_chain(
         model=model, prompts=prompts, prompt_name=preset.prompt, rules_file=settings.describe_claims_file,
         moderator=moderator or build_moderator(settings), cache=cache or build_cache(settings),
         model_id={"chain": model_id}, default_model=choices[0].name if choices else "unknown",
-        concurrency=settings.describe_concurrency, max_batch=settings.describe_max_batch,
+        concurrency=_concurrency(settings, choices), max_batch=settings.describe_max_batch,
         max_attempts=settings.describe_max_attempts, min_words=settings.describe_min_words,
         guard_config=GuardConfig.from_settings(settings),
     )
     return runnable.with_types(input_type=DescribeInput, output_type=DescribeOutput).with_config(run_name="describe")
+
+
+def _concurrency(settings: Settings, choices: list[Any]) -> int:
+    """DESCRIBE_CONCURRENCY, but never more than the local model's slots when it is the only model: requests
+    beyond its slots would only queue inside llama.cpp and eat their timeout there."""
+    if choices and all(c.is_local for c in choices):
+        return max(1, min(settings.describe_concurrency, settings.local_model_parallel))
+    return settings.describe_concurrency
 
 
 def describe_precheck(chain: Runnable) -> Callable[[Any], Awaitable[None]] | None:

@@ -27,9 +27,10 @@ from chains.describe import grounding
 from chains.describe.cache import DescribeCache, cache_key
 from chains.describe.moderation import LOCAL_UNAVAILABLE, Moderator, Verdict
 from chains.describe.schema import DescribeError, DescribeInput, DescribeOutput, Moderation, canonical
-from chains.guard import guard_text
+from chains.guard import GuardOutput, guard_text, worst
 from chains.prompting import PromptStore
 from errors import InputRejected, SkyMarketError, from_provider_error
+from gateway import metrics
 
 __all__ = ["DescribeRunnable", "error_output"]
 
@@ -108,14 +109,21 @@ class DescribeRunnable(Runnable[DescribeInput, DescribeOutput]):
                  .version, "models": self.model_id, "attempts": self.max_attempts, "min_words": self.min_words}
         return cache_key(canonical_input=inp.model_dump(mode="json"), parts=parts)
 
-    def _prepare(self, raw: Any) -> _Job:
+    def _prepare(self, raw: Any, *, record: bool = True) -> _Job:
         inp = canonical(raw)
         flags: list[str] = []
+        verdicts: list[GuardOutput] = []
 
         def screened(name: str, text: str) -> str:
             if not text:
                 return text
-            g = guard_text(text, source="describe", config=self.guard_config)
+            try:
+                g = guard_text(text, source="describe", config=self.guard_config)
+            except InputRejected:
+                if record:
+                    metrics.guard_action("block")
+                raise
+            verdicts.append(g.verdict)
             if g.verdict.action == "flag":
                 flags.append(f"guard: {name} looks like an instruction to the model; used as data only")
             if g.verdict.redactions:
@@ -136,12 +144,16 @@ class DescribeRunnable(Runnable[DescribeInput, DescribeOutput]):
             "price_unit": inp.price_unit or "none", "notes": screened("notes", inp.notes) or "none",
             "tone": inp.tone, "max_words": inp.max_words,
         }
+        if record:  # for the request's usage/audit record and the guard counter
+            verdict = worst(verdicts)
+            metrics.guard_action(verdict.action, verdict.reasons)
         system, human = self.prompts.get(self.prompt_name).render(**values)
         return _Job(
             inp=inp, key=self.key(inp), messages=[SystemMessage(system), HumanMessage(human or "")],
             retry_prompt=self.prompts.get(f"{self.prompt_name}_retry"),
             rules=grounding.load_claims(self.rules_file),
-            texts=[inp.title, inp.city, inp.notes, *inp.services, *inp.certifications, *inp.features],
+            # One text, one moderation result: the fields read together, as a customer would see them.
+            texts=["\n".join([inp.title, inp.city, inp.notes, *inp.services, *inp.certifications, *inp.features])],
             flags=flags,
         )
 
@@ -195,7 +207,9 @@ class DescribeRunnable(Runnable[DescribeInput, DescribeOutput]):
     # --- invoke ---
     def _run(self, raw: Any, run_manager: CallbackManagerForChainRun, config: RunnableConfig) -> DescribeOutput:
         job = self._prepare(raw)
-        if (hit := self.cache.get(job.key)) is not None:
+        hit = self.cache.get(job.key)
+        metrics.cache(hit=hit is not None)
+        if hit is not None:
             return DescribeOutput.model_validate_json(hit).model_copy(update={"cached": True})
         self._refuse_input(job, self.moderator.check(job.texts))
         child = patch_config(config, callbacks=run_manager.get_child())
@@ -215,7 +229,9 @@ class DescribeRunnable(Runnable[DescribeInput, DescribeOutput]):
         self, raw: Any, run_manager: AsyncCallbackManagerForChainRun, config: RunnableConfig
     ) -> DescribeOutput:
         job = self._prepare(raw)
-        if (hit := await self.cache.aget(job.key)) is not None:
+        hit = await self.cache.aget(job.key)
+        metrics.cache(hit=hit is not None)
+        if hit is not None:
             return DescribeOutput.model_validate_json(hit).model_copy(update={"cached": True})
         self._refuse_input(job, await self.moderator.acheck(job.texts))
         child = patch_config(config, callbacks=run_manager.get_child())
@@ -245,7 +261,7 @@ class DescribeRunnable(Runnable[DescribeInput, DescribeOutput]):
         LangServe reports an error raised inside a stream as a bare 500, so the server runs this first.
         """
         try:
-            job = self._prepare(raw)
+            job = self._prepare(raw, record=False)  # the chain records its own run
         except ValidationError:
             return  # LangServe's own validation answers 422 with the details
         self._refuse_input(job, await self.moderator.acheck(job.texts))

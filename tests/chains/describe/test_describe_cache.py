@@ -135,3 +135,22 @@ def test_the_default_store_is_a_sqlite_file_under_data() -> None:
     default = Settings.model_fields["describe_cache_path"].default
     assert default.parent == ROOT / "data" and default.suffix == ".db"  # .gitignore: data/*.db, data/*.db-*
     assert isinstance(build_cache(make_settings(describe_cache_path=Path("/nonexistent/x.db"))), SQLiteCache)
+
+
+def test_a_hit_is_noted_on_the_request_record(
+    describe_settings: Settings, build_describe: Callable[..., Runnable], fake_openai: FakeOpenAI,
+    listing: dict[str, Any],
+) -> None:
+    from gateway import context
+
+    fake_openai.always(PRIMARY, Reply(TEXT))
+    chain = build_describe(describe_settings)
+    first, second = context.RequestContext("r1", "describe"), context.RequestContext("r2", "describe")
+    for ctx in (first, second):
+        token = context.bind(ctx)
+        try:
+            chain.invoke(listing)
+        finally:
+            context.reset(token)
+    assert first.cache_hit is False and second.cache_hit is True
+    assert first.guard_action == "allow" and len(first.calls) == 0  # no usage callback bound in this test

@@ -41,7 +41,7 @@ def test_flagged_input_is_refused_before_any_model_call(
     assert info.value.code == "moderation_flagged" and "harassment" in info.value.message
     assert fake_openai.count(MODERATION) == 1 and fake_openai.count(PRIMARY) == 0
     sent = fake_openai.calls[0]
-    assert sent.body["model"] == MODERATION and "We follow your ex anywhere." in sent.body["input"]
+    assert sent.body["model"] == MODERATION and "We follow your ex anywhere." in sent.body["input"][0]
 
 
 def test_refusal_is_a_400_on_invoke_and_before_a_stream_opens(

@@ -1,0 +1,45 @@
+"""The real embedded model (SmolLM2-135M on llama.cpp) describes a real listing of data/listings.jsonl over HTTP.
+
+The model is weak: the test checks structure and the one guarantee that holds whatever it writes — the
+returned text makes no claim the listing does not back.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from chains.describe.grounding import check, load_claims
+from chains.describe.schema import canonical
+from server import create_app
+from settings import ROOT
+from tests.conftest import LiveServer, make_settings
+
+FIELDS = ("title", "category", "city", "services", "certifications", "insured", "features", "price_from_usd",
+          "price_unit")
+
+
+def _listing(listing_id: str) -> dict[str, Any]:
+    for line in (ROOT / "data" / "listings.jsonl").read_text(encoding="utf-8").splitlines():
+        row = json.loads(line)
+        if row["id"] == listing_id:
+            return {k: row[k] for k in FIELDS}
+    raise AssertionError(f"{listing_id} is not in data/listings.jsonl")
+
+
+def test_local_model_describes_a_shipped_listing(local_llm: str, tmp_path: Path) -> None:
+    facts = _listing("lst-0001")  # Marysville aerial photography, Part 107, not insured, from $149/hour
+    settings = make_settings(local_model_url=local_llm, describe_cache_path=tmp_path / "cache.db")
+    with LiveServer(create_app(settings)) as live:
+        r = httpx.post(f"{live.url}/describe/invoke", json={"input": {**facts, "max_words": 80}}, timeout=300)
+    assert r.status_code == 200, r.text
+    out = r.json()["output"]
+    assert isinstance(out["description"], str) and isinstance(out["flags"], list)
+    assert out["model"] and out["cached"] is False and out["error"] is None
+    assert out["moderation"]["flagged"] is False
+    assert out["grounded"] is bool(out["description"])
+    assert len(out["description"].split()) <= 80
+    assert check(out["description"], canonical(facts), load_claims(settings.describe_claims_file)) == []
