@@ -16,6 +16,7 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse
 from langserve import add_routes
 
+from chains.describe import describe_precheck
 from chains.guarded import set_deadline
 from errors import SkyMarketError, from_provider_error
 from gateway.deps import RateLimitHeaders, route_dependencies
@@ -53,6 +54,19 @@ async def request_deadline(services: ServicesDep) -> None:
     set_deadline(services.settings.request_deadline_s)
 
 
+async def _describe_stream_precheck(request: Request, services: ServicesDep) -> None:
+    """Refuses guard-blocked or moderation-flagged describe input before a stream opens (400, not a bare 500)."""
+    check = describe_precheck(services.chains["describe"])
+    if check is None or not request.url.path.rsplit("/", 1)[-1].startswith("stream"):
+        return  # invoke and batch raise (or report per item) from the chain itself
+    try:
+        body = await request.json()
+    except ValueError:
+        return  # LangServe answers malformed JSON itself
+    if isinstance(body, dict):
+        await check(body.get("input"))
+
+
 def _error_body(exc: SkyMarketError) -> dict[str, Any]:
     return {"error": {"code": exc.code, "message": exc.message}}
 
@@ -86,6 +100,14 @@ def _mount_features(app: FastAPI, services: Services) -> None:
         playground_type="chat",
         enabled_endpoints=[*_CHAT_ENDPOINTS, "playground"] if playground else _CHAT_ENDPOINTS,
         dependencies=[*route_dependencies("chat"), Depends(request_deadline)],  # gateway first: 401..429
+    )
+    add_routes(
+        app,
+        services.chains["describe"],
+        path="/describe",
+        enabled_endpoints=[*_CHAT_ENDPOINTS, "playground"] if playground else _CHAT_ENDPOINTS,
+        # No request deadline: a batch of hundreds runs far longer than one model call (items are bounded).
+        dependencies=[*route_dependencies("describe"), Depends(_describe_stream_precheck)],
     )
 
 

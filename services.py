@@ -15,6 +15,7 @@ from langchain_core.runnables import Runnable
 
 from chains.breaker import BreakerRegistry
 from chains.chat import build_chat_chain, make_chat_input
+from chains.describe import build_describe_chain
 from chains.local_llm import LocalModelServer
 from chains.models import build_chat_model
 from chains.prompting import PromptStore
@@ -111,5 +112,9 @@ def build_services(settings: Settings) -> Services:
         input_type=make_chat_input(
             max_messages=settings.chat_max_messages, max_chars=settings.chat_max_message_chars
         ),
+    )
+    services.chains["describe"] = build_describe_chain(
+        settings=settings, prompts=services.prompts, local_base_url=local_url,
+        model=build_chat_model(settings=settings, use_case="describe", local_base_url=local_url, breakers=breakers),
     )
     return services
