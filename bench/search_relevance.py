@@ -61,14 +61,14 @@ def rankings(engine: SearchEngine, query: str) -> dict[str, list[Listing]]:
     everything = np.ones(idx.size, dtype=bool)
     vec = engine.embeddings.embed_query(query)
     out["bm25"] = [idx.listings[i] for i in idx.bm25_top(query, everything, K)]
-    out["vector"] = [idx.listings[i] for i in idx.vector_top(vec, Filters(), K)]
+    out["vector"] = [idx.listings[i] for i in idx.vector_top(vec, K)]
     point = (it.place.lat, it.place.lon) if it.place else None
     county = it.place.county if it.place and it.place.kind == "county" else None
     flt = Filters(tuple(it.categories), it.max_price, point, county, it.radius_miles, it.insured)
     ok, _ = idx.mask(flt)
     out["bm25+filters"] = [idx.listings[i] for i in idx.bm25_top(it.text, ok, K)]
     vec_it = engine.embeddings.embed_query(it.text)
-    many = idx.vector_top(vec_it, flt, 200)
+    many = idx.vector_top(vec_it, 200)
     out["vector+filters"] = [idx.listings[i] for i in many if ok[i]][:K]
     return out
 

@@ -54,7 +54,8 @@ class SearchEngine:
         embeddings: query embeddings (must be those the index was built with).
         gazetteer: places; read from `settings.places_file` when None.
         store: a ready vector store (tests); built from settings when None.
-        candidates: how many candidates each retriever contributes before fusion.
+        candidates: how many candidates each retriever contributes before fusion (the vector side asks
+            Chroma for twice as many, unfiltered, and keeps those that pass the filters).
         lexical_weight: weight of the BM25 ranking in the fusion.
         semantic_weight: weight of the vector ranking in the fusion.
     """
@@ -161,7 +162,7 @@ class SearchEngine:
             return Outcome([], True, "No listing matches all of that; try a wider area or a higher price.", it)
         lexical = index.bm25_top(it.text, ok, self.candidates)
         vector = self.embeddings.embed_query(it.text)
-        semantic = [i for i in index.vector_top(vector, flt, self.candidates) if ok[i]]
+        semantic = [i for i in index.vector_top(vector, 2 * self.candidates) if ok[i]][: self.candidates]
         fused: dict[int, float] = {}
         for ranked, weight in ((lexical, self.lexical_weight), (semantic, self.semantic_weight)):
             for r, i in enumerate(ranked):

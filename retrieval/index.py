@@ -129,16 +129,10 @@ class ListingIndex:
         top = np.argpartition(-scores, k - 1)[:k]
         return [int(i) for i in top[np.argsort(-scores[top])]]
 
-    def vector_top(self, vector: list[float], f: Filters, k: int) -> list[int]:
-        """Positions of the k nearest listings in Chroma, pre-filtered there by category and price.
+    def vector_top(self, vector: list[float], k: int) -> list[int]:
+        """Positions of the k nearest listings in Chroma, nearest first, unfiltered.
 
-        Geo is not pushed into Chroma: a lat/lon box filter costs more than the query itself, and the mask
-        applied after (plus BM25, which is exact over the mask) takes care of it.
+        Filters are applied after, with the mask: a metadata filter inside Chroma made the query about 15x
+        slower at 10k listings (48 ms against 3 ms for k=100 here), and BM25 is exact over the mask anyway.
         """
-        where: list[dict[str, Any]] = []
-        if f.categories:
-            where.append({"category": {"$in": list(f.categories)}})
-        if f.max_price is not None:
-            where.append({"price_from_usd": {"$lte": float(f.max_price)}})
-        flt = where[0] if len(where) == 1 else ({"$and": where} if where else None)
-        return [self.pos[i] for i in query_ids(self.store, vector, k=k, where=flt) if i in self.pos]
+        return [self.pos[i] for i in query_ids(self.store, vector, k=k) if i in self.pos]
