@@ -16,6 +16,8 @@ from pathlib import Path
 
 import yaml
 
+from chains.guard.anchors import Anchor, anchors, match_at, search_windows
+
 __all__ = [
     "PATTERNS_FILE",
     "Detection",
@@ -31,7 +33,6 @@ __all__ = [
 PATTERNS_FILE = Path(__file__).resolve().parents[2] / "data" / "guard" / "patterns.yaml"
 _RULE_KEYS = {"id", "family", "weight", "any", "pattern"}
 # Views are lower case: everything that is not [a-z0-9] splits words (a C-speed translate + split).
-_BEFORE, _AFTER = 200, 400  # window around a trigger occurrence; every rule's match fits inside
 _SPLIT_BYTES = bytes(c if chr(c).isalnum() and c < 128 else 32 for c in range(256))
 _COMMON = frozenset(
     [
@@ -96,7 +97,7 @@ class Rule:
     regex: re.Pattern[str]
     words: frozenset[str] = frozenset()  # the regex runs only if one of these words ...
     literals: tuple[str, ...] = ()  # ... or one of these substrings is in the view
-    anchors: frozenset[str] | None = None  # every match starts with one of these: `match` there, no `search`
+    anchors: frozenset[Anchor] | None = None  # every match starts at one of these: `match` there, no `search`
 
 
 @dataclass(frozen=True)
@@ -152,8 +153,8 @@ def load_rules(path: Path = PATTERNS_FILE) -> RuleSet:
         literals = tuple(t for t in triggers if not t.isalnum())
         if not triggers:
             raise ValueError(f"{path.name}: rule {body['id']}: `any` must list at least one trigger")
-        anchors = _anchor_words(body["pattern"])
-        rules.append(Rule(str(body["id"]), str(body["family"]), weight, regex, words, literals, anchors))
+        places = anchors(body["pattern"])
+        rules.append(Rule(str(body["id"]), str(body["family"]), weight, regex, words, literals, places))
     return RuleSet(tuple(rules), dict(raw["unicode"]), dict(raw["encoded"]))
 
 
@@ -178,111 +179,13 @@ def scan(views: Iterable[str], detection: Detection, rules: RuleSet | None = Non
             if not triggers:
                 continue
             if rule.anchors is not None:
-                found = _match_at(rule.regex, view, rule.anchors)
+                found = match_at(rule.regex, view, rule.anchors)
             else:
-                found = _search(rule.regex, view, triggers)
+                found = search_windows(rule.regex, view, triggers)
             if found:
                 detection.add(rule.id, rule.weight)
                 if detection.score >= stop_at:
                     return
-
-
-def _match_at(regex: re.Pattern[str], view: str, anchors: Iterable[str]) -> bool:
-    """Tries the regex only where an anchor word starts (for rules whose matches always start with one)."""
-    for t in anchors:
-        i = view.find(t)
-        while i >= 0:
-            if (i == 0 or not view[i - 1].isalnum()) and regex.match(view, i):
-                return True
-            i = view.find(t, i + 1)
-    return False
-
-
-def _anchor_words(pattern: str) -> frozenset[str] | None:
-    """The words every match must start with, if `pattern` says so: each top-level branch is `\\b` + a word,
-    or `\\b(?:...|...)` whose alternatives all start with a word. None if a match could start elsewhere."""
-    branches = _split_top(pattern)
-    if len(branches) > 1:
-        parts = [_anchor_words(b) for b in branches]
-        return None if any(p is None for p in parts) else frozenset().union(*parts)  # type: ignore[arg-type]
-    if not pattern.startswith("\\b"):
-        return None
-    rest = pattern[2:]
-    if rest.startswith("(?:"):
-        depth, end, i = 0, -1, 0
-        while i < len(rest):
-            c = rest[i]
-            if c == "\\":
-                i += 2
-                continue
-            depth += c == "("
-            depth -= c == ")"
-            if depth == 0:
-                end = i
-                break
-            i += 1
-        alternatives = _split_top(rest[3:end])
-    else:
-        alternatives = [rest]
-    words = set()
-    for alt in alternatives:
-        m = re.match(r"[a-z0-9]+", alt)
-        if m is None:
-            return None
-        words.add(m.group())
-    return frozenset(words)
-
-
-def _split_top(pattern: str) -> list[str]:
-    """Splits a regex on `|` outside groups and character classes."""
-    parts, depth, start, i, in_class = [], 0, 0, 0, False
-    while i < len(pattern):
-        c = pattern[i]
-        if c == "\\":
-            i += 2
-            continue
-        if in_class:
-            in_class = c != "]"
-        elif c == "[":
-            in_class = True
-        elif c == "(":
-            depth += 1
-        elif c == ")":
-            depth -= 1
-        elif c == "|" and depth == 0:
-            parts.append(pattern[start:i])
-            start = i + 1
-        i += 1
-    parts.append(pattern[start:])
-    return parts
-
-
-def _search(regex: re.Pattern[str], view: str, triggers: list[str]) -> bool:
-    """Searches only the windows around trigger occurrences (a match always contains a trigger and spans
-    less than _BEFORE + _AFTER characters), or the whole view when the windows would cover most of it."""
-    n = len(view)
-    if n <= _BEFORE + _AFTER:
-        return regex.search(view) is not None
-    spans: list[tuple[int, int]] = []
-    covered = 0
-    for t in triggers:
-        i = view.find(t)
-        while i >= 0:
-            spans.append((max(0, i - _BEFORE), min(n, i + len(t) + _AFTER)))
-            covered += _BEFORE + _AFTER
-            if covered > n:
-                return regex.search(view) is not None
-            i = view.find(t, i + 1)
-    spans.sort()
-    lo, hi = spans[0]
-    for a, b in spans[1:]:
-        if a <= hi:
-            hi = max(hi, b)
-            continue
-        if regex.search(view, lo, hi):
-            return True
-        lo, hi = a, b
-    return regex.search(view, lo, hi) is not None
 
 
 def words_of(view: str) -> set[str]:

@@ -127,3 +127,21 @@ def test_rules_file_rejects_a_malformed_rule(tmp_path: Path) -> None:
     bad.write_text("unicode: {}\nencoded: {default: 0.5}\nrules:\n  - {id: x, family: y, weight: 0.5, pattern: a}\n")
     with pytest.raises(ValueError, match="rule #0 keys"):
         load_rules.__wrapped__(bad)
+
+
+def test_scan_shortcuts_find_what_a_full_search_finds() -> None:
+    """Trigger gating, anchors and windows are only shortcuts: every rule a plain `regex.search` would fire
+    on (over the attack samples, the hard negatives and the naughty strings) must still fire."""
+    from chains.guard.detect import Detection, scan
+    from chains.guard.fold import fold
+
+    blns = (ROOT / "tests" / "data" / "blns.txt").read_text(encoding="utf-8").split("\n")
+    texts = [t for ts in ATTACKS.values() for t in ts] + HARD_NEGATIVES + blns
+    texts.append(" ".join(t for ts in ATTACKS.values() for t in ts) * 3)  # long: exercises the windows
+    rules = load_rules()
+    for text in texts:
+        view = fold(text)
+        expected = {r.id for r in rules.rules if r.regex.search(view)}
+        found = Detection()
+        scan([view], found, rules)
+        assert expected <= set(found.hits), (text[:80], expected - set(found.hits))
