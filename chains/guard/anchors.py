@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-__all__ = ["Anchor", "anchors", "match_at", "search_windows"]
+__all__ = ["Anchor", "anchors", "match_at", "search_windows", "split_top"]
 
 Anchor = tuple[str, bool]  # (literal, needs a word boundary before it)
 _BEFORE, _AFTER = 200, 400  # window around a trigger occurrence; every rule's match fits inside
