@@ -16,6 +16,8 @@ from typing import Any
 from langchain_core.messages import BaseMessage, HumanMessage
 from langchain_core.runnables import Runnable, RunnableLambda
 
+from chains.guard.detect import load_rules
+from chains.guard.fold import confusable_table
 from chains.guard.models import GuardConfig, GuardInput, GuardOutput
 from chains.guard.screen import screen
 from errors import InputRejected
@@ -153,6 +155,7 @@ def build_guard_step(*, settings: Any, source: str, field: str = "input") -> Run
         field: the key holding the user's text or messages.
     """
     config = GuardConfig.from_settings(settings)
+    _warm()
 
     def step(inp: dict[str, Any]) -> dict[str, Any]:
         value = inp[field]
@@ -172,9 +175,16 @@ def build_guard_chain(*, settings: Any) -> Runnable[GuardInput, GuardOutput]:
         settings: the `Settings` object (or a `GuardConfig`).
     """
     config = GuardConfig.from_settings(settings)
+    _warm()
 
     def run(inp: GuardInput | dict[str, Any]) -> GuardOutput:
         data = inp if isinstance(inp, GuardInput) else GuardInput.model_validate(inp)
         return screen(data.text, source=data.source, config=config)
 
     return RunnableLambda(run).with_types(input_type=GuardInput, output_type=GuardOutput).with_config(run_name="guard")
+
+
+def _warm() -> None:
+    # Load and compile the rules and the confusables table now, not on the first request.
+    load_rules()
+    confusable_table()
