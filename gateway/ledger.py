@@ -3,7 +3,8 @@
 One SQLAlchemy Core table serves both; `DATABASE_URL` picks PostgreSQL for several replicas. Reports group
 by day, key, model or route over a time window: requests, tokens, cost, error and fallback rates, p50/p95
 latency. Percentiles are nearest-rank (the same definition as PostgreSQL's `percentile_disc`), computed with
-window functions and integer arithmetic on both backends, so both give the same figures.
+the latencies of the window streamed out of the database and ranked here (one exact code path; faster on
+SQLite than window functions, measured in bench/usage_bench.py), so both backends give the same figures.
 
 Indexes are chosen for months of rows: every report filters on `ts` and groups by one column, so each
 grouping column has an index led by it or by `ts`.
@@ -76,7 +77,6 @@ usage_table = Table(
     Column("guard_action", String(16)),
     Column("refusal", String(32)),
     Index("ix_usage_ts", "ts"),
-    Index("ix_usage_day", "day", "model"),
     Index("ix_usage_key_ts", "key_name", "ts"),
     Index("ix_usage_model_ts", "model", "ts"),
     Index("ix_usage_route_ts", "route", "ts"),
@@ -289,16 +289,11 @@ class Ledger:
             func.sum(t.cost_usd), func.sum(case((t.error, 1), else_=0)), func.sum(case((t.fallback, 1), else_=0)),
             func.sum(case((t.priced, 0), else_=1)),
         ).where(where).group_by(g)
-        ranked = select(
-            g.label("g"), t.latency_ms.label("lat"),
-            func.row_number().over(partition_by=g, order_by=(t.latency_ms, t.id)).label("rn"),
-            func.count().over(partition_by=g).label("n"),
-        ).where(where).subquery()
-        pct = select(ranked.c.g, *(
-            func.min(case((ranked.c.rn == (ranked.c.n * p + 99) // 100, ranked.c.lat))) for p in (50, 95)
-        )).group_by(ranked.c.g)
         with self.engine.connect() as conn:
-            percentiles = {row[0]: (row[1], row[2]) for row in conn.execute(pct)}
+            latencies: dict[Any, list[float]] = {}
+            for gv, lat in conn.execute(select(g, t.latency_ms).where(where)):
+                latencies.setdefault(gv, []).append(lat)
+            percentiles = {gv: (_rank(v, 50), _rank(v, 95)) for gv, v in latencies.items()}
             out = [
                 ReportRow(
                     group=_name(row[0]), requests=int(row[1]), input_tokens=int(row[2] or 0),
@@ -322,6 +317,12 @@ def _group(by: Group) -> ColumnElement[Any]:
 
 def _name(value: Any) -> str:
     return value.isoformat() if isinstance(value, dt.date) else str(value)
+
+
+def _rank(values: list[float], pct: int) -> float:
+    """Nearest-rank percentile (PostgreSQL's percentile_disc): the ceil(pct/100 * n)-th smallest value."""
+    values.sort()
+    return values[max(1, (len(values) * pct + 99) // 100) - 1]
 
 
 def _f(value: Any) -> float | None:
