@@ -16,7 +16,9 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse
 from langserve import add_routes
 
+from chains.chat import screen_chat_input
 from chains.describe import describe_precheck
+from chains.guard import GuardConfig
 from chains.guarded import set_deadline
 from errors import SkyMarketError, from_provider_error
 from gateway.deps import RateLimitHeaders, route_dependencies
@@ -35,6 +37,9 @@ Endpoint = Literal["invoke", "batch", "stream", "stream_log", "stream_events", "
 _CHAT_ENDPOINTS: list[Endpoint] = [
     "invoke", "batch", "stream", "stream_log", "stream_events",
     "input_schema", "output_schema", "config_schema", "config_hashes",
+]
+_GUARD_ENDPOINTS: list[Endpoint] = [
+    "invoke", "batch", "input_schema", "output_schema", "config_schema", "config_hashes",
 ]
 
 
@@ -65,6 +70,22 @@ async def _describe_stream_precheck(request: Request, services: ServicesDep) -> 
         return  # LangServe answers malformed JSON itself
     if isinstance(body, dict):
         await check(body.get("input"))
+
+
+async def _chat_stream_precheck(request: Request, services: ServicesDep) -> None:
+    """Screens chat input before a stream opens, so a guard block is a 400 there too, not a bare 500 event."""
+    if not request.url.path.rsplit("/", 1)[-1].startswith("stream"):
+        return  # invoke and batch raise from the chain itself, before any model call
+    try:
+        body = await request.json()
+    except ValueError:
+        return  # LangServe answers malformed JSON itself
+    data = body.get("input") if isinstance(body, dict) else None
+    if isinstance(data, dict) and isinstance(data.get("messages"), list):
+        try:
+            screen_chat_input(data, guard=GuardConfig.from_settings(services.settings))
+        except (ValueError, TypeError):
+            return  # malformed turns: LangServe's validation answers 422
 
 
 def _error_body(exc: SkyMarketError) -> dict[str, Any]:
@@ -99,7 +120,15 @@ def _mount_features(app: FastAPI, services: Services) -> None:
         path="/chat",
         playground_type="chat",
         enabled_endpoints=[*_CHAT_ENDPOINTS, "playground"] if playground else _CHAT_ENDPOINTS,
-        dependencies=[*route_dependencies("chat"), Depends(request_deadline)],  # gateway first: 401..429
+        # gateway first (401..429), then the guard's pre-stream check, then the clock starts
+        dependencies=[*route_dependencies("chat"), Depends(_chat_stream_precheck), Depends(request_deadline)],
+    )
+    add_routes(
+        app,
+        services.chains["guard"],
+        path="/guard",
+        enabled_endpoints=[*_GUARD_ENDPOINTS, "playground"] if playground else _GUARD_ENDPOINTS,
+        dependencies=route_dependencies("guard"),
     )
     add_routes(
         app,

@@ -16,6 +16,7 @@ from langchain_core.runnables import Runnable
 from chains.breaker import BreakerRegistry
 from chains.chat import build_chat_chain, make_chat_input
 from chains.describe import build_describe_chain
+from chains.guard import GuardConfig, build_guard_chain
 from chains.local_llm import LocalModelServer
 from chains.models import build_chat_model
 from chains.prompting import PromptStore
@@ -79,6 +80,7 @@ class Services:
             self.observability.stop()
 
     def readiness(self) -> dict[str, Any]:
+        """What /readyz shows: each part's readiness, problems, and each model's circuit state."""
         return {"ready": all(self.ready.values()) and bool(self.ready), "parts": dict(self.ready),
                 "problems": dict(self.problems), "circuits": self.breakers.states()}
 
@@ -112,7 +114,9 @@ def build_services(settings: Settings) -> Services:
         input_type=make_chat_input(
             max_messages=settings.chat_max_messages, max_chars=settings.chat_max_message_chars
         ),
+        guard=GuardConfig.from_settings(settings),
     )
+    services.chains["guard"] = build_guard_chain(settings=settings)
     services.chains["describe"] = build_describe_chain(
         settings=settings, prompts=services.prompts, local_base_url=local_url,
         model=build_chat_model(settings=settings, use_case="describe", local_base_url=local_url, breakers=breakers),

@@ -126,12 +126,13 @@ def test_stream_failure_before_first_token_falls_back(client: TestClient, fake_o
 
 
 def test_stream_cut_after_first_token_ends_with_an_error_event(settings: Settings, fake_openai: FakeOpenAI) -> None:
-    fake_openai.script(PRIMARY, Cut(after=2))
-    started = time.monotonic()
+    long_text = " ".join(f"word{i}" for i in range(60))  # past the leak guard's hold-back before the cut
+    fake_openai.script(PRIMARY, Cut(after=6, text=long_text))
     # LangServe sends the error event, then re-raises (uvicorn logs it and closes the connection).
-    with TestClient(create_app(settings), raise_server_exceptions=False) as c, \
-            c.stream("POST", "/chat/stream", json=ASK) as r:
-        events = sse_events("".join(r.iter_text()))
+    with TestClient(create_app(settings), raise_server_exceptions=False) as c:
+        started = time.monotonic()
+        with c.stream("POST", "/chat/stream", json=ASK) as r:
+            events = sse_events("".join(r.iter_text()))
     names = [e for e, _ in events]
     assert "data" in names and names[-1] == "error" and "end" not in names  # no silent truncation
     assert time.monotonic() - started < 3 + SLACK_S and fake_openai.count(FALLBACK) == 0
