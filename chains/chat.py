@@ -154,7 +154,9 @@ def build_chat_chain(
             RunnableLambda(lambda _: messages, afunc=_const(messages)).with_config(run_name="chat_prompt")
             | model
             | StrOutputParser().with_config(run_name="chat_text")
-            | build_leak_guard(canary=canary, system_prompt=system, holdback=_HOLDBACK).with_config(run_name="leak_guard")
+            | build_leak_guard(canary=canary, system_prompt=system, holdback=_HOLDBACK).with_config(
+                run_name="leak_guard"
+            )
         ).with_config(metadata={"prompt": prompt_name, "prompt_version": prompt.version})
 
     async def aplan(data: Any) -> Runnable:
