@@ -11,7 +11,7 @@ INDEX  := data/chroma/.ingested
 serve: $(STAMP) prepare index
 	$(PY) -m server
 
-test: $(STAMP) prepare
+test: $(STAMP) prepare index
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 install: $(STAMP)

@@ -38,6 +38,7 @@ _CHAT_ENDPOINTS: list[Endpoint] = [
     "invoke", "batch", "stream", "stream_log", "stream_events",
     "input_schema", "output_schema", "config_schema", "config_hashes",
 ]
+# Search and guard answer at once: invoke and batch only, no streams.
 _GUARD_ENDPOINTS: list[Endpoint] = [
     "invoke", "batch", "input_schema", "output_schema", "config_schema", "config_hashes",
 ]
@@ -122,6 +123,13 @@ def _mount_features(app: FastAPI, services: Services) -> None:
         enabled_endpoints=[*_CHAT_ENDPOINTS, "playground"] if playground else _CHAT_ENDPOINTS,
         # gateway first (401..429), then the guard's pre-stream check, then the clock starts
         dependencies=[*route_dependencies("chat"), Depends(_chat_stream_precheck), Depends(request_deadline)],
+    )
+    add_routes(
+        app,
+        services.chains["search"],
+        path="/search",
+        enabled_endpoints=[*_GUARD_ENDPOINTS, "playground"] if playground else _GUARD_ENDPOINTS,
+        dependencies=route_dependencies("search"),
     )
     add_routes(
         app,

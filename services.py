@@ -8,6 +8,7 @@ starts what needs starting (the local model server); `stop()` undoes it. Routes 
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,9 +21,11 @@ from chains.guard import GuardConfig, build_guard_chain
 from chains.local_llm import LocalModelServer
 from chains.models import build_chat_model
 from chains.prompting import PromptStore
+from chains.search import build_search_chain
 from errors import SkyMarketError
 from gateway.gate import Gateway, build_gateway
 from gateway.recording import Observability, build_observability
+from retrieval.engine import SearchEngine, build_search_engine
 from settings import Settings
 
 __all__ = ["Services", "build_services"]
@@ -41,6 +44,7 @@ class Services:
     problems: dict[str, str] = field(default_factory=dict)
     observability: Observability | None = None  # usage ledger, audit, metrics, alerts (gateway/recording.py)
     gateway: Gateway | None = None  # API keys, limits, budgets (gateway/gate.py)
+    search: SearchEngine | None = None  # listings index: Chroma + BM25 + embeddings (retrieval/engine.py)
 
     @property
     def local_base_url(self) -> str | None:
@@ -64,12 +68,30 @@ class Services:
         elif self.settings.local_model_url:
             self.ready["local_model"] = True
         self.ready["models"] = self.settings.has_openai or self.ready.get("local_model", False)
+        if self.search is not None:
+            # Loading the index and the embedding model takes a moment: /readyz says when it is done.
+            self.ready["search_index"] = False
+            threading.Thread(target=self._warm_search, name="search-warm", daemon=True).start()
         if self.observability is not None:
             try:
                 self.observability.start()
             except Exception as exc:  # e.g. PostgreSQL down: requests still work, rows are lost (logged)
                 self.problems["usage_ledger"] = f"usage ledger unavailable: {type(exc).__name__}"
                 log.error("usage ledger did not start: %s", type(exc).__name__)
+
+    def _warm_search(self) -> None:
+        assert self.search is not None
+        try:
+            self.search.warm()
+            size = self.search.index.size
+        except Exception as exc:  # the service still answers chat and describe without search
+            self.problems["search_index"] = f"search index unavailable: {type(exc).__name__}: {exc}"[:300]
+            log.error("search index did not load: %s", self.problems["search_index"])
+            return
+        if size == 0:
+            self.problems["search_index"] = "search index is empty: run `make index` (python -m retrieval.ingest)"
+            return
+        self.ready["search_index"] = True
 
     def stop(self) -> None:
         if self.gateway is not None:
@@ -117,6 +139,13 @@ def build_services(settings: Settings) -> Services:
         guard=GuardConfig.from_settings(settings),
     )
     services.chains["guard"] = build_guard_chain(settings=settings)
+    services.search = build_search_engine(settings=settings)
+    search_preset = settings.preset("search")
+    services.chains["search"] = build_search_chain(
+        settings=settings, index=services.search, prompts=services.prompts, prompt_name=search_preset.prompt,
+        model=build_chat_model(settings=settings, use_case="search", local_base_url=local_url, breakers=breakers)
+        if settings.search_llm_parser else None,
+    )
     services.chains["describe"] = build_describe_chain(
         settings=settings, prompts=services.prompts, local_base_url=local_url,
         model=build_chat_model(settings=settings, use_case="describe", local_base_url=local_url, breakers=breakers),

@@ -18,7 +18,10 @@ from typing import Any
 from langchain_core.runnables import Runnable, RunnableLambda
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from chains.guard import GuardConfig, screen
 from chains.prompting import PromptStore
+from errors import InputRejected
+from gateway import context
 from retrieval.engine import SearchEngine
 from retrieval.llm_hints import LLMHints, ask_llm, merge_hints
 from retrieval.query import Interpreted
@@ -82,10 +85,20 @@ def build_search_chain(
         prompt_name: the LLM step's prompt (the `search` preset's `prompt`).
     """
     use_llm = model is not None and prompts is not None and settings.search_llm_parser
+    guard = GuardConfig.from_settings(settings)
     pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="search-llm") if use_llm else None
 
     def parse(data: Any) -> dict[str, Any]:
         inp = data if isinstance(data, SearchInput) else SearchInput.model_validate(data)
+        # The guard screens the query; its sanitized text (never fenced: it is matched, not prompted) is searched.
+        verdict = screen(inp.query, source="search", config=guard)
+        ctx = context.current()
+        if ctx is not None:
+            ctx.guard_action, ctx.guard_reasons = verdict.action, list(verdict.reasons)
+        if verdict.action == "block":
+            raise InputRejected("the search text was refused by the input guard", code="guard_blocked")
+        if verdict.text != inp.query and verdict.text.strip():
+            inp = inp.model_copy(update={"query": verdict.text})
         return {"input": inp, "interpreted": index.parser.parse(inp.query)}
 
     def enrich(state: dict[str, Any]) -> dict[str, Any]:

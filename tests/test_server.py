@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -24,10 +25,20 @@ def client(openai_settings: Settings) -> Iterator[TestClient]:
         yield c
 
 
+def wait_ready(client: TestClient, seconds: float = 60) -> dict:
+    """/readyz until ready: the search index loads in the background after start."""
+    deadline = time.monotonic() + seconds
+    while True:
+        r = client.get("/readyz")
+        if r.status_code == 200 or time.monotonic() > deadline:
+            return dict(r.json())
+        time.sleep(0.1)
+
+
 def test_health_ready_docs(client: TestClient) -> None:
     assert client.get("/healthz").json() == {"status": "ok"}
-    ready = client.get("/readyz")
-    assert ready.status_code == 200 and ready.json()["ready"] is True
+    ready = wait_ready(client)
+    assert ready["ready"] is True and ready["parts"]["search_index"] is True, ready
     for path in ("/docs", "/openapi.json", "/chat/playground/", "/chat/input_schema"):
         assert client.get(path).status_code == 200, path
 
@@ -196,3 +207,16 @@ def test_guard_route(client: TestClient) -> None:
                                                      {"text": "mail me at jo@example.com", "source": "listing"}]})
     first, second = r.json()["output"]
     assert first["action"] == "allow" and "jo@example.com" not in second["text"] and second["redactions"]
+
+
+def test_search_route(client: TestClient) -> None:
+    wait_ready(client)
+    r = client.post("/search/invoke", json={"input": {"query": "roof inspection near Troy", "limit": 5}})
+    out = r.json()["output"]
+    assert r.status_code == 200 and 0 < len(out["results"]) <= 5 and out["in_service_area"] is True
+    assert all({"id", "title", "score", "distance_miles", "lat", "lon"} <= set(hit) for hit in out["results"])
+    r = client.post("/search/invoke", json={"input": {"query": "drone delivery in Chicago"}})
+    assert r.json()["output"]["in_service_area"] is False and r.json()["output"]["notice"]
+    assert client.post("/search/invoke", json={"input": {"query": "", "limit": 500}}).status_code == 422
+    r = client.post("/search/invoke", json={"input": {"query": INJECTION}})
+    assert r.status_code == 400 and r.json()["error"]["code"] == "guard_blocked"
