@@ -71,6 +71,7 @@ def build_describe_chain(
         concurrency=_concurrency(settings, choices), max_batch=settings.describe_max_batch,
         max_attempts=settings.describe_max_attempts, min_words=settings.describe_min_words,
         guard_config=GuardConfig.from_settings(settings),
+        local_model=next((c.name for c in choices if c.is_local), None),
     )
     return runnable.with_types(input_type=DescribeInput, output_type=DescribeOutput).with_config(run_name="describe")
 

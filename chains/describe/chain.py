@@ -75,7 +75,7 @@ class DescribeRunnable(Runnable[DescribeInput, DescribeOutput]):
     def __init__(
         self, *, model: Runnable, prompts: PromptStore, prompt_name: str, rules_file: Any, moderator: Moderator,
         cache: DescribeCache, model_id: dict[str, Any], default_model: str, concurrency: int, max_batch: int,
-        max_attempts: int, min_words: int, guard_config: Any = None,
+        max_attempts: int, min_words: int, guard_config: Any = None, local_model: str | None = None,
     ) -> None:
         self.model = model
         self.prompts = prompts
@@ -90,6 +90,7 @@ class DescribeRunnable(Runnable[DescribeInput, DescribeOutput]):
         self.max_attempts = max_attempts
         self.min_words = min_words
         self.guard_config = guard_config
+        self.local_model = local_model
 
     @property
     def InputType(self) -> type[DescribeInput]:
@@ -198,7 +199,9 @@ class DescribeRunnable(Runnable[DescribeInput, DescribeOutput]):
 
     def _model_name(self, message: Any) -> str:
         meta = getattr(message, "response_metadata", None) or {}
-        return str(meta.get("model_name") or self.default_model)
+        name = str(meta.get("model_name") or self.default_model)
+        # llama.cpp names its model by the file path: show the configured name, not the server's disk layout.
+        return self.local_model if self.local_model and name.endswith(".gguf") else name
 
     @staticmethod
     def _cacheable(out: DescribeOutput) -> bool:

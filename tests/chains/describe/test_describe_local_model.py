@@ -38,7 +38,7 @@ def test_local_model_describes_a_shipped_listing(local_llm: str, tmp_path: Path)
     assert r.status_code == 200, r.text
     out = r.json()["output"]
     assert isinstance(out["description"], str) and isinstance(out["flags"], list)
-    assert out["model"] and out["cached"] is False and out["error"] is None
+    assert out["model"] == settings.local_model_name and out["cached"] is False and out["error"] is None
     assert out["moderation"]["flagged"] is False
     assert out["grounded"] is bool(out["description"])
     assert len(out["description"].split()) <= 80
