@@ -1,0 +1,169 @@
+"""`skymarket prompts`: evaluate the prompt files against their golden cases.
+
+    skymarket prompts eval [NAME...] [--against accepted|FILE] [--accept] [--repeats K] [--smoke]
+    skymarket prompts versions
+
+`eval` runs each case of `prompts/cases/<NAME>.yaml` K times (PROMPT_EVAL_REPEATS) through the real chain with
+the current prompt files (the local model by default, OpenAI when OPENAI_API_KEY is set), prints a table,
+writes `<prompt>-<version>.html|json` under PROMPT_EVAL_REPORT_DIR, and exits 1 when a case's pass rate is
+below PROMPT_EVAL_MIN_PASS_RATE (2 for a malformed case file or bad arguments). `--accept` stores the run as
+the new baseline, `prompts/cases/accepted/<NAME>.json` (content hash of the prompt file and its outputs).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from langchain_core.runnables import Runnable
+
+from chains.evals.baseline import accepted_path, load_baseline, save_baseline
+from chains.evals.cases import load_cases
+from chains.evals.checks import Judge, build_judge
+from chains.evals.report import table, write_reports
+from chains.evals.runner import run_cases
+from chains.evals.targets import build_targets
+from chains.prompting import PromptStore
+from errors import SkyMarketError
+from gateway.pricing import load_prices
+from settings import Settings
+
+__all__ = ["evaluate", "main"]
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="skymarket prompts", description="evaluate prompt files against golden cases")
+    sub = p.add_subparsers(dest="command", required=True)
+    ev = sub.add_parser("eval", help="run the golden cases; exit 1 when a case fails")
+    ev.add_argument("names", nargs="*", help="prompt names (default: every prompts/cases/*.yaml)")
+    ev.add_argument("--against", default="accepted", help="'accepted' (default) or a baseline/report JSON file")
+    ev.add_argument("--accept", action="store_true", help="store this run as the new accepted baseline")
+    ev.add_argument("--repeats", type=int, default=None, help="runs per case (default PROMPT_EVAL_REPEATS)")
+    ev.add_argument("--smoke", action="store_true", help="only the cases marked smoke: true")
+    ev.add_argument("--report-dir", type=Path, default=None, help="default PROMPT_EVAL_REPORT_DIR")
+    sub.add_parser("versions", help="each prompt file's version and its accepted baseline's")
+    return p
+
+
+def evaluate(
+    argv: list[str],
+    *,
+    settings: Settings,
+    targets: dict[str, Runnable],
+    judge: Judge | None = None,
+    out: Callable[[str], None] = print,
+) -> int:
+    """Runs `skymarket prompts ...` with the given targets (the CLI builds them; tests pass fakes).
+
+    Args:
+        argv: the arguments after `prompts`.
+        settings: PROMPTS_DIR and the PROMPT_EVAL_* settings.
+        targets: prompt name -> its chain (`build_targets`).
+        judge: the LLM-as-judge, or None to skip the rubrics.
+        out: where the table goes.
+
+    Returns:
+        0 when every case passes, 1 when one fails, 2 for bad arguments or a malformed case file.
+    """
+    args = _parser().parse_args(argv)
+    prompts = PromptStore(settings.prompts_dir)
+    cases_dir = settings.prompt_eval_cases_dir
+    try:
+        if args.command == "versions":
+            for f in load_cases(cases_dir):
+                base = load_baseline(accepted_path(cases_dir, f.prompt)) or {}
+                out(f"{f.prompt:<16}{prompts.get(f.prompt).version}  accepted {base.get('version', '-')}")
+            return 0
+        files = load_cases(cases_dir, args.names or None)
+        if args.against != "accepted" and len(files) != 1:
+            out("--against FILE compares one prompt: name it")
+            return 2
+        prices = load_prices(settings.pricing_file, local={settings.local_model_name})
+        failed = 0
+        for f in files:
+            if f.prompt not in targets:
+                out(f"{f.prompt}: no chain evaluates this prompt (known: {', '.join(sorted(targets))})")
+                return 2
+            base_path = accepted_path(cases_dir, f.prompt) if args.against == "accepted" else Path(args.against)
+            baseline = load_baseline(base_path)
+            if baseline is None and args.against != "accepted":
+                out(f"{base_path}: no such file")
+                return 2
+            run = run_cases(
+                f, target=targets[f.prompt], version=prompts.get(f.prompt).version, prices=prices,
+                repeats=args.repeats or settings.prompt_eval_repeats, min_pass_rate=settings.prompt_eval_min_pass_rate,
+                judge=judge, smoke_only=args.smoke,
+            )
+            html_path, _ = write_reports(run, baseline, args.report_dir or settings.prompt_eval_report_dir)
+            out(table(run, baseline))
+            out(f"report: {html_path}")
+            if args.accept:
+                save_baseline(run, accepted_path(cases_dir, f.prompt))
+                out(f"accepted {f.prompt} @ {run.version} as the baseline ({len(run.failed())} failing case(s))")
+            failed += len(run.failed())
+    except SkyMarketError as exc:
+        out(f"error: {exc.message}")
+        return 2
+    return 1 if failed else 0
+
+
+@contextmanager
+def _product_targets(settings: Settings) -> Iterator[tuple[dict[str, Runnable], Judge | None]]:
+    """The real chains on the configured models (starting the embedded local model when it is used)."""
+    from chains.local_llm import LocalModelServer
+    from chains.models import build_chat_model
+
+    uses_local = settings.local_model_enabled or not settings.has_openai
+    server = None
+    if uses_local and not settings.local_model_url:
+        server = LocalModelServer(model_path=settings.local_model_path, sha256=settings.local_model_sha256,
+                                  threads=settings.local_model_threads, ctx=settings.local_model_ctx,
+                                  parallel=settings.local_model_parallel)
+        server.start()
+    try:
+        url = (settings.local_model_url or (server.base_url if server else None)) if uses_local else None
+
+        def model(use_case: str) -> Runnable:
+            return build_chat_model(settings=settings, use_case=use_case, local_base_url=url)
+
+        prompts = PromptStore(settings.prompts_dir)
+        targets = build_targets(settings=settings, prompts=prompts, chat_model=model("chat"),
+                                describe_model=model("describe"), search_model=model("search"), local_base_url=url)
+        yield targets, _judge(settings, prompts)
+    finally:
+        if server is not None:
+            server.stop()
+
+
+def _judge(settings: Settings, prompts: PromptStore) -> Judge | None:
+    if not settings.prompt_eval_judge_model or settings.openai_api_key is None:
+        return None
+    from langchain_openai import ChatOpenAI
+
+    judge_model: Any = ChatOpenAI(model=settings.prompt_eval_judge_model, api_key=settings.openai_api_key,
+                                  base_url=settings.openai_base_url, temperature=0,
+                                  timeout=settings.request_timeout_s, max_retries=settings.ai_max_retries)
+    return build_judge(model=judge_model, prompts=prompts)
+
+
+def main(argv: list[str]) -> int:
+    """Entry point of `skymarket prompts` (registered in cli.py)."""
+    from settings import load_settings
+
+    if not argv or argv[0] in ("-h", "--help") or argv[0] == "versions":
+        return evaluate(argv or ["--help"], settings=load_settings(), targets={})
+    try:
+        settings = load_settings()
+        with _product_targets(settings) as (targets, judge):
+            return evaluate(argv, settings=settings, targets=targets, judge=judge)
+    except SkyMarketError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
