@@ -127,6 +127,13 @@ class Settings(BaseSettings):
     moderation_model: str = "omni-moderation-latest"
     moderation_rules_file: Path = ROOT / "data" / "moderation.yaml"  # the offline check's patterns
 
+    # --- prompt evaluation (chains/evals: `skymarket prompts eval`) ---
+    prompt_eval_repeats: int = Field(default=3, ge=1, le=50)  # runs per case: the model is not deterministic
+    prompt_eval_min_pass_rate: float = Field(default=1.0, ge=0, le=1)  # a case below this fails the run
+    prompt_eval_cases_dir: Path = ROOT / "prompts" / "cases"  # <prompt>.yaml; baselines in accepted/<prompt>.json
+    prompt_eval_report_dir: Path = ROOT / "data" / "evals"  # HTML and JSON reports
+    prompt_eval_judge_model: str | None = None  # LLM-as-judge for `judge:` rubrics (needs OPENAI_API_KEY)
+
     # --- gateway, usage, audit ---
     redis_url: str | None = None
     database_url: str | None = None  # PostgreSQL for several replicas; SQLite under data/ otherwise
