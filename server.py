@@ -21,6 +21,7 @@ from chains.describe import describe_precheck
 from chains.guard import GuardConfig
 from chains.guarded import set_deadline
 from errors import SkyMarketError, from_provider_error
+from gateway.dashboard import build_dashboard_router
 from gateway.deps import RateLimitHeaders, route_dependencies
 from gateway.recording import RecordingMiddleware
 from gateway.reports import build_router
@@ -193,6 +194,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         services.observability.instrument(services.chains)
         app.add_middleware(RecordingMiddleware, observability=services.observability)
         app.include_router(build_router())
+        app.include_router(build_dashboard_router())  # /dashboard: charts of the ledger (admin)
     app.add_middleware(RateLimitHeaders)  # X-RateLimit-* left by the gateway dependency (gateway/deps.py)
     _mount_features(app, services)
     return app
