@@ -68,8 +68,8 @@ def build_figures(window: str, unit: str, buckets: list[Bucket], *, threshold: f
             k[1] += v[REQ]
         per_bucket.append(b)
         sums = [x + y for x, y in zip(sums, b, strict=True)]
-        for edge, n in bucket.latency.items():
-            hist[edge] = hist.get(edge, 0) + n
+        for edge, count in bucket.latency.items():
+            hist[edge] = hist.get(edge, 0) + count
         p50.append(percentile(bucket.latency, 50))
         p95.append(percentile(bucket.latency, 95))
     n = sums[REQ]

@@ -5,8 +5,9 @@ A window is a whole number of buckets ending with the current one (1h: 60 minute
 
 - sums grouped by (model, route, key): requests, tokens, cost, errors, fallbacks, rate-limited (429),
   guard blocks, cache hits; enough for every figure by model, route or key;
-- a latency histogram (bins 5% of their decade's start wide, 180 per decade), from which p50/p95 are read. These percentiles are
-  approximate (the bin's midpoint: within 2.5% of the exact nearest-rank value); exact ones come from `/usage`.
+- a latency histogram (bins 5% of their decade's start wide, 180 per decade), from which p50/p95 are read.
+  These percentiles are approximate (the bin's midpoint: within 2.5% of the exact nearest-rank value); exact
+  ones come from `/usage`.
 
 `BucketCache` keeps closed buckets (an hour past their end, so late rows are in): a refresh of the 30-day view
 then scans only today's rows. Bucket keys are ISO strings, the same on SQLite and PostgreSQL.
