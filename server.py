@@ -20,6 +20,7 @@ from chains.chat import screen_chat_input
 from chains.describe import describe_precheck
 from chains.guard import GuardConfig
 from chains.guarded import set_deadline
+from chains.prompt_header import PromptVersionHeader, prompt_routes
 from errors import SkyMarketError, from_provider_error
 from gateway.dashboard import build_dashboard_router
 from gateway.deps import RateLimitHeaders, route_dependencies
@@ -196,6 +197,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(build_router())
         app.include_router(build_dashboard_router())  # /dashboard: charts of the ledger (admin)
     app.add_middleware(RateLimitHeaders)  # X-RateLimit-* left by the gateway dependency (gateway/deps.py)
+    app.add_middleware(PromptVersionHeader, prompts=services.prompts, routes=prompt_routes(settings))
     _mount_features(app, services)
     return app
 
