@@ -47,7 +47,7 @@ class ObedientModel(BaseChatModel):
         elif "JSON" in system:
             text = HINTS
         else:
-            text = "Happy to help you find a drone service in Detroit Metro, Michigan."
+            text = "Sorry, SkyMarket serves Detroit Metro, Michigan only; happy to help you there."
         words = len(text.split())
         msg = AIMessage(text, response_metadata={"model_name": OBEDIENT},
                         usage_metadata={"input_tokens": 40, "output_tokens": words, "total_tokens": 40 + words})
