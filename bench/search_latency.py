@@ -16,6 +16,7 @@ import statistics
 import subprocess
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -57,26 +58,37 @@ async def load(url: str, path: str, clients: int, total: int, qs: list[str]) -> 
     return latencies, total / wall
 
 
-def raw_cost(data: str, qs: list[str], n: int) -> list[float]:
+class Raw:
     """One query embedding + one Chroma top-10 query, in process (what any vector search must at least do)."""
-    settings = bench_settings(data)
-    emb = build_embeddings(settings=settings)
-    store = build_vectorstore(settings=settings, embeddings=emb)
-    for q in qs[:5]:
-        store.similarity_search_by_vector(emb.embed_query(q), k=10)
-    out = []
-    for i in range(n):
-        started = time.perf_counter()
-        store.similarity_search_by_vector(emb.embed_query(qs[i % len(qs)]), k=10)
-        out.append(time.perf_counter() - started)
-    return out
+
+    def __init__(self, data: str, qs: list[str]) -> None:
+        settings = bench_settings(data)
+        self.emb = build_embeddings(settings=settings)
+        self.store = build_vectorstore(settings=settings, embeddings=self.emb)
+        self.qs = qs
+        self.n = 0
+        self.run(5)
+
+    def run(self, count: int) -> list[float]:
+        out = []
+        for _ in range(count):
+            started = time.perf_counter()
+            self.store.similarity_search_by_vector(self.emb.embed_query(self.qs[self.n % len(self.qs)]), k=10)
+            out.append(time.perf_counter() - started)
+            self.n += 1
+        return out
+
+
+def _load() -> str:
+    return Path("/proc/loadavg").read_text().split()[0]
 
 
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--data", default="shipped")
     parser.add_argument("--requests", type=int, default=300, help="per measurement")
-    parser.add_argument("--clients", default="1,16")
+    parser.add_argument("--clients", default="1,16", help="c=1 is always measured (interleaved with raw)")
+    parser.add_argument("--rounds", type=int, default=10, help="interleaved rounds for the c=1 rows")
     args = parser.parse_args()
     qs = queries()
     port = free_port()
@@ -99,16 +111,24 @@ def main() -> int:
         asyncio.run(load(url, "/search/invoke", 2, 40, qs))
         asyncio.run(load(url, "/const/invoke", 2, 40, qs))
         rows: dict[str, Any] = {}
-        for c in [int(x) for x in args.clients.split(",")]:
+        # c=1: interleaved rounds (bare, search, raw), so the three see the same background load
+        raw = Raw(args.data, qs)
+        c1: dict[str, list[float]] = {"bare route c=1": [], "/search c=1": [], "raw embed+chroma (in-process)": []}
+        chunk = max(10, args.requests // args.rounds)
+        for _ in range(args.rounds):
+            c1["bare route c=1"] += asyncio.run(load(url, "/const/invoke", 1, chunk, qs))[0]
+            c1["/search c=1"] += asyncio.run(load(url, "/search/invoke", 1, chunk, qs))[0]
+            c1["raw embed+chroma (in-process)"] += raw.run(chunk)
+        for name, lat in c1.items():
+            rows[name] = (pct(lat, 50), pct(lat, 99), 1 / statistics.mean(lat))
+        for c in [int(x) for x in args.clients.split(",") if int(x) > 1]:
             for name, path in [("bare route", "/const/invoke"), ("/search", "/search/invoke")]:
                 lat, rps = asyncio.run(load(url, path, c, args.requests, qs))
                 rows[f"{name} c={c}"] = (pct(lat, 50), pct(lat, 99), rps)
-        raw = raw_cost(args.data, qs, min(args.requests, 200))
-        rows["raw embed+chroma (in-process)"] = (pct(raw, 50), pct(raw, 99), 1 / statistics.mean(raw))
     finally:
         server.terminate()
         server.wait(timeout=20)
-    print(f"machine: {machine()}; data: {args.data}; {args.requests} requests per row")
+    print(f"machine: {machine()}; data: {args.data}; {args.requests} requests per row; load average {_load()}")
     print(f"{'':34s} {'p50 ms':>8s} {'p99 ms':>8s} {'req/s':>8s}")
     for name, (p50, p99, rps) in rows.items():
         print(f"{name:34s} {p50:8.1f} {p99:8.1f} {rps:8.1f}")
