@@ -25,8 +25,8 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from gateway.ledger import Ledger, usage_table
 
-__all__ = ["WINDOWS", "Bucket", "BucketCache", "Window", "bin_midpoint", "percentile", "query_buckets",
-           "window_buckets"]
+__all__ = ["WINDOWS", "Bucket", "BucketCache", "Window", "bin_midpoint", "bucket_start", "merge", "percentile",
+           "query_buckets", "window_buckets"]
 
 Window = Literal["1h", "24h", "7d", "30d"]
 # window -> (bucket unit, number of buckets)
@@ -156,29 +156,59 @@ def percentile(hist: dict[float, int], pct: int) -> float | None:
     return None  # unreachable
 
 
-class BucketCache:
-    """Closed buckets, kept in memory per (unit, start); open ones are always queried."""
+def merge(start: str, parts: list[Bucket]) -> Bucket:
+    """One bucket holding the sums of `parts` (e.g. a day from its hours)."""
+    out = Bucket(start=start)
+    for part in parts:
+        for g, v in part.groups.items():
+            have = out.groups.get(g)
+            out.groups[g] = list(v) if have is None else [x + y for x, y in zip(have, v, strict=True)]
+        for edge, n in part.latency.items():
+            out.latency[edge] = out.latency.get(edge, 0) + n
+    return out
 
-    def __init__(self, max_buckets: int = 2_000) -> None:
+
+class BucketCache:
+    """Closed buckets, kept in memory per (unit, start); open ones are always queried.
+
+    An open day is put together from its hours, so that once they are cached a refresh of the 7- or 30-day
+    view reads only the current hour's rows.
+    """
+
+    def __init__(self, max_buckets: int = 5_000) -> None:
         self._items: dict[tuple[str, str], Bucket] = {}
         self._lock = threading.Lock()
         self.max_buckets = max_buckets
 
     def buckets(self, ledger: Ledger, unit: str, starts: list[dt.datetime], now: dt.datetime) -> list[Bucket]:
-        """Every bucket of `starts` (empty ones included), from the cache or one query of the missing span."""
+        """Every bucket of `starts` (empty ones included), from the cache or one query of the missing span.
+
+        Args:
+            ledger: the usage ledger.
+            unit: minute | hour | day.
+            starts: consecutive bucket starts (naive UTC), oldest first.
+            now: the current time.
+        """
         now = now.astimezone(dt.UTC).replace(tzinfo=None) if now.tzinfo else now
         step = _STEP[unit]
         keys = [_key(s, unit) for s in starts]
         with self._lock:
             cached = {k: self._items[(unit, k)] for k in keys if (unit, k) in self._items}
-        missing = [s for s, k in zip(starts, keys, strict=True) if k not in cached]
+        settled = [s + step + _SETTLE <= now for s in starts]
+        missing = [s for s, k, done in zip(starts, keys, settled, strict=True)
+                   if k not in cached and (done or unit != "day")]
         fresh: dict[str, Bucket] = {}
         if missing:
             fresh = query_buckets(ledger, unit, missing[0], missing[-1] + step)
+        for s, k, done in zip(starts, keys, settled, strict=True):
+            if unit == "day" and not done and k not in cached:
+                last_hour = min(s + step, bucket_start(now, "hour") + _STEP["hour"])
+                hours = [s + _STEP["hour"] * i for i in range(int((last_hour - s) / _STEP["hour"]))]
+                fresh[k] = merge(k, self.buckets(ledger, "hour", hours, now))
         out = [cached.get(k) or fresh.get(k) or Bucket(start=k) for k in keys]
         with self._lock:
-            for s, k, bucket in zip(starts, keys, out, strict=True):
-                if k not in cached and s + step + _SETTLE <= now:
+            for k, bucket, done in zip(keys, out, settled, strict=True):
+                if k not in cached and done:
                     self._items[(unit, k)] = bucket
             while len(self._items) > self.max_buckets:
                 self._items.pop(next(iter(self._items)))
