@@ -76,7 +76,8 @@ def evaluate(
         if args.command == "versions":
             for f in load_cases(cases_dir):
                 base = load_baseline(accepted_path(cases_dir, f.prompt)) or {}
-                out(f"{f.prompt:<16}{prompts.get(f.prompt).version}  accepted {base.get('version', '-')}")
+                now, then = prompts.get(f.prompt).version, base.get("version", "-")
+                out(f"{f.prompt:<16}{now}  accepted {then}" + ("" if now == then else "  (changed: run eval)"))
             return 0
         files = load_cases(cases_dir, args.names or None)
         if args.against != "accepted" and len(files) != 1:
