@@ -17,8 +17,8 @@ from fastapi.responses import FileResponse, HTMLResponse
 
 from errors import Forbidden
 from gateway.auth import Principal, is_loopback, require_scope
-from gateway.dashboard.figures import build_figures
-from gateway.dashboard.queries import WINDOWS, BucketCache, Window, window_buckets
+from gateway.dashboard.figures import COST, build_figures
+from gateway.dashboard.queries import WINDOWS, BucketCache, Window, bucket_start, window_buckets
 
 __all__ = ["REFRESH_S", "build_dashboard_router", "dashboard_figures", "require_dashboard"]
 
@@ -52,10 +52,11 @@ def dashboard_figures(services: Any, cache: BucketCache, window: str, now: dt.da
     ledger = services.observability.ledger
     unit, starts = window_buckets(window, now)
     buckets = cache.buckets(ledger, unit, starts, now)
-    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    # Today's spend from the same cache (today's closed hours are cached): no extra scan of today's rows.
+    [today] = cache.buckets(ledger, "day", [bucket_start(now, "day")], now)
     return build_figures(
         window, unit, buckets, threshold=services.settings.ai_cost_alert_threshold,
-        spent_today=ledger.spend_since(midnight), circuits=services.breakers.states(), now=now,
+        spent_today=sum(v[COST] for v in today.groups.values()), circuits=services.breakers.states(), now=now,
     )
 
 

@@ -21,7 +21,7 @@ from typing import Any
 
 from gateway.dashboard.queries import Bucket, percentile
 
-__all__ = ["TOP_KEYS", "build_figures"]
+__all__ = ["COST", "TOP_KEYS", "build_figures"]
 
 TOP_KEYS = 10
 # positions in Bucket.groups values

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -156,7 +157,7 @@ def percentile(hist: dict[float, int], pct: int) -> float | None:
     return None  # unreachable
 
 
-def merge(start: str, parts: list[Bucket]) -> Bucket:
+def merge(start: str, parts: Iterable[Bucket]) -> Bucket:
     """One bucket holding the sums of `parts` (e.g. a day from its hours)."""
     out = Bucket(start=start)
     for part in parts:
