@@ -97,7 +97,7 @@ def evaluate(
             run = run_cases(
                 f, target=targets[f.prompt], version=prompts.get(f.prompt).version, prices=prices,
                 repeats=args.repeats or settings.prompt_eval_repeats, min_pass_rate=settings.prompt_eval_min_pass_rate,
-                judge=judge, smoke_only=args.smoke,
+                judge=judge, smoke_only=args.smoke, local_model_name=settings.local_model_name,
             )
             html_path, _ = write_reports(run, baseline, args.report_dir or settings.prompt_eval_report_dir)
             out(table(run, baseline))

@@ -83,8 +83,8 @@ def render_html(run: EvalRun, baseline: dict[str, Any] | None = None) -> str:
         out.append(f"<h2>{html.escape(cid)} <span class={'pass' if ok else 'fail'}>{c['pass_rate']:.0%}</span>"
                    + (f" <small>(was {was:.0%})</small>" if was is not None else "") + "</h2>")
         checks = ", ".join(f"{html.escape(n)} {p}/{t}" for n, (p, t) in c["checks"].items())
-        out.append(f"<p>Checks: {checks or '-'}. Tokens {c['input_tokens']}+{c['output_tokens']}, "
-                   f"cost ${c['cost_usd']:.6f}, {c['latency_ms']:.0f} ms per run.</p>")
+        out.append(f"<p>Checks (runs passed): {checks or '-'}. All runs: {c['input_tokens']} input + "
+                   f"{c['output_tokens']} output tokens, ${c['cost_usd']:.6f}; {c['latency_ms']:.0f} ms per run.</p>")
         if c["reasons"]:
             out.append("<ul>" + "".join(f"<li class=fail>{html.escape(r)}</li>" for r in c["reasons"]) + "</ul>")
         out.append(f"<table><tr><th>baseline <code>{base_version}</code></th>"

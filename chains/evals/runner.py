@@ -105,7 +105,7 @@ class EvalRun:
         }
 
 
-def _sample(case: Case, target: Runnable, usage: UsageCallback, judge: Judge | None) -> Sample:
+def _sample(case: Case, target: Runnable, usage: UsageCallback, judge: Judge | None, local_name: str | None) -> Sample:
     ctx = context.RequestContext(request_id=f"eval-{uuid.uuid4().hex[:12]}", route="eval", endpoint="invoke")
     token = context.bind(ctx)
     started = time.perf_counter()
@@ -127,7 +127,8 @@ def _sample(case: Case, target: Runnable, usage: UsageCallback, judge: Judge | N
         output=output, checks=checks, error=error, latency_ms=latency,
         input_tokens=sum(c.input_tokens for c in answered), output_tokens=sum(c.output_tokens for c in answered),
         cost_usd=sum(c.cost_usd for c in answered), priced=all(c.priced for c in answered),
-        models=list(dict.fromkeys(c.model for c in answered)),
+        # llama.cpp names itself by its model file's path: the configured name reads better and is portable
+        models=list(dict.fromkeys(local_name if c.is_local and local_name else c.model for c in answered)),
     )
 
 
@@ -141,6 +142,7 @@ def run_cases(
     min_pass_rate: float = 1.0,
     judge: Judge | None = None,
     smoke_only: bool = False,
+    local_model_name: str | None = None,
 ) -> EvalRun:
     """Runs every case of a file `repeats` times through `target`.
 
@@ -153,10 +155,11 @@ def run_cases(
         min_pass_rate: a case whose pass rate is below this fails the evaluation.
         judge: the LLM-as-judge for cases with a `judge` rubric; None skips those rubrics.
         smoke_only: run only the cases marked `smoke: true`.
+        local_model_name: the name reports give the local model (LOCAL_MODEL_NAME).
     """
     usage = UsageCallback(prices)
     results = [
-        CaseResult(case=case, samples=[_sample(case, target, usage, judge) for _ in range(repeats)])
+        CaseResult(case=case, samples=[_sample(case, target, usage, judge, local_model_name) for _ in range(repeats)])
         for case in cases.cases
         if case.smoke or not smoke_only
     ]

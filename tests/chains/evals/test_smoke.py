@@ -38,10 +38,11 @@ def test_one_case_on_the_real_local_model(local_llm: str, tmp_path: Path) -> Non
     cases = load_case_file(ROOT / "prompts" / "cases" / "chat.yaml")
     smoke = type(cases)(prompt=cases.prompt, path=cases.path, cases=[c for c in cases.cases if c.smoke][:1])
     prices = load_prices(settings.pricing_file, local={settings.local_model_name})
-    run = run_cases(smoke, target=targets["chat"], version=prompts.get("chat").version, prices=prices)
+    run = run_cases(smoke, target=targets["chat"], version=prompts.get("chat").version, prices=prices,
+                    local_model_name=settings.local_model_name)
     sample = run.results[0].samples[0]
     # A 135M model: the test checks the loop (a real answer, checked, measured, free), not the answer's quality.
     assert sample.error is None and sample.output.strip()
     assert {c.name for c in sample.checks} == {"refuses_out_of_area", "must_not_mention", "max_words"}
     assert sample.output_tokens > 0 and sample.cost_usd == 0.0 and sample.priced
-    assert sample.models and sample.latency_ms > 0
+    assert sample.models == [settings.local_model_name] and sample.latency_ms > 0
