@@ -101,6 +101,8 @@ def evaluate(
             )
             html_path, _ = write_reports(run, baseline, args.report_dir or settings.prompt_eval_report_dir)
             out(table(run, baseline))
+            if judge is None and any(r.case.judge for r in run.results):
+                out("judge rubrics skipped: set PROMPT_EVAL_JUDGE_MODEL (and OPENAI_API_KEY) to grade them")
             out(f"report: {html_path}")
             if args.accept:
                 save_baseline(run, accepted_path(cases_dir, f.prompt))

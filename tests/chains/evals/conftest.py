@@ -14,6 +14,7 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, SystemMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 
+from chains.evals.checks import Judge
 from chains.evals.cli import evaluate
 from chains.evals.targets import build_targets
 from chains.prompting import PromptStore
@@ -72,6 +73,7 @@ class Workspace:
             prompt_eval_repeats=2, local_model_name=OBEDIENT, describe_cache_enabled=False,
         )
         self.output: list[str] = []
+        self.judge: Judge | None = None
 
     def write(self, relative: str, text: str) -> Path:
         path = self.prompts / relative
@@ -83,7 +85,7 @@ class Workspace:
         self.output.clear()
         targets = build_targets(settings=self.settings, prompts=PromptStore(self.prompts), chat_model=self.model,
                                 describe_model=self.model, search_model=self.model)
-        return evaluate(list(argv), settings=self.settings, targets=targets, out=self.output.append)
+        return evaluate(list(argv), settings=self.settings, targets=targets, judge=self.judge, out=self.output.append)
 
     @property
     def text(self) -> str:

@@ -6,6 +6,10 @@ from __future__ import annotations
 
 import json
 
+from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
+from langchain_core.messages import AIMessage
+
+from chains.evals.checks import build_judge
 from chains.prompting import PromptStore
 from tests.chains.evals.conftest import Workspace
 
@@ -25,6 +29,7 @@ cases:
       must_mention: ["Part 107"]
       must_not_mention: ["BVLOS"]
       max_words: 20
+    judge: Says that night flights need a waiver.
 """
 GOOD = "Operators hold FAA Part 107 certification."  # short: 12 shared words would trip the leak guard
 BAD = "Operators are Part 107 and BVLOS certified."
@@ -41,6 +46,7 @@ def test_a_prompt_edit_that_breaks_must_not_mention_is_caught(workspace: Workspa
     good = _prompt(ws, GOOD)
     assert ws.run("eval", "chat") == 0, ws.text
     assert f"chat @ {good}" in ws.text and "must_not_mention=2/2" in ws.text
+    assert "judge rubrics skipped" in ws.text
 
     bad = _prompt(ws, BAD)
     assert bad != good
@@ -105,3 +111,14 @@ def test_malformed_case_file_exits_2_naming_file_and_line(workspace: Workspace) 
     path = ws.write("cases/chat.yaml", CASES.replace("max_words: 20", "max_wrds: 20"))
     assert ws.run("eval", "chat") == 2
     assert f"error: {path}:2 (case 'night-flights'): unknown check(s) max_wrds" in ws.text
+
+
+def test_judge_rubrics_run_when_a_judge_is_configured(workspace: Workspace) -> None:
+    ws = workspace
+    ws.write("cases/chat.yaml", CASES)
+    _prompt(ws, GOOD)
+    verdicts = iter([AIMessage("PASS: mentions the rule"), AIMessage("FAIL: no waiver mentioned")])
+    ws.judge = build_judge(model=GenericFakeChatModel(messages=verdicts), prompts=PromptStore(ws.prompts))
+    assert ws.run("eval", "chat") == 1
+    assert "judge=1/2" in ws.text and "judge: FAIL: no waiver mentioned" in ws.text
+    assert "judge rubrics skipped" not in ws.text
