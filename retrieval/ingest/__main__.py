@@ -1,4 +1,6 @@
-"""CLI: `python -m retrieval.ingest [--file PATH] [--if-missing] [--batch-size N] [--no-progress]`.
+"""CLI: `python -m retrieval.ingest [--file PATH] [--if-missing] [--batch-size N] [--no-progress] [--no-screen]`.
+
+Listing text is screened by the input guard (chains/guard) as it enters the index, unless --no-screen.
 
 Exit status: 0 done; 1 some line was malformed (everything else was ingested); 2 configuration or
 Chroma error.
@@ -15,7 +17,16 @@ from errors import SkyMarketError
 from retrieval.embeddings import build_embeddings
 from retrieval.ingest.core import Screen, ingest, print_report
 from retrieval.store import build_vectorstore
-from settings import load_settings
+from settings import Settings, load_settings
+
+
+def _guard(settings: Settings) -> Screen:
+    """The input guard (chains/guard), screening listing text as it enters the index."""
+    from chains.guard import GuardConfig
+    from chains.guard import screen as guard_screen
+
+    config = GuardConfig.from_settings(settings)
+    return lambda text: guard_screen(text, source="listing", config=config)
 
 
 def main(argv: list[str] | None = None, *, screen: Screen | None = None) -> int:
@@ -23,13 +34,14 @@ def main(argv: list[str] | None = None, *, screen: Screen | None = None) -> int:
 
     Args:
         argv: command-line arguments (sys.argv when None).
-        screen: the guard for listing text; the service's entry point passes it in.
+        screen: screens listing text; the input guard (chains/guard) when None, unless --no-screen.
     """
     parser = argparse.ArgumentParser(prog="python -m retrieval.ingest", description=__doc__)
     parser.add_argument("--file", type=Path, default=None, help="JSON Lines file (default: LISTINGS_FILE)")
     parser.add_argument("--if-missing", action="store_true", help="do nothing when the collection has data")
     parser.add_argument("--batch-size", type=int, default=None)
     parser.add_argument("--no-progress", action="store_true")
+    parser.add_argument("--no-screen", action="store_true", help="skip the guard (trusted files only)")
     args = parser.parse_args(argv)
     try:
         settings = load_settings()
@@ -37,6 +49,8 @@ def main(argv: list[str] | None = None, *, screen: Screen | None = None) -> int:
         if args.if_missing and store.get(limit=1, include=[])["ids"]:
             print(f"index present in collection {settings.chroma_collection!r}; nothing to do")
             return 0
+        if screen is None and not args.no_screen:
+            screen = _guard(settings)
         path = args.file or settings.listings_file
         started = time.perf_counter()
         report = ingest(

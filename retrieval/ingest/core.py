@@ -18,7 +18,7 @@ what gets indexed. Whatever is indexed only reaches a prompt fenced as data (`re
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -45,9 +45,14 @@ _PAGE = 5000
 class ScreenResult(Protocol):
     """What a screen returns (the guard's `GuardOutput` fits): sanitised text, an action, the reasons."""
 
-    text: str
-    action: str  # "allow" | "flag" | "block"
-    reasons: list[str]
+    @property
+    def text(self) -> str: ...
+
+    @property
+    def action(self) -> str: ...  # "allow" | "flag" | "block"
+
+    @property
+    def reasons(self) -> Sequence[str]: ...
 
 
 Screen = Callable[[str], ScreenResult]
