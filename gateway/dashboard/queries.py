@@ -16,6 +16,7 @@ then scans only today's rows. Bucket keys are ISO strings, the same on SQLite an
 from __future__ import annotations
 
 import datetime as dt
+import operator
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -163,7 +164,7 @@ def merge(start: str, parts: Iterable[Bucket]) -> Bucket:
     for part in parts:
         for g, v in part.groups.items():
             have = out.groups.get(g)
-            out.groups[g] = list(v) if have is None else [x + y for x, y in zip(have, v, strict=True)]
+            out.groups[g] = list(v) if have is None else list(map(operator.add, have, v))
         for edge, n in part.latency.items():
             out.latency[edge] = out.latency.get(edge, 0) + n
     return out
@@ -203,9 +204,7 @@ class BucketCache:
             fresh = query_buckets(ledger, unit, missing[0], missing[-1] + step)
         for s, k, done in zip(starts, keys, settled, strict=True):
             if unit == "day" and not done and k not in cached:
-                last_hour = min(s + step, bucket_start(now, "hour") + _STEP["hour"])
-                hours = [s + _STEP["hour"] * i for i in range(int((last_hour - s) / _STEP["hour"]))]
-                fresh[k] = merge(k, self.buckets(ledger, "hour", hours, now))
+                fresh[k] = self._open_day(ledger, s, k, now)
         out = [cached.get(k) or fresh.get(k) or Bucket(start=k) for k in keys]
         with self._lock:
             for k, bucket, done in zip(keys, out, settled, strict=True):
@@ -214,3 +213,18 @@ class BucketCache:
             while len(self._items) > self.max_buckets:
                 self._items.pop(next(iter(self._items)))
         return out
+
+    def _open_day(self, ledger: Ledger, start: dt.datetime, key: str, now: dt.datetime) -> Bucket:
+        """An open day: the merged settled hours (kept, so each refresh merges once) plus the open ones."""
+        hour = _STEP["hour"]
+        last = min(start + _STEP["day"], bucket_start(now, "hour") + hour)
+        hours = [start + hour * i for i in range(int((last - start) / hour))]
+        settled = [h for h in hours if h + hour + _SETTLE <= now]
+        part_key = (f"day-part-{len(settled)}", key)
+        with self._lock:
+            part = self._items.get(part_key)
+        if part is None:
+            part = merge(key, self.buckets(ledger, "hour", settled, now)) if settled else Bucket(start=key)
+            with self._lock:
+                self._items[part_key] = part
+        return merge(key, [part, *self.buckets(ledger, "hour", hours[len(settled):], now)])
