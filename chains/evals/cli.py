@@ -14,19 +14,17 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from langchain_core.runnables import Runnable
 
 from chains.evals.baseline import accepted_path, load_baseline, save_baseline
 from chains.evals.cases import load_cases
-from chains.evals.checks import Judge, build_judge
+from chains.evals.checks import Judge
 from chains.evals.report import table, write_reports
 from chains.evals.runner import run_cases
-from chains.evals.targets import build_targets
+from chains.evals.targets import product_targets
 from chains.prompting import PromptStore
 from errors import SkyMarketError
 from gateway.pricing import load_prices
@@ -114,45 +112,6 @@ def evaluate(
     return 1 if failed else 0
 
 
-@contextmanager
-def _product_targets(settings: Settings) -> Iterator[tuple[dict[str, Runnable], Judge | None]]:
-    """The real chains on the configured models (starting the embedded local model when it is used)."""
-    from chains.local_llm import LocalModelServer
-    from chains.models import build_chat_model
-
-    uses_local = settings.local_model_enabled or not settings.has_openai
-    server = None
-    if uses_local and not settings.local_model_url:
-        server = LocalModelServer(model_path=settings.local_model_path, sha256=settings.local_model_sha256,
-                                  threads=settings.local_model_threads, ctx=settings.local_model_ctx,
-                                  parallel=settings.local_model_parallel)
-        server.start()
-    try:
-        url = (settings.local_model_url or (server.base_url if server else None)) if uses_local else None
-
-        def model(use_case: str) -> Runnable:
-            return build_chat_model(settings=settings, use_case=use_case, local_base_url=url)
-
-        prompts = PromptStore(settings.prompts_dir)
-        targets = build_targets(settings=settings, prompts=prompts, chat_model=model("chat"),
-                                describe_model=model("describe"), search_model=model("search"), local_base_url=url)
-        yield targets, _judge(settings, prompts)
-    finally:
-        if server is not None:
-            server.stop()
-
-
-def _judge(settings: Settings, prompts: PromptStore) -> Judge | None:
-    if not settings.prompt_eval_judge_model or settings.openai_api_key is None:
-        return None
-    from langchain_openai import ChatOpenAI
-
-    judge_model: Any = ChatOpenAI(model=settings.prompt_eval_judge_model, api_key=settings.openai_api_key,
-                                  base_url=settings.openai_base_url, temperature=0,
-                                  timeout=settings.request_timeout_s, max_retries=settings.ai_max_retries)
-    return build_judge(model=judge_model, prompts=prompts)
-
-
 def main(argv: list[str]) -> int:
     """Entry point of `skymarket prompts` (registered in cli.py)."""
     from settings import load_settings
@@ -161,7 +120,7 @@ def main(argv: list[str]) -> int:
         return evaluate(argv or ["--help"], settings=load_settings(), targets={})
     try:
         settings = load_settings()
-        with _product_targets(settings) as (targets, judge):
+        with product_targets(settings) as (targets, judge):
             return evaluate(argv, settings=settings, targets=targets, judge=judge)
     except SkyMarketError as exc:
         print(f"error: {exc.message}", file=sys.stderr)

@@ -5,23 +5,27 @@
     search_parse  the search's LLM step (`retrieval.llm_hints.ask_llm`): {"query": ...} -> the hints as JSON
 
 Each target is a Runnable, so the usage callback passed in the run's config sees every model call.
+`product_targets(settings)` builds them on the configured models (the CLI); tests call `build_targets` with fakes.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from langchain_core.runnables import Runnable, RunnableLambda
 
 from chains.chat import build_chat_chain, make_chat_input
 from chains.describe import DescribeOutput, build_describe_chain
+from chains.evals.checks import Judge, build_judge
 from chains.guard import GuardConfig
 from chains.prompting import PromptStore
 from retrieval.llm_hints import ask_llm
 from settings import Settings
 
-__all__ = ["build_targets"]
+__all__ = ["build_targets", "product_targets"]
 
 
 def build_targets(
@@ -74,3 +78,48 @@ def build_targets(
 
         targets[name] = RunnableLambda(hints).with_config(run_name="eval:search_parse")
     return targets
+
+
+@contextmanager
+def product_targets(settings: Settings) -> Iterator[tuple[dict[str, Runnable], Judge | None]]:
+    """The real chains on the configured models, and the judge when one is configured.
+
+    Starts the embedded local model when it is used (and stops it on exit), as the service would.
+
+    Args:
+        settings: the service's settings (OPENAI_*, LOCAL_MODEL_*, PROMPT_EVAL_JUDGE_MODEL).
+    """
+    from chains.local_llm import LocalModelServer
+    from chains.models import build_chat_model
+
+    uses_local = settings.local_model_enabled or not settings.has_openai
+    server = None
+    if uses_local and not settings.local_model_url:
+        server = LocalModelServer(model_path=settings.local_model_path, sha256=settings.local_model_sha256,
+                                  threads=settings.local_model_threads, ctx=settings.local_model_ctx,
+                                  parallel=settings.local_model_parallel)
+        server.start()
+    try:
+        url = (settings.local_model_url or (server.base_url if server else None)) if uses_local else None
+
+        def model(use_case: str) -> Runnable:
+            return build_chat_model(settings=settings, use_case=use_case, local_base_url=url)
+
+        prompts = PromptStore(settings.prompts_dir)
+        targets = build_targets(settings=settings, prompts=prompts, chat_model=model("chat"),
+                                describe_model=model("describe"), search_model=model("search"), local_base_url=url)
+        yield targets, _judge(settings, prompts)
+    finally:
+        if server is not None:
+            server.stop()
+
+
+def _judge(settings: Settings, prompts: PromptStore) -> Judge | None:
+    if not settings.prompt_eval_judge_model or settings.openai_api_key is None:
+        return None
+    from langchain_openai import ChatOpenAI
+
+    judge_model: Any = ChatOpenAI(model=settings.prompt_eval_judge_model, api_key=settings.openai_api_key,
+                                  base_url=settings.openai_base_url, temperature=0,
+                                  timeout=settings.request_timeout_s, max_retries=settings.ai_max_retries)
+    return build_judge(model=judge_model, prompts=prompts)
