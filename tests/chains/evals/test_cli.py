@@ -122,3 +122,12 @@ def test_judge_rubrics_run_when_a_judge_is_configured(workspace: Workspace) -> N
     assert ws.run("eval", "chat") == 1
     assert "judge=1/2" in ws.text and "judge: FAIL: no waiver mentioned" in ws.text
     assert "judge rubrics skipped" not in ws.text
+
+
+def test_registered_as_skymarket_prompts() -> None:
+    import importlib
+
+    from cli import COMMANDS
+
+    module, func = COMMANDS["prompts"][0].split(":")
+    assert callable(getattr(importlib.import_module(module), func))
