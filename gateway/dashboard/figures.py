@@ -17,6 +17,7 @@ Rates are fractions of the bucket's requests (null for a bucket without any).
 from __future__ import annotations
 
 import datetime as dt
+import operator
 from typing import Any
 
 from gateway.dashboard.queries import Bucket, percentile
@@ -56,7 +57,7 @@ def build_figures(window: str, unit: str, buckets: list[Bucket], *, threshold: f
     for i, bucket in enumerate(buckets):
         b = [0.0] * 10
         for (model, route, key), v in bucket.groups.items():
-            b = [x + y for x, y in zip(b, v, strict=True)]
+            b = list(map(operator.add, b, v))
             if v[COST] or model != "(none)":
                 spend.setdefault(model, [0.0] * len(buckets))[i] += v[COST]
             r = routes.setdefault(route, {"input": 0, "output": 0, "requests": 0})
