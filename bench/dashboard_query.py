@@ -27,7 +27,8 @@ from typing import Any
 
 from chains.breaker import BreakerRegistry
 from gateway.dashboard import dashboard_figures
-from gateway.dashboard.queries import WINDOWS, BucketCache
+from gateway.dashboard.cache import BucketCache
+from gateway.dashboard.queries import WINDOWS
 from gateway.ledger import Ledger
 
 COLUMNS = ("request_id", "ts", "day", "key_name", "route", "endpoint", "model", "models_tried", "fallback",

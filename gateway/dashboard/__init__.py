@@ -17,8 +17,9 @@ from fastapi.responses import FileResponse, HTMLResponse
 
 from errors import Forbidden
 from gateway.auth import Principal, is_loopback, require_scope
+from gateway.dashboard.cache import BucketCache
 from gateway.dashboard.figures import COST, build_figures
-from gateway.dashboard.queries import WINDOWS, BucketCache, Window, bucket_start, window_buckets
+from gateway.dashboard.queries import WINDOWS, Window, bucket_start, window_buckets
 
 __all__ = ["REFRESH_S", "build_dashboard_router", "dashboard_figures", "require_dashboard"]
 

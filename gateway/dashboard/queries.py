@@ -9,16 +9,13 @@ A window is a whole number of buckets ending with the current one (1h: 60 minute
   These percentiles are approximate (the bin's midpoint: within 2.5% of the exact nearest-rank value); exact
   ones come from `/usage`.
 
-`BucketCache` keeps closed buckets (an hour past their end, so late rows are in): a refresh of the 30-day view
-then scans only today's rows. Bucket keys are ISO strings, the same on SQLite and PostgreSQL.
+`gateway/dashboard/cache.py` keeps closed buckets, so a refresh reads only the open hour. Bucket keys are ISO
+strings, the same on SQLite and PostgreSQL.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import operator
-import threading
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -27,15 +24,15 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from gateway.ledger import Ledger, usage_table
 
-__all__ = ["WINDOWS", "Bucket", "BucketCache", "Window", "bin_midpoint", "bucket_start", "merge", "percentile",
+__all__ = ["SETTLE", "STEP", "WINDOWS", "Bucket", "Window", "bin_midpoint", "bucket_key", "bucket_start", "percentile",
            "query_buckets", "window_buckets"]
 
 Window = Literal["1h", "24h", "7d", "30d"]
 # window -> (bucket unit, number of buckets)
 WINDOWS: dict[str, tuple[str, int]] = {"1h": ("minute", 60), "24h": ("hour", 24), "7d": ("day", 7),
                                        "30d": ("day", 30)}
-_STEP = {"minute": dt.timedelta(minutes=1), "hour": dt.timedelta(hours=1), "day": dt.timedelta(days=1)}
-_SETTLE = dt.timedelta(hours=1)  # a bucket is cached once it ended this long ago (rows carry the start time)
+STEP = {"minute": dt.timedelta(minutes=1), "hour": dt.timedelta(hours=1), "day": dt.timedelta(days=1)}
+SETTLE = dt.timedelta(hours=1)  # a bucket is cached once it ended this long ago (rows carry the start time)
 # Histogram bins: in each decade below `limit` ms, bins are `width` ms wide (5% of the decade's start).
 _BINS = ((10.0, 0.05), (100.0, 0.5), (1_000.0, 5.0), (10_000.0, 50.0), (100_000.0, 500.0))
 _TOP_WIDTH = 5_000.0
@@ -79,7 +76,7 @@ def _bucket_expr(ledger: Ledger, unit: str) -> ColumnElement[Any]:
     return func.date_trunc(unit, t.ts)
 
 
-def _key(value: Any, unit: str) -> str:
+def bucket_key(value: Any, unit: str) -> str:
     if isinstance(value, dt.datetime):
         if unit == "day":
             return value.date().isoformat()
@@ -104,7 +101,7 @@ def window_buckets(window: str, now: dt.datetime) -> tuple[str, list[dt.datetime
     """The bucket unit and the bucket starts of a window ending with the bucket holding `now`."""
     unit, n = WINDOWS[window]
     last = bucket_start(now, unit)
-    return unit, [last - _STEP[unit] * (n - 1 - i) for i in range(n)]
+    return unit, [last - STEP[unit] * (n - 1 - i) for i in range(n)]
 
 
 def query_buckets(ledger: Ledger, unit: str, since: dt.datetime, until: dt.datetime) -> dict[str, Bucket]:
@@ -135,11 +132,11 @@ def query_buckets(ledger: Ledger, unit: str, since: dt.datetime, until: dt.datet
     out: dict[str, Bucket] = {}
     with ledger.engine.connect() as conn:
         for row in conn.execute(sums):
-            k = _key(row[0], unit)
+            k = bucket_key(row[0], unit)
             bucket = out.setdefault(k, Bucket(start=k))
             bucket.groups[(str(row[1]), str(row[2]), str(row[3]))] = [float(v or 0) for v in row[4:]]
         for bv, edge, n in conn.execute(hist):
-            k = _key(bv, unit)
+            k = bucket_key(bv, unit)
             out.setdefault(k, Bucket(start=k)).latency[float(edge)] = int(n)
     return out
 
@@ -156,75 +153,3 @@ def percentile(hist: dict[float, int], pct: int) -> float | None:
         if seen >= rank:
             return bin_midpoint(edge)
     return None  # unreachable
-
-
-def merge(start: str, parts: Iterable[Bucket]) -> Bucket:
-    """One bucket holding the sums of `parts` (e.g. a day from its hours)."""
-    out = Bucket(start=start)
-    for part in parts:
-        for g, v in part.groups.items():
-            have = out.groups.get(g)
-            out.groups[g] = list(v) if have is None else list(map(operator.add, have, v))
-        for edge, n in part.latency.items():
-            out.latency[edge] = out.latency.get(edge, 0) + n
-    return out
-
-
-class BucketCache:
-    """Closed buckets, kept in memory per (unit, start); open ones are always queried.
-
-    An open day is put together from its hours, so that once they are cached a refresh of the 7- or 30-day
-    view reads only the current hour's rows.
-    """
-
-    def __init__(self, max_buckets: int = 5_000) -> None:
-        self._items: dict[tuple[str, str], Bucket] = {}
-        self._lock = threading.Lock()
-        self.max_buckets = max_buckets
-
-    def buckets(self, ledger: Ledger, unit: str, starts: list[dt.datetime], now: dt.datetime) -> list[Bucket]:
-        """Every bucket of `starts` (empty ones included), from the cache or one query of the missing span.
-
-        Args:
-            ledger: the usage ledger.
-            unit: minute | hour | day.
-            starts: consecutive bucket starts (naive UTC), oldest first.
-            now: the current time.
-        """
-        now = now.astimezone(dt.UTC).replace(tzinfo=None) if now.tzinfo else now
-        step = _STEP[unit]
-        keys = [_key(s, unit) for s in starts]
-        with self._lock:
-            cached = {k: self._items[(unit, k)] for k in keys if (unit, k) in self._items}
-        settled = [s + step + _SETTLE <= now for s in starts]
-        missing = [s for s, k, done in zip(starts, keys, settled, strict=True)
-                   if k not in cached and (done or unit != "day")]
-        fresh: dict[str, Bucket] = {}
-        if missing:
-            fresh = query_buckets(ledger, unit, missing[0], missing[-1] + step)
-        for s, k, done in zip(starts, keys, settled, strict=True):
-            if unit == "day" and not done and k not in cached:
-                fresh[k] = self._open_day(ledger, s, k, now)
-        out = [cached.get(k) or fresh.get(k) or Bucket(start=k) for k in keys]
-        with self._lock:
-            for k, bucket, done in zip(keys, out, settled, strict=True):
-                if k not in cached and done:
-                    self._items[(unit, k)] = bucket
-            while len(self._items) > self.max_buckets:
-                self._items.pop(next(iter(self._items)))
-        return out
-
-    def _open_day(self, ledger: Ledger, start: dt.datetime, key: str, now: dt.datetime) -> Bucket:
-        """An open day: the merged settled hours (kept, so each refresh merges once) plus the open ones."""
-        hour = _STEP["hour"]
-        last = min(start + _STEP["day"], bucket_start(now, "hour") + hour)
-        hours = [start + hour * i for i in range(int((last - start) / hour))]
-        settled = [h for h in hours if h + hour + _SETTLE <= now]
-        part_key = (f"day-part-{len(settled)}", key)
-        with self._lock:
-            part = self._items.get(part_key)
-        if part is None:
-            part = merge(key, self.buckets(ledger, "hour", settled, now)) if settled else Bucket(start=key)
-            with self._lock:
-                self._items[part_key] = part
-        return merge(key, [part, *self.buckets(ledger, "hour", hours[len(settled):], now)])

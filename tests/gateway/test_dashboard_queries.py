@@ -1,6 +1,7 @@
-"""The dashboard's aggregated queries (gateway/dashboard/queries.py, figures.py): per-bucket sums that agree with
-the ledger's reports, approximate percentiles within 2.5% of the exact ones, window shapes, the closed-bucket
-cache (an open day merged from its hours), the empty state, and the same figures on SQLite and PostgreSQL."""
+"""The dashboard's aggregated queries (gateway/dashboard/queries.py, cache.py, figures.py): per-bucket sums
+that agree with the ledger's reports, approximate percentiles within 2.5% of the exact ones, window shapes, the
+closed-bucket cache (an open day merged from its hours), the empty state, the same figures on SQLite and
+PostgreSQL."""
 
 from __future__ import annotations
 
@@ -14,15 +15,9 @@ from typing import Any
 import pytest
 from sqlalchemy import create_engine, text
 
+from gateway.dashboard.cache import BucketCache, merge
 from gateway.dashboard.figures import build_figures
-from gateway.dashboard.queries import (
-    WINDOWS,
-    BucketCache,
-    merge,
-    percentile,
-    query_buckets,
-    window_buckets,
-)
+from gateway.dashboard.queries import WINDOWS, percentile, query_buckets, window_buckets
 from gateway.ledger import Ledger, UsageRow
 
 DAY = dt.datetime(2026, 11, 20)  # naive UTC
