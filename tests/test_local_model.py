@@ -40,7 +40,7 @@ def test_stream_over_http_sends_several_chunks(live: LiveServer) -> None:
 
 
 def test_remote_runnable_client(live: LiveServer) -> None:
-    chat = RemoteRunnable(f"{live.url}/chat/")
+    chat: RemoteRunnable = RemoteRunnable(f"{live.url}/chat/")
     answer = chat.invoke(ASK)
     assert isinstance(answer, str) and answer.strip()
     chunks = [c for c in chat.stream(ASK) if c]
