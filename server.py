@@ -7,7 +7,7 @@ Run it with `make serve` (or `python -m server`).
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Annotated, Any, Literal
 
@@ -16,7 +16,7 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse
 from langserve import add_routes
 
-from chains.chat import screen_chat_input
+from chains.chat import chat_precheck
 from chains.describe import describe_precheck
 from chains.guard import GuardConfig
 from chains.guarded import set_deadline
@@ -62,33 +62,29 @@ async def request_deadline(services: ServicesDep) -> None:
     set_deadline(services.settings.request_deadline_s)
 
 
-async def _describe_stream_precheck(request: Request, services: ServicesDep) -> None:
-    """Refuses guard-blocked or moderation-flagged describe input before a stream opens (400, not a bare 500)."""
-    check = describe_precheck(services.chains["describe"])
-    if check is None or not request.url.path.rsplit("/", 1)[-1].startswith("stream"):
-        return  # invoke and batch raise (or report per item) from the chain itself
-    try:
-        body = await request.json()
-    except ValueError:
-        return  # LangServe answers malformed JSON itself
-    if isinstance(body, dict):
-        await check(body.get("input"))
+Precheck = Callable[[Any], Awaitable[None]]
 
 
-async def _chat_stream_precheck(request: Request, services: ServicesDep) -> None:
-    """Screens chat input before a stream opens, so a guard block is a 400 there too, not a bare 500 event."""
-    if not request.url.path.rsplit("/", 1)[-1].startswith("stream"):
-        return  # invoke and batch raise from the chain itself, before any model call
-    try:
-        body = await request.json()
-    except ValueError:
-        return  # LangServe answers malformed JSON itself
-    data = body.get("input") if isinstance(body, dict) else None
-    if isinstance(data, dict) and isinstance(data.get("messages"), list):
+def stream_precheck(check: Precheck | None) -> Callable[[Request], Awaitable[None]]:
+    """A dependency that runs a feature's input check before a stream opens (a 400, not a 500 error event).
+
+    Invoke and batch are left alone: their chains check the same input themselves, before any model call.
+
+    Args:
+        check: the feature's check of the request's `input`; raises a `SkyMarketError` to refuse it.
+    """
+
+    async def dependency(request: Request) -> None:
+        if check is None or not request.url.path.rsplit("/", 1)[-1].startswith("stream"):
+            return
         try:
-            screen_chat_input(data, guard=GuardConfig.from_settings(services.settings))
-        except (ValueError, TypeError):
-            return  # malformed turns: LangServe's validation answers 422
+            body = await request.json()
+        except ValueError:
+            return  # LangServe answers malformed JSON itself
+        if isinstance(body, dict):
+            await check(body.get("input"))
+
+    return dependency
 
 
 def _error_body(exc: SkyMarketError) -> dict[str, Any]:
@@ -124,7 +120,11 @@ def _mount_features(app: FastAPI, services: Services) -> None:
         playground_type="chat",
         enabled_endpoints=[*_CHAT_ENDPOINTS, "playground"] if playground else _CHAT_ENDPOINTS,
         # gateway first (401..429), then the guard's pre-stream check, then the clock starts
-        dependencies=[*route_dependencies("chat"), Depends(_chat_stream_precheck), Depends(request_deadline)],
+        dependencies=[
+            *route_dependencies("chat"),
+            Depends(stream_precheck(chat_precheck(GuardConfig.from_settings(services.settings)))),
+            Depends(request_deadline),
+        ],
     )
     add_routes(
         app,
@@ -146,7 +146,9 @@ def _mount_features(app: FastAPI, services: Services) -> None:
         path="/describe",
         enabled_endpoints=[*_CHAT_ENDPOINTS, "playground"] if playground else _CHAT_ENDPOINTS,
         # No request deadline: a batch of hundreds runs far longer than one model call (items are bounded).
-        dependencies=[*route_dependencies("describe"), Depends(_describe_stream_precheck)],
+        dependencies=[
+            *route_dependencies("describe"), Depends(stream_precheck(describe_precheck(services.chains["describe"])))
+        ],
     )
 
 

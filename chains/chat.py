@@ -15,7 +15,7 @@ streams all the same (a RunnableLambda that returns a Runnable streams that Runn
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, Literal
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
@@ -28,7 +28,7 @@ from chains.prompting import PromptStore
 from errors import InputRejected
 from gateway import context
 
-__all__ = ["ChatMessage", "build_chat_chain", "make_chat_input", "screen_chat_input"]
+__all__ = ["ChatMessage", "build_chat_chain", "chat_precheck", "make_chat_input", "screen_chat_input"]
 
 # Characters a stream holds back for the leak check: the whole canary (26) and most of a 12-word verbatim run
 # never leave; more would delay the first token of every answer (~30 tokens/s on the local model).
@@ -122,6 +122,22 @@ def screen_chat_input(data: Any, *, guard: GuardConfig) -> list[BaseMessage]:
     if ctx is not None:
         ctx.guard_action, ctx.guard_reasons = verdict.action, list(verdict.reasons)
     return [m for m in screened if isinstance(m, BaseMessage)]
+
+
+def chat_precheck(guard: GuardConfig) -> Callable[[Any], Awaitable[None]]:
+    """The check `server.py` runs before a chat stream opens: the guard's screening of the customer's turns.
+
+    Malformed input is left to LangServe's validation (422); a blocked turn raises `InputRejected` (400).
+    """
+
+    async def check(data: Any) -> None:
+        if isinstance(data, dict) and isinstance(data.get("messages"), list):
+            try:
+                screen_chat_input(data, guard=guard)
+            except (ValueError, TypeError):
+                return
+
+    return check
 
 
 def build_chat_chain(
