@@ -6,13 +6,25 @@ latency. Percentiles are nearest-rank (the same definition as PostgreSQL's `perc
 the latencies of the window streamed out of the database and ranked here (one exact code path; faster on
 SQLite than window functions, measured in bench/usage_bench.py), so both backends give the same figures.
 
-Indexes are chosen for months of rows: every report filters on `ts` and groups by one column, so each
-grouping column has an index led by it or by `ts`.
+Rollups, written in the same transaction as the rows they count (`Ledger.record`), so they always agree:
+
+- `usage_hourly`: per hour and (model, route, key) the sums of `SUMS` (the hourly rollup; reports' sums);
+- `usage_marginals`: per hour and per day, the same sums by model, by route and by key separately (the
+  dashboard's buckets, budgets' spend, alerts' totals: a handful of rows per day whatever the traffic);
+- `usage_latency`: per hour and per day, a latency histogram (`latency_bin`) for approximate percentiles.
+
+A window's sums come from whole days and hours of the rollups plus the rows of its partial hours (`_cover`),
+so they are exact (up to the order of float additions). Rows without a key or a model are rolled up under
+`NONE`. Indexes are chosen for months of rows: every report filters on `ts` and groups by one column, so each
+grouping column has an index led by it or by `ts`; the rollups are clustered by their keys (SQLite: WITHOUT
+ROWID) so a range of hours or days is one sequential read.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import math
 import threading
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -34,16 +46,23 @@ from sqlalchemy import (
     UniqueConstraint,
     and_,
     case,
+    cast,
     create_engine,
     event,
     func,
+    literal,
+    or_,
     select,
+    text,
 )
-from sqlalchemy.engine import Engine
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.elements import ColumnElement
 
-__all__ = ["GROUPS", "Ledger", "ReportRow", "UsageRow", "alerts_table", "build_ledger", "database_url", "usage_table"]
+__all__ = ["BINS", "DIMS", "GROUPS", "NONE", "SUMS", "TOP_WIDTH", "Ledger", "ReportRow", "UsageRow", "alerts_table",
+           "bin_sql", "build_ledger", "database_url", "hourly_table", "latency_bin", "latency_table",
+           "marginals_table", "row_sums", "trunc_sql", "usage_table"]
 
 Group = Literal["day", "key", "model", "route"]
 GROUPS: tuple[Group, ...] = ("day", "key", "model", "route")
@@ -94,6 +113,60 @@ alerts_table = Table(
     UniqueConstraint("kind", "period", name="uq_usage_alerts_kind_period"),
 )
 
+# The rollups' sums, in this order everywhere (the dashboard's buckets use the first ten).
+SUMS = ("requests", "input_tokens", "cached_tokens", "output_tokens", "cost_usd", "errors", "fallbacks",
+        "rate_limited", "guard_blocks", "cache_hits", "unpriced")
+DIMS = ("model", "route", "key")  # the marginals' dimensions
+_SPANS = ("hour", "day")
+
+
+def _sum_columns() -> list[Column[Any]]:
+    return [Column(n, Float if n == "cost_usd" else BigInteger, nullable=False, default=0) for n in SUMS]
+
+
+hourly_table = Table(
+    "usage_hourly", metadata,
+    Column("hour", DateTime, primary_key=True),  # ts truncated to the hour, naive UTC
+    Column("model", String(96), primary_key=True),  # NONE for rows without one
+    Column("route", String(32), primary_key=True),
+    Column("key_name", String(64), primary_key=True),  # NONE for rows without one
+    Column("day", Date, nullable=False),
+    *_sum_columns(),
+    sqlite_with_rowid=False,
+)
+marginals_table = Table(
+    "usage_marginals", metadata,
+    Column("span", String(4), primary_key=True),  # hour | day
+    Column("start", DateTime, primary_key=True),  # the hour's or the day's start, naive UTC
+    Column("dim", String(8), primary_key=True),  # model | route | key
+    Column("value", String(96), primary_key=True),
+    Column("day", Date, nullable=False),
+    *_sum_columns(),
+    sqlite_with_rowid=False,
+)
+latency_table = Table(
+    "usage_latency", metadata,
+    Column("span", String(4), primary_key=True),
+    Column("start", DateTime, primary_key=True),
+    Column("bin", Float, primary_key=True),  # the bin's lower edge, ms (`latency_bin`)
+    Column("n", BigInteger, nullable=False),
+    sqlite_with_rowid=False,
+)
+_ROLLUPS = (hourly_table, marginals_table, latency_table)
+
+# Latency histogram bins: in each decade below `limit` ms, bins are `width` ms wide (5% of the decade's start),
+# so a bin's midpoint is within 2.5% of any latency in it; above 100 s, 5 s wide.
+BINS = ((10.0, 0.05), (100.0, 0.5), (1_000.0, 5.0), (10_000.0, 50.0), (100_000.0, 500.0))
+TOP_WIDTH = 5_000.0
+
+
+def latency_bin(ms: float) -> float:
+    """The lower edge of the histogram bin of `ms` (the same float as `_bin_sql` computes)."""
+    for limit, width in BINS:
+        if ms < limit:
+            return math.floor(ms / width) * width
+    return math.floor(ms / TOP_WIDTH) * TOP_WIDTH
+
 
 @dataclass
 class UsageRow:
@@ -127,6 +200,12 @@ class UsageRow:
         ts = _utc(self.ts)
         out.update(ts=ts, day=ts.date(), models_tried=self.models_tried[:512])
         return out
+
+    def sums(self) -> list[float]:
+        """This row's contribution to each of `SUMS`."""
+        return [1, self.input_tokens, self.cached_tokens, self.output_tokens, self.cost_usd, int(self.error),
+                int(self.fallback), int(self.status == 429), int(self.guard_action == "block"),
+                int(self.cache_hit), int(not self.priced)]
 
 
 @dataclass(frozen=True)
@@ -210,7 +289,9 @@ class Ledger:
         return engine
 
     def create(self) -> Ledger:
+        """Makes the tables (idempotent) and, for a ledger older than the rollups, fills them (`backfill`)."""
         metadata.create_all(self.engine, checkfirst=True)
+        self.backfill()
         return self
 
     def close(self) -> None:
@@ -221,34 +302,91 @@ class Ledger:
 
     # --- writing ---
     def record(self, *rows: UsageRow) -> None:
-        """Stores rows (one transaction)."""
-        if rows:
-            with self.engine.begin() as conn:
-                conn.execute(usage_table.insert(), [r.values() for r in rows])
+        """Stores rows and adds them to the rollups, in one transaction.
+
+        A batch is summed here first, so each rollup gets one upsert per (hour or day, group) however many of
+        the rows share it. Groups are written in sorted order, so concurrent writers on PostgreSQL lock rollup
+        rows in the same order (no deadlock).
+        """
+        if not rows:
+            return
+        values = [r.values() for r in rows]
+        hourly: dict[tuple[Any, ...], list[float]] = {}
+        marginals: dict[tuple[Any, ...], list[float]] = {}
+        latency: dict[tuple[Any, ...], int] = {}
+        for row, v in zip(rows, values, strict=True):
+            hour = v["ts"].replace(minute=0, second=0, microsecond=0)
+            model, key, sums = row.model or NONE, row.key_name or NONE, row.sums()
+            _add(hourly, (hour, model, row.route, key), sums)
+            edge = latency_bin(row.latency_ms)
+            for span, start in (("hour", hour), ("day", hour.replace(hour=0))):
+                for dim, name in (("model", model), ("route", row.route), ("key", key)):
+                    _add(marginals, (span, start, dim, name), sums)
+                latency[(span, start, edge)] = latency.get((span, start, edge), 0) + 1
+        with self.engine.begin() as conn:
+            conn.execute(usage_table.insert(), values)
+            upsert = functools.partial(_upsert, is_sqlite=self.is_sqlite)
+            conn.execute(upsert(hourly_table), _params(("hour", "model", "route", "key_name"), hourly))
+            conn.execute(upsert(marginals_table), _params(("span", "start", "dim", "value"), marginals))
+            conn.execute(upsert(latency_table), [
+                {"span": k[0], "start": k[1], "bin": k[2], "n": n} for k, n in sorted(latency.items())])
+
+    def backfill(self) -> bool:
+        """Fills the rollups from the rows, once: for a ledger written before the rollups existed.
+
+        Runs only when `usage_hourly` is empty but rows exist: one INSERT..SELECT GROUP BY per rollup and span
+        (seconds per million rows). It holds writers off (SQLite: BEGIN IMMEDIATE; PostgreSQL: an exclusive lock
+        on the rollups) and checks again inside, so two processes starting together fill them once. Rows written
+        later by a process without rollups (an older version) are not counted: upgrade every replica together.
+        Returns True if it filled them.
+        """
+        with self.engine.connect() as conn:
+            if not _needs_backfill(conn):  # the common case, without any lock
+                return False
+        with self.engine.connect() as conn:
+            if self.is_sqlite:
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+            else:
+                conn.execute(text("LOCK TABLE usage_hourly, usage_marginals, usage_latency IN EXCLUSIVE MODE"))
+            filled = _needs_backfill(conn)
+            if filled:
+                _fill(conn, self.is_sqlite)
+            conn.commit()
+        return filled
 
     # --- reading ---
     def spend_since(self, since: dt.datetime, *, key_name: str | None = None) -> float:
         """USD spent since `since` (naive = UTC), by one key or by all. For the gateway's budgets.
 
+        Exact: whole days and hours from `usage_marginals` (since midnight: one row per route or one for the
+        key), the rows of a partial first hour from `usage_requests`.
+
         Args:
             since: the start of the window, e.g. today's midnight UTC.
             key_name: one API key's name; None for everyone.
         """
-        t = usage_table.c
-        cond = [t.ts >= _utc(since)]
-        if key_name is not None:
-            cond.append(t.key_name == key_name)
-        with self.engine.connect() as conn:
-            value = conn.execute(select(func.coalesce(func.sum(t.cost_usd), 0.0)).where(*cond)).scalar()
-        return float(value or 0.0)
+        return self._sums(since, None, key_name=key_name)[SUMS.index("cost_usd")]
 
     def totals(self, since: dt.datetime, until: dt.datetime) -> tuple[int, int, int]:
-        """(requests, errors, fallbacks) in [since, until): the alerts' rates."""
-        t = usage_table.c
-        q = select(func.count(), func.sum(case((t.error, 1), else_=0)), func.sum(case((t.fallback, 1), else_=0)))
+        """(requests, errors, fallbacks) in [since, until): the alerts' rates. Exact, as `spend_since`."""
+        s = self._sums(since, until, key_name=None)
+        return int(s[0]), int(s[SUMS.index("errors")]), int(s[SUMS.index("fallbacks")])
+
+    def _sums(self, since: dt.datetime, until: dt.datetime | None, *, key_name: str | None) -> list[float]:
+        """Every one of `SUMS` over [since, until): rollup days and hours, rows for partial hours."""
+        cover = _cover(_utc(since), _utc(until) if until is not None else None, days=True)
+        m, t = marginals_table.c, usage_table.c
+        out = [0.0] * len(SUMS)
         with self.engine.connect() as conn:
-            row = conn.execute(q.where(t.ts >= _utc(since), t.ts < _utc(until))).one()
-        return int(row[0] or 0), int(row[1] or 0), int(row[2] or 0)
+            spans = [and_(m.span == span, _within(m.start, cover[span])) for span in _SPANS if cover[span]]
+            if spans:
+                cond = [m.dim == "route", or_(*spans)] if key_name is None else [m.dim == "key", m.value == key_name,
+                                                                                   or_(*spans)]
+                _accumulate(out, conn.execute(select(*[func.sum(m[n]) for n in SUMS]).where(*cond)).one())
+            if cover["rows"]:
+                cond = [_within(t.ts, cover["rows"])] + ([t.key_name == key_name] if key_name is not None else [])
+                _accumulate(out, conn.execute(select(*row_sums()).where(*cond)).one())
+        return out
 
     def claim_alert(self, kind: str, period: str, *, value: float, threshold: float) -> bool:
         """Records an alert for (kind, period); False if this or another replica already did."""
@@ -264,6 +402,10 @@ class Ledger:
                key_name: str | None = None, route: str | None = None) -> list[ReportRow]:
         """Aggregates over [since, until), one row per group.
 
+        Sums (requests, tokens, cost, errors, fallbacks, unpriced) come from `usage_hourly` for the window's
+        whole hours and from the rows for its partial ones: exact. The p50/p95 latencies are exact too, so they
+        still read every row of the window (its latencies, ranked here): they are most of a report's time.
+
         Args:
             by: day | key | model | route.
             since: window start (naive = UTC).
@@ -273,37 +415,45 @@ class Ledger:
         """
         if by not in GROUPS:
             raise ValueError(f"cannot group by {by!r}: use one of {', '.join(GROUPS)}")
-        t = usage_table.c
-        g = _group(by)
-        cond: list[ColumnElement[bool]] = [t.ts >= _utc(since)]
-        if until is not None:
-            cond.append(t.ts < _utc(until))
+        t, h = usage_table.c, hourly_table.c
+        lo, hi = _utc(since), _utc(until) if until is not None else None
+        cover = _cover(lo, hi, days=False)
+        g, hg = _group(by), {"day": h.day, "key": h.key_name, "model": h.model, "route": h.route}[by]
+        rows_cond: list[ColumnElement[bool]] = [t.ts >= lo] + ([t.ts < hi] if hi is not None else [])
+        hourly_cond = [_within(h.hour, cover["hour"])]
         if key_name is not None:
-            cond.append(t.key_name == key_name)
+            rows_cond.append(t.key_name == key_name)
+            hourly_cond.append(h.key_name == key_name)
         if route is not None:
-            cond.append(t.route == route)
-        where = and_(*cond)
-        n = func.count()
-        totals = select(
-            g.label("g"), n, func.sum(t.input_tokens), func.sum(t.cached_tokens), func.sum(t.output_tokens),
-            func.sum(t.cost_usd), func.sum(case((t.error, 1), else_=0)), func.sum(case((t.fallback, 1), else_=0)),
-            func.sum(case((t.priced, 0), else_=1)),
-        ).where(where).group_by(g)
+            rows_cond.append(t.route == route)
+            hourly_cond.append(h.route == route)
+        wanted = ("requests", "input_tokens", "cached_tokens", "output_tokens", "cost_usd", "errors", "fallbacks",
+                  "unpriced")
+        pick = [SUMS.index(n) for n in wanted]
+        sums: dict[Any, list[float]] = {}
         with self.engine.connect() as conn:
             latencies: dict[Any, list[float]] = {}
-            for gv, lat in conn.execute(select(g, t.latency_ms).where(where)):
+            for gv, lat in conn.execute(select(g, t.latency_ms).where(*rows_cond)):
                 latencies.setdefault(gv, []).append(lat)
-            percentiles = {gv: (_rank(v, 50), _rank(v, 95)) for gv, v in latencies.items()}
-            out = [
-                ReportRow(
-                    group=_name(row[0]), requests=int(row[1]), input_tokens=int(row[2] or 0),
-                    cached_tokens=int(row[3] or 0), output_tokens=int(row[4] or 0), cost_usd=float(row[5] or 0),
-                    errors=int(row[6] or 0), fallbacks=int(row[7] or 0), unpriced=int(row[8] or 0),
-                    p50_ms=_f(percentiles.get(row[0], (None, None))[0]),
-                    p95_ms=_f(percentiles.get(row[0], (None, None))[1]),
-                )
-                for row in conn.execute(totals)
-            ]
+            queries = []
+            if cover["hour"]:
+                queries.append(select(hg, *[func.sum(h[n]) for n in wanted]).where(*hourly_cond).group_by(hg))
+            if cover["rows"]:
+                edge = [_within(t.ts, cover["rows"]), *rows_cond[1 + (hi is not None):]]
+                queries.append(select(g, *[row_sums()[i] for i in pick]).where(*edge).group_by(g))
+            for q in queries:
+                for row in conn.execute(q):
+                    _accumulate(sums.setdefault(row[0], [0.0] * len(wanted)), row[1:])
+        out = []
+        for gv, v in sums.items():
+            if not v[0]:
+                continue
+            p50, p95 = (_rank(latencies[gv], 50), _rank(latencies[gv], 95)) if gv in latencies else (None, None)
+            out.append(ReportRow(
+                group=_name(gv), requests=int(v[0]), input_tokens=int(v[1]), cached_tokens=int(v[2]),
+                output_tokens=int(v[3]), cost_usd=float(v[4]), errors=int(v[5]), fallbacks=int(v[6]),
+                unpriced=int(v[7]), p50_ms=p50, p95_ms=p95,
+            ))
         if by == "day":
             return sorted(out, key=lambda r: r.group)
         return sorted(out, key=lambda r: (-r.cost_usd, -r.requests, r.group))
@@ -322,11 +472,144 @@ def _name(value: Any) -> str:
 def _rank(values: list[float], pct: int) -> float:
     """Nearest-rank percentile (PostgreSQL's percentile_disc): the ceil(pct/100 * n)-th smallest value."""
     values.sort()
-    return values[max(1, (len(values) * pct + 99) // 100) - 1]
+    return float(values[max(1, (len(values) * pct + 99) // 100) - 1])
 
 
-def _f(value: Any) -> float | None:
-    return float(value) if value is not None else None
+def _add(into: dict[tuple[Any, ...], list[float]], key: tuple[Any, ...], sums: list[float]) -> None:
+    have = into.get(key)
+    if have is None:
+        into[key] = list(sums)
+    else:
+        for i, x in enumerate(sums):
+            have[i] += x
+
+
+def _params(names: tuple[str, ...], groups: dict[tuple[Any, ...], list[float]]) -> list[dict[str, Any]]:
+    """Upsert parameters of summed groups, in key order; `day` is the date of the key's datetime."""
+    out = []
+    for key, sums in sorted(groups.items()):
+        p = dict(zip(names, key, strict=True))
+        p.update(zip(SUMS, sums, strict=True))
+        p["day"] = next(k for k in key if isinstance(k, dt.datetime)).date()
+        out.append(p)
+    return out
+
+
+def _accumulate(into: list[float], values: Any) -> None:
+    for i, x in enumerate(values):
+        into[i] += float(x or 0)
+
+
+def row_sums() -> list[ColumnElement[Any]]:
+    """`SUMS` over rows, in SQL (the same as `UsageRow.sums` adds up)."""
+    t = usage_table.c
+
+    def count_if(cond: ColumnElement[bool]) -> ColumnElement[Any]:
+        return func.sum(case((cond, 1), else_=0))
+
+    return [func.count(), func.sum(t.input_tokens), func.sum(t.cached_tokens), func.sum(t.output_tokens),
+            func.sum(t.cost_usd), count_if(t.error), count_if(t.fallback), count_if(t.status == 429),
+            count_if(t.guard_action == "block"), count_if(t.cache_hit), func.sum(case((t.priced, 0), else_=1))]
+
+
+def bin_sql(is_sqlite: bool) -> ColumnElement[Any]:
+    """`latency_bin` of `usage_requests.latency_ms`, in SQL (the same float on SQLite and PostgreSQL)."""
+    lat = usage_table.c.latency_ms
+
+    def floor(x: ColumnElement[Any]) -> ColumnElement[Any]:
+        # SQLite may lack floor(); CAST truncates, the same as floor for latencies (never negative).
+        return cast(x, Integer) if is_sqlite else func.floor(x)
+
+    whens = [(lat < limit, cast(floor(lat / width), Float) * width) for limit, width in BINS]
+    return case(*whens, else_=cast(floor(lat / TOP_WIDTH), Float) * TOP_WIDTH)
+
+
+def trunc_sql(col: Any, unit: str, is_sqlite: bool) -> ColumnElement[Any]:
+    """A naive UTC DateTime column truncated to the hour or the day, as the same DateTime type stores it."""
+    if is_sqlite:  # stored as 'YYYY-MM-DD HH:MM:SS.ffffff'
+        return func.substr(col, 1, 13 if unit == "hour" else 10).concat(
+            ":00:00.000000" if unit == "hour" else " 00:00:00.000000")
+    return func.date_trunc(unit, col)
+
+
+def _needs_backfill(conn: Connection) -> bool:
+    if conn.execute(select(hourly_table.c.hour).limit(1)).first() is not None:
+        return False
+    return conn.execute(select(usage_table.c.id).limit(1)).first() is not None
+
+
+def _fill(conn: Connection, is_sqlite: bool) -> None:
+    """The rollups from the rows: usage_hourly and the hourly histogram from the rows, the rest from those."""
+    t, h, lt = usage_table.c, hourly_table.c, latency_table.c
+    hour, lat_bin = trunc_sql(t.ts, "hour", is_sqlite), bin_sql(is_sqlite)
+    group = [hour, func.coalesce(t.model, NONE), t.route, func.coalesce(t.key_name, NONE), t.day]
+    conn.execute(hourly_table.insert().from_select(
+        ["hour", "model", "route", "key_name", "day", *SUMS], select(*group, *row_sums()).group_by(*group)))
+    for span in _SPANS:
+        start = h.hour if span == "hour" else trunc_sql(h.hour, "day", is_sqlite)
+        for dim, col in zip(DIMS, (h.model, h.route, h.key_name), strict=True):
+            conn.execute(marginals_table.insert().from_select(
+                ["span", "start", "dim", "value", "day", *SUMS],
+                select(literal(span), start, literal(dim), col, h.day, *[func.sum(h[n]) for n in SUMS])
+                .group_by(start, col, h.day)))
+    conn.execute(latency_table.insert().from_select(
+        ["span", "start", "bin", "n"], select(literal("hour"), hour, lat_bin, func.count()).group_by(hour, lat_bin)))
+    day = trunc_sql(lt.start, "day", is_sqlite)
+    conn.execute(latency_table.insert().from_select(
+        ["span", "start", "bin", "n"],
+        select(literal("day"), day, lt.bin, func.sum(lt.n)).where(lt.span == "hour").group_by(day, lt.bin)))
+
+
+@functools.cache
+def _upsert(table: Table, is_sqlite: bool) -> Any:
+    """INSERT .. ON CONFLICT (the key) DO UPDATE adding the new sums to the stored ones."""
+    ins = sqlite.insert(table) if is_sqlite else postgresql.insert(table)
+    keys = [c.name for c in table.primary_key.columns]
+    adds = {c.name: c + ins.excluded[c.name] for c in table.c if c.name not in keys and c.name != "day"}
+    return ins.on_conflict_do_update(index_elements=keys, set_=adds)
+
+
+Span = tuple[dt.datetime, dt.datetime | None]
+
+
+def _floor(t: dt.datetime, unit: str) -> dt.datetime:
+    t = t.replace(minute=0, second=0, microsecond=0)
+    return t.replace(hour=0) if unit == "day" else t
+
+
+def _ceil(t: dt.datetime, unit: str) -> dt.datetime:
+    f = _floor(t, unit)
+    return f if f == t else f + (dt.timedelta(days=1) if unit == "day" else dt.timedelta(hours=1))
+
+
+def _cover(since: dt.datetime, until: dt.datetime | None, *, days: bool) -> dict[str, list[Span]]:
+    """[since, until) (until None: no end) as ranges of rows (its partial hours), whole hours and whole days.
+
+    Each range is [lo, hi); rollup ranges are of rollup starts, so together they count every row once.
+    """
+    out: dict[str, list[Span]] = {"rows": [], "hour": [], "day": []}
+    h0, h1 = _ceil(since, "hour"), (None if until is None else _floor(until, "hour"))
+    if h1 is not None and h0 >= h1:
+        out["rows"].append((since, until))
+        return out
+    if since < h0:
+        out["rows"].append((since, h0))
+    if h1 is not None and until is not None and h1 < until:
+        out["rows"].append((h1, until))
+    d0, d1 = _ceil(h0, "day"), (None if h1 is None else _floor(h1, "day"))
+    if not days or (d1 is not None and d0 >= d1):
+        out["hour"].append((h0, h1))
+        return out
+    if h0 < d0:
+        out["hour"].append((h0, d0))
+    if d1 is not None and h1 is not None and d1 < h1:
+        out["hour"].append((d1, h1))
+    out["day"].append((d0, d1))
+    return out
+
+
+def _within(col: Any, spans: list[Span]) -> ColumnElement[bool]:
+    return or_(*[and_(col >= lo, col < hi) if hi is not None else col >= lo for lo, hi in spans])
 
 
 def build_ledger(settings: Any) -> Ledger:

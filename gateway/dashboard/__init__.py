@@ -53,12 +53,12 @@ def dashboard_figures(services: Any, cache: BucketCache, window: str, now: dt.da
     ledger = services.observability.ledger
     unit, starts = window_buckets(window, now)
     buckets = cache.buckets(ledger, unit, starts, now)
-    # Today's spend from the same cache (today's closed hours are cached): no extra scan of today's rows.
+    # Today's spend: the open day's rollup rows (already read for the 7- and 30-day views).
     midnight = bucket_start(now, "day")
     [today] = buckets[-1:] if unit == "day" else cache.buckets(ledger, "day", [midnight], now)
     return build_figures(
         window, unit, buckets, threshold=services.settings.ai_cost_alert_threshold,
-        spent_today=sum(v[COST] for v in today.groups.values()), circuits=services.breakers.states(), now=now,
+        spent_today=today.totals()[COST], circuits=services.breakers.states(), now=now,
     )
 
 

@@ -17,10 +17,10 @@ Rates are fractions of the bucket's requests (null for a bucket without any).
 from __future__ import annotations
 
 import datetime as dt
-import operator
 from typing import Any
 
 from gateway.dashboard.queries import Bucket, percentile
+from gateway.ledger import NONE
 
 __all__ = ["COST", "TOP_KEYS", "build_figures"]
 
@@ -55,18 +55,20 @@ def build_figures(window: str, unit: str, buckets: list[Bucket], *, threshold: f
     p50: list[float | None] = []
     p95: list[float | None] = []
     for i, bucket in enumerate(buckets):
-        b = [0.0] * 10
-        for (model, route, key), v in bucket.groups.items():
-            b = list(map(operator.add, b, v))
-            if v[COST] or model != "(none)":
-                spend.setdefault(model, [0.0] * len(buckets))[i] += v[COST]
-            r = routes.setdefault(route, {"input": 0, "output": 0, "requests": 0})
-            r["input"] += int(v[IN])
-            r["output"] += int(v[OUT])
-            r["requests"] += int(v[REQ])
-            k = keys.setdefault(key, [0.0, 0.0])
-            k[0] += v[COST]
-            k[1] += v[REQ]
+        b = bucket.totals()
+        for (dim, name), v in bucket.groups.items():
+            if dim == "model":
+                if v[COST] or name != NONE:
+                    spend.setdefault(name, [0.0] * len(buckets))[i] += v[COST]
+            elif dim == "route":
+                r = routes.setdefault(name, {"input": 0, "output": 0, "requests": 0})
+                r["input"] += int(v[IN])
+                r["output"] += int(v[OUT])
+                r["requests"] += int(v[REQ])
+            elif dim == "key":
+                k = keys.setdefault(name, [0.0, 0.0])
+                k[0] += v[COST]
+                k[1] += v[REQ]
         per_bucket.append(b)
         sums = [x + y for x, y in zip(sums, b, strict=True)]
         for edge, count in bucket.latency.items():

@@ -1,16 +1,19 @@
-"""The dashboard's aggregated queries over the usage ledger: two GROUP BY queries per window, never the rows.
+"""The dashboard's aggregated queries: per-bucket sums read from the ledger's rollups, never the rows.
 
 A window is a whole number of buckets ending with the current one (1h: 60 minutes, 24h: 24 hours, 7d and 30d:
-7 and 30 UTC days), so every bucket but the last is closed. Per bucket the database returns:
+7 and 30 UTC days), so every bucket but the last is closed. Per bucket:
 
-- sums grouped by (model, route, key): requests, tokens, cost, errors, fallbacks, rate-limited (429),
-  guard blocks, cache hits; enough for every figure by model, route or key;
-- a latency histogram (bins 5% of their decade's start wide, 180 per decade), from which p50/p95 are read.
-  These percentiles are approximate (the bin's midpoint: within 2.5% of the exact nearest-rank value); exact
-  ones come from `/usage`.
+- sums by model, by route and by key (each dimension adds up to the bucket's totals): requests, tokens,
+  cost, errors, fallbacks, rate-limited (429), guard blocks, cache hits; enough for every figure;
+- a latency histogram (`gateway.ledger.latency_bin`: bins 5% of their decade's start wide), from which p50/p95
+  are read. These percentiles are approximate (the bin's midpoint: within 2.5% of the exact nearest-rank
+  value); exact ones come from `/usage`.
 
-`gateway/dashboard/cache.py` keeps closed buckets, so a refresh reads only the open hour. Bucket keys are ISO
-strings, the same on SQLite and PostgreSQL.
+Hour and day buckets are rows of `usage_marginals` and `usage_latency` (written with each request, so open
+buckets are current too): a 30-day view reads a few dozen rows per day plus its histograms. Minute buckets
+(the 1h view) have no rollup and are summed from the last hour's rows (`query_row_buckets`, also the
+reference the rollup is tested against). `gateway/dashboard/cache.py` keeps closed buckets. Bucket keys are
+ISO strings, the same on SQLite and PostgreSQL.
 """
 
 from __future__ import annotations
@@ -19,13 +22,25 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from sqlalchemy import Float, Integer, case, cast, func, select
+from sqlalchemy import func, select
 from sqlalchemy.sql.elements import ColumnElement
 
-from gateway.ledger import Ledger, usage_table
+from gateway.ledger import (
+    BINS,
+    DIMS,
+    NONE,
+    SUMS,
+    TOP_WIDTH,
+    Ledger,
+    bin_sql,
+    latency_table,
+    marginals_table,
+    row_sums,
+    usage_table,
+)
 
 __all__ = ["SETTLE", "STEP", "WINDOWS", "Bucket", "Window", "bin_midpoint", "bucket_key", "bucket_start", "percentile",
-           "query_buckets", "window_buckets"]
+           "query_buckets", "query_row_buckets", "window_buckets"]
 
 Window = Literal["1h", "24h", "7d", "30d"]
 # window -> (bucket unit, number of buckets)
@@ -33,9 +48,7 @@ WINDOWS: dict[str, tuple[str, int]] = {"1h": ("minute", 60), "24h": ("hour", 24)
                                        "30d": ("day", 30)}
 STEP = {"minute": dt.timedelta(minutes=1), "hour": dt.timedelta(hours=1), "day": dt.timedelta(days=1)}
 SETTLE = dt.timedelta(hours=1)  # a bucket is cached once it ended this long ago (rows carry the start time)
-# Histogram bins: in each decade below `limit` ms, bins are `width` ms wide (5% of the decade's start).
-_BINS = ((10.0, 0.05), (100.0, 0.5), (1_000.0, 5.0), (10_000.0, 50.0), (100_000.0, 500.0))
-_TOP_WIDTH = 5_000.0
+VALUES = 10  # the first ten of SUMS: requests .. cache_hits
 
 
 @dataclass
@@ -43,37 +56,35 @@ class Bucket:
     """One bucket's partial aggregates (mergeable)."""
 
     start: str  # ISO, naive UTC
-    # (model, route, key) -> [requests, input, cached, output, cost, errors, fallbacks, limited, blocked, hits]
-    groups: dict[tuple[str, str, str], list[float]] = field(default_factory=dict)
+    # (dimension, name) -> [requests, input, cached, output, cost, errors, fallbacks, limited, blocked, hits];
+    # dimension is model, route or key, and each dimension's entries add up to the bucket's totals
+    groups: dict[tuple[str, str], list[float]] = field(default_factory=dict)
     latency: dict[float, int] = field(default_factory=dict)  # bin lower edge -> count
 
+    def add(self, key: tuple[str, str], values: list[float]) -> None:
+        have = self.groups.get(key)
+        if have is None:
+            self.groups[key] = list(values)
+        else:
+            for i, x in enumerate(values):
+                have[i] += x
 
-def _floor(ledger: Ledger, x: ColumnElement[Any]) -> ColumnElement[Any]:
-    # SQLite may lack floor(); CAST truncates, the same as floor for latencies (never negative).
-    return cast(x, Integer) if ledger.is_sqlite else func.floor(x)
-
-
-def _bin(ledger: Ledger) -> ColumnElement[Any]:
-    lat = usage_table.c.latency_ms
-    whens = [(lat < limit, cast(_floor(ledger, lat / width), Float) * width) for limit, width in _BINS]
-    return case(*whens, else_=cast(_floor(ledger, lat / _TOP_WIDTH), Float) * _TOP_WIDTH)
+    def totals(self) -> list[float]:
+        """The bucket's sums over every request (its routes' entries added up)."""
+        out = [0.0] * VALUES
+        for (dim, _), v in self.groups.items():
+            if dim == "route":
+                for i, x in enumerate(v):
+                    out[i] += x
+        return out
 
 
 def bin_midpoint(edge: float) -> float:
     """The middle of the histogram bin whose lower edge is `edge`."""
-    for limit, width in _BINS:
+    for limit, width in BINS:
         if edge < limit:
             return edge + width / 2
-    return edge + _TOP_WIDTH / 2
-
-
-def _bucket_expr(ledger: Ledger, unit: str) -> ColumnElement[Any]:
-    t = usage_table.c
-    if unit == "day":
-        return t.day
-    if ledger.is_sqlite:  # ts is stored as 'YYYY-MM-DD HH:MM:SS[.ffffff]'
-        return func.substr(t.ts, 1, 13 if unit == "hour" else 16)
-    return func.date_trunc(unit, t.ts)
+    return edge + TOP_WIDTH / 2
 
 
 def bucket_key(value: Any, unit: str) -> str:
@@ -105,7 +116,50 @@ def window_buckets(window: str, now: dt.datetime) -> tuple[str, list[dt.datetime
 
 
 def query_buckets(ledger: Ledger, unit: str, since: dt.datetime, until: dt.datetime) -> dict[str, Bucket]:
-    """Aggregates of the rows with since <= ts < until, by bucket (two queries).
+    """Aggregates of the requests with since <= ts < until, by bucket: hours and days from the rollups (two
+    range reads), minutes from the rows.
+
+    Args:
+        ledger: the usage ledger.
+        unit: minute | hour | day.
+        since: the first bucket's start (naive UTC).
+        until: the end of the last bucket (naive UTC).
+    """
+    if unit == "minute":
+        return query_row_buckets(ledger, unit, since, until)
+    m, lt = marginals_table.c, latency_table.c
+    out: dict[str, Bucket] = {}
+    keys: dict[Any, Bucket] = {}  # rollup start -> its bucket (one key computation per bucket, not per row)
+
+    def bucket(start: Any) -> Bucket:
+        b = keys.get(start)
+        if b is None:
+            k = bucket_key(start, unit)
+            b = keys[start] = out.setdefault(k, Bucket(start=k))
+        return b
+
+    sums = select(m.start, m.dim, m.value, *[m[n] for n in SUMS[:VALUES]]).where(
+        m.span == unit, m.start >= since, m.start < until)
+    hist = select(lt.start, lt.bin, lt.n).where(lt.span == unit, lt.start >= since, lt.start < until)
+    with ledger.engine.connect() as conn:
+        for row in conn.execute(sums):
+            bucket(row[0]).groups[(row[1], row[2])] = [float(v) for v in row[3:]]
+        for start, edge, n in conn.execute(hist):
+            bucket(start).latency[float(edge)] = int(n)
+    return out
+
+
+def _bucket_expr(ledger: Ledger, unit: str) -> ColumnElement[Any]:
+    t = usage_table.c
+    if unit == "day":
+        return t.day
+    if ledger.is_sqlite:  # ts is stored as 'YYYY-MM-DD HH:MM:SS[.ffffff]'
+        return func.substr(t.ts, 1, 13 if unit == "hour" else 16)
+    return func.date_trunc(unit, t.ts)
+
+
+def query_row_buckets(ledger: Ledger, unit: str, since: dt.datetime, until: dt.datetime) -> dict[str, Bucket]:
+    """`query_buckets` summed from the rows themselves (two GROUP BY queries over every row of the span).
 
     Args:
         ledger: the usage ledger.
@@ -115,26 +169,19 @@ def query_buckets(ledger: Ledger, unit: str, since: dt.datetime, until: dt.datet
     """
     t = usage_table.c
     b = _bucket_expr(ledger, unit).label("b")
-    one = 1
-
-    def count_if(cond: ColumnElement[bool]) -> ColumnElement[Any]:
-        return func.sum(case((cond, one), else_=0))
-
-    model, key = func.coalesce(t.model, "(none)"), func.coalesce(t.key_name, "(none)")
+    model, key = func.coalesce(t.model, NONE), func.coalesce(t.key_name, NONE)
     where = (t.ts >= since, t.ts < until)
-    sums = select(
-        b, model, t.route, key, func.count(), func.sum(t.input_tokens), func.sum(t.cached_tokens),
-        func.sum(t.output_tokens), func.sum(t.cost_usd), count_if(t.error), count_if(t.fallback),
-        count_if(t.status == 429), count_if(t.guard_action == "block"), count_if(t.cache_hit),
-    ).where(*where).group_by(b, model, t.route, key)
-    lat_bin = _bin(ledger).label("bin")
+    sums = select(b, model, t.route, key, *row_sums()[:VALUES]).where(*where).group_by(b, model, t.route, key)
+    lat_bin = bin_sql(ledger.is_sqlite).label("bin")
     hist = select(b, lat_bin, func.count()).where(*where).group_by(b, lat_bin)
     out: dict[str, Bucket] = {}
     with ledger.engine.connect() as conn:
         for row in conn.execute(sums):
             k = bucket_key(row[0], unit)
             bucket = out.setdefault(k, Bucket(start=k))
-            bucket.groups[(str(row[1]), str(row[2]), str(row[3]))] = [float(v or 0) for v in row[4:]]
+            values = [float(v or 0) for v in row[4:]]
+            for dim, name in zip(DIMS, row[1:4], strict=True):
+                bucket.add((dim, str(name)), values)
         for bv, edge, n in conn.execute(hist):
             k = bucket_key(bv, unit)
             out.setdefault(k, Bucket(start=k)).latency[float(edge)] = int(n)

@@ -1,7 +1,7 @@
 """The dashboard's aggregated queries (gateway/dashboard/queries.py, cache.py, figures.py): per-bucket sums
 that agree with the ledger's reports, approximate percentiles within 2.5% of the exact ones, window shapes, the
-closed-bucket cache (an open day merged from its hours), the empty state, the same figures on SQLite and
-PostgreSQL."""
+closed-bucket cache, a day bucket equal to the merge of its hours, the empty state, the same figures from the
+rollups as from the rows, and on SQLite as on PostgreSQL."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from sqlalchemy import create_engine, text
 
 from gateway.dashboard.cache import BucketCache, merge
 from gateway.dashboard.figures import build_figures
-from gateway.dashboard.queries import WINDOWS, percentile, query_buckets, window_buckets
+from gateway.dashboard.queries import WINDOWS, Bucket, percentile, query_buckets, query_row_buckets, window_buckets
 from gateway.ledger import Ledger, UsageRow
 
 DAY = dt.datetime(2026, 11, 20)  # naive UTC
@@ -55,6 +55,31 @@ def figures(ledger: Ledger, window: str, cache: BucketCache | None = None) -> di
     return build_figures(window, unit, buckets, threshold=5.0, spent_today=0.0, circuits={}, now=NOW)
 
 
+def row_figures(ledger: Ledger, window: str) -> dict[str, Any]:
+    """The figures summed from the rows (no rollup, no cache): the reference."""
+    unit, starts = window_buckets(window, NOW)
+    found = query_row_buckets(ledger, unit, starts[0], starts[-1] + (starts[1] - starts[0]))
+    buckets = [found.get(b, Bucket(start=b)) for b in (s.isoformat(timespec="minutes") if unit != "day"
+                                                      else s.date().isoformat() for s in starts)]
+    return build_figures(window, unit, buckets, threshold=5.0, spent_today=0.0, circuits={}, now=NOW)
+
+
+def assert_same(a: Any, b: Any, where: str = "") -> None:
+    """Equal, floats to 1e-9 (sums added in another order)."""
+    if isinstance(a, dict):
+        assert a.keys() == b.keys(), where
+        for k in a:
+            assert_same(a[k], b[k], f"{where}.{k}")
+    elif isinstance(a, list):
+        assert len(a) == len(b), where
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            assert_same(x, y, f"{where}[{i}]")
+    elif isinstance(a, float) and isinstance(b, float):
+        assert a == pytest.approx(b, abs=1e-9), where
+    else:
+        assert a == b, where
+
+
 def test_windows_end_with_the_current_bucket() -> None:
     for window, (unit, n) in WINDOWS.items():
         got_unit, starts = window_buckets(window, NOW)
@@ -68,7 +93,7 @@ def test_day_buckets_agree_with_the_ledger_report(ledger: Ledger) -> None:
     buckets = query_buckets(ledger, "day", DAY, DAY + dt.timedelta(days=3))
     assert sorted(buckets) == sorted(report)
     for day, r in report.items():
-        sums = [sum(v[i] for v in buckets[day].groups.values()) for i in range(10)]
+        sums = buckets[day].totals()
         assert int(sums[0]) == r.requests and int(sums[1]) == r.input_tokens and int(sums[3]) == r.output_tokens
         assert sums[4] == pytest.approx(r.cost_usd) and int(sums[5]) == r.errors and int(sums[6]) == r.fallbacks
         assert sum(buckets[day].latency.values()) == r.requests
@@ -101,7 +126,7 @@ def test_an_empty_window_says_so(tmp_path: Path) -> None:
     assert f["totals"]["p50_ms"] is None and len(f["buckets"]) == 30
 
 
-def test_closed_buckets_are_cached_and_the_open_day_is_built_from_hours(ledger: Ledger) -> None:
+def test_closed_buckets_are_cached_and_open_ones_read_again(ledger: Ledger) -> None:
     cache = BucketCache()
     first = figures(ledger, "7d", cache)
     late = UsageRow(request_id="late-closed", ts=DAY, route="chat", status=200, latency_ms=5.0, cost_usd=1.0)
@@ -112,9 +137,12 @@ def test_closed_buckets_are_cached_and_the_open_day_is_built_from_hours(ledger: 
     # the closed day kept its cached figures; today's open bucket sees the new row
     assert again["totals"]["requests"] == first["totals"]["requests"] + 1
     assert again["totals"]["cost_usd"] == pytest.approx(first["totals"]["cost_usd"] + 2.0)
+    assert figures(ledger, "7d")["totals"]["requests"] == first["totals"]["requests"] + 2  # a new cache: both
+
+
+def test_a_day_bucket_is_the_merge_of_its_hours(ledger: Ledger) -> None:
     today = dt.datetime(2026, 11, 22)
-    hours = [today + dt.timedelta(hours=h) for h in range(16)]
-    from_hours = merge("2026-11-22", query_buckets(ledger, "hour", today, hours[-1] + dt.timedelta(hours=1)).values())
+    from_hours = merge("2026-11-22", query_buckets(ledger, "hour", today, today + dt.timedelta(days=1)).values())
     direct = query_buckets(ledger, "day", today, today + dt.timedelta(days=1))["2026-11-22"]
     assert from_hours.groups.keys() == direct.groups.keys() and from_hours.latency == direct.latency
     for group, values in direct.groups.items():
@@ -143,3 +171,14 @@ def test_sqlite_and_postgresql_give_the_same_figures(ledger: Ledger, pg_ledger: 
         assert a["latency"] == b["latency"]
         assert [(k["key"], k["requests"]) for k in a["top_keys"]] == [(k["key"], k["requests"]) for k in b["top_keys"]]
         assert [k["cost_usd"] for k in a["top_keys"]] == pytest.approx([k["cost_usd"] for k in b["top_keys"]])
+
+
+@pytest.mark.parametrize("backend", ["ledger", "pg_ledger"])
+def test_figures_from_the_rollups_equal_figures_from_the_rows(backend: str, request: pytest.FixtureRequest) -> None:
+    led: Ledger = request.getfixturevalue(backend)
+    if backend == "pg_ledger":
+        led.record(*rows())
+    led.record(*rows(200, seed=4))  # a second batch over the same hours: upserts add to the first
+    for window in WINDOWS:
+        assert_same(figures(led, window), row_figures(led, window), window)
+    assert not figures(led, "30d")["empty"]

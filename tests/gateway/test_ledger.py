@@ -1,5 +1,7 @@
 """The usage ledger: reports by day, key, model and route (requests, tokens, cost, error rate, nearest-rank
-p50/p95), spend for budgets, the same figures from SQLite and a real PostgreSQL, `GET /usage` and the CLI."""
+p50/p95), spend for budgets, the same figures from SQLite and a real PostgreSQL, `GET /usage` and the CLI;
+the rollups: equal to a GROUP BY over the rows after random inserts (both backends), one statement per table
+for a batch, the backfill of an older ledger, exact window sums whatever the hour boundaries."""
 
 from __future__ import annotations
 
@@ -12,10 +14,19 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, event, select, text
 
 from gateway.keys import build_key_store
-from gateway.ledger import Ledger, UsageRow, database_url
+from gateway.ledger import (
+    Ledger,
+    UsageRow,
+    database_url,
+    hourly_table,
+    latency_bin,
+    latency_table,
+    marginals_table,
+    usage_table,
+)
 from gateway.reports import format_table, main, parse_since
 from server import create_app
 from settings import Settings
@@ -187,3 +198,151 @@ def test_table_marks_unpriced() -> None:
 
     out = format_table([ReportRow("acme", 2, 10, 0, 5, 0.0, 0, 0, 2, 1.0, 2.0)], "model")
     assert "*" in out and "missing from data/pricing.json" in out
+
+
+# --- rollups ---
+def random_rows(n: int, seed: int) -> list[UsageRow]:
+    """Rows over three days in random order, some aware, some without key or model, every counted flag."""
+    rnd = random.Random(seed)
+    out = []
+    for i in range(n):
+        ts = DAY + dt.timedelta(seconds=rnd.randrange(0, 3 * 86400), microseconds=rnd.randrange(10**6))
+        aware = rnd.random() < 0.2
+        ts = ts.astimezone(dt.timezone(dt.timedelta(hours=-5))) if aware else ts.replace(tzinfo=None)
+        model = rnd.choice(["gpt-4o-mini", "gpt-3.5-turbo", None])
+        out.append(UsageRow(
+            request_id=f"rr-{seed}-{i:05d}", ts=ts, route=rnd.choice(["chat", "search", "describe"]),
+            status=rnd.choice([200, 200, 200, 429, 503]), latency_ms=rnd.choice([0.0, 9.99, 10.0, 123_456.0,
+                                                                                  rnd.lognormvariate(6, 1.2)]),
+            key_name=rnd.choice(["web-app", "ops", None]), model=model, fallback=rnd.random() < 0.2,
+            error=rnd.random() < 0.1, input_tokens=rnd.randrange(0, 5000), cached_tokens=rnd.randrange(0, 50),
+            output_tokens=rnd.randrange(0, 900), cost_usd=round(rnd.uniform(0, 0.02), 8) if model else 0.0,
+            priced=rnd.random() > 0.1, cache_hit=rnd.random() < 0.3,
+            guard_action=rnd.choice([None, "allow", "block"]),
+        ))
+    return out
+
+
+def reference(rows: list[UsageRow]) -> dict[str, dict[tuple[Any, ...], Any]]:
+    """The rollups as a GROUP BY over `rows`, computed here."""
+    hourly: dict[tuple[Any, ...], list[float]] = {}
+    marginals: dict[tuple[Any, ...], list[float]] = {}
+    latency: dict[tuple[Any, ...], int] = {}
+
+    def add(into: dict[tuple[Any, ...], list[float]], key: tuple[Any, ...], v: list[float]) -> None:
+        into[key] = [a + b for a, b in zip(into.get(key, [0.0] * len(v)), v, strict=True)]
+
+    for r in rows:
+        ts = r.ts.astimezone(dt.UTC).replace(tzinfo=None) if r.ts.tzinfo else r.ts
+        hour = ts.replace(minute=0, second=0, microsecond=0)
+        model, key = r.model or "(none)", r.key_name or "(none)"
+        v = [1, r.input_tokens, r.cached_tokens, r.output_tokens, r.cost_usd, r.error, r.fallback, r.status == 429,
+             r.guard_action == "block", r.cache_hit, not r.priced]
+        add(hourly, (hour, model, r.route, key), [float(x) for x in v])
+        for span, start in (("hour", hour), ("day", hour.replace(hour=0))):
+            for dim, name in (("model", model), ("route", r.route), ("key", key)):
+                add(marginals, (span, start, dim, name), [float(x) for x in v])
+            k = (span, start, latency_bin(r.latency_ms))
+            latency[k] = latency.get(k, 0) + 1
+    return {"hourly": hourly, "marginals": marginals, "latency": latency}
+
+
+def stored(ledger: Ledger) -> dict[str, dict[tuple[Any, ...], Any]]:
+    """The rollups as stored."""
+    with ledger.engine.connect() as conn:
+        return {
+            "hourly": {tuple(r[:4]): [float(x) for x in r[5:]] for r in conn.execute(select(hourly_table))},
+            "marginals": {tuple(r[:4]): [float(x) for x in r[5:]] for r in conn.execute(select(marginals_table))},
+            "latency": {tuple(r[:3]): int(r[3]) for r in conn.execute(select(latency_table))},
+        }
+
+
+def assert_rollups(ledger: Ledger, rows: list[UsageRow]) -> None:
+    want, got = reference(rows), stored(ledger)
+    assert got["latency"] == want["latency"]
+    for table in ("hourly", "marginals"):
+        assert got[table].keys() == want[table].keys(), table
+        for k, v in want[table].items():
+            assert got[table][k] == pytest.approx(v, abs=1e-9), (table, k)
+
+
+@pytest.mark.parametrize("backend", ["sqlite_ledger", "pg_ledger"])
+def test_rollups_equal_a_group_by_over_the_rows(backend: str, request: pytest.FixtureRequest) -> None:
+    ledger: Ledger = request.getfixturevalue(backend)
+    rows, rnd, i = random_rows(700, seed=5), random.Random(9), 0
+    while i < len(rows):  # batches of random sizes, as the recorder and a batch writer send them
+        n = rnd.choice([1, 1, 2, 7, 40])
+        ledger.record(*rows[i:i + n])
+        i += n
+    assert_rollups(ledger, rows)
+
+
+def test_a_batch_is_one_statement_per_table(sqlite_ledger: Ledger, tmp_path: Path) -> None:
+    rows = random_rows(2000, seed=6)
+    statements: list[str] = []
+    event.listen(sqlite_ledger.engine, "before_cursor_execute",
+                 lambda conn, cur, sql, params, context, many: statements.append(sql.split()[2]))
+    sqlite_ledger.record(*rows)
+    assert statements == ["usage_requests", "usage_hourly", "usage_marginals", "usage_latency"]
+    one_by_one = Ledger(f"sqlite:///{tmp_path / 'single.db'}").create()
+    for r in rows[:300]:
+        one_by_one.record(r)
+    one_by_one.record(*rows[300:])
+    assert stored(one_by_one)["latency"] == stored(sqlite_ledger)["latency"]
+    assert_rollups(sqlite_ledger, rows)
+    assert_rollups(one_by_one, rows)
+    one_by_one.close()
+
+
+@pytest.mark.parametrize("backend", ["sqlite_ledger", "pg_ledger"])
+def test_backfill_fills_an_older_ledger_once(backend: str, request: pytest.FixtureRequest) -> None:
+    ledger: Ledger = request.getfixturevalue(backend)
+    old = random_rows(600, seed=8)
+    with ledger.engine.begin() as conn:  # rows written by a version without rollups
+        conn.execute(usage_table.insert(), [r.values() for r in old])
+    assert stored(ledger)["hourly"] == {}
+    restarted = Ledger(ledger.url).create()  # fills them (one INSERT..SELECT per rollup and span)
+    assert_rollups(restarted, old)
+    assert not restarted.backfill() and not Ledger(ledger.url).create().backfill()  # once only
+    new = random_rows(100, seed=10)
+    restarted.record(*new)
+    assert_rollups(restarted, old + new)
+    restarted.close()
+
+
+def test_window_sums_are_exact_whatever_the_boundaries(sqlite_ledger: Ledger) -> None:
+    rows = random_rows(900, seed=12)
+    sqlite_ledger.record(*rows)
+    utc = [(r.ts.astimezone(dt.UTC).replace(tzinfo=None) if r.ts.tzinfo else r.ts, r) for r in rows]
+    t0 = DAY.replace(tzinfo=None)
+    windows = [(t0, None), (t0 + dt.timedelta(hours=30), None), (t0 + dt.timedelta(hours=7, minutes=13), None),
+               (t0 + dt.timedelta(minutes=5), t0 + dt.timedelta(minutes=50)),
+               (t0 + dt.timedelta(hours=3, seconds=1), t0 + dt.timedelta(days=2, hours=5, minutes=59)),
+               (t0 + dt.timedelta(hours=1), t0 + dt.timedelta(days=2)),
+               (t0 + dt.timedelta(days=1), t0 + dt.timedelta(days=1, hours=1))]
+    for since, until in windows:
+        inside = [r for ts, r in utc if ts >= since and (until is None or ts < until)]
+        if until is None:
+            ops = [r for r in inside if r.key_name == "ops"]
+            assert sqlite_ledger.spend_since(since) == pytest.approx(sum(r.cost_usd for r in inside), abs=1e-9)
+            assert sqlite_ledger.spend_since(since, key_name="ops") == pytest.approx(sum(r.cost_usd for r in ops),
+                                                                                       abs=1e-9)
+        else:
+            assert sqlite_ledger.totals(since, until) == (len(inside), sum(r.error for r in inside),
+                                                          sum(r.fallback for r in inside))
+        by_model = {r.group: r for r in sqlite_ledger.report("model", since=since, until=until, route="chat")}
+        chat = [r for r in inside if r.route == "chat"]
+        assert sum(r.requests for r in by_model.values()) == len(chat)
+        for name, row in by_model.items():
+            mine = [r for r in chat if (r.model or "(none)") == name]
+            assert (row.requests, row.errors, row.fallbacks, row.unpriced, row.input_tokens) == (
+                len(mine), sum(r.error for r in mine), sum(r.fallback for r in mine),
+                sum(not r.priced for r in mine), sum(r.input_tokens for r in mine))
+            assert row.cost_usd == pytest.approx(sum(r.cost_usd for r in mine), abs=1e-9)
+            lat = sorted(r.latency_ms for r in mine)
+            assert row.p95_ms == lat[max(1, (len(lat) * 95 + 99) // 100) - 1]
+
+
+def test_latency_bins() -> None:
+    assert latency_bin(0.0) == 0.0 and latency_bin(9.99) == pytest.approx(9.95) and latency_bin(10.0) == 10.0
+    assert latency_bin(403.7) == 400.0 and latency_bin(2_049.0) == 2_000.0 and latency_bin(123_456.0) == 120_000.0
