@@ -2,8 +2,11 @@
 
 `anchors()` reads a pattern's top-level branches: a branch that starts with `\\b` + a word (or `\\b(?:a|b)`)
 can only match where that word starts; a branch that starts with literal characters (`<`, `[input]`) only
-where those occur. `match_at()` then tries `regex.match` at those places. Rules whose branches start any
-other way (an optional group, `(?m)^`) fall back to `search_windows()` around their trigger words.
+where those occur. `finders()` compiles each anchor into a small regex that starts with its literal, so `re`
+skips to candidate places in C (a `\\b` written after the literal, as a lookbehind, keeps that speed-up);
+`match_at()` then tries the rule's `regex.match` at those places only. An anchor that must be a whole word is
+skipped at once when the word is not in the view. Rules whose branches start any other way (an optional
+group, `(?m)^`) fall back to `search_windows()` around their trigger words.
 """
 
 from __future__ import annotations
@@ -11,9 +14,10 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-__all__ = ["Anchor", "anchors", "match_at", "search_windows", "split_top"]
+__all__ = ["Anchor", "Finder", "anchors", "finders", "match_at", "search_windows", "split_top"]
 
-Anchor = tuple[str, bool]  # (literal, needs a word boundary before it)
+Anchor = tuple[str, bool, bool]  # (literal, needs a word boundary before it, is a whole word)
+Finder = tuple[re.Pattern[str], str | None]  # (where the anchor occurs, the whole word it must be, if any)
 _BEFORE, _AFTER = 200, 400  # window around a trigger occurrence; every rule's match fits inside
 _SPECIAL = set(".^$*+?{}[]()|")
 
@@ -33,14 +37,35 @@ def anchors(pattern: str) -> frozenset[Anchor] | None:
     return frozenset(out)
 
 
-def match_at(regex: re.Pattern[str], view: str, places: Iterable[Anchor]) -> bool:
-    """Tries `regex.match` at every occurrence of each anchor (word anchors only at a word start)."""
-    for literal, boundary in places:
-        i = view.find(literal)
-        while i >= 0:
-            if (not boundary or i == 0 or not view[i - 1].isalnum()) and regex.match(view, i):
+def finders(places: Iterable[Anchor]) -> tuple[Finder, ...]:
+    """Compiles anchors for `match_at()`.
+
+    Args:
+        places: a rule's anchors, from `anchors()`.
+    """
+    out = []
+    for literal, boundary, exact in sorted(places):
+        lit = re.escape(literal)
+        out.append((re.compile(f"{lit}(?<=\\b{lit})" if boundary else lit), literal if exact else None))
+    return tuple(out)
+
+
+def match_at(regex: re.Pattern[str], view: str, places: Iterable[Finder], words: set[str] | frozenset[str]) -> bool:
+    """Tries `regex.match` at every occurrence of each anchor.
+
+    Args:
+        regex: the rule's regex.
+        view: the lower-case view.
+        places: the rule's compiled anchors, from `finders()`.
+        words: the view's words (`detect.words_of`): a whole-word anchor not among them is skipped.
+    """
+    match = regex.match
+    for finder, word in places:
+        if word is not None and word not in words:
+            continue
+        for m in finder.finditer(view):
+            if match(view, m.start()):
                 return True
-            i = view.find(literal, i + 1)
     return False
 
 
@@ -98,19 +123,26 @@ def split_top(pattern: str) -> list[str]:
 def _branch_anchors(branch: str) -> set[Anchor] | None:
     if branch.startswith("\\b"):
         rest = branch[2:]
-        alternatives = split_top(rest[3 : _group_end(rest)]) if rest.startswith("(?:") else [rest]
+        grouped = rest.startswith("(?:")
+        end = _group_end(rest) if grouped else len(rest)
+        alternatives = split_top(rest[3:end]) if grouped else [rest]
+        after_group = rest[end + 1 :] if grouped else ""
         words = set()
         for alt in alternatives:
             m = re.match(r"[a-z0-9]+", alt)
             if m is None:
                 return None
-            word = m.group()[:-1] if alt[m.end() : m.end() + 1] in ("?", "*", "{") else m.group()
+            tail = alt[m.end() :] or after_group
+            truncated = tail[:1] in ("?", "*", "{")
+            word = m.group()[:-1] if truncated else m.group()
             if not word:
                 return None
-            words.add((word, True))
+            # A whole word when what follows cannot continue it: a space, a boundary or a punctuation literal.
+            exact = not truncated and tail.startswith(("\\s", "\\b", " ", "'", "-", ",", ":"))
+            words.add((word, True, exact))
         return words
     literal = _literal_prefix(branch)
-    return {(literal, False)} if literal else None
+    return {(literal, False, False)} if literal else None
 
 
 def _group_end(rest: str) -> int:

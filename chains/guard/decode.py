@@ -26,7 +26,9 @@ _MIME = re.compile(r"=\?[\w-]+\?([bBqQ])\?([^?\s]+)\?=")
 _LOWER = re.compile(r"[a-z]")
 _UU_HINT = re.compile(r"[!-M][!-`]{7,}")  # a run with no lower case and no spaces
 _MORSE_HINT = re.compile(r"[.-]{2,5} [.-]{1,5} [.-]{1,5}")
+_MORSE_PAIRS = (".. .", ".. -", ".- .", ".- -", "-. .", "-. -", "-- .", "-- -")  # every hint contains one
 _MORSE = re.compile(r"(?:[.\-]{1,6}[ /]+){6,}[.\-]{0,6}")
+_HEX_PAIRS = frozenset(f"{a}{b}" for a in "0123456789abcdefABCDEF" for b in "0123456789abcdefABCDEF")
 _BRAILLE = re.compile("[\u2800-\u28ff]{6,}")
 _NATO_WORDS = [
     "alfa",
@@ -108,7 +110,7 @@ _MORSE_TABLE = dict(
 )
 
 
-def decode_payloads(text: str) -> list[tuple[str, str]]:
+def decode_payloads(text: str, words: set[str] | None = None) -> list[tuple[str, str]]:
     """Finds encoded blobs in `text` that decode to readable text.
 
     Every decoder is gated by a cheap check (a long token, enough `%` or `=`, enough dots and dashes), so
@@ -116,6 +118,7 @@ def decode_payloads(text: str) -> list[tuple[str, str]]:
 
     Args:
         text: normalised text.
+        words: the lower-case ASCII words of the text (`detect.words_of`), if the caller has them.
 
     Returns:
         (encoding, decoded text) pairs, e.g. ("base64", "ignore all ..."); ("braille", "") and
@@ -123,7 +126,14 @@ def decode_payloads(text: str) -> list[tuple[str, str]]:
     """
     found: list[tuple[str, str]] = []
     tokens = text.split()
-    for raw in [t for t in tokens if len(t) >= 12]:
+    long = []  # tokens of 8+ characters, longest first: sorting by `len` runs in C, a Python filter would not
+    for tok in sorted(tokens, key=len, reverse=True):
+        if len(tok) < 8:
+            break
+        long.append(tok)
+    for raw in long:
+        if len(raw) < 12:
+            break
         tok = raw.strip("\"'()[]{}<>,;:.!?`")
         before = len(found)
         if _B64.fullmatch(tok) and _mixed(tok):
@@ -136,7 +146,11 @@ def decode_payloads(text: str) -> list[tuple[str, str]]:
             _add(found, "ascii85", _try(base64.a85decode, raw))
         if len(found) == before and len(raw) >= 40 and _opaque(raw):
             found.append(("opaque_blob", ""))
-    if "\\x" in text or "0x" in text or _hex_pairs(tokens) >= 8:
+    if (
+        "\\x" in text
+        or "0x" in text
+        or (len(_HEX_PAIRS.intersection(tokens)) >= 2 and sum(map(_HEX_PAIRS.__contains__, tokens)) >= 8)
+    ):
         for m in _HEX_SEP.finditer(text):
             digits = re.sub(r"\\x|0x|[\s,:]", "", m.group())
             _add(found, "hex", _try(_hex, digits))
@@ -149,19 +163,21 @@ def decode_payloads(text: str) -> list[tuple[str, str]]:
             _add(found, "mime", _try(codec, m.group(2)))
     if text.count("=") >= 3 and len(_QP_ESCAPE.findall(text)) >= 3:
         _add(found, "quoted_printable", _try(quopri.decodestring, text))
-    for m in _UU_HINT.finditer(text):
+    # A uuencode run has no lower case and no spaces, so it lies inside one long token.
+    for m in _UU_HINT.finditer(text) if long and _UU_HINT.search(" ".join(long)) else ():
         if sum(not c.isalnum() for c in m.group()) >= 2:
             lo, hi = text.rfind("\n", 0, m.start()) + 1, text.find("\n", m.end())
             _uu(text[lo : hi if hi >= 0 else len(text)], found)
             break
 
-    if text.count(".") + text.count("-") >= 12 and _MORSE_HINT.search(text):
+    if text.count(".") + text.count("-") >= 12 and any(s in text for s in _MORSE_PAIRS) and _MORSE_HINT.search(text):
         for m in _MORSE.finditer(text):
-            words = [w for w in re.split(r"\s*/\s*|\s{2,}", m.group().strip()) if w]
-            _add(found, "morse", " ".join("".join(_MORSE_TABLE.get(s, "") for s in w.split()) for w in words))
+            groups = [w for w in re.split(r"\s*/\s*|\s{2,}", m.group().strip()) if w]
+            _add(found, "morse", " ".join("".join(_MORSE_TABLE.get(s, "") for s in w.split()) for w in groups))
     if not text.isascii() and _BRAILLE.search(text):
         found.append(("braille", ""))
-    if len(_NATO_SET.intersection(text.lower().replace(",", " ").split())) >= 3:
+    nato_words: set[str] | list[str] = text.lower().replace(",", " ").split() if words is None else words
+    if len(_NATO_SET.intersection(nato_words)) >= 3:
         for m in _NATO.finditer(text):
             _add(found, "nato", "".join(w[0] for w in re.findall(r"[A-Za-z-]+", m.group())).lower())
     return found
@@ -192,10 +208,6 @@ def _ascii85_like(tok: str) -> bool:
     return sum(not c.isalnum() for c in tok) >= 4 and sum(c.islower() for c in tok) < len(tok) / 2
 
 
-def _hex_pairs(tokens: list[str]) -> int:
-    return sum(1 for t in tokens if len(t) == 2 and not t.strip("0123456789abcdefABCDEF"))
-
-
 def _opaque(tok: str) -> bool:
     letters = sum(c.isalpha() for c in tok)
     others = len(tok) - letters
@@ -204,7 +216,7 @@ def _opaque(tok: str) -> bool:
 
 def _mixed(tok: str) -> bool:
     # Real base64 of text mixes cases and usually digits; plain long words or SKUs do not.
-    cased = any(c.islower() for c in tok) and any(c.isupper() for c in tok)
+    cased = tok.upper() != tok and tok.lower() != tok  # has lower and upper case letters
     return (cased and not tok.isalpha()) or len(tok) >= 24
 
 

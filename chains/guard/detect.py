@@ -8,15 +8,11 @@ encoded blobs. A rule counts once however many views it fires in.
 from __future__ import annotations
 
 import math
-import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from functools import cache
-from pathlib import Path
 
-import yaml
-
-from chains.guard.anchors import Anchor, anchors, match_at, search_windows
+from chains.guard.anchors import match_at, search_windows
+from chains.guard.rules import PATTERNS_FILE, Rule, RuleSet, load_rules
 
 __all__ = [
     "PATTERNS_FILE",
@@ -27,11 +23,10 @@ __all__ = [
     "combine",
     "load_rules",
     "scan",
+    "scan_view",
     "words_of",
 ]
 
-PATTERNS_FILE = Path(__file__).resolve().parents[2] / "data" / "guard" / "patterns.yaml"
-_RULE_KEYS = {"id", "family", "weight", "any", "pattern"}
 # Views are lower case: everything that is not [a-z0-9] splits words (a C-speed translate + split).
 _SPLIT_BYTES = bytes(c if chr(c).isalnum() and c < 128 else 32 for c in range(256))
 _COMMON = frozenset(
@@ -87,28 +82,6 @@ _ROT13 = str.maketrans("abcdefghijklmnopqrstuvwxyz", "nopqrstuvwxyzabcdefghijklm
 _ATBASH = str.maketrans("abcdefghijklmnopqrstuvwxyz", "zyxwvutsrqponmlkjihgfedcba")
 
 
-@dataclass(frozen=True)
-class Rule:
-    """One detection rule."""
-
-    id: str
-    family: str
-    weight: float
-    regex: re.Pattern[str]
-    words: frozenset[str] = frozenset()  # the regex runs only if one of these words ...
-    literals: tuple[str, ...] = ()  # ... or one of these substrings is in the view
-    anchors: frozenset[Anchor] | None = None  # every match starts at one of these: `match` there, no `search`
-
-
-@dataclass(frozen=True)
-class RuleSet:
-    """The compiled rules plus the weights for Unicode findings and decoded payloads."""
-
-    rules: tuple[Rule, ...]
-    unicode: Mapping[str, float]
-    encoded: Mapping[str, float]
-
-
 @dataclass
 class Detection:
     """Rule ids that fired, each with its weight."""
@@ -126,38 +99,6 @@ class Detection:
         return combine(self.hits.values())
 
 
-@cache
-def load_rules(path: Path = PATTERNS_FILE) -> RuleSet:
-    """Loads and compiles the rules file once; a malformed rule names itself.
-
-    Args:
-        path: the YAML file with `unicode`, `encoded` and `rules` sections.
-
-    Raises:
-        ValueError: if a rule has unknown or missing keys, a bad weight or a regex that does not compile.
-    """
-    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    rules = []
-    for i, body in enumerate(raw["rules"]):
-        if set(body) != _RULE_KEYS:
-            raise ValueError(f"{path.name}: rule #{i} keys {sorted(body)}; expected {sorted(_RULE_KEYS)}")
-        weight = float(body["weight"])
-        if not 0 < weight <= 1:
-            raise ValueError(f"{path.name}: rule {body['id']}: weight must be in (0, 1]")
-        try:
-            regex = re.compile(body["pattern"])
-        except re.error as exc:
-            raise ValueError(f"{path.name}: rule {body['id']}: {exc}") from None
-        triggers = [str(t).lower() for t in body["any"]]
-        words = frozenset(t for t in triggers if t.isalnum())
-        literals = tuple(t for t in triggers if not t.isalnum())
-        if not triggers:
-            raise ValueError(f"{path.name}: rule {body['id']}: `any` must list at least one trigger")
-        places = anchors(body["pattern"])
-        rules.append(Rule(str(body["id"]), str(body["family"]), weight, regex, words, literals, places))
-    return RuleSet(tuple(rules), dict(raw["unicode"]), dict(raw["encoded"]))
-
-
 def scan(views: Iterable[str], detection: Detection, rules: RuleSet | None = None, *, stop_at: float = 1.01) -> None:
     """Runs every rule over each view and records the hits in `detection`.
 
@@ -169,23 +110,46 @@ def scan(views: Iterable[str], detection: Detection, rules: RuleSet | None = Non
     """
     rs = rules or load_rules()
     for view in views:
-        if not view:
+        if view and scan_view(view, words_of(view), detection, rs, stop_at=stop_at):
+            return
+
+
+def scan_view(view: str, words: set[str], detection: Detection, rules: RuleSet, *, stop_at: float = 1.01) -> bool:
+    """Runs the rules whose triggers occur in one view; True once the score has reached `stop_at`.
+
+    Args:
+        view: a lower-case detection view.
+        words: `words_of(view)` (the caller often has it already).
+        detection: where hits are recorded.
+        rules: the rule set.
+        stop_at: the block threshold.
+    """
+    # Which rules can fire at all is one set intersection plus a substring test per literal trigger.
+    candidates: set[int] = set()
+    for word in rules.triggers.intersection(words):
+        candidates.update(rules.by_word[word])
+    for literal, indexes in rules.by_literal:
+        if literal in view:
+            candidates.update(indexes)
+    hits = detection.hits
+    for i in sorted(candidates):  # rule order, so early stopping is deterministic
+        rule = rules.rules[i]
+        if rule.id in hits:
             continue
-        words = words_of(view)
-        for rule in rs.rules:
-            if rule.id in detection.hits:
-                continue
+        if (rule.need_words or rule.need_literals) and not (
+            not rule.need_words.isdisjoint(words) or any(n in view for n in rule.need_literals)
+        ):
+            continue  # the rule's second required part is absent: skip its (costly) regex
+        if rule.anchors is not None:
+            found = match_at(rule.regex, view, rule.anchors, words)
+        else:
             triggers = [w for w in rule.words if w in words] + [lit for lit in rule.literals if lit in view]
-            if not triggers:
-                continue
-            if rule.anchors is not None:
-                found = match_at(rule.regex, view, rule.anchors)
-            else:
-                found = search_windows(rule.regex, view, triggers)
-            if found:
-                detection.add(rule.id, rule.weight)
-                if detection.score >= stop_at:
-                    return
+            found = search_windows(rule.regex, view, triggers)
+        if found:
+            detection.add(rule.id, rule.weight)
+            if detection.score >= stop_at:
+                return True
+    return False
 
 
 def words_of(view: str) -> set[str]:
@@ -193,7 +157,7 @@ def words_of(view: str) -> set[str]:
     return set(view.encode("ascii", "replace").translate(_SPLIT_BYTES).decode("ascii").split())
 
 
-def cipher_views(text: str) -> list[tuple[str, str, bool]]:
+def cipher_views(text: str, words: set[str] | None = None) -> list[tuple[str, str, bool]]:
     """ROT13 and Atbash views worth scanning, as (cipher, view, reads_like_english).
 
     A view "reads like English" when it has clearly more common English words than the text itself; a
@@ -201,8 +165,9 @@ def cipher_views(text: str) -> list[tuple[str, str, bool]]:
 
     Args:
         text: a lower-case view.
+        words: `words_of(text)` if the caller has it (saves a split).
     """
-    words = text.encode("ascii", "replace").translate(_SPLIT_BYTES).decode("ascii").split()
+    words = words_of(text) if words is None else words
     if len(words) < 2:
         return []
     before = len(_COMMON.intersection(words))

@@ -11,7 +11,9 @@ import re
 from functools import cache
 from pathlib import Path
 
-__all__ = ["confusable_table", "fold", "leet", "mixed_script_words", "rot13"]
+from chains.guard.strip import unusual
+
+__all__ = ["confusable_table", "fold", "leet", "leet_hint", "mixed_script_words", "rot13"]
 
 TABLE_FILE = Path(__file__).resolve().parents[2] / "data" / "guard" / "confusables.tsv"
 
@@ -21,7 +23,8 @@ _WORD = re.compile(r"[^\W\d_]{2,}")
 _LEET = str.maketrans("013457@$!", "oieastasi")
 _LEET_WORD = re.compile(r"\b(?=[a-z0-9@$!]*[a-z])(?=[a-z0-9@$!]*[0-9@$])[a-z0-9@$!]{3,}\b")
 _SHAPE = bytes(ord("a") if chr(c).isalpha() else ord("#") if chr(c) in "0123456789@$!" else 32 for c in range(256))
-_NON_ASCII = re.compile(r"[^\x00-\x7f]+")
+# Leet digits and symbols to letters, everything else kept, as a bytes table (non-ASCII is already "?").
+_LEET_BYTES = bytes.maketrans(b"013457@$!", b"oieastasi")
 _ROT13 = str.maketrans(
     "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ",
     "nopqrstuvwxyzabcdefghijklmNOPQRSTUVWXYZabcdefghijklm",
@@ -53,7 +56,13 @@ def fold(text: str) -> str:
     if low.isascii():
         return low
     table = confusable_table()
-    return _NON_ASCII.sub(lambda m: m.group().translate(table), low)  # translate only the non-ASCII runs
+    # One C-speed `replace` per distinct look-alike: a regex or `translate` would walk the text in Python-level
+    # steps (a dict lookup per character), which costs more than the whole rest of `screen()`.
+    for ch in set(unusual(low)):
+        skeleton = table.get(ord(ch))
+        if skeleton is not None:
+            low = low.replace(ch, skeleton)
+    return low
 
 
 def mixed_script_words(text: str) -> list[str]:
@@ -69,8 +78,8 @@ def mixed_script_words(text: str) -> list[str]:
     if text.isascii():
         return []
     table = confusable_table()
-    if not any(ord(c) in table for c in set(text) if not c.isascii()):
-        return []
+    if not any(ord(c) in table for c in set(unusual(text)) if c.isalpha()):
+        return []  # no look-alike letter at all (curly quotes and dashes are confusables too, but not letters)
     # Real letters of Latin-script languages; the dotless ı too when the text is Turkish.
     ok = _ORTHOGRAPHIC | {"ı"} if _TURKISH.intersection(text) else _ORTHOGRAPHIC
     hits = []
@@ -81,6 +90,18 @@ def mixed_script_words(text: str) -> list[str]:
         if any(ord(c) in table and c not in ok for c in word if not c.isascii()):
             hits.append(word)
     return hits
+
+
+def leet_hint(text: str) -> str:
+    """Every leet digit and symbol undone in the whole text, not only in mixed words: one C-speed translate.
+
+    Used as a cheap prefilter: if no rule word appears in it that is not already in the text, `leet()` (a
+    costlier regex pass) cannot reveal one either, except where a symbol is glued to the front of a leet word.
+
+    Args:
+        text: a folded (lower-case) view.
+    """
+    return text.encode("ascii", "replace").translate(_LEET_BYTES).decode("ascii")
 
 
 def leet(text: str) -> str | None:

@@ -19,8 +19,10 @@ _NUMBERS = re.compile(
     r"|(?P<phone>(?<![\w+])(?:\+?1[\s.-]?)?(?:\(\d{3}\)\s?|\d{3}[\s.-])\d{3}[\s.-]\d{4}(?!\d)"
     r"|(?<![\w+])\+\d{1,3}[\s.-]?\d(?:[\s.-]?\d){6,12}(?!\d))"
 )
-# A cheap first pass (starts with a character class, so `re` scans fast); the precise one runs on its hits.
-_CANDIDATE = re.compile(r"[+(]?\d[\d ().-]{8,30}\d")
+# A cheap first pass, the precise one runs on its hits. It starts with a plain character class so `re` can skip
+# to candidate positions in C (an optional `[+(]?` first would make it try the whole pattern at every position);
+# it matches a superset of `[+(]?\d[\d ().-]{8,30}\d`.
+_CANDIDATE = re.compile(r"[\d+(][\d ().-]{8,31}\d")
 _PLACEHOLDER = {"card": "[CARD]", "ssn": "[SSN]", "phone": "[PHONE]"}
 
 
@@ -48,7 +50,7 @@ def redact_pii(text: str) -> tuple[str, list[str]]:
 
     if "@" in text:
         text = _EMAIL.sub(email, text)
-    if sum(map(text.count, "0123456789")) >= 7:
+    if sum(map(text.count, "0123456789")) >= 8:  # the shortest number redacted (+CC and 7 digits) has 8
         text = _CANDIDATE.sub(lambda m: _NUMBERS.sub(numbers, m.group()), text)
     return text, kinds
 

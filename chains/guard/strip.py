@@ -7,9 +7,10 @@ import re
 import unicodedata
 from collections import Counter
 
-__all__ = ["CLEAN_RANGES", "strip_invisible"]
+__all__ = ["CLEAN_RANGES", "strip_invisible", "unusual"]
 
-_PLAIN = re.compile(r"[\t\n\r\x20-\x7e]*\Z")
+# Printable ASCII plus tab, newline and CR, as bytes to delete: what is left of a text is what needs a look.
+_USUAL_BYTES = bytes([9, 10, 13, *range(0x20, 0x7F)])
 # Ranges with no control, format, private-use, unassigned, surrogate or combining characters (checked by
 # tests against this Python's Unicode tables). Everything else is examined character by character.
 CLEAN_RANGES = (
@@ -43,10 +44,26 @@ def strip_invisible(text: str, findings: Counter[str], max_combining: int) -> st
         findings: counters to update.
         max_combining: combining marks kept per base character.
     """
-    if _PLAIN.match(text):
+    odd = unusual(text)
+    if not odd or not _SUSPECT.search(odd):
         return text  # the common case: nothing to do
     # Only runs of characters outside the known-clean ranges are looked at one by one.
     return _SUSPECT.sub(lambda m: _strip_run(m, findings, max_combining), text)
+
+
+def unusual(text: str) -> str:
+    """The characters of `text` that are not printable ASCII, tab, newline or CR, in order (often empty).
+
+    Everything here runs in C (encode, delete bytes, decode), where a regex over the whole text would step
+    through it character by character: callers test this short string instead of the text.
+
+    Args:
+        text: any text (lone surrogates included).
+    """
+    if text.isascii() and text.isprintable():
+        return ""
+    raw = text.encode("utf-8", "surrogatepass").translate(None, _USUAL_BYTES)
+    return raw.decode("utf-8", "surrogatepass")
 
 
 def _strip_run(m: re.Match[str], findings: Counter[str], max_combining: int) -> str:

@@ -128,6 +128,7 @@ def test_guard_messages_screens_user_turns_only() -> None:
 def test_step_blocks_before_the_model_is_called() -> None:
     model = GenericFakeChatModel(messages=iter([AIMessage("should never be produced")]))
     calls: list[str] = []
+
     def model_step(d: dict[str, Any]) -> AIMessage:
         calls.append(d["question"])
         return model.invoke(d["question"])
