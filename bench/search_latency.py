@@ -5,6 +5,14 @@ cost of one query embedding + one Chroma query, all in the same run (the machine
 
 The server (bench/search_server.py) runs in its own process; the load comes from this process with asyncio
 + httpx, C concurrent clients each sending its next request when the previous one returns.
+
+Every /search row is measured twice, because the service caches answers (SEARCH_CACHE_SIZE):
+  repeated  the 82 texts of bench/search_queries.yaml (+ " insured"), cycled: after the first pass every
+            request is a cache hit (the server's hit counts are printed per row);
+  unique    the same texts with a request number appended ("roof inspection near Troy 1234"), never sent
+            twice in a run: every request misses every cache (parse, vector candidates, answer) and pays for
+            the whole search, embedding and Chroma query included.
+The ratio is printed for both; the unique one is what the service costs for a query it has not seen.
 """
 
 from __future__ import annotations
@@ -12,12 +20,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import httpx
 import numpy as np
@@ -36,6 +42,19 @@ def queries() -> list[str]:
 
 def pct(values: list[float], p: float) -> float:
     return float(np.percentile(np.array(values), p)) * 1000
+
+
+class Unique:
+    """Query texts never sent before in this run: a bench query plus a running number."""
+
+    def __init__(self, qs: list[str]) -> None:
+        self.qs = qs
+        self.n = 0
+
+    def take(self, count: int) -> list[str]:
+        out = [f"{self.qs[(self.n + i) % len(self.qs)]} {self.n + i}" for i in range(count)]
+        self.n += count
+        return out
 
 
 async def load(url: str, path: str, clients: int, total: int, qs: list[str]) -> tuple[list[float], float]:
@@ -83,57 +102,118 @@ def _load() -> str:
     return Path("/proc/loadavg").read_text().split()[0]
 
 
+def _stats(url: str) -> dict[str, int]:
+    return dict(httpx.get(f"{url}/stats", timeout=10).json())
+
+
+def _server_cpu(pid: int) -> float:
+    """CPU seconds the server process has used so far (all threads, user + system)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class Row:
+    """One line of the table: latencies, throughput, CPU per request on both sides, cache counters."""
+
+    def __init__(self) -> None:
+        self.lat: list[float] = []
+        self.wall = self.server_cpu = self.client_cpu = 0.0
+        self.counts: dict[str, int] = {}
+
+    def line(self, name: str) -> str:
+        n = len(self.lat)
+        p50, p99, rps = pct(self.lat, 50), pct(self.lat, 99), n / self.wall
+        cpu = f"{1000 * self.server_cpu / n:7.1f} {1000 * self.client_cpu / n:7.1f}" if self.server_cpu else " " * 15
+        return f"{name:30s} {p50:7.1f} {p99:7.1f} {rps:7.1f} {cpu}  {self._cache()}"
+
+    def _cache(self) -> str:
+        c = self.counts
+        if not c or c["hits"] + c["misses"] == 0:
+            return ""
+        note = f"{100 * c['hits'] / (c['hits'] + c['misses']):.0f}% hits"
+        return note + (f", {c['items'] / c['batches']:.1f} embeddings/batch" if c["batches"] else "")
+
+
+def measure(row: Row, url: str, pid: int, path: str, clients: int, texts: list[str], total: int) -> None:
+    """Adds `total` requests at `clients` concurrency to `row`."""
+    before, cpu, own = _stats(url), _server_cpu(pid), time.process_time()
+    lat, rps = asyncio.run(load(url, path, clients, total, texts))
+    row.server_cpu += _server_cpu(pid) - cpu
+    row.client_cpu += time.process_time() - own
+    after = _stats(url)
+    row.counts = {k: row.counts.get(k, 0) + after[k] - before[k] for k in after}
+    row.lat += lat
+    row.wall += total / rps
+
+
+def _start(data: str, port: int, extra: list[str]) -> subprocess.Popen[bytes]:
+    cmd = [sys.executable, "-m", "bench.search_server", "--data", data, "--port", str(port), *extra]
+    server = subprocess.Popen(cmd, env=dict(os.environ), cwd=ROOT)
+    deadline = time.monotonic() + 600
+    while True:
+        try:
+            probe = httpx.post(f"http://127.0.0.1:{port}/const/invoke", json={"input": {"query": "x"}}, timeout=2)
+            if probe.is_success:
+                return server
+        except httpx.HTTPError:
+            pass
+        if server.poll() is not None or time.monotonic() > deadline:
+            server.kill()
+            raise SystemExit("bench server did not start")
+        time.sleep(0.5)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--data", default="shipped")
     parser.add_argument("--requests", type=int, default=300, help="per measurement")
     parser.add_argument("--clients", default="1,16", help="c=1 is always measured (interleaved with raw)")
     parser.add_argument("--rounds", type=int, default=10, help="interleaved rounds for the c=1 rows")
+    parser.add_argument("--fast-json", action="store_true", help="server: LangServe responses without jsonable_encoder")
     args = parser.parse_args()
-    qs = queries()
+    qs, unique = queries(), Unique(queries())
     port = free_port()
-    env = dict(os.environ)
-    server = subprocess.Popen([sys.executable, "-m", "bench.search_server", "--data", args.data, "--port", str(port)],
-                              env=env, cwd=ROOT)  # fmt: skip
     url = f"http://127.0.0.1:{port}"
+    load_before = _load()
+    server = _start(args.data, port, ["--fast-json"] if args.fast_json else [])
+    rows: dict[str, Row] = {}
     try:
-        deadline = time.monotonic() + 600
-        while True:
-            try:
-                if httpx.post(f"{url}/const/invoke", json={"input": {"query": "x"}}, timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if server.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit("bench server did not start")
-            time.sleep(0.5)
-        # warm both routes over HTTP
-        asyncio.run(load(url, "/search/invoke", 2, 40, qs))
+        # warm both routes over HTTP, and the cache with every repeated text
+        asyncio.run(load(url, "/search/invoke", 2, len(qs), qs))
+        asyncio.run(load(url, "/search/invoke", 2, 40, unique.take(40)))
         asyncio.run(load(url, "/const/invoke", 2, 40, qs))
-        rows: dict[str, Any] = {}
-        # c=1: interleaved rounds (bare, search, raw), so the three see the same background load
+        # c=1: interleaved rounds (bare, search repeated, search unique, raw): they see the same background load
         raw = Raw(args.data, qs)
-        c1: dict[str, list[float]] = {"bare route c=1": [], "/search c=1": [], "raw embed+chroma (in-process)": []}
+        names = ["bare route c=1", "/search repeated c=1", "/search unique c=1", "raw embed+chroma (in-process)"]
+        rows.update((name, Row()) for name in names)
         chunk = max(10, args.requests // args.rounds)
         for _ in range(args.rounds):
-            c1["bare route c=1"] += asyncio.run(load(url, "/const/invoke", 1, chunk, qs))[0]
-            c1["/search c=1"] += asyncio.run(load(url, "/search/invoke", 1, chunk, qs))[0]
-            c1["raw embed+chroma (in-process)"] += raw.run(chunk)
-        for name, lat in c1.items():
-            rows[name] = (pct(lat, 50), pct(lat, 99), 1 / statistics.mean(lat))
+            measure(rows[names[0]], url, server.pid, "/const/invoke", 1, qs, chunk)
+            measure(rows[names[1]], url, server.pid, "/search/invoke", 1, qs, chunk)
+            measure(rows[names[2]], url, server.pid, "/search/invoke", 1, unique.take(chunk), chunk)
+            rows[names[3]].lat += (took := raw.run(chunk))
+            rows[names[3]].wall += sum(took)
         for c in [int(x) for x in args.clients.split(",") if int(x) > 1]:
-            for name, path in [("bare route", "/const/invoke"), ("/search", "/search/invoke")]:
-                lat, rps = asyncio.run(load(url, path, c, args.requests, qs))
-                rows[f"{name} c={c}"] = (pct(lat, 50), pct(lat, 99), rps)
+            for name, path, texts in [
+                (f"bare route c={c}", "/const/invoke", qs),
+                (f"/search repeated c={c}", "/search/invoke", qs),
+                (f"/search unique c={c}", "/search/invoke", unique.take(args.requests)),
+            ]:
+                measure(rows.setdefault(name, Row()), url, server.pid, path, c, texts, args.requests)
     finally:
         server.terminate()
         server.wait(timeout=20)
-    print(f"machine: {machine()}; data: {args.data}; {args.requests} requests per row; load average {_load()}")
-    print(f"{'':34s} {'p50 ms':>8s} {'p99 ms':>8s} {'req/s':>8s}")
-    for name, (p50, p99, rps) in rows.items():
-        print(f"{name:34s} {p50:8.1f} {p99:8.1f} {rps:8.1f}")
-    base = rows["raw embed+chroma (in-process)"][0] + rows["bare route c=1"][0]
-    print(f"ratio /search p50 c=1 / (raw p50 + bare route p50 c=1) = {rows['/search c=1'][0] / base:.2f}")
+    flags = "; server with --fast-json" if args.fast_json else ""
+    print(f"machine: {machine()}; data: {args.data}; {args.requests} requests per row; "
+          f"load average {load_before} before, {_load()} after{flags}")  # fmt: skip
+    print(f"{'':30s} {'p50 ms':>7s} {'p99 ms':>7s} {'req/s':>7s} {'CPU ms/request':>15s}")
+    print(f"{'':30s} {'':7s} {'':7s} {'':7s} {'server':>7s} {'client':>7s}")
+    for name, row in rows.items():
+        print(row.line(name))
+    base = pct(rows["raw embed+chroma (in-process)"].lat, 50) + pct(rows["bare route c=1"].lat, 50)
+    for kind in ("unique", "repeated"):
+        ratio = pct(rows[f"/search {kind} c=1"].lat, 50) / base
+        print(f"ratio /search {kind} p50 c=1 / (raw p50 + bare route p50 c=1) = {ratio:.2f}")
     return 0
 
 

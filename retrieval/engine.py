@@ -2,55 +2,54 @@
 
 A listing serves a place when the place lies within its `service_radius_miles` (or, for a county, when the
 listing is in that county); nearer listings rank higher. Outside the service area the search says so and
-returns nothing rather than pretending.
+returns nothing rather than pretending. The ranking itself is `retrieval.ranking`.
+
+Repeated searches are answered from memory (`SEARCH_CACHE_SIZE`, `SEARCH_VECTOR_CACHE_SIZE`): whole answers by
+the parsed query after explicit filters, the point and the limit; vector candidates by the searched words.
+Both are keyed by the index version, so nothing from before a reload (after an ingest) is served after it.
+Query embeddings asked for at the same time run as one batch in one worker (`retrieval.batching`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from typing import Any
 
-import numpy as np
 from langchain_core.embeddings import Embeddings
 
+from retrieval.area import ServiceArea
+from retrieval.batching import Batcher
+from retrieval.embeddings import embed_queries
 from retrieval.index import Filters, ListingIndex
-from retrieval.places import Gazetteer, haversine_miles, load_gazetteer
+from retrieval.lru import LRUCache
+from retrieval.places import Gazetteer, load_gazetteer
 from retrieval.query import Interpreted, QueryParser
-from retrieval.schema import Listing
+from retrieval.ranking import Hit, Outcome, Weights, rank
 from settings import Settings
 
 __all__ = ["Hit", "Outcome", "SearchEngine", "build_search_engine"]
 
-_RRF_K = 60
-_AREA_SLACK_MILES = 15.0  # a point this close to one of our places counts as inside the area
-# Weights of the final score: text relevance (fused ranks), requested features, nearness, reputation, and
-# being in the query's main category when it points to several. With the fusion weights (BM25 1.0, vector 0.5)
-# they were chosen on bench/search_queries.yaml (see BENCHMARKS.md); there is no held-out set yet.
-_W_TEXT, _W_FEAT, _W_GEO, _W_QUALITY, _W_CAT = 0.55, 0.2, 0.1, 0.03, 0.05
+# (index version, parsed query after explicit filters, point, limit): everything a search's answer depends on
+_Key = tuple[int, str, tuple[float, float] | None, int]
 
 
 @dataclass(frozen=True)
-class Hit:
-    listing: Listing
-    score: float
-    distance_miles: float | None
+class _Plan:
+    """A search past the area checks and the answer cache: it needs its vector candidates, then ranking."""
 
-
-@dataclass
-class Outcome:
-    hits: list[Hit]
-    in_service_area: bool
-    notice: str | None
-    interpreted: Interpreted
-    timings: dict[str, float] = field(default_factory=dict)
+    key: _Key
+    it: Interpreted
+    flt: Filters
+    limit: int
 
 
 class SearchEngine:
     """Everything a search needs, built lazily: nothing connects until the first search or `warm()`.
 
     Args:
-        settings: the service settings (Chroma location, files).
+        settings: the service settings (Chroma location, files, cache sizes, embedding batch).
         embeddings: query embeddings (must be those the index was built with).
         gazetteer: places; read from `settings.places_file` when None.
         store: a ready vector store (tests); built from settings when None.
@@ -74,10 +73,14 @@ class SearchEngine:
         self.settings = settings
         self.embeddings = embeddings
         self.gazetteer = gazetteer or load_gazetteer(settings.places_file)
-        self.parser = QueryParser(self.gazetteer)
-        self.candidates = candidates
-        self.lexical_weight = lexical_weight
-        self.semantic_weight = semantic_weight
+        self.area = ServiceArea(self.gazetteer)
+        self.parser = QueryParser(self.gazetteer, cache_size=settings.search_cache_size)
+        self.weights = Weights(candidates, lexical_weight, semantic_weight)
+        self.result_cache: LRUCache[_Key, Outcome] = LRUCache(settings.search_cache_size)
+        self.vector_cache: LRUCache[tuple[int, str], tuple[int, ...]] = LRUCache(settings.search_vector_cache_size)
+        self.batcher: Batcher[str, tuple[int, ...]] = Batcher(
+            self._vector_hits, max_batch=settings.search_embed_batch, name="search-embed"
+        )
         self._store = store
         self._index: ListingIndex | None = None
         self._lock = threading.Lock()
@@ -100,17 +103,15 @@ class SearchEngine:
         _ = self.index
         self.embeddings.embed_query("warm up")
 
-    def _in_area(self, lat: float, lon: float) -> bool:
-        return any(
-            haversine_miles(lat, lon, p.lat, p.lon) <= _AREA_SLACK_MILES for p in self.gazetteer.municipalities()
-        )
+    def reload(self) -> None:
+        """Re-reads the index (after an ingest); cached answers and candidates are dropped."""
+        self.index.reload()
+        self.result_cache.clear()
+        self.vector_cache.clear()
 
-    def _outside_notice(self, where: str) -> str:
-        counties = ", ".join(self.gazetteer.service_area[:-1]) + " and " + self.gazetteer.service_area[-1]
-        return (
-            f"Sorry, SkyMarket serves the Detroit Metro area only ({counties} counties), so we have no drone "
-            f"operators in {where} yet. Try a city in the area, for example Detroit, Troy or Ann Arbor."
-        )
+    def close(self) -> None:
+        """Stops the embedding batch worker (it starts again on the next search)."""
+        self.batcher.close()
 
     def search(
         self,
@@ -136,8 +137,56 @@ class SearchEngine:
             max_price: only listings priced from at most this.
             interpreted: an interpretation made earlier (e.g. the parser plus an LLM step).
         """
-        it = interpreted or self.parser.parse(query)
-        it = it.model_copy(deep=True)
+        plan = self._plan(query, limit, lat, lon, radius_miles, category, max_price, interpreted)
+        if isinstance(plan, Outcome):
+            return plan
+        text_key = (plan.key[0], plan.it.text)
+        hits = self.vector_cache.get(text_key)
+        if hits is None:
+            hits = self.batcher(plan.it.text)
+            self.vector_cache.put(text_key, hits)
+        return self._finish(plan, hits)
+
+    async def asearch(
+        self,
+        query: str,
+        *,
+        limit: int = 10,
+        lat: float | None = None,
+        lon: float | None = None,
+        radius_miles: float | None = None,
+        category: str | None = None,
+        max_price: float | None = None,
+        interpreted: Interpreted | None = None,
+    ) -> Outcome:
+        """`search` for an event loop: a repeat is answered without leaving the loop, and a new query waits
+        for its embedding batch without holding a thread. Same arguments as `search`."""
+        if self._index is None:  # the first load reads the whole collection: never on the loop
+            await asyncio.to_thread(lambda: self.index)
+        plan = self._plan(query, limit, lat, lon, radius_miles, category, max_price, interpreted)
+        if isinstance(plan, Outcome):
+            return plan
+        text_key = (plan.key[0], plan.it.text)
+        hits = self.vector_cache.get(text_key)
+        if hits is None:
+            hits = await asyncio.wrap_future(self.batcher.submit(plan.it.text))
+            self.vector_cache.put(text_key, hits)
+        return self._finish(plan, hits)
+
+    def _plan(
+        self,
+        query: str,
+        limit: int,
+        lat: float | None,
+        lon: float | None,
+        radius_miles: float | None,
+        category: str | None,
+        max_price: float | None,
+        interpreted: Interpreted | None,
+    ) -> Outcome | _Plan:
+        """The answer when it is known without ranking (outside the area, cached), else what to rank."""
+        # A shallow copy is enough: the overrides below replace attributes, they never change them in place.
+        it = interpreted.model_copy() if interpreted is not None else self.parser.parse(query)
         if category is not None:
             it.category, it.categories = category, [category]
         if max_price is not None:
@@ -147,52 +196,31 @@ class SearchEngine:
         point, county = None, None
         if lat is not None and lon is not None:
             point = (lat, lon)
-            if not self._in_area(lat, lon):
-                return Outcome([], False, self._outside_notice(f"that location ({lat:.3f}, {lon:.3f})"), it)
+            if not self.area.contains(lat, lon):
+                return Outcome([], False, self.area.outside_notice(f"that location ({lat:.3f}, {lon:.3f})"), it)
         elif it.place is not None:
             point = (it.place.lat, it.place.lon)
             county = it.place.county if it.place.kind == "county" else None
         elif it.outside_place is not None:
-            return Outcome([], False, self._outside_notice(it.outside_place.name), it)
-        index = self.index
+            return Outcome([], False, self.area.outside_notice(it.outside_place.name), it)
+        key: _Key = (self.index.version, it.model_dump_json(), point, limit)
+        cached = self.result_cache.get(key)
+        if cached is not None:
+            return replace(cached, cached=True)
         flt = Filters(tuple(it.categories), it.max_price, point, county, it.radius_miles, it.insured)
-        ok, dist = index.mask(flt)
-        notice = f"Showing results for {it.place.name}." if it.fuzzy_place and it.place else None
-        if not ok.any():
-            return Outcome([], True, "No listing matches all of that; try a wider area or a higher price.", it)
-        lexical = index.bm25_top(it.text, ok, self.candidates)
-        vector = self.embeddings.embed_query(it.text)
-        semantic = [i for i in index.vector_top(vector, 2 * self.candidates) if ok[i]][: self.candidates]
-        fused: dict[int, float] = {}
-        for ranked, weight in ((lexical, self.lexical_weight), (semantic, self.semantic_weight)):
-            for r, i in enumerate(ranked):
-                fused[i] = fused.get(i, 0.0) + weight / (_RRF_K + r + 1)
-        if len(fused) < limit:  # few text matches: fill with the nearest (or best rated) listings that qualify
-            order = np.argsort(dist) if dist is not None else np.argsort(-index.quality)
-            for i in order[ok[order]][: limit * 2]:
-                fused.setdefault(int(i), 0.0)
-        hits = [self._hit(index, i, rrf, it, dist) for i, rrf in fused.items()]
-        hits.sort(key=lambda h: (-h.score, h.distance_miles or 0.0, h.listing.id))
-        return Outcome(hits[:limit], True, notice, it)
+        return _Plan(key, it, flt, limit)
 
-    def _hit(self, index: ListingIndex, i: int, rrf: float, it: Interpreted, dist: np.ndarray | None) -> Hit:
-        listing = index.listings[i]
-        best = (self.lexical_weight + self.semantic_weight) / (_RRF_K + 1)
-        score = _W_TEXT * rrf / best + _W_QUALITY * float(index.quality[i])
-        if it.features:
-            score += _W_FEAT * len(set(it.features) & set(listing.features)) / len(it.features)
-        if len(it.categories) > 1 and listing.category == it.category:
-            score += _W_CAT
-        miles = None
-        if dist is not None:
-            miles = float(dist[i])
-            near = max(0.0, 1.0 - miles / max(float(index.radius[i]), 1.0))
-            score += _W_GEO * (
-                1.0
-                if it.place is not None and it.place.county == listing.county and it.place.kind == "county"
-                else near
-            )
-        return Hit(listing, round(score, 4), None if miles is None else round(miles, 1))
+    def _finish(self, plan: _Plan, vector_hits: tuple[int, ...]) -> Outcome:
+        out = rank(self.index, plan.it, plan.flt, vector_hits, limit=plan.limit, weights=self.weights)
+        self.result_cache.put(plan.key, out)
+        return out
+
+    def _vector_hits(self, texts: list[str]) -> list[tuple[int, ...]]:
+        """Vector candidates (unfiltered, nearest first) of each text: one ONNX run, one Chroma query."""
+        unique = list(dict.fromkeys(texts))  # the same words may arrive twice in one batch
+        found = self.index.vector_top_many(embed_queries(self.embeddings, unique), 2 * self.weights.candidates)
+        by_text = {t: tuple(ids) for t, ids in zip(unique, found, strict=True)}
+        return [by_text[t] for t in texts]
 
 
 def build_search_engine(*, settings: Settings, embeddings: Embeddings | None = None, store: Any = None) -> SearchEngine:

@@ -15,7 +15,7 @@ from langchain_chroma import Chroma
 
 from errors import NotReady
 from retrieval.schema import CATEGORIES, Listing
-from retrieval.store import query_ids
+from retrieval.store import query_ids_many
 from retrieval.text import tokenize
 
 __all__ = ["Filters", "ListingIndex"]
@@ -48,6 +48,7 @@ class ListingIndex:
         self._lock = threading.Lock()
         self._loaded = False
         self._bm25: Any = None
+        self.version = 0  # +1 on every reload: what the search caches are keyed by
 
     @property
     def size(self) -> int:
@@ -91,6 +92,7 @@ class ListingIndex:
             )
             self.listings = listings
             self._loaded = True
+            self.version += 1
 
     def distances(self, lat: float, lon: float) -> np.ndarray:
         """Miles from (lat, lon) to every listing.
@@ -141,4 +143,8 @@ class ListingIndex:
         Filters are applied after, with the mask: a metadata filter inside Chroma made the query about 15x
         slower at 10k listings (48 ms against 3 ms for k=100 here), and BM25 is exact over the mask anyway.
         """
-        return [self.pos[i] for i in query_ids(self.store, vector, k=k) if i in self.pos]
+        return self.vector_top_many([vector], k)[0]
+
+    def vector_top_many(self, vectors: list[list[float]] | np.ndarray, k: int) -> list[list[int]]:
+        """`vector_top` for several query vectors in one Chroma query."""
+        return [[self.pos[i] for i in ids if i in self.pos] for ids in query_ids_many(self.store, vectors, k=k)]

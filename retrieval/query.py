@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pydantic import BaseModel, Field
 from rapidfuzz import fuzz, process
 
+from retrieval.lru import LRUCache
 from retrieval.places import Gazetteer, OutsidePlace, Place
 from retrieval.text import STOPWORDS
 from retrieval.vocab import CATEGORY_PATTERNS, FEATURE_PATTERNS, INSURED, PREPOSITIONS, PRICE_PATTERNS, RADIUS
@@ -107,10 +108,13 @@ class QueryParser:
 
     Args:
         gazetteer: the places of the service area (and outside it).
+        cache_size: how many recent parses to keep (the parser is deterministic); 0 keeps none.
     """
 
-    def __init__(self, gazetteer: Gazetteer) -> None:
+    def __init__(self, gazetteer: Gazetteer, *, cache_size: int = 0) -> None:
         self.gazetteer = gazetteer
+        self._cache: LRUCache[str, str] = LRUCache(cache_size)  # query -> its Interpreted as JSON
+        self._vocab = [p for pairs in CATEGORY_PATTERNS.values() for p, _ in pairs] + list(FEATURE_PATTERNS.values())
         self._names: dict[tuple[str, ...], Place | OutsidePlace] = {}
         for o in gazetteer.outside:
             for name in (o.name, *o.aliases):
@@ -129,8 +133,7 @@ class QueryParser:
     def _vocab_word(self, word: str) -> bool:
         if word in STOPWORDS or word in _GENERIC or word.isdigit():
             return True
-        pats = [p for pairs in CATEGORY_PATTERNS.values() for p, _ in pairs] + list(FEATURE_PATTERNS.values())
-        return any(p.fullmatch(word) for p in pats)
+        return any(p.fullmatch(word) for p in self._vocab)
 
     def _places(self, tokens: list[str]) -> list[_Match]:
         found: list[_Match] = []
@@ -172,11 +175,20 @@ class QueryParser:
         return _Match(m.start, m.end + 1, self._names[self._choices[hit[0]]], fuzzy=True)
 
     def parse(self, query: str) -> Interpreted:
-        """Interprets one query.
+        """Interprets one query (a copy of the earlier answer when the same text was parsed recently).
 
         Args:
             query: what the customer typed.
         """
+        known = self._cache.get(query)
+        if known is None:
+            parsed = self._parse(query)
+            self._cache.put(query, parsed.model_dump_json())
+            return parsed
+        # A new object each time (callers may change theirs); from JSON, five times cheaper than a deep copy.
+        return Interpreted.model_validate_json(known)
+
+    def _parse(self, query: str) -> Interpreted:
         low = normalize(query)
         out = Interpreted(text="")
         spans: list[tuple[int, int]] = []

@@ -1,0 +1,106 @@
+"""Ranking one search: filters -> BM25 + vector candidates -> reciprocal rank fusion -> geo/feature rerank.
+
+Pure CPU over the in-memory index; the vector candidates come in from the caller (embedded and queried in a
+batch by the engine), so nothing here waits on the model or on Chroma.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from retrieval.index import Filters, ListingIndex
+from retrieval.query import Interpreted
+from retrieval.schema import Listing
+
+__all__ = ["NO_MATCH", "Hit", "Outcome", "Weights", "rank"]
+
+_RRF_K = 60
+NO_MATCH = "No listing matches all of that; try a wider area or a higher price."
+# Weights of the final score: text relevance (fused ranks), requested features, nearness, reputation, and
+# being in the query's main category when it points to several. With the fusion weights (BM25 1.0, vector 0.5)
+# they were chosen on bench/search_queries.yaml (see BENCHMARKS.md); there is no held-out set yet.
+_W_TEXT, _W_FEAT, _W_GEO, _W_QUALITY, _W_CAT = 0.55, 0.2, 0.1, 0.03, 0.05
+
+
+@dataclass(frozen=True)
+class Hit:
+    listing: Listing
+    score: float
+    distance_miles: float | None
+
+
+@dataclass
+class Outcome:
+    hits: list[Hit]
+    in_service_area: bool
+    notice: str | None
+    interpreted: Interpreted
+    timings: dict[str, float] = field(default_factory=dict)
+    cached: bool = False  # answered from the result cache
+
+
+@dataclass(frozen=True)
+class Weights:
+    """How many candidates each retriever brings, and the weight of each ranking in the fusion."""
+
+    candidates: int = 50
+    lexical: float = 1.0
+    semantic: float = 0.5
+
+
+def rank(
+    index: ListingIndex,
+    it: Interpreted,
+    flt: Filters,
+    vector_hits: Sequence[int],
+    *,
+    limit: int,
+    weights: Weights,
+) -> Outcome:
+    """Ranks the listings that pass `flt` for the parsed query `it`.
+
+    Args:
+        index: the in-memory index.
+        it: the parsed query (explicit arguments already applied).
+        flt: the hard constraints.
+        vector_hits: the query's nearest listings (positions, unfiltered, nearest first).
+        limit: how many results at most.
+        weights: candidates and fusion weights.
+    """
+    ok, dist = index.mask(flt)
+    notice = f"Showing results for {it.place.name}." if it.fuzzy_place and it.place else None
+    if not ok.any():
+        return Outcome([], True, NO_MATCH, it)
+    lexical = index.bm25_top(it.text, ok, weights.candidates)
+    semantic = [i for i in vector_hits if ok[i]][: weights.candidates]
+    fused: dict[int, float] = {}
+    for ranked, weight in ((lexical, weights.lexical), (semantic, weights.semantic)):
+        for r, i in enumerate(ranked):
+            fused[i] = fused.get(i, 0.0) + weight / (_RRF_K + r + 1)
+    if len(fused) < limit:  # few text matches: fill with the nearest (or best rated) listings that qualify
+        order = np.argsort(dist) if dist is not None else np.argsort(-index.quality)
+        for i in order[ok[order]][: limit * 2]:
+            fused.setdefault(int(i), 0.0)
+    best = (weights.lexical + weights.semantic) / (_RRF_K + 1)
+    hits = [_hit(index, i, rrf, best, it, dist) for i, rrf in fused.items()]
+    hits.sort(key=lambda h: (-h.score, h.distance_miles or 0.0, h.listing.id))
+    return Outcome(hits[:limit], True, notice, it)
+
+
+def _hit(index: ListingIndex, i: int, rrf: float, best: float, it: Interpreted, dist: np.ndarray | None) -> Hit:
+    listing = index.listings[i]
+    score = _W_TEXT * rrf / best + _W_QUALITY * float(index.quality[i])
+    if it.features:
+        score += _W_FEAT * len(set(it.features) & set(listing.features)) / len(it.features)
+    if len(it.categories) > 1 and listing.category == it.category:
+        score += _W_CAT
+    miles = None
+    if dist is not None:
+        miles = float(dist[i])
+        near = max(0.0, 1.0 - miles / max(float(index.radius[i]), 1.0))
+        county_query = it.place is not None and it.place.kind == "county" and it.place.county == listing.county
+        score += _W_GEO * (1.0 if county_query else near)
+    return Hit(listing, round(score, 4), None if miles is None else round(miles, 1))
