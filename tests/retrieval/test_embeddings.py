@@ -1,10 +1,11 @@
-"""The local MiniLM embeddings: offline ONNX inputs, unit vectors, batch == single, meaning, one thread."""
+"""The local MiniLM embeddings: offline ONNX inputs, unit vectors, batch == single (documents and queries),
+meaning, one thread."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from retrieval.embeddings import MiniLMEmbeddings, build_embeddings
+from retrieval.embeddings import MiniLMEmbeddings, build_embeddings, embed_queries
 from tests.conftest import make_settings
 
 
@@ -38,3 +39,11 @@ def test_documents_are_cut_to_the_token_cap() -> None:
 def test_settings_pick_the_local_model_by_default() -> None:
     emb = build_embeddings(settings=make_settings(embeddings_threads=1, embeddings_doc_max_tokens=48))
     assert isinstance(emb, MiniLMEmbeddings) and emb.doc_max_tokens == 48
+
+
+def test_queries_embedded_together_match_one_by_one(embeddings: MiniLMEmbeddings) -> None:
+    texts = ["roof inspection near Troy", "crop spraying", "wedding videographer under $500 with night waiver"]
+    together = embed_queries(embeddings, texts)
+    assert together.shape == (3, 384) and together.dtype == np.float32
+    alone = np.array([embeddings.embed_query(t) for t in texts])
+    assert np.allclose((together * alone).sum(axis=1), 1.0, atol=1e-4)
