@@ -16,8 +16,10 @@ from collections.abc import Iterable
 
 __all__ = ["Anchor", "Finder", "anchors", "finders", "match_at", "search_windows", "split_top"]
 
-Anchor = tuple[str, bool, bool]  # (literal, needs a word boundary before it, is a whole word)
-Finder = tuple[re.Pattern[str], str | None]  # (where the anchor occurs, the whole word it must be, if any)
+# (literal, needs a word boundary before it, the whole words every match there starts with: () if unknown)
+Anchor = tuple[str, bool, tuple[str, ...]]
+Finder = tuple[re.Pattern[str], frozenset[str]]  # (where the anchor occurs, words that must all be in the view)
+_NEXT_WORD = re.compile(r"(?:\\s\+| )([a-z0-9]+)")
 _BEFORE, _AFTER = 200, 400  # window around a trigger occurrence; every rule's match fits inside
 _SPECIAL = set(".^$*+?{}[]()|")
 
@@ -44,9 +46,9 @@ def finders(places: Iterable[Anchor]) -> tuple[Finder, ...]:
         places: a rule's anchors, from `anchors()`.
     """
     out = []
-    for literal, boundary, exact in sorted(places):
+    for literal, boundary, words in sorted(places):
         lit = re.escape(literal)
-        out.append((re.compile(f"{lit}(?<=\\b{lit})" if boundary else lit), literal if exact else None))
+        out.append((re.compile(f"{lit}(?<=\\b{lit})" if boundary else lit), frozenset(words)))
     return tuple(out)
 
 
@@ -57,11 +59,12 @@ def match_at(regex: re.Pattern[str], view: str, places: Iterable[Finder], words:
         regex: the rule's regex.
         view: the lower-case view.
         places: the rule's compiled anchors, from `finders()`.
-        words: the view's words (`detect.words_of`): a whole-word anchor not among them is skipped.
+        words: the view's words (`detect.words_of`): an anchor whose leading words ("in the voice of") are not
+            all among them is skipped without looking at the text.
     """
     match = regex.match
-    for finder, word in places:
-        if word is not None and word not in words:
+    for finder, needed in places:
+        if needed and not needed <= words:
             continue
         for m in finder.finditer(view):
             if match(view, m.start()):
@@ -137,12 +140,26 @@ def _branch_anchors(branch: str) -> set[Anchor] | None:
             word = m.group()[:-1] if truncated else m.group()
             if not word:
                 return None
-            # A whole word when what follows cannot continue it: a space, a boundary or a punctuation literal.
-            exact = not truncated and tail.startswith(("\\s", "\\b", " ", "'", "-", ",", ":"))
-            words.add((word, True, exact))
+            words.add((word, True, () if truncated else _leading_words(word, tail)))
         return words
     literal = _literal_prefix(branch)
-    return {(literal, False, False)} if literal else None
+    return {(literal, False, ())} if literal else None
+
+
+def _leading_words(first: str, tail: str) -> tuple[str, ...]:
+    # The whole words a branch starts with ("in\\s+the\\s+voice\\s+of" -> in, the, voice, of), as far as each is
+    # followed by something that cannot continue it (a space, a boundary, punctuation) and is not optional.
+    ends = ("\\s", "\\b", " ", "'", "-", ",", ":")
+    if not tail.startswith(ends):
+        return ()
+    out = [first]
+    while (m := _NEXT_WORD.match(tail)) is not None:
+        rest = tail[m.end() :]
+        if not rest.startswith(ends):
+            break
+        out.append(m.group(1))
+        tail = rest
+    return tuple(out)
 
 
 def _group_end(rest: str) -> int:

@@ -185,9 +185,16 @@ def decode_payloads(text: str, words: set[str] | None = None) -> list[tuple[str,
 
 def _uu(line: str, found: list[tuple[str, str]]) -> None:
     # A uuencoded line starts with its length character (" "-"M") and uses no lower-case letters; it may
-    # follow a question on the same line ("What does this mean? M/\"$M+5...").
-    start = 0
-    for tok in line.split(" "):
+    # follow a question on the same line ("What does this mean? M/\"$M+5..."). Only tokens where a hint run
+    # starts are looked at (a uuencoded token is one such run), not every token of a long line.
+    tried = -1
+    for hint in _UU_HINT.finditer(line):
+        start = line.rfind(" ", 0, hint.start()) + 1
+        if start <= tried:
+            continue
+        tried = start
+        end = line.find(" ", start)
+        tok = line[start : end if end >= 0 else len(line)]
         if (
             len(tok) >= 8
             and not _LOWER.search(tok)
@@ -198,7 +205,6 @@ def _uu(line: str, found: list[tuple[str, str]]) -> None:
             _add(found, "uuencode", _try(binascii.a2b_uu, line[start:].rstrip()))
             if len(found) > before:
                 return
-        start += len(tok) + 1
 
 
 def _ascii85_like(tok: str) -> bool:
