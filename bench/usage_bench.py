@@ -2,9 +2,11 @@
 
     .venv/bin/python -m bench.usage_bench --rows 1000000 [--days 90] [--db /tmp/usage-bench.db]
 
-Seeds a SQLite ledger (kept between runs: pass the same --db to reuse it), then times, as medians:
-ledger.record of one row, AuditLog.record of one request, spend_since (the gateway's budget read), and
-report(by=day|model|key|route) over the last 30 days. Prints one line per figure.
+Seeds a SQLite ledger (kept between runs: pass the same --db to reuse it; the rollups are filled from the
+seeded rows, timed), then times, as medians: ledger.record of one row, AuditLog.record of one request,
+spend_since (the gateway's budget read), and report(by=day|model|key|route) over the last 30 days. Then the
+write cost per row with the rollups (`Ledger.record`) and without (the rows alone, the ledger before them), in
+batches of 1 and 100 rows, each in a new, empty SQLite ledger. Prints one line per figure.
 """
 
 from __future__ import annotations
@@ -66,13 +68,18 @@ def main() -> None:
     p.add_argument("--repeat", type=int, default=5)
     args = p.parse_args()
     now = dt.datetime.now(dt.UTC)
-    ledger = Ledger(f"sqlite:///{args.db}").create()
+    t = time.perf_counter()
+    ledger = Ledger(f"sqlite:///{args.db}").create()  # fills the rollups of a ledger seeded before they existed
+    print(f"opened {args.db} in {time.perf_counter() - t:.1f}s (including any backfill of the rollups)")
     with ledger.engine.connect() as conn:
         have = conn.execute(usage_table.select().with_only_columns(usage_table.c.id).limit(1)).first()
     if have is None:
         t = time.perf_counter()
         seed(ledger, args.rows, args.days, now)
         print(f"seeded {args.rows:,} rows over {args.days} days in {time.perf_counter() - t:.1f}s -> {args.db}")
+    t = time.perf_counter()
+    if ledger.backfill():
+        print(f"filled the rollups from the rows in {time.perf_counter() - t:.1f}s")
     gc.collect()
     gc.freeze()
 
@@ -98,6 +105,38 @@ def main() -> None:
         med, worst = _timed(lambda by=by: ledger.report(by, since=since), args.repeat)  # type: ignore[misc]
         print(f"report(by={by:<5}, 30 days) median {med * 1e3:8.1f} ms   max {worst * 1e3:7.1f} ms")
     ledger.close()
+    write_costs(now)
+
+
+def write_costs(now: dt.datetime) -> None:
+    """Per-row cost of writing rows with the rollups and without them, in new ledgers."""
+    rnd = random.Random(2)
+
+    def rows(n: int) -> list[UsageRow]:
+        return [UsageRow(request_id=f"{rnd.getrandbits(128):032x}", ts=now, route=rnd.choice(["chat", "search"]),
+                         status=200, latency_ms=rnd.lognormvariate(6, 0.8), key_name=f"key-{rnd.randrange(20)}",
+                         model=rnd.choice(["gpt-4o-mini", "gpt-3.5-turbo"]), input_tokens=1200, output_tokens=300,
+                         cost_usd=0.0004) for _ in range(n)]
+
+    with tempfile.TemporaryDirectory() as tmp:
+        with_rollups = Ledger(f"sqlite:///{tmp}/rollups.db").create()
+        rows_only = Ledger(f"sqlite:///{tmp}/rows.db").create()
+
+        def insert_rows(batch: list[UsageRow]) -> None:
+            with rows_only.engine.begin() as conn:
+                conn.execute(usage_table.insert(), [r.values() for r in batch])
+
+        def record(batch: list[UsageRow]) -> None:
+            with_rollups.record(*batch)
+
+        for size, n in ((1, 500), (100, 50)):
+            for name, write in (("rows only", insert_rows), ("with rollups", record)):
+                batches = iter([rows(size) for _ in range(n)])
+                med, worst = _timed(lambda w=write, b=batches: w(next(b)), n)  # type: ignore[misc]
+                print(f"write {size:>3} row(s), {name:<12} median {med / size * 1e6:8.0f} us/row   "
+                      f"max {worst * 1e3:7.2f} ms/batch")
+        with_rollups.close()
+        rows_only.close()
 
 
 if __name__ == "__main__":

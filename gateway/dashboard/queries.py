@@ -22,7 +22,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from sqlalchemy import func, select
+from sqlalchemy import String, cast, func, select, type_coerce
 from sqlalchemy.sql.elements import ColumnElement
 
 from gateway.ledger import (
@@ -94,8 +94,7 @@ def bucket_key(value: Any, unit: str) -> str:
         return value.replace(tzinfo=None).isoformat(timespec="minutes")
     if isinstance(value, dt.date):
         return value.isoformat()
-    text = str(value).replace(" ", "T")
-    return text if unit == "day" else (text + ":00")[:16]
+    return bucket_key(dt.datetime.fromisoformat(str(value)), unit)  # e.g. SQLite's '2026-11-20 13:00:00.000000'
 
 
 def bucket_start(t: dt.datetime, unit: str) -> dt.datetime:
@@ -128,25 +127,38 @@ def query_buckets(ledger: Ledger, unit: str, since: dt.datetime, until: dt.datet
     if unit == "minute":
         return query_row_buckets(ledger, unit, since, until)
     m, lt = marginals_table.c, latency_table.c
+    # `start` is read as stored (no DateTime parsing of thousands of rows): one bucket key per distinct value.
+    start = type_coerce(m.start, String)
+    sums = select(start, m.dim, m.value, *[m[n] for n in SUMS[:VALUES]]).where(
+        m.span == unit, m.start >= since, m.start < until)
+    # A bucket's histogram comes back as two lists joined into strings (bins, counts; the same order, as both
+    # aggregate the same rows): one row per bucket, not one per bin (the 30-day view has ~400 bins a day).
+    hist = select(type_coerce(lt.start, String), func.aggregate_strings(cast(lt.bin, String), ","),
+                  func.aggregate_strings(cast(lt.n, String), ",")).where(
+        lt.span == unit, lt.start >= since, lt.start < until).group_by(lt.start)
     out: dict[str, Bucket] = {}
-    keys: dict[Any, Bucket] = {}  # rollup start -> its bucket (one key computation per bucket, not per row)
+    keys: dict[Any, Bucket] = {}
 
-    def bucket(start: Any) -> Bucket:
-        b = keys.get(start)
+    def bucket(value: Any) -> Bucket:
+        b = keys.get(value)
         if b is None:
-            k = bucket_key(start, unit)
-            b = keys[start] = out.setdefault(k, Bucket(start=k))
+            k = bucket_key(value, unit)
+            b = keys[value] = out.setdefault(k, Bucket(start=k))
         return b
 
-    sums = select(m.start, m.dim, m.value, *[m[n] for n in SUMS[:VALUES]]).where(
-        m.span == unit, m.start >= since, m.start < until)
-    hist = select(lt.start, lt.bin, lt.n).where(lt.span == unit, lt.start >= since, lt.start < until)
-    with ledger.engine.connect() as conn:
-        for row in conn.execute(sums):
+    with ledger.engine.connect() as conn:  # fetchall: one driver call, not one per row
+        for row in conn.execute(sums).all():
             bucket(row[0]).groups[(row[1], row[2])] = [float(v) for v in row[3:]]
-        for start, edge, n in conn.execute(hist):
-            bucket(start).latency[float(edge)] = int(n)
+        for value, edges, counts in conn.execute(hist).all():
+            bucket(value).latency.update(zip(map(_edge, edges.split(",")), map(int, counts.split(",")), strict=True))
     return out
+
+
+def _edge(text: str) -> float:
+    """A bin edge read back from text: the exact float of `latency_bin` (SQLite prints 15 digits, so the
+    edges below 10 ms, multiples of 0.05, are rebuilt from their index; the others print exactly)."""
+    x = float(text)
+    return x if x >= 10.0 else round(x / BINS[0][1]) * BINS[0][1]
 
 
 def _bucket_expr(ledger: Ledger, unit: str) -> ColumnElement[Any]:
