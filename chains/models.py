@@ -139,7 +139,8 @@ def build_chat_model(
         model: BaseChatModel = _chat_openai(c)
         if breakers is not None:
             model = GuardedChatModel(inner=model, breaker=breakers.get(c.name), failure_types=PROVIDER_ERRORS)
-        models.append(model.with_config(run_name=f"model:{c.name}"))
+        model.name = f"model:{c.name}"  # the run's name; a field, not a binding: a binding costs per call
+        models.append(model)
     if len(models) == 1:
         return models[0]
     # CircuitOpen: the model was not even called, so the next one answers at once.

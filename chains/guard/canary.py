@@ -9,6 +9,7 @@ prompt is replaced by `REFUSAL` and reported as flagged.
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import secrets
@@ -86,15 +87,24 @@ def redact_leak(answer: str, *, canary: str, system_prompt: str = "", min_words:
     return answer, verdict
 
 
+_GRAM = 4  # shingle size: runs are found by chaining shared 4-grams
+
+
+@functools.lru_cache(maxsize=64)
+def _prompt_grams(system_prompt: str) -> frozenset[tuple[str, ...]]:
+    """The system prompt's word 4-grams; cached: a prompt is checked against every chunk of every answer."""
+    ref = _WORD.findall(system_prompt.lower())
+    return frozenset(tuple(ref[i : i + _GRAM]) for i in range(len(ref) - _GRAM + 1))
+
+
 def _longest_shared_run(answer: str, system_prompt: str) -> int:
     if not system_prompt or not answer:
         return 0
-    ref = _WORD.findall(system_prompt.lower())
+    grams = _prompt_grams(system_prompt)
     out = _WORD.findall(answer.lower())
-    n = 4  # shingle size: runs are found by chaining shared 4-grams
-    if len(ref) < n or len(out) < n:
+    n = _GRAM
+    if not grams or len(out) < n:
         return 0
-    grams = {tuple(ref[i : i + n]) for i in range(len(ref) - n + 1)}
     best = streak = 0
     for i in range(len(out) - n + 1):
         streak = streak + 1 if tuple(out[i : i + n]) in grams else 0

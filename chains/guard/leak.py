@@ -12,7 +12,7 @@ from langchain_core.runnables import Runnable, RunnableGenerator
 
 from chains.guard.canary import REFUSAL, check_output, redact_leak
 
-__all__ = ["build_leak_guard"]
+__all__ = ["LeakStream", "build_leak_guard"]
 
 log = logging.getLogger("skymarket.guard")
 
@@ -35,13 +35,13 @@ def build_leak_guard(
     """
 
     def transform(chunks: Iterator[Any]) -> Iterator[Any]:
-        state = _LeakStream(canary, system_prompt, min_words, holdback)
+        state = LeakStream(canary, system_prompt, min_words, holdback)
         for chunk in chunks:
             yield from state.feed(chunk)
         yield from state.close()
 
     async def atransform(chunks: AsyncIterator[Any]) -> AsyncIterator[Any]:
-        state = _LeakStream(canary, system_prompt, min_words, holdback)
+        state = LeakStream(canary, system_prompt, min_words, holdback)
         async for chunk in chunks:
             for out in state.feed(chunk):
                 yield out
@@ -51,8 +51,12 @@ def build_leak_guard(
     return RunnableGenerator(transform, atransform).with_config(run_name="guard_output")
 
 
-class _LeakStream:
-    """Accumulates an answer, releases it behind a hold-back window, and swaps a leak for the refusal."""
+class LeakStream:
+    """Accumulates an answer, releases it behind a hold-back window, and swaps a leak for the refusal.
+
+    `feed(chunk)` returns what may leave now; `close()` the rest at the end. Chunks are strings or
+    `AIMessageChunk`s (the first decides the type of what comes out); a whole `AIMessage` is checked at once.
+    """
 
     def __init__(self, canary: str, system_prompt: str, min_words: int, holdback: int) -> None:
         self.canary, self.system_prompt, self.min_words, self.holdback = canary, system_prompt, min_words, holdback
