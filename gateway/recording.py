@@ -3,9 +3,9 @@
 `RecordingMiddleware` (pure ASGI, so streams pass through untouched) opens a `RequestContext` for each
 POST under a feature's path (`/chat/invoke`, `/chat/c/<hash>/stream`, `/search`, ...), puts it in the
 ContextVar and on `request.state.ctx`, sets the `X-Request-ID` response header on every response (the
-caller's own id when well-formed), and when the response has been sent hands the context to
-`Observability.finish` in a worker thread. Token usage reaches the context from the `UsageCallback`
-that `Observability.instrument` binds to each served chain.
+caller's own id when well-formed), and when the response has been sent hands the context to the
+observability's `BatchWriter` (gateway/writer.py: one thread, one ledger transaction per batch). Token
+usage reaches the context from the `UsageCallback` that `Observability.instrument` binds to each served chain.
 """
 
 from __future__ import annotations
@@ -15,11 +15,10 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import anyio
 from langchain_core.runnables import Runnable
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -32,6 +31,7 @@ from gateway.ledger import Ledger, UsageRow, build_ledger
 from gateway.metrics import Metrics
 from gateway.pricing import PriceTable, load_prices
 from gateway.usage import UsageCallback, instrument
+from gateway.writer import BatchWriter
 
 __all__ = ["Observability", "RecordingMiddleware", "build_observability", "request_id_from", "to_row"]
 
@@ -72,13 +72,25 @@ class Observability:
     alerts: Alerts
     features: set[str] = field(default_factory=set)  # first path segments whose POSTs are recorded
 
+    writer: BatchWriter = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.writer = BatchWriter(self.finish_many, name="usage-writer")
+
     def start(self) -> None:
-        """Creates the ledger's tables (connects); called from the app's lifespan."""
+        """Creates the ledger's tables (connects) and starts the writer; called from the app's lifespan."""
         self.ledger.create()
         metrics.activate(self.metrics, default=True)
+        self.writer.start()
 
     def stop(self) -> None:
+        """Writes what is queued, then closes the ledger."""
+        self.writer.stop()
         self.ledger.close()
+
+    def flush(self, timeout: float = 10.0) -> bool:
+        """Blocks until every request finished so far is written down."""
+        return self.writer.flush(timeout)
 
     def instrument(self, chains: dict[str, Runnable]) -> None:
         """Binds the usage callback to every chain (in place) and records requests to their routes."""
@@ -87,19 +99,29 @@ class Observability:
             self.features.add(name.split("/")[0])
 
     def finish(self, ctx: RequestContext) -> None:
-        """Writes a finished request down. Never raises: accounting must not fail a request."""
+        """Writes one finished request down at once. Never raises."""
+        self.finish_many([ctx])
+
+    def finish_many(self, ctxs: Sequence[RequestContext]) -> None:
+        """Writes finished requests down: metrics, ledger rows (one transaction), audit lines, the alert check.
+
+        Never raises: accounting must not fail a request.
+        """
+        for ctx in ctxs:
+            try:
+                self.metrics.observe(ctx)
+            except Exception:
+                log.exception("metrics failed for request %s", ctx.request_id)
         try:
-            self.metrics.observe(ctx)
-        except Exception:
-            log.exception("metrics failed for request %s", ctx.request_id)
-        try:
-            self.ledger.record(to_row(ctx, user_hash=self.audit.user_hash(ctx.user_id)))
+            self.ledger.record(*(to_row(ctx, user_hash=self.audit.user_hash(ctx.user_id)) for ctx in ctxs))
         except Exception as exc:  # a database outage must not take requests down; name the type only
-            log.error("usage ledger write failed for request %s: %s", ctx.request_id, type(exc).__name__)
-        try:
-            self.audit.record(ctx)
-        except Exception as exc:
-            log.error("audit write failed for request %s: %s", ctx.request_id, type(exc).__name__)
+            log.error("usage ledger write failed for %d request(s) from %s: %s", len(ctxs), ctxs[0].request_id,
+                      type(exc).__name__)
+        for ctx in ctxs:
+            try:
+                self.audit.record(ctx)
+            except Exception as exc:
+                log.error("audit write failed for request %s: %s", ctx.request_id, type(exc).__name__)
         try:
             self.alerts.maybe_check()
         except Exception as exc:
@@ -162,5 +184,4 @@ class RecordingMiddleware:
             ctx.finished_mono = time.perf_counter()
             metrics._active.reset(mtoken)  # type: ignore[arg-type]
             context.reset(token)
-            with anyio.CancelScope(shield=True):
-                await anyio.to_thread.run_sync(self.obs.finish, ctx)
+            await self.obs.writer.wait_written(ctx)  # queued at once; written even if this await is cancelled

@@ -1,0 +1,106 @@
+"""The batch writer: everything submitted is written once, in order, in batches; flush and stop lose nothing;
+a failing batch does not stop the writer; a waiting request is released when its batch is written."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+from gateway.writer import BatchWriter
+
+
+class Sink:
+    """Records batches; can be told to block (to let a queue build up) or to fail once."""
+
+    def __init__(self) -> None:
+        self.batches: list[list[Any]] = []
+        self.gate = threading.Event()
+        self.gate.set()
+        self.fail_next = False
+
+    def __call__(self, batch: Sequence[Any]) -> None:
+        self.gate.wait(10)
+        if self.fail_next:
+            self.fail_next = False
+            raise RuntimeError("database down")
+        self.batches.append(list(batch))
+
+    @property
+    def items(self) -> list[Any]:
+        return [x for b in self.batches for x in b]
+
+
+def test_items_queued_while_the_writer_is_busy_go_in_one_batch() -> None:
+    sink = Sink()
+    w = BatchWriter(sink)
+    w.start()
+    sink.gate.clear()
+    w.submit("first")  # taken at once; the writer then blocks on the gate inside write
+    for i in range(100):
+        w.submit(i)
+    sink.gate.set()
+    assert w.flush(10)
+    assert sink.items == ["first", *range(100)]
+    assert len(sink.batches) <= 3  # "first", then the 100 that queued up behind it (one or two batches)
+    w.stop()
+
+
+def test_stop_writes_everything_queued() -> None:
+    sink = Sink()
+    w = BatchWriter(sink, max_batch=7)
+    w.start()
+    sink.gate.clear()
+    for i in range(50):
+        w.submit(i)
+    sink.gate.set()
+    w.stop()
+    assert sink.items == list(range(50)) and max(len(b) for b in sink.batches) <= 7
+    assert not w.running
+
+
+def test_a_failing_batch_is_logged_and_the_writer_goes_on(caplog: Any) -> None:
+    sink = Sink()
+    w = BatchWriter(sink)
+    w.start()
+    sink.fail_next = True
+    w.submit("lost")
+    assert w.flush(10)
+    w.submit("kept")
+    assert w.flush(10)
+    w.stop()
+    assert sink.items == ["kept"] and "failed" in caplog.text
+
+
+def test_without_a_thread_items_are_written_at_once() -> None:
+    sink = Sink()
+    w = BatchWriter(sink)
+    w.submit("now")
+    assert sink.items == ["now"] and w.flush()
+
+
+async def test_waiting_requests_are_released_when_their_batch_is_written() -> None:
+    sink = Sink()
+    w = BatchWriter(sink)
+    w.start()
+    try:
+        await asyncio.gather(*(w.wait_written(i) for i in range(40)))
+        assert sorted(sink.items) == list(range(40))  # all written before any wait returned
+        assert len(sink.batches) < 40
+    finally:
+        w.stop()
+
+
+async def test_a_stuck_write_does_not_hold_the_request_forever() -> None:
+    sink = Sink()
+    w = BatchWriter(sink)
+    w.start()
+    sink.gate.clear()
+    try:
+        await asyncio.wait_for(w.wait_written("slow", timeout=0.2), 5)
+        assert sink.items == []  # released by the timeout; the item is still queued
+    finally:
+        sink.gate.set()
+        w.stop()
+    assert sink.items == ["slow"]
