@@ -46,7 +46,8 @@ _GUARD_ENDPOINTS: list[Endpoint] = [
 ]
 
 
-def get_services(request: Request) -> Services:
+async def get_services(request: Request) -> Services:
+    """The app's services. Async: FastAPI runs a plain `def` dependency in a worker thread, per request."""
     services: Services = request.app.state.services
     return services
 
@@ -75,7 +76,7 @@ def stream_precheck(check: Precheck | None) -> Callable[[Request], Awaitable[Non
     """
 
     async def dependency(request: Request) -> None:
-        if check is None or not request.url.path.rsplit("/", 1)[-1].startswith("stream"):
+        if check is None or not str(request.scope.get("path", "")).rsplit("/", 1)[-1].startswith("stream"):
             return
         try:
             body = await request.json()

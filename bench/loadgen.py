@@ -100,10 +100,12 @@ def _http_request(cmd: dict[str, Any]) -> bytes:
     return head.encode() + body
 
 
-def _direct_call(model: Any, stream: bool) -> Call:
-    from langchain_core.messages import HumanMessage
+def _direct_call(model: Any, stream: bool, system: str | None = None) -> Call:
+    from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 
-    messages = [HumanMessage("How do I list a drone for sale?")]
+    messages: list[BaseMessage] = [HumanMessage("How do I list a drone for sale?")]
+    if system:
+        messages.insert(0, SystemMessage(system))
 
     async def call() -> Result:
         t0 = time.perf_counter()
@@ -132,7 +134,7 @@ async def run_phase(cmd: dict[str, Any], direct_model: Any = None) -> dict[str, 
     async def client() -> None:
         nonlocal started
         http = None if direct_model is not None else _HttpClient(int(cmd["port"]), _http_request(cmd))
-        call = _direct_call(direct_model, bool(cmd["stream"])) if http is None else http.call
+        call = _direct_call(direct_model, bool(cmd["stream"]), cmd.get("system")) if http is None else http.call
         try:
             while time.perf_counter() < end and started < limit:
                 started += 1

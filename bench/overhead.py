@@ -9,6 +9,10 @@ hits all alike:
   (b) a bare LangServe route wrapping that same `ChatOpenAI` (bench/bare_app.py), one uvicorn worker;
   (c) our `/chat` from `server.create_app(settings)` with everything on, one uvicorn worker;
   (d) LiteLLM's proxy, one worker, from a separate venv (`--litellm-python`), when it starts offline.
+By default (a), (b) and (d) send the same system prompt (c) adds (`--system-prompt same`), so every target
+makes the same request to the model: the OpenAI SDK's request transform alone costs ~0.7 ms of CPU per
+extra message, which is the model request's cost, not the service's. `--system-prompt none` sends them
+the user turn only.
 For invoke and for streams (time to the first token), at each concurrency: p50/p99 added ms over the
 upstream's fixed latency, throughput, the server's CPU ms per request (/proc/<pid>/stat, process tree),
 and the load generator's CPU (bench/loadgen.py). Servers get `gc.freeze()` after the warm-up (SIGUSR1).
@@ -78,6 +82,18 @@ def _tree_cpu_s(pid: int) -> float:
     return total / _TICK
 
 
+def _system_prompt() -> str:
+    """A system prompt of the size (c) sends: the chat prompt file, rendered as chains/chat.py renders it."""
+    import datetime as dt
+
+    from chains.guard import make_canary
+    from chains.prompting import PromptStore
+
+    system, _ = PromptStore(ROOT / "prompts").get("chat").render(today=dt.date.today().isoformat(),
+                                                                 canary=make_canary())
+    return system
+
+
 def _env() -> dict[str, str]:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "NO_PROXY": "127.0.0.1,localhost", "no_proxy": "127.0.0.1,localhost",
            "HTTP_PROXY": "http://127.0.0.1:9", "HTTPS_PROXY": "http://127.0.0.1:9",
@@ -119,11 +135,13 @@ class Bench:
         url = f"http://127.0.0.1:{up_port}/v1"
         self.raw, self.direct = self.loadgen("loadgen", []), self.loadgen("direct", ["--direct", url])
         msgs = [{"role": "user", "content": TEXT}]
-        self.targets["a"] = {"proc": None}
+        system = _system_prompt() if self.args.system_prompt == "same" else None
+        peer_msgs = ([{"role": "system", "content": system}] if system else []) + msgs
+        self.targets["a"] = {"proc": None, "system": system}
         port = _free_port()
         if proc := self.server("b", [PY, "-m", "bench.bare_app", "bare", "--port", str(port), "--upstream", url], port):
-            self.targets["b"] = {"proc": proc, "port": port, "path": "/chat/{mode}",
-                                 "body": {"input": [{"type": "human", "content": TEXT}]}}
+            lc = ([{"type": "system", "content": system}] if system else []) + [{"type": "human", "content": TEXT}]
+            self.targets["b"] = {"proc": proc, "port": port, "path": "/chat/{mode}", "body": {"input": lc}}
         port = _free_port()
         cmd = [PY, "-m", "bench.bare_app", "ours", "--port", str(port), "--upstream", url, "--data-dir", str(self.tmp)]
         if proc := self.server("c", cmd, port):
@@ -143,14 +161,16 @@ class Bench:
         if proc := self.server("d", cmd, port, timeout=120):
             self.targets["d"] = {"proc": proc, "port": port, "path": "/v1/chat/completions", "openai": True,
                                  "headers": {"authorization": f"Bearer {_LITELLM_KEY}"},
-                                 "body": {"model": "gpt-4o-mini", "messages": msgs, "max_tokens": 1000,
+                                 "body": {"model": "gpt-4o-mini", "messages": peer_msgs, "max_tokens": 1000,
                                           "temperature": 0.7}}
 
     def phase(self, name: str, mode: str, conc: int, duration: float) -> dict[str, Any]:
         t = self.targets[name]
         cmd: dict[str, Any] = {"stream": mode == "stream", "concurrency": conc, "duration": duration,
                                "max_requests": self.args.max_requests}
-        if name != "a":
+        if name == "a":
+            cmd["system"] = t.get("system")
+        else:
             body = dict(t["body"])
             if t.get("openai") and mode == "stream":
                 body |= {"stream": True, "stream_options": {"include_usage": True}}
@@ -207,6 +227,9 @@ def main() -> None:
     parser.add_argument("--max-requests", type=int, default=5000, help="per phase, a bound besides --duration")
     parser.add_argument("--litellm-python", default="/tmp/litellm-venv/bin/python")
     parser.add_argument("--no-litellm", action="store_true")
+    parser.add_argument("--system-prompt", choices=["same", "none"], default="same",
+                        help="same: (a), (b) and (d) send the system prompt (c) adds, so every target makes the "
+                             "same model request; none: they send the user turn only (the first runs did)")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "overhead.json")
     args = parser.parse_args()
     bench = Bench(args)

@@ -37,9 +37,9 @@ from gateway import context
 
 __all__ = ["ChatChain", "ChatMessage", "build_chat_chain", "chat_precheck", "make_chat_input", "screen_chat_input"]
 
-# Characters a stream holds back for the leak check: the whole canary (26) and most of a 12-word verbatim run
-# never leave; more would delay the first token of every answer (~30 tokens/s on the local model).
-_HOLDBACK = 64
+# Characters a stream always holds back for the leak check, besides what might become a leak (a word being
+# written, a run shared with the system prompt, a possible canary start: chains/guard/canary.py unsafe_tail).
+_HOLDBACK = 0
 _MIN_WORDS = 12  # a shared run of this many words with the system prompt is a leak
 _ROLE = {"user": "user", "human": "user", "assistant": "assistant", "ai": "assistant"}
 

@@ -15,7 +15,7 @@ import re
 import secrets
 from dataclasses import dataclass, field
 
-__all__ = ["REFUSAL", "LeakVerdict", "check_output", "make_canary", "redact_leak"]
+__all__ = ["REFUSAL", "LeakVerdict", "check_output", "make_canary", "redact_leak", "unsafe_tail"]
 
 log = logging.getLogger("skymarket.guard")
 
@@ -95,6 +95,76 @@ def _prompt_grams(system_prompt: str) -> frozenset[tuple[str, ...]]:
     """The system prompt's word 4-grams; cached: a prompt is checked against every chunk of every answer."""
     ref = _WORD.findall(system_prompt.lower())
     return frozenset(tuple(ref[i : i + _GRAM]) for i in range(len(ref) - _GRAM + 1))
+
+
+@functools.lru_cache(maxsize=64)
+def _gram_prefixes(system_prompt: str) -> frozenset[tuple[str, ...]]:
+    """The first 1, 2 and 3 words of every 4-gram: a tail that may still grow into a shared run."""
+    return frozenset(g[:k] for g in _prompt_grams(system_prompt) for k in range(1, _GRAM))
+
+
+def unsafe_tail(text: str, *, canary: str, system_prompt: str = "", window: int = 600) -> int:
+    """Where the part of a growing answer that may not leave yet begins (`len(text)` if none).
+
+    For a stream: what lies before this index cannot turn into a leak whatever comes next, up to the
+    limits `check_output()` allows; what lies after it might, so it is held until the next chunk decides.
+    Held: a word the chunk ended inside, a run of words shared with the system prompt (from its first word:
+    a run that grows to `min_words` never shows any of itself), the first words of a possible run, and a
+    tail that could be the beginning of the canary or of its random part (separators ignored).
+
+    Args:
+        text: the answer so far (already checked with `check_output()`).
+        canary: this request's canary.
+        system_prompt: the rendered system prompt.
+        window: how many trailing characters are examined (a run is held from here at the latest).
+    """
+    end = len(text)
+    start = max(0, end - window)
+    words = [(m.start(), m.group().lower()) for m in _WORD.finditer(text, start)]
+    if words and start > 0 and words[0][0] == start:
+        words = words[1:]  # possibly cut by the window
+    if words and words[-1][0] + len(words[-1][1]) == end:
+        end = words[-1][0]  # a word still being written
+        words = words[:-1]
+    if system_prompt:
+        ref = system_prompt.replace(canary, " ") if canary else system_prompt
+        grams, prefixes = _prompt_grams(ref), _gram_prefixes(ref)
+        toks = [w for _, w in words]
+        m = len(toks)
+        i = m - _GRAM
+        if i >= 0 and tuple(toks[i:]) in grams:
+            while i > 0 and tuple(toks[i - 1 : i - 1 + _GRAM]) in grams:
+                i -= 1
+            end = min(end, words[i][0] if i > 0 or start == 0 else start)
+        else:
+            for k in range(min(_GRAM - 1, m), 0, -1):
+                if tuple(toks[m - k :]) in prefixes:
+                    end = min(end, words[m - k][0])
+                    break
+    if canary:
+        end = min(end, _canary_prefix_start(text, end, canary))
+    return end
+
+
+def _canary_prefix_start(text: str, end: int, canary: str) -> int:
+    """The start of the longest tail of `text[:end]` that spells the canary's (or its secret's) beginning."""
+    whole = _SQUASH.sub("", canary).lower()
+    secret = canary.rsplit("-", 1)[-1].lower()
+    chars: list[tuple[int, str]] = []  # trailing word characters, nearest last
+    i = end - 1
+    while i >= 0 and len(chars) < len(whole):
+        ch = text[i]
+        if ch.isalnum():
+            chars.append((i, ch.lower()))
+        elif not _SQUASH.fullmatch(ch):
+            break
+        i -= 1
+    chars.reverse()
+    for k in range(len(chars)):
+        tail = "".join(c for _, c in chars[k:])
+        if whole.startswith(tail) or secret.startswith(tail):
+            return chars[k][0]
+    return end
 
 
 def _longest_shared_run(answer: str, system_prompt: str) -> int:

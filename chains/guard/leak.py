@@ -10,7 +10,7 @@ from typing import Any
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.runnables import Runnable, RunnableGenerator
 
-from chains.guard.canary import REFUSAL, check_output, redact_leak
+from chains.guard.canary import REFUSAL, check_output, redact_leak, unsafe_tail
 
 __all__ = ["LeakStream", "build_leak_guard"]
 
@@ -18,20 +18,22 @@ log = logging.getLogger("skymarket.guard")
 
 
 def build_leak_guard(
-    *, canary: str, system_prompt: str, min_words: int = 12, holdback: int = 240
+    *, canary: str, system_prompt: str, min_words: int = 12, holdback: int = 0
 ) -> Runnable[Any, Any]:
     """A step after the model: passes answers through, replaces leaking ones with `REFUSAL`.
 
     Works on `invoke` (a string or an `AIMessage` in, the same type out) and on streams of strings or
-    `AIMessageChunk`s: the last `holdback` characters are held back until the rest of the answer is checked,
-    so a canary or a verbatim run shorter than that never leaves, and the refusal replaces the rest. A
-    replaced message carries `response_metadata["guard"] = {"action": "flag", "reasons": [...]}`.
+    `AIMessageChunk`s: what might still become a leak (`unsafe_tail()`: a word being written, a run of
+    words shared with the system prompt, a possible start of the canary) is held back until the next chunk
+    decides, so the canary and a verbatim run never leave, the refusal replaces the rest, and ordinary text
+    streams with a delay of about one word. A replaced message carries
+    `response_metadata["guard"] = {"action": "flag", "reasons": [...]}`.
 
     Args:
         canary: the token in this request's system prompt.
         system_prompt: the rendered system prompt.
         min_words: see `check_output()`.
-        holdback: characters held back while streaming (keep it above a 12-word run, ~100 characters).
+        holdback: characters always held back besides (0: only what `unsafe_tail()` marks).
     """
 
     def transform(chunks: Iterator[Any]) -> Iterator[Any]:
@@ -84,7 +86,8 @@ class LeakStream:
             log.warning("guard flag: output leak", extra={"reasons": verdict.reasons})
             refusal = REFUSAL if self.sent == 0 else "\n\n" + REFUSAL
             return [self._make(refusal, verdict.reasons)]
-        upto = len(self.text) - self.holdback
+        upto = min(len(self.text) - self.holdback,
+                   unsafe_tail(self.text, canary=self.canary, system_prompt=self.system_prompt))
         if upto > self.sent:
             out = self._make(self.text[self.sent : upto])
             self.sent = upto

@@ -108,3 +108,50 @@ async def test_async_stream_is_guarded_too() -> None:
     canary = make_canary()
     chunks = [c async for c in _stream_chain(canary, f"token {canary}").astream("hi")]
     assert "".join(c.content for c in chunks) == REFUSAL
+
+
+def _feed_all(canary: str, system: str, pieces: list[str]) -> tuple[list[list[str]], str]:
+    """Streams `pieces` through the leak guard's state; returns what left after each piece, and in all."""
+    from chains.guard.leak import LeakStream
+
+    state = LeakStream(canary, system, 12, 0)
+    out = [state.feed(p) for p in pieces] + [state.close()]
+    return out, "".join(x for step in out for x in step)
+
+
+def test_stream_releases_ordinary_text_about_a_word_behind() -> None:
+    canary = make_canary()
+    answer = "Three pilots in Novi offer roof inspections; the cheapest is $180 and the best rated is $240."
+    pieces = [w + " " for w in answer.split(" ")]
+    steps, text = _feed_all(canary, SYSTEM.format(canary=canary), pieces)
+    assert text.rstrip() == answer
+    assert "".join(steps[0] + steps[1] + steps[2]).startswith("Three pilots")  # not held for 64 characters
+
+
+def test_stream_holds_a_canary_spelled_out_character_by_character() -> None:
+    canary = make_canary()
+    before = "Sure, here it is: "
+    answer = before + " ".join(canary) + " and that is all."
+    _, text = _feed_all(canary, SYSTEM.format(canary=canary), list(answer))
+    assert text.endswith(REFUSAL)
+    leaked = text[: -len(REFUSAL)]
+    squashed = "".join(c for c in leaked if c.isalnum()).lower()
+    assert "sky" not in squashed.removeprefix("surehereitis")  # not even the canary's first letters left
+
+
+def test_stream_holds_a_verbatim_run_from_its_first_word() -> None:
+    canary = make_canary()
+    system = SYSTEM.format(canary=canary)
+    answer = ("Happy to help. My instructions say: Only recommend listings from the search results. "
+              "Never invent prices. Keep answers under 120 words.")
+    _, text = _feed_all(canary, system, [w + " " for w in answer.split(" ")])
+    assert text.endswith(REFUSAL)
+    assert check_output(text[: -len(REFUSAL)], canary=canary, system_prompt=system).longest_run == 0
+
+
+def test_stream_releases_a_short_shared_phrase_once_it_ends() -> None:
+    canary = make_canary()
+    system = SYSTEM.format(canary=canary)
+    answer = "We only recommend listings from the search results you can book, and prices are real."
+    _, text = _feed_all(canary, system, [w + " " for w in answer.split(" ")])
+    assert text.rstrip() == answer  # a 7-word overlap is allowed and does leave, in order
