@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -41,6 +42,9 @@ __all__ = ["ChatChain", "ChatMessage", "build_chat_chain", "chat_precheck", "mak
 # written, a run shared with the system prompt, a possible canary start: chains/guard/canary.py unsafe_tail).
 _HOLDBACK = 0
 _MIN_WORDS = 12  # a shared run of this many words with the system prompt is a leak
+# The last screening of this request: (its RequestContext, (guard, turns), screened messages). Set by the
+# stream pre-check in the request's task; the stream's task starts from a copy of that context.
+_SCREENED: ContextVar[tuple[Any, Any, list[BaseMessage]] | None] = ContextVar("chat_screened", default=None)
 _ROLE = {"user": "user", "human": "user", "assistant": "assistant", "ai": "assistant"}
 
 
@@ -103,6 +107,10 @@ def _history(data: Any) -> list[BaseMessage]:
 def screen_chat_input(data: Any, *, guard: GuardConfig) -> list[BaseMessage]:
     """Screens the customer's turns; records the verdict on the request's audit context.
 
+    A stream's pre-check (`chat_precheck`) and the chain screen the same turns in the same request: the
+    second call reuses the first one's result (same request context, turns and guard) instead of screening
+    again. Without a request context nothing is reused.
+
     Args:
         data: the chat input (model or dict).
         guard: the guard's configuration.
@@ -113,16 +121,24 @@ def screen_chat_input(data: Any, *, guard: GuardConfig) -> list[BaseMessage]:
     Raises:
         InputRejected: a user turn is blocked ("guard_blocked") or too long ("guard_too_long").
     """
+    history = _history(data)
     ctx = context.current()
+    key = (guard, tuple((m.type, m.content) for m in history))
+    done = _SCREENED.get()
+    if ctx is not None and done is not None and done[0] is ctx and done[1] == key:
+        return done[2]
     try:
-        screened, verdict = guard_messages(_history(data), source="chat", config=guard)
+        screened, verdict = guard_messages(history, source="chat", config=guard)
     except InputRejected as exc:
         if ctx is not None:
             ctx.guard_action, ctx.guard_reasons = "block", [exc.code]
         raise
     if ctx is not None:
         ctx.guard_action, ctx.guard_reasons = verdict.action, list(verdict.reasons)
-    return [m for m in screened if isinstance(m, BaseMessage)]
+    out = [m for m in screened if isinstance(m, BaseMessage)]
+    if ctx is not None:
+        _SCREENED.set((ctx, key, out))
+    return out
 
 
 def chat_precheck(guard: GuardConfig) -> Callable[[Any], Awaitable[None]]:
