@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Annotated, Any, Literal
 
+import anyio
 import openai
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse
@@ -61,6 +62,12 @@ async def request_deadline(services: ServicesDep) -> None:
     Async on purpose: it runs in the request's task, so the deadline reaches the chain (and a stream's task).
     """
     set_deadline(services.settings.request_deadline_s)
+
+
+async def flush_records(services: ServicesDep) -> None:
+    """Waits until every finished request is in the ledger, the audit log and the metrics (for their readers)."""
+    if services.observability is not None:
+        await anyio.to_thread.run_sync(services.observability.flush)
 
 
 Precheck = Callable[[Any], Awaitable[None]]
@@ -197,8 +204,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if services.observability is not None:  # usage, audit, metrics for every feature route; /usage, /metrics
         services.observability.instrument(services.chains)
         app.add_middleware(RecordingMiddleware, observability=services.observability)
-        app.include_router(build_router())
-        app.include_router(build_dashboard_router())  # /dashboard: charts of the ledger (admin)
+        # Requests are written down in batches (gateway/writer.py): these readers wait for the last ones first.
+        app.include_router(build_router(), dependencies=[Depends(flush_records)])
+        app.include_router(build_dashboard_router(), dependencies=[Depends(flush_records)])  # /dashboard (admin)
     app.add_middleware(RateLimitHeaders)  # X-RateLimit-* left by the gateway dependency (gateway/deps.py)
     app.add_middleware(PromptVersionHeader, prompts=services.prompts, routes=prompt_routes(settings))
     _mount_features(app, services)

@@ -184,4 +184,4 @@ class RecordingMiddleware:
             ctx.finished_mono = time.perf_counter()
             metrics._active.reset(mtoken)  # type: ignore[arg-type]
             context.reset(token)
-            await self.obs.writer.wait_written(ctx)  # queued at once; written even if this await is cancelled
+            self.obs.writer.submit(ctx)  # written by the writer thread, with others (gateway/writer.py)

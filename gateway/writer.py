@@ -2,23 +2,21 @@
 
 Every recorded request ends with a ledger row, an audit line, metrics and an alert check. Handing each one
 to a worker thread of its own (`anyio.to_thread.run_sync`) cost more CPU on the event loop than the writes
-themselves (bench/overhead.py), and wrote one database transaction per request. Here the event loop only
-puts the request on a queue; the writer thread takes whatever has queued up (one item when idle, dozens
-under load) and writes it in one go (one ledger transaction per batch). The request then waits for its
-batch with a plain future, resolved by one `call_soon_threadsafe` per batch: when the middleware returns,
-the request is written down, as before (a test or a script reading the ledger right after a response sees
-it), but the client already has its response by then.
+themselves (bench/overhead.py), and wrote one database transaction (four statements with the rollups) per
+request. Here the event loop only puts the request on a queue; the writer thread waits up to `linger_s`
+for more to arrive and writes them together (one ledger transaction per batch).
 
-Nothing is lost at shutdown: `stop()` drains the queue before it returns.
+So the ledger, the audit log and the metrics trail the responses by up to `linger_s`. Readers that need
+every finished request call `flush()` first (the /usage, /metrics and /dashboard routes do, server.py);
+budgets read a cached spend anyway. Nothing queued is lost at shutdown: `stop()` drains the queue.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -30,16 +28,19 @@ _STOP = object()
 
 
 class BatchWriter:
-    """Writes items with `write(batch)` on one thread; `submit()` from any thread, `wait()` from a loop."""
+    """Writes items with `write(batch)` on one thread; `submit()` and `flush()` from any thread."""
 
-    def __init__(self, write: Callable[[Sequence[Any]], None], *, max_batch: int = 512, name: str = "writer") -> None:
+    def __init__(self, write: Callable[[Sequence[Any]], None], *, max_batch: int = 512, linger_s: float = 0.2,
+                 name: str = "writer") -> None:
         """Args:
-        write: writes a batch; must not raise (it is logged and the batch is dropped if it does).
+        write: writes a batch; should not raise (it is logged and the batch is dropped if it does).
         max_batch: the most items one `write` call gets.
+        linger_s: how long the writer waits for more items after the first one (0: write what is there).
         name: the thread's name.
         """
         self._write = write
         self._max = max_batch
+        self._linger = linger_s
         self._name = name
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
@@ -63,26 +64,12 @@ class BatchWriter:
             self._queue.put(_STOP)
             thread.join(timeout)
 
-    def submit(self, item: Any, done: asyncio.Future[None] | None = None) -> None:
-        """Queues `item`; `done` (a future of a running loop) is resolved once its batch is written."""
+    def submit(self, item: Any) -> None:
+        """Queues `item` (from any thread; never blocks). Written at once when the writer is not running."""
         if not self.running:  # not started (a test or a script using the app without its lifespan)
             self._write([item])
-            if done is not None:
-                done.set_result(None)
             return
-        self._queue.put((item, done))
-
-    async def wait_written(self, item: Any, *, timeout: float = 5.0) -> None:
-        """Queues `item` and returns once it is written, or after `timeout` s (a stuck database must not
-        hold the request open; the item stays queued)."""
-        loop = asyncio.get_running_loop()
-        done: asyncio.Future[None] = loop.create_future()
-        timer = loop.call_later(timeout, _set_all, [done])
-        self.submit(item, done)
-        try:
-            await done
-        finally:
-            timer.cancel()
+        self._queue.put(item)
 
     def flush(self, timeout: float = 10.0) -> bool:
         """Blocks until everything queued so far is written (True) or `timeout` passes (False)."""
@@ -94,64 +81,35 @@ class BatchWriter:
 
     def _run(self) -> None:
         while True:
-            first = self._queue.get()
-            items, events, stop = [], [], False
-            nxt: Any = first
-            while True:
-                if nxt is _STOP:
-                    stop = True
-                elif isinstance(nxt, threading.Event):
-                    events.append(nxt)
-                else:
-                    items.append(nxt)
-                if len(items) >= self._max:
-                    break
-                try:
-                    nxt = self._queue.get_nowait()
-                except queue.Empty:
-                    break
+            items: list[Any] = []
+            events: list[threading.Event] = []
+            stop = self._collect(self._queue.get(), items, events)
             if items:
                 try:
-                    self._write([item for item, _ in items])
+                    self._write(items)
                 except Exception:  # the writer must outlive a bad batch
                     log.exception("writing a batch of %d requests failed", len(items))
-                _resolve([done for _, done in items if done is not None])
             for ev in events:
                 ev.set()
             if stop:
-                self._drain()
                 return
 
-    def _drain(self) -> None:
-        rest: list[Any] = []
+    def _collect(self, first: Any, items: list[Any], events: list[threading.Event]) -> bool:
+        """Gathers a batch starting with `first`: until `max_batch` items, `linger_s` after the first, a flush
+        or a stop (both end the wait at once). Returns True on stop (after taking everything queued)."""
+        nxt, stop = first, False
+        deadline = time.monotonic() + self._linger
         while True:
+            if nxt is _STOP:
+                stop = True
+            elif isinstance(nxt, threading.Event):
+                events.append(nxt)
+            else:
+                items.append(nxt)
+            if len(items) >= self._max and not stop:
+                return False
+            wait = 0.0 if (stop or events) else deadline - time.monotonic()
             try:
-                nxt = self._queue.get_nowait()
+                nxt = self._queue.get(timeout=wait) if wait > 0 else self._queue.get_nowait()
             except queue.Empty:
-                break
-            if isinstance(nxt, threading.Event):
-                nxt.set()
-            elif nxt is not _STOP:
-                rest.append(nxt)
-        if rest:
-            try:
-                self._write([item for item, _ in rest])
-            except Exception:
-                log.exception("writing the last %d requests failed", len(rest))
-            _resolve([done for _, done in rest if done is not None])
-
-
-def _resolve(futures: list[asyncio.Future[None]]) -> None:
-    """Resolves the waiting requests' futures: one wake-up per loop, not one per request."""
-    by_loop: dict[asyncio.AbstractEventLoop, list[asyncio.Future[None]]] = {}
-    for fut in futures:
-        by_loop.setdefault(fut.get_loop(), []).append(fut)
-    for loop, futs in by_loop.items():
-        with contextlib.suppress(RuntimeError):  # that loop has closed: nobody is waiting any more
-            loop.call_soon_threadsafe(_set_all, futs)
-
-
-def _set_all(futures: list[asyncio.Future[None]]) -> None:
-    for fut in futures:
-        if not fut.done():
-            fut.set_result(None)
+                return stop

@@ -36,6 +36,7 @@ def observability(app: Any) -> Observability:
 
 
 def rows(app: Any) -> list[dict[str, Any]]:
-    """Every ledger row, oldest first."""
+    """Every ledger row, oldest first (after the writer has written what it holds)."""
+    observability(app).flush()
     with observability(app).ledger.engine.connect() as conn:
         return [dict(r._mapping) for r in conn.execute(select(usage_table).order_by(usage_table.c.id))]
