@@ -3,6 +3,19 @@
 The same trivial POST route with and without `route_dependencies("chat")`, in one process, through
 httpx's ASGI transport (no sockets: what is measured is the gateway, not the network), at 1 and 64
 concurrent clients, with limits in memory and on a local Redis (redis-server started here on a free port).
+Both routes run under a stand-in for the usage recorder (a request context whose model call used 30
+tokens), so the reservation is settled after each response as in the service (a second Redis call).
+Latency is measured until the response's last byte leaves the app (the outermost middleware), as a client
+of a real server would see it; the settlement that follows costs the server time, which shows in the
+CPU column, not in the latency of the request that caused it.
+
+Each request yields to the event loop once before it is handled, as a server reading a socket does; without
+that, a route that never awaits runs its 64 "concurrent" clients one after another and measures no
+queueing while the gated route (which awaits Redis) measures all of it. With it, 64 closed-loop clients on
+one event loop see latency = 64 x the time one request takes (Little's law): the 64-client rows measure
+queueing, and `added CPU us/req` (process CPU time per request, gated minus plain, all threads) is the
+gateway's own cost per request, the figure that decides throughput, and the one least moved by other
+processes on a shared machine (wall-clock percentiles are not: report the load average with them).
 
     .venv/bin/python -m bench.gateway_overhead [--n 2000]
 """
@@ -12,6 +25,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import os
 import shutil
 import statistics
 import subprocess
@@ -22,10 +36,12 @@ from types import SimpleNamespace
 from typing import Any
 
 import httpx
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from chains.local_llm import free_port
 from gateway import tokens
+from gateway.context import ModelCall, RequestContext
 from gateway.deps import RateLimitHeaders, route_dependencies
 from gateway.gate import build_gateway
 from gateway.keys import build_key_store
@@ -39,6 +55,56 @@ class ZeroLedger:
         return 0.0
 
 
+class FakeRecorder:
+    """What `gateway.recording.RecordingMiddleware` does for the gateway: a request context on the state,
+    its status set when the response starts."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        ctx = RequestContext(request_id="bench", route="chat")
+        scope.setdefault("state", {})["ctx"] = ctx
+
+        async def record(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                ctx.status = message["status"]
+            await send(message)
+
+        await self.app(scope, receive, record)
+
+
+def _used(request: Request) -> None:
+    ctx = request.state.ctx
+    ctx.add_call(ModelCall(model="gpt-4o-mini", ok=True, input_tokens=20, output_tokens=10, cost_usd=1e-5))
+
+
+SENT: dict[str, float] = {}  # bench request id -> perf_counter when its response was out
+
+
+class ResponseClock:
+    """Outermost middleware: notes when the last body message of a response is handed to the server."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        rid = dict(scope["headers"]).get(b"x-bench-id", b"").decode()
+
+        async def clock(message: Message) -> None:
+            await send(message)
+            if message["type"] == "http.response.body" and not message.get("more_body"):
+                SENT[rid] = time.perf_counter()
+
+        await self.app(scope, receive, clock)
+
+
+class YieldingTransport(httpx.ASGITransport):
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        await asyncio.sleep(0)  # a server reads the request from a socket: one trip through the event loop
+        return await super().handle_async_request(request)
+
+
 def build(settings: Settings) -> tuple[FastAPI, str]:
     store = build_key_store(settings=settings)
     store.create_table()
@@ -49,33 +115,41 @@ def build(settings: Settings) -> tuple[FastAPI, str]:
     app.state.services = SimpleNamespace(gateway=gateway, settings=settings)
 
     @app.post("/plain")
-    async def plain() -> dict[str, int]:
+    async def plain(request: Request) -> dict[str, int]:
+        _used(request)
         return {"ok": 1}
 
     @app.post("/gated", dependencies=route_dependencies("chat"))
-    async def gated() -> dict[str, int]:
+    async def gated(request: Request) -> dict[str, int]:
+        _used(request)
         return {"ok": 1}
 
-    app.add_middleware(RateLimitHeaders)
+    app.add_middleware(FakeRecorder)
+    app.add_middleware(RateLimitHeaders)  # outside the recorder, as in server.py
+    app.add_middleware(ResponseClock)
     gateway.start()
     return app, key
 
 
-async def measure(app: FastAPI, key: str, path: str, n: int, concurrency: int) -> list[float]:
-    transport = httpx.ASGITransport(app=app)
+async def measure(app: FastAPI, key: str, path: str, n: int, concurrency: int) -> tuple[list[float], float]:
+    """Latencies (ms) of n requests from `concurrency` clients, and the process CPU time of the run (s)."""
+    transport = YieldingTransport(app=app)
     out: list[float] = []
     async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
         headers = {"Authorization": f"Bearer {key}"}
 
-        async def worker(count: int) -> None:
-            for _ in range(count):
+        async def worker(w: int, count: int) -> None:
+            for i in range(count):
+                rid = f"{w}-{i}"
                 t0 = time.perf_counter()
-                r = await client.post(path, json=ASK, headers=headers)
-                out.append((time.perf_counter() - t0) * 1000)
+                r = await client.post(path, json=ASK, headers={**headers, "X-Bench-Id": rid})
+                out.append((SENT.pop(rid) - t0) * 1000)
                 assert r.status_code == 200, r.text
 
-        await asyncio.gather(*(worker(n // concurrency) for _ in range(concurrency)))
-    return out
+        t0 = time.process_time()
+        await asyncio.gather(*(worker(w, n // concurrency) for w in range(concurrency)))
+        cpu = time.process_time() - t0
+    return out, cpu
 
 
 def pct(xs: list[float], p: float) -> float:
@@ -87,18 +161,24 @@ async def run(backend: str, settings: Settings, n: int) -> list[str]:
     rows = []
     for conc in (1, 64):
         for path in ("/plain", "/gated"):  # warm-up
-            await measure(app, key, path, 200, min(conc, 8))
+            await measure(app, key, path, 256, min(conc, 8))
         gc.collect()
         gc.freeze()
-        plain, gated = [], []
+        plain: list[float] = []
+        gated: list[float] = []
+        cpu = {"/plain": 0.0, "/gated": 0.0}
         for _ in range(3):  # interleaved rounds: the noisy box drifts the same way for both
-            plain += await measure(app, key, "/plain", n // 3, conc)
-            gated += await measure(app, key, "/gated", n // 3, conc)
+            for path, xs in (("/plain", plain), ("/gated", gated)):
+                lat, used = await measure(app, key, path, n // 3, conc)
+                xs += lat
+                cpu[path] += used
         gc.unfreeze()
+        cpu_plain, cpu_gated = cpu["/plain"] / len(plain) * 1e6, cpu["/gated"] / len(gated) * 1e6
         rows.append(
             f"| {backend} | {conc} | {pct(plain, 50):.2f} | {pct(plain, 99):.2f} | {pct(gated, 50):.2f} | "
             f"{pct(gated, 99):.2f} | **{pct(gated, 50) - pct(plain, 50):.2f}** | "
-            f"**{pct(gated, 99) - pct(plain, 99):.2f}** |"
+            f"**{pct(gated, 99) - pct(plain, 99):.2f}** | {cpu_plain:.0f} | {cpu_gated:.0f} | "
+            f"**{cpu_gated - cpu_plain:.0f}** |"
         )
         print(rows[-1], flush=True)
     return rows
@@ -113,9 +193,10 @@ def main() -> None:
                             "gateway_keys_file": tmp / "keys.db", "local_model_enabled": False,
                             "gateway_global_rpm": 50_000, "gateway_global_tpm": 10**12}
     tokens.warm_up(("gpt-4o-mini",))
+    print(f"nproc {os.cpu_count()}, load average at start {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print("| limits | clients | plain p50 ms | plain p99 ms | gateway p50 ms | gateway p99 ms | added p50 "
-          "| added p99 |")
-    print("|---|---|---|---|---|---|---|---|")
+          "| added p99 | plain CPU us/req | gateway CPU us/req | added CPU us/req |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     asyncio.run(run("memory", Settings(_env_file=None, **base), args.n))  # type: ignore[call-arg]
     binary = shutil.which("redis-server")
     if binary is None:
@@ -132,6 +213,7 @@ def main() -> None:
         proc.terminate()
         proc.wait(timeout=10)
         shutil.rmtree(tmp, ignore_errors=True)
+        print(f"load average at end {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
 if __name__ == "__main__":

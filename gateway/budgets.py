@@ -7,8 +7,12 @@ keep working, and so does everything when the service runs on the local model on
 does not grow). The first refusal of a period raises one alert (`budget_exhausted`). The soft alert when
 daily spend crosses AI_COST_ALERT_THRESHOLD is raised by `gateway.alerts` (once per day, across replicas).
 
-Spend is re-read at most every GATEWAY_BUDGET_CACHE_S per key, off the event loop, so a budget can be
-overshot by what is spent within that time (plus calls already running): a hard stop, not a to-the-cent one.
+Spend is re-read at most every GATEWAY_BUDGET_CACHE_S per key, in a worker thread. A request never waits
+for that read once a figure is known: a figure older than the cache time (but under `_STALE_S`) is used
+while the fresh one is read in the background, and the cost of every request this process serves is added
+to the cached figures as it settles (`add_spend`). So a budget can be overshot by what *other* processes
+spend within that time (plus calls already running): a hard stop, not a to-the-cent one.
+GATEWAY_BUDGET_CACHE_S=0 reads the ledger on every check.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import datetime as dt
 import logging
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -27,6 +32,8 @@ from errors import BudgetExceeded
 __all__ = ["Budgets", "SpendSource", "day_start"]
 
 log = logging.getLogger("skymarket.gateway.budgets")
+
+_STALE_S = 60.0  # a figure up to this old is used while a fresh one is read; older ones are waited for
 
 
 class SpendSource(Protocol):
@@ -43,9 +50,10 @@ def day_start(now: dt.datetime | None = None) -> dt.datetime:
 
 @dataclass
 class _Cached:
-    value: float
-    at: float
+    value: float  # the ledger's figure, plus what this process spent since it was read
+    at: float  # monotonic time of the read
     day: dt.datetime
+    refreshing: bool = False
 
 
 class Budgets:
@@ -61,25 +69,55 @@ class Budgets:
         self.clock = clock
         self._cache: dict[str | None, _Cached] = {}
         self._alerted: set[tuple[str | None, dt.datetime]] = set()
+        self._executor: ThreadPoolExecutor | None = None
 
     async def spend_today(self, key_name: str | None = None) -> float:
-        """Today's spend (UTC), by one key or all; cached for `cache_s`. A failing ledger counts as 0 spent,
+        """Today's spend (UTC), by one key or all. A failing ledger counts as 0 spent (or the last figure),
         logged: budgets must not take the service down with the database."""
         day = day_start(self.clock())
         hit = self._cache.get(key_name)
-        if hit is not None and hit.day == day and time.monotonic() - hit.at < self.cache_s:
-            return hit.value
+        if hit is not None and hit.day == day and self.cache_s > 0:
+            age = time.monotonic() - hit.at
+            if age < self.cache_s:
+                return hit.value
+            if age < max(_STALE_S, self.cache_s):
+                if not hit.refreshing:
+                    hit.refreshing = True
+                    self._pool().submit(self._read, key_name, day)
+                return hit.value
         if self.ledger is None:
             return 0.0
-        ledger = self.ledger
+        return await anyio.to_thread.run_sync(self._read, key_name, day)
+
+    def _read(self, key_name: str | None, day: dt.datetime) -> float:
+        """Reads the ledger (in a worker thread) and caches the figure."""
+        assert self.ledger is not None
+        old = self._cache.get(key_name)
+        known = old.value if old is not None and old.day == day else 0.0
         try:
-            value = await anyio.to_thread.run_sync(lambda: ledger.spend_since(day, key_name=key_name))
+            value = max(float(self.ledger.spend_since(day, key_name=key_name)), known)
         except Exception as exc:
             log.error("budget check could not read the ledger (%s); not enforcing until it can",
                       type(exc).__name__)
-            value = hit.value if hit is not None and hit.day == day else 0.0
-        self._cache[key_name] = _Cached(float(value), time.monotonic(), day)
-        return float(value)
+            value = known
+        # max: this process's own spend added since the last read may not be in the ledger yet
+        self._cache[key_name] = _Cached(value, time.monotonic(), day)
+        return value
+
+    def _pool(self) -> ThreadPoolExecutor:
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="budget-read")
+        return self._executor
+
+    def add_spend(self, key_name: str | None, usd: float) -> None:
+        """Adds the cost of a request this process served to the cached figures of its key and the service,
+        so budgets see it before the next ledger read."""
+        if usd <= 0:
+            return
+        for who in {key_name, None}:
+            hit = self._cache.get(who)
+            if hit is not None:
+                hit.value += usd
 
     async def check(self, *, key_name: str, key_budget_usd: float | None) -> None:
         """Raises `BudgetExceeded` when the key's or the service's budget for today is spent.

@@ -5,8 +5,11 @@
     async def usage(principal: AdminDep) -> ...                                      # admin-only routes
 
 `route_dependencies(scope)` authenticates (401), checks the scope (403), the body size (413), the client's
-max_tokens (400), the hard budget (402) and the limits (429), all before the chain or a stream starts, and
-after the response settles the token reservation with the real usage.
+max_tokens (400), the hard budget (402) and the limits (429), all before the chain or a stream starts. It is
+one plain `async def` dependency: FastAPI solves a dependency with `yield` through an exit stack and a
+shielded cancel scope, about 0.1 ms more per request, so the settlement after the response (the token
+reservation replaced by the real usage) is done by the `RateLimitHeaders` middleware instead, which already
+sees every response of a feature route.
 
 Headers on every response of a feature route (`RateLimitHeaders` middleware): `X-RateLimit-Limit`,
 `-Remaining`, `-Reset` for requests (seconds until the window frees a slot), the same with a `-Tokens`
@@ -16,9 +19,9 @@ suffix for tokens; and on a 429, `Retry-After` plus `X-RateLimit-Exceeded` namin
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
+import anyio
 from fastapi import Depends, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials
 from starlette.datastructures import MutableHeaders
@@ -61,18 +64,17 @@ AdminDep = Annotated[Principal, Depends(require_scope("admin"))]
 
 
 def gateway_guard(scope: str) -> Any:
-    """The one dependency of a feature route: everything the gateway checks, then settlement."""
+    """The one dependency of a feature route: everything the gateway checks (settlement: `RateLimitHeaders`)."""
 
     async def guard(
         request: Request,
         credentials: HTTPAuthorizationCredentials | None = Security(bearer),  # noqa: B008
         api_key: str | None = Security(api_key_header),
-    ) -> AsyncIterator[Principal]:
+    ) -> Principal:
         principal = await principal_of(request, credentials, api_key)
-        gateway = get_gateway(request)
         ctx = getattr(request.state, "ctx", None)
         try:
-            admission = await gateway.admit(request, principal, scope)
+            admission = await get_gateway(request).admit(request, principal, scope)
         except RateLimited as exc:
             if isinstance(exc, LimitRefused):
                 request.state.ratelimit_refused = exc
@@ -85,11 +87,7 @@ def gateway_guard(scope: str) -> Any:
             raise
         if admission is not None:
             request.state.ratelimit = admission
-        try:
-            yield principal
-        finally:
-            if admission is not None:
-                await gateway.settle(admission, ctx)
+        return principal
 
     guard.__name__ = f"gateway_{scope}"
     return guard
@@ -106,7 +104,8 @@ def route_dependencies(scope: str) -> list[Any]:
 
 class RateLimitHeaders:
     """Pure ASGI middleware (streams pass through untouched): adds the X-RateLimit-* headers that the
-    gateway dependency left in the request's state."""
+    gateway dependency left in the request's state and, once the response has been sent (a stream to its
+    end), settles the request's token reservation with the usage its record holds (`Gateway.settle`)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -125,7 +124,14 @@ class RateLimitHeaders:
                     _add_headers(MutableHeaders(scope=message), admission, refused)
             await send(message)
 
-        await self.app(scope, receive, send_with_headers)
+        try:
+            await self.app(scope, receive, send_with_headers)
+        finally:
+            state = scope.get("state") or {}
+            admission = state.get("ratelimit")
+            if admission is not None:
+                with anyio.CancelScope(shield=True):  # a client that left mid-stream still settles
+                    await scope["app"].state.services.gateway.settle(admission, state.get("ctx"))
 
 
 def _add_headers(headers: MutableHeaders, admission: Admission | None, refused: LimitRefused | None) -> None:

@@ -3,7 +3,13 @@
 `Gateway.admit()` runs, in order, before any chain code (so before a stream opens; LangServe would turn a
 later error into a generic 500): scope (403) -> body size (413) -> client max_tokens cap (400) -> hard
 budget (402) -> request and token limits (429). Authentication (401) comes first, in `gateway.auth`.
-`Gateway.settle()` runs after the response, replacing the token reservation by the real usage.
+`Gateway.settle()` runs after the response, replacing the token reservation by the real usage and adding the
+request's cost to the budgets' figures.
+
+Nothing on the request path waits for the key store: `start()` runs a thread that reloads the keys every
+GATEWAY_KEYS_REFRESH_S, so a key revoked by the CLI (another process) stops working within that time plus
+one table read; a key revoked through this process's `KeyStore` stops at once. With the setting at 0 (tests,
+development) the keys are reloaded by the request itself, every time.
 """
 
 from __future__ import annotations
@@ -42,6 +48,8 @@ class Gateway:
     budgets: Budgets
     model_routes: set[str] = field(default_factory=lambda: {"chat", "describe"})
     _refreshing: threading.Lock = field(default_factory=threading.Lock)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _refresher: threading.Thread | None = None
 
     def start(self) -> None:
         """Opens the key store and loads the keys; production refuses to start without one.
@@ -55,17 +63,35 @@ class Gateway:
             raise ConfigError("production needs at least one API key: run `skymarket keys create --name NAME "
                               "--scopes chat,search,describe,guard` first")
         self.limiter.start()
+        if self.keys.refresh_s > 0 and self._refresher is None:
+            self._stop.clear()
+            self._refresher = threading.Thread(target=self._refresh_loop, daemon=True, name="api-key-refresh")
+            self._refresher.start()
         models = (self.settings.ai_model_primary, self.settings.ai_model_fallback)
         threading.Thread(target=tokens.warm_up, args=(models,), daemon=True, name="tiktoken-warm-up").start()
 
     def stop(self) -> None:
+        self._stop.set()
+        if self._refresher is not None:
+            self._refresher.join(timeout=5)
+            self._refresher = None
         try:
             self.keys.refresh()  # writes the last-used times back
         except Exception as exc:
             log.warning("could not save key last-used times: %s", type(exc).__name__)
 
+    def _refresh_loop(self) -> None:
+        while not self._stop.wait(self.keys.refresh_s):
+            try:
+                self.keys.refresh()
+            except Exception as exc:  # the store is down: keep serving the keys we know
+                log.error("key store refresh failed (%s); using the cached keys", type(exc).__name__)
+
     async def refresh_keys(self) -> None:
-        """Reloads the key cache when stale, in a thread; one refresh at a time, others use the old view."""
+        """Reloads the key cache when stale and no refresher thread runs (GATEWAY_KEYS_REFRESH_S=0, or before
+        `start()`), in a thread; one refresh at a time, others use the old view."""
+        if self._refresher is not None and self._refresher.is_alive():
+            return
         if self.keys.stale and self._refreshing.acquire(blocking=False):
             try:
                 await anyio.to_thread.run_sync(self.keys.refresh)
@@ -93,7 +119,10 @@ class Gateway:
         return await self.limiter.admit(self._specs(principal), tokens=reserve)
 
     async def settle(self, admission: Admission, ctx: Any) -> None:
-        """Replaces the reservation by the tokens the request really used (from the usage record)."""
+        """Replaces the reservation by the tokens the request really used (from the usage record), and adds
+        its cost to the budgets' figures."""
+        if ctx is not None and ctx.calls:
+            self.budgets.add_spend(ctx.key_name, ctx.cost_usd)
         await self.limiter.settle(admission, used_tokens=used_tokens(ctx))
 
     def _specs(self, p: Principal) -> list[LimitSpec]:

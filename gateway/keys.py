@@ -5,9 +5,10 @@ stored: with that much entropy a slow password hash adds nothing, and a fast one
 millisecond. The store is a SQLite file under `data/` (`GATEWAY_KEYS_FILE`), or the `DATABASE_URL`
 database (PostgreSQL) when set, through SQLAlchemy.
 
-The server reads the table into memory at start and again every `GATEWAY_KEYS_REFRESH_S`, so a key created
-or revoked from the CLI (another process) applies within that time; `last_used_at` is written back on the
-same rhythm rather than once per request.
+The server reads the table into memory at start and again every `GATEWAY_KEYS_REFRESH_S` (a thread of the
+gateway, `gateway.gate`), so a key created or revoked from the CLI (another process) applies within that time
+plus one table read; `last_used_at` is written back on the same rhythm rather than once per request. A
+request only hashes the key it presents and looks the hash up in memory.
 
     skymarket keys create --name web-app --scopes chat,search,describe,guard [--rpm N --tpm N --daily-budget USD]
     skymarket keys list
@@ -82,7 +83,7 @@ class KeyStore:
         self._by_prefix: dict[str, list[tuple[str, KeyRecord]]] = {}
         self._loaded_at = float("-inf")
         self._count = 0
-        self._used: dict[str, dt.datetime] = {}
+        self._used: dict[str, float] = {}
         self._lock = threading.Lock()
 
     def create_table(self) -> None:
@@ -128,6 +129,9 @@ class KeyStore:
                 _keys.update().where(_keys.c.name == name, _keys.c.revoked_at.is_(None))
                 .values(revoked_at=stamp, name=f"{name}~{int(stamp.timestamp())}")
             ).rowcount
+        if n:  # this process's view drops it at once; other processes at their next refresh
+            self._by_prefix = {prefix: [(h, r) for h, r in entries if r.name != name]
+                               for prefix, entries in self._by_prefix.items()}
         self._loaded_at = float("-inf")
         return bool(n)
 
@@ -143,7 +147,8 @@ class KeyStore:
             used, self._used = self._used, {}
         with self.engine.begin() as conn:
             for name, when in used.items():
-                conn.execute(_keys.update().where(_keys.c.name == name).values(last_used_at=when))
+                conn.execute(_keys.update().where(_keys.c.name == name)
+                             .values(last_used_at=dt.datetime.fromtimestamp(when, dt.UTC)))
             rows = conn.execute(sa.select(_keys).where(_keys.c.revoked_at.is_(None))).mappings().all()
         by_prefix: dict[str, list[tuple[str, KeyRecord]]] = {}
         for r in rows:
@@ -176,8 +181,8 @@ class KeyStore:
         return found
 
     def _mark_used(self, name: str) -> None:
-        with self._lock:
-            self._used[name] = _now()
+        with self._lock:  # refresh() swaps the dict from another thread
+            self._used[name] = time.time()  # the datetime is built at write-back
 
 
 def _record(r: Any) -> KeyRecord:

@@ -1,20 +1,25 @@
-"""Requests and tokens per minute, per API key, per end user and for the whole service (the `limits` package).
+"""Requests and tokens per minute, per API key, per end user and for the whole service.
 
-Requests use the moving window (exact: one timestamp per request). Tokens use the sliding window counter,
-because a moving window stores one entry per unit and a request can cost thousands of tokens. Tokens are
-reserved before the call (prompt tokens counted offline + the max tokens the answer may take) and settled
-afterwards with the real usage: the unused part is given back with a negative hit on the same counter, an
-atomic Lua script on Redis, so concurrent requests can never together exceed a limit.
+Requests use the moving window of the `limits` package (exact: one timestamp per request); tokens its
+sliding window counter (a moving window stores one entry per unit, and a request can cost thousands of
+tokens). Tokens are reserved before the call (prompt tokens counted offline + the max tokens the answer may
+take) and settled afterwards with the real usage, so concurrent requests can never together exceed a limit.
 
-Limits are checked from the most specific to the most general (user, key, service), so a refusal by a
-user's own limit costs neither the key nor the service anything. A refusal by a later limit does not give
-back the requests already counted by earlier ones (a moving window cannot take one back): the error is on
-the side of refusing. Tokens reserved before a refusal are given back.
+One request is one admission, all or nothing: every limit that applies (user, key, service; requests, and
+tokens when the route is paid) is checked first, and only when all have room is anything counted. A refusal
+costs no limit anything. The X-RateLimit-* figures come from the same pass, not from extra reads.
 
-State lives in memory, or on Redis when REDIS_URL is set (shared by every worker and machine). Redis calls
-have short timeouts and no retries; when Redis fails, GATEWAY_REDIS_FAILURE decides: `fallback` (default)
-counts in this process for GATEWAY_REDIS_RETRY_S, then tries Redis again; `deny` answers 503. Either way
-the outage is logged and alerted once, and its end logged once.
+    memory  `limits`' MemoryStorage, driven through its public storage calls, synchronously on the event
+            loop (no await between check and count, so the admission is atomic). Its expiry runs inline
+            every few seconds instead of in a new thread every 10 ms (see `_QuietMemoryStorage`).
+    Redis   one Lua script per admission and one per settlement (`_ADMIT`, `_SETTLE` below): a single round
+            trip, atomic in Redis. The script is `limits`' own acquire scripts for both strategies, run for
+            every limit in one call, on `limits`' key layout (`LIMITS:` prefix, `{key}`/`{key}/-1` sliding
+            windows), so `limits`' strategies read the same state (tests check they agree).
+
+Redis calls have short timeouts and no retries; when Redis fails, GATEWAY_REDIS_FAILURE decides: `fallback`
+(default) counts in this process for GATEWAY_REDIS_RETRY_S, then tries Redis again; `deny` answers 503.
+Either way the outage is logged and alerted once, and its end logged once.
 """
 
 from __future__ import annotations
@@ -22,16 +27,14 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from functools import lru_cache
+from typing import Any, Protocol
 
-from limits import RateLimitItem, RateLimitItemPerMinute
-from limits.aio.storage import RedisStorage, Storage
-from limits.aio.strategies import MovingWindowRateLimiter, SlidingWindowCounterRateLimiter
-from limits.storage import MemoryStorage as SyncMemoryStorage
-from limits.strategies import MovingWindowRateLimiter as SyncMovingWindow
-from limits.strategies import SlidingWindowCounterRateLimiter as SyncSlidingWindow
+from limits import RateLimitItemPerMinute
+from limits.aio.storage import RedisStorage
+from limits.storage import MemoryStorage
 
 from errors import InputRejected, NotReady, RateLimited
 
@@ -40,6 +43,9 @@ __all__ = ["Admission", "LimitRefused", "LimitSpec", "Limiter", "WindowState"]
 log = logging.getLogger("skymarket.gateway.limits")
 
 _LABEL = {"user": "this end user", "key": "this API key", "global": "the whole service"}
+_EXPIRY = 60  # seconds: every limit here is per minute
+_EXPIRE_EVERY_S = 5.0  # how often the memory backend drops expired entries (inline, on the event loop)
+_REDIS_PREFIX = RedisStorage.PREFIX  # the same keys as `limits`' own Redis storage uses
 
 
 @dataclass(frozen=True)
@@ -50,6 +56,18 @@ class LimitSpec:
     ident: str
     rpm: int
     tpm: int
+
+    def request_key(self) -> str:
+        return _key_for(self.rpm, self.scope, self.ident)
+
+    def token_key(self) -> str:
+        return _key_for(self.tpm, self.scope, self.ident)
+
+
+@lru_cache(maxsize=4096)
+def _key_for(amount: int, scope: str, ident: str) -> str:
+    """The storage key `limits` uses for a per-minute limit of `amount` on (scope, ident)."""
+    return RateLimitItemPerMinute(amount, namespace="skymarket").key_for(scope, ident)
 
 
 @dataclass(frozen=True)
@@ -73,36 +91,267 @@ class Admission:
     settled: bool = False
 
 
-class _Sync:
-    """A synchronous `limits` strategy behind the async interface. Used for memory: the async memory
-    storage holds each key's lock across a thread hop on every expiry pass (milliseconds per request under
-    load); the sync one is plain dict work, done without awaiting, so it is also atomic on the event loop."""
+class LimitRefused(RateLimited):
+    """A 429 that knows which limit refused: `limit` is user_rpm, key_tpm, global_rpm, ..."""
 
-    def __init__(self, limiter: Any) -> None:
-        self.limiter = limiter
-
-    async def hit(self, item: RateLimitItem, *identifiers: str, cost: int = 1) -> bool:
-        return bool(self.limiter.hit(item, *identifiers, cost=cost))
-
-    async def get_window_stats(self, item: RateLimitItem, *identifiers: str) -> Any:
-        return self.limiter.get_window_stats(item, *identifiers)
+    def __init__(self, message: str, *, limit: str, kind: str, window: WindowState) -> None:
+        super().__init__(message, retry_after=window.reset_s)
+        self.limit = limit
+        self.kind = kind  # requests | tokens
+        self.window = window
 
 
-class _Backend:
-    def __init__(self, storage: Storage | SyncMemoryStorage, name: str) -> None:
-        self.name = name
-        self.requests: Any
-        self.tokens: Any
-        if isinstance(storage, SyncMemoryStorage):
-            self.requests = _Sync(SyncMovingWindow(storage))
-            self.tokens = _Sync(SyncSlidingWindow(storage))
-        else:
-            self.requests = MovingWindowRateLimiter(storage)
-            self.tokens = SlidingWindowCounterRateLimiter(storage)
+class _Backend(Protocol):
+    name: str
+
+    async def admit(self, specs: Sequence[LimitSpec], tokens: int, own: Sequence[bool]) -> Admission: ...
+
+    async def settle(self, specs: Sequence[LimitSpec], amount: int) -> None: ...
 
 
-def _item(amount: int) -> RateLimitItemPerMinute:
-    return RateLimitItemPerMinute(amount, namespace="skymarket")
+# --- the figures, as `limits`' get_window_stats computes them ---
+def _request_state(limit: int, count: int, oldest: float, now: float) -> WindowState:
+    """A moving window holding `count` requests, the oldest at `oldest`."""
+    return WindowState(limit, max(0, limit - count), max(0, math.ceil(oldest + _EXPIRY - now)))
+
+
+def _token_state(limit: int, prev: int, prev_ttl: float, cur: int, cur_ttl: float) -> WindowState:
+    """A sliding window counter: previous window's count weighted by its remaining time, plus the current."""
+    weighted = prev * prev_ttl / _EXPIRY + cur
+    reset = 0.0
+    if prev > 0 or cur > 0:
+        reset = min(prev_ttl % (_EXPIRY / prev) if prev > 0 else math.inf, cur_ttl % _EXPIRY if cur > 0 else math.inf)
+    return WindowState(limit, max(0, limit - math.floor(weighted)), max(0, math.ceil(reset)))
+
+
+def _tightest(states: list[WindowState]) -> WindowState | None:
+    return min(states, key=lambda s: s.remaining) if states else None  # min keeps the first of equals
+
+
+def _refusal(spec: LimitSpec, kind: str, reset_in: float) -> LimitRefused:
+    amount = spec.rpm if kind == "requests" else spec.tpm
+    wait = max(1, math.ceil(reset_in))
+    return LimitRefused(
+        f"rate limit reached: {amount} {kind} per minute for {_LABEL[spec.scope]}; retry in {wait} s",
+        limit=f"{spec.scope}_{'rpm' if kind == 'requests' else 'tpm'}", kind=kind,
+        window=WindowState(amount, 0, wait),
+    )
+
+
+# --- memory ---
+def _quiet_memory_storage() -> MemoryStorage:
+    """`limits`' MemoryStorage without its expiry thread.
+
+    Upstream starts a `threading.Timer` every 10 ms while there is traffic. Besides the thread start (up to
+    a few ms), the timer thread takes the GIL from the event loop mid-request, and tiktoken releases the GIL
+    on every count, so the loop then waits for the switch interval (5 ms): that was the memory backend's
+    p99. Here the same expiry pass runs inline, at most every `_EXPIRE_EVERY_S` (entries only need dropping
+    to bound memory; counts ignore expired entries anyway). The hook replaced is the name-mangled method
+    every storage operation calls, on this instance only (a subclass would wrap every method once more);
+    if a `limits` release renames it, upstream behaviour (the thread) simply comes back.
+    """
+    storage = MemoryStorage()
+    storage.timer.cancel()
+    expire: Callable[[], None] = getattr(storage, "_MemoryStorage__expire_events")  # noqa: B009
+    due = time.monotonic() + _EXPIRE_EVERY_S
+
+    def schedule_expiry() -> None:
+        nonlocal due
+        now = time.monotonic()
+        if now >= due:
+            due = now + _EXPIRE_EVERY_S
+            expire()
+
+    setattr(storage, "_MemoryStorage__schedule_expiry", schedule_expiry)  # noqa: B010
+    return storage
+
+
+class _MemoryBackend:
+    name = "memory"
+
+    def __init__(self) -> None:
+        self.storage = _quiet_memory_storage()
+
+    async def admit(self, specs: Sequence[LimitSpec], tokens: int, own: Sequence[bool]) -> Admission:
+        return self.admit_now(specs, tokens, own)  # no await inside: atomic on the event loop
+
+    def admit_now(self, specs: Sequence[LimitSpec], tokens: int, own: Sequence[bool]) -> Admission:
+        s, now = self.storage, time.time()
+        req_keys = [spec.request_key() for spec in specs]
+        tok_keys = [spec.token_key() for spec in specs]
+        requests, token_windows = [], []
+        for spec, key in zip(specs, req_keys, strict=True):
+            oldest, count = s.get_moving_window(key, spec.rpm, _EXPIRY)
+            if count >= spec.rpm:
+                raise _refusal(spec, "requests", oldest + _EXPIRY - now)
+            requests.append(_request_state(spec.rpm, count + 1, oldest if count else now, now))
+        for spec, key, mine in zip(specs, tok_keys, own, strict=True):
+            if not tokens and not mine:
+                continue
+            prev, prev_ttl, cur, cur_ttl = s.get_sliding_window(key, _EXPIRY)
+            if tokens and math.floor(prev * prev_ttl / _EXPIRY) + cur + tokens > spec.tpm:
+                raise _refusal(spec, "tokens", _token_state(spec.tpm, prev, prev_ttl, cur, cur_ttl).reset_s)
+            if mine:
+                token_windows.append(_token_state(spec.tpm, prev, prev_ttl, cur + tokens, cur_ttl))
+        for spec, key, tok_key in zip(specs, req_keys, tok_keys, strict=True):  # every limit has room: count
+            s.acquire_entry(key, spec.rpm, _EXPIRY)
+            if tokens:
+                s.incr(_current_window(s, tok_key), 2 * _EXPIRY, amount=tokens)
+        own_requests = [r for r, mine in zip(requests, own, strict=True) if mine]
+        return Admission(reserved=list(specs) if tokens else [], tokens=tokens, backend=self,
+                         requests=_tightest(own_requests), token_state=_tightest(token_windows))
+
+    async def settle(self, specs: Sequence[LimitSpec], amount: int) -> None:
+        for spec in specs:
+            if amount < 0:  # giving back always applies
+                self.storage.incr(_current_window(self.storage, spec.token_key()), 2 * _EXPIRY, amount=amount)
+            else:  # an overshoot is charged when it still fits (the window is full anyway otherwise)
+                self.storage.acquire_sliding_window_entry(spec.token_key(), spec.tpm, _EXPIRY, amount)
+
+
+def _current_window(storage: MemoryStorage, key: str) -> str:
+    return storage.sliding_window_keys(key, _EXPIRY, time.time())[1]
+
+
+# --- Redis ---
+# `limits`' acquire_moving_window.lua and acquire_sliding_window.lua, for every limit of a request at once:
+# all are tested before any is counted. KEYS, per limit: the requests list, then the previous and current
+# token counters. ARGV: now (s), expiry (s), tokens, n, then per limit: rpm, tpm, figures wanted (0/1).
+# Returns {1, per limit with figures: count, oldest, prev, prev_ttl_ms, cur, cur_ttl_ms}, or a refusal:
+# {0, i, 1, oldest entry} (requests) or {0, i, 2, prev, prev_ttl_ms, cur, cur_ttl_ms} (tokens).
+_ADMIT = """
+local now, expiry, tokens, n = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local expiry_ms = expiry * 1000
+local function arg(i, j) return tonumber(ARGV[4 + (i - 1) * 3 + j]) end
+
+for i = 1, n do
+  local entry = redis.call('lindex', KEYS[i * 3 - 2], arg(i, 1) - 1)
+  if entry and tonumber(entry) >= now - expiry then return {0, i, 1, entry} end
+end
+
+local windows = {}
+for i = 1, n do
+  if tokens > 0 or arg(i, 3) == 1 then
+    local prev_key, cur_key = KEYS[i * 3 - 1], KEYS[i * 3]
+    local cur_ttl = tonumber(redis.call('pttl', cur_key))
+    if cur_ttl > 0 and cur_ttl < expiry_ms then
+      redis.call('rename', cur_key, prev_key)
+      redis.call('set', cur_key, 0, 'PX', cur_ttl + expiry_ms)
+    end
+    local prev = tonumber(redis.call('get', prev_key)) or 0
+    local prev_ttl = math.max(0, tonumber(redis.call('pttl', prev_key)))
+    local cur = tonumber(redis.call('get', cur_key)) or 0
+    cur_ttl = math.max(0, tonumber(redis.call('pttl', cur_key)))
+    if tokens > 0 and math.floor(prev * prev_ttl / expiry_ms) + cur + tokens > arg(i, 2) then
+      return {0, i, 2, prev, prev_ttl, cur, cur_ttl}
+    end
+    windows[i] = {prev, prev_ttl, cur, cur_ttl}
+  end
+end
+
+local out = {1}
+for i = 1, n do
+  local list = KEYS[i * 3 - 2]
+  redis.call('lpush', list, ARGV[1])
+  redis.call('ltrim', list, 0, arg(i, 1) - 1)
+  redis.call('expire', list, expiry)
+  local w = windows[i]
+  if tokens > 0 then
+    if redis.call('exists', KEYS[i * 3]) == 1 then
+      w[3] = redis.call('incrby', KEYS[i * 3], tokens)
+    else
+      redis.call('set', KEYS[i * 3], tokens, 'PX', expiry_ms * 2)
+      w[3], w[4] = tokens, expiry_ms * 2
+    end
+  end
+  if arg(i, 3) == 1 then
+    local low, high, last = 1, redis.call('llen', list) - 1, 0
+    while low <= high do
+      local mid = math.floor((low + high) / 2)
+      if tonumber(redis.call('lindex', list, mid)) >= now - expiry then
+        last, low = mid, mid + 1
+      else
+        high = mid - 1
+      end
+    end
+    for _, v in ipairs({last + 1, redis.call('lindex', list, last), w[1], w[2], w[3], w[4]}) do
+      out[#out + 1] = v
+    end
+  end
+end
+return out
+"""
+
+# Settles a reservation: adds `amount` (negative: gives back) to each limit's current token counter; a
+# positive amount only when it fits. KEYS, per limit: previous and current counters. ARGV: expiry, amount, tpms.
+_SETTLE = """
+local expiry_ms, amount = tonumber(ARGV[1]) * 1000, tonumber(ARGV[2])
+for i = 1, #KEYS / 2 do
+  local prev_key, cur_key = KEYS[i * 2 - 1], KEYS[i * 2]
+  local cur_ttl = tonumber(redis.call('pttl', cur_key))
+  if cur_ttl > 0 and cur_ttl < expiry_ms then
+    redis.call('rename', cur_key, prev_key)
+    redis.call('set', cur_key, 0, 'PX', cur_ttl + expiry_ms)
+  end
+  local fits = true
+  if amount > 0 then
+    local prev = tonumber(redis.call('get', prev_key)) or 0
+    local prev_ttl = math.max(0, tonumber(redis.call('pttl', prev_key)))
+    local cur = tonumber(redis.call('get', cur_key)) or 0
+    fits = math.floor(prev * prev_ttl / expiry_ms) + cur + amount <= tonumber(ARGV[2 + i])
+  end
+  if fits then
+    if redis.call('exists', cur_key) == 1 then
+      redis.call('incrby', cur_key, amount)
+    else
+      redis.call('set', cur_key, amount, 'PX', expiry_ms * 2)
+    end
+  end
+end
+return 1
+"""
+
+
+class _RedisBackend:
+    name = "redis"
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+        self._admit = client.register_script(_ADMIT)
+        self._settle = client.register_script(_SETTLE)
+
+    @staticmethod
+    def _keys(spec: LimitSpec) -> list[str]:
+        tok = f"{_REDIS_PREFIX}:{{{spec.token_key()}}}"
+        return [f"{_REDIS_PREFIX}:{spec.request_key()}", tok + "/-1", tok]
+
+    async def admit(self, specs: Sequence[LimitSpec], tokens: int, own: Sequence[bool]) -> Admission:
+        now = time.time()
+        keys = [k for spec in specs for k in self._keys(spec)]
+        args: list[Any] = [repr(now), _EXPIRY, tokens, len(specs)]
+        for spec, mine in zip(specs, own, strict=True):
+            args += [spec.rpm, spec.tpm, int(mine)]
+        out = await self._admit(keys=keys, args=args)
+        if int(out[0]) == 0:  # refused: index of the limit, kind, and what its reset is computed from
+            spec, kind = specs[int(out[1]) - 1], "requests" if int(out[2]) == 1 else "tokens"
+            if kind == "requests":
+                raise _refusal(spec, kind, float(out[3]) + _EXPIRY - now)
+            prev, prev_ttl, cur, cur_ttl = (int(v) for v in out[3:7])
+            raise _refusal(spec, kind, _token_state(spec.tpm, prev, prev_ttl / 1000, cur, cur_ttl / 1000).reset_s)
+        requests, token_windows = [], []
+        figures = iter(out[1:])
+        for spec, mine in zip(specs, own, strict=True):
+            if not mine:
+                continue
+            count, oldest, prev, prev_ttl, cur, cur_ttl = (next(figures) for _ in range(6))
+            requests.append(_request_state(spec.rpm, int(count), float(oldest), now))
+            token_windows.append(_token_state(spec.tpm, int(prev), int(prev_ttl) / 1000, int(cur), int(cur_ttl) / 1000))
+        return Admission(reserved=list(specs) if tokens else [], tokens=tokens, backend=self,
+                         requests=_tightest(requests), token_state=_tightest(token_windows))
+
+    async def settle(self, specs: Sequence[LimitSpec], amount: int) -> None:
+        keys = [k for spec in specs for k in self._keys(spec)[1:]]
+        await self._settle(keys=keys, args=[_EXPIRY, amount, *(spec.tpm for spec in specs)])
 
 
 class Limiter:
@@ -115,7 +364,7 @@ class Limiter:
         self.on_failure = on_failure
         self.retry_s = retry_s
         self.alert = alert or (lambda kind, message: None)
-        self.memory = _Backend(SyncMemoryStorage(), "memory")
+        self.memory: _Backend = _MemoryBackend()
         self.redis: _Backend | None = None
         self._down_until = 0.0
         self._outage = False
@@ -123,7 +372,7 @@ class Limiter:
     def start(self) -> None:
         """Builds the Redis client (it connects on first use, in the serving event loop)."""
         if self.redis_url and self.redis is None:
-            from redis.asyncio import ConnectionPool
+            from redis.asyncio import ConnectionPool, Redis
             from redis.asyncio.retry import Retry
             from redis.backoff import NoBackoff
 
@@ -132,9 +381,7 @@ class Limiter:
                 self.redis_url, socket_timeout=self.timeout_s, socket_connect_timeout=self.timeout_s,
                 retry=Retry(NoBackoff(), 0), max_connections=256,
             )
-            storage = RedisStorage("async+" + self.redis_url, implementation="redispy", connection_pool=pool,  # type: ignore[arg-type]
-                                   wrap_exceptions=True)
-            self.redis = _Backend(storage, "redis")
+            self.redis = _RedisBackend(Redis(connection_pool=pool))
 
     @property
     def backend_name(self) -> str:
@@ -165,10 +412,10 @@ class Limiter:
             log.warning("Redis reachable again: rate limits are shared again")
 
     async def admit(self, specs: list[LimitSpec], *, tokens: int) -> Admission:
-        """Counts one request and reserves `tokens` against every limit in `specs` (most specific first).
+        """Counts one request and reserves `tokens` against every limit in `specs`, or none of them.
 
         Args:
-            specs: the limits that apply, e.g. user, key, global.
+            specs: the limits that apply, most specific first, e.g. user, key, global.
             tokens: the reservation: estimated prompt tokens + the answer's max tokens (0: no model call).
 
         Raises:
@@ -176,21 +423,6 @@ class Limiter:
             InputRejected: the reservation alone is larger than a tokens-per-minute limit.
             NotReady: Redis is down and GATEWAY_REDIS_FAILURE is `deny`.
         """
-        backend = self._pick()
-        try:
-            admission = await self._admit(backend, specs, tokens)
-        except (RateLimited, InputRejected):
-            self._ok(backend)
-            raise
-        except Exception as exc:  # the storage failed, whatever the client library calls it
-            if backend is self.memory:
-                raise
-            self._failed(exc)
-            return await self.admit(specs, tokens=tokens)
-        self._ok(backend)
-        return admission
-
-    async def _admit(self, b: _Backend, specs: list[LimitSpec], tokens: int) -> Admission:
         for spec in specs:
             if tokens > spec.tpm:
                 raise InputRejected(
@@ -198,42 +430,23 @@ class Limiter:
                     f"allowed for {_LABEL[spec.scope]}: send less text or ask for fewer max_tokens",
                     code="token_estimate_over_limit",
                 )
-        for spec in specs:
-            item = _item(spec.rpm)
-            if not await b.requests.hit(item, spec.scope, spec.ident):
-                stats = await b.requests.get_window_stats(item, spec.scope, spec.ident)
-                raise _refusal(spec, "requests", spec.rpm, stats.reset_time)
-        admission = Admission(tokens=tokens, backend=b)
-        if tokens:
-            for spec in specs:
-                item = _item(spec.tpm)
-                if not await b.tokens.hit(item, spec.scope, spec.ident, cost=tokens):
-                    await self._give_back(b, admission.reserved, tokens)
-                    stats = await b.tokens.get_window_stats(item, spec.scope, spec.ident)
-                    raise _refusal(spec, "tokens", spec.tpm, stats.reset_time)
-                admission.reserved.append(spec)
         # Headers describe the caller's own limits: the tightest of user and key (global is everyone's).
-        own = [s for s in specs if s.scope != "global"] or specs
-        admission.requests = await self._state(b.requests, own, "rpm")
-        admission.token_state = await self._state(b.tokens, own, "tpm")
+        own = [s.scope != "global" for s in specs]
+        if not any(own):
+            own = [True] * len(specs)
+        backend = self._pick()
+        try:
+            admission = await backend.admit(specs, tokens, own)
+        except RateLimited:
+            self._ok(backend)
+            raise
+        except Exception as exc:  # the store failed, whatever the client library calls it
+            if backend is self.memory:
+                raise
+            self._failed(exc)
+            return await self.admit(specs, tokens=tokens)
+        self._ok(backend)
         return admission
-
-    async def _state(self, limiter: Any, specs: list[LimitSpec], kind: str) -> WindowState:
-        best: WindowState | None = None
-        now = time.time()
-        for spec in specs:
-            amount = spec.rpm if kind == "rpm" else spec.tpm
-            stats = await limiter.get_window_stats(_item(amount), spec.scope, spec.ident)
-            state = WindowState(amount, max(0, stats.remaining), max(0, math.ceil(stats.reset_time - now)))
-            if best is None or state.remaining < best.remaining:
-                best = state
-        assert best is not None
-        return best
-
-    async def _give_back(self, b: _Backend, specs: list[LimitSpec], tokens: int) -> None:
-        for spec in specs:
-            # A negative hit: the same atomic acquire script, lowering the counter.
-            await b.tokens.hit(_item(spec.tpm), spec.scope, spec.ident, cost=-tokens)
 
     async def settle(self, admission: Admission, *, used_tokens: int | None) -> None:
         """Replaces a reservation by the real usage; None (usage unknown) keeps the reservation.
@@ -243,37 +456,13 @@ class Limiter:
         if admission.settled or admission.backend is None or not admission.reserved:
             return
         admission.settled = True
-        if used_tokens is None:
-            return
-        delta = admission.tokens - used_tokens
-        if delta == 0:
+        if used_tokens is None or used_tokens == admission.tokens:
             return
         try:
-            for spec in admission.reserved:
-                # delta > 0: give back the unused part; < 0: charge the overshoot (refused if it no longer
-                # fits, as the window is then full anyway).
-                await admission.backend.tokens.hit(_item(spec.tpm), spec.scope, spec.ident, cost=-delta)
+            # < 0: give back the unused part; > 0: charge the overshoot (when it fits: else the window is full)
+            await admission.backend.settle(admission.reserved, used_tokens - admission.tokens)
         except Exception as exc:
             if admission.backend is self.redis:
                 self._failed(exc)
             else:
                 log.exception("settling a token reservation failed")
-
-
-class LimitRefused(RateLimited):
-    """A 429 that knows which limit refused: `limit` is user_rpm, key_tpm, global_rpm, ..."""
-
-    def __init__(self, message: str, *, limit: str, kind: str, window: WindowState) -> None:
-        super().__init__(message, retry_after=window.reset_s)
-        self.limit = limit
-        self.kind = kind  # requests | tokens
-        self.window = window
-
-
-def _refusal(spec: LimitSpec, kind: str, amount: int, reset_time: float) -> LimitRefused:
-    wait = max(1, math.ceil(reset_time - time.time()))
-    return LimitRefused(
-        f"rate limit reached: {amount} {kind} per minute for {_LABEL[spec.scope]}; retry in {wait} s",
-        limit=f"{spec.scope}_{'rpm' if kind == 'requests' else 'tpm'}", kind=kind,
-        window=WindowState(amount, 0, wait),
-    )

@@ -123,10 +123,27 @@ def count_tokens(text: str, *, model: str = "gpt-4o-mini") -> int:
     """
     if not text:
         return 0
+    if len(text) <= _SHORT:
+        return _count_short(text, encoding_for_model(model))
     enc = _ready.get(encoding_for_model(model))
     if enc is not None:
         return len(enc.encode_ordinary(text))
     return (len(text) + 2) // 3
+
+
+_SHORT = 32  # roles, names, short labels: the same few strings in every request, counted once
+
+
+def _count_short(text: str, encoding: str) -> int:
+    enc = _ready.get(encoding)
+    if enc is None:
+        return (len(text) + 2) // 3  # not cached: the real count replaces it once the encoding is built
+    return _count_short_cached(text, encoding)
+
+
+@lru_cache(maxsize=4096)
+def _count_short_cached(text: str, encoding: str) -> int:
+    return len(_ready[encoding].encode_ordinary(text))
 
 
 def count_messages(contents: list[str], *, model: str = "gpt-4o-mini") -> int:

@@ -1,10 +1,12 @@
 """Auth over HTTP: keys created, used (Bearer and X-API-Key), wrong, revoked, missing scope; development
 keyless loopback only; production refuses to start without a key; body size and max_tokens caps; OpenAPI
-security schemes; the key and its hash never in a response or a log line."""
+security schemes; the key and its hash never in a response or a log line; keys reloaded by a thread:
+a revocation by another process applies within GATEWAY_KEYS_REFRESH_S, and no request waits for a reload."""
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -146,3 +148,37 @@ def test_no_key_or_hash_in_responses_or_logs(client: TestClient, keys: dict[str,
     for s in secrets:
         assert s not in logged and s[:16] not in logged
         assert all(s not in b and s[:16] not in b for b in bodies)
+
+
+def test_revocation_elsewhere_applies_within_the_refresh_interval(prod: Settings, keys: dict[str, str]) -> None:
+    s = prod.model_copy(update={"gateway_keys_refresh_s": 0.3})
+    with TestClient(create_app(s)) as c:
+        assert c.post("/chat/invoke", json=ASK, headers=_bearer(keys["chat"])).status_code == 200
+        assert _store(s).revoke("web-app")  # another KeyStore: the CLI, in another process
+        t0 = time.monotonic()
+        while c.post("/chat/invoke", json=ASK, headers=_bearer(keys["chat"])).status_code == 200:
+            assert time.monotonic() - t0 < 3.0, "revocation did not apply"
+            time.sleep(0.05)
+        assert time.monotonic() - t0 < 0.3 + 1.0  # the interval, one table read, a loaded machine's slack
+
+
+def test_requests_do_not_wait_for_a_key_reload(prod: Settings, keys: dict[str, str]) -> None:
+    s = prod.model_copy(update={"gateway_keys_refresh_s": 0.05})
+    app = create_app(s)
+    with TestClient(app) as c:
+        store = app.state.services.gateway.keys
+        reload = store.refresh
+
+        def slow_refresh() -> None:
+            time.sleep(0.5)  # a slow database
+            reload()
+
+        store.refresh = slow_refresh
+        times = []
+        for _ in range(8):
+            t0 = time.monotonic()
+            assert c.post("/chat/invoke", json=ASK, headers=_bearer(keys["chat"])).status_code == 200
+            times.append(time.monotonic() - t0)
+            time.sleep(0.06)  # the view is stale again
+        store.refresh = reload
+    assert max(times) < 0.4, times

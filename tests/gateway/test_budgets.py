@@ -1,9 +1,13 @@
 """Hard daily budgets against a fake ledger: per key and global, 402 for paid routes while keyless routes
-and search keep working, one alert per period, cached spend, a failing ledger does not fail requests."""
+and search keep working, one alert per period, cached spend, a failing ledger does not fail requests; a
+stale figure is used while the ledger is re-read in the background; this process's spend counts at once."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import threading
+import time
 
 import pytest
 from fastapi.testclient import TestClient
@@ -65,6 +69,52 @@ async def test_spend_is_cached() -> None:
 async def test_a_failing_ledger_does_not_refuse() -> None:
     b = Budgets(ledger=FakeLedger(fail=True), daily_budget_usd=1.0, cache_s=0)
     await b.check(key_name="k", key_budget_usd=1.0)
+
+
+class SlowLedger(FakeLedger):
+    """Reads wait until `gate` is set."""
+
+    def __init__(self, spend: dict[str | None, float]) -> None:
+        super().__init__(spend)
+        self.gate = threading.Event()
+        self.gate.set()
+
+    def spend_since(self, since: dt.datetime, *, key_name: str | None = None) -> float:
+        assert self.gate.wait(10)
+        return super().spend_since(since, key_name=key_name)
+
+
+async def test_a_stale_figure_is_used_while_the_ledger_is_reread() -> None:
+    ledger = SlowLedger({None: 1.0})
+    b = Budgets(ledger=ledger, daily_budget_usd=5.0, cache_s=0.05)
+    await b.check(key_name="k", key_budget_usd=None)  # the first figure is waited for
+    ledger.spend[None] = 10.0
+    ledger.gate.clear()  # the database is slow now
+    await asyncio.sleep(0.06)
+    t0 = time.monotonic()
+    await b.check(key_name="k", key_budget_usd=None)  # stale 1.0: served, the read runs in the background
+    assert time.monotonic() - t0 < 0.5
+    ledger.gate.set()
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        try:
+            await b.check(key_name="k", key_budget_usd=None)
+        except BudgetExceeded:
+            break
+        await asyncio.sleep(0.02)
+    else:
+        raise AssertionError("the background read never replaced the stale figure")
+    assert len(ledger.reads) >= 2
+
+
+async def test_this_process_spend_counts_before_the_next_read() -> None:
+    ledger = FakeLedger({"k": 4.0, None: 4.0})
+    b = Budgets(ledger=ledger, daily_budget_usd=100.0, cache_s=60)
+    await b.check(key_name="k", key_budget_usd=5.0)
+    b.add_spend("k", 1.5)
+    with pytest.raises(BudgetExceeded, match="API key's daily budget"):
+        await b.check(key_name="k", key_budget_usd=5.0)
+    assert await b.spend_today(None) == 5.5 and len(ledger.reads) == 2  # key and service, read once each
 
 
 def test_over_budget_chat_is_402_before_any_model_call(fake_openai: FakeOpenAI) -> None:

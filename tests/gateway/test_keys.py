@@ -1,4 +1,5 @@
-"""API key store and CLI: created (printed once), listed without secrets, revoked; stored only as a hash."""
+"""API key store and CLI: created (printed once), listed without secrets, revoked (at once in this process's
+view); stored only as a hash; last-used times written back."""
 
 from __future__ import annotations
 
@@ -75,3 +76,12 @@ def test_cli_create_list_revoke(monkeypatch: pytest.MonkeyPatch, capsys: pytest.
     assert keys_mod.main(["revoke", "web-app"]) == 1
     capsys.readouterr()
     assert keys_mod.main(["list"]) == 0 and "web-app" not in capsys.readouterr().out
+
+
+def test_revoke_drops_the_key_from_this_process_view_at_once(store) -> None:  # type: ignore[no-untyped-def]
+    key = store.create(name="web-app", scopes=["chat"])
+    other = store.create(name="other", scopes=["chat"])
+    store.refresh()
+    assert store.revoke("web-app")
+    assert store.lookup(key) is None  # no refresh needed
+    assert store.lookup(other) is not None

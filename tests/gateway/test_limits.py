@@ -1,11 +1,13 @@
 """Limits in memory: requests and tokens per minute per key, per end user, global; X-RateLimit-* headers;
 429 with Retry-After naming the limit; exactly N of many concurrent requests pass; token reservations are
-settled with the real usage (so sequential requests keep passing where reservations alone would not)."""
+settled with the real usage (so sequential requests keep passing where reservations alone would not); an
+admission is all or nothing; the header figures come from the admission; no thread per request."""
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures as cf
+import threading
 from collections.abc import Iterator
 
 import httpx
@@ -13,7 +15,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from gateway.keys import build_key_store
-from gateway.limits import Limiter, LimitRefused, LimitSpec
+from gateway.limits import Limiter, LimitRefused, LimitSpec, WindowState
 from server import create_app
 from settings import Settings
 from tests.conftest import FAKE_KEY, LiveServer, make_settings
@@ -132,3 +134,41 @@ async def test_concurrent_admissions_in_memory() -> None:
     spec = [LimitSpec("key", "c", 10, 10_000)]
     results = await asyncio.gather(*(lim.admit(spec, tokens=1000) for _ in range(50)), return_exceptions=True)
     assert sum(not isinstance(r, Exception) for r in results) == 10
+
+
+async def test_header_figures_come_from_the_admission() -> None:
+    lim = Limiter()
+    specs = [LimitSpec("user", "k/u", 2, 5000), LimitSpec("key", "k", 3, 4000), LimitSpec("global", "g", 9, 900_000)]
+    first = await lim.admit(specs, tokens=1000)
+    assert first.requests is not None and first.token_state is not None
+    assert (first.requests.limit, first.requests.remaining) == (2, 1)  # the user's: tighter than the key's 2
+    assert 59 <= first.requests.reset_s <= 60
+    assert (first.token_state.limit, first.token_state.remaining) == (4000, 3000)  # the key's: tighter
+    second = await lim.admit(specs[1:], tokens=1000)
+    assert second.requests == WindowState(3, 1, second.requests.reset_s if second.requests else -1)
+    assert second.token_state is not None and second.token_state.remaining == 2000
+
+
+async def test_a_refusal_counts_nothing() -> None:
+    lim = Limiter()
+    key, glob = LimitSpec("key", "k", 5, 10_000), LimitSpec("global", "g", 1, 10_000)
+    await lim.admit([LimitSpec("key", "other", 5, 10_000), glob], tokens=100)  # the service's only request
+    for _ in range(3):
+        with pytest.raises(LimitRefused) as err:
+            await lim.admit([key, glob], tokens=100)
+        assert err.value.limit == "global_rpm"
+    ok = await lim.admit([key], tokens=100)
+    assert ok.requests is not None and ok.requests.remaining == 4  # none of the 3 refused ones counted
+    assert ok.token_state is not None and ok.token_state.remaining == 9900
+
+
+async def test_memory_limits_start_no_threads() -> None:
+    lim = Limiter()
+    spec = [LimitSpec("key", "t", 10_000, 10**9)]
+    before = threading.active_count()
+    for i in range(200):
+        admission = await lim.admit(spec, tokens=10)
+        await lim.settle(admission, used_tokens=5)
+        if i % 50 == 0:
+            await asyncio.sleep(0.02)  # upstream's expiry timer (10 ms) would have fired and restarted
+    assert threading.active_count() <= before

@@ -1,6 +1,7 @@
 """Limits on a real Redis: two uvicorn processes share one limit (exactly N of many concurrent requests
 pass); token reservations hold across concurrency and settle; Redis killed mid-run falls back to
-per-process limits with no 5xx (or answers 503 in `deny` mode); a Redis that never answers cannot hang us."""
+per-process limits with no 5xx (or answers 503 in `deny` mode); a Redis that never answers cannot hang us;
+an admission is one round trip, all or nothing, on the keys `limits`' own strategies read."""
 
 from __future__ import annotations
 
@@ -15,9 +16,13 @@ from pathlib import Path
 
 import httpx
 import pytest
+from limits import RateLimitItemPerMinute
+from limits.aio.storage import RedisStorage
+from limits.aio.strategies import MovingWindowRateLimiter, SlidingWindowCounterRateLimiter
 
 from chains.local_llm import free_port
 from gateway.keys import build_key_store
+from gateway.limits import Limiter, LimitRefused, LimitSpec
 from server import create_app
 from settings import Settings
 from tests.conftest import FAKE_KEY, ROOT, LiveServer, make_settings
@@ -163,3 +168,61 @@ def test_a_redis_that_never_answers_cannot_hang_us(fake_openai: FakeOpenAI) -> N
             r = httpx.post(live.url + "/chat/invoke", json=ASK, headers={"Authorization": f"Bearer {key}"},
                            timeout=30)
             assert r.status_code == 200 and time.monotonic() - t0 < 5
+
+
+async def test_one_round_trip_per_admission_on_the_keys_limits_reads(redis_server) -> None:  # type: ignore[no-untyped-def]
+    if redis_server.proc is None:
+        redis_server.start()
+    lim = Limiter(redis_url=redis_server.url)
+    lim.start()
+    assert lim.redis is not None
+    client = lim.redis.client  # type: ignore[attr-defined]
+    sent: list[str] = []
+    execute = client.execute_command
+
+    async def counting(*args: object, **kwargs: object) -> object:
+        sent.append(str(args[0]))
+        return await execute(*args, **kwargs)
+
+    client.execute_command = counting
+    ident = f"k{time.time_ns()}"
+    key, glob = LimitSpec("key", ident, 5, 10_000), LimitSpec("global", "g" + ident, 100, 100_000)
+    first = await lim.admit([key, glob], tokens=1000)  # the first calls on a server also load the scripts
+    await lim.settle(first, used_tokens=999)  # gives 1 token back
+    sent.clear()
+    second = await lim.admit([key, glob], tokens=1000)
+    assert sent == ["EVALSHA"]
+    assert second.requests is not None and second.token_state is not None
+    assert (second.requests.remaining, second.token_state.remaining) == (3, 8001)
+    assert 59 <= second.requests.reset_s <= 60
+
+    storage = RedisStorage("async+" + redis_server.url, implementation="redispy")  # `limits` reading it
+    moving = await MovingWindowRateLimiter(storage).get_window_stats(
+        RateLimitItemPerMinute(5, namespace="skymarket"), "key", ident)
+    counter = SlidingWindowCounterRateLimiter(storage)
+    tokens = RateLimitItemPerMinute(10_000, namespace="skymarket")
+    assert moving.remaining == 3 and (await counter.get_window_stats(tokens, "key", ident)).remaining == 8001
+    sent.clear()
+    await lim.settle(second, used_tokens=100)  # gives back 900 on both limits, in one call
+    assert sent == ["EVALSHA"]
+    assert (await counter.get_window_stats(tokens, "key", ident)).remaining == 8901
+
+
+async def test_a_refusal_on_redis_counts_nothing(redis_server) -> None:  # type: ignore[no-untyped-def]
+    if redis_server.proc is None:
+        redis_server.start()
+    lim = Limiter(redis_url=redis_server.url)
+    lim.start()
+    ident = f"r{time.time_ns()}"
+    key, glob = LimitSpec("key", ident, 5, 10_000), LimitSpec("global", "g" + ident, 1, 1500)
+    await lim.admit([LimitSpec("key", "other" + ident, 5, 10_000), glob], tokens=1000)
+    with pytest.raises(LimitRefused) as err:
+        await lim.admit([key, glob], tokens=100)  # the service's one request is spent
+    assert err.value.limit == "global_rpm" and 1 <= int(err.value.retry_after or 0) <= 60
+    roomy = LimitSpec("global", "g" + ident, 100, 1500)  # (another key for the service's rpm: same tokens)
+    with pytest.raises(LimitRefused) as err:
+        await lim.admit([key, LimitSpec("global", "g2" + ident, 100, 1000), roomy], tokens=600)
+    assert err.value.limit == "global_tpm"  # 1000 + 600 > 1500
+    ok = await lim.admit([key], tokens=100)
+    assert ok.requests is not None and ok.requests.remaining == 4  # the key was charged by neither refusal
+    assert ok.token_state is not None and ok.token_state.remaining == 9900

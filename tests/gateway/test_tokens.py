@@ -45,3 +45,12 @@ def test_model_to_encoding() -> None:
 def test_estimate_before_warm_up(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(tokens, "_ready", {})
     assert tokens.count_tokens("x" * 30) == 10  # 1 per 3 characters: on the high side, never blocking
+
+
+def test_short_strings_are_counted_once_and_the_same() -> None:
+    tokens.warm_up(("gpt-4o-mini",))
+    enc = tokens.load_encoding("o200k_base")
+    for text in ("user", "assistant", "Roof inspection in Troy?", "x" * 32):
+        assert tokens.count_tokens(text) == len(enc.encode_ordinary(text))
+        assert tokens.count_tokens(text) == len(enc.encode_ordinary(text))  # the cached answer
+    assert tokens.count_tokens("y" * 33) == len(enc.encode_ordinary("y" * 33))
