@@ -220,3 +220,17 @@ def test_search_route(client: TestClient) -> None:
     assert client.post("/search/invoke", json={"input": {"query": "", "limit": 500}}).status_code == 422
     r = client.post("/search/invoke", json={"input": {"query": INJECTION}})
     assert r.status_code == 400 and r.json()["error"]["code"] == "guard_blocked"
+
+
+def test_the_serving_process_freezes_start_up_objects_out_of_the_collector(openai_settings: Settings) -> None:
+    import gc
+
+    before = gc.get_freeze_count()
+    try:
+        with TestClient(create_app(openai_settings, freeze_gc=True)) as c:
+            assert c.get("/healthz").status_code == 200
+            assert gc.get_freeze_count() > before
+    finally:
+        gc.unfreeze()  # a test process must not keep every later app alive
+    with TestClient(create_app(openai_settings)) as c:  # apps built per test leave the collector alone
+        assert c.get("/healthz").status_code == 200 and gc.get_freeze_count() == 0
