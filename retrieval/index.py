@@ -87,6 +87,11 @@ class ListingIndex:
             self.category = np.array([CATEGORIES.index(x.category) for x in listings], dtype=np.int8)
             self.county = np.array([x.county for x in listings])
             self.insured = np.array([x.insured for x in listings])
+            names = sorted({f for x in listings for f in x.features})
+            self.feature_column = {f: j for j, f in enumerate(names)}
+            self.features = np.zeros((len(listings), len(names)), dtype=bool)  # listing x feature it offers
+            for i, x in enumerate(listings):
+                self.features[i, [self.feature_column[f] for f in x.features]] = True
             self.quality = np.array(
                 [(x.rating - 1) / 4 * min(1.0, np.log1p(x.review_count) / np.log(100)) for x in listings]
             )

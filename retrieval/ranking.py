@@ -13,7 +13,7 @@ import numpy as np
 
 from retrieval.index import Filters, ListingIndex
 from retrieval.query import Interpreted
-from retrieval.schema import Listing
+from retrieval.schema import CATEGORIES, Listing
 
 __all__ = ["NO_MATCH", "Hit", "Outcome", "Weights", "rank"]
 
@@ -84,23 +84,35 @@ def rank(
         order = np.argsort(dist) if dist is not None else np.argsort(-index.quality)
         for i in order[ok[order]][: limit * 2]:
             fused.setdefault(int(i), 0.0)
-    best = (weights.lexical + weights.semantic) / (_RRF_K + 1)
-    hits = [_hit(index, i, rrf, best, it, dist) for i, rrf in fused.items()]
-    hits.sort(key=lambda h: (-h.score, h.distance_miles or 0.0, h.listing.id))
-    return Outcome(hits[:limit], True, notice, it)
+    cand = np.fromiter(fused, dtype=np.int64, count=len(fused))
+    rrf = np.fromiter(fused.values(), dtype=np.float64, count=len(fused))
+    score, miles = _scores(index, cand, rrf, (weights.lexical + weights.semantic) / (_RRF_K + 1), it, dist)
+    # Rounded, then ordered by score, nearness and id: a stable order for equal scores.
+    rounded = [round(s, 4) for s in score.tolist()]
+    near = [round(m, 1) for m in miles.tolist()] if miles is not None else [None] * len(rounded)
+    ids = [index.listings[i].id for i in cand.tolist()]
+    top = sorted(range(len(rounded)), key=lambda j: (-rounded[j], near[j] or 0.0, ids[j]))[:limit]
+    hits = [Hit(index.listings[int(cand[j])], rounded[j], near[j]) for j in top]
+    return Outcome(hits, True, notice, it)
 
 
-def _hit(index: ListingIndex, i: int, rrf: float, best: float, it: Interpreted, dist: np.ndarray | None) -> Hit:
-    listing = index.listings[i]
-    score = _W_TEXT * rrf / best + _W_QUALITY * float(index.quality[i])
+def _scores(
+    index: ListingIndex, cand: np.ndarray, rrf: np.ndarray, best: float, it: Interpreted, dist: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Final scores of the candidates (and their distances), over arrays: the same float64 operations, in the
+    same order, as scoring them one by one, so the same numbers."""
+    score = _W_TEXT * rrf / best + _W_QUALITY * index.quality[cand]
     if it.features:
-        score += _W_FEAT * len(set(it.features) & set(listing.features)) / len(it.features)
-    if len(it.categories) > 1 and listing.category == it.category:
-        score += _W_CAT
-    miles = None
-    if dist is not None:
-        miles = float(dist[i])
-        near = max(0.0, 1.0 - miles / max(float(index.radius[i]), 1.0))
-        county_query = it.place is not None and it.place.kind == "county" and it.place.county == listing.county
-        score += _W_GEO * (1.0 if county_query else near)
-    return Hit(listing, round(score, 4), None if miles is None else round(miles, 1))
+        cols = np.array([index.feature_column[f] for f in set(it.features) if f in index.feature_column], dtype=int)
+        shared = index.features[np.ix_(cand, cols)].sum(axis=1)
+        score += _W_FEAT * shared / len(it.features)
+    if len(it.categories) > 1 and it.category is not None:
+        score += np.where(index.category[cand] == CATEGORIES.index(it.category), _W_CAT, 0.0)
+    if dist is None:
+        return score, None
+    miles = dist[cand].astype(np.float64)
+    near = np.maximum(0.0, 1.0 - miles / np.maximum(index.radius[cand], 1.0))
+    if it.place is not None and it.place.kind == "county":
+        near = np.where(index.county[cand] == it.place.county, 1.0, near)
+    score += _W_GEO * near
+    return score, miles
