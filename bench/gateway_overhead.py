@@ -15,7 +15,9 @@ queueing while the gated route (which awaits Redis) measures all of it. With it,
 one event loop see latency = 64 x the time one request takes (Little's law): the 64-client rows measure
 queueing, and `added CPU us/req` (process CPU time per request, gated minus plain, all threads) is the
 gateway's own cost per request, the figure that decides throughput, and the one least moved by other
-processes on a shared machine (wall-clock percentiles are not: report the load average with them).
+processes on a shared machine (wall-clock percentiles are not: report the load average with them). At 1
+client the thread CPU time of each request (client and app, settlement included; time the process was
+descheduled excluded) gives a p50/p99 that a busy machine moves much less than the wall clock.
 
     .venv/bin/python -m bench.gateway_overhead [--n 2000]
 """
@@ -131,19 +133,24 @@ def build(settings: Settings) -> tuple[FastAPI, str]:
     return app, key
 
 
+CPU_MS: list[float] = []  # thread CPU time per request (ms), 1 client only
+
+
 async def measure(app: FastAPI, key: str, path: str, n: int, concurrency: int) -> tuple[list[float], float]:
     """Latencies (ms) of n requests from `concurrency` clients, and the process CPU time of the run (s)."""
     transport = YieldingTransport(app=app)
     out: list[float] = []
+    CPU_MS.clear()
     async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
         headers = {"Authorization": f"Bearer {key}"}
 
         async def worker(w: int, count: int) -> None:
             for i in range(count):
                 rid = f"{w}-{i}"
-                t0 = time.perf_counter()
+                c0, t0 = time.thread_time(), time.perf_counter()
                 r = await client.post(path, json=ASK, headers={**headers, "X-Bench-Id": rid})
                 out.append((SENT.pop(rid) - t0) * 1000)
+                CPU_MS.append((time.thread_time() - c0) * 1000)
                 assert r.status_code == 200, r.text
 
         t0 = time.process_time()
@@ -160,18 +167,20 @@ async def run(backend: str, settings: Settings, n: int) -> list[str]:
     app, key = build(settings)
     rows = []
     for conc in (1, 64):
-        for path in ("/plain", "/gated"):  # warm-up
-            await measure(app, key, path, 256, min(conc, 8))
+        for path in ("/plain", "/gated"):  # warm-up, at full concurrency: Redis connections are opened here
+            await measure(app, key, path, 256, conc)
         gc.collect()
         gc.freeze()
         plain: list[float] = []
         gated: list[float] = []
         cpu = {"/plain": 0.0, "/gated": 0.0}
+        cpu_ms: dict[str, list[float]] = {"/plain": [], "/gated": []}
         for _ in range(3):  # interleaved rounds: the noisy box drifts the same way for both
             for path, xs in (("/plain", plain), ("/gated", gated)):
                 lat, used = await measure(app, key, path, n // 3, conc)
                 xs += lat
                 cpu[path] += used
+                cpu_ms[path] += CPU_MS
         gc.unfreeze()
         cpu_plain, cpu_gated = cpu["/plain"] / len(plain) * 1e6, cpu["/gated"] / len(gated) * 1e6
         rows.append(
@@ -181,6 +190,11 @@ async def run(backend: str, settings: Settings, n: int) -> list[str]:
             f"**{cpu_gated - cpu_plain:.0f}** |"
         )
         print(rows[-1], flush=True)
+        if conc == 1:
+            p, g = cpu_ms["/plain"], cpu_ms["/gated"]
+            print(f"|   | 1 client, thread CPU per request: plain p50/p99 {pct(p, 50):.2f}/{pct(p, 99):.2f} ms, "
+                  f"gateway {pct(g, 50):.2f}/{pct(g, 99):.2f} ms, added **{pct(g, 50) - pct(p, 50):.2f}/"
+                  f"{pct(g, 99) - pct(p, 99):.2f}** ms |", flush=True)
     return rows
 
 
