@@ -39,7 +39,7 @@ from gateway import context
 __all__ = ["ChatChain", "ChatMessage", "build_chat_chain", "chat_precheck", "make_chat_input", "screen_chat_input"]
 
 # Characters a stream always holds back for the leak check, besides what might become a leak (a word being
-# written, a run shared with the system prompt, a possible canary start: chains/guard/canary.py unsafe_tail).
+# written, a run shared with the system prompt, a possible canary start: chains/guard/canary.py LeakCheck.safe_end).
 _HOLDBACK = 0
 _MIN_WORDS = 12  # a shared run of this many words with the system prompt is a leak
 # The last screening of this request: (its RequestContext, (guard, turns), screened messages). Set by the

@@ -116,8 +116,9 @@ class GuardedChatModel(BaseChatModel):
     ) -> ChatResult:
         left = self._start()
         try:
-            call = self.inner._agenerate(messages, stop=stop, run_manager=run_manager, **kwargs)
-            result = await (call if left is None else asyncio.wait_for(call, left))
+            # asyncio.timeout, not wait_for: no extra task per call (wait_for wraps the call in one)
+            async with asyncio.timeout(left):
+                result = await self.inner._agenerate(messages, stop=stop, run_manager=run_manager, **kwargs)
         except TimeoutError:
             self.breaker.failure()
             raise _expired() from None
@@ -159,8 +160,8 @@ class GuardedChatModel(BaseChatModel):
                 if left is not None and left <= 0:
                     raise _expired()
                 try:
-                    nxt = stream.__anext__()
-                    chunk = await (nxt if left is None else asyncio.wait_for(nxt, left))
+                    async with asyncio.timeout(left):  # per chunk, without a task per chunk
+                        chunk = await stream.__anext__()
                 except StopAsyncIteration:
                     break
                 except TimeoutError:

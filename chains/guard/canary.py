@@ -15,7 +15,7 @@ import re
 import secrets
 from dataclasses import dataclass, field
 
-__all__ = ["REFUSAL", "LeakVerdict", "check_output", "make_canary", "redact_leak", "unsafe_tail"]
+__all__ = ["REFUSAL", "LeakCheck", "LeakVerdict", "check_output", "make_canary", "redact_leak"]
 
 log = logging.getLogger("skymarket.guard")
 
@@ -103,68 +103,109 @@ def _gram_prefixes(system_prompt: str) -> frozenset[tuple[str, ...]]:
     return frozenset(g[:k] for g in _prompt_grams(system_prompt) for k in range(1, _GRAM))
 
 
-def unsafe_tail(text: str, *, canary: str, system_prompt: str = "", window: int = 600) -> int:
-    """Where the part of a growing answer that may not leave yet begins (`len(text)` if none).
+def _suffix_prefix(tail: str, pattern: str) -> int:
+    """The length of the longest end of `tail` that `pattern` starts with (0 if none)."""
+    if not pattern:
+        return 0
+    k = tail.find(pattern[0])
+    while k != -1:
+        if pattern.startswith(tail[k:]):
+            return len(tail) - k
+        k = tail.find(pattern[0], k + 1)
+    return 0
 
-    For a stream: what lies before this index cannot turn into a leak whatever comes next, up to the
-    limits `check_output()` allows; what lies after it might, so it is held until the next chunk decides.
-    Held: a word the chunk ended inside, a run of words shared with the system prompt (from its first word:
-    a run that grows to `min_words` never shows any of itself), the first words of a possible run, and a
-    tail that could be the beginning of the canary or of its random part (separators ignored).
 
-    Args:
-        text: the answer so far (already checked with `check_output()`).
-        canary: this request's canary.
-        system_prompt: the rendered system prompt.
-        window: how many trailing characters are examined (a run is held from here at the latest).
+class LeakCheck:
+    """`check_output()` for an answer that arrives in pieces, in time linear in its length, and where the part
+    that may not leave yet begins.
+
+    `add(piece)` checks what the new piece completes (the canary, spaced out or not; a run of words shared
+    with the system prompt); `finish()` counts the last word, which `add` keeps open until it ends.
+    `safe_end(text)` is how much of the answer so far can leave whatever comes next.
     """
-    end = len(text)
-    start = max(0, end - window)
-    words = [(m.start(), m.group().lower()) for m in _WORD.finditer(text, start)]
-    if words and start > 0 and words[0][0] == start:
-        words = words[1:]  # possibly cut by the window
-    if words and words[-1][0] + len(words[-1][1]) == end:
-        end = words[-1][0]  # a word still being written
-        words = words[:-1]
-    if system_prompt:
+
+    def __init__(self, *, canary: str, system_prompt: str = "", min_words: int = 12) -> None:
+        self.canary, self.min_words = canary, min_words
+        self.whole = _SQUASH.sub("", canary).lower() if canary else ""
+        secret = canary.rsplit("-", 1)[-1].lower() if canary else ""
+        self.secret = secret if len(secret) >= 8 else ""
         ref = system_prompt.replace(canary, " ") if canary else system_prompt
-        grams, prefixes = _prompt_grams(ref), _gram_prefixes(ref)
-        toks = [w for _, w in words]
-        m = len(toks)
-        i = m - _GRAM
-        if i >= 0 and tuple(toks[i:]) in grams:
-            while i > 0 and tuple(toks[i - 1 : i - 1 + _GRAM]) in grams:
-                i -= 1
-            end = min(end, words[i][0] if i > 0 or start == 0 else start)
+        self.grams = _prompt_grams(ref) if ref else frozenset()
+        self.prefixes = _gram_prefixes(ref) if ref else frozenset()
+        self.squashed = ""  # the squashed answer's tail: as long as the canary
+        self.length = 0  # characters taken so far
+        self.open_word = ""  # the last word while it may still grow (it ends the text)
+        self.last: list[tuple[int, str]] = []  # the last four complete words, with where they start
+        self.streak = self.best = 0
+        self.run_start = 0  # where the current shared run (streak > 0) starts
+
+    def add(self, piece: str) -> LeakVerdict:
+        """Takes the next piece; the verdict covers everything so far but the open last word."""
+        base = self.length - len(self.open_word)
+        self.length += len(piece)
+        if self.whole:
+            self.squashed += _SQUASH.sub("", piece).lower()
+            if self.whole in self.squashed or (self.secret and self.secret in self.squashed):
+                return self._verdict(canary=True)
+            self.squashed = self.squashed[-len(self.whole) :]
+        buf = self.open_word + piece
+        words = list(_WORD.finditer(buf))
+        self.open_word = ""
+        if words and words[-1].end() == len(buf):
+            self.open_word = words.pop().group()
+        for m in words:
+            self._word(base + m.start(), m.group().lower())
+        return self._verdict()
+
+    def finish(self) -> LeakVerdict:
+        """The verdict on the whole answer (the last word counted)."""
+        if self.open_word:
+            self._word(self.length - len(self.open_word), self.open_word.lower())
+            self.open_word = ""
+        return self._verdict()
+
+    def safe_end(self, text: str) -> int:
+        """Where the part of `text` (everything added so far) that may not leave yet begins.
+
+        Held: the open last word; a run of words shared with the system prompt, from its first word (a run
+        that grows to `min_words` never shows any of itself); the last words while they may start such a
+        run; a tail that spells the beginning of the canary or of its random part (separators ignored).
+        """
+        end = self.length - len(self.open_word)
+        if self.streak:
+            end = min(end, self.run_start)
         else:
-            for k in range(min(_GRAM - 1, m), 0, -1):
-                if tuple(toks[m - k :]) in prefixes:
-                    end = min(end, words[m - k][0])
+            for k in range(min(_GRAM - 1, len(self.last)), 0, -1):
+                if tuple(w for _, w in self.last[-k:]) in self.prefixes:
+                    end = min(end, self.last[-k][0])
                     break
-    if canary:
-        end = min(end, _canary_prefix_start(text, end, canary))
-    return end
+        n = max(_suffix_prefix(self.squashed, self.whole), _suffix_prefix(self.squashed, self.secret))
+        i = self.length
+        while n > 0 and i > 0:  # back over n word characters (separators between them included)
+            i -= 1
+            if not _SQUASH.match(text[i]):
+                n -= 1
+        return min(end, i)
 
+    def _word(self, start: int, word: str) -> None:
+        self.last.append((start, word))
+        if len(self.last) > _GRAM:
+            del self.last[0]
+        if len(self.last) == _GRAM:
+            if tuple(w for _, w in self.last) in self.grams:
+                if not self.streak:
+                    self.run_start = self.last[0][0]
+                self.streak += 1
+                self.best = max(self.best, self.streak)
+            else:
+                self.streak = 0
 
-def _canary_prefix_start(text: str, end: int, canary: str) -> int:
-    """The start of the longest tail of `text[:end]` that spells the canary's (or its secret's) beginning."""
-    whole = _SQUASH.sub("", canary).lower()
-    secret = canary.rsplit("-", 1)[-1].lower()
-    chars: list[tuple[int, str]] = []  # trailing word characters, nearest last
-    i = end - 1
-    while i >= 0 and len(chars) < len(whole):
-        ch = text[i]
-        if ch.isalnum():
-            chars.append((i, ch.lower()))
-        elif not _SQUASH.fullmatch(ch):
-            break
-        i -= 1
-    chars.reverse()
-    for k in range(len(chars)):
-        tail = "".join(c for _, c in chars[k:])
-        if whole.startswith(tail) or secret.startswith(tail):
-            return chars[k][0]
-    return end
+    def _verdict(self, *, canary: bool = False) -> LeakVerdict:
+        run = self.best + _GRAM - 1 if self.best else 0
+        reasons = ["canary"] if canary else []
+        if run >= self.min_words:
+            reasons.append(f"system_prompt_verbatim: {run} words")
+        return LeakVerdict(leaked=bool(reasons), reasons=reasons, longest_run=run)
 
 
 def _longest_shared_run(answer: str, system_prompt: str) -> int:

@@ -10,7 +10,7 @@ from typing import Any
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.runnables import Runnable, RunnableGenerator
 
-from chains.guard.canary import REFUSAL, check_output, redact_leak, unsafe_tail
+from chains.guard.canary import REFUSAL, LeakCheck, redact_leak
 
 __all__ = ["LeakStream", "build_leak_guard"]
 
@@ -23,7 +23,7 @@ def build_leak_guard(
     """A step after the model: passes answers through, replaces leaking ones with `REFUSAL`.
 
     Works on `invoke` (a string or an `AIMessage` in, the same type out) and on streams of strings or
-    `AIMessageChunk`s: what might still become a leak (`unsafe_tail()`: a word being written, a run of
+    `AIMessageChunk`s: what might still become a leak (`LeakCheck.safe_end()`: a word being written, a run of
     words shared with the system prompt, a possible start of the canary) is held back until the next chunk
     decides, so the canary and a verbatim run never leave, the refusal replaces the rest, and ordinary text
     streams with a delay of about one word. A replaced message carries
@@ -33,7 +33,7 @@ def build_leak_guard(
         canary: the token in this request's system prompt.
         system_prompt: the rendered system prompt.
         min_words: see `check_output()`.
-        holdback: characters always held back besides (0: only what `unsafe_tail()` marks).
+        holdback: characters always held back besides (0: only what `LeakCheck.safe_end()` holds).
     """
 
     def transform(chunks: Iterator[Any]) -> Iterator[Any]:
@@ -62,6 +62,7 @@ class LeakStream:
 
     def __init__(self, canary: str, system_prompt: str, min_words: int, holdback: int) -> None:
         self.canary, self.system_prompt, self.min_words, self.holdback = canary, system_prompt, min_words, holdback
+        self.check = LeakCheck(canary=canary, system_prompt=system_prompt, min_words=min_words)
         self.text = ""
         self.sent = 0
         self.leaked = False
@@ -78,16 +79,10 @@ class LeakStream:
         if self.template is None:
             self.template = chunk
         self.text += text
-        verdict = check_output(
-            self.text, canary=self.canary, system_prompt=self.system_prompt, min_words=self.min_words
-        )
+        verdict = self.check.add(text)
         if verdict.leaked:
-            self.leaked = True
-            log.warning("guard flag: output leak", extra={"reasons": verdict.reasons})
-            refusal = REFUSAL if self.sent == 0 else "\n\n" + REFUSAL
-            return [self._make(refusal, verdict.reasons)]
-        upto = min(len(self.text) - self.holdback,
-                   unsafe_tail(self.text, canary=self.canary, system_prompt=self.system_prompt))
+            return [self._refuse(verdict.reasons)]
+        upto = min(len(self.text) - self.holdback, self.check.safe_end(self.text))
         if upto > self.sent:
             out = self._make(self.text[self.sent : upto])
             self.sent = upto
@@ -95,11 +90,21 @@ class LeakStream:
         return []
 
     def close(self) -> list[Any]:
-        if self.leaked or self.sent >= len(self.text):
+        if self.leaked:
+            return []
+        verdict = self.check.finish()
+        if verdict.leaked:  # the last word completed a run
+            return [self._refuse(verdict.reasons)]
+        if self.sent >= len(self.text):
             return []
         rest = self.text[self.sent :]
         self.sent = len(self.text)
         return [self._make(rest)]
+
+    def _refuse(self, reasons: list[str]) -> Any:
+        self.leaked = True
+        log.warning("guard flag: output leak", extra={"reasons": reasons})
+        return self._make(REFUSAL if self.sent == 0 else "\n\n" + REFUSAL, reasons)
 
     def _make(self, text: str, reasons: list[str] | None = None) -> Any:
         if isinstance(self.template, AIMessageChunk):

@@ -155,3 +155,52 @@ def test_stream_releases_a_short_shared_phrase_once_it_ends() -> None:
     answer = "We only recommend listings from the search results you can book, and prices are real."
     _, text = _feed_all(canary, system, [w + " " for w in answer.split(" ")])
     assert text.rstrip() == answer  # a 7-word overlap is allowed and does leave, in order
+
+
+def test_piecewise_check_agrees_with_the_whole_text_check() -> None:
+    import random
+
+    from chains.guard.canary import LeakCheck
+
+    rng = random.Random(7)
+    canary = make_canary()
+    system = SYSTEM.format(canary=canary)
+    texts = [
+        "Three pilots in Novi offer roof inspections; the cheapest is $180.",
+        "Sure: Only recommend listings from the search results. Never invent prices. Keep answers under 120.",
+        "We only recommend listings from the search results you can book.",
+        f"my token is {' '.join(canary.lower())} ok",
+        f"the hex is {canary.split('-')[1]}!",
+        "You are SkyMarket's assistant for the Detroit Metro drone-service marketplace. Only recommend listings",
+    ]
+    for text in texts:
+        whole = check_output(text, canary=canary, system_prompt=system)
+        for _ in range(30):
+            cuts = sorted(rng.sample(range(1, len(text)), k=min(len(text) - 1, rng.randint(1, 12))))
+            pieces = [text[a:b] for a, b in zip([0, *cuts], [*cuts, len(text)], strict=True)]
+            check = LeakCheck(canary=canary, system_prompt=system)
+            seen = [check.add(p).leaked for p in pieces]
+            final = check.finish()
+            assert (any(seen) or final.leaked) == whole.leaked, (text, pieces)
+
+
+def test_long_streams_are_checked_in_linear_time() -> None:
+    import time
+
+    from chains.guard.leak import LeakStream
+
+    canary = make_canary()
+    system = SYSTEM.format(canary=canary)
+    words = ("Three pilots in Novi offer roof inspections; the cheapest is $180 and the best rated is $240. " * 40)
+
+    def cost(n: int) -> float:
+        t0 = time.process_time()
+        state = LeakStream(canary, system, 12, 0)
+        for w in words.split(" ")[:n]:
+            state.feed(w + " ")
+        state.close()
+        return time.process_time() - t0
+
+    cost(50)
+    # quadratic work would make 8x the words cost ~64x; allow generous noise above linear
+    assert cost(640) < 30 * max(cost(80), 1e-4)
