@@ -159,7 +159,7 @@ def test_revocation_elsewhere_applies_within_the_refresh_interval(prod: Settings
         while c.post("/chat/invoke", json=ASK, headers=_bearer(keys["chat"])).status_code == 200:
             assert time.monotonic() - t0 < 3.0, "revocation did not apply"
             time.sleep(0.05)
-        assert time.monotonic() - t0 < 0.3 + 1.0  # the interval, one table read, a loaded machine's slack
+        assert time.monotonic() - t0 < 0.3 + 1.7  # the interval, one table read, a loaded machine's slack
 
 
 def test_requests_do_not_wait_for_a_key_reload(prod: Settings, keys: dict[str, str]) -> None:
@@ -170,7 +170,7 @@ def test_requests_do_not_wait_for_a_key_reload(prod: Settings, keys: dict[str, s
         reload = store.refresh
 
         def slow_refresh() -> None:
-            time.sleep(0.5)  # a slow database
+            time.sleep(3.0)  # a very slow database
             reload()
 
         store.refresh = slow_refresh
@@ -181,4 +181,4 @@ def test_requests_do_not_wait_for_a_key_reload(prod: Settings, keys: dict[str, s
             times.append(time.monotonic() - t0)
             time.sleep(0.06)  # the view is stale again
         store.refresh = reload
-    assert max(times) < 0.4, times
+    assert max(times) < 1.5, times  # a request that waited for a reload would take 3 s
