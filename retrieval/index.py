@@ -113,8 +113,8 @@ class ListingIndex:
     def mask(self, f: Filters) -> tuple[np.ndarray, np.ndarray | None]:
         """Which listings pass the filters, and their distance to the point (None without a point)."""
         ok = np.ones(self.size, dtype=bool)
-        if f.categories:
-            ok &= np.isin(self.category, [CATEGORIES.index(c) for c in f.categories])
+        if f.categories:  # one comparison per category: np.isin took milliseconds at 100k listings
+            ok &= np.logical_or.reduce([self.category == CATEGORIES.index(c) for c in f.categories])
         if f.max_price is not None:
             ok &= self.price <= f.max_price
         if f.insured:
