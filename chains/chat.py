@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
-from langchain_core.runnables import Runnable, RunnableConfig
+from langchain_core.runnables import Runnable, RunnableConfig, RunnableWithFallbacks
 from langchain_core.runnables.config import (
     ensure_config,
     get_async_callback_manager_for_config,
@@ -184,6 +184,9 @@ class ChatChain(Runnable[Any, str]):
     ) -> None:
         self.model, self.prompts, self.prompt_name = model, prompts, prompt_name
         self.input_type, self.guard, self.today = input_type, guard, today
+        # The fallbacks are tried here rather than by RunnableWithFallbacks, which adds a run and a task per
+        # call; the order and the errors that move on to the next model are the same.
+        self.models, self.fallback_on = _fallbacks(model)
 
     @property
     def InputType(self) -> type[BaseModel]:
@@ -214,6 +217,63 @@ class ChatChain(Runnable[Any, str]):
         text, _ = redact_leak(_text(message), canary=turn.canary, system_prompt=turn.system, min_words=_MIN_WORDS)
         return text
 
+    # --- the model, then its fallbacks ---
+    def _call(self, messages: list[BaseMessage], config: RunnableConfig) -> Any:
+        first: BaseException | None = None
+        for model in self.models:
+            try:
+                return model.invoke(messages, config)
+            except self.fallback_on as exc:
+                first = first or exc
+        assert first is not None
+        raise first
+
+    async def _acall(self, messages: list[BaseMessage], config: RunnableConfig) -> Any:
+        first: BaseException | None = None
+        for model in self.models:
+            try:
+                return await model.ainvoke(messages, config)
+            except self.fallback_on as exc:
+                first = first or exc
+        assert first is not None
+        raise first
+
+    def _stream(self, messages: list[BaseMessage], config: RunnableConfig) -> Iterator[Any]:
+        """A failure before the first chunk moves on to the next model; after it, the error ends the stream."""
+        first: BaseException | None = None
+        for model in self.models:
+            stream = model.stream(messages, config)
+            try:
+                chunk = next(stream)
+            except StopIteration:
+                return
+            except self.fallback_on as exc:
+                first = first or exc
+                continue
+            yield chunk
+            yield from stream
+            return
+        assert first is not None
+        raise first
+
+    async def _astream(self, messages: list[BaseMessage], config: RunnableConfig) -> AsyncIterator[Any]:
+        first: BaseException | None = None
+        for model in self.models:
+            stream = model.astream(messages, config).__aiter__()
+            try:
+                chunk = await stream.__anext__()
+            except StopAsyncIteration:
+                return
+            except self.fallback_on as exc:
+                first = first or exc
+                continue
+            yield chunk
+            async for chunk in stream:
+                yield chunk
+            return
+        assert first is not None
+        raise first
+
     # --- invoke ---
     def invoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> str:
         config, prompt = self._start(config)
@@ -222,7 +282,7 @@ class ChatChain(Runnable[Any, str]):
         )
         try:
             turn = self._turn(input, prompt)
-            out = self._answer(turn, self.model.invoke(turn.messages, patch_config(config, callbacks=run.get_child())))
+            out = self._answer(turn, self._call(turn.messages, patch_config(config, callbacks=run.get_child())))
         except BaseException as exc:
             run.on_chain_error(exc)
             raise
@@ -236,7 +296,7 @@ class ChatChain(Runnable[Any, str]):
         )
         try:
             turn = self._turn(input, prompt)
-            message = await self.model.ainvoke(turn.messages, patch_config(config, callbacks=run.get_child()))
+            message = await self._acall(turn.messages, patch_config(config, callbacks=run.get_child()))
             out = self._answer(turn, message)
         except BaseException as exc:
             await run.on_chain_error(exc)
@@ -254,7 +314,7 @@ class ChatChain(Runnable[Any, str]):
         try:
             turn = self._turn(input, prompt)
             leak = self._leak_stream(turn)
-            for chunk in self.model.stream(turn.messages, patch_config(config, callbacks=run.get_child())):
+            for chunk in self._stream(turn.messages, patch_config(config, callbacks=run.get_child())):
                 for out in leak.feed(_text(chunk)):
                     sent.append(out)
                     yield out
@@ -275,7 +335,7 @@ class ChatChain(Runnable[Any, str]):
         try:
             turn = self._turn(input, prompt)
             leak = self._leak_stream(turn)
-            async for chunk in self.model.astream(turn.messages, patch_config(config, callbacks=run.get_child())):
+            async for chunk in self._astream(turn.messages, patch_config(config, callbacks=run.get_child())):
                 for out in leak.feed(_text(chunk)):
                     sent.append(out)
                     yield out
@@ -286,6 +346,13 @@ class ChatChain(Runnable[Any, str]):
             await run.on_chain_error(exc)
             raise
         await run.on_chain_end("".join(sent))
+
+
+def _fallbacks(model: Runnable) -> tuple[list[Runnable], tuple[type[BaseException], ...]]:
+    """The models to try in order, and the errors that move on to the next one."""
+    if isinstance(model, RunnableWithFallbacks) and model.exception_key is None:
+        return [model.runnable, *model.fallbacks], tuple(model.exceptions_to_handle)
+    return [model], ()
 
 
 def _text(message: Any) -> str:

@@ -106,3 +106,42 @@ async def test_a_stream_screens_the_turns_once_per_request(monkeypatch: pytest.M
     assert len(calls) == 4  # different turns are screened, whatever was screened before
     assert await chain.ainvoke(ASK) == ANSWER and await chain.ainvoke(ASK) == ANSWER
     assert len(calls) == 6  # without a request context nothing is reused
+
+
+class Down(FakeListChatModel):
+    """A model that fails with `error` before answering (and counts its calls)."""
+
+    error: type[Exception] = ValueError
+    calls: int = 0
+
+    def _call(self, *args: Any, **kwargs: Any) -> str:
+        self.calls += 1
+        raise self.error("provider down")
+
+    def _stream(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+        self.calls += 1
+        raise self.error("provider down")
+        yield  # a generator
+
+    async def _astream(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+        self.calls += 1
+        raise self.error("provider down")
+        yield  # an async generator
+
+
+async def test_fallbacks_answer_on_every_path_and_only_for_the_listed_errors() -> None:
+    down = Down(responses=["never"])
+    chain = _chain(down.with_fallbacks([FakeListChatModel(responses=[ANSWER] * 4)], exceptions_to_handle=(ValueError,)))
+    assert chain.invoke(ASK) == ANSWER and await chain.ainvoke(ASK) == ANSWER
+    assert "".join(chain.stream(ASK)) == ANSWER
+    assert "".join([p async for p in chain.astream(ASK)]) == ANSWER
+    assert down.calls == 4
+    other = Down(responses=["never"], error=TypeError)
+    chain = _chain(other.with_fallbacks([FakeListChatModel(responses=[ANSWER])], exceptions_to_handle=(ValueError,)))
+    with pytest.raises(TypeError):
+        await chain.ainvoke(ASK)
+    with pytest.raises(TypeError):
+        _ = [p async for p in chain.astream(ASK)]
+    all_down = _chain(Down(responses=["x"]).with_fallbacks([Down(responses=["y"])], exceptions_to_handle=(ValueError,)))
+    with pytest.raises(ValueError, match="provider down"):
+        await all_down.ainvoke(ASK)
