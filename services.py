@@ -18,6 +18,7 @@ from chains.breaker import BreakerRegistry
 from chains.chat import build_chat_chain, make_chat_input
 from chains.describe import build_describe_chain
 from chains.guard import GuardConfig, build_guard_chain
+from chains.guarded import paid_models_off
 from chains.local_llm import LocalModelServer
 from chains.models import build_chat_model
 from chains.prompting import PromptStore
@@ -107,6 +108,11 @@ class Services:
                 "problems": dict(self.problems), "circuits": self.breakers.states()}
 
 
+def _paid_models_off() -> bool:
+    paid_models_off()
+    return True
+
+
 def build_services(settings: Settings) -> Services:
     """Constructs every dependency and chain from settings, without connecting to anything."""
     uses_local = settings.local_model_enabled or not settings.has_openai
@@ -128,6 +134,8 @@ def build_services(settings: Settings) -> Services:
     breakers.listeners.append(services.observability.metrics.set_circuit)
     services.gateway = build_gateway(settings=settings, ledger=services.observability.ledger)
     local_url = services.local_base_url if uses_local else None
+    if settings.local_model_enabled:  # over budget: the paid models are skipped and the local model answers
+        services.gateway.over_budget = _paid_models_off
     chat_preset = settings.preset("chat")
     services.chains["chat"] = build_chat_chain(
         model=build_chat_model(settings=settings, use_case="chat", local_base_url=local_url, breakers=breakers),

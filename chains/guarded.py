@@ -26,11 +26,25 @@ from langchain_core.outputs import ChatGenerationChunk, ChatResult
 from pydantic import ConfigDict
 
 from chains.breaker import CircuitBreaker
-from errors import ProviderUnavailable
+from errors import BudgetExceeded, ProviderUnavailable
 
-__all__ = ["DeadlineExceeded", "GuardedChatModel", "deadline_scope", "time_left"]
+__all__ = ["DeadlineExceeded", "GuardedChatModel", "PaidModelsOff", "deadline_scope", "paid_models_off", "time_left"]
 
 _deadline: ContextVar[float | None] = ContextVar("skymarket_deadline", default=None)
+_paid_off: ContextVar[bool] = ContextVar("skymarket_paid_models_off", default=False)
+
+
+class PaidModelsOff(BudgetExceeded):
+    """Raised instead of calling a paid model in a request over its budget: the local model answers if it is
+    in the chain (the fallbacks move on, as for an open circuit), else the request gets a 402."""
+
+    def __init__(self) -> None:
+        super().__init__("the daily budget is spent: paid models are off until tomorrow (UTC)", retry_after=3600)
+
+
+def paid_models_off() -> None:
+    """Marks the current request (this context and the tasks it starts): no paid model may be called."""
+    _paid_off.set(True)
 
 
 class DeadlineExceeded(ProviderUnavailable):
@@ -69,6 +83,7 @@ class GuardedChatModel(BaseChatModel):
     inner: BaseChatModel
     breaker: CircuitBreaker
     failure_types: tuple[type[BaseException], ...]
+    is_local: bool = False  # free: still called when a budget has turned the paid models off
 
     @property
     def _llm_type(self) -> str:
@@ -91,6 +106,8 @@ class GuardedChatModel(BaseChatModel):
             self.breaker.release()
 
     def _start(self) -> float | None:
+        if _paid_off.get() and not self.is_local:
+            raise PaidModelsOff()
         left = time_left()
         if left is not None and left <= 0:
             raise _expired()

@@ -22,7 +22,7 @@ from langchain_core.runnables import Runnable
 from langchain_openai import ChatOpenAI
 
 from chains.breaker import BreakerRegistry, CircuitOpen
-from chains.guarded import GuardedChatModel
+from chains.guarded import GuardedChatModel, PaidModelsOff
 from settings import Preset, Settings
 
 __all__ = ["LOCAL_API_KEY", "PROVIDER_ERRORS", "ModelChoice", "build_chat_model", "model_chain"]
@@ -138,10 +138,12 @@ def build_chat_model(
     for c in choices:
         model: BaseChatModel = _chat_openai(c)
         if breakers is not None:
-            model = GuardedChatModel(inner=model, breaker=breakers.get(c.name), failure_types=PROVIDER_ERRORS)
+            model = GuardedChatModel(
+                inner=model, breaker=breakers.get(c.name), failure_types=PROVIDER_ERRORS, is_local=c.is_local
+            )
         model.name = f"model:{c.name}"  # the run's name; a field, not a binding: a binding costs per call
         models.append(model)
     if len(models) == 1:
         return models[0]
-    # CircuitOpen: the model was not even called, so the next one answers at once.
-    return models[0].with_fallbacks(models[1:], exceptions_to_handle=(*PROVIDER_ERRORS, CircuitOpen))
+    # CircuitOpen, PaidModelsOff: the model was not even called, so the next one answers at once.
+    return models[0].with_fallbacks(models[1:], exceptions_to_handle=(*PROVIDER_ERRORS, CircuitOpen, PaidModelsOff))

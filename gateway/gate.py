@@ -24,7 +24,7 @@ from typing import Any
 import anyio
 from starlette.requests import Request
 
-from errors import ConfigError, InputRejected, PayloadTooLarge
+from errors import BudgetExceeded, ConfigError, InputRejected, PayloadTooLarge
 from gateway import tokens
 from gateway.auth import Principal, check_scope
 from gateway.budgets import Budgets, SpendSource
@@ -47,6 +47,9 @@ class Gateway:
     limiter: Limiter
     budgets: Budgets
     model_routes: set[str] = field(default_factory=lambda: {"chat", "describe"})
+    # Called when a paid request is over budget; True = it may go on without the paid models (the local model
+    # answers; services.py wires it to chains.guarded.paid_models_off when the local model is enabled).
+    over_budget: Callable[[], bool] | None = None
     _refreshing: threading.Lock = field(default_factory=threading.Lock)
     _stop: threading.Event = field(default_factory=threading.Event)
     _refresher: threading.Thread | None = None
@@ -115,7 +118,11 @@ class Gateway:
         paid = scope in self.model_routes
         reserve = await self._estimate(body, scope) if paid else 0
         if paid and self.settings.has_openai:
-            await self.budgets.check(key_name=principal.key_name, key_budget_usd=principal.daily_budget_usd)
+            try:
+                await self.budgets.check(key_name=principal.key_name, key_budget_usd=principal.daily_budget_usd)
+            except BudgetExceeded:
+                if self.over_budget is None or not self.over_budget():
+                    raise
         return await self.limiter.admit(self._specs(principal), tokens=reserve)
 
     async def settle(self, admission: Admission, ctx: Any) -> None:

@@ -138,3 +138,25 @@ def test_budget_only_applies_to_paid_routes(fake_openai: FakeOpenAI) -> None:
         assert c.post("/chat/invoke", json=ASK).status_code == 200
     gw = create_app(s).state.services.gateway
     assert "chat" in gw.model_routes and "search" not in gw.model_routes and "guard" not in gw.model_routes
+
+
+def test_over_budget_the_local_model_answers_and_no_paid_model_is_called(fake_openai: FakeOpenAI) -> None:
+    from tests.fake_openai import Reply
+
+    s = make_settings(skymarket_env="production", openai_api_key=FAKE_KEY, openai_base_url=fake_openai.url,
+                      local_model_enabled=True, local_model_url=fake_openai.url, ai_max_retries=0)
+    fake_openai.always(s.local_model_name, Reply("Local answer: three pilots in Troy."))
+    store = build_key_store(settings=s)
+    store.create_table()
+    capped = store.create(name="capped", scopes=["chat"], daily_budget_usd=0.0)
+    free = store.create(name="free", scopes=["chat"])
+    with TestClient(create_app(s)) as c:
+        r = c.post("/chat/invoke", json=ASK, headers={"Authorization": f"Bearer {capped}"})
+        assert r.status_code == 200 and "Local answer" in r.json()["output"]
+        with c.stream("POST", "/chat/stream", json=ASK, headers={"Authorization": f"Bearer {capped}"}) as st:
+            assert st.status_code == 200 and "data: \"Local \"" in st.read().decode()  # streamed in pieces
+        assert fake_openai.count(s.ai_model_primary) == 0 and fake_openai.count(s.ai_model_fallback) == 0
+        # the key under its budget still gets the paid model (the flag is per request)
+        fake_openai.always(s.ai_model_primary, Reply("Paid answer."))
+        r = c.post("/chat/invoke", json=ASK, headers={"Authorization": f"Bearer {free}"})
+        assert r.status_code == 200 and r.json()["output"] == "Paid answer."
