@@ -15,8 +15,11 @@ from typing import Annotated, Any, Literal
 import anyio
 import openai
 from fastapi import Depends, FastAPI, Request
+from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse, RedirectResponse
 from langserve import add_routes
+from pydantic import BaseModel
+from pydantic_core import PydanticSerializationError
 
 from chains.chat import chat_precheck
 from chains.describe import describe_precheck
@@ -161,6 +164,29 @@ def _mount_features(app: FastAPI, services: Services) -> None:
     )
 
 
+def fast_jsonable(obj: Any, *args: Any, **kwargs: Any) -> Any:
+    """`jsonable_encoder` for LangServe's responses, without walking an already JSON-ready dump again.
+
+    LangServe encodes every response with FastAPI's `jsonable_encoder`, which dumps the pydantic model and
+    then re-encodes the dump value by value in Python: 2.3 ms for a 10-result search answer on this machine,
+    a fifth of the request's CPU. Pydantic's JSON-mode dump is the same dict (tests/test_server.py checks
+    every route's responses against the original); anything else goes to `jsonable_encoder` as before.
+    """
+    if isinstance(obj, BaseModel) and not args and not kwargs:
+        try:
+            return obj.model_dump(mode="json", by_alias=True)
+        except PydanticSerializationError:
+            pass
+    return jsonable_encoder(obj, *args, **kwargs)
+
+
+def _fast_response_json() -> None:
+    """Makes LangServe (pinned: 0.3.3, its last release) encode responses with `fast_jsonable`."""
+    from langserve import api_handler
+
+    api_handler.jsonable_encoder = fast_jsonable  # type: ignore[attr-defined]
+
+
 def create_app(settings: Settings | None = None, *, freeze_gc: bool = False) -> FastAPI:
     """Builds the FastAPI application.
 
@@ -173,6 +199,8 @@ def create_app(settings: Settings | None = None, *, freeze_gc: bool = False) -> 
     """
     settings = settings or load_settings()
     services = build_services(settings)
+    services.freeze_gc = freeze_gc
+    _fast_response_json()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

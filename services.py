@@ -7,6 +7,7 @@ starts what needs starting (the local model server); `stop()` undoes it. Routes 
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 from dataclasses import dataclass, field
@@ -46,6 +47,7 @@ class Services:
     observability: Observability | None = None  # usage ledger, audit, metrics, alerts (gateway/recording.py)
     gateway: Gateway | None = None  # API keys, limits, budgets (gateway/gate.py)
     search: SearchEngine | None = None  # listings index: Chroma + BM25 + embeddings (retrieval/engine.py)
+    freeze_gc: bool = False  # the serving process: gc.freeze() once the search index has loaded (server.py)
 
     @property
     def local_base_url(self) -> str | None:
@@ -93,8 +95,13 @@ class Services:
             self.problems["search_index"] = "search index is empty: run `make index` (python -m retrieval.ingest)"
             return
         self.ready["search_index"] = True
+        if self.freeze_gc:  # the index loads after start-up's freeze: out of the collector's reach too
+            gc.collect()
+            gc.freeze()
 
     def stop(self) -> None:
+        if self.search is not None:
+            self.search.close()  # the query-embedding batch worker
         if self.gateway is not None:
             self.gateway.stop()
         if self.local_model is not None:

@@ -230,7 +230,37 @@ def test_the_serving_process_freezes_start_up_objects_out_of_the_collector(opena
         with TestClient(create_app(openai_settings, freeze_gc=True)) as c:
             assert c.get("/healthz").status_code == 200
             assert gc.get_freeze_count() > before
+            wait_ready(c)  # the search index loads in the background, then is frozen too
     finally:
         gc.unfreeze()  # a test process must not keep every later app alive
     with TestClient(create_app(openai_settings)) as c:  # apps built per test leave the collector alone
         assert c.get("/healthz").status_code == 200 and gc.get_freeze_count() == 0
+
+
+def test_responses_are_encoded_as_fastapi_would(
+    client: TestClient, fake_openai: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from fastapi.encoders import jsonable_encoder
+    from langserve import api_handler
+
+    from server import fast_jsonable
+
+    assert api_handler.jsonable_encoder is fast_jsonable  # what create_app installed
+    compared: list[str] = []
+
+    def both(obj: object) -> object:
+        fast = fast_jsonable(obj)
+        assert fast == jsonable_encoder(obj)
+        compared.append(type(obj).__name__)
+        return fast
+
+    monkeypatch.setattr(api_handler, "jsonable_encoder", both)
+    fake_openai.always(PRIMARY, Reply("Three pilots in Troy; from $180."))
+    wait_ready(client)
+    calls = [("/chat/invoke", ASK), ("/chat/batch", {"inputs": [ASK["input"]] * 2}),
+             ("/search/invoke", {"input": {"query": "roof inspection near Troy", "limit": 10}}),
+             ("/search/batch", {"inputs": [{"query": "wedding video in Novi"}, {"query": "delivery in Chicago"}]}),
+             ("/guard/invoke", {"input": {"text": "mail me at jo@example.com", "source": "listing"}})]
+    for path, body in calls:
+        assert client.post(path, json=body).status_code == 200, path
+    assert len(compared) == len(calls)
