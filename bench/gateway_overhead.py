@@ -19,7 +19,12 @@ processes on a shared machine (wall-clock percentiles are not: report the load a
 client the thread CPU time of each request (client and app, settlement included; time the process was
 descheduled excluded) gives a p50/p99 that a busy machine moves much less than the wall clock.
 
-    .venv/bin/python -m bench.gateway_overhead [--n 2000]
+A third row per backend has the 64 clients pause between requests so that together they offer
+`--paced-rate` requests/s (250 by default: about a quarter of the plain route's capacity here, under half
+of the gated one's): 64 requests can be in flight at once, but the app is not saturated, so the added
+latency is the gateway's own plus the extra queueing its CPU causes at that load.
+
+    .venv/bin/python -m bench.gateway_overhead [--n 2000] [--paced-rate 250]
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ import argparse
 import asyncio
 import gc
 import os
+import random
 import shutil
 import statistics
 import subprocess
@@ -136,8 +142,13 @@ def build(settings: Settings) -> tuple[FastAPI, str]:
 CPU_MS: list[float] = []  # thread CPU time per request (ms), 1 client only
 
 
-async def measure(app: FastAPI, key: str, path: str, n: int, concurrency: int) -> tuple[list[float], float]:
-    """Latencies (ms) of n requests from `concurrency` clients, and the process CPU time of the run (s)."""
+async def measure(app: FastAPI, key: str, path: str, n: int, concurrency: int,
+                  rate: float | None = None) -> tuple[list[float], float]:
+    """Latencies (ms) of n requests from `concurrency` clients, and the process CPU time of the run (s).
+
+    `rate` (requests/s in all): each client pauses between its requests (exponential, mean concurrency/rate),
+    so the clients together offer that rate instead of saturating the app (closed loop, no pause)."""
+    rng = random.Random(7)
     transport = YieldingTransport(app=app)
     out: list[float] = []
     CPU_MS.clear()
@@ -146,6 +157,8 @@ async def measure(app: FastAPI, key: str, path: str, n: int, concurrency: int) -
 
         async def worker(w: int, count: int) -> None:
             for i in range(count):
+                if rate:
+                    await asyncio.sleep(rng.expovariate(rate / concurrency))
                 rid = f"{w}-{i}"
                 c0, t0 = time.thread_time(), time.perf_counter()
                 r = await client.post(path, json=ASK, headers={**headers, "X-Bench-Id": rid})
@@ -163,10 +176,10 @@ def pct(xs: list[float], p: float) -> float:
     return statistics.quantiles(xs, n=100, method="inclusive")[int(p) - 1]
 
 
-async def run(backend: str, settings: Settings, n: int) -> list[str]:
+async def run(backend: str, settings: Settings, n: int, paced_rate: float) -> list[str]:
     app, key = build(settings)
     rows = []
-    for conc in (1, 64):
+    for conc, rate in ((1, None), (64, None), (64, paced_rate)):
         for path in ("/plain", "/gated"):  # warm-up, at full concurrency: Redis connections are opened here
             await measure(app, key, path, 256, conc)
         gc.collect()
@@ -177,14 +190,15 @@ async def run(backend: str, settings: Settings, n: int) -> list[str]:
         cpu_ms: dict[str, list[float]] = {"/plain": [], "/gated": []}
         for _ in range(3):  # interleaved rounds: the noisy box drifts the same way for both
             for path, xs in (("/plain", plain), ("/gated", gated)):
-                lat, used = await measure(app, key, path, n // 3, conc)
+                lat, used = await measure(app, key, path, n // 3, conc, rate)
                 xs += lat
                 cpu[path] += used
                 cpu_ms[path] += CPU_MS
         gc.unfreeze()
         cpu_plain, cpu_gated = cpu["/plain"] / len(plain) * 1e6, cpu["/gated"] / len(gated) * 1e6
+        clients = f"{conc} at {rate:.0f} req/s" if rate else f"{conc}"
         rows.append(
-            f"| {backend} | {conc} | {pct(plain, 50):.2f} | {pct(plain, 99):.2f} | {pct(gated, 50):.2f} | "
+            f"| {backend} | {clients} | {pct(plain, 50):.2f} | {pct(plain, 99):.2f} | {pct(gated, 50):.2f} | "
             f"{pct(gated, 99):.2f} | **{pct(gated, 50) - pct(plain, 50):.2f}** | "
             f"**{pct(gated, 99) - pct(plain, 99):.2f}** | {cpu_plain:.0f} | {cpu_gated:.0f} | "
             f"**{cpu_gated - cpu_plain:.0f}** |"
@@ -201,6 +215,8 @@ async def run(backend: str, settings: Settings, n: int) -> list[str]:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--n", type=int, default=3000, help="requests per route per concurrency level")
+    parser.add_argument("--paced-rate", type=float, default=250.0,
+                        help="the 64 paced clients' rate in all (req/s): a load the app carries, not a saturating one")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="gw-bench-"))
     base: dict[str, Any] = {"skymarket_env": "production", "openai_api_key": "sk-bench-" + "0" * 24,
@@ -211,7 +227,7 @@ def main() -> None:
     print("| limits | clients | plain p50 ms | plain p99 ms | gateway p50 ms | gateway p99 ms | added p50 "
           "| added p99 | plain CPU us/req | gateway CPU us/req | added CPU us/req |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
-    asyncio.run(run("memory", Settings(_env_file=None, **base), args.n))  # type: ignore[call-arg]
+    asyncio.run(run("memory", Settings(_env_file=None, **base), args.n, args.paced_rate))  # type: ignore[call-arg]
     binary = shutil.which("redis-server")
     if binary is None:
         print("redis-server not installed: Redis rows skipped")
@@ -222,7 +238,7 @@ def main() -> None:
     try:
         time.sleep(0.5)
         s = Settings(_env_file=None, redis_url=f"redis://127.0.0.1:{port}/0", **base)  # type: ignore[call-arg]
-        asyncio.run(run("redis", s, args.n))
+        asyncio.run(run("redis", s, args.n, args.paced_rate))
     finally:
         proc.terminate()
         proc.wait(timeout=10)
