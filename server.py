@@ -180,8 +180,8 @@ def fast_jsonable(obj: Any, *args: Any, **kwargs: Any) -> Any:
     return jsonable_encoder(obj, *args, **kwargs)
 
 
-def _fast_response_json() -> None:
-    """Makes LangServe (pinned: 0.3.3, its last release) encode responses with `fast_jsonable`."""
+def use_fast_response_json() -> None:
+    """Makes LangServe (pinned: 0.3.3, its last release) encode responses with `fast_jsonable` (process-wide)."""
     from langserve import api_handler
 
     api_handler.jsonable_encoder = fast_jsonable  # type: ignore[attr-defined]
@@ -200,7 +200,7 @@ def create_app(settings: Settings | None = None, *, freeze_gc: bool = False) -> 
     settings = settings or load_settings()
     services = build_services(settings)
     services.freeze_gc = freeze_gc
-    _fast_response_json()
+    use_fast_response_json()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

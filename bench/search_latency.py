@@ -153,7 +153,9 @@ def _start(data: str, port: int, extra: list[str]) -> subprocess.Popen[bytes]:
     while True:
         try:
             probe = httpx.post(f"http://127.0.0.1:{port}/const/invoke", json={"input": {"query": "x"}}, timeout=2)
-            if probe.is_success:
+            # the real app loads the index after start-up: wait until /readyz says it is in
+            ready = "--service" not in extra or httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).is_success
+            if probe.is_success and ready:
                 return server
         except httpx.HTTPError:
             pass
@@ -169,13 +171,17 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=300, help="per measurement")
     parser.add_argument("--clients", default="1,16", help="c=1 is always measured (interleaved with raw)")
     parser.add_argument("--rounds", type=int, default=10, help="interleaved rounds for the c=1 rows")
-    parser.add_argument("--fast-json", action="store_true", help="server: LangServe responses without jsonable_encoder")
+    parser.add_argument("--service", action="store_true",
+                        help="server: the real app (server.create_app: gateway, recording middleware, guard)")
+    parser.add_argument("--langserve-json", action="store_true",
+                        help="server: LangServe's own response encoder (the service uses pydantic's dump)")
     args = parser.parse_args()
     qs, unique = queries(), Unique(queries())
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     load_before = _load()
-    server = _start(args.data, port, ["--fast-json"] if args.fast_json else [])
+    server = _start(args.data, port, (["--langserve-json"] if args.langserve_json else [])
+                    + (["--service"] if args.service else []))
     rows: dict[str, Row] = {}
     try:
         # warm both routes over HTTP, and the cache with every repeated text
@@ -203,7 +209,8 @@ def main() -> int:
     finally:
         server.terminate()
         server.wait(timeout=20)
-    flags = "; server with --fast-json" if args.fast_json else ""
+    flags = ("; server with --langserve-json" if args.langserve_json else "") + (
+        "; the real app (--service)" if args.service else "")
     print(f"machine: {machine()}; data: {args.data}; {args.requests} requests per row; "
           f"load average {load_before} before, {_load()} after{flags}")  # fmt: skip
     print(f"{'':30s} {'p50 ms':>7s} {'p99 ms':>7s} {'req/s':>7s} {'CPU ms/request':>15s}")

@@ -1,14 +1,14 @@
 """A bench-only HTTP server: `/search` (the real chain) and `/const` (a bare LangServe route returning a constant).
 
-    .venv/bin/python -m bench.search_server --data shipped --port 8701 [--fast-json]
+    .venv/bin/python -m bench.search_server --data shipped --port 8701 [--langserve-json]
 
 Built like `server.py` mounts routes (LangServe `add_routes`), without the gateway, so the two routes differ only
 in the work the chain does. After warm-up the heap is frozen (`gc.freeze()`) so the collector does not rescan
 the index's objects on every cycle. `GET /stats` gives the search caches' counters to the bench.
 
-`--fast-json` is an experiment for server.py, not what the service does today: LangServe encodes every
-response with FastAPI's `jsonable_encoder`, a pure-Python walk over every value (about 2.3 ms of CPU for
-one 10-result search answer here); pydantic's own JSON-mode dump gives the same dict in Rust.
+Responses are encoded as the service encodes them (`server.use_fast_response_json()`: pydantic's JSON-mode
+dump instead of LangServe's `jsonable_encoder`, a pure-Python walk over every value that cost about 2.3 ms of
+CPU for one 10-result search answer here). `--langserve-json` keeps LangServe's own encoder, for comparison.
 """
 
 from __future__ import annotations
@@ -32,23 +32,6 @@ from retrieval.engine import build_search_engine
 
 class ConstOutput(BaseModel):
     ok: bool
-
-
-def fast_langserve_json() -> None:
-    """Makes LangServe's response encoder dump pydantic models with pydantic (same JSON, without the walk)."""
-    from fastapi.encoders import jsonable_encoder
-    from langserve import api_handler
-    from pydantic_core import PydanticSerializationError
-
-    def encode(obj: Any, *args: Any, **kwargs: Any) -> Any:
-        if isinstance(obj, BaseModel) and not args and not kwargs:
-            try:
-                return obj.model_dump(mode="json", by_alias=True)
-            except PydanticSerializationError:  # something only FastAPI's encoder knows: let it do it
-                pass
-        return jsonable_encoder(obj, *args, **kwargs)
-
-    api_handler.jsonable_encoder = encode  # type: ignore[attr-defined]
 
 
 def build_app(data: str) -> FastAPI:
@@ -81,18 +64,57 @@ def build_app(data: str) -> FastAPI:
     return app
 
 
+def build_service_app(data: str) -> FastAPI:
+    """The real service (`server.create_app`: gateway, recording, guard, the lot) over the bench index, in
+    development mode so loopback requests need no key, limits raised far above the bench's rate; plus the
+    same `/const` route and `/stats`."""
+    import tempfile
+    from pathlib import Path
+
+    from pydantic import SecretStr
+
+    from server import create_app
+
+    tmp, high = Path(tempfile.mkdtemp(prefix="search-bench-")), 10**9
+    settings = bench_settings(
+        data, skymarket_env="development", local_model_enabled=False, search_llm_parser=False,
+        openai_api_key=SecretStr("sk-bench-" + "0" * 24), openai_base_url="http://127.0.0.1:9/v1",  # never called
+        ai_rate_limit_rpm=high, ai_rate_limit_tpm=high, gateway_global_rpm=high, gateway_global_tpm=high,
+        gateway_keys_file=tmp / "keys.db", usage_db_file=tmp / "usage.db", audit_file=tmp / "audit" / "a.jsonl",
+        describe_cache_path=tmp / "describe.db",
+    )
+    app = create_app(settings, freeze_gc=True)
+    engine = app.state.services.search
+
+    @app.get("/stats")
+    def stats() -> dict[str, int]:
+        answers, batcher = engine.result_cache, engine.batcher
+        return {"hits": answers.hits, "misses": answers.misses, "batches": batcher.batches, "items": batcher.items}
+
+    def const(_: Any) -> ConstOutput:
+        return ConstOutput(ok=True)
+
+    bare = RunnableLambda(const).with_types(input_type=SearchInput, output_type=ConstOutput)
+    add_routes(app, bare, path="/const", enabled_endpoints=["invoke"])
+    return app
+
+
 def main() -> None:
     import uvicorn
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--data", default="shipped")
     parser.add_argument("--port", type=int, default=8701)
-    parser.add_argument("--fast-json", action="store_true", help="see the module docstring")
+    parser.add_argument("--langserve-json", action="store_true", help="LangServe's own encoder (see the docstring)")
+    parser.add_argument("--service", action="store_true", help="/search of the real app (gateway, recording...)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    if args.fast_json:
-        fast_langserve_json()
-    uvicorn.run(build_app(args.data), host="127.0.0.1", port=args.port, log_level="warning", access_log=False)
+    if not args.langserve_json:
+        from server import use_fast_response_json
+
+        use_fast_response_json()
+    app = build_service_app(args.data) if args.service else build_app(args.data)
+    uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning", access_log=False)
 
 
 if __name__ == "__main__":
