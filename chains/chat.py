@@ -9,32 +9,31 @@ the assistant's text (a string: the chat playground rejects an AIMessage output 
              -> model (with fallbacks) -> text -> leak guard (canary or system prompt in the answer = refusal)
 
 The prompt, the canary and the leak guard are per request; the chain (`ChatChain`) is built once and makes
-them on each call.
+them on each call. The input model and its screening are in chains/chat_input.py (re-exported here).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from contextvars import ContextVar
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
-from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
-from langchain_core.runnables import Runnable, RunnableConfig, RunnableWithFallbacks
+from langchain_core.messages import BaseMessage, SystemMessage
+from langchain_core.runnables import Runnable, RunnableConfig
 from langchain_core.runnables.config import (
     ensure_config,
     get_async_callback_manager_for_config,
     get_callback_manager_for_config,
     patch_config,
 )
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel
 
-from chains.guard import GuardConfig, guard_messages, make_canary, redact_leak
+from chains.chat_input import ChatMessage, chat_precheck, make_chat_input, screen_chat_input
+from chains.fallbacks import Fallbacks
+from chains.guard import GuardConfig, make_canary, redact_leak
 from chains.guard.leak import LeakStream
 from chains.prompting import PromptFile, PromptStore
-from errors import InputRejected
-from gateway import context
 
 __all__ = ["ChatChain", "ChatMessage", "build_chat_chain", "chat_precheck", "make_chat_input", "screen_chat_input"]
 
@@ -42,119 +41,6 @@ __all__ = ["ChatChain", "ChatMessage", "build_chat_chain", "chat_precheck", "mak
 # written, a run shared with the system prompt, a possible canary start: chains/guard/canary.py LeakCheck.safe_end).
 _HOLDBACK = 0
 _MIN_WORDS = 12  # a shared run of this many words with the system prompt is a leak
-# The last screening of this request: (its RequestContext, (guard, turns), screened messages). Set by the
-# stream pre-check in the request's task; the stream's task starts from a copy of that context.
-_SCREENED: ContextVar[tuple[Any, Any, list[BaseMessage]] | None] = ContextVar("chat_screened", default=None)
-_ROLE = {"user": "user", "human": "user", "assistant": "assistant", "ai": "assistant"}
-
-
-class ChatMessage(BaseModel):
-    """One turn. Give `role` (user, assistant) or LangChain's `type` (human, ai)."""
-
-    model_config = ConfigDict(extra="ignore")
-
-    role: Literal["user", "assistant"] | None = None
-    type: Literal["human", "ai"] | None = None
-    content: str
-
-    @model_validator(mode="after")
-    def _one_role(self) -> ChatMessage:
-        if self.role is None and self.type is None:
-            raise ValueError("each message needs a 'role': 'user' or 'assistant'")
-        if self.role is not None and self.type is not None and _ROLE[self.role] != _ROLE[self.type]:
-            raise ValueError("'role' and 'type' disagree")
-        return self
-
-    @property
-    def speaker(self) -> str:
-        return _ROLE[self.role or self.type or "user"]
-
-
-def make_chat_input(*, max_messages: int, max_chars: int) -> type[BaseModel]:
-    """Builds the `/chat` input model with the configured limits (they show in the JSON schema)."""
-
-    class ChatInput(BaseModel):
-        """A conversation, oldest first; the last message is the customer's."""
-
-        messages: list[ChatMessage] = Field(..., min_length=1, max_length=max_messages)
-
-        @model_validator(mode="after")
-        def _check(self) -> ChatInput:
-            if self.messages[-1].speaker != "user":
-                raise ValueError("the last message must be from the user")
-            for i, m in enumerate(self.messages):
-                if not m.content.strip():
-                    raise ValueError(f"message {i} is empty")
-                if len(m.content) > max_chars:
-                    raise ValueError(f"message {i} is {len(m.content)} characters long; the limit is {max_chars}")
-            return self
-
-    return ChatInput
-
-
-def _field(data: Any, name: str) -> Any:
-    return data.get(name) if isinstance(data, dict) else getattr(data, name)
-
-
-def _history(data: Any) -> list[BaseMessage]:
-    out: list[BaseMessage] = []
-    for m in _field(data, "messages"):
-        msg = m if isinstance(m, ChatMessage) else ChatMessage.model_validate(m)
-        out.append(HumanMessage(msg.content) if msg.speaker == "user" else AIMessage(msg.content))
-    return out
-
-
-def screen_chat_input(data: Any, *, guard: GuardConfig) -> list[BaseMessage]:
-    """Screens the customer's turns; records the verdict on the request's audit context.
-
-    A stream's pre-check (`chat_precheck`) and the chain screen the same turns in the same request: the
-    second call reuses the first one's result (same request context, turns and guard) instead of screening
-    again. Without a request context nothing is reused.
-
-    Args:
-        data: the chat input (model or dict).
-        guard: the guard's configuration.
-
-    Returns:
-        The conversation as LangChain messages, user text sanitized (and fenced as data when flagged).
-
-    Raises:
-        InputRejected: a user turn is blocked ("guard_blocked") or too long ("guard_too_long").
-    """
-    history = _history(data)
-    ctx = context.current()
-    key = (guard, tuple((m.type, m.content) for m in history))
-    done = _SCREENED.get()
-    if ctx is not None and done is not None and done[0] is ctx and done[1] == key:
-        return done[2]
-    try:
-        screened, verdict = guard_messages(history, source="chat", config=guard)
-    except InputRejected as exc:
-        if ctx is not None:
-            ctx.guard_action, ctx.guard_reasons = "block", [exc.code]
-        raise
-    if ctx is not None:
-        ctx.guard_action, ctx.guard_reasons = verdict.action, list(verdict.reasons)
-    out = [m for m in screened if isinstance(m, BaseMessage)]
-    if ctx is not None:
-        _SCREENED.set((ctx, key, out))
-    return out
-
-
-def chat_precheck(guard: GuardConfig) -> Callable[[Any], Awaitable[None]]:
-    """The check `server.py` runs before a chat stream opens: the guard's screening of the customer's turns.
-
-    Malformed input is left to LangServe's validation (422); a blocked turn raises `InputRejected` (400).
-    """
-
-    async def check(data: Any) -> None:
-        if isinstance(data, dict) and isinstance(data.get("messages"), list):
-            try:
-                screen_chat_input(data, guard=guard)
-            except (ValueError, TypeError):
-                return
-
-    return check
 
 
 @dataclass(frozen=True)
@@ -184,9 +70,7 @@ class ChatChain(Runnable[Any, str]):
     ) -> None:
         self.model, self.prompts, self.prompt_name = model, prompts, prompt_name
         self.input_type, self.guard, self.today = input_type, guard, today
-        # The fallbacks are tried here rather than by RunnableWithFallbacks, which adds a run and a task per
-        # call; the order and the errors that move on to the next model are the same.
-        self.models, self.fallback_on = _fallbacks(model)
+        self.models = Fallbacks(model)  # tried here: RunnableWithFallbacks adds a run and a task per call
 
     @property
     def InputType(self) -> type[BaseModel]:
@@ -217,63 +101,6 @@ class ChatChain(Runnable[Any, str]):
         text, _ = redact_leak(_text(message), canary=turn.canary, system_prompt=turn.system, min_words=_MIN_WORDS)
         return text
 
-    # --- the model, then its fallbacks ---
-    def _call(self, messages: list[BaseMessage], config: RunnableConfig) -> Any:
-        first: BaseException | None = None
-        for model in self.models:
-            try:
-                return model.invoke(messages, config)
-            except self.fallback_on as exc:
-                first = first or exc
-        assert first is not None
-        raise first
-
-    async def _acall(self, messages: list[BaseMessage], config: RunnableConfig) -> Any:
-        first: BaseException | None = None
-        for model in self.models:
-            try:
-                return await model.ainvoke(messages, config)
-            except self.fallback_on as exc:
-                first = first or exc
-        assert first is not None
-        raise first
-
-    def _stream(self, messages: list[BaseMessage], config: RunnableConfig) -> Iterator[Any]:
-        """A failure before the first chunk moves on to the next model; after it, the error ends the stream."""
-        first: BaseException | None = None
-        for model in self.models:
-            stream = model.stream(messages, config)
-            try:
-                chunk = next(stream)
-            except StopIteration:
-                return
-            except self.fallback_on as exc:
-                first = first or exc
-                continue
-            yield chunk
-            yield from stream
-            return
-        assert first is not None
-        raise first
-
-    async def _astream(self, messages: list[BaseMessage], config: RunnableConfig) -> AsyncIterator[Any]:
-        first: BaseException | None = None
-        for model in self.models:
-            stream = model.astream(messages, config).__aiter__()
-            try:
-                chunk = await stream.__anext__()
-            except StopAsyncIteration:
-                return
-            except self.fallback_on as exc:
-                first = first or exc
-                continue
-            yield chunk
-            async for chunk in stream:
-                yield chunk
-            return
-        assert first is not None
-        raise first
-
     # --- invoke ---
     def invoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> str:
         config, prompt = self._start(config)
@@ -282,7 +109,7 @@ class ChatChain(Runnable[Any, str]):
         )
         try:
             turn = self._turn(input, prompt)
-            out = self._answer(turn, self._call(turn.messages, patch_config(config, callbacks=run.get_child())))
+            out = self._answer(turn, self.models.invoke(turn.messages, patch_config(config, callbacks=run.get_child())))
         except BaseException as exc:
             run.on_chain_error(exc)
             raise
@@ -296,7 +123,7 @@ class ChatChain(Runnable[Any, str]):
         )
         try:
             turn = self._turn(input, prompt)
-            message = await self._acall(turn.messages, patch_config(config, callbacks=run.get_child()))
+            message = await self.models.ainvoke(turn.messages, patch_config(config, callbacks=run.get_child()))
             out = self._answer(turn, message)
         except BaseException as exc:
             await run.on_chain_error(exc)
@@ -314,7 +141,7 @@ class ChatChain(Runnable[Any, str]):
         try:
             turn = self._turn(input, prompt)
             leak = self._leak_stream(turn)
-            for chunk in self._stream(turn.messages, patch_config(config, callbacks=run.get_child())):
+            for chunk in self.models.stream(turn.messages, patch_config(config, callbacks=run.get_child())):
                 for out in leak.feed(_text(chunk)):
                     sent.append(out)
                     yield out
@@ -335,7 +162,7 @@ class ChatChain(Runnable[Any, str]):
         try:
             turn = self._turn(input, prompt)
             leak = self._leak_stream(turn)
-            async for chunk in self._astream(turn.messages, patch_config(config, callbacks=run.get_child())):
+            async for chunk in self.models.astream(turn.messages, patch_config(config, callbacks=run.get_child())):
                 for out in leak.feed(_text(chunk)):
                     sent.append(out)
                     yield out
@@ -346,13 +173,6 @@ class ChatChain(Runnable[Any, str]):
             await run.on_chain_error(exc)
             raise
         await run.on_chain_end("".join(sent))
-
-
-def _fallbacks(model: Runnable) -> tuple[list[Runnable], tuple[type[BaseException], ...]]:
-    """The models to try in order, and the errors that move on to the next one."""
-    if isinstance(model, RunnableWithFallbacks) and model.exception_key is None:
-        return [model.runnable, *model.fallbacks], tuple(model.exceptions_to_handle)
-    return [model], ()
 
 
 def _text(message: Any) -> str:

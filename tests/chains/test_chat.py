@@ -12,7 +12,7 @@ import pytest
 from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.language_models import FakeListChatModel
 
-import chains.chat as chat
+import chains.chat_input as chat_input
 from chains.chat import build_chat_chain, chat_precheck, make_chat_input
 from chains.guard import GuardConfig
 from chains.prompting import PromptStore
@@ -78,13 +78,13 @@ def test_schemas_are_the_chat_input_and_a_string() -> None:
 
 async def test_a_stream_screens_the_turns_once_per_request(monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[int] = []
-    real = chat.guard_messages
+    real = chat_input.guard_messages
 
     def counting(*args: Any, **kw: Any) -> Any:
         calls.append(1)
         return real(*args, **kw)
 
-    monkeypatch.setattr(chat, "guard_messages", counting)
+    monkeypatch.setattr(chat_input, "guard_messages", counting)
     chain = _chain(FakeListChatModel(responses=[ANSWER] * 3))
     check = chat_precheck(GuardConfig())
 
