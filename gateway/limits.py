@@ -12,7 +12,7 @@ costs no limit anything. The X-RateLimit-* figures come from the same pass, not 
     memory  `limits`' MemoryStorage, driven through its public storage calls, synchronously on the event
             loop (no await between check and count, so the admission is atomic). Its expiry runs inline
             every few seconds instead of in a new thread every 10 ms (see `_QuietMemoryStorage`).
-    Redis   one Lua script per admission and one per settlement (`_ADMIT`, `_SETTLE` below): a single round
+    Redis   one Lua script per admission and one per settlement (gateway/limits_lua.py): a single round
             trip, atomic in Redis. The script is `limits`' own acquire scripts for both strategies, run for
             every limit in one call, on `limits`' key layout (`LIMITS:` prefix, `{key}`/`{key}/-1` sliding
             windows), so `limits`' strategies read the same state (tests check they agree).
@@ -37,6 +37,7 @@ from limits.aio.storage import RedisStorage
 from limits.storage import MemoryStorage
 
 from errors import InputRejected, NotReady, RateLimited
+from gateway.limits_lua import ADMIT, SETTLE
 
 __all__ = ["Admission", "LimitRefused", "LimitSpec", "Limiter", "WindowState"]
 
@@ -214,102 +215,6 @@ def _current_window(storage: MemoryStorage, key: str) -> str:
 
 
 # --- Redis ---
-# `limits`' acquire_moving_window.lua and acquire_sliding_window.lua, for every limit of a request at once:
-# all are tested before any is counted. KEYS, per limit: the requests list, then the previous and current
-# token counters. ARGV: now (s), expiry (s), tokens, n, then per limit: rpm, tpm, figures wanted (0/1).
-# Returns {1, per limit with figures: count, oldest, prev, prev_ttl_ms, cur, cur_ttl_ms}, or a refusal:
-# {0, i, 1, oldest entry} (requests) or {0, i, 2, prev, prev_ttl_ms, cur, cur_ttl_ms} (tokens).
-_ADMIT = """
-local now, expiry, tokens, n = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
-local expiry_ms = expiry * 1000
-local function arg(i, j) return tonumber(ARGV[4 + (i - 1) * 3 + j]) end
-
-for i = 1, n do
-  local entry = redis.call('lindex', KEYS[i * 3 - 2], arg(i, 1) - 1)
-  if entry and tonumber(entry) >= now - expiry then return {0, i, 1, entry} end
-end
-
-local windows = {}
-for i = 1, n do
-  if tokens > 0 or arg(i, 3) == 1 then
-    local prev_key, cur_key = KEYS[i * 3 - 1], KEYS[i * 3]
-    local cur_ttl = tonumber(redis.call('pttl', cur_key))
-    if cur_ttl > 0 and cur_ttl < expiry_ms then
-      redis.call('rename', cur_key, prev_key)
-      redis.call('set', cur_key, 0, 'PX', cur_ttl + expiry_ms)
-    end
-    local prev = tonumber(redis.call('get', prev_key)) or 0
-    local prev_ttl = math.max(0, tonumber(redis.call('pttl', prev_key)))
-    local cur = tonumber(redis.call('get', cur_key)) or 0
-    cur_ttl = math.max(0, tonumber(redis.call('pttl', cur_key)))
-    if tokens > 0 and math.floor(prev * prev_ttl / expiry_ms) + cur + tokens > arg(i, 2) then
-      return {0, i, 2, prev, prev_ttl, cur, cur_ttl}
-    end
-    windows[i] = {prev, prev_ttl, cur, cur_ttl}
-  end
-end
-
-local out = {1}
-for i = 1, n do
-  local list = KEYS[i * 3 - 2]
-  redis.call('lpush', list, ARGV[1])
-  redis.call('ltrim', list, 0, arg(i, 1) - 1)
-  redis.call('expire', list, expiry)
-  local w = windows[i]
-  if tokens > 0 then
-    if redis.call('exists', KEYS[i * 3]) == 1 then
-      w[3] = redis.call('incrby', KEYS[i * 3], tokens)
-    else
-      redis.call('set', KEYS[i * 3], tokens, 'PX', expiry_ms * 2)
-      w[3], w[4] = tokens, expiry_ms * 2
-    end
-  end
-  if arg(i, 3) == 1 then
-    local low, high, last = 1, redis.call('llen', list) - 1, 0
-    while low <= high do
-      local mid = math.floor((low + high) / 2)
-      if tonumber(redis.call('lindex', list, mid)) >= now - expiry then
-        last, low = mid, mid + 1
-      else
-        high = mid - 1
-      end
-    end
-    for _, v in ipairs({last + 1, redis.call('lindex', list, last), w[1], w[2], w[3], w[4]}) do
-      out[#out + 1] = v
-    end
-  end
-end
-return out
-"""
-
-# Settles a reservation: adds `amount` (negative: gives back) to each limit's current token counter; a
-# positive amount only when it fits. KEYS, per limit: previous and current counters. ARGV: expiry, amount, tpms.
-_SETTLE = """
-local expiry_ms, amount = tonumber(ARGV[1]) * 1000, tonumber(ARGV[2])
-for i = 1, #KEYS / 2 do
-  local prev_key, cur_key = KEYS[i * 2 - 1], KEYS[i * 2]
-  local cur_ttl = tonumber(redis.call('pttl', cur_key))
-  if cur_ttl > 0 and cur_ttl < expiry_ms then
-    redis.call('rename', cur_key, prev_key)
-    redis.call('set', cur_key, 0, 'PX', cur_ttl + expiry_ms)
-  end
-  local fits = true
-  if amount > 0 then
-    local prev = tonumber(redis.call('get', prev_key)) or 0
-    local prev_ttl = math.max(0, tonumber(redis.call('pttl', prev_key)))
-    local cur = tonumber(redis.call('get', cur_key)) or 0
-    fits = math.floor(prev * prev_ttl / expiry_ms) + cur + amount <= tonumber(ARGV[2 + i])
-  end
-  if fits then
-    if redis.call('exists', cur_key) == 1 then
-      redis.call('incrby', cur_key, amount)
-    else
-      redis.call('set', cur_key, amount, 'PX', expiry_ms * 2)
-    end
-  end
-end
-return 1
-"""
 
 
 class _RedisBackend:
@@ -317,8 +222,8 @@ class _RedisBackend:
 
     def __init__(self, client: Any) -> None:
         self.client = client
-        self._admit = client.register_script(_ADMIT)
-        self._settle = client.register_script(_SETTLE)
+        self._admit = client.register_script(ADMIT)
+        self._settle = client.register_script(SETTLE)
 
     @staticmethod
     def _keys(spec: LimitSpec) -> list[str]:

@@ -44,6 +44,11 @@ class _Plan:
     flt: Filters
     limit: int
 
+    @property
+    def text_key(self) -> tuple[int, str]:
+        """The vector cache's key: the index version and the text searched."""
+        return (self.key[0], self.it.text)
+
 
 class SearchEngine:
     """Everything a search needs, built lazily: nothing connects until the first search or `warm()`.
@@ -140,11 +145,10 @@ class SearchEngine:
         plan = self._plan(query, limit, lat, lon, radius_miles, category, max_price, interpreted)
         if isinstance(plan, Outcome):
             return plan
-        text_key = (plan.key[0], plan.it.text)
-        hits = self.vector_cache.get(text_key)
+        hits = self.vector_cache.get(plan.text_key)
         if hits is None:
             hits = self.batcher(plan.it.text)
-            self.vector_cache.put(text_key, hits)
+            self.vector_cache.put(plan.text_key, hits)
         return self._finish(plan, hits)
 
     async def asearch(
@@ -166,11 +170,10 @@ class SearchEngine:
         plan = self._plan(query, limit, lat, lon, radius_miles, category, max_price, interpreted)
         if isinstance(plan, Outcome):
             return plan
-        text_key = (plan.key[0], plan.it.text)
-        hits = self.vector_cache.get(text_key)
+        hits = self.vector_cache.get(plan.text_key)
         if hits is None:
             hits = await asyncio.wrap_future(self.batcher.submit(plan.it.text))
-            self.vector_cache.put(text_key, hits)
+            self.vector_cache.put(plan.text_key, hits)
         return self._finish(plan, hits)
 
     def _plan(
