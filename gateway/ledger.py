@@ -13,52 +13,66 @@ Rollups, written in the same transaction as the rows they count (`Ledger.record`
   dashboard's buckets, budgets' spend, alerts' totals: a handful of rows per day whatever the traffic);
 - `usage_latency`: per hour and per day, a latency histogram (`latency_bin`) for approximate percentiles.
 
-A window's sums come from whole days and hours of the rollups plus the rows of its partial hours (`_cover`),
+A window's sums come from whole days and hours of the rollups plus the rows of its partial hours (`window_cover`),
 so they are exact (up to the order of float additions). Rows without a key or a model are rolled up under
 `NONE`. Indexes are chosen for months of rows: every report filters on `ts` and groups by one column, so each
 grouping column has an index led by it or by `ts`; the rollups are clustered by their keys (SQLite: WITHOUT
 ROWID) so a range of hours or days is one sequential read.
+
+The tables are in gateway/ledger_tables.py, the rollups' SQL and arithmetic in gateway/rollups.py; this
+module re-exports the names other modules use.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import functools
-import math
 import threading
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Literal
 
 from sqlalchemy import (
-    BigInteger,
-    Boolean,
-    Column,
-    Date,
-    DateTime,
-    Float,
-    Index,
-    Integer,
-    MetaData,
-    SmallInteger,
-    String,
-    Table,
-    UniqueConstraint,
     and_,
-    case,
-    cast,
     create_engine,
     event,
     func,
-    literal,
     or_,
     select,
     text,
 )
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.elements import ColumnElement
+
+from gateway.ledger_tables import (
+    BINS,
+    DIMS,
+    NONE,
+    SPANS,
+    SUMS,
+    TOP_WIDTH,
+    alerts_table,
+    hourly_table,
+    latency_bin,
+    latency_table,
+    marginals_table,
+    metadata,
+    usage_table,
+)
+from gateway.rollups import (
+    accumulate,
+    add_sums,
+    bin_sql,
+    fill_rollups,
+    needs_backfill,
+    row_sums,
+    trunc_sql,
+    upsert_params,
+    upsert_statement,
+    window_cover,
+    within,
+)
 
 __all__ = ["BINS", "DIMS", "GROUPS", "NONE", "SUMS", "TOP_WIDTH", "Ledger", "ReportRow", "UsageRow", "alerts_table",
            "bin_sql", "build_ledger", "database_url", "hourly_table", "latency_bin", "latency_table",
@@ -66,108 +80,6 @@ __all__ = ["BINS", "DIMS", "GROUPS", "NONE", "SUMS", "TOP_WIDTH", "Ledger", "Rep
 
 Group = Literal["day", "key", "model", "route"]
 GROUPS: tuple[Group, ...] = ("day", "key", "model", "route")
-NONE = "(none)"  # the group name of rows without a key or without a model (refused before any call)
-
-metadata = MetaData()
-usage_table = Table(
-    "usage_requests", metadata,
-    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
-    Column("request_id", String(64), nullable=False),
-    Column("ts", DateTime, nullable=False),  # request start, naive UTC
-    Column("day", Date, nullable=False),  # UTC date of ts: portable, indexable grouping by day
-    Column("key_name", String(64)),
-    Column("user_hash", String(64)),
-    Column("route", String(32), nullable=False),
-    Column("endpoint", String(16), nullable=False, default=""),
-    Column("model", String(96)),  # the model that answered
-    Column("models_tried", String(512), nullable=False, default=""),
-    Column("fallback", Boolean, nullable=False, default=False),
-    Column("status", SmallInteger, nullable=False),
-    Column("error", Boolean, nullable=False, default=False),
-    Column("error_type", String(64)),
-    Column("input_tokens", Integer, nullable=False, default=0),
-    Column("cached_tokens", Integer, nullable=False, default=0),
-    Column("output_tokens", Integer, nullable=False, default=0),
-    Column("cost_usd", Float, nullable=False, default=0.0),
-    Column("priced", Boolean, nullable=False, default=True),
-    Column("latency_ms", Float, nullable=False),
-    Column("ttft_ms", Float),
-    Column("cache_hit", Boolean, nullable=False, default=False),
-    Column("guard_action", String(16)),
-    Column("refusal", String(32)),
-    Index("ix_usage_ts", "ts"),
-    Index("ix_usage_key_ts", "key_name", "ts"),
-    Index("ix_usage_model_ts", "model", "ts"),
-    Index("ix_usage_route_ts", "route", "ts"),
-    Index("ix_usage_request_id", "request_id"),
-)
-# One row per alert and period: the unique pair makes "once per period" hold across replicas.
-alerts_table = Table(
-    "usage_alerts", metadata,
-    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
-    Column("kind", String(32), nullable=False),
-    Column("period", String(32), nullable=False),
-    Column("ts", DateTime, nullable=False),
-    Column("value", Float, nullable=False),
-    Column("threshold", Float, nullable=False),
-    UniqueConstraint("kind", "period", name="uq_usage_alerts_kind_period"),
-)
-
-# The rollups' sums, in this order everywhere (the dashboard's buckets use the first ten).
-SUMS = ("requests", "input_tokens", "cached_tokens", "output_tokens", "cost_usd", "errors", "fallbacks",
-        "rate_limited", "guard_blocks", "cache_hits", "unpriced")
-DIMS = ("model", "route", "key")  # the marginals' dimensions
-_SPANS = ("hour", "day")
-
-
-def _sum_columns() -> list[Column[Any]]:
-    return [Column(n, Float if n == "cost_usd" else BigInteger, nullable=False, default=0) for n in SUMS]
-
-
-hourly_table = Table(
-    "usage_hourly", metadata,
-    Column("hour", DateTime, primary_key=True),  # ts truncated to the hour, naive UTC
-    Column("model", String(96), primary_key=True),  # NONE for rows without one
-    Column("route", String(32), primary_key=True),
-    Column("key_name", String(64), primary_key=True),  # NONE for rows without one
-    Column("day", Date, nullable=False),
-    *_sum_columns(),
-    sqlite_with_rowid=False,
-)
-marginals_table = Table(
-    "usage_marginals", metadata,
-    Column("span", String(4), primary_key=True),  # hour | day
-    Column("start", DateTime, primary_key=True),  # the hour's or the day's start, naive UTC
-    Column("dim", String(8), primary_key=True),  # model | route | key
-    Column("value", String(96), primary_key=True),
-    Column("day", Date, nullable=False),
-    *_sum_columns(),
-    sqlite_with_rowid=False,
-)
-latency_table = Table(
-    "usage_latency", metadata,
-    Column("span", String(4), primary_key=True),
-    Column("start", DateTime, primary_key=True),
-    Column("bin", Float, primary_key=True),  # the bin's lower edge, ms (`latency_bin`)
-    Column("n", BigInteger, nullable=False),
-    sqlite_with_rowid=False,
-)
-_ROLLUPS = (hourly_table, marginals_table, latency_table)
-
-# Latency histogram bins: in each decade below `limit` ms, bins are `width` ms wide (5% of the decade's start),
-# so a bin's midpoint is within 2.5% of any latency in it; above 100 s, 5 s wide.
-BINS = ((10.0, 0.05), (100.0, 0.5), (1_000.0, 5.0), (10_000.0, 50.0), (100_000.0, 500.0))
-TOP_WIDTH = 5_000.0
-
-
-def latency_bin(ms: float) -> float:
-    """The lower edge of the histogram bin of `ms` (the same float as `_bin_sql` computes)."""
-    for limit, width in BINS:
-        if ms < limit:
-            return math.floor(ms / width) * width
-    return math.floor(ms / TOP_WIDTH) * TOP_WIDTH
-
-
 @dataclass
 class UsageRow:
     """What one request cost. `ts` is any datetime (naive = UTC)."""
@@ -315,7 +227,7 @@ class Ledger:
         latency: dict[tuple[Any, ...], int] = {}
         for row, v in zip(rows, values, strict=True):
             hour = v["ts"].replace(minute=0, second=0, microsecond=0)
-            _add(hourly, (hour, row.model or NONE, row.route, row.key_name or NONE), row.sums())
+            add_sums(hourly, (hour, row.model or NONE, row.route, row.key_name or NONE), row.sums())
             edge = latency_bin(row.latency_ms)
             for key in (("hour", hour, edge), ("day", hour.replace(hour=0), edge)):
                 latency[key] = latency.get(key, 0) + 1
@@ -323,12 +235,12 @@ class Ledger:
         for (hour, model, route, key), sums in hourly.items():
             for span, start in (("hour", hour), ("day", hour.replace(hour=0))):
                 for dim, name in (("model", model), ("route", route), ("key", key)):
-                    _add(marginals, (span, start, dim, name), sums)
+                    add_sums(marginals, (span, start, dim, name), sums)
         with self.engine.begin() as conn:
             conn.execute(usage_table.insert(), values)
-            upsert = functools.partial(_upsert, is_sqlite=self.is_sqlite)
-            conn.execute(upsert(hourly_table), _params(("hour", "model", "route", "key_name"), hourly))
-            conn.execute(upsert(marginals_table), _params(("span", "start", "dim", "value"), marginals))
+            upsert = functools.partial(upsert_statement, is_sqlite=self.is_sqlite)
+            conn.execute(upsert(hourly_table), upsert_params(("hour", "model", "route", "key_name"), hourly))
+            conn.execute(upsert(marginals_table), upsert_params(("span", "start", "dim", "value"), marginals))
             conn.execute(upsert(latency_table), [
                 {"span": k[0], "start": k[1], "bin": k[2], "n": n} for k, n in sorted(latency.items())])
 
@@ -342,16 +254,16 @@ class Ledger:
         Returns True if it filled them.
         """
         with self.engine.connect() as conn:
-            if not _needs_backfill(conn):  # the common case, without any lock
+            if not needs_backfill(conn):  # the common case, without any lock
                 return False
         with self.engine.connect() as conn:
             if self.is_sqlite:
                 conn.exec_driver_sql("BEGIN IMMEDIATE")
             else:
                 conn.execute(text("LOCK TABLE usage_hourly, usage_marginals, usage_latency IN EXCLUSIVE MODE"))
-            filled = _needs_backfill(conn)
+            filled = needs_backfill(conn)
             if filled:
-                _fill(conn, self.is_sqlite)
+                fill_rollups(conn, self.is_sqlite)
             conn.commit()
         return filled
 
@@ -375,18 +287,18 @@ class Ledger:
 
     def _sums(self, since: dt.datetime, until: dt.datetime | None, *, key_name: str | None) -> list[float]:
         """Every one of `SUMS` over [since, until): rollup days and hours, rows for partial hours."""
-        cover = _cover(_utc(since), _utc(until) if until is not None else None, days=True)
+        cover = window_cover(_utc(since), _utc(until) if until is not None else None, days=True)
         m, t = marginals_table.c, usage_table.c
         out = [0.0] * len(SUMS)
         with self.engine.connect() as conn:
-            spans = [and_(m.span == span, _within(m.start, cover[span])) for span in _SPANS if cover[span]]
+            spans = [and_(m.span == span, within(m.start, cover[span])) for span in SPANS if cover[span]]
             if spans:
                 cond = [m.dim == "route", or_(*spans)] if key_name is None else [m.dim == "key", m.value == key_name,
                                                                                    or_(*spans)]
-                _accumulate(out, conn.execute(select(*[func.sum(m[n]) for n in SUMS]).where(*cond)).one())
+                accumulate(out, conn.execute(select(*[func.sum(m[n]) for n in SUMS]).where(*cond)).one())
             if cover["rows"]:
-                cond = [_within(t.ts, cover["rows"])] + ([t.key_name == key_name] if key_name is not None else [])
-                _accumulate(out, conn.execute(select(*row_sums()).where(*cond)).one())
+                cond = [within(t.ts, cover["rows"])] + ([t.key_name == key_name] if key_name is not None else [])
+                accumulate(out, conn.execute(select(*row_sums()).where(*cond)).one())
         return out
 
     def claim_alert(self, kind: str, period: str, *, value: float, threshold: float) -> bool:
@@ -418,10 +330,10 @@ class Ledger:
             raise ValueError(f"cannot group by {by!r}: use one of {', '.join(GROUPS)}")
         t, h = usage_table.c, hourly_table.c
         lo, hi = _utc(since), _utc(until) if until is not None else None
-        cover = _cover(lo, hi, days=False)
+        cover = window_cover(lo, hi, days=False)
         g, hg = _group(by), {"day": h.day, "key": h.key_name, "model": h.model, "route": h.route}[by]
         rows_cond: list[ColumnElement[bool]] = [t.ts >= lo] + ([t.ts < hi] if hi is not None else [])
-        hourly_cond = [_within(h.hour, cover["hour"])]
+        hourly_cond = [within(h.hour, cover["hour"])]
         if key_name is not None:
             rows_cond.append(t.key_name == key_name)
             hourly_cond.append(h.key_name == key_name)
@@ -440,11 +352,11 @@ class Ledger:
             if cover["hour"]:
                 queries.append(select(hg, *[func.sum(h[n]) for n in wanted]).where(*hourly_cond).group_by(hg))
             if cover["rows"]:
-                edge = [_within(t.ts, cover["rows"]), *rows_cond[1 + (hi is not None):]]
+                edge = [within(t.ts, cover["rows"]), *rows_cond[1 + (hi is not None):]]
                 queries.append(select(g, *[row_sums()[i] for i in pick]).where(*edge).group_by(g))
             for q in queries:
                 for row in conn.execute(q):
-                    _accumulate(sums.setdefault(row[0], [0.0] * len(wanted)), row[1:])
+                    accumulate(sums.setdefault(row[0], [0.0] * len(wanted)), row[1:])
         out = []
         for gv, v in sums.items():
             if not v[0]:
@@ -474,139 +386,6 @@ def _rank(values: list[float], pct: int) -> float:
     """Nearest-rank percentile (PostgreSQL's percentile_disc): the ceil(pct/100 * n)-th smallest value."""
     values.sort()
     return float(values[max(1, (len(values) * pct + 99) // 100) - 1])
-
-
-def _add(into: dict[tuple[Any, ...], list[float]], key: tuple[Any, ...], sums: list[float]) -> None:
-    have = into.get(key)
-    into[key] = list(sums) if have is None else [a + b for a, b in zip(have, sums, strict=True)]
-
-
-def _params(names: tuple[str, ...], groups: dict[tuple[Any, ...], list[float]]) -> list[dict[str, Any]]:
-    """Upsert parameters of summed groups, in key order; `day` is the date of the key's datetime."""
-    out = []
-    for key, sums in sorted(groups.items()):
-        p = dict(zip(names, key, strict=True))
-        p.update(zip(SUMS, sums, strict=True))
-        p["day"] = next(k for k in key if isinstance(k, dt.datetime)).date()
-        out.append(p)
-    return out
-
-
-def _accumulate(into: list[float], values: Any) -> None:
-    for i, x in enumerate(values):
-        into[i] += float(x or 0)
-
-
-def row_sums() -> list[ColumnElement[Any]]:
-    """`SUMS` over rows, in SQL (the same as `UsageRow.sums` adds up)."""
-    t = usage_table.c
-
-    def count_if(cond: ColumnElement[bool]) -> ColumnElement[Any]:
-        return func.sum(case((cond, 1), else_=0))
-
-    return [func.count(), func.sum(t.input_tokens), func.sum(t.cached_tokens), func.sum(t.output_tokens),
-            func.sum(t.cost_usd), count_if(t.error), count_if(t.fallback), count_if(t.status == 429),
-            count_if(t.guard_action == "block"), count_if(t.cache_hit), func.sum(case((t.priced, 0), else_=1))]
-
-
-def bin_sql(is_sqlite: bool) -> ColumnElement[Any]:
-    """`latency_bin` of `usage_requests.latency_ms`, in SQL (the same float on SQLite and PostgreSQL)."""
-    lat = usage_table.c.latency_ms
-
-    def floor(x: ColumnElement[Any]) -> ColumnElement[Any]:
-        # SQLite may lack floor(); CAST truncates, the same as floor for latencies (never negative).
-        return cast(x, Integer) if is_sqlite else func.floor(x)
-
-    whens = [(lat < limit, cast(floor(lat / width), Float) * width) for limit, width in BINS]
-    return case(*whens, else_=cast(floor(lat / TOP_WIDTH), Float) * TOP_WIDTH)
-
-
-def trunc_sql(col: Any, unit: str, is_sqlite: bool) -> ColumnElement[Any]:
-    """A naive UTC DateTime column truncated to the hour or the day, as the same DateTime type stores it."""
-    if is_sqlite:  # stored as 'YYYY-MM-DD HH:MM:SS.ffffff'
-        return func.substr(col, 1, 13 if unit == "hour" else 10).concat(
-            ":00:00.000000" if unit == "hour" else " 00:00:00.000000")
-    return func.date_trunc(unit, col)
-
-
-def _needs_backfill(conn: Connection) -> bool:
-    if conn.execute(select(hourly_table.c.hour).limit(1)).first() is not None:
-        return False
-    return conn.execute(select(usage_table.c.id).limit(1)).first() is not None
-
-
-def _fill(conn: Connection, is_sqlite: bool) -> None:
-    """The rollups from the rows: usage_hourly and the hourly histogram from the rows, the rest from those."""
-    t, h, lt = usage_table.c, hourly_table.c, latency_table.c
-    hour, lat_bin = trunc_sql(t.ts, "hour", is_sqlite), bin_sql(is_sqlite)
-    group = [hour, func.coalesce(t.model, NONE), t.route, func.coalesce(t.key_name, NONE), t.day]
-    conn.execute(hourly_table.insert().from_select(
-        ["hour", "model", "route", "key_name", "day", *SUMS], select(*group, *row_sums()).group_by(*group)))
-    for span in _SPANS:
-        start = h.hour if span == "hour" else trunc_sql(h.hour, "day", is_sqlite)
-        for dim, col in zip(DIMS, (h.model, h.route, h.key_name), strict=True):
-            conn.execute(marginals_table.insert().from_select(
-                ["span", "start", "dim", "value", "day", *SUMS],
-                select(literal(span), start, literal(dim), col, h.day, *[func.sum(h[n]) for n in SUMS])
-                .group_by(start, col, h.day)))
-    conn.execute(latency_table.insert().from_select(
-        ["span", "start", "bin", "n"], select(literal("hour"), hour, lat_bin, func.count()).group_by(hour, lat_bin)))
-    day = trunc_sql(lt.start, "day", is_sqlite)
-    conn.execute(latency_table.insert().from_select(
-        ["span", "start", "bin", "n"],
-        select(literal("day"), day, lt.bin, func.sum(lt.n)).where(lt.span == "hour").group_by(day, lt.bin)))
-
-
-@functools.cache
-def _upsert(table: Table, is_sqlite: bool) -> Any:
-    """INSERT .. ON CONFLICT (the key) DO UPDATE adding the new sums to the stored ones."""
-    ins = sqlite.insert(table) if is_sqlite else postgresql.insert(table)
-    keys = [c.name for c in table.primary_key.columns]
-    adds = {c.name: c + ins.excluded[c.name] for c in table.c if c.name not in keys and c.name != "day"}
-    return ins.on_conflict_do_update(index_elements=keys, set_=adds)
-
-
-Span = tuple[dt.datetime, dt.datetime | None]
-
-
-def _floor(t: dt.datetime, unit: str) -> dt.datetime:
-    t = t.replace(minute=0, second=0, microsecond=0)
-    return t.replace(hour=0) if unit == "day" else t
-
-
-def _ceil(t: dt.datetime, unit: str) -> dt.datetime:
-    f = _floor(t, unit)
-    return f if f == t else f + (dt.timedelta(days=1) if unit == "day" else dt.timedelta(hours=1))
-
-
-def _cover(since: dt.datetime, until: dt.datetime | None, *, days: bool) -> dict[str, list[Span]]:
-    """[since, until) (until None: no end) as ranges of rows (its partial hours), whole hours and whole days.
-
-    Each range is [lo, hi); rollup ranges are of rollup starts, so together they count every row once.
-    """
-    out: dict[str, list[Span]] = {"rows": [], "hour": [], "day": []}
-    h0, h1 = _ceil(since, "hour"), (None if until is None else _floor(until, "hour"))
-    if h1 is not None and h0 >= h1:
-        out["rows"].append((since, until))
-        return out
-    if since < h0:
-        out["rows"].append((since, h0))
-    if h1 is not None and until is not None and h1 < until:
-        out["rows"].append((h1, until))
-    d0, d1 = _ceil(h0, "day"), (None if h1 is None else _floor(h1, "day"))
-    if not days or (d1 is not None and d0 >= d1):
-        out["hour"].append((h0, h1))
-        return out
-    if h0 < d0:
-        out["hour"].append((h0, d0))
-    if d1 is not None and h1 is not None and d1 < h1:
-        out["hour"].append((d1, h1))
-    out["day"].append((d0, d1))
-    return out
-
-
-def _within(col: Any, spans: list[Span]) -> ColumnElement[bool]:
-    return or_(*[and_(col >= lo, col < hi) if hi is not None else col >= lo for lo, hi in spans])
 
 
 def build_ledger(settings: Any) -> Ledger:
