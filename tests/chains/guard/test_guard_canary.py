@@ -185,6 +185,7 @@ def test_piecewise_check_agrees_with_the_whole_text_check() -> None:
 
 
 def test_long_streams_are_checked_in_linear_time() -> None:
+    import gc
     import time
 
     from chains.guard.leak import LeakStream
@@ -193,13 +194,22 @@ def test_long_streams_are_checked_in_linear_time() -> None:
     system = SYSTEM.format(canary=canary)
     words = ("Three pilots in Novi offer roof inspections; the cheapest is $180 and the best rated is $240. " * 40)
 
-    def cost(n: int) -> float:
+    def once(n: int) -> float:
         t0 = time.process_time()
         state = LeakStream(canary, system, 12, 0)
         for w in words.split(" ")[:n]:
             state.feed(w + " ")
         state.close()
         return time.process_time() - t0
+
+    def cost(n: int) -> float:
+        # the best of 3 with the collector off: a full collection of the suite's heap (0.3 s seen) is not
+        # the leak check's work
+        gc.disable()
+        try:
+            return min(once(n) for _ in range(3))
+        finally:
+            gc.enable()
 
     cost(50)
     # quadratic work would make 8x the words cost ~64x; allow generous noise above linear
