@@ -211,6 +211,8 @@ def create_app(settings: Settings | None = None, *, freeze_gc: bool = False) -> 
         try:
             yield
         finally:
+            if services.gateway is not None:
+                await services.gateway.flush()  # settlements still waiting to ride on an admission
             services.stop()
 
     app = FastAPI(

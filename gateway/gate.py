@@ -132,6 +132,10 @@ class Gateway:
             self.budgets.add_spend(ctx.key_name, ctx.cost_usd)
         await self.limiter.settle(admission, used_tokens=used_tokens(ctx))
 
+    async def flush(self) -> None:
+        """Sends what the limiter still holds back (settlements waiting for the next admission)."""
+        await self.limiter.flush()
+
     def _specs(self, p: Principal) -> list[LimitSpec]:
         s = self.settings
         specs = []

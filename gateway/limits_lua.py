@@ -1,7 +1,8 @@
-"""The Redis side of the gateway's limits (gateway/limits.py): two Lua scripts, one round trip each.
+"""The Redis side of the gateway's limits (gateway/limits_redis.py): two Lua scripts, one round trip each.
 
 They do what `limits`' acquire_moving_window.lua (requests) and acquire_sliding_window.lua (tokens) do, on
-the library's own key layout, for every limit of a request at once.
+the library's own key layout, for every limit of a request at once. Settlements (a reservation replaced by
+the real usage) ride along with the next admission; SETTLE alone only sends those no admission took.
 """
 
 from __future__ import annotations
@@ -32,17 +33,33 @@ local function add(cur_key, amount, expiry_ms)
   redis.call('set', cur_key, amount, 'PX', expiry_ms * 2)
   return amount, expiry_ms * 2
 end
+
+local function settle(prev_key, cur_key, expiry_ms, tpm, amount)
+  -- a settlement: gives back (amount < 0) always; charges an overshoot only when it fits
+  local prev, prev_ttl, cur = window(prev_key, cur_key, expiry_ms)
+  if amount < 0 or (amount > 0 and math.floor(prev * prev_ttl / expiry_ms) + cur + amount <= tpm) then
+    add(cur_key, amount, expiry_ms)
+  end
+end
 """
 
 # `limits`' acquire_moving_window.lua and acquire_sliding_window.lua, for every limit of a request at once:
-# all are tested before any is counted. KEYS, per limit: the requests list, then the previous and current
-# token counters. ARGV: now (s), expiry (s), tokens, n, then per limit: rpm, tpm, figures wanted (0/1).
+# all are tested before any is counted; first, the settlements waiting in this process are applied.
+# KEYS, per limit: the requests list, then the previous and current token counters; then per settlement:
+# the previous and current token counters. ARGV: now (s), expiry (s), tokens, n limits, m settlements,
+# per limit: rpm, tpm, figures wanted (0/1); per settlement: tpm, amount.
 # Returns {1, per limit with figures: count, oldest, prev, prev_ttl_ms, cur, cur_ttl_ms}, or a refusal:
 # {0, i, 1, oldest entry} (requests) or {0, i, 2, prev, prev_ttl_ms, cur, cur_ttl_ms} (tokens).
 ADMIT = _WINDOW + """
-local now, expiry, tokens, n = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local now, expiry, tokens = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local n, m = tonumber(ARGV[4]), tonumber(ARGV[5])
 local expiry_ms = expiry * 1000
-local function arg(i, j) return tonumber(ARGV[4 + (i - 1) * 3 + j]) end
+local function arg(i, j) return tonumber(ARGV[5 + (i - 1) * 3 + j]) end
+
+for j = 1, m do
+  local a = 5 + n * 3 + (j - 1) * 2
+  settle(KEYS[n * 3 + j * 2 - 1], KEYS[n * 3 + j * 2], expiry_ms, tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2]))
+end
 
 for i = 1, n do
   local entry = redis.call('lindex', KEYS[i * 3 - 2], arg(i, 1) - 1)
@@ -89,16 +106,12 @@ end
 return out
 """
 
-# Settles a reservation: adds `amount` (negative: gives back) to each limit's current token counter; a
-# positive amount only when it fits. KEYS, per limit: previous and current counters. ARGV: expiry, amount, tpms.
+# The settlements no admission took: per settlement, KEYS: previous and current token counters;
+# ARGV: expiry (s), then per settlement: tpm, amount (< 0 gives back).
 SETTLE = _WINDOW + """
-local expiry_ms, amount = tonumber(ARGV[1]) * 1000, tonumber(ARGV[2])
-for i = 1, #KEYS / 2 do
-  local cur_key = KEYS[i * 2]
-  local prev, prev_ttl, cur = window(KEYS[i * 2 - 1], cur_key, expiry_ms)
-  if amount <= 0 or math.floor(prev * prev_ttl / expiry_ms) + cur + amount <= tonumber(ARGV[2 + i]) then
-    add(cur_key, amount, expiry_ms)
-  end
+local expiry_ms = tonumber(ARGV[1]) * 1000
+for j = 1, #KEYS / 2 do
+  settle(KEYS[j * 2 - 1], KEYS[j * 2], expiry_ms, tonumber(ARGV[j * 2]), tonumber(ARGV[j * 2 + 1]))
 end
 return 1
 """

@@ -5,6 +5,7 @@ an admission is one round trip, all or nothing, on the keys `limits`' own strate
 
 from __future__ import annotations
 
+import asyncio
 import concurrent.futures as cf
 import os
 import socket
@@ -23,6 +24,8 @@ from limits.aio.strategies import MovingWindowRateLimiter, SlidingWindowCounterR
 from chains.local_llm import free_port
 from gateway.keys import build_key_store
 from gateway.limits import Limiter, LimitRefused, LimitSpec
+from gateway.limits_lua import SETTLE
+from gateway.limits_redis import SETTLE_LINGER_S
 from server import create_app
 from settings import Settings
 from tests.conftest import FAKE_KEY, ROOT, LiveServer, make_settings
@@ -177,6 +180,7 @@ async def test_one_round_trip_per_admission_on_the_keys_limits_reads(redis_serve
     lim.start()
     assert lim.redis is not None
     client = lim.redis.client  # type: ignore[attr-defined]
+    await client.script_load(SETTLE)  # so that its first use below is one call, as on a warm server
     sent: list[str] = []
     execute = client.execute_command
 
@@ -188,10 +192,11 @@ async def test_one_round_trip_per_admission_on_the_keys_limits_reads(redis_serve
     ident = f"k{time.time_ns()}"
     key, glob = LimitSpec("key", ident, 5, 10_000), LimitSpec("global", "g" + ident, 100, 100_000)
     first = await lim.admit([key, glob], tokens=1000)  # the first calls on a server also load the scripts
-    await lim.settle(first, used_tokens=999)  # gives 1 token back
     sent.clear()
+    await lim.settle(first, used_tokens=999)  # gives 1 token back: it waits for the next admission
+    assert sent == []
     second = await lim.admit([key, glob], tokens=1000)
-    assert sent == ["EVALSHA"]
+    assert sent == ["EVALSHA"]  # the admission, carrying the settlement
     assert second.requests is not None and second.token_state is not None
     assert (second.requests.remaining, second.token_state.remaining) == (3, 8001)
     assert 59 <= second.requests.reset_s <= 60
@@ -204,8 +209,32 @@ async def test_one_round_trip_per_admission_on_the_keys_limits_reads(redis_serve
     assert moving.remaining == 3 and (await counter.get_window_stats(tokens, "key", ident)).remaining == 8001
     sent.clear()
     await lim.settle(second, used_tokens=100)  # gives back 900 on both limits, in one call
+    assert sent == [] and (await counter.get_window_stats(tokens, "key", ident)).remaining == 8001
+    await asyncio.sleep(SETTLE_LINGER_S * 5)  # no admission came to carry it: it is sent alone
     assert sent == ["EVALSHA"]
     assert (await counter.get_window_stats(tokens, "key", ident)).remaining == 8901
+
+
+async def test_settlements_wait_for_an_admission_summed_and_shutdown_sends_them(redis_server) -> None:  # type: ignore[no-untyped-def]
+    if redis_server.proc is None:
+        redis_server.start()
+    lim = Limiter(redis_url=redis_server.url)
+    lim.start()
+    ident = f"s{time.time_ns()}"
+    key, glob = LimitSpec("key", ident, 100, 10_000), LimitSpec("global", "g" + ident, 100, 100_000)
+    admitted = [await lim.admit([key, glob], tokens=1000) for _ in range(3)]
+    for a, used in zip(admitted, (400, 1500, 100), strict=True):  # -600, +500, -900: -1000 in all
+        await lim.settle(a, used_tokens=used)
+    counter = SlidingWindowCounterRateLimiter(RedisStorage("async+" + redis_server.url, implementation="redispy"))
+    tokens = RateLimitItemPerMinute(10_000, namespace="skymarket")
+    assert (await counter.get_window_stats(tokens, "key", ident)).remaining == 7000  # all still reserved
+    nxt = await lim.admit([key], tokens=500)  # applies the 3 settlements first, then reserves 500
+    assert nxt.token_state is not None and nxt.token_state.remaining == 10_000 - 2000 - 500
+    await lim.settle(nxt, used_tokens=0)
+    await lim.flush()  # what the app's shutdown does: nothing is left behind
+    assert (await counter.get_window_stats(tokens, "key", ident)).remaining == 8000
+    glob_tokens = RateLimitItemPerMinute(100_000, namespace="skymarket")
+    assert (await counter.get_window_stats(glob_tokens, "global", "g" + ident)).remaining == 98_000
 
 
 async def test_a_refusal_on_redis_counts_nothing(redis_server) -> None:  # type: ignore[no-untyped-def]

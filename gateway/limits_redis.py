@@ -1,0 +1,146 @@
+"""The limits on Redis, shared by every worker and machine: one Lua script call (gateway/limits_lua.py) per
+admission, a single round trip, atomic in Redis. The scripts are `limits`' own acquire scripts for both
+strategies, run for every limit in one call, on `limits`' key layout (`LIMITS:` prefix, `{key}`/`{key}/-1`
+sliding windows), so `limits`' strategies read the same state (tests check they agree).
+
+Settlements (a token reservation replaced by the real usage, after the response) do not cost a round trip
+of their own: they wait in this process, summed per token counter, and the next admission's script applies
+them before it checks anything. When no admission comes within `SETTLE_LINGER_S`, one SETTLE call sends
+all that waited. Until then the reservation stays counted, which can only make a limit stricter, never let
+a request through that would not fit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from limits.aio.storage import RedisStorage
+
+from gateway.limit_windows import (
+    EXPIRY,
+    Admission,
+    LimitSpec,
+    refusal,
+    request_state,
+    tightest,
+    token_state,
+)
+from gateway.limits_lua import ADMIT, SETTLE
+
+__all__ = ["SETTLE_LINGER_S", "RedisBackend"]
+
+SETTLE_LINGER_S = 0.02  # the longest a settlement waits for an admission to carry it
+_PREFIX = RedisStorage.PREFIX  # the same keys as `limits`' own Redis storage uses
+_EXPIRY_ARG = str(EXPIRY).encode()
+
+
+@dataclass(frozen=True)
+class _Keys:
+    """One limit's Redis keys and script arguments, encoded once (redis-py would encode them per call)."""
+
+    requests: bytes
+    prev: bytes
+    cur: bytes
+    rpm: bytes
+    tpm: bytes
+
+
+@lru_cache(maxsize=4096)
+def _keys(spec: LimitSpec) -> _Keys:
+    tok = f"{_PREFIX}:{{{spec.token_key()}}}"
+    return _Keys(f"{_PREFIX}:{spec.request_key()}".encode(), f"{tok}/-1".encode(), tok.encode(),
+                 str(spec.rpm).encode(), str(spec.tpm).encode())
+
+
+class RedisBackend:
+    name = "redis"
+
+    def __init__(self, client: Any, *, on_error: Callable[[BaseException], None]) -> None:
+        self.client = client
+        self.on_error = on_error  # a settlement sent alone failed (there is no request to fail)
+        self._admit = client.register_script(ADMIT)
+        self._settle = client.register_script(SETTLE)
+        self._pending: dict[tuple[bytes, bytes, bytes], int] = {}  # (prev, cur, tpm) -> tokens to add
+        self._timer: asyncio.TimerHandle | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def admit(self, specs: Sequence[LimitSpec], tokens: int, own: Sequence[bool]) -> Admission:
+        now = time.time()
+        pending, self._pending = self._pending, {}  # lost if this call fails: reservations stay counted
+        keys: list[bytes] = []
+        args: list[Any] = [repr(now), _EXPIRY_ARG, tokens, len(specs), 0]
+        for spec, mine in zip(specs, own, strict=True):
+            k = _keys(spec)
+            keys += (k.requests, k.prev, k.cur)
+            args += (k.rpm, k.tpm, b"1" if mine else b"0")
+        args[4] = _add_settlements(pending, keys, args)
+        out = await self._admit(keys=keys, args=args)
+        if int(out[0]) == 0:  # refused: index of the limit, kind, and what its reset is computed from
+            spec, kind = specs[int(out[1]) - 1], "requests" if int(out[2]) == 1 else "tokens"
+            if kind == "requests":
+                raise refusal(spec, kind, float(out[3]) + EXPIRY - now)
+            prev_n, prev_ttl, cur_n, cur_ttl = (int(v) for v in out[3:7])
+            raise refusal(spec, kind, token_state(spec.tpm, prev_n, prev_ttl / 1000, cur_n, cur_ttl / 1000).reset_s)
+        requests, token_windows = [], []
+        figures = iter(out[1:])
+        for spec, mine in zip(specs, own, strict=True):
+            if not mine:
+                continue
+            count, oldest, prev_n, prev_ttl, cur_n, cur_ttl = (next(figures) for _ in range(6))
+            requests.append(request_state(spec.rpm, int(count), float(oldest), now))
+            token_windows.append(token_state(spec.tpm, int(prev_n), int(prev_ttl) / 1000, int(cur_n),
+                                             int(cur_ttl) / 1000))
+        return Admission(reserved=list(specs) if tokens else [], tokens=tokens, backend=self,
+                         requests=tightest(requests), token_state=tightest(token_windows))
+
+    async def settle(self, specs: Sequence[LimitSpec], amount: int) -> None:
+        """Queues `amount` (< 0: given back) for each limit's token counter; the next admission sends it."""
+        for spec in specs:
+            k = _keys(spec)
+            slot = (k.prev, k.cur, k.tpm)
+            self._pending[slot] = self._pending.get(slot, 0) + amount
+        if self._timer is None:
+            self._timer = asyncio.get_running_loop().call_later(SETTLE_LINGER_S, self._linger_over)
+
+    def _linger_over(self) -> None:
+        self._timer = None
+        if self._pending:
+            task = asyncio.ensure_future(self._send())
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def flush(self) -> None:
+        """Sends the settlements waiting in this process now, and waits for one the timer sent."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self._tasks:
+            await asyncio.gather(*self._tasks)
+        await self._send()
+
+    async def _send(self) -> None:
+        """One SETTLE call with all that waits; dropped if Redis fails (`on_error`: the outage is handled)."""
+        pending, self._pending = self._pending, {}
+        keys: list[bytes] = []
+        args: list[Any] = [_EXPIRY_ARG]
+        if not _add_settlements(pending, keys, args):
+            return
+        try:
+            await self._settle(keys=keys, args=args)
+        except Exception as exc:
+            self.on_error(exc)
+
+def _add_settlements(pending: dict[tuple[bytes, bytes, bytes], int], keys: list[bytes], args: list[Any]) -> int:
+    """Appends each non-zero settlement's keys (previous, current counter) and args (tpm, amount); how many."""
+    count = 0
+    for (prev, cur, tpm), amount in pending.items():
+        if amount:
+            keys += (prev, cur)
+            args += (tpm, amount)
+            count += 1
+    return count
