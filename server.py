@@ -212,7 +212,7 @@ def create_app(settings: Settings | None = None, *, freeze_gc: bool = False) -> 
             yield
         finally:
             if services.gateway is not None:
-                await services.gateway.flush()  # settlements still waiting to ride on an admission
+                await services.gateway.aclose()  # settlements still waiting to ride on an admission
             services.stop()
 
     app = FastAPI(

@@ -4,8 +4,10 @@
     python -m bench.loadgen --direct URL                 # ChatOpenAI called directly (target a)
 
 A command: `{"port", "path", "body", "headers", "stream", "concurrency", "duration", "max_requests"}`
-(`port`/`path`/`body`/`headers` are ignored with `--direct`). Each of `concurrency` clients sends requests
-back to back on its own connection until `duration` seconds or `max_requests` in all. The answer:
+(`port`/`path`/`body`/`headers` are ignored with `--direct`), and optionally `rate`. Each of `concurrency`
+clients sends requests back to back on its own connection until `duration` seconds or `max_requests` in all;
+with `rate` (requests/s in all), each client first pauses a random time (exponential, mean
+concurrency/rate), so together they offer that rate instead of saturating the server. The answer:
 latencies and times to the first token (`marker` seen in the body; the first non-empty chunk with
 `--direct`), in ms; ok/error counts; wall time; and this process's CPU seconds over the phase (getrusage),
 so a reader can check that the load generator was not the bottleneck. Raw asyncio streams on uvloop, no
@@ -17,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import random
 import resource
 import sys
 import time
@@ -124,6 +127,8 @@ def _direct_call(model: Any, stream: bool, system: str | None = None) -> Call:
 async def run_phase(cmd: dict[str, Any], direct_model: Any = None) -> dict[str, Any]:
     """Runs one phase of closed-loop load and returns its figures."""
     n, duration, limit = int(cmd["concurrency"]), float(cmd["duration"]), int(cmd["max_requests"])
+    rate = float(cmd.get("rate") or 0)
+    rng = random.Random(7)
     lat: list[float] = []
     ttft: list[float] = []
     errors: list[str] = []
@@ -138,6 +143,8 @@ async def run_phase(cmd: dict[str, Any], direct_model: Any = None) -> dict[str, 
         try:
             while time.perf_counter() < end and started < limit:
                 started += 1
+                if rate:
+                    await asyncio.sleep(rng.expovariate(rate / n))
                 try:
                     latency, first = await asyncio.wait_for(call(), _TIMEOUT_S)
                 except Exception as exc:  # counted and sampled; the phase goes on

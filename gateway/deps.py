@@ -21,7 +21,6 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-import anyio
 from fastapi import Depends, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials
 from starlette.datastructures import MutableHeaders
@@ -121,7 +120,7 @@ class RateLimitHeaders:
                 admission: Admission | None = state.get("ratelimit")
                 refused: LimitRefused | None = state.get("ratelimit_refused")
                 if admission is not None or refused is not None:
-                    _add_headers(MutableHeaders(scope=message), admission, refused)
+                    _add_headers(message, admission, refused)
             await send(message)
 
         try:
@@ -129,21 +128,25 @@ class RateLimitHeaders:
         finally:
             state = scope.get("state") or {}
             admission = state.get("ratelimit")
-            if admission is not None:
-                with anyio.CancelScope(shield=True):  # a client that left mid-stream still settles
-                    await scope["app"].state.services.gateway.settle(admission, state.get("ctx"))
+            if admission is not None:  # synchronous: a client that left mid-stream still settles
+                scope["app"].state.services.gateway.settle(admission, state.get("ctx"))
 
 
-def _add_headers(headers: MutableHeaders, admission: Admission | None, refused: LimitRefused | None) -> None:
+_NAMES = {suffix: tuple(f"x-ratelimit-{part}{suffix}".lower().encode() for part in ("limit", "remaining", "reset"))
+          for suffix in ("", "-Tokens")}
+
+
+def _add_headers(message: Message, admission: Admission | None, refused: LimitRefused | None) -> None:
     windows = {}
     if admission is not None:
         windows = {"": admission.requests, "-Tokens": admission.token_state}
-    if refused is not None:
+    if refused is not None:  # rare: through MutableHeaders, which replaces a Retry-After already set
         windows["" if refused.kind == "requests" else "-Tokens"] = refused.window
+        headers = MutableHeaders(scope=message)
         headers["X-RateLimit-Exceeded"] = refused.limit
         headers["Retry-After"] = str(refused.window.reset_s)
+    raw = message["headers"] = list(message.get("headers", ()))  # the app sets no X-RateLimit-* itself
     for suffix, w in windows.items():
         if w is not None:
-            headers[f"X-RateLimit-Limit{suffix}"] = str(w.limit)
-            headers[f"X-RateLimit-Remaining{suffix}"] = str(w.remaining)
-            headers[f"X-RateLimit-Reset{suffix}"] = str(w.reset_s)
+            limit, remaining, reset = _NAMES[suffix]
+            raw += ((limit, b"%d" % w.limit), (remaining, b"%d" % w.remaining), (reset, b"%d" % w.reset_s))

@@ -125,16 +125,17 @@ class Gateway:
                     raise
         return await self.limiter.admit(self._specs(principal), tokens=reserve)
 
-    async def settle(self, admission: Admission, ctx: Any) -> None:
+    def settle(self, admission: Admission, ctx: Any) -> None:
         """Replaces the reservation by the tokens the request really used (from the usage record), and adds
         its cost to the budgets' figures."""
         if ctx is not None and ctx.calls:
             self.budgets.add_spend(ctx.key_name, ctx.cost_usd)
-        await self.limiter.settle(admission, used_tokens=used_tokens(ctx))
+        self.limiter.settle(admission, used_tokens=used_tokens(ctx))
 
-    async def flush(self) -> None:
-        """Sends what the limiter still holds back (settlements waiting for the next admission)."""
-        await self.limiter.flush()
+    async def aclose(self) -> None:
+        """Sends what the limiter still holds back (settlements waiting for the next admission) and closes
+        its Redis connection; in the serving event loop, before `stop()`."""
+        await self.limiter.aclose()
 
     def _specs(self, p: Principal) -> list[LimitSpec]:
         s = self.settings

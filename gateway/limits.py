@@ -49,20 +49,13 @@ class Limiter:
         self._outage = False
 
     def start(self) -> None:
-        """Builds the Redis client (it connects on first use, in the serving event loop)."""
+        """Builds the Redis connection (it connects on first use, in the serving event loop)."""
         if self.redis_url and self.redis is None:
-            from redis.asyncio import ConnectionPool, Redis
-            from redis.asyncio.retry import Retry
-            from redis.backoff import NoBackoff
+            from gateway.limits_redis import RedisBackend
+            from gateway.redis_pipe import RedisPipe
 
             # No retries, short timeouts: a dead Redis costs one quick failure, then the fallback decides.
-            pool = ConnectionPool.from_url(
-                self.redis_url, socket_timeout=self.timeout_s, socket_connect_timeout=self.timeout_s,
-                retry=Retry(NoBackoff(), 0), max_connections=256,
-            )
-            from gateway.limits_redis import RedisBackend
-
-            self.redis = RedisBackend(Redis(connection_pool=pool), on_error=self._failed)
+            self.redis = RedisBackend(RedisPipe(self.redis_url, timeout_s=self.timeout_s), on_error=self._failed)
 
     @property
     def backend_name(self) -> str:
@@ -129,10 +122,12 @@ class Limiter:
         self._ok(backend)
         return admission
 
-    async def settle(self, admission: Admission, *, used_tokens: int | None) -> None:
+    def settle(self, admission: Admission, *, used_tokens: int | None) -> None:
         """Replaces a reservation by the real usage; None (usage unknown) keeps the reservation.
 
-        Never raises: a store failing here only leaves the reservation counted until its window ends.
+        Synchronous, so nothing can cancel it halfway (a client leaving mid-stream): in memory it is counted
+        at once, on Redis it waits for the next admission to carry it (gateway/limits_redis.py). Never raises:
+        a store failing only leaves the reservation counted until its window ends.
         """
         if admission.settled or admission.backend is None or not admission.reserved:
             return
@@ -141,7 +136,7 @@ class Limiter:
             return
         try:
             # < 0: give back the unused part; > 0: charge the overshoot (when it fits: else the window is full)
-            await admission.backend.settle(admission.reserved, used_tokens - admission.tokens)
+            admission.backend.settle(admission.reserved, used_tokens - admission.tokens)
         except Exception as exc:
             if admission.backend is self.redis:
                 self._failed(exc)
@@ -149,6 +144,11 @@ class Limiter:
                 log.exception("settling a token reservation failed")
 
     async def flush(self) -> None:
-        """Sends the settlements still waiting for an admission to carry them (Redis); call before shutdown."""
+        """Sends the settlements still waiting for an admission to carry them (Redis)."""
         if self.redis is not None:
             await self.redis.flush()
+
+    async def aclose(self) -> None:
+        """Sends what waits and closes the Redis connection: on shutdown."""
+        if self.redis is not None:
+            await self.redis.aclose()

@@ -66,6 +66,28 @@ for i = 1, n do
   if entry and tonumber(entry) >= now - expiry then return {0, i, 1, entry} end
 end
 
+-- How many entries of a requests list (newest first) are in the window, and the oldest of them. Entries
+-- that left the window are dropped from the tail (`limits` counts only entries in the window, so nothing
+-- it reads changes): a few pops when requests keep coming, one binary search and LTRIM after a pause.
+local function in_window(list, since)
+  for _ = 1, 4 do
+    local tail = redis.call('lindex', list, -1)
+    if tonumber(tail) >= since then return redis.call('llen', list), tail end
+    redis.call('rpop', list)
+  end
+  local low, high, last = 1, redis.call('llen', list) - 1, 0
+  while low <= high do
+    local mid = math.floor((low + high) / 2)
+    if tonumber(redis.call('lindex', list, mid)) >= since then
+      last, low = mid, mid + 1
+    else
+      high = mid - 1
+    end
+  end
+  redis.call('ltrim', list, 0, last)
+  return last + 1, redis.call('lindex', list, last)
+end
+
 local windows = {}
 for i = 1, n do
   if tokens > 0 or arg(i, 3) == 1 then
@@ -89,16 +111,8 @@ for i = 1, n do
     w[3], w[4] = value, ttl or w[4]
   end
   if arg(i, 3) == 1 then
-    local low, high, last = 1, redis.call('llen', list) - 1, 0
-    while low <= high do
-      local mid = math.floor((low + high) / 2)
-      if tonumber(redis.call('lindex', list, mid)) >= now - expiry then
-        last, low = mid, mid + 1
-      else
-        high = mid - 1
-      end
-    end
-    for _, v in ipairs({last + 1, redis.call('lindex', list, last), w[1], w[2], w[3], w[4]}) do
+    local count, oldest = in_window(list, now - expiry)
+    for _, v in ipairs({count, oldest, w[1], w[2], w[3], w[4]}) do
       out[#out + 1] = v
     end
   end

@@ -78,7 +78,7 @@ class MemoryBackend:
         return Admission(reserved=list(specs) if tokens else [], tokens=tokens, backend=self,
                          requests=tightest(own_requests), token_state=tightest(token_windows))
 
-    async def settle(self, specs: Sequence[LimitSpec], amount: int) -> None:
+    def settle(self, specs: Sequence[LimitSpec], amount: int) -> None:
         for spec in specs:
             if amount < 0:  # giving back always applies
                 self.storage.incr(_current_window(self.storage, spec.token_key()), 2 * EXPIRY, amount=amount)
@@ -87,6 +87,9 @@ class MemoryBackend:
 
     async def flush(self) -> None:
         """Nothing waits here: settlements apply at once."""
+
+    async def aclose(self) -> None:
+        """Nothing to close."""
 
 
 def _current_window(storage: MemoryStorage, key: str) -> str:

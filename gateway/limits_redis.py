@@ -1,7 +1,8 @@
 """The limits on Redis, shared by every worker and machine: one Lua script call (gateway/limits_lua.py) per
-admission, a single round trip, atomic in Redis. The scripts are `limits`' own acquire scripts for both
-strategies, run for every limit in one call, on `limits`' key layout (`LIMITS:` prefix, `{key}`/`{key}/-1`
-sliding windows), so `limits`' strategies read the same state (tests check they agree).
+admission, a single round trip on one pipelined connection (gateway/redis_pipe.py), atomic in Redis. The
+scripts are `limits`' own acquire scripts for both strategies, run for every limit in one call, on
+`limits`' key layout (`LIMITS:` prefix, `{key}`/`{key}/-1` sliding windows), so `limits`' strategies read
+the same state (tests check they agree).
 
 Settlements (a token reservation replaced by the real usage, after the response) do not cost a round trip
 of their own: they wait in this process, summed per token counter, and the next admission's script applies
@@ -31,6 +32,7 @@ from gateway.limit_windows import (
     token_state,
 )
 from gateway.limits_lua import ADMIT, SETTLE
+from gateway.redis_pipe import RedisPipe, script_sha
 
 __all__ = ["SETTLE_LINGER_S", "RedisBackend"]
 
@@ -60,11 +62,10 @@ def _keys(spec: LimitSpec) -> _Keys:
 class RedisBackend:
     name = "redis"
 
-    def __init__(self, client: Any, *, on_error: Callable[[BaseException], None]) -> None:
-        self.client = client
+    def __init__(self, pipe: RedisPipe, *, on_error: Callable[[BaseException], None]) -> None:
+        self.pipe = pipe
         self.on_error = on_error  # a settlement sent alone failed (there is no request to fail)
-        self._admit = client.register_script(ADMIT)
-        self._settle = client.register_script(SETTLE)
+        self._admit_sha, self._settle_sha = script_sha(ADMIT), script_sha(SETTLE)
         self._pending: dict[tuple[bytes, bytes, bytes], int] = {}  # (prev, cur, tpm) -> tokens to add
         self._timer: asyncio.TimerHandle | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -79,7 +80,7 @@ class RedisBackend:
             keys += (k.requests, k.prev, k.cur)
             args += (k.rpm, k.tpm, b"1" if mine else b"0")
         args[4] = _add_settlements(pending, keys, args)
-        out = await self._admit(keys=keys, args=args)
+        out = await self.pipe.eval_script(ADMIT, self._admit_sha, keys, args)
         if int(out[0]) == 0:  # refused: index of the limit, kind, and what its reset is computed from
             spec, kind = specs[int(out[1]) - 1], "requests" if int(out[2]) == 1 else "tokens"
             if kind == "requests":
@@ -98,8 +99,9 @@ class RedisBackend:
         return Admission(reserved=list(specs) if tokens else [], tokens=tokens, backend=self,
                          requests=tightest(requests), token_state=tightest(token_windows))
 
-    async def settle(self, specs: Sequence[LimitSpec], amount: int) -> None:
-        """Queues `amount` (< 0: given back) for each limit's token counter; the next admission sends it."""
+    def settle(self, specs: Sequence[LimitSpec], amount: int) -> None:
+        """Queues `amount` (< 0: given back) for each limit's token counter; the next admission sends it.
+        Called on the event loop (the timer needs it)."""
         for spec in specs:
             k = _keys(spec)
             slot = (k.prev, k.cur, k.tpm)
@@ -113,6 +115,11 @@ class RedisBackend:
             task = asyncio.ensure_future(self._send())
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
+
+    async def aclose(self) -> None:
+        """Sends what waits, then closes the connection."""
+        await self.flush()
+        await self.pipe.aclose()
 
     async def flush(self) -> None:
         """Sends the settlements waiting in this process now, and waits for one the timer sent."""
@@ -131,7 +138,7 @@ class RedisBackend:
         if not _add_settlements(pending, keys, args):
             return
         try:
-            await self._settle(keys=keys, args=args)
+            await self.pipe.eval_script(SETTLE, self._settle_sha, keys, args)
         except Exception as exc:
             self.on_error(exc)
 

@@ -125,7 +125,7 @@ async def test_refused_tokens_are_given_back() -> None:
     assert err.value.limit == "global_tpm" and err.value.retry_after is not None
     ok = await lim.admit([key], tokens=1000)  # the whole key budget is still there
     assert ok.token_state is not None and ok.token_state.remaining == 0
-    await lim.settle(ok, used_tokens=100)
+    lim.settle(ok, used_tokens=100)
     assert (await lim.admit([key], tokens=900)).tokens == 900
 
 
@@ -168,7 +168,7 @@ async def test_memory_limits_start_no_threads() -> None:
     before = threading.active_count()
     for i in range(200):
         admission = await lim.admit(spec, tokens=10)
-        await lim.settle(admission, used_tokens=5)
+        lim.settle(admission, used_tokens=5)
         if i % 50 == 0:
             await asyncio.sleep(0.02)  # upstream's expiry timer (10 ms) would have fired and restarted
     assert threading.active_count() <= before

@@ -20,6 +20,7 @@ import pytest
 from limits import RateLimitItemPerMinute
 from limits.aio.storage import RedisStorage
 from limits.aio.strategies import MovingWindowRateLimiter, SlidingWindowCounterRateLimiter
+from redis.asyncio import Redis
 
 from chains.local_llm import free_port
 from gateway.keys import build_key_store
@@ -179,21 +180,21 @@ async def test_one_round_trip_per_admission_on_the_keys_limits_reads(redis_serve
     lim = Limiter(redis_url=redis_server.url)
     lim.start()
     assert lim.redis is not None
-    client = lim.redis.client  # type: ignore[attr-defined]
-    await client.script_load(SETTLE)  # so that its first use below is one call, as on a warm server
+    await Redis.from_url(redis_server.url).script_load(SETTLE)  # its first use below is then one call
+    pipe = lim.redis.pipe  # type: ignore[attr-defined]
     sent: list[str] = []
-    execute = client.execute_command
+    call = pipe.call
 
-    async def counting(*args: object, **kwargs: object) -> object:
+    async def counting(*args: object) -> object:
         sent.append(str(args[0]))
-        return await execute(*args, **kwargs)
+        return await call(*args)
 
-    client.execute_command = counting
+    pipe.call = counting
     ident = f"k{time.time_ns()}"
     key, glob = LimitSpec("key", ident, 5, 10_000), LimitSpec("global", "g" + ident, 100, 100_000)
     first = await lim.admit([key, glob], tokens=1000)  # the first calls on a server also load the scripts
     sent.clear()
-    await lim.settle(first, used_tokens=999)  # gives 1 token back: it waits for the next admission
+    lim.settle(first, used_tokens=999)  # gives 1 token back: it waits for the next admission
     assert sent == []
     second = await lim.admit([key, glob], tokens=1000)
     assert sent == ["EVALSHA"]  # the admission, carrying the settlement
@@ -208,7 +209,7 @@ async def test_one_round_trip_per_admission_on_the_keys_limits_reads(redis_serve
     tokens = RateLimitItemPerMinute(10_000, namespace="skymarket")
     assert moving.remaining == 3 and (await counter.get_window_stats(tokens, "key", ident)).remaining == 8001
     sent.clear()
-    await lim.settle(second, used_tokens=100)  # gives back 900 on both limits, in one call
+    lim.settle(second, used_tokens=100)  # gives back 900 on both limits, in one call
     assert sent == [] and (await counter.get_window_stats(tokens, "key", ident)).remaining == 8001
     await asyncio.sleep(SETTLE_LINGER_S * 5)  # no admission came to carry it: it is sent alone
     assert sent == ["EVALSHA"]
@@ -224,13 +225,13 @@ async def test_settlements_wait_for_an_admission_summed_and_shutdown_sends_them(
     key, glob = LimitSpec("key", ident, 100, 10_000), LimitSpec("global", "g" + ident, 100, 100_000)
     admitted = [await lim.admit([key, glob], tokens=1000) for _ in range(3)]
     for a, used in zip(admitted, (400, 1500, 100), strict=True):  # -600, +500, -900: -1000 in all
-        await lim.settle(a, used_tokens=used)
+        lim.settle(a, used_tokens=used)
     counter = SlidingWindowCounterRateLimiter(RedisStorage("async+" + redis_server.url, implementation="redispy"))
     tokens = RateLimitItemPerMinute(10_000, namespace="skymarket")
     assert (await counter.get_window_stats(tokens, "key", ident)).remaining == 7000  # all still reserved
     nxt = await lim.admit([key], tokens=500)  # applies the 3 settlements first, then reserves 500
     assert nxt.token_state is not None and nxt.token_state.remaining == 10_000 - 2000 - 500
-    await lim.settle(nxt, used_tokens=0)
+    lim.settle(nxt, used_tokens=0)
     await lim.flush()  # what the app's shutdown does: nothing is left behind
     assert (await counter.get_window_stats(tokens, "key", ident)).remaining == 8000
     glob_tokens = RateLimitItemPerMinute(100_000, namespace="skymarket")

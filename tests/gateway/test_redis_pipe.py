@@ -1,0 +1,110 @@
+"""The limits' pipelined Redis connection, on a real redis-server: concurrent calls get their own replies
+in order; an error reply fails one call, not the connection; NOSCRIPT falls back to EVAL; a killed Redis
+fails the waiting calls and the next call reconnects; a silent one times out; the URL's database is used."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+
+import pytest
+import uvloop
+from redis import Redis
+
+from gateway.redis_pipe import RedisPipe, RedisReplyError, script_sha
+
+
+@pytest.fixture
+def url(redis_server) -> str:  # type: ignore[no-untyped-def]
+    if redis_server.proc is None:
+        redis_server.start()
+    return str(redis_server.url)
+
+
+async def test_concurrent_calls_get_their_own_replies(url: str) -> None:
+    pipe = RedisPipe(url, timeout_s=5)
+    key = f"pipe-{time.time_ns()}"
+    replies = await asyncio.gather(*(pipe.call("ECHO", f"v{i}") for i in range(300)),
+                                   *(pipe.call("INCR", key) for _ in range(100)))
+    assert replies[:300] == [f"v{i}".encode() for i in range(300)]
+    assert sorted(replies[300:]) == list(range(1, 101))  # atomic increments, each seen once
+    await pipe.aclose()
+
+
+def test_on_uvloop_as_served(url: str) -> None:  # uvicorn runs on uvloop, the other tests on asyncio
+    uvloop.run(test_concurrent_calls_get_their_own_replies(url))
+
+
+async def test_an_error_reply_fails_only_its_call(url: str) -> None:
+    pipe = RedisPipe(url, timeout_s=5)
+    key = f"pipe-str-{time.time_ns()}"
+    await pipe.call("SET", key, "text")
+    results: list[object] = await asyncio.gather(pipe.call("INCR", key), pipe.call("GET", key), return_exceptions=True)
+    bad, good = results
+    assert isinstance(bad, RedisReplyError) and "not an integer" in str(bad)
+    assert good == b"text"
+    assert await pipe.call("PING") == b"PONG"
+    await pipe.aclose()
+
+
+async def test_an_unknown_script_is_sent_whole_once(url: str) -> None:
+    pipe = RedisPipe(url, timeout_s=5)
+    script = f"return {{KEYS[1], ARGV[1], {time.time_ns()}}}"  # new to this server
+    first = await pipe.eval_script(script, script_sha(script), ["k"], ["a"])
+    assert first[:2] == [b"k", b"a"]
+    assert await pipe.call("EVALSHA", script_sha(script), 1, "k", "b") == [b"k", b"b", first[2]]  # now cached
+    with pytest.raises(RedisReplyError):
+        await pipe.eval_script("return redis.call('nosuchcommand')", script_sha("x"), [], [])
+    await pipe.aclose()
+
+
+async def test_a_killed_redis_fails_waiting_calls_then_reconnects(redis_server, url: str) -> None:  # type: ignore[no-untyped-def]
+    pipe = RedisPipe(url, timeout_s=5)
+    assert await pipe.call("PING") == b"PONG"
+    blocked = asyncio.ensure_future(pipe.call("BLPOP", f"never-{time.time_ns()}", 30))  # waits on the server
+    await asyncio.sleep(0.2)
+    t0 = time.monotonic()
+    redis_server.kill()
+    with pytest.raises(ConnectionError):
+        await blocked
+    assert time.monotonic() - t0 < 3
+    with pytest.raises(OSError):  # nothing listens: refused at once (ConnectionError is an OSError)
+        await pipe.call("PING")
+    redis_server.start()
+    assert await pipe.call("PING") == b"PONG"
+    await pipe.aclose()
+
+
+async def test_a_silent_redis_times_out() -> None:
+    with socket.socket() as silent:  # accepts connections (backlog), never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        pipe = RedisPipe(f"redis://127.0.0.1:{silent.getsockname()[1]}/0", timeout_s=0.2)
+        t0 = time.monotonic()
+        results = await asyncio.gather(pipe.call("PING"), pipe.call("PING"), return_exceptions=True)
+        assert all(isinstance(r, TimeoutError) for r in results) and time.monotonic() - t0 < 2
+        await pipe.aclose()
+
+
+async def test_the_urls_database_and_password(url: str) -> None:
+    admin = Redis.from_url(url)
+    key = f"pipe-db-{time.time_ns()}"
+    pipe = RedisPipe(url.rsplit("/", 1)[0] + "/3", timeout_s=5)
+    await pipe.call("SET", key, "in-3")
+    assert Redis.from_url(url.rsplit("/", 1)[0] + "/3").get(key) == b"in-3" and admin.get(key) is None
+    await pipe.aclose()
+    admin.config_set("requirepass", "s3cret")
+    try:
+        with pytest.raises(RedisReplyError, match="NOAUTH"):
+            await RedisPipe(url, timeout_s=5).call("PING")
+        authed = RedisPipe(url.replace("redis://", "redis://:s3cret@"), timeout_s=5)
+        assert await authed.call("PING") == b"PONG"
+        await authed.aclose()
+    finally:
+        Redis.from_url(url.replace("redis://", "redis://:s3cret@")).config_set("requirepass", "")
+
+
+def test_only_plain_redis_urls() -> None:
+    with pytest.raises(ValueError, match="redis://"):
+        RedisPipe("rediss://example:6380/0", timeout_s=1)
