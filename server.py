@@ -29,6 +29,7 @@ from chains.prompt_header import PromptVersionHeader, prompt_routes
 from errors import SkyMarketError, from_provider_error
 from gateway.dashboard import build_dashboard_router
 from gateway.deps import RateLimitHeaders, route_dependencies
+from gateway.openapi import document_gateway_security
 from gateway.recording import RecordingMiddleware
 from gateway.reports import build_router
 from services import Services, build_services
@@ -248,6 +249,7 @@ def create_app(settings: Settings | None = None, *, freeze_gc: bool = False) -> 
     app.add_middleware(RateLimitHeaders)  # X-RateLimit-* left by the gateway dependency (gateway/deps.py)
     app.add_middleware(PromptVersionHeader, prompts=services.prompts, routes=prompt_routes(settings))
     _mount_features(app, services)
+    document_gateway_security(app)  # the key schemes on the feature routes in /openapi.json
     return app
 
 

@@ -27,7 +27,7 @@ from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from errors import BudgetExceeded, RateLimited
-from gateway.auth import Principal, api_key_header, bearer, principal_of, require_scope
+from gateway.auth import Principal, api_key_header, bearer, presented_key, principal_of, require_scope
 from gateway.gate import Gateway
 from gateway.limits import Admission, LimitRefused
 
@@ -54,7 +54,7 @@ async def current_principal(
     api_key: str | None = Security(api_key_header),
 ) -> Principal:
     """The authenticated caller, any scope (401 without a valid key outside dev loopback)."""
-    return await principal_of(request, credentials, api_key)
+    return await principal_of(request, credentials.credentials if credentials else api_key)
 
 
 GatewayDep = Annotated[Gateway, Depends(get_gateway)]
@@ -65,12 +65,8 @@ AdminDep = Annotated[Principal, Depends(require_scope("admin"))]
 def gateway_guard(scope: str) -> Any:
     """The one dependency of a feature route: everything the gateway checks (settlement: `RateLimitHeaders`)."""
 
-    async def guard(
-        request: Request,
-        credentials: HTTPAuthorizationCredentials | None = Security(bearer),  # noqa: B008
-        api_key: str | None = Security(api_key_header),
-    ) -> Principal:
-        principal = await principal_of(request, credentials, api_key)
+    async def guard(request: Request) -> Principal:
+        principal = await principal_of(request, presented_key(request))
         ctx = getattr(request.state, "ctx", None)
         try:
             admission = await get_gateway(request).admit(request, principal, scope)
@@ -89,6 +85,7 @@ def gateway_guard(scope: str) -> Any:
         return principal
 
     guard.__name__ = f"gateway_{scope}"
+    guard.gateway_scope = scope  # type: ignore[attr-defined]  # how gateway/openapi.py finds the feature routes
     return guard
 
 
