@@ -17,11 +17,14 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import ssl
 from collections import deque
 from typing import Any, cast
-from urllib.parse import unquote, urlparse
+from urllib.parse import parse_qs, unquote, urlparse
 
 import hiredis
+
+from errors import ConfigError
 
 __all__ = ["RedisPipe", "RedisReplyError", "script_sha"]
 
@@ -68,18 +71,33 @@ class RedisPipe:
     """Sends commands on one connection and returns their replies; `redis://[:password@]host:port/db` URLs.
 
     Args:
-        url: the Redis URL (REDIS_URL). TLS (`rediss://`) and Unix sockets are not supported here.
+        url: the Redis URL (REDIS_URL), as redis-py reads it: `redis://[[user]:password@]host[:port][/db]`,
+            `rediss://...` (TLS, the server's certificate verified; `?ssl_cert_reqs=none` to skip that) or
+            `unix://[[user]:password@]/path.sock[?db=N]`.
         timeout_s: connect and reply timeout of each call.
+
+    Raises:
+        ConfigError: a URL of another scheme, or a database that is not a number.
     """
 
     def __init__(self, url: str, *, timeout_s: float) -> None:
         parts = urlparse(url)
-        if parts.scheme != "redis":
-            raise ValueError(f"the limits' Redis connection takes redis:// URLs, not {parts.scheme}://")
+        if parts.scheme not in ("redis", "rediss", "unix"):
+            raise ConfigError(f"REDIS_URL: expected redis://, rediss:// or unix://, not {parts.scheme or '?'}://")
+        query = parse_qs(parts.query)
+        self.unix_path = parts.path if parts.scheme == "unix" else None
         self.host, self.port = parts.hostname or "127.0.0.1", parts.port or 6379
+        self.ssl: ssl.SSLContext | None = None
+        if parts.scheme == "rediss":
+            self.ssl = ssl.create_default_context()
+            if query.get("ssl_cert_reqs", [""])[0].lower() == "none":
+                self.ssl.check_hostname, self.ssl.verify_mode = False, ssl.CERT_NONE
         self.username = unquote(parts.username) if parts.username else None
         self.password = unquote(parts.password) if parts.password else None
-        self.db = int(parts.path.strip("/") or 0)
+        db = query.get("db", [""])[0] or ("" if self.unix_path else parts.path.strip("/")) or "0"
+        if not db.isdigit():
+            raise ConfigError(f"REDIS_URL: the database must be a number, not {db!r}")
+        self.db = int(db)
         self.timeout_s = timeout_s
         self._conn: _Protocol | None = None
         self._connecting: asyncio.Future[_Protocol] | None = None
@@ -132,7 +150,11 @@ class RedisPipe:
 
     async def _open(self) -> _Protocol:
         loop = asyncio.get_running_loop()
-        _, conn = await loop.create_connection(lambda: _Protocol(self), self.host, self.port)
+        conn: _Protocol
+        if self.unix_path is not None:
+            _, conn = await loop.create_unix_connection(lambda: _Protocol(self), self.unix_path)
+        else:
+            _, conn = await loop.create_connection(lambda: _Protocol(self), self.host, self.port, ssl=self.ssl)
         try:
             if self.password is not None:
                 auth = (self.username, self.password) if self.username else (self.password,)

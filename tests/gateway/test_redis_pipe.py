@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import ssl
+import subprocess
 import time
 
 import pytest
 import uvloop
 from redis import Redis
 
+from errors import ConfigError
 from gateway.redis_pipe import RedisPipe, RedisReplyError, script_sha
 
 
@@ -105,6 +108,30 @@ async def test_the_urls_database_and_password(url: str) -> None:
         Redis.from_url(url.replace("redis://", "redis://:s3cret@")).config_set("requirepass", "")
 
 
-def test_only_plain_redis_urls() -> None:
-    with pytest.raises(ValueError, match="redis://"):
-        RedisPipe("rediss://example:6380/0", timeout_s=1)
+def test_urls_as_redis_py_reads_them() -> None:
+    tls = RedisPipe("rediss://:pw@cache.example:6380/2?ssl_cert_reqs=none", timeout_s=1)
+    assert (tls.host, tls.port, tls.db, tls.password) == ("cache.example", 6380, 2, "pw")
+    assert tls.ssl is not None and tls.ssl.verify_mode == ssl.CERT_NONE
+    assert RedisPipe("rediss://cache.example/0", timeout_s=1).ssl.verify_mode == ssl.CERT_REQUIRED  # type: ignore[union-attr]
+    sock = RedisPipe("unix:///run/redis.sock?db=4", timeout_s=1)
+    assert (sock.unix_path, sock.db) == ("/run/redis.sock", 4)
+    for bad in ("http://cache.example", "redis://cache.example/zero"):
+        with pytest.raises(ConfigError, match="REDIS_URL"):
+            RedisPipe(bad, timeout_s=1)
+
+
+async def test_over_a_unix_socket(redis_server, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "redis.sock"
+    proc = subprocess.Popen([redis_server.binary, "--port", "0", "--unixsocket", str(path), "--save", ""],
+                            stdout=subprocess.DEVNULL)
+    try:
+        for _ in range(100):
+            if path.exists():
+                break
+            await asyncio.sleep(0.05)
+        pipe = RedisPipe(f"unix://{path}?db=2", timeout_s=5)
+        assert await pipe.call("PING") == b"PONG"
+        await pipe.aclose()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
