@@ -1,13 +1,14 @@
-"""Added latency of the whole gateway (auth + scope + body/token estimate + budget + limits + settle) per request.
+"""Added latency of the whole gateway (auth + scope + body/token estimate + budget + limits + settle) per request,
+in one process: the app of `bench.gateway_server` (the same trivial POST route with and without
+`route_dependencies("chat")`), driven through httpx's ASGI transport (no sockets), at 1 and 64 concurrent
+clients, with limits in memory and on a local Redis (redis-server started here on a free port). Both routes
+run under a stand-in for the usage recorder (a request context whose model call used 30 tokens), so the
+reservation is settled after each response as in the service. Latency is measured until the response's last
+byte leaves the app (the outermost middleware).
 
-The same trivial POST route with and without `route_dependencies("chat")`, in one process, through
-httpx's ASGI transport (no sockets: what is measured is the gateway, not the network), at 1 and 64
-concurrent clients, with limits in memory and on a local Redis (redis-server started here on a free port).
-Both routes run under a stand-in for the usage recorder (a request context whose model call used 30
-tokens), so the reservation is settled after each response as in the service (a second Redis call).
-Latency is measured until the response's last byte leaves the app (the outermost middleware), as a client
-of a real server would see it; the settlement that follows costs the server time, which shows in the
-CPU column, not in the latency of the request that caused it.
+The clients (httpx, ~0.8 ms of CPU per request here) share the app's event loop, so at 64 clients the loop
+is busier than a server's would be and every extra CPU microsecond queues more: `bench.gateway_server`
+measures the same app served by uvicorn with the clients in another process, as a client sees it.
 
 Each request yields to the event loop once before it is handled, as a server reading a socket does; without
 that, a route that never awaits runs its 64 "concurrent" clients one after another and measures no
@@ -20,11 +21,10 @@ client the thread CPU time of each request (client and app, settlement included;
 descheduled excluded) gives a p50/p99 that a busy machine moves much less than the wall clock.
 
 A third row per backend has the 64 clients pause between requests so that together they offer
-`--paced-rate` requests/s (250 by default: about a quarter of the plain route's capacity here, under half
-of the gated one's): 64 requests can be in flight at once, but the app is not saturated, so the added
-latency is the gateway's own plus the extra queueing its CPU causes at that load.
+`--paced-rate` requests/s (250 by default): 64 requests can be in flight at once, but the app is not
+saturated, so the added latency is the gateway's own plus the extra queueing its CPU causes at that load.
 
-    .venv/bin/python -m bench.gateway_overhead [--n 2000] [--paced-rate 250]
+    .venv/bin/python -m bench.gateway_overhead [--n 3000] [--paced-rate 250]
 """
 
 from __future__ import annotations
@@ -41,51 +41,16 @@ import tempfile
 import time
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
 
 import httpx
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from bench.gateway_server import ASK, ZeroLedger, add_bench_routes, bench_key, bench_settings
 from chains.local_llm import free_port
 from gateway import tokens
-from gateway.context import ModelCall, RequestContext
-from gateway.deps import RateLimitHeaders, route_dependencies
 from gateway.gate import build_gateway
-from gateway.keys import build_key_store
 from settings import Settings
-
-ASK = {"input": {"messages": [{"role": "user", "content": "Which drone services can I book in Troy this week?"}]}}
-
-
-class ZeroLedger:
-    def spend_since(self, since: Any, *, key_name: str | None = None) -> float:
-        return 0.0
-
-
-class FakeRecorder:
-    """What `gateway.recording.RecordingMiddleware` does for the gateway: a request context on the state,
-    its status set when the response starts."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        ctx = RequestContext(request_id="bench", route="chat")
-        scope.setdefault("state", {})["ctx"] = ctx
-
-        async def record(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                ctx.status = message["status"]
-            await send(message)
-
-        await self.app(scope, receive, record)
-
-
-def _used(request: Request) -> None:
-    ctx = request.state.ctx
-    ctx.add_call(ModelCall(model="gpt-4o-mini", ok=True, input_tokens=20, output_tokens=10, cost_usd=1e-5))
-
 
 SENT: dict[str, float] = {}  # bench request id -> perf_counter when its response was out
 
@@ -114,26 +79,11 @@ class YieldingTransport(httpx.ASGITransport):
 
 
 def build(settings: Settings) -> tuple[FastAPI, str]:
-    store = build_key_store(settings=settings)
-    store.create_table()
-    key = store.create(name=f"bench-{time.time_ns()}", scopes=["chat"], rpm=50_000, tpm=10**12,
-                       daily_budget_usd=1e9)
+    key = bench_key(settings)
     gateway = build_gateway(settings=settings, ledger=ZeroLedger())
     app = FastAPI()
     app.state.services = SimpleNamespace(gateway=gateway, settings=settings)
-
-    @app.post("/plain")
-    async def plain(request: Request) -> dict[str, int]:
-        _used(request)
-        return {"ok": 1}
-
-    @app.post("/gated", dependencies=route_dependencies("chat"))
-    async def gated(request: Request) -> dict[str, int]:
-        _used(request)
-        return {"ok": 1}
-
-    app.add_middleware(FakeRecorder)
-    app.add_middleware(RateLimitHeaders)  # outside the recorder, as in server.py
+    add_bench_routes(app)
     app.add_middleware(ResponseClock)
     gateway.start()
     return app, key
@@ -219,15 +169,12 @@ def main() -> None:
                         help="the 64 paced clients' rate in all (req/s): a load the app carries, not a saturating one")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="gw-bench-"))
-    base: dict[str, Any] = {"skymarket_env": "production", "openai_api_key": "sk-bench-" + "0" * 24,
-                            "gateway_keys_file": tmp / "keys.db", "local_model_enabled": False,
-                            "gateway_global_rpm": 50_000, "gateway_global_tpm": 10**12}
     tokens.warm_up(("gpt-4o-mini",))
     print(f"nproc {os.cpu_count()}, load average at start {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print("| limits | clients | plain p50 ms | plain p99 ms | gateway p50 ms | gateway p99 ms | added p50 "
           "| added p99 | plain CPU us/req | gateway CPU us/req | added CPU us/req |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
-    asyncio.run(run("memory", Settings(_env_file=None, **base), args.n, args.paced_rate))  # type: ignore[call-arg]
+    asyncio.run(run("memory", bench_settings(tmp / "keys.db"), args.n, args.paced_rate))
     binary = shutil.which("redis-server")
     if binary is None:
         print("redis-server not installed: Redis rows skipped")
@@ -237,7 +184,7 @@ def main() -> None:
                             stdout=subprocess.DEVNULL)
     try:
         time.sleep(0.5)
-        s = Settings(_env_file=None, redis_url=f"redis://127.0.0.1:{port}/0", **base)  # type: ignore[call-arg]
+        s = bench_settings(tmp / "keys.db", f"redis://127.0.0.1:{port}/0")
         asyncio.run(run("redis", s, args.n, args.paced_rate))
     finally:
         proc.terminate()
