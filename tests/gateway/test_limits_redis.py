@@ -256,3 +256,24 @@ async def test_a_refusal_on_redis_counts_nothing(redis_server) -> None:  # type:
     ok = await lim.admit([key], tokens=100)
     assert ok.requests is not None and ok.requests.remaining == 4  # the key was charged by neither refusal
     assert ok.token_state is not None and ok.token_state.remaining == 9900
+
+
+@pytest.mark.parametrize("expired", [2, 40])  # a few (popped from the tail) or many (binary search + LTRIM)
+async def test_requests_that_left_the_window_are_dropped_not_counted(redis_server, expired: int) -> None:  # type: ignore[no-untyped-def]
+    if redis_server.proc is None:
+        redis_server.start()
+    lim = Limiter(redis_url=redis_server.url)
+    lim.start()
+    spec = LimitSpec("key", f"w{time.time_ns()}", 100, 10_000)
+    requests_key = f"{RedisStorage.PREFIX}:{spec.request_key()}"
+    admin = Redis.from_url(redis_server.url)
+    now = time.time()
+    await admin.lpush(requests_key, *[repr(now - 200 + i) for i in range(expired)])  # oldest first: the tail
+    await admin.lpush(requests_key, *[repr(now - 30 + i) for i in range(3)])  # still in the window
+    admission = await lim.admit([spec], tokens=0)
+    assert admission.requests is not None and admission.requests.remaining == 100 - 4
+    assert 29 <= admission.requests.reset_s <= 31  # the oldest request still counted frees its slot then
+    assert await admin.llen(requests_key) == 4  # what left the window is gone
+    moving = await MovingWindowRateLimiter(RedisStorage("async+" + redis_server.url, implementation="redispy")) \
+        .get_window_stats(RateLimitItemPerMinute(100, namespace="skymarket"), "key", spec.ident)
+    assert moving.remaining == 96  # `limits` reads the same
