@@ -14,11 +14,12 @@ what queues), one connection per client:
                   `--paced-rate` requests/s: 64 requests can be in flight at once, the server is not
                   saturated, and the added latency is the gateway's own plus the queueing its CPU causes.
 
-Routes alternate in rounds (plain, gated, plain, ...) so the shared machine's drift hits both alike.
+Routes alternate in short rounds (`--rounds`, 10 per row: plain, gated, plain, ...) so the shared machine's
+slow spells (its speed varies by a third from minute to minute) hit both alike.
 `server CPU us/req` is the server process's CPU time (all threads, from /proc) per request.
 `bench.gateway_overhead` measures the same app in one process through httpx's ASGI transport.
 
-    .venv/bin/python -m bench.gateway_server [--n 3000] [--paced-rate 250]
+    .venv/bin/python -m bench.gateway_server [--n 3000] [--paced-rate 250] [--rounds 10] [--rows 1,64,paced]
 """
 
 from __future__ import annotations
@@ -192,7 +193,8 @@ async def _phase(server: Server, key: str, path: str, n: int, conc: int,
     return out["lat_ms"], _server_cpu(server.proc.pid) - cpu, out["cpu_s"]
 
 
-async def rows(backend: str, server: Server, key: str, n: int, paced_rate: float, which: list[str]) -> None:
+async def rows(backend: str, server: Server, key: str, n: int, paced_rate: float, which: list[str],
+               rounds: int) -> None:
     wanted = {"1": (1, None), "64": (64, None), "paced": (64, paced_rate)}
     for conc, rate in (wanted[w] for w in which):
         for path in ("/plain", "/gated"):  # warm-up at full concurrency: connections (and Redis's) open here
@@ -200,9 +202,9 @@ async def rows(backend: str, server: Server, key: str, n: int, paced_rate: float
         lat: dict[str, list[float]] = {"/plain": [], "/gated": []}
         cpu = {"/plain": 0.0, "/gated": 0.0}
         client_cpu = 0.0
-        for _ in range(3):
+        for _ in range(rounds):  # short alternating rounds: the shared machine's slow spells hit both routes
             for path in ("/plain", "/gated"):
-                xs, used, own = await _phase(server, key, path, n // 3, conc, rate)
+                xs, used, own = await _phase(server, key, path, n // rounds, conc, rate)
                 lat[path] += xs
                 cpu[path] += used
                 client_cpu += own
@@ -230,6 +232,7 @@ def main() -> None:
     parser.add_argument("--paced-rate", type=float, default=250.0, help="the 64 paced clients' rate in all (req/s)")
     parser.add_argument("--rows", default="1,64,paced", help="which rows: 1, 64, paced (comma-separated)")
     parser.add_argument("--backends", default="memory,redis")
+    parser.add_argument("--rounds", type=int, default=10, help="alternating plain/gated rounds per row")
     args = parser.parse_args()
     import uvloop
 
@@ -256,7 +259,7 @@ def main() -> None:
                 url = f"redis://127.0.0.1:{port}/0"
             server = Server(keys_file, url)
             try:
-                uvloop.run(rows(backend, server, key, args.n, args.paced_rate, args.rows.split(",")))
+                uvloop.run(rows(backend, server, key, args.n, args.paced_rate, args.rows.split(","), args.rounds))
             finally:
                 server.stop()
             if url:

@@ -145,7 +145,8 @@ async def principal_of(request: Request, presented: str | None) -> Principal:
     Args:
         presented: the key from the request's headers (`presented_key`), None when absent.
     """
-    cached: Principal | None = getattr(request.state, "principal", None)
+    state = request.scope.setdefault("state", {})  # what request.state wraps (a miss there raises inside)
+    cached: Principal | None = state.get("principal")
     if cached is not None:
         return cached
     gateway: Any = request.app.state.services.gateway
@@ -155,8 +156,8 @@ async def principal_of(request: Request, presented: str | None) -> Principal:
         user_id=request.headers.get("x-user-id"), client_host=request.client.host if request.client else None,
         development=gateway.settings.skymarket_env == "development",
     )
-    request.state.principal = principal
-    ctx = getattr(request.state, "ctx", None)  # the usage record (gateway/context.py): names, never keys
+    state["principal"] = principal
+    ctx = state.get("ctx")  # the usage record (gateway/context.py): names, never keys
     if ctx is not None:
         ctx.key_name = principal.key_name
         ctx.user_id = principal.user_id

@@ -67,7 +67,7 @@ def gateway_guard(scope: str) -> Any:
 
     async def guard(request: Request) -> Principal:
         principal = await principal_of(request, presented_key(request))
-        ctx = getattr(request.state, "ctx", None)
+        ctx = request.scope.get("state", {}).get("ctx")
         try:
             admission = await get_gateway(request).admit(request, principal, scope)
         except RateLimited as exc:

@@ -57,11 +57,12 @@ class MemoryBackend:
         req_keys = [spec.request_key() for spec in specs]
         tok_keys = [spec.token_key() for spec in specs]
         requests, token_windows = [], []
-        for spec, key in zip(specs, req_keys, strict=True):
+        for spec, key, mine in zip(specs, req_keys, own, strict=True):
             oldest, count = s.get_moving_window(key, spec.rpm, EXPIRY)
             if count >= spec.rpm:
                 raise refusal(spec, "requests", oldest + EXPIRY - now)
-            requests.append(request_state(spec.rpm, count + 1, oldest if count else now, now))
+            if mine:
+                requests.append(request_state(spec.rpm, count + 1, oldest if count else now, now))
         for spec, key, mine in zip(specs, tok_keys, own, strict=True):
             if not tokens and not mine:
                 continue
@@ -74,9 +75,8 @@ class MemoryBackend:
             s.acquire_entry(key, spec.rpm, EXPIRY)
             if tokens:
                 s.incr(_current_window(s, tok_key), 2 * EXPIRY, amount=tokens)
-        own_requests = [r for r, mine in zip(requests, own, strict=True) if mine]
         return Admission(reserved=list(specs) if tokens else [], tokens=tokens, backend=self,
-                         requests=tightest(own_requests), token_state=tightest(token_windows))
+                         requests=tightest(requests), token_state=tightest(token_windows))
 
     def settle(self, specs: Sequence[LimitSpec], amount: int) -> None:
         for spec in specs:
