@@ -5,7 +5,7 @@ the same trivial POST route with and without `route_dependencies("chat")` (auth 
 estimate + budget + limits + the settlement after the response), with limits in memory or on a local Redis
 (redis-server started here on a free port). The load comes from this process through `bench.loadgen`'s
 raw HTTP/1.1 keep-alive clients on uvloop (about 0.1 ms of CPU per request, so the load generator is not
-what queues), one connection per client:
+what queues), one keep-alive connection per client, opened in the warm-up and kept for every round:
 
     1 client      back to back;
     64 clients    back to back: the server is saturated, so latency = 64 x its time per request (Little's
@@ -156,6 +156,7 @@ class Server:
 
     def __init__(self, keys_file: Path, redis_url: str | None) -> None:
         self.port = free_port()
+        self.connections: list[Any] = []  # the load generator's keep-alive connections, reused across phases
         env = {**os.environ, "BENCH_GW_KEYS_FILE": str(keys_file)}
         if redis_url:
             env["BENCH_GW_REDIS_URL"] = redis_url
@@ -174,6 +175,8 @@ class Server:
                 raise SystemExit("bench server did not start")
 
     def stop(self) -> None:
+        for connection in self.connections:
+            connection.close()
         self.proc.terminate()
         try:
             self.proc.wait(timeout=15)
@@ -187,7 +190,7 @@ async def _phase(server: Server, key: str, path: str, n: int, conc: int,
     cmd = {"port": server.port, "path": path, "body": ASK, "headers": {"authorization": f"Bearer {key}"},
            "stream": False, "concurrency": conc, "duration": 1e9, "max_requests": n, "rate": rate}
     cpu = _server_cpu(server.proc.pid)
-    out = await run_phase(cmd)
+    out = await run_phase(cmd, connections=server.connections)
     if out["errors"]:
         raise SystemExit(f"{path}: {out['errors']} errors, e.g. {out['error_sample']}")
     return out["lat_ms"], _server_cpu(server.proc.pid) - cpu, out["cpu_s"]

@@ -124,8 +124,13 @@ def _direct_call(model: Any, stream: bool, system: str | None = None) -> Call:
     return call
 
 
-async def run_phase(cmd: dict[str, Any], direct_model: Any = None) -> dict[str, Any]:
-    """Runs one phase of closed-loop load and returns its figures."""
+async def run_phase(cmd: dict[str, Any], direct_model: Any = None,
+                    connections: list[Any] | None = None) -> dict[str, Any]:
+    """Runs one phase of load and returns its figures.
+
+    `connections` (HTTP only): a list this phase's clients take their connections from and leave them in, so
+    consecutive phases reuse them (no connection set-up inside a phase's latencies); else each phase opens
+    its own and closes them."""
     n, duration, limit = int(cmd["concurrency"]), float(cmd["duration"]), int(cmd["max_requests"])
     rate = float(cmd.get("rate") or 0)
     rng = random.Random(7)
@@ -136,9 +141,17 @@ async def run_phase(cmd: dict[str, Any], direct_model: Any = None) -> dict[str, 
     cpu0, t0 = _cpu(), time.perf_counter()
     end = t0 + duration
 
-    async def client() -> None:
+    async def client(i: int) -> None:
         nonlocal started
-        http = None if direct_model is not None else _HttpClient(int(cmd["port"]), _http_request(cmd))
+        http = None
+        if direct_model is None:
+            if connections is not None and i < len(connections):
+                http = connections[i]
+                http.request = _http_request(cmd)
+            else:
+                http = _HttpClient(int(cmd["port"]), _http_request(cmd))
+                if connections is not None:
+                    connections.append(http)
         call = _direct_call(direct_model, bool(cmd["stream"]), cmd.get("system")) if http is None else http.call
         try:
             while time.perf_counter() < end and started < limit:
@@ -154,10 +167,10 @@ async def run_phase(cmd: dict[str, Any], direct_model: Any = None) -> dict[str, 
                 if first is not None:
                     ttft.append(first * 1000)
         finally:
-            if http is not None:
+            if http is not None and connections is None:
                 http.close()
 
-    await asyncio.gather(*(client() for _ in range(n)))
+    await asyncio.gather(*(client(i) for i in range(n)))
     wall = time.perf_counter() - t0
     return {"lat_ms": lat, "ttft_ms": ttft, "ok": len(lat), "errors": len(errors), "error_sample": errors[:3],
             "wall_s": wall, "cpu_s": _cpu() - cpu0}
