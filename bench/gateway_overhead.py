@@ -36,7 +36,6 @@ import os
 import random
 import shutil
 import statistics
-import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -46,8 +45,7 @@ import httpx
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from bench.gateway_server import ASK, ZeroLedger, add_bench_routes, bench_key, bench_settings
-from chains.local_llm import free_port
+from bench.gateway_server import ASK, ZeroLedger, add_bench_routes, bench_key, bench_settings, local_redis
 from gateway import tokens
 from gateway.gate import build_gateway
 from settings import Settings
@@ -175,23 +173,15 @@ def main() -> None:
           "| added p99 | plain CPU us/req | gateway CPU us/req | added CPU us/req |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     asyncio.run(run("memory", bench_settings(tmp / "keys.db"), args.n, args.paced_rate))
-    binary = shutil.which("redis-server")
-    if binary is None:
-        print("redis-server not installed: Redis rows skipped")
-        return
-    port = free_port()
-    proc = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-                            stdout=subprocess.DEVNULL)
     try:
-        time.sleep(0.5)
-        s = bench_settings(tmp / "keys.db", f"redis://127.0.0.1:{port}/0")
-        asyncio.run(run("redis", s, args.n, args.paced_rate))
+        with local_redis() as url:
+            if url is None:
+                print("redis-server not installed: Redis rows skipped")
+                return
+            asyncio.run(run("redis", bench_settings(tmp / "keys.db", url), args.n, args.paced_rate))
     finally:
-        proc.terminate()
-        proc.wait(timeout=10)
         shutil.rmtree(tmp, ignore_errors=True)
         print(f"load average at end {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
-
 
 if __name__ == "__main__":
     main()

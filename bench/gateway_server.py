@@ -33,8 +33,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager, nullcontext
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -219,6 +219,24 @@ async def rows(backend: str, server: Server, key: str, n: int, paced_rate: float
               f"**{cg - cp:.0f}** | {client_cpu / (len(p) + len(g)) * 1e6:.0f} |", flush=True)
 
 
+@contextmanager
+def local_redis() -> Iterator[str | None]:
+    """A throw-away redis-server on a free loopback port (no persistence): its URL, None if not installed."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        yield None
+        return
+    port = free_port()
+    proc = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+                            stdout=subprocess.DEVNULL)
+    try:
+        time.sleep(0.5)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
 def _redis_time(url: str) -> None:
     """Redis's own time per script call (INFO commandstats), to tell it from the client's."""
     import redis
@@ -246,34 +264,23 @@ def main() -> None:
     print("| limits | clients | plain p50 ms | plain p99 ms | gateway p50 ms | gateway p99 ms | added p50 | added p99 "
           "| plain server CPU us/req | gateway server CPU us/req | added CPU us/req | load generator CPU us/req |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|")
-    redis = None
     try:
         for backend in args.backends.split(","):
-            url = None
-            if backend == "redis":
-                binary = shutil.which("redis-server")
-                if binary is None:
+            with local_redis() if backend == "redis" else nullcontext(None) as url:
+                if backend == "redis" and url is None:
                     print("redis-server not installed: Redis rows skipped")
                     break
-                port = free_port()
-                redis = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                                          "--appendonly", "no"], stdout=subprocess.DEVNULL)
-                time.sleep(0.5)
-                url = f"redis://127.0.0.1:{port}/0"
-            server = Server(keys_file, url)
-            try:
-                uvloop.run(rows(backend, server, key, args.n, args.paced_rate, args.rows.split(","), args.rounds))
-            finally:
-                server.stop()
-            if url:
-                _redis_time(url)
+                server = Server(keys_file, url)
+                try:
+                    uvloop.run(rows(backend, server, key, args.n, args.paced_rate, args.rows.split(","),
+                                    args.rounds))
+                finally:
+                    server.stop()
+                if url:
+                    _redis_time(url)
     finally:
-        if redis is not None:
-            redis.terminate()
-            redis.wait(timeout=10)
         shutil.rmtree(tmp, ignore_errors=True)
         print(f"load average at end {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
-
 
 if __name__ == "__main__":
     main()
