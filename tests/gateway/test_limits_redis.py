@@ -110,6 +110,21 @@ def test_two_processes_share_one_limit(two_workers: tuple[list[str], str]) -> No
 
 
 @pytest.fixture
+def redis_limiter(redis_server) -> Limiter:  # type: ignore[no-untyped-def]
+    """A started Limiter on the session's redis-server (restarted if a test killed it)."""
+    if redis_server.proc is None:
+        redis_server.start()
+    lim = Limiter(redis_url=redis_server.url)
+    lim.start()
+    return lim
+
+
+def limits_storage(url: str) -> RedisStorage:
+    """`limits`' own async Redis storage on the same server: how the tests read our state back."""
+    return RedisStorage("async+" + url, implementation="redispy")
+
+
+@pytest.fixture
 def redis_settings(redis_server, fake_openai: FakeOpenAI) -> Settings:  # type: ignore[no-untyped-def]
     if redis_server.proc is None:
         redis_server.start()
@@ -174,11 +189,9 @@ def test_a_redis_that_never_answers_cannot_hang_us(fake_openai: FakeOpenAI) -> N
             assert r.status_code == 200 and time.monotonic() - t0 < 5
 
 
-async def test_one_round_trip_per_admission_on_the_keys_limits_reads(redis_server) -> None:  # type: ignore[no-untyped-def]
-    if redis_server.proc is None:
-        redis_server.start()
-    lim = Limiter(redis_url=redis_server.url)
-    lim.start()
+async def test_one_round_trip_per_admission_on_the_keys_limits_reads(  # type: ignore[no-untyped-def]
+        redis_server, redis_limiter: Limiter) -> None:
+    lim = redis_limiter
     assert lim.redis is not None
     await Redis.from_url(redis_server.url).script_load(SETTLE)  # its first use below is then one call
     pipe = lim.redis.pipe  # type: ignore[attr-defined]
@@ -202,7 +215,7 @@ async def test_one_round_trip_per_admission_on_the_keys_limits_reads(redis_serve
     assert (second.requests.remaining, second.token_state.remaining) == (3, 8001)
     assert 59 <= second.requests.reset_s <= 60
 
-    storage = RedisStorage("async+" + redis_server.url, implementation="redispy")  # `limits` reading it
+    storage = limits_storage(redis_server.url)  # `limits` reading it
     moving = await MovingWindowRateLimiter(storage).get_window_stats(
         RateLimitItemPerMinute(5, namespace="skymarket"), "key", ident)
     counter = SlidingWindowCounterRateLimiter(storage)
@@ -216,17 +229,15 @@ async def test_one_round_trip_per_admission_on_the_keys_limits_reads(redis_serve
     assert (await counter.get_window_stats(tokens, "key", ident)).remaining == 8901
 
 
-async def test_settlements_wait_for_an_admission_summed_and_shutdown_sends_them(redis_server) -> None:  # type: ignore[no-untyped-def]
-    if redis_server.proc is None:
-        redis_server.start()
-    lim = Limiter(redis_url=redis_server.url)
-    lim.start()
+async def test_settlements_wait_for_an_admission_summed_and_shutdown_sends_them(  # type: ignore[no-untyped-def]
+        redis_server, redis_limiter: Limiter) -> None:
+    lim = redis_limiter
     ident = f"s{time.time_ns()}"
     key, glob = LimitSpec("key", ident, 100, 10_000), LimitSpec("global", "g" + ident, 100, 100_000)
     admitted = [await lim.admit([key, glob], tokens=1000) for _ in range(3)]
     for a, used in zip(admitted, (400, 1500, 100), strict=True):  # -600, +500, -900: -1000 in all
         lim.settle(a, used_tokens=used)
-    counter = SlidingWindowCounterRateLimiter(RedisStorage("async+" + redis_server.url, implementation="redispy"))
+    counter = SlidingWindowCounterRateLimiter(limits_storage(redis_server.url))
     tokens = RateLimitItemPerMinute(10_000, namespace="skymarket")
     assert (await counter.get_window_stats(tokens, "key", ident)).remaining == 7000  # all still reserved
     nxt = await lim.admit([key], tokens=500)  # applies the 3 settlements first, then reserves 500
@@ -238,11 +249,8 @@ async def test_settlements_wait_for_an_admission_summed_and_shutdown_sends_them(
     assert (await counter.get_window_stats(glob_tokens, "global", "g" + ident)).remaining == 98_000
 
 
-async def test_a_refusal_on_redis_counts_nothing(redis_server) -> None:  # type: ignore[no-untyped-def]
-    if redis_server.proc is None:
-        redis_server.start()
-    lim = Limiter(redis_url=redis_server.url)
-    lim.start()
+async def test_a_refusal_on_redis_counts_nothing(redis_limiter: Limiter) -> None:
+    lim = redis_limiter
     ident = f"r{time.time_ns()}"
     key, glob = LimitSpec("key", ident, 5, 10_000), LimitSpec("global", "g" + ident, 1, 1500)
     await lim.admit([LimitSpec("key", "other" + ident, 5, 10_000), glob], tokens=1000)
@@ -259,11 +267,9 @@ async def test_a_refusal_on_redis_counts_nothing(redis_server) -> None:  # type:
 
 
 @pytest.mark.parametrize("expired", [2, 40])  # a few (popped from the tail) or many (binary search + LTRIM)
-async def test_requests_that_left_the_window_are_dropped_not_counted(redis_server, expired: int) -> None:  # type: ignore[no-untyped-def]
-    if redis_server.proc is None:
-        redis_server.start()
-    lim = Limiter(redis_url=redis_server.url)
-    lim.start()
+async def test_requests_that_left_the_window_are_dropped_not_counted(redis_server, redis_limiter: Limiter,  # type: ignore[no-untyped-def]
+                                                                      expired: int) -> None:
+    lim = redis_limiter
     spec = LimitSpec("key", f"w{time.time_ns()}", 100, 10_000)
     requests_key = f"{RedisStorage.PREFIX}:{spec.request_key()}"
     admin = Redis.from_url(redis_server.url)
@@ -274,6 +280,6 @@ async def test_requests_that_left_the_window_are_dropped_not_counted(redis_serve
     assert admission.requests is not None and admission.requests.remaining == 100 - 4
     assert 29 <= admission.requests.reset_s <= 31  # the oldest request still counted frees its slot then
     assert await admin.llen(requests_key) == 4  # what left the window is gone
-    moving = await MovingWindowRateLimiter(RedisStorage("async+" + redis_server.url, implementation="redispy")) \
+    moving = await MovingWindowRateLimiter(limits_storage(redis_server.url)) \
         .get_window_stats(RateLimitItemPerMinute(100, namespace="skymarket"), "key", spec.ident)
     assert moving.remaining == 96  # `limits` reads the same
