@@ -137,11 +137,8 @@ class Limiter:
         try:
             # < 0: give back the unused part; > 0: charge the overshoot (when it fits: else the window is full)
             admission.backend.settle(admission.reserved, used_tokens - admission.tokens)
-        except Exception as exc:
-            if admission.backend is self.redis:
-                self._failed(exc)
-            else:
-                log.exception("settling a token reservation failed")
+        except Exception:  # Redis only queues here; a failed send later is an outage (`_failed`, via on_error)
+            log.exception("settling a token reservation failed")
 
     async def flush(self) -> None:
         """Sends the settlements still waiting for an admission to carry them (Redis)."""
