@@ -17,13 +17,11 @@ import openai
 from fastapi import Depends, FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse, RedirectResponse
+from langchain_core.runnables import Runnable, RunnableBinding
 from langserve import add_routes
 from pydantic import BaseModel
 from pydantic_core import PydanticSerializationError
 
-from chains.chat import chat_precheck
-from chains.describe import describe_precheck
-from chains.guard import GuardConfig
 from chains.guarded import set_deadline
 from chains.prompt_header import PromptVersionHeader, prompt_routes
 from errors import SkyMarketError, from_provider_error
@@ -78,6 +76,14 @@ async def flush_records(services: ServicesDep) -> None:
 Precheck = Callable[[Any], Awaitable[None]]
 
 
+def precheck_of(chain: Runnable) -> Precheck | None:
+    """A served chain's input check (its `aprecheck`), however it was wrapped (`with_config`, `with_types`)."""
+    while isinstance(chain, RunnableBinding):
+        chain = chain.bound
+    check: Precheck | None = getattr(chain, "aprecheck", None)
+    return check
+
+
 def stream_precheck(check: Precheck | None) -> Callable[[Request], Awaitable[None]]:
     """A dependency that runs a feature's input check before a stream opens (a 400, not a 500 error event).
 
@@ -126,19 +132,21 @@ def _install_error_handlers(app: FastAPI) -> None:
 def _mount_features(app: FastAPI, services: Services) -> None:
     """One LangServe route per product feature."""
     playground = services.settings.serve_playgrounds
-    add_routes(
-        app,
-        services.chains["chat"],
-        path="/chat",
-        playground_type="chat",
-        enabled_endpoints=[*_CHAT_ENDPOINTS, "playground"] if playground else _CHAT_ENDPOINTS,
-        # gateway first (401..429), then the guard's pre-stream check, then the clock starts
-        dependencies=[
-            *route_dependencies("chat"),
-            Depends(stream_precheck(chat_precheck(GuardConfig.from_settings(services.settings)))),
-            Depends(request_deadline),
-        ],
-    )
+    for path, playground_type in (("/chat", "chat"), ("/assistant", "default")):  # one assistant, two faces
+        add_routes(
+            app,
+            services.chains[path[1:]],
+            path=path,
+            playground_type=playground_type,  # type: ignore[arg-type]
+            enabled_endpoints=[*_CHAT_ENDPOINTS, "playground"] if playground else _CHAT_ENDPOINTS,
+            # gateway first (401..429; a key's "chat" scope covers both), then the guard's and moderation's
+            # pre-stream check, then the clock starts
+            dependencies=[
+                *route_dependencies("chat"),
+                Depends(stream_precheck(precheck_of(services.chains[path[1:]]))),
+                Depends(request_deadline),
+            ],
+        )
     add_routes(
         app,
         services.chains["search"],
@@ -160,7 +168,7 @@ def _mount_features(app: FastAPI, services: Services) -> None:
         enabled_endpoints=[*_CHAT_ENDPOINTS, "playground"] if playground else _CHAT_ENDPOINTS,
         # No request deadline: a batch of hundreds runs far longer than one model call (items are bounded).
         dependencies=[
-            *route_dependencies("describe"), Depends(stream_precheck(describe_precheck(services.chains["describe"])))
+            *route_dependencies("describe"), Depends(stream_precheck(precheck_of(services.chains["describe"])))
         ],
     )
 

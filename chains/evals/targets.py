@@ -1,6 +1,7 @@
 """How a golden case reaches its chain: one target per prompt, built with the product's own factories.
 
-    chat          services' chat chain: {"messages": [...]} -> the answer text
+    chat          the assistant's text view (/chat), on the shipped search index: {"messages": [...]} -> the
+                  answer text with its cards (the local model gets the preset's own prompt, as in service)
     describe      the describe chain (cache off, so every run asks the model): facts -> the description
     search_parse  the search's LLM step (`retrieval.llm_hints.ask_llm`): {"query": ...} -> the hints as JSON
 
@@ -17,10 +18,9 @@ from typing import Any
 
 from langchain_core.runnables import Runnable, RunnableLambda
 
-from chains.chat import build_chat_chain, make_chat_input
+from chains.assistant import build_assistant_chain
 from chains.describe import DescribeOutput, build_describe_chain
 from chains.evals.checks import Judge, build_judge
-from chains.guard import GuardConfig
 from chains.prompting import PromptStore
 from retrieval.llm_hints import ask_llm
 from settings import Settings
@@ -36,6 +36,7 @@ def build_targets(
     describe_model: Runnable | None = None,
     search_model: Runnable | None = None,
     local_base_url: str | None = None,
+    engine: Any = None,
 ) -> dict[str, Runnable]:
     """Builds one target per use case whose model is given, keyed by the preset's prompt name.
 
@@ -46,15 +47,15 @@ def build_targets(
         describe_model: the describe use case's model, or None.
         search_model: the search use case's model, or None.
         local_base_url: the local model's URL, as given to the models (describe names models with it).
+        engine: the search engine the assistant cites from; the shipped index (`build_search_engine`) when None.
     """
     targets: dict[str, Runnable] = {}
     if chat_model is not None:
-        chat = build_chat_chain(
-            model=chat_model, prompts=prompts, prompt_name=settings.preset("chat").prompt,
-            input_type=make_chat_input(max_messages=settings.chat_max_messages,
-                                       max_chars=settings.chat_max_message_chars),
-            guard=GuardConfig.from_settings(settings),
-        )
+        if engine is None:
+            from retrieval.engine import build_search_engine
+
+            engine = build_search_engine(settings=settings)
+        chat = build_assistant_chain(settings=settings, model=chat_model, engine=engine, prompts=prompts, view="text")
         targets[settings.preset("chat").prompt] = chat.with_config(run_name="eval:chat")
     if describe_model is not None:
         describe = build_describe_chain(
