@@ -69,7 +69,7 @@ def build_assistant_chain(
     moderator: Moderator | None = None,
     catalog: Callable[[], Catalog | None] | None = None,
     today: Callable[[], dt.date] = dt.date.today,
-) -> Runnable:
+) -> AssistantChain:
     """Builds the assistant runnable.
 
     Args:

@@ -114,6 +114,11 @@ class AssistantChain(Runnable[Any, Any]):
         self.name = "assistant" if view == "object" else "chat"
 
     @property
+    def prompt_name(self) -> str:
+        """The prompt file the first model tried reads (the embedded model may have its own)."""
+        return self._prompt().name
+
+    @property
     def InputType(self) -> type[BaseModel]:
         return self.input_type
 
@@ -142,7 +147,7 @@ class AssistantChain(Runnable[Any, Any]):
         history = screen_chat_input(data, guard=self.guard)
         raw = (data.get("messages") if isinstance(data, dict) else getattr(data, "messages", None)) or []
         turns = [_content(m) for m in raw if _speaker(m) == "user"]
-        question = next((str(m.content) for m in reversed(history) if isinstance(m, HumanMessage)), turns[-1])
+        question = next((str(m.content) for m in reversed(history) if isinstance(m, HumanMessage)), "")
         return _Read(history=history, turns=turns, question=question)
 
     @staticmethod
@@ -259,12 +264,11 @@ class AssistantChain(Runnable[Any, Any]):
         """Raises `InputRejected` if the guard or moderation refuses the conversation; silent on bad shape
         (LangServe's validation answers 422). LangServe reports an error inside a stream as a bare 500, so
         the server runs this first."""
-        if not (isinstance(data, dict) and isinstance(data.get("messages"), list)):
-            return
         try:
-            read = self._read(data)
-        except (ValueError, TypeError):
+            self.input_type.model_validate(data)
+        except ValueError:  # pydantic's ValidationError: LangServe answers 422 with the details
             return
+        read = self._read(data)
         self._refuse(await self.moderator.acheck(read.turns))
 
     # --- invoke ---

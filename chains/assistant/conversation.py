@@ -36,7 +36,7 @@ _WORD = re.compile(r"[a-z']+|\d+")
 _SMALL_TALK_WORDS = """
     hi hello hey hiya howdy yo thanks thank thx ty cheers ok okay k great cool nice awesome perfect fine
     good morning afternoon evening night bye goodbye see later yes yeah yep no nope sure please sounds lol
-    wow alright right got gotcha welcome there skymarket much lot so very all"""
+    wow alright right got gotcha welcome there much lot so very all"""
 _SMALL_TALK = frozenset(_SMALL_TALK_WORDS.split())
 _ORDER: tuple[tuple[Order, re.Pattern[str]], ...] = (
     ("price", re.compile(r"\b(cheap(er|est)|less expensive|lower[- ]priced?|lowest price|least expensive|"

@@ -7,7 +7,8 @@
 A sentence that names some of its sources (a listing's title, operator or id) is checked against those
 sources only, so "SkyEye is insured" needs SkyEye to be insured, not any cited listing; a sentence that
 names none is about all of them: "they are insured" needs every one insured, while a price or a name in it
-only has to be one of theirs. Context facts (the request: the place searched) back every
+only has to be one of theirs. With no source at all (an answer that cites nothing), a sentence about
+operators is general advice: only names, ids, prices, figures and places are checked. Context facts (the request: the place searched) back every
 sentence. Pure functions, no model calls: `/describe` checks against the operator's input, the assistant
 against the listings it cites.
 """
@@ -123,6 +124,8 @@ def _sources(sentence: str, facts: Sequence[Facts]) -> tuple[list[Facts], list[F
 def _claim_backed(rule: Rule, match: re.Match[str], about: list[Facts], context: list[Facts]) -> bool:
     """A claim about several sources at once ("they are insured") must hold for each of them; a name, price
     or figure only has to be one of theirs."""
+    if rule.kind == "pattern" and not about:
+        return True  # no operator to misattribute it to: general advice ("look for Part 107 pilots")
     if rule.kind == "pattern" and len(about) > 1:
         return all(_backed(rule, match, [f, *context]) for f in about)
     return _backed(rule, match, [*about, *context])

@@ -36,7 +36,7 @@ def test_every_chat_response_names_the_prompt_version(
                 assert f'"prompt_version":"{first}"' in r.text.replace(" ", "")
 
         chat = prompts / "chat.yaml"
-        chat.write_text(chat.read_text().replace("Be brief", "Be very brief"))
+        chat.write_text(chat.read_text().replace("Two to four short sentences", "Two or three short sentences"))
         second = PromptStore(prompts).get("chat").version
         assert second != first
         assert c.post("/chat/invoke", json=ASK).headers["X-Prompt-Version"] == f"chat@{second}"
