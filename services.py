@@ -18,7 +18,7 @@ from langchain_core.runnables import Runnable
 from chains.assistant import IndexCatalog, View, build_assistant_chain
 from chains.breaker import BreakerRegistry
 from chains.describe import build_describe_chain
-from chains.guard import GuardConfig, build_guard_chain
+from chains.guard import build_guard_chain
 from chains.guarded import paid_models_off
 from chains.local_llm import LocalModelServer
 from chains.models import build_chat_model

@@ -4,7 +4,8 @@
     <listing id="lst-0001">{"title": ..., "description": ...}</listing>
     </listings>
 
-or, for a small model, one short line per listing (`fence_listing_lines`). Inside the fence the text is JSON with `<`, `>` and `&` escaped, so no listing can close the fence or open a
+or, for a small model, one short line per listing (`fence_listing_lines`). Inside the fence the text is JSON
+with `<`, `>` and `&` escaped (in a line, `<` and `>` replaced), so no listing can close the fence or open a
 new tag; the note tells the model that what follows is data.
 """
 

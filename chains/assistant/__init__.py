@@ -5,6 +5,8 @@
     grounding.py     the answer's claims checked against the cited listings (the shared chains/claims)
     answer.py        answers and cards built from the listings alone
     schema.py        AssistantOutput
+    steps.py         the steps: read, search, found, turn (prompt per model), review, retry, settle, output
+    stream.py        one stream's state
     chain.py         the runnable: read -> condense -> retrieve -> prompt -> model -> ground
 
 `build_assistant_chain(view="object")` is /assistant (text, listings, in_service_area, notice, interpreted);
@@ -19,8 +21,9 @@ from collections.abc import Callable
 
 from langchain_core.runnables import Runnable
 
-from chains.assistant.chain import AssistantChain, View
+from chains.assistant.chain import AssistantChain
 from chains.assistant.schema import AssistantOutput
+from chains.assistant.steps import Steps, View
 from chains.chat_input import make_chat_input
 from chains.claims import Catalog
 from chains.guard import GuardConfig
@@ -83,15 +86,17 @@ def build_assistant_chain(
         today: the date shown to the model (a seam for tests).
     """
     local = settings.local_model_name if settings.local_model_enabled or not settings.has_openai else None
-    chain = AssistantChain(
+    steps = Steps(
         model=model, retriever=ListingRetriever(engine=engine, k=settings.assistant_listings), prompts=prompts,
         preset=settings.preset("chat"), guard=GuardConfig.from_settings(settings),
         moderator=moderator or build_moderator(settings), rules_file=settings.describe_claims_file,
-        catalog=catalog or IndexCatalog(engine),
-        input_type=make_chat_input(max_messages=settings.chat_max_messages,
-                                   max_chars=settings.chat_max_message_chars),
-        view=view, local_model=local, today=today, k=settings.assistant_listings,
-        min_words=settings.assistant_min_words, max_attempts=settings.assistant_max_attempts,
+        catalog=catalog or IndexCatalog(engine), view=view, local_model=local, today=today,
+        k=settings.assistant_listings, min_words=settings.assistant_min_words,
+        max_attempts=settings.assistant_max_attempts,
+    )
+    chain = AssistantChain(
+        steps=steps, input_type=make_chat_input(max_messages=settings.chat_max_messages,
+                                                max_chars=settings.chat_max_message_chars),
     )
     return chain
 

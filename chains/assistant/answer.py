@@ -12,7 +12,7 @@ from typing import Any
 
 from chains.assistant.conversation import Request
 
-__all__ = ["GENERAL", "GREETING", "cards", "found_text", "none_found_text", "price_of", "request_text"]
+__all__ = ["GENERAL", "GREETING", "cards", "found_text", "none_found_text", "offered_text", "price_of", "request_text"]
 
 GREETING = ("Hi! I can help you find drone services in Detroit Metro. Tell me what you need (a roof inspection, "
             "real estate photos, crop spraying...) and where, and I'll show you operators with their prices.")
@@ -94,3 +94,16 @@ def request_text(request: Request) -> str:
     if it.insured:
         parts.append("insured")
     return " ".join(parts) + _ORDERED.get(request.order, "")
+
+
+def offered_text(place: str, listings: Sequence[Any]) -> str:
+    """What the operators that serve a place offer, by category, from the listings the search found there."""
+    counts: dict[str, int] = {}
+    for x in listings:
+        counts[x.category] = counts.get(x.category, 0) + 1
+    if not counts:
+        return f"I found no listing that serves {place} yet. Try a nearby city or township."
+    kinds = [c.replace("_", " ") for c in sorted(counts, key=lambda c: (-counts[c], c))]
+    listed = ", ".join(kinds[:-1]) + f" and {kinds[-1]}" if len(kinds) > 1 else kinds[0]
+    return (f"Operators that serve {place} offer {listed}. Tell me what you need done and I'll show you the "
+            "best matches with their prices.")

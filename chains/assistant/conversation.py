@@ -12,7 +12,8 @@ newest turn winning field by field:
   insurance and the words searched from before it are dropped; the place and radius stay;
 - price cap, radius: the newest turn that states one (since the topic started);
 - features, insurance, words: gathered since the topic started;
-- order: "cheaper/cheapest" sorts by price, "best rated" by rating, "closest" by distance (newest wins).
+- order: "cheaper/cheapest" sorts by price, "best rated" by rating, "closest" by distance (newest wins);
+- a question about what was shown ("do they use RTK?") refines the request: its category words are ignored.
 
 The assistant's own turns are not read: they quote listings, which would steer the search towards itself.
 Small talk ("hello", "thanks!") and a conversation with nothing to search (no category, place, price,
@@ -44,6 +45,13 @@ _ORDER: tuple[tuple[Order, re.Pattern[str]], ...] = (
     ("rating", re.compile(r"\b(best|highest|top)[- ]rated\b|\bbest reviews?\b|\bhighest rating\b")),
     ("distance", re.compile(r"\b(closest|nearest|nearer|closer)\b")),
 )
+# A question about what was already shown ("do they use RTK?", "are any of them insured?") refines the request:
+# a category word in it ("survey-grade") does not start a new topic.
+_ABOUT_SHOWN = re.compile(
+    r"^\W*(and |so |but |ok,? )?(do|does|did|can|could|will|would|are|is|were|have|has)\s+"
+    r"(they|them|those|these|it|any|either|both|all|one|that|this|the (first|second|third|last|cheapest)|you)\b",
+    re.IGNORECASE,
+)
 # Words of a turn that carry nothing to search ("which one", "any of them"): the parser keeps them.
 _FILLER_WORDS = """
     one ones them those which other others more else any also too much many how does do did im ive id whats
@@ -67,6 +75,13 @@ class Request:
     interpreted: Interpreted | None
     order: Order = "relevance"
     small_talk: bool = False
+
+    @property
+    def broad(self) -> bool:
+        """A place and nothing else to go on ("what can I book in Troy?"): no service, price or feature."""
+        it = self.interpreted
+        return (it is not None and it.place is not None and it.category is None and not it.features
+                and it.max_price is None and not it.insured)
 
     @property
     def place_involved(self) -> bool:
@@ -110,6 +125,8 @@ def condense(turns: list[str], parser: QueryParser) -> Request:
         if is_small_talk(raw):
             continue
         it = parser.parse(raw)
+        if merged.category is not None and _ABOUT_SHOWN.search(raw):
+            it.category, it.categories = None, []
         if it.category is not None and merged.category is not None and it.category not in merged.categories:
             words, order = [], "relevance"  # a new topic: what was asked for the old one no longer holds
             merged.max_price, merged.features, merged.insured = None, [], None

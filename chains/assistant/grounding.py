@@ -12,7 +12,7 @@ unchecked is sent.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -107,13 +107,14 @@ class SentenceGate:
     Args:
         sources: what the answer may claim.
         canary: this request's canary.
-        system: the system prompt's own words (without the listings: quoting a listing is no leak).
+        system: the system prompt's own words, when asked (without the listings: quoting a listing is no
+            leak; asked late: the prompt is the one of the model that answers).
         min_words: a run of this many words shared with `system` is a leak.
     """
 
     sources: Sources
     canary: str
-    system: str
+    system: Callable[[], str]
     min_words: int
     findings: list[Finding] = field(default_factory=list)
     sent: list[str] = field(default_factory=list)
@@ -165,7 +166,7 @@ class SentenceGate:
             if found:
                 self.findings += found
                 continue
-            leak = check_output(" ".join([*self.sent, sentence]), canary=self.canary, system_prompt=self.system,
+            leak = check_output(" ".join([*self.sent, sentence]), canary=self.canary, system_prompt=self.system(),
                                 min_words=self.min_words)
             if leak.leaked:
                 self.findings.append(Finding("leak", "repeats the system prompt", sentence))

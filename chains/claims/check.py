@@ -8,9 +8,9 @@ A sentence that names some of its sources (a listing's title, operator or id) is
 sources only, so "SkyEye is insured" needs SkyEye to be insured, not any cited listing; a sentence that
 names none is about all of them: "they are insured" needs every one insured, while a price or a name in it
 only has to be one of theirs. With no source at all (an answer that cites nothing), a sentence about
-operators is general advice: only names, ids, prices, figures and places are checked. Context facts (the request: the place searched) back every
-sentence. Pure functions, no model calls: `/describe` checks against the operator's input, the assistant
-against the listings it cites.
+operators is general advice: only names, ids, prices, figures and places are checked. Context facts (the
+request: the place searched) back every sentence. Pure functions, no model calls: `/describe` checks
+against the operator's input, the assistant against the listings it cites.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ _ABBREV = {"st", "mt", "ft", "dr", "mr", "mrs", "ms", "inc", "co", "ltd", "jr", 
            "e.g", "i.e", "u.s", "etc", "sq", "hr", "min", "est"}
 _END = re.compile(r"[.!?]+[\"')\]]*(?:\s+|$)|\n+")
 _NUMBER = re.compile(r"\d[\d,]*(?:\.\d+)?")
+_DOLLARS = re.compile(r"\$\s?(\d[\d,]*(?:\.\d+)?)")
 
 
 @dataclass(frozen=True)
@@ -99,7 +100,7 @@ def _backed(rule: Rule, match: re.Match[str], sources: Sequence[Facts]) -> bool:
     if rule.kind == "id":
         return match.group().lower() in {f.id.lower() for f in sources if f.id}
     if rule.kind == "known":
-        hay = _normal("\n".join(f.text(rule.fields) for f in sources))
+        hay = "\n".join(f.normal(rule.fields) for f in sources)
         words = _normal(match.group()).split()
         # "Try Jaber Aerial": a name pattern may take a sentence's first words with it; the name is its tail.
         tails = [" ".join(words[i:]) for i in range(max(1, len(words) - 1))]
@@ -110,7 +111,9 @@ def _backed(rule: Rule, match: re.Match[str], sources: Sequence[Facts]) -> bool:
     if rule.kind == "price" and any(abs(value - p) < 0.5 for f in sources for p in f.prices):
         return True
     hay = "\n".join(f.text(rule.fields) for f in sources)
-    return value in {_number(n) for n in _NUMBER.findall(hay)}
+    # An amount must appear as an amount ("$40 travel fee"): "25 acres" in a description backs no $25.
+    found = _DOLLARS.findall(hay) if rule.kind == "price" else _NUMBER.findall(hay)
+    return value in {_number(n) for n in found}
 
 
 def _sources(sentence: str, facts: Sequence[Facts]) -> tuple[list[Facts], list[Facts]]:

@@ -18,6 +18,7 @@ from typing import Any
 __all__ = ["Catalog", "Facts", "context_facts", "listing_facts"]
 
 _SPACE = re.compile(r"\s+")
+_SEP = re.compile(r"[\s-]+")
 
 
 def _join(values: Iterable[Any]) -> str:
@@ -49,9 +50,33 @@ class Facts:
     def text(self, names: Iterable[str]) -> str:
         return "\n".join(self.fields.get(n, "") for n in names)
 
+    def normal(self, names: tuple[str, ...]) -> str:
+        """`text(names)` lower-cased with runs of spaces and hyphens as one space (kept: a listing is checked
+        against many sentences and names)."""
+        cache: dict[tuple[str, ...], str] = self.__dict__.setdefault("_normal", {})
+        if names not in cache:
+            cache[names] = _SEP.sub(" ", self.text(names).lower())
+        return cache[names]
+
 
 def listing_facts(listing: Any) -> Facts:
-    """The facts of one listing (a `retrieval.schema.Listing` or anything with its attributes)."""
+    """The facts of one listing (a `retrieval.schema.Listing` or anything with its attributes); the same
+    listing object gives the same `Facts` (cached while it lives, so its texts are normalised once)."""
+    key = (id(listing), listing.id)
+    hit = _LISTING_FACTS.get(key)
+    if hit is not None and hit[0] is listing:
+        return hit[1]
+    facts = _listing_facts(listing)
+    if len(_LISTING_FACTS) > 4096:
+        _LISTING_FACTS.clear()
+    _LISTING_FACTS[key] = (listing, facts)
+    return facts
+
+
+_LISTING_FACTS: dict[tuple[int, str], tuple[Any, Facts]] = {}
+
+
+def _listing_facts(listing: Any) -> Facts:
     figures = [listing.price_from_usd, listing.rating, listing.review_count, listing.service_radius_miles]
     return Facts(
         fields={

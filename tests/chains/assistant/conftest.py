@@ -13,6 +13,7 @@ from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
+from pydantic import Field
 
 from chains.assistant import AssistantChain, build_assistant_chain
 from chains.prompting import PromptStore
@@ -28,7 +29,7 @@ class Scripted(BaseChatModel):
     """Answers with `reply(messages)` (a fixed text, or one made from the prompt), and records every call."""
 
     reply: Any = "Hello from the model."
-    seen: list[list[BaseMessage]] = []
+    seen: list[list[BaseMessage]] = Field(default_factory=list)
 
     @property
     def _llm_type(self) -> str:

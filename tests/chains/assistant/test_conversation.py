@@ -61,3 +61,9 @@ def test_nothing_to_search_without_a_service_place_price_or_feature(text: str) -
 def test_a_follow_up_question_keeps_the_request() -> None:
     r = _it("thermal roof scan in Novi", "which one is the best rated?")
     assert r.interpreted is not None and r.interpreted.category == "thermal_imaging" and r.order == "rating"
+
+
+def test_a_question_about_the_results_refines_without_switching_topic() -> None:
+    it = _it("as-built documentation for a warehouse in Wixom", "do they use RTK for survey-grade accuracy?")
+    assert it.interpreted is not None and it.interpreted.category == "construction"
+    assert "rtk_gps" in it.interpreted.features

@@ -25,7 +25,7 @@ SYSTEM = "You are SkyMarket's assistant and you always answer in two short frien
 def _gate(listings: list[SimpleNamespace] | None = None) -> SentenceGate:
     sources = sources_for(listings if listings is not None else [A], REQUEST, rules=RULES,
                           catalog=Catalog.from_listings([A], places=["Troy"]), counties=["Oakland"])
-    return SentenceGate(sources, "CANARY-123", SYSTEM, 12)
+    return SentenceGate(sources, "CANARY-123", lambda: SYSTEM, 12)
 
 
 def test_a_sentence_goes_out_only_once_it_has_ended() -> None:

@@ -81,3 +81,22 @@ def test_the_model_part_is_metered_under_the_route(client: TestClient, fake_open
     usage = client.get("/usage", params={"by": "route"}).json()
     row = next(r for r in usage["rows"] if r["group"] == "assistant")
     assert row["requests"] == 2 and row["input_tokens"] > 0  # the out-of-area answer asked no model
+
+
+async def test_a_remote_runnable_client_sees_the_listings_before_the_text(
+    openai_settings: Settings, fake_openai: FakeOpenAI,
+) -> None:
+    from langserve import RemoteRunnable
+
+    from tests.conftest import LiveServer
+
+    fake_openai.always(PRIMARY, Reply("Here is what I found.", chunks=6))
+    with LiveServer(create_app(openai_settings)) as live:
+        assistant: RemoteRunnable = RemoteRunnable(f"{live.url}/assistant/")
+        out = await assistant.ainvoke(ASK["input"])
+        assert len(out["listings"]) == 3 and out["text"]
+        chunks = [c async for c in assistant.astream(ASK["input"])]
+        assert "listings" in chunks[0] and "text" not in chunks[0]
+        assert [x["id"] for x in chunks[0]["listings"]] == [x["id"] for x in out["listings"]]
+        events = [e["event"] async for e in assistant.astream_events(ASK["input"], version="v2")]
+        assert "on_retriever_end" in events and events.index("on_retriever_end") < events.index("on_chat_model_start")

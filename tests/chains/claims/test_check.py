@@ -47,7 +47,8 @@ def test_a_claim_about_them_all_must_hold_for_each() -> None:
 
 
 def test_prices_ids_and_figures_come_from_the_cited_listings() -> None:
-    assert _rules("Northwind Aerial starts from $149 per project, rated 4.8 (32 reviews), listing lst-9001.", A) == set()
+    backed = "Northwind Aerial starts from $149 per project, rated 4.8 (32 reviews), listing lst-9001."
+    assert _rules(backed, A) == set()
     assert "price" in _rules("Northwind Aerial starts from $99.", A, B)  # B's price, said of A
     assert "listing_id" in _rules("See listing lst-9003.", A, B)
     assert "figure" in _rules("They have flown 450 missions.", A)
@@ -79,6 +80,7 @@ def test_describe_catches_the_invented_services_of_the_troy_listing() -> None:
             "Ours is a 24-hour service. Our crew handles roofing repairs too.")
     catalog = Catalog(services=("roof inspection", "gutter check", "chimney inspection", "roof cleaning"))
     found = check(text, facts_of(inp), RULES, feature="describe", catalog=catalog)
-    assert list(dict.fromkeys(f.sentence for f in found)) == ["We also provide roof cleaning for homes.", "Ours is a 24-hour service.",
-                                           "Our crew handles roofing repairs too."]
+    assert list(dict.fromkeys(f.sentence for f in found)) == [
+        "We also provide roof cleaning for homes.", "Ours is a 24-hour service.",
+        "Our crew handles roofing repairs too."]
     assert {f.rule for f in found} >= {"service_physical", "feat_availability"}
