@@ -190,7 +190,7 @@ def test_ordinary_requests_pass_the_guard_unchanged(client: TestClient, fake_ope
     if asked:  # the model saw the text unchanged ("Forget Troy, search Sterling Heights" needs no model)
         assert asked[-1].body["messages"][-1]["content"] == text
     else:
-        assert "Sterling Heights" in r.json()["output"]
+        assert "Operators that serve" in r.json()["output"]  # a place and nothing else: what serves it
 
 
 def test_system_prompt_carries_a_fresh_canary(client: TestClient, fake_openai: FakeOpenAI) -> None:

@@ -127,7 +127,7 @@ def _sources(sentence: str, facts: Sequence[Facts]) -> tuple[list[Facts], list[F
 def _claim_backed(rule: Rule, match: re.Match[str], about: list[Facts], context: list[Facts]) -> bool:
     """A claim about several sources at once ("they are insured") must hold for each of them; a name, price
     or figure only has to be one of theirs."""
-    if rule.kind == "pattern" and not about:
+    if not about and rule.offer:
         return True  # no operator to misattribute it to: general advice ("look for Part 107 pilots")
     if rule.kind == "pattern" and len(about) > 1:
         return all(_backed(rule, match, [f, *context]) for f in about)

@@ -45,6 +45,12 @@ class Rule:
     known: str | None = None
     features: frozenset[str] = FEATURES
 
+    @property
+    def offer(self) -> bool:
+        """A claim about what an operator offers (a credential, insurance, an operation, a feature, a service),
+        as opposed to an entity (a name, id, price, figure, place, contact) that must exist in the data."""
+        return self.kind == "pattern" or self.known == "services"
+
 
 @dataclass(frozen=True)
 class ClaimRules:
