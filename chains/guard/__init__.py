@@ -1,7 +1,8 @@
 """The guard: input sanitizer and prompt-injection defence, plus the output-side canary check.
 
-Input side: `screen()` (pure function) -> `GuardOutput`; `build_guard_chain()` for the `/guard` route;
-`guard_text()` / `guard_messages()` / `build_guard_step()` for chains (raise `InputRejected` on block, fence
+Input side: `screen()` (pure function; pass `embedding=` when the text's MiniLM query vector is at hand)
+-> `GuardOutput`; `screen_many()` for a few listings at once (source "listing"); `build_guard_chain()` for
+the `/guard` route; `guard_text()` / `guard_messages()` / `build_guard_step()` for chains (raise `InputRejected` on block, fence
 flagged text with `fence()`). Output side: `make_canary()`, `check_output()`, `build_leak_guard()`.
 """
 
@@ -17,7 +18,7 @@ from chains.guard.runnable import (
     guard_text,
     worst,
 )
-from chains.guard.screen import screen
+from chains.guard.screen import screen, screen_many
 
 __all__ = [
     "REFUSAL",
@@ -36,5 +37,6 @@ __all__ = [
     "make_canary",
     "redact_leak",
     "screen",
+    "screen_many",
     "worst",
 ]

@@ -42,12 +42,13 @@ __all__ = [
     "LearnedModel",
     "embedding_text",
     "load_model",
+    "prefetch",
     "probability",
 ]
 
 MODEL_FILE = Path(__file__).resolve().parents[2] / "data" / "guard" / "learned.json"
 # Written by `bench/guard_train.py`, which prints the new value after a re-train.
-MODEL_SHA256 = "0000000000000000000000000000000000000000000000000000000000000000"
+MODEL_SHA256 = "2d8adfcf5db1ab5d0cc2c46f01135869405ef626b3dec25a95584743e3d1dd48"
 MAX_WEIGHT = 0.8  # the learned layer alone flags, never blocks (block_at is 0.9)
 _CACHE_SIZE = 4096
 
@@ -134,15 +135,15 @@ class _Embedder:
         self._lock = threading.Lock()
         self._cache: OrderedDict[bytes, float] = OrderedDict()
 
-    def embed(self, text: str) -> np.ndarray:
+    def embed(self, texts: list[str]) -> np.ndarray:
         if self._model is None:
             with self._lock:
                 if self._model is None:
                     from retrieval.embeddings import MiniLMEmbeddings
 
                     self._model = MiniLMEmbeddings(threads=1)
-        vector: np.ndarray = self._model.embed_queries([text])[0]
-        return vector
+        vectors: np.ndarray = self._model.embed_queries(texts)
+        return vectors
 
     def cached(self, key: bytes) -> float | None:
         with self._lock:
@@ -172,9 +173,28 @@ def probability(text: str, *, embedding: Any = None, model: LearnedModel | None 
     m = model or load_model()
     if embedding is not None:
         return m.probability(np.asarray(embedding, dtype=np.float32))
-    key = hashlib.sha256(text.encode("utf-8", "surrogatepass")).digest()
+    key = _digest(text)
     p = _EMBEDDER.cached(key)
     if p is None:
-        p = m.probability(_EMBEDDER.embed(text))
+        p = m.probability(_EMBEDDER.embed([text])[0])
         _EMBEDDER.remember(key, p)
     return p
+
+
+def prefetch(texts: list[str], *, model: LearnedModel | None = None) -> None:
+    """Computes the probabilities of the texts not cached yet in one ONNX run (a few listings at once cost
+    less than one by one); `probability()` then finds them in the cache.
+
+    Args:
+        texts: normalised texts (`embedding_text()`).
+        model: the model; the shipped one when None.
+    """
+    m = model or load_model()
+    todo = {k: t for t in texts if _EMBEDDER.cached(k := _digest(t)) is None}
+    if todo:
+        for k, vector in zip(todo, _EMBEDDER.embed(list(todo.values())), strict=True):
+            _EMBEDDER.remember(k, m.probability(vector))
+
+
+def _digest(text: str) -> bytes:
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).digest()

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 __all__ = ["Action", "GuardConfig", "GuardInput", "GuardOutput", "Source", "make_guard_input"]
 
@@ -29,11 +29,17 @@ def make_guard_input(max_chars: int) -> type[GuardInput]:
         max_chars: the longest text accepted (`GUARD_MAX_CHARS`).
     """
 
+    def within_limit(text: str) -> str:
+        # Not `max_length`: with a constraint pydantic refuses lone surrogates, which the guard strips instead.
+        if len(text) > max_chars:
+            raise ValueError(f"the text is {len(text)} characters long; the limit is {max_chars}")
+        return text
+
     class LimitedGuardInput(GuardInput):
         model_config = ConfigDict(extra="forbid", title="GuardInput")
 
-        text: str = Field(
-            max_length=max_chars,
+        text: Annotated[str, AfterValidator(within_limit)] = Field(
+            json_schema_extra={"maxLength": max_chars},
             description=f"untrusted text (at most {max_chars} characters): a chat message, search query, "
             "describe input or listing",
         )
