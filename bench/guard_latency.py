@@ -46,7 +46,9 @@ def _turns(rng: random.Random) -> list[str]:
         text = (CORPORA / name).read_text(encoding="utf-8")
         lines += [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.startswith("#")]
     longs = ["  ".join(rng.sample(lines, 30))[:1000] for _ in range(40)]
-    return lines + longs
+    out = lines + longs
+    rng.shuffle(out)  # short requests and 1,000-character turns interleaved
+    return out
 
 
 def _time(fn: Callable[[int], object], n: int) -> tuple[float, float, float, float]:
@@ -76,7 +78,7 @@ def main() -> None:
     rules_only, full = GuardConfig(learned=False), GuardConfig()
     for t, v in zip(turns, vectors, strict=True):  # warm-up: rules, tables, model, ONNX session
         screen(t, config=full, embedding=v)
-    screen_many(listings[:8], config=full)
+    screen_many(listings[:32], config=full)  # the "seen before" row cycles through these
     if args.gc_freeze:
         gc.collect()
         gc.freeze()

@@ -2,8 +2,9 @@
 
 Input side: `screen()` (pure function; pass `embedding=` when the text's MiniLM query vector is at hand)
 -> `GuardOutput`; `screen_many()` for a few listings at once (source "listing"); `build_guard_chain()` for
-the `/guard` route; `guard_text()` / `guard_messages()` / `build_guard_step()` for chains (raise `InputRejected` on block, fence
-flagged text with `fence()`). Output side: `make_canary()`, `check_output()`, `build_leak_guard()`.
+the `/guard` route; `guard_text()` / `guard_messages()` / `build_guard_step()` for chains (raise
+`InputRejected` on block, fence flagged text with `fence()`). Output side: `make_canary()`,
+`check_output()`, `build_leak_guard()`.
 """
 
 from chains.guard.canary import REFUSAL, LeakVerdict, check_output, make_canary, redact_leak

@@ -9,8 +9,8 @@ loudly; it cannot pass by accident.
 from __future__ import annotations
 
 import re
-import re._constants as c  # noqa: PLC2701 - see the module docstring
-import re._parser as p  # noqa: PLC2701
+import re._constants as c
+import re._parser as p
 from typing import Any
 
 __all__ = ["examples"]

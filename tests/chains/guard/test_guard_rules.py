@@ -45,7 +45,7 @@ def test_data_only_rules_do_not_run_on_chat() -> None:
     scoped = [r for r in RULES if r.sources is not None]
     assert scoped, "the indirect-injection rules for data sources are scoped"
     for rule in scoped:
-        assert "chat" not in rule.sources
+        assert rule.sources is not None and "chat" not in rule.sources
         text = examples(rule.regex.pattern)[0][1]
         assert _fires(rule, text, "listing") and not _fires(rule, text, "chat")
 
