@@ -19,7 +19,7 @@ from chains.guard.runnable import (
     guard_text,
     worst,
 )
-from chains.guard.screen import screen, screen_many
+from chains.guard.screen import prefetch_learned, screen, screen_many
 
 __all__ = [
     "REFUSAL",
@@ -36,6 +36,7 @@ __all__ = [
     "guard_messages",
     "guard_text",
     "make_canary",
+    "prefetch_learned",
     "redact_leak",
     "screen",
     "screen_many",

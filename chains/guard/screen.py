@@ -20,7 +20,7 @@ from chains.guard.normalize import normalize
 from chains.guard.pii import redact_pii
 from errors import InputTooLong
 
-__all__ = ["LEARNED_REASON", "screen", "screen_many"]
+__all__ = ["LEARNED_REASON", "prefetch_learned", "screen", "screen_many"]
 
 _DEFAULT = GuardConfig()
 _WORDY = re.compile(r"[^\W_]")  # a letter or digit
@@ -123,6 +123,20 @@ def screen_many(texts: list[str], *, source: str = "listing", config: Any = None
         InputTooLong: a text is over the length limit.
     """
     cfg = _DEFAULT if config is None else GuardConfig.from_settings(config)
-    if cfg.learned and source in cfg.embed_sources:
-        prefetch([normalize(t, max_combining=cfg.max_combining).text for t in texts if len(t) <= cfg.max_chars])
+    prefetch_learned(texts, source=source, config=cfg)
     return [screen(t, source=source, config=cfg) for t in texts]
+
+
+def prefetch_learned(texts: list[str], *, source: str, config: Any = None) -> None:
+    """Embeds, in one ONNX run, the texts `screen()` will embed and has not seen (several fields of one
+    request cost about one run); `screen()` then finds their probabilities in the cache.
+
+    Args:
+        texts: the raw texts about to be screened.
+        source: their source (nothing to do for a source the guard does not embed).
+        config: a `GuardConfig` or the `Settings` object.
+    """
+    cfg = _DEFAULT if config is None else GuardConfig.from_settings(config)
+    if cfg.learned and source in cfg.embed_sources:
+        views = (normalize(t, max_combining=cfg.max_combining).text for t in texts if len(t) <= cfg.max_chars)
+        prefetch([v for v in views if _WORDY.search(v)])
