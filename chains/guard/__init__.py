@@ -9,6 +9,7 @@ the `/guard` route; `guard_text()` / `guard_messages()` / `build_guard_step()` f
 
 from chains.guard.canary import REFUSAL, LeakVerdict, check_output, make_canary, redact_leak
 from chains.guard.leak import build_leak_guard
+from chains.guard.learned import warm as warm_learned
 from chains.guard.models import GuardConfig, GuardInput, GuardOutput
 from chains.guard.runnable import (
     Guarded,
@@ -40,5 +41,6 @@ __all__ = [
     "redact_leak",
     "screen",
     "screen_many",
+    "warm_learned",
     "worst",
 ]

@@ -44,6 +44,7 @@ __all__ = [
     "load_model",
     "prefetch",
     "probability",
+    "warm",
 ]
 
 MODEL_FILE = Path(__file__).resolve().parents[2] / "data" / "guard" / "learned.json"
@@ -194,6 +195,12 @@ def prefetch(texts: list[str], *, model: LearnedModel | None = None) -> None:
     if todo:
         for k, vector in zip(todo, _EMBEDDER.embed(list(todo.values())), strict=True):
             _EMBEDDER.remember(k, m.probability(vector))
+
+
+def warm() -> None:
+    """Loads the model and the embedding model now (a server's start-up), not on the first request."""
+    load_model()
+    _EMBEDDER.embed(["warm up"])
 
 
 def _digest(text: str) -> bytes:
