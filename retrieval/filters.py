@@ -161,7 +161,11 @@ class SearchFilters(InputFilters):
         update = other.given()
         if "category" in update and "categories" not in update:
             update["categories"] = [update["category"]]
-        return self.model_copy(update=update) if update else self.model_copy()
+        out = self.model_copy(update=update)
+        for name, value in out.__dict__.items():  # lists too are the copy's own (a shallow copy shares them)
+            if isinstance(value, list) and name not in update:
+                setattr(out, name, list(value))
+        return out
 
 
 _NAMES: tuple[str, ...] = tuple(SearchFilters.model_fields)

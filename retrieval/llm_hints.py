@@ -41,14 +41,14 @@ LLMHints = create_model("LLMHints", __base__=Hints, **_HINTED)
 
 
 def prompt_values() -> dict[str, str]:
-    """The prompt's generated variables: `keys`, one line per key of the hints (what goes there)."""
+    """The prompt's generated variables: `keys`, one indented line per key of the hints (what goes there)."""
     lines = [
         f'"category": one of {", ".join(CATEGORIES)}, or null when unclear',
         '"place": the city, township or county the customer names, spelled correctly, or null',
         *(f'"{name}": {text}' for name, text in filters.hints().items()),
         f'"features": a list drawn from {", ".join(FEATURE_NAMES)} (may be empty)',
     ]
-    return {"keys": ";\n".join(lines) + "."}
+    return {"keys": ";\n".join(f"  {line}" for line in lines) + "."}
 
 
 def _json_type(annotation: Any) -> str:

@@ -33,7 +33,8 @@ def main(argv: list[str] | None = None) -> int:
     version = PromptStore(settings.prompts_dir).get(PROMPT).version
     base = load_baseline(accepted_path(settings.prompt_eval_cases_dir, PROMPT)) or {}
     if base.get("version") != version:
-        print(f"the accepted baseline of {PROMPT} is for {base.get('version', 'nothing')}, the prompt is now {version}:")
+        then = base.get("version", "nothing")
+        print(f"the accepted baseline of {PROMPT} is for {then}, the prompt is now {version}: accept it again")
         print(f"  .venv/bin/skymarket prompts eval {PROMPT} --accept")
     if stale and not args.write:
         print("run `python -m retrieval.vocab --write`")

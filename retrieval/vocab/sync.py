@@ -44,7 +44,7 @@ def render_prompt(text: str) -> str:
 
     lines = [f"values:  {_NOTE}"]
     for name, value in prompt_values().items():
-        lines.append(f"  {name}: |-")
+        lines.append(f"  {name}: |2-")  # the text's own indentation starts 2 columns in: kept as written
         lines += [f"    {line}" for line in value.splitlines()]
     block = "\n".join(lines) + "\n"
     if _VALUES.search(text):
