@@ -161,11 +161,10 @@ class SearchFilters(InputFilters):
         update = other.given()
         if "category" in update and "categories" not in update:
             update["categories"] = [update["category"]]
-        out = self.model_copy(update=update)
-        for name, value in out.__dict__.items():  # lists too are the copy's own (a shallow copy shares them)
+        for name, value in self.__dict__.items():  # lists too are the copy's own (a shallow copy shares them)
             if isinstance(value, list) and name not in update:
-                setattr(out, name, list(value))
-        return out
+                update[name] = list(value)
+        return self.model_copy(update=update)
 
 
 _NAMES: tuple[str, ...] = tuple(SearchFilters.model_fields)

@@ -71,7 +71,7 @@ def query_ids_many(
 
 
 def update_metadatas(store: Chroma, ids: list[str], metadatas: list[dict[str, Any]]) -> None:
-    """Replaces the metadata of existing ids, keeping their vectors and documents (nothing is embedded).
+    """Updates the metadata of existing ids, keeping their vectors and documents (nothing is embedded).
 
     langchain-chroma can only update documents, which re-embeds them; a changed price does not need that.
     """
