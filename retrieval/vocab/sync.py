@@ -13,6 +13,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from retrieval.llm_hints import hints_shape, prompt_values
+
 __all__ = ["Generated", "generated_files", "render_cases", "render_prompt"]
 
 PROMPT = "search_parse"
@@ -40,8 +42,6 @@ def render_prompt(text: str) -> str:
     Args:
         text: the prompt file as it is.
     """
-    from retrieval.llm_hints import prompt_values
-
     lines = [f"values:  {_NOTE}"]
     for name, value in prompt_values().items():
         lines.append(f"  {name}: |2-")  # the text's own indentation starts 2 columns in: kept as written
@@ -58,8 +58,6 @@ def render_cases(text: str) -> str:
     Args:
         text: the case file as it is.
     """
-    from retrieval.llm_hints import hints_shape
-
     shape = ", ".join(f'{k}: "{v}"' if "|" in v else f"{k}: {v}" for k, v in hints_shape().items())
     return _SHAPE.sub(lambda m: m.group(1) + "{" + shape + "}", text, count=1)
 

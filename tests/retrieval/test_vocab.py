@@ -99,3 +99,15 @@ def test_every_feature_said_in_words_is_asked_for() -> None:
     parser = QueryParser(load_gazetteer(ROOT / "data" / "places.json"))
     for feature in FEATURE_NAMES:  # "payload drop", "weekend availability": the name itself is a phrase
         assert feature in parser.parse(f"a drone with {feature.replace('_', ' ')}").features, feature
+
+
+def test_the_relevance_judgements_name_the_vocabularys_words() -> None:
+    import yaml
+
+    queries = yaml.safe_load((ROOT / "bench" / "search_queries.yaml").read_text(encoding="utf-8"))
+    specs = [s for q in queries for s in q.get("best", []) + q.get("good", [])]
+    services = {s for offered in SERVICES.values() for s in offered}
+    for spec in specs:  # a renamed service or feature would silently grade every listing 0
+        assert set(spec["category"]) <= set(CATEGORIES), spec
+        assert set(spec.get("services", [])) <= services, spec
+        assert set(spec.get("features", [])) <= set(FEATURES), spec
