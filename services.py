@@ -151,11 +151,14 @@ def build_services(settings: Settings) -> Services:
     moderator = build_moderator(settings)  # one memo for the assistant and describe
     catalog = IndexCatalog(services.search)  # the names the listings know, for the claim check
     chat_model = build_chat_model(settings=settings, use_case="chat", local_base_url=local_url, breakers=breakers)
+    hints_model = None
+    if settings.assistant_llm_condense and settings.has_openai:  # the optional LLM reading of the conversation
+        hints_model = build_chat_model(settings=settings, use_case="search", local_base_url=None, breakers=breakers)
     faces: tuple[tuple[str, View], ...] = (("assistant", "object"), ("chat", "text"))  # one assistant, two faces
     for route, view in faces:
         services.chains[route] = build_assistant_chain(
             settings=settings, model=chat_model, engine=services.search, prompts=services.prompts,
-            view=view, moderator=moderator, catalog=catalog,
+            view=view, moderator=moderator, catalog=catalog, hints_model=hints_model,
         )
     services.chains["guard"] = build_guard_chain(settings=settings)
     search_preset = settings.preset("search")

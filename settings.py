@@ -112,6 +112,8 @@ class Settings(BaseSettings):
     assistant_listings: int = Field(default=3, ge=1, le=10)  # listings cited per answer
     assistant_min_words: int = Field(default=5, ge=1)  # fewer left after the claim check: the listings' answer
     assistant_max_attempts: int = Field(default=2, ge=1, le=3)  # answers asked for (the embedded model: one)
+    assistant_llm_condense: bool = False  # with a key: the search's LLM step also reads the whole conversation
+    assistant_llm_timeout_s: float = Field(default=2.0, gt=0, le=30)  # the answer never waits longer for it
 
     # --- search (retrieval/) ---
     chroma_path: Path = ROOT / "data" / "chroma"

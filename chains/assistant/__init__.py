@@ -71,6 +71,7 @@ def build_assistant_chain(
     view: View = "object",
     moderator: Moderator | None = None,
     catalog: Callable[[], Catalog | None] | None = None,
+    hints_model: Runnable | None = None,
     today: Callable[[], dt.date] = dt.date.today,
 ) -> AssistantChain:
     """Builds the assistant runnable.
@@ -83,6 +84,8 @@ def build_assistant_chain(
         view: "object" for /assistant, "text" for /chat.
         moderator: checks the customer's turns and the answer; `build_moderator(settings)` when None.
         catalog: the names the data knows; an `IndexCatalog` of `engine` when None.
+        hints_model: the model of the optional LLM step that reads the conversation (the `search` use case's,
+            built when ASSISTANT_LLM_CONDENSE is on and a key is set); None: the words alone decide.
         today: the date shown to the model (a seam for tests).
     """
     local = settings.local_model_name if settings.local_model_enabled or not settings.has_openai else None
@@ -92,7 +95,8 @@ def build_assistant_chain(
         moderator=moderator or build_moderator(settings), rules_file=settings.describe_claims_file,
         catalog=catalog or IndexCatalog(engine), view=view, local_model=local, today=today,
         k=settings.assistant_listings, min_words=settings.assistant_min_words,
-        max_attempts=settings.assistant_max_attempts,
+        max_attempts=settings.assistant_max_attempts, hints_model=hints_model,
+        hints_prompt=settings.preset("search").prompt, hints_timeout_s=settings.assistant_llm_timeout_s,
     )
     chain = AssistantChain(
         steps=steps, input_type=make_chat_input(max_messages=settings.chat_max_messages,

@@ -1,7 +1,8 @@
 """The assistant runnable: a conversation in, an answer grounded in the listings out.
 
     messages -> read      guard the customer's turns (block: 400), moderate them (flagged: 400)
-             -> condense  the whole conversation as one search request (conversation.py)
+             -> condense  the whole conversation as one search request (conversation.py); with a key and
+                          ASSISTANT_LLM_CONDENSE, the search's LLM step adds what the words missed
              -> retrieve  the listings (a retriever run: ListingRetriever), screened as operator text; the
                           service area is decided here, by code: outside it, the notice and nothing cited
              -> prompt    the preset's prompt for the model that answers (the embedded model has its own),
@@ -91,7 +92,7 @@ class AssistantChain(Runnable[Any, Any]):
         s = self.steps
         read = s.read(data)
         s.refuse(s.moderator.check(read.turns))
-        request = condense(read.turns, s.engine.parser)
+        request = s.refine(condense(read.turns, s.engine.parser), read.turns, config)
         search = s.search(request)
         return read, s.found(request, s.retriever.invoke(search[0], config, **search[1]) if search else None)
 
@@ -99,7 +100,7 @@ class AssistantChain(Runnable[Any, Any]):
         s = self.steps
         read = s.read(data)
         s.refuse(await s.moderator.acheck(read.turns))
-        request = condense(read.turns, s.engine.parser)
+        request = await s.arefine(condense(read.turns, s.engine.parser), read.turns, config)
         search = s.search(request)
         docs = await s.retriever.ainvoke(search[0], config, **search[1]) if search else None
         return read, s.found(request, docs)

@@ -26,10 +26,11 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
+from retrieval.llm_hints import Hints, merge_hints
 from retrieval.query import Interpreted, QueryParser
 from retrieval.text import STOPWORDS
 
-__all__ = ["Order", "Request", "condense", "is_small_talk"]
+__all__ = ["Order", "Request", "condense", "is_small_talk", "llm_query", "with_hints"]
 
 Order = Literal["relevance", "price", "rating", "distance"]
 
@@ -147,3 +148,19 @@ def condense(turns: list[str], parser: QueryParser) -> Request:
         return Request(None, order=order)
     merged.text = " ".join(words) or (merged.category or "drone services").replace("_", " ")
     return Request(merged, order=order)
+
+
+def llm_query(turns: list[str]) -> str:
+    """The conversation as one text for the optional LLM step (the search's own prompt reads it)."""
+    return " / ".join(f"earlier: {t}" for t in turns[:-1]) + (" / now: " if len(turns) > 1 else "") + turns[-1]
+
+
+def with_hints(request: Request, hints: Hints, parser: QueryParser) -> Request:
+    """The request with what the LLM step found and the words did not (the words' own findings win)."""
+    it = request.interpreted if request.interpreted is not None else Interpreted(text="")
+    merged = merge_hints(it, hints, parser)
+    if not merged.llm:
+        return request
+    if not merged.text:
+        merged.text = (merged.category or "drone services").replace("_", " ")
+    return Request(merged, order=request.order, small_talk=request.small_talk)

@@ -8,19 +8,22 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import logging
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from langchain_core.documents import Document
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
-from langchain_core.runnables import Runnable
+from langchain_core.runnables import Runnable, RunnableConfig
 from langchain_core.runnables.utils import AddableDict
 
 from chains import claims
 from chains.assistant import answer
-from chains.assistant.conversation import Request
+from chains.assistant.conversation import Request, llm_query, with_hints
 from chains.assistant.grounding import SentenceGate, Sources, sources_for
 from chains.assistant.listings import ListingScreen
 from chains.assistant.schema import AssistantOutput
@@ -32,11 +35,14 @@ from chains.prompting import PromptFile, PromptStore
 from chains.search import SearchResult
 from errors import InputRejected
 from retrieval.fence import fence_listing_lines, fence_listings
+from retrieval.llm_hints import Hints, ask_llm
 from retrieval.ranking import NO_MATCH
 from retrieval.retriever import ListingRetriever
 from settings import Preset
 
 __all__ = ["Found", "Read", "Steps", "Turn", "View", "removed", "text_of"]
+
+log = logging.getLogger("skymarket.assistant")
 
 View = Literal["object", "text"]
 _MIN_LEAK_WORDS = 12  # a run of this many words shared with the system prompt is a leak
@@ -88,7 +94,8 @@ class Steps:
         self, *, model: Runnable, retriever: ListingRetriever, prompts: PromptStore, preset: Preset,
         guard: GuardConfig, moderator: Moderator, rules_file: Any, catalog: Callable[[], claims.Catalog | None],
         view: View, local_model: str | None, today: Callable[[], dt.date], k: int, min_words: int,
-        max_attempts: int,
+        max_attempts: int, hints_model: Runnable | None = None, hints_prompt: str = "search_parse",
+        hints_timeout_s: float = 2.0,
     ) -> None:
         self.models = Fallbacks(model)  # tried here: RunnableWithFallbacks adds a run and a task per call
         self.retriever, self.engine = retriever, retriever.engine
@@ -97,6 +104,8 @@ class Steps:
         self.local_model, self.today = local_model, today
         self.k, self.min_words, self.max_attempts = k, min_words, max_attempts
         self.screen = ListingScreen(guard)
+        # the optional LLM step (ASSISTANT_LLM_CONDENSE, with a key): the search's own, on the whole conversation
+        self.hints_model, self.hints_prompt, self.hints_timeout_s = hints_model, hints_prompt, hints_timeout_s
 
     def is_local(self, model: Runnable) -> bool:
         return self.local_model is not None and model.name == f"model:{self.local_model}"
@@ -121,6 +130,42 @@ class Steps:
                 "the message was refused by moderation (" + ", ".join(verdict.categories) + "); please rephrase it",
                 code="moderation_flagged",
             )
+
+    def _wants_hints(self, request: Request) -> bool:
+        it = request.interpreted
+        return self.hints_model is not None and not request.small_talk and (
+            it is None or it.category is None or (it.place is None and it.outside_place is None))
+
+    def _ask_hints(self, turns: list[str], config: RunnableConfig) -> Hints:
+        assert self.hints_model is not None
+        return ask_llm(model=self.hints_model, prompts=self.prompts, query=llm_query(turns),
+                       prompt_name=self.hints_prompt, config=config)
+
+    def refine(self, request: Request, turns: list[str], config: RunnableConfig) -> Request:
+        """The request with what the optional LLM step read from the conversation and the words did not;
+        an optional step: slow, failing or garbled, it is skipped and the answer goes on without it."""
+        if not self._wants_hints(request):
+            return request
+        pool = ThreadPoolExecutor(max_workers=1)
+        try:
+            hints = pool.submit(self._ask_hints, turns, config).result(timeout=self.hints_timeout_s)
+        except Exception as exc:  # any failure at all: the step is optional
+            log.info("assistant LLM step skipped: %s", type(exc).__name__)
+            return request
+        finally:
+            pool.shutdown(wait=False)
+        return with_hints(request, hints, self.engine.parser)
+
+    async def arefine(self, request: Request, turns: list[str], config: RunnableConfig) -> Request:
+        """`refine` for an event loop."""
+        if not self._wants_hints(request):
+            return request
+        try:
+            hints = await asyncio.wait_for(asyncio.to_thread(self._ask_hints, turns, config), self.hints_timeout_s)
+        except Exception as exc:  # any failure at all: the step is optional
+            log.info("assistant LLM step skipped: %s", type(exc).__name__)
+            return request
+        return with_hints(request, hints, self.engine.parser)
 
     def search(self, request: Request) -> tuple[str, dict[str, Any]] | None:
         """The retriever call a request needs (None: nothing to search, or outside the service area)."""

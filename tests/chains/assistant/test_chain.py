@@ -256,3 +256,23 @@ async def test_a_stream_screens_the_turns_once_per_request(
     assert len(calls) == 1
     await chain.ainvoke(ASK)
     assert len(calls) == 2  # without a request context nothing is reused
+
+
+def test_the_optional_llm_step_adds_what_the_words_missed(build: Build, shipped_engine: SearchEngine) -> None:
+    from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
+    from langchain_core.messages import AIMessage
+
+    hints = '{"category": "agriculture", "place": null, "max_price": null, "features": []}'
+    turns = {"messages": [{"role": "user", "content": "my cows need counting, can someone help?"},
+                          {"role": "assistant", "content": "Where?"},
+                          {"role": "user", "content": "near Almont"}]}
+    without = build(Scripted(reply="Okay.")).invoke(turns)
+    assert without.interpreted is not None and without.interpreted.category is None  # the words alone: a place
+    helper = GenericFakeChatModel(messages=iter([AIMessage(hints)]))
+    chain = build(Scripted(reply="Okay."))
+    chain.steps.hints_model = helper
+    out = chain.invoke(turns)
+    assert out.interpreted is not None and out.interpreted.llm and out.interpreted.category == "agriculture"
+    assert out.listings and all(x.category == "agriculture" for x in out.listings)
+    chain.steps.hints_model = GenericFakeChatModel(messages=iter([AIMessage("not json")]))
+    assert chain.invoke(turns).interpreted.llm is False  # a failing step is skipped  # type: ignore[union-attr]
