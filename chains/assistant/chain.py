@@ -37,7 +37,7 @@ from pydantic import BaseModel
 
 from chains.assistant.conversation import condense
 from chains.assistant.schema import AssistantOutput
-from chains.assistant.steps import Found, Read, Steps, Turn, text_of
+from chains.assistant.steps import Found, Read, Steps, Turn, text_of, was_cut
 from chains.assistant.stream import StreamState
 
 __all__ = ["AssistantChain"]
@@ -114,13 +114,14 @@ class AssistantChain(Runnable[Any, Any]):
         turn, flags = s.turn(found, read), list[str]()
         model, message = s.models.invoke_with_model(turn.messages, config)
         draft = text_of(message)
-        text = s.review(turn, draft, flags)
+        text = s.review(turn, message, flags)
         for _ in range(s.max_attempts - 1):
             retry = s.retry(turn, model, found, draft, text, flags)
             if retry is None:
                 break
-            draft = text_of(model.invoke(retry, config))
-            text = s.review(turn, draft, flags)
+            message = model.invoke(retry, config)
+            draft = text_of(message)
+            text = s.review(turn, message, flags)
         verdict = s.moderator.check([text]) if text else None
         return s.output(found, s.settle(found, text, verdict, flags), flags)
 
@@ -132,13 +133,14 @@ class AssistantChain(Runnable[Any, Any]):
         turn, flags = s.turn(found, read), list[str]()
         model, message = await s.models.ainvoke_with_model(turn.messages, config)
         draft = text_of(message)
-        text = s.review(turn, draft, flags)
+        text = s.review(turn, message, flags)
         for _ in range(s.max_attempts - 1):
             retry = s.retry(turn, model, found, draft, text, flags)
             if retry is None:
                 break
-            draft = text_of(await model.ainvoke(retry, config))
-            text = s.review(turn, draft, flags)
+            message = await model.ainvoke(retry, config)
+            draft = text_of(message)
+            text = s.review(turn, message, flags)
         verdict = await s.moderator.acheck([text]) if text else None
         return s.output(found, s.settle(found, text, verdict, flags), flags)
 
@@ -187,12 +189,14 @@ class AssistantChain(Runnable[Any, Any]):
                 sent.append(piece)
                 yield piece
             if turn is not None and out.gate is not None:
+                cut = False
                 for chunk in self.steps.models.stream(turn.messages, child):
+                    cut = cut or was_cut(chunk)
                     for sentence in out.gate.feed(text_of(chunk)):
                         if (piece := out.moderated(sentence, moderator.check([sentence]))) is not None:
                             sent.append(piece)
                             yield piece
-                for sentence in out.gate.close():
+                for sentence in out.gate.close(cut=cut):
                     if (piece := out.moderated(sentence, moderator.check([sentence]))) is not None:
                         sent.append(piece)
                         yield piece
@@ -220,12 +224,14 @@ class AssistantChain(Runnable[Any, Any]):
             if turn is not None and out.gate is not None:
                 # After a leak or a refused sentence the gate lets nothing more out; the model's stream is
                 # still read to its end, so its run ends normally and its usage is recorded.
+                cut = False
                 async for chunk in self.steps.models.astream(turn.messages, child):
+                    cut = cut or was_cut(chunk)
                     for sentence in out.gate.feed(text_of(chunk)):
                         if (piece := out.moderated(sentence, await moderator.acheck([sentence]))) is not None:
                             sent.append(piece)
                             yield piece
-                for sentence in out.gate.close():
+                for sentence in out.gate.close(cut=cut):
                     if (piece := out.moderated(sentence, await moderator.acheck([sentence]))) is not None:
                         sent.append(piece)
                         yield piece

@@ -42,7 +42,8 @@ _DECLINE = re.compile(
     r"no (operators?|one|listings?)|not available)\b|^\s*no\b",
     re.IGNORECASE,
 )
-_DECLINES = "decline: the search found listings, but the sentence declines or denies"
+_DECLINES = "the search found listings, but the sentence declines or denies"
+_FINISHED = re.compile(r"[.!?][\"')\]]*\s*$")
 
 
 @dataclass(frozen=True)
@@ -52,18 +53,37 @@ class Sources:
     facts: tuple[Facts, ...]
     rules: ClaimRules
     catalog: Catalog | None
+    owners: frozenset[tuple[str, str]] = frozenset()  # (title, operator) of each cited listing, lower case
 
     @property
     def cited(self) -> list[Facts]:
         return [f for f in self.facts if not f.context]
 
     def check(self, text: str) -> list[Finding]:
-        """The sentences of `text` that claim more than the sources back, or decline what the search found."""
+        """The sentences of `text` that claim more than the sources back, decline what the search found, or
+        give one listing's title to another listing's operator."""
         found = check(text, self.facts, self.rules, feature="assistant", catalog=self.catalog)
         if self.cited:
-            found += [Finding("decline", _DECLINES.split(": ", 1)[1], s) for s in split_sentences(text)
-                      if _DECLINE.search(s)]
+            for sentence in split_sentences(text):
+                if _DECLINE.search(sentence):
+                    found.append(Finding("decline", _DECLINES, sentence))
+                if self._mixed(sentence):
+                    found.append(Finding("attribution", "gives a listing's title to another operator", sentence))
         return found
+
+    def _mixed(self, sentence: str) -> bool:
+        """'<title> by <operator>', '<operator>'s <title>', '<title> (<operator>': a pair no cited listing has."""
+        low = sentence.lower()
+        titles = {t for t, _ in self.owners if t in low}
+        operators = {o for _, o in self.owners if o in low}
+        for t in titles:
+            for o in operators:
+                if (t, o) in self.owners:
+                    continue
+                tail = re.escape(t) + r"[\"”']?\s*(?:,|\(|by|from|with|-|—)\s*(?:by\s+)?" + re.escape(o)
+                if re.search(tail, low) or f"{o}'s {t}" in low or f"{o}’s {t}" in low:
+                    return True
+        return False
 
     def names_a_listing(self, text: str) -> bool:
         """Whether `text` names a cited listing (title, operator or id), or there is none to name."""
@@ -93,7 +113,8 @@ def sources_for(
         figures += [v for v in (it.max_price, it.radius_miles) if v is not None]
     context = context_facts(places=places, figures=figures, names=[*ALWAYS_NAMES, *places])
     facts = [listing_facts(x) for x in listings] + [context]
-    return Sources(facts=tuple(facts), rules=rules, catalog=catalog)
+    owners = frozenset((x.title.lower(), x.operator.lower()) for x in listings)
+    return Sources(facts=tuple(facts), rules=rules, catalog=catalog, owners=owners)
 
 
 @dataclass
@@ -134,9 +155,16 @@ class SentenceGate:
         done, self._buffer = self._buffer[:cut], self._buffer[cut:]
         return self._pass(split_sentences(done))
 
-    def close(self) -> list[str]:
-        """The last sentence, if it passes; what waited for a listing's name is dropped if none came."""
+    def close(self, *, cut: bool = False) -> list[str]:
+        """The last sentence, if it passes; what waited for a listing's name is dropped if none came.
+
+        Args:
+            cut: the model stopped at its token limit: an unfinished last sentence is dropped.
+        """
         rest, self._buffer = self._buffer, ""
+        if cut and rest.strip() and not _FINISHED.search(rest):
+            self.findings.append(Finding("cut", "the model stopped in the middle of a sentence", rest.strip()))
+            rest = ""
         out = [] if self.leaked or not rest.strip() else self._pass(split_sentences(rest))
         if self._waiting:
             self.findings.append(Finding("unrelated", "the answer names none of the cited listings",
@@ -145,9 +173,9 @@ class SentenceGate:
             self._waiting = []
         return out
 
-    def take(self, text: str) -> str:
-        """A whole answer through the gate: the sentences that pass, joined."""
-        return " ".join([*self.feed(text + "\n"), *self.close()])
+    def take(self, text: str, *, cut: bool = False) -> str:
+        """A whole answer through the gate: the sentences that pass, joined (`cut`: see `close`)."""
+        return " ".join([*self.feed(text), *self.close(cut=cut)])
 
     @property
     def words(self) -> int:

@@ -40,7 +40,7 @@ from retrieval.ranking import NO_MATCH
 from retrieval.retriever import ListingRetriever
 from settings import Preset
 
-__all__ = ["Found", "Read", "Steps", "Turn", "View", "removed", "text_of"]
+__all__ = ["Found", "Read", "Steps", "Turn", "View", "removed", "text_of", "was_cut"]
 
 log = logging.getLogger("skymarket.assistant")
 
@@ -229,10 +229,10 @@ class Steps:
     def gate(self, turn: Turn) -> SentenceGate:
         return SentenceGate(turn.sources, turn.canary, turn.leak_ref, _MIN_LEAK_WORDS)
 
-    def review(self, turn: Turn, text: str, flags: list[str]) -> str:
+    def review(self, turn: Turn, message: Any, flags: list[str]) -> str:
         """The model's whole answer through the gate: what is left once every unbacked sentence is removed."""
         gate = self.gate(turn)
-        clean = gate.take(text)
+        clean = gate.take(text_of(message), cut=was_cut(message))
         flags.extend(removed(gate))
         return clean
 
@@ -303,6 +303,12 @@ def _speaker(m: Any) -> str:
 
 def _content(m: Any) -> str:
     return str(m.get("content", "") if isinstance(m, dict) else m.content)
+
+
+def was_cut(message: Any) -> bool:
+    """Whether the model stopped at its token limit (OpenAI's and llama.cpp's `finish_reason: length`)."""
+    meta = getattr(message, "response_metadata", None) or {}
+    return meta.get("finish_reason") == "length"
 
 
 def text_of(message: Any) -> str:

@@ -68,3 +68,19 @@ def test_a_leak_ends_the_answer() -> None:
     assert gate.leaked and gate.findings[-1].rule == "leak"
     canary = _gate()
     assert canary.take("Northwind Aerial can help. The code is CANARY-123.") == "Northwind Aerial can help."
+
+
+def test_a_title_given_to_another_operator_is_dropped() -> None:
+    b = SimpleNamespace(**{**A.__dict__, "id": "lst-9002", "title": "Gutter Looks", "operator": "Bluebird Drones",
+                           "price_from_usd": 99.0})
+    gate = _gate([A, b])
+    text = ('"Gutter Looks" by Northwind Aerial, from $149 per project. Roof Checks by Drone (Northwind Aerial) '
+            "is from $149 per project.")
+    assert gate.take(text) == "Roof Checks by Drone (Northwind Aerial) is from $149 per project."
+    assert [f.rule for f in gate.findings] == ["attribution"]
+
+
+def test_a_sentence_cut_by_the_token_limit_is_dropped() -> None:
+    assert _gate().take("Northwind Aerial can help. It is rated", cut=True) == "Northwind Aerial can help."
+    assert _gate().take("Northwind Aerial can help. It is rated 4.8", cut=False) == (
+        "Northwind Aerial can help. It is rated 4.8")
