@@ -27,11 +27,13 @@ from chains.guard import GuardConfig
 from chains.guarded import set_deadline
 from chains.prompt_header import PromptVersionHeader, prompt_routes
 from errors import SkyMarketError, from_provider_error
+from gateway.body_check import BodyCheck
 from gateway.dashboard import build_dashboard_router
 from gateway.deps import RateLimitHeaders, route_dependencies
 from gateway.openapi import document_gateway_security
 from gateway.recording import RecordingMiddleware
 from gateway.reports import build_router
+from gateway.safe_errors import SafeJSONResponse, install_input_handlers
 from services import Services, build_services
 from settings import Settings, load_settings
 
@@ -106,10 +108,19 @@ def _error_body(exc: SkyMarketError) -> dict[str, Any]:
 
 def _error_response(exc: SkyMarketError) -> JSONResponse:
     headers = {"Retry-After": str(int(exc.retry_after + 0.999))} if exc.retry_after else None
-    return JSONResponse(_error_body(exc), status_code=exc.status, headers=headers)
+    return SafeJSONResponse(_error_body(exc), status_code=exc.status, headers=headers)
 
 
-def _install_error_handlers(app: FastAPI) -> None:
+def _refused_body(exc: SkyMarketError) -> JSONResponse:
+    """A body refused by `BodyCheck` (gateway/body_check.py), before any route."""
+    log.warning("request body refused: %s (%s)", exc.code, exc.message)
+    return _error_response(exc)
+
+
+def _install_error_handlers(app: FastAPI, services: Services) -> None:
+    # 422s (and FastAPI's HTTP errors) that never fail to render; a batch item's invalid input is a 422 too.
+    install_input_handlers(app, (chain.get_input_schema().__name__ for chain in services.chains.values()))
+
     @app.exception_handler(SkyMarketError)
     async def _ours(_: Request, exc: SkyMarketError) -> JSONResponse:
         log.warning("request failed: %s (%s)", exc.code, exc.message)
@@ -223,7 +234,7 @@ def create_app(settings: Settings | None = None, *, freeze_gc: bool = False) -> 
         lifespan=lifespan,
     )
     app.state.services = services
-    _install_error_handlers(app)
+    _install_error_handlers(app, services)
 
     @app.get("/", include_in_schema=False)
     async def index() -> RedirectResponse:
@@ -240,6 +251,9 @@ def create_app(settings: Settings | None = None, *, freeze_gc: bool = False) -> 
         body = s.readiness()
         return JSONResponse(body, status_code=200 if body["ready"] else 503)
 
+    # Inside the recording: a refused body still gets its X-Request-ID, ledger row and audit line.
+    app.add_middleware(BodyCheck, max_bytes=settings.max_body_bytes, max_depth=settings.max_json_depth,
+                       respond=_refused_body)
     if services.observability is not None:  # usage, audit, metrics for every feature route; /usage, /metrics
         services.observability.instrument(services.chains)
         app.add_middleware(RecordingMiddleware, observability=services.observability)
