@@ -163,6 +163,11 @@ class Settings(BaseSettings):
 
     # --- usage ledger, prices, audit trail, metrics, alerts (gateway/usage.py ... gateway/alerts.py) ---
     usage_db_file: Path = ROOT / "data" / "usage.db"  # the SQLite ledger when DATABASE_URL is unset
+    # The ledger's backlog while the database is down (gateway/durable.py): kept, retried, never dropped.
+    usage_spool_dir: Path = ROOT / "data" / "usage_spool"  # rows waiting on disk; replayed at the next start
+    usage_backlog_max_rows: int = Field(default=10_000, ge=1)  # rows waiting in memory before they go to disk
+    usage_spool_after_s: float = Field(default=5.0, ge=0)  # rows waiting this long go to disk (a crash loses less)
+    usage_retry_s: float = Field(default=1.0, gt=0, le=300)  # how often a down database is tried again
     pricing_file: Path = ROOT / "data" / "pricing.json"
     audit_file: Path = ROOT / "data" / "audit" / "audit.jsonl"
     audit_text: bool = False  # also write prompt and answer text, after PII redaction

@@ -108,7 +108,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LiveServer,
     settings: Settings = make_settings(
         openai_api_key=FAKE_KEY, openai_base_url=fake.url, local_model_enabled=True, local_model_url=fake.url,
         ai_request_timeout=5000, ai_max_retries=0, usage_db_file=d / "usage.db", audit_file=d / "audit.jsonl",
-        ai_rate_limit_rpm=100_000, ai_rate_limit_tpm=100_000_000,
+        usage_spool_dir=d / "spool", ai_rate_limit_rpm=100_000, ai_rate_limit_tpm=100_000_000,
         gateway_global_rpm=100_000, gateway_global_tpm=100_000_000, gateway_search_global_rpm=100_000,
         gateway_guard_global_rpm=100_000,
     )

@@ -194,7 +194,7 @@ async def test_one_round_trip_per_admission_on_the_keys_limits_reads(  # type: i
     lim = redis_limiter
     assert lim.redis is not None
     await Redis.from_url(redis_server.url).script_load(SETTLE)  # its first use below is then one call
-    pipe = lim.redis.pipe  # type: ignore[attr-defined]
+    pipe = lim.redis.pipe
     sent: list[str] = []
     call = pipe.call
 
@@ -202,7 +202,7 @@ async def test_one_round_trip_per_admission_on_the_keys_limits_reads(  # type: i
         sent.append(str(args[0]))
         return await call(*args)
 
-    pipe.call = counting
+    pipe.call = counting  # type: ignore[method-assign]
     ident = f"k{time.time_ns()}"
     key, glob = LimitSpec("key", ident, 5, 10_000), LimitSpec("global", "g" + ident, 100, 100_000)
     first = await lim.admit([key, glob], tokens=1000)  # the first calls on a server also load the scripts
