@@ -20,13 +20,14 @@ from fastapi.responses import JSONResponse, RedirectResponse
 from langserve import add_routes
 from pydantic import BaseModel
 from pydantic_core import PydanticSerializationError
+from sqlalchemy.exc import OperationalError
 
 from chains.chat import chat_precheck
 from chains.describe import describe_precheck
 from chains.guard import GuardConfig
 from chains.guarded import set_deadline
 from chains.prompt_header import PromptVersionHeader, prompt_routes
-from errors import SkyMarketError, from_provider_error
+from errors import NotReady, SkyMarketError, from_provider_error
 from gateway.body_check import BodyCheck
 from gateway.dashboard import build_dashboard_router
 from gateway.deps import RateLimitHeaders, route_dependencies
@@ -125,6 +126,13 @@ def _install_error_handlers(app: FastAPI, services: Services) -> None:
     async def _ours(_: Request, exc: SkyMarketError) -> JSONResponse:
         log.warning("request failed: %s (%s)", exc.code, exc.message)
         return _error_response(exc)
+
+    @app.exception_handler(OperationalError)
+    async def _database(_: Request, exc: OperationalError) -> JSONResponse:
+        # /usage, /dashboard, the key store while the database is down: a retryable 503, not a 500
+        log.warning("database unavailable: %s", type(exc.orig).__name__ if exc.orig else "OperationalError")
+        return _error_response(NotReady("the database is unavailable; try again shortly",
+                                        code="database_unavailable", retry_after=5))
 
     @app.exception_handler(openai.OpenAIError)
     async def _provider(_: Request, exc: openai.OpenAIError) -> JSONResponse:

@@ -66,6 +66,7 @@ def ours_app(base_url: str, data_dir: Path) -> Any:
         gateway_global_rpm=_HIGH_RPM, gateway_global_tpm=_HIGH_TPM,
         gateway_search_global_rpm=_HIGH_RPM, gateway_guard_global_rpm=_HIGH_RPM,
         gateway_keys_file=data_dir / "keys.db", usage_db_file=data_dir / "usage.db",
+        usage_spool_dir=data_dir / "usage_spool",
         audit_file=data_dir / "audit" / "audit.jsonl", describe_cache_path=data_dir / "describe_cache.db",
         chroma_path=data_dir / "chroma",
     )

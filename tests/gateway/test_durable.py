@@ -252,6 +252,8 @@ def test_through_the_app_readyz_and_metrics_show_the_backlog_and_it_recovers_wit
         assert ledger["backlog_rows"] == 3 and ledger["error"] == "OperationalError" and ledger["since"]
         metrics = c.get("/metrics").text
         assert "skymarket_usage_backlog_rows 3.0" in metrics and "skymarket_usage_rows_dropped_total 0.0" in metrics
+        usage = c.get("/usage")  # its reader: a retryable 503, not a 500
+        assert usage.status_code == 503 and usage.json()["error"]["code"] == "database_unavailable"
 
         blocked.rmdir()  # the database is back
         deadline = time.monotonic() + 30
