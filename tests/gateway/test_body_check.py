@@ -7,6 +7,7 @@ The sweep over every route on one connection is tests/test_hostile_bodies.py."""
 from __future__ import annotations
 
 import json
+import random
 import time
 
 import pytest
@@ -31,6 +32,31 @@ from tests.gateway.usage_support import rows
 def test_depth_is_counted_outside_strings(text: str, depth: int) -> None:
     body = text.encode()
     assert not json_depth_over(body, depth) and (depth == 0 or json_depth_over(body, depth - 1))
+
+
+def _depth(value: object) -> int:
+    if isinstance(value, dict):
+        return 1 + max((_depth(v) for v in value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max((_depth(v) for v in value), default=0)
+    return 0
+
+
+def _random_json(rnd: random.Random, depth: int) -> object:
+    if depth == 0 or rnd.random() < 0.25:
+        return rnd.choice(["", "[{]}", '"quoted" [', "back\\slash ]", "\u00e9}", 3, 2.5, None, True])
+    if rnd.random() < 0.5:
+        return [_random_json(rnd, depth - 1) for _ in range(rnd.randrange(0, 4))]
+    return {rnd.choice(["k", "[", "}", '"']) + str(i): _random_json(rnd, depth - 1) for i in range(rnd.randrange(0, 4))}
+
+
+def test_depth_agrees_with_the_parsed_value_on_random_json() -> None:
+    rnd = random.Random(21)
+    for _ in range(500):
+        value = _random_json(rnd, rnd.randrange(1, 12))
+        body, depth = json.dumps(value).encode(), _depth(value)
+        assert not json_depth_over(body, depth), body
+        assert depth == 0 or json_depth_over(body, depth - 1), body
 
 
 def test_depth_scan_is_linear_on_hostile_text() -> None:
