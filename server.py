@@ -255,7 +255,8 @@ def create_app(settings: Settings | None = None, *, freeze_gc: bool = False) -> 
 
     @app.get("/readyz", tags=["ops"])
     async def readyz(s: ServicesDep) -> JSONResponse:
-        """The model layer (and the search index, once built) is ready to answer."""
+        """The model layer (and the search index, once built) is ready to answer; `degraded` names parts that
+        are down while the service works around them (the usage ledger's database, the limits' Redis)."""
         body = s.readiness()
         return JSONResponse(body, status_code=200 if body["ready"] else 503)
 

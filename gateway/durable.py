@@ -16,7 +16,7 @@ aside. A row is dropped only when the database, the disk and the memory bound al
 
 Only the writer thread (gateway/writer.py) writes: `write` for each batch, `retry` when idle, `drain` at
 shutdown; `status` (for /readyz) and `spend_since` (budgets count the spend still waiting) read from any
-thread under a lock.
+thread. What waits is kept by a `Backlog` (gateway/backlog.py).
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from typing import Any
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, StatementError
 
 from gateway import spool
+from gateway.backlog import Backlog
 from gateway.ledger import Ledger, UsageRow
 
 __all__ = ["Drained", "DurableLedger"]
@@ -61,12 +62,6 @@ def refused_rows(exc: BaseException) -> bool:
     return isinstance(exc, StatementError | TypeError | ValueError)  # a value that could not even be sent
 
 
-@dataclass
-class _File:
-    rows: int
-    spend: dict[tuple[dt.datetime, str | None], float]  # (hour, key) -> USD: budgets read it without the file
-
-
 class DurableLedger:
     """The ledger behind a backlog that survives outages (see the module docstring)."""
 
@@ -89,56 +84,43 @@ class DurableLedger:
         self.retry_s = retry_s
         self.count = count or (lambda what, n: None)
         self.clock = clock
-        self._lock = threading.Lock()
-        self._memory: list[UsageRow] = []
-        self._memory_since = 0.0
-        self._files: dict[Path, _File] = {}
+        self.backlog = Backlog(spool_dir, clock=clock)
+        self._lock = threading.Lock()  # the outage's state, read by `status`
         self._down_since: float | None = None  # monotonic time of the first failure of this outage
         self._down_at: dt.datetime | None = None
         self._error: str | None = None
         self._next_try = 0.0
         self._needs_create = False
         self._closing = False  # after `drain`: rows that cannot be written go to disk at once
-        self._spilled = 0  # rows ever moved to disk
         self.dropped = self.rejected = 0
 
     # --- what others read ---
     @property
     def pending(self) -> int:
         """Rows waiting for the ledger, in memory and on disk."""
-        with self._lock:
-            return len(self._memory) + sum(f.rows for f in self._files.values())
+        return self.backlog.pending
 
     @property
     def spooled(self) -> int:
         """Rows waiting in spool files."""
-        with self._lock:
-            return sum(f.rows for f in self._files.values())
+        return self.backlog.spooled
 
     def status(self) -> dict[str, Any] | None:
         """None when every row is written; else what /readyz shows under `degraded.usage_ledger`."""
+        pending, spooled = self.backlog.pending, self.backlog.spooled
         with self._lock:
-            spooled = sum(f.rows for f in self._files.values())
-            if self._error is None and not self._memory and not spooled:
+            if self._error is None and not pending:
                 return None
-            return {"backlog_rows": len(self._memory) + spooled, "spooled_rows": spooled,
-                    "spool_files": len(self._files), "error": self._error,
+            return {"backlog_rows": pending, "spooled_rows": spooled, "error": self._error,
                     "since": self._down_at.isoformat() if self._down_at else None, "dropped_rows": self.dropped}
 
     def spend_since(self, since: dt.datetime, *, key_name: str | None = None) -> float:
         """The ledger's spend since `since` plus what the backlog still holds (budgets: `SpendSource`).
 
         The backlog is read first: a batch written in between is then counted twice for a moment (a budget
-        errs strict), never missed. Spooled spend is kept per hour: a `since` inside an hour counts that hour
-        whole.
+        errs strict), never missed.
         """
-        since_utc = since.astimezone(dt.UTC).replace(tzinfo=None) if since.tzinfo else since
-        hour = since_utc.replace(minute=0, second=0, microsecond=0)
-        with self._lock:
-            waiting = sum(r.cost_usd for r in self._memory if _naive(r.ts) >= since_utc
-                          and (key_name is None or r.key_name == key_name))
-            waiting += sum(usd for f in self._files.values() for (h, k), usd in f.spend.items()
-                           if h >= hour and (key_name is None or k == key_name))
+        waiting = self.backlog.spend_since(since, key_name=key_name)
         return waiting + self.ledger.spend_since(since, key_name=key_name)
 
     # --- the writer thread ---
@@ -150,12 +132,10 @@ class DurableLedger:
                 rows, _ = spool.read_rows(path)
             except OSError:
                 continue
-            with self._lock:
-                self._files[path] = _summary(rows)
+            self.backlog.adopt(path, rows)
             found += len(rows)
         if found:
-            log.warning("usage spool: %d row(s) in %d file(s) left by an earlier run; writing them to the ledger",
-                        found, len(self._files))
+            log.warning("usage spool: %d row(s) left by an earlier run; writing them to the ledger", found)
             self._next_try = 0.0
 
     def mark_down(self, exc: BaseException) -> None:
@@ -165,16 +145,15 @@ class DurableLedger:
     def write(self, rows: Sequence[UsageRow]) -> None:
         """Writes a new batch, or keeps it behind the rows already waiting (order kept). Never raises."""
         if rows:
-            healthy = self._down_since is None and not self._memory and not self._files
-            if healthy and self._try(list(rows)):
+            if self._down_since is None and not self.backlog.pending and self._try(list(rows)):
                 return
-            self._keep(rows)
+            self.backlog.keep(rows)
         self.retry()
 
     def retry(self, *, force: bool = False) -> None:
         """When a retry is due (or `force`): writes what waits, oldest first; then moves rows that waited too
         long, or too many, to disk. Called for every batch and on the writer's idle ticks. Never raises."""
-        if (self._memory or self._files) and (force or self.clock() >= self._next_try):
+        if self.backlog.pending and (force or self.clock() >= self._next_try):
             self._write_backlog()
         self._maybe_spill()
 
@@ -183,14 +162,14 @@ class DurableLedger:
         never dropped here unless the disk fails too (counted). Call after the writer thread has stopped; rows
         written after it (a request that finished later) that the database does not take go to disk at once."""
         self._closing = True
-        before, spilled = self.pending, self._spilled
+        before, spilled = self.pending, self.backlog.spilled
         self.retry(force=True)  # what the ledger takes is written; the rest goes to disk (closing)
-        dropped = len(self._memory)
+        dropped = self.backlog.in_memory
         if dropped:
-            with self._lock:
-                self._memory.clear()
+            self.backlog.remove(dropped)
             self._drop(dropped, "at shutdown, the database and the spool both failing")
-        return Drained(written=before - self.pending - dropped, spooled=self._spilled - spilled, dropped=dropped)
+        return Drained(written=before - self.pending - dropped, spooled=self.backlog.spilled - spilled,
+                       dropped=dropped)
 
     # --- inside ---
     def _try(self, rows: list[UsageRow]) -> bool:
@@ -222,7 +201,7 @@ class DurableLedger:
 
     def _write_backlog(self) -> None:
         written = 0
-        for path in list(self._files):
+        for path in self.backlog.files:
             try:
                 rows, bad = spool.read_rows(path)
             except FileNotFoundError:  # another process replayed it
@@ -235,46 +214,27 @@ class DurableLedger:
                     return
             self._forget(path, bad)
             written += len(rows)
-        while self._memory:
-            chunk = self._memory[:_CHUNK]
+        while chunk := self.backlog.head(_CHUNK):
             if not self._try(chunk):
                 return
-            with self._lock:
-                del self._memory[:len(chunk)]
+            self.backlog.remove(len(chunk))
             written += len(chunk)
         self._recovered(written)
 
-    def _keep(self, rows: Sequence[UsageRow]) -> None:
-        with self._lock:
-            if not self._memory:
-                self._memory_since = self.clock()
-            self._memory.extend(rows)
-
     def _maybe_spill(self) -> None:
-        if not self._memory:
+        n = self.backlog.in_memory
+        if not n:
             return
-        waited = self.clock() - self._memory_since
-        if self._closing or len(self._memory) >= self.max_rows or waited >= self.spool_after_s:
-            self._spill()
-        over = len(self._memory) - self.max_rows
+        if self._closing or n >= self.max_rows or self.backlog.waited() >= self.spool_after_s:
+            try:
+                path = self.backlog.spill()
+                log.warning("usage ledger still down: %d row(s) moved to the spool (%s)", n, path.name)
+            except OSError as exc:
+                log.error("usage spool write failed (%s): %d row(s) stay in memory", type(exc).__name__, n)
+        over = self.backlog.in_memory - self.max_rows
         if over > 0:  # the disk failed too, and memory is full: the oldest go (counted)
-            with self._lock:
-                del self._memory[:over]
+            self.backlog.remove(over)
             self._drop(over, "the backlog is full and the spool cannot be written")
-
-    def _spill(self) -> int:
-        rows = list(self._memory)
-        try:
-            path = spool.write_rows(self.spool_dir, rows)
-        except OSError as exc:
-            log.error("usage spool write failed (%s): %d row(s) stay in memory", type(exc).__name__, len(rows))
-            return 0
-        with self._lock:
-            self._files[path] = _summary(rows)
-            del self._memory[:len(rows)]
-        self._spilled += len(rows)
-        log.warning("usage ledger still down: %d row(s) moved to the spool (%s)", len(rows), path.name)
-        return len(rows)
 
     def _forget(self, path: Path, bad: int) -> None:
         try:
@@ -287,8 +247,7 @@ class DurableLedger:
                 path.unlink(missing_ok=True)
         except OSError as exc:  # written already; a replay later is a no-op (record ids)
             log.error("could not remove usage spool file %s: %s", path.name, type(exc).__name__)
-        with self._lock:
-            self._files.pop(path, None)
+        self.backlog.forget(path)
 
     def _reject(self, rows: list[UsageRow]) -> None:
         try:
@@ -299,6 +258,10 @@ class DurableLedger:
         self.rejected += len(rows)
         self.count("rejected", len(rows))
         log.error("usage ledger refused %d row(s): kept in %s", len(rows), path)
+
+    def lose(self, n: int, why: str) -> None:
+        """Counts rows lost before they reached this ledger (e.g. a request whose row could not be made)."""
+        self._drop(n, why)
 
     def _drop(self, n: int, why: str) -> None:
         self.dropped += n
@@ -325,16 +288,3 @@ class DurableLedger:
                         written)
         elif written:
             log.warning("usage spool replayed: %d row(s) written", written)
-
-
-def _naive(ts: dt.datetime) -> dt.datetime:
-    return ts.astimezone(dt.UTC).replace(tzinfo=None) if ts.tzinfo else ts
-
-
-def _summary(rows: Sequence[UsageRow]) -> _File:
-    spend: dict[tuple[dt.datetime, str | None], float] = {}
-    for r in rows:
-        if r.cost_usd:
-            key = (_naive(r.ts).replace(minute=0, second=0, microsecond=0), r.key_name)
-            spend[key] = spend.get(key, 0.0) + r.cost_usd
-    return _File(rows=len(rows), spend=spend)

@@ -141,8 +141,7 @@ class Observability:
                 rows.append(to_row(ctx, user_hash=self.audit.user_hash(ctx.user_id)))
             except Exception:
                 log.exception("no ledger row for request %s", ctx.request_id)
-                self.durable.dropped += 1
-                self.metrics.count_usage("dropped", 1)
+                self.durable.lose(1, "its row could not be made")
         self.durable.write(rows)  # never raises: a database outage delays rows, never loses them
         for ctx in ctxs:
             try:
