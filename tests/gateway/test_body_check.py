@@ -1,8 +1,8 @@
-"""The body check (gateway/body_check.py) on its own: JSON depth found without recursion and without being
-fooled by brackets or escapes inside strings, in linear time on hostile text; invalid UTF-8, lone
-surrogates, non-finite and over-long numbers refused with the error that names them; valid JSON and
-non-JSON passed on. Through the app: the refusal's status, a JSON body, the X-Request-ID and the ledger row.
-The sweep over every route on one connection is tests/test_hostile_bodies.py."""
+"""The body check (gateway/body_check.py, gateway/json_scan.py) on its own: JSON depth found without
+recursion and without being fooled by brackets or escapes inside strings, in linear time on hostile text;
+invalid UTF-8, lone surrogates, non-finite and over-long numbers refused with the error that names them; valid
+JSON and non-JSON passed on. Through the app: the refusal's status, a JSON body, the X-Request-ID and the
+ledger row. The sweep over every route on one connection is tests/test_hostile_bodies.py."""
 
 from __future__ import annotations
 
@@ -14,7 +14,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from errors import BodyTooDeep, InvalidUnicode, MalformedBody
-from gateway.body_check import check_body, json_depth_over
+from gateway.body_check import check_body
+from gateway.json_scan import json_depth_over
 from server import create_app
 from tests.conftest import make_settings
 from tests.gateway.usage_support import rows
