@@ -120,7 +120,8 @@ def _refused_body(exc: SkyMarketError) -> JSONResponse:
 
 def _install_error_handlers(app: FastAPI, services: Services) -> None:
     # 422s (and FastAPI's HTTP errors) that never fail to render; a batch item's invalid input is a 422 too.
-    install_input_handlers(app, (chain.get_input_schema().__name__ for chain in services.chains.values()))
+    schemas = [chain.get_input_schema() for chain in services.chains.values()]
+    install_input_handlers(app, {getattr(s, "model_config", {}).get("title") or s.__name__ for s in schemas})
 
     @app.exception_handler(SkyMarketError)
     async def _ours(_: Request, exc: SkyMarketError) -> JSONResponse:

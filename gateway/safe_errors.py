@@ -67,8 +67,9 @@ def install_input_handlers(app: FastAPI, input_models: Iterable[str]) -> None:
 
     Args:
         app: the application.
-        input_models: the class names of the served routes' input models (a `ValidationError` of another
-            model is a fault of ours: a 500 with a JSON body).
+        input_models: the titles of the served routes' input models, as pydantic names them in a
+            `ValidationError` (its config's title, else the class name); a `ValidationError` of another model
+            is a fault of ours: a 500 with a JSON body.
     """
     names = frozenset(input_models)
 

@@ -132,3 +132,5 @@ def test_an_invalid_batch_item_is_422_like_invoke() -> None:
     with TestClient(create_app(make_settings())) as c:
         r = c.post("/search/batch", json={"inputs": [{"query": "roof"}, {"query": "x" * 600}]})
         assert r.status_code == 422 and "at most 500" in r.text
+        r = c.post("/guard/batch", json={"inputs": [{"text": "x" * 5000}]})  # a model titled apart from its class
+        assert r.status_code == 422 and "the limit is 4000" in r.text
