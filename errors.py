@@ -5,6 +5,9 @@
     │   └── ProviderAuthError           the provider refused our credentials (401 upstream)
     ├── PromptError                     a prompt file is malformed, or a variable is missing
     ├── InputRejected                   the request's content is refused (guard block, moderation)
+    ├── MalformedBody                   400: a body no parser may take (not UTF-8, NaN, a 5,000-digit number)
+    │   ├── BodyTooDeep                 400: JSON nested deeper than MAX_JSON_DEPTH (json_too_deep)
+    │   └── InvalidUnicode              422: a lone UTF-16 surrogate escape (lone_surrogate)
     ├── ProviderError                   the model provider failed after fallbacks
     │   ├── ProviderRateLimited         upstream 429
     │   └── ProviderUnavailable         5xx, timeout, connection failure, garbage answer
@@ -22,11 +25,14 @@ Messages never contain secrets or upstream response bodies: provider text can ec
 from __future__ import annotations
 
 __all__ = [
+    "BodyTooDeep",
     "BudgetExceeded",
     "ConfigError",
     "Forbidden",
     "InputRejected",
     "InputTooLong",
+    "InvalidUnicode",
+    "MalformedBody",
     "NotReady",
     "PayloadTooLarge",
     "PromptError",
@@ -71,6 +77,21 @@ class PromptError(SkyMarketError):
 class InputRejected(SkyMarketError):
     code = "input_rejected"
     status = 400
+
+
+class MalformedBody(SkyMarketError):
+    code = "malformed_body"
+    status = 400
+
+
+class BodyTooDeep(MalformedBody):
+    code = "json_too_deep"
+    status = 400
+
+
+class InvalidUnicode(MalformedBody):
+    code = "lone_surrogate"
+    status = 422
 
 
 class ProviderError(SkyMarketError):

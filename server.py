@@ -20,18 +20,21 @@ from fastapi.responses import JSONResponse, RedirectResponse
 from langserve import add_routes
 from pydantic import BaseModel
 from pydantic_core import PydanticSerializationError
+from sqlalchemy.exc import OperationalError
 
 from chains.chat import chat_precheck
 from chains.describe import describe_precheck
 from chains.guard import GuardConfig
 from chains.guarded import set_deadline
 from chains.prompt_header import PromptVersionHeader, prompt_routes
-from errors import SkyMarketError, from_provider_error
+from errors import NotReady, SkyMarketError, from_provider_error
+from gateway.body_check import BodyCheck
 from gateway.dashboard import build_dashboard_router
 from gateway.deps import RateLimitHeaders, route_dependencies
 from gateway.openapi import document_gateway_security
 from gateway.recording import RecordingMiddleware
 from gateway.reports import build_router
+from gateway.safe_errors import SafeJSONResponse, install_input_handlers
 from services import Services, build_services
 from settings import Settings, load_settings
 
@@ -106,14 +109,31 @@ def _error_body(exc: SkyMarketError) -> dict[str, Any]:
 
 def _error_response(exc: SkyMarketError) -> JSONResponse:
     headers = {"Retry-After": str(int(exc.retry_after + 0.999))} if exc.retry_after else None
-    return JSONResponse(_error_body(exc), status_code=exc.status, headers=headers)
+    return SafeJSONResponse(_error_body(exc), status_code=exc.status, headers=headers)
 
 
-def _install_error_handlers(app: FastAPI) -> None:
+def _refused_body(exc: SkyMarketError) -> JSONResponse:
+    """A body refused by `BodyCheck` (gateway/body_check.py), before any route."""
+    log.warning("request body refused: %s (%s)", exc.code, exc.message)
+    return _error_response(exc)
+
+
+def _install_error_handlers(app: FastAPI, services: Services) -> None:
+    # 422s (and FastAPI's HTTP errors) that never fail to render; a batch item's invalid input is a 422 too.
+    schemas = [chain.get_input_schema() for chain in services.chains.values()]
+    install_input_handlers(app, {getattr(s, "model_config", {}).get("title") or s.__name__ for s in schemas})
+
     @app.exception_handler(SkyMarketError)
     async def _ours(_: Request, exc: SkyMarketError) -> JSONResponse:
         log.warning("request failed: %s (%s)", exc.code, exc.message)
         return _error_response(exc)
+
+    @app.exception_handler(OperationalError)
+    async def _database(_: Request, exc: OperationalError) -> JSONResponse:
+        # /usage, /dashboard, the key store while the database is down: a retryable 503, not a 500
+        log.warning("database unavailable: %s", type(exc.orig).__name__ if exc.orig else "OperationalError")
+        return _error_response(NotReady("the database is unavailable; try again shortly",
+                                        code="database_unavailable", retry_after=5))
 
     @app.exception_handler(openai.OpenAIError)
     async def _provider(_: Request, exc: openai.OpenAIError) -> JSONResponse:
@@ -223,7 +243,7 @@ def create_app(settings: Settings | None = None, *, freeze_gc: bool = False) -> 
         lifespan=lifespan,
     )
     app.state.services = services
-    _install_error_handlers(app)
+    _install_error_handlers(app, services)
 
     @app.get("/", include_in_schema=False)
     async def index() -> RedirectResponse:
@@ -236,10 +256,14 @@ def create_app(settings: Settings | None = None, *, freeze_gc: bool = False) -> 
 
     @app.get("/readyz", tags=["ops"])
     async def readyz(s: ServicesDep) -> JSONResponse:
-        """The model layer (and the search index, once built) is ready to answer."""
+        """The model layer (and the search index, once built) is ready to answer; `degraded` names parts that
+        are down while the service works around them (the usage ledger's database, the limits' Redis)."""
         body = s.readiness()
         return JSONResponse(body, status_code=200 if body["ready"] else 503)
 
+    # Inside the recording: a refused body still gets its X-Request-ID, ledger row and audit line.
+    app.add_middleware(BodyCheck, max_bytes=settings.max_body_bytes, max_depth=settings.max_json_depth,
+                       respond=_refused_body)
     if services.observability is not None:  # usage, audit, metrics for every feature route; /usage, /metrics
         services.observability.instrument(services.chains)
         app.add_middleware(RecordingMiddleware, observability=services.observability)
