@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from chains.guard import GuardConfig, screen
 from chains.prompting import PromptStore
+from chains.schemas import InputModel
 from errors import InputRejected
 from gateway import context
 from retrieval.engine import Outcome, SearchEngine
@@ -33,7 +34,7 @@ __all__ = ["SearchInput", "SearchOutput", "SearchResult", "build_search_chain"]
 log = logging.getLogger("skymarket.search")
 
 
-class SearchInput(BaseModel):
+class SearchInput(InputModel):
     """A search: free text, plus optional explicit filters that override what the text says."""
 
     model_config = ConfigDict(extra="forbid")
