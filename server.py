@@ -23,13 +23,13 @@ from pydantic_core import PydanticSerializationError
 
 from chains.chat import chat_precheck
 from chains.describe import describe_precheck
-from chains.guard import GuardConfig
+from chains.guard import GuardConfig, text_precheck
 from chains.guarded import set_deadline
 from chains.prompt_header import PromptVersionHeader, prompt_routes
 from errors import SkyMarketError, from_provider_error
 from gateway.dashboard import build_dashboard_router
 from gateway.deps import RateLimitHeaders, route_dependencies
-from gateway.openapi import document_gateway_security
+from gateway.openapi import document_api
 from gateway.recording import RecordingMiddleware
 from gateway.reports import build_router
 from services import Services, build_services
@@ -50,6 +50,14 @@ _CHAT_ENDPOINTS: list[Endpoint] = [
 _GUARD_ENDPOINTS: list[Endpoint] = [
     "invoke", "batch", "input_schema", "output_schema", "config_schema", "config_hashes",
 ]
+
+
+def _endpoints(base: list[Endpoint], playground: bool) -> list[Endpoint]:
+    """A route's endpoints; with its playground, also stream_log, the one endpoint the playground runs through."""
+    if not playground:
+        return base
+    stream_log: list[Endpoint] = [] if "stream_log" in base else ["stream_log"]
+    return [*base, *stream_log, "playground"]
 
 
 async def get_services(request: Request) -> Services:
@@ -101,7 +109,8 @@ def stream_precheck(check: Precheck | None) -> Callable[[Request], Awaitable[Non
 
 
 def _error_body(exc: SkyMarketError) -> dict[str, Any]:
-    return {"error": {"code": exc.code, "message": exc.message}}
+    # The flat message is for clients that read no other field (LangChain.js RemoteRunnable.stream's error).
+    return {"error": {"code": exc.code, "message": exc.message}, "message": f"{exc.code}: {exc.message}"}
 
 
 def _error_response(exc: SkyMarketError) -> JSONResponse:
@@ -131,7 +140,7 @@ def _mount_features(app: FastAPI, services: Services) -> None:
         services.chains["chat"],
         path="/chat",
         playground_type="chat",
-        enabled_endpoints=[*_CHAT_ENDPOINTS, "playground"] if playground else _CHAT_ENDPOINTS,
+        enabled_endpoints=_endpoints(_CHAT_ENDPOINTS, playground),
         # gateway first (401..429), then the guard's pre-stream check, then the clock starts
         dependencies=[
             *route_dependencies("chat"),
@@ -143,21 +152,25 @@ def _mount_features(app: FastAPI, services: Services) -> None:
         app,
         services.chains["search"],
         path="/search",
-        enabled_endpoints=[*_GUARD_ENDPOINTS, "playground"] if playground else _GUARD_ENDPOINTS,
-        dependencies=route_dependencies("search"),
+        enabled_endpoints=_endpoints(_GUARD_ENDPOINTS, playground),
+        # stream_log (the playground's) screens the query before it opens, as invoke's chain does inside
+        dependencies=[
+            *route_dependencies("search"),
+            Depends(stream_precheck(text_precheck(settings=services.settings, source="search", field="query"))),
+        ],
     )
     add_routes(
         app,
         services.chains["guard"],
         path="/guard",
-        enabled_endpoints=[*_GUARD_ENDPOINTS, "playground"] if playground else _GUARD_ENDPOINTS,
+        enabled_endpoints=_endpoints(_GUARD_ENDPOINTS, playground),
         dependencies=route_dependencies("guard"),
     )
     add_routes(
         app,
         services.chains["describe"],
         path="/describe",
-        enabled_endpoints=[*_CHAT_ENDPOINTS, "playground"] if playground else _CHAT_ENDPOINTS,
+        enabled_endpoints=_endpoints(_CHAT_ENDPOINTS, playground),
         # No request deadline: a batch of hundreds runs far longer than one model call (items are bounded).
         dependencies=[
             *route_dependencies("describe"), Depends(stream_precheck(describe_precheck(services.chains["describe"])))
@@ -249,7 +262,8 @@ def create_app(settings: Settings | None = None, *, freeze_gc: bool = False) -> 
     app.add_middleware(RateLimitHeaders)  # X-RateLimit-* left by the gateway dependency (gateway/deps.py)
     app.add_middleware(PromptVersionHeader, prompts=services.prompts, routes=prompt_routes(settings))
     _mount_features(app, services)
-    document_gateway_security(app)  # the key schemes on the feature routes in /openapi.json
+    # /openapi.json: key schemes, every error status and code, event streams, the ops routes' bodies
+    document_api(app, paid_scopes=services.gateway.model_routes if services.gateway else ())
     return app
 
 

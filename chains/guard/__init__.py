@@ -15,6 +15,7 @@ from chains.guard.runnable import (
     fence,
     guard_messages,
     guard_text,
+    text_precheck,
     worst,
 )
 from chains.guard.screen import screen
@@ -36,5 +37,6 @@ __all__ = [
     "make_canary",
     "redact_leak",
     "screen",
+    "text_precheck",
     "worst",
 ]
