@@ -17,6 +17,7 @@ import openai
 from fastapi import Depends, FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse, RedirectResponse
+from langchain_core.runnables import Runnable
 from langserve import add_routes
 from pydantic import BaseModel
 from pydantic_core import PydanticSerializationError
@@ -29,6 +30,7 @@ from chains.prompt_header import PromptVersionHeader, prompt_routes
 from errors import SkyMarketError, from_provider_error
 from gateway.dashboard import build_dashboard_router
 from gateway.deps import RateLimitHeaders, route_dependencies
+from gateway.envelope import check_envelope, invalid_json
 from gateway.openapi import document_api
 from gateway.recording import RecordingMiddleware
 from gateway.reports import build_router
@@ -86,23 +88,30 @@ async def flush_records(services: ServicesDep) -> None:
 Precheck = Callable[[Any], Awaitable[None]]
 
 
-def stream_precheck(check: Precheck | None) -> Callable[[Request], Awaitable[None]]:
-    """A dependency that runs a feature's input check before a stream opens (a 400, not a 500 error event).
+def input_precheck(chain: Runnable, check: Precheck | None = None) -> Callable[[Request], Awaitable[None]]:
+    """A feature route's dependency: checks the request before LangServe reads it, so that the client gets a
+    4xx rather than a 500 or a stream cut by a generic error event.
 
-    Invoke and batch are left alone: their chains check the same input themselves, before any model call.
+    Every POST: what LangServe 0.3.3 would crash on (gateway/envelope.py). Streams: the feature's own input
+    check. Invoke and batch are left to their chains, which run the same check before any model call.
 
     Args:
+        chain: the route's runnable: each item of a batch is validated with its input schema, as LangServe does.
         check: the feature's check of the request's `input`; raises a `SkyMarketError` to refuse it.
     """
+    schema = chain.input_schema
+    input_model = schema if issubclass(schema, BaseModel) else None  # pydantic 2 (a v1 model is left alone)
 
     async def dependency(request: Request) -> None:
-        if check is None or not str(request.scope.get("path", "")).rsplit("/", 1)[-1].startswith("stream"):
+        if request.method != "POST":
             return
+        endpoint = str(request.scope.get("path", "")).rsplit("/", 1)[-1]
         try:
-            body = await request.json()
-        except ValueError:
-            return  # LangServe answers malformed JSON itself
-        if isinstance(body, dict):
+            body = await request.json()  # parsed once: LangServe reads the same cached value
+        except ValueError:  # not JSON, or not UTF-8
+            raise invalid_json() from None
+        check_envelope(body, endpoint, input_model)
+        if check is not None and endpoint.startswith("stream") and isinstance(body, dict):
             await check(body.get("input"))
 
     return dependency
@@ -135,6 +144,7 @@ def _install_error_handlers(app: FastAPI) -> None:
 def _mount_features(app: FastAPI, services: Services) -> None:
     """One LangServe route per product feature."""
     playground = services.settings.serve_playgrounds
+    chains = services.chains
     add_routes(
         app,
         services.chains["chat"],
@@ -144,7 +154,7 @@ def _mount_features(app: FastAPI, services: Services) -> None:
         # gateway first (401..429), then the guard's pre-stream check, then the clock starts
         dependencies=[
             *route_dependencies("chat"),
-            Depends(stream_precheck(chat_precheck(GuardConfig.from_settings(services.settings)))),
+            Depends(input_precheck(chains["chat"], chat_precheck(GuardConfig.from_settings(services.settings)))),
             Depends(request_deadline),
         ],
     )
@@ -156,7 +166,8 @@ def _mount_features(app: FastAPI, services: Services) -> None:
         # stream_log (the playground's) screens the query before it opens, as invoke's chain does inside
         dependencies=[
             *route_dependencies("search"),
-            Depends(stream_precheck(text_precheck(settings=services.settings, source="search", field="query"))),
+            Depends(input_precheck(chains["search"], text_precheck(settings=services.settings, source="search",
+                                                                   field="query"))),
         ],
     )
     add_routes(
@@ -164,7 +175,7 @@ def _mount_features(app: FastAPI, services: Services) -> None:
         services.chains["guard"],
         path="/guard",
         enabled_endpoints=_endpoints(_GUARD_ENDPOINTS, playground),
-        dependencies=route_dependencies("guard"),
+        dependencies=[*route_dependencies("guard"), Depends(input_precheck(chains["guard"]))],
     )
     add_routes(
         app,
@@ -173,7 +184,8 @@ def _mount_features(app: FastAPI, services: Services) -> None:
         enabled_endpoints=_endpoints(_CHAT_ENDPOINTS, playground),
         # No request deadline: a batch of hundreds runs far longer than one model call (items are bounded).
         dependencies=[
-            *route_dependencies("describe"), Depends(stream_precheck(describe_precheck(services.chains["describe"])))
+            *route_dependencies("describe"),
+            Depends(input_precheck(chains["describe"], describe_precheck(chains["describe"]))),
         ],
     )
 

@@ -38,7 +38,25 @@ _STREAM_200 = {
     "description": "Server-sent events: `data` events (output chunks, log patches or run events, by endpoint), "
                    "then `end`. An error after the stream opened is an `error` event `{status_code, message}`; "
                    "errors found before it opens are the statuses below.",
-    "content": {"text/event-stream": {"schema": {"type": "string"}}},
+    "content": {"text/event-stream": {"schema": {"$ref": _REF.format(model="StreamEvent")}}},
+}
+# Hand-written: one event of a stream (OpenAPI 3.1 has `schema` describe each event), and LangServe's 422 body.
+_SCHEMAS = {
+    "StreamEvent": {
+        "title": "StreamEvent", "type": "object", "required": ["event", "data"],
+        "description": "One server-sent event; `data` is JSON (for `error`: `{status_code, message}`).",
+        "properties": {"event": {"type": "string", "enum": ["metadata", "data", "error", "end"]},
+                       "data": {"type": "string"}, "id": {"type": "string"}, "retry": {"type": "integer"}},
+    },
+    "InputValidationError": {
+        "title": "InputValidationError", "type": "object", "required": ["detail"],
+        "description": "The input does not fit the route's input schema (FastAPI's validation errors), the "
+                       "body is not JSON (`[\"Invalid JSON body\"]`), or LangServe refused the config (a text).",
+        "properties": {"detail": {"anyOf": [
+            {"type": "array", "items": {"anyOf": [{"$ref": _REF.format(model="ValidationError")}, {"type": "string"}]}},
+            {"type": "string"},
+        ]}},
+    },
 }
 _USER_ID = {
     "name": "X-User-Id", "in": "header", "required": False,
@@ -64,6 +82,7 @@ def document_api(app: FastAPI, *, paid_scopes: Collection[str] = ("chat", "descr
                  for scope in _gateway_scopes(route) for method in route.methods or ()}
         schemas = schema.setdefault("components", {}).setdefault("schemas", {})
         _add_models(schemas, [ErrorBody, *(model for bodies in OPS_BODIES.values() for _, model in bodies)])
+        schemas.update(_SCHEMAS)
         if gated:
             schemes = schema["components"].setdefault("securitySchemes", {})
             for scheme in _SCHEMES:
@@ -99,6 +118,8 @@ def _document(path: str, method: str, operation: dict[str, Any], *, scope: str |
             params.append(dict(_USER_ID))
     if scope is not None and method == "post":
         statuses += [*_FEATURE_POST, *(_MODEL_POST if paid else ())]
+        responses["422"] = {"description": "Validation error", "content": {
+            "application/json": {"schema": {"$ref": _REF.format(model="InputValidationError")}}}}
     for status in sorted(statuses):
         responses.setdefault(str(status), error_response(status, ref=_REF.format(model=ErrorBody.__name__)))
     if path.endswith(_STREAMS) and "200" in responses:

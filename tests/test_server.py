@@ -264,3 +264,32 @@ def test_responses_are_encoded_as_fastapi_would(
     for path, body in calls:
         assert client.post(path, json=body).status_code == 200, path
     assert len(compared) == len(calls)
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "where"),
+    [
+        ("/guard/invoke", {"input": {"text": "hi"}, "config": None}, ["body", "config"]),
+        ("/chat/stream", {**ASK, "config": None}, ["body", "config"]),
+        ("/search/batch", {"inputs": None}, ["body", "inputs"]),
+        ("/search/batch", {"inputs": [{"query": "roof"}], "config": [None]}, ["body", "config"]),
+        ("/guard/batch", {"inputs": [{"text": "fine"}, {"text": 5}]}, ["body", "inputs", 1, "text"]),
+    ],
+)
+def test_envelopes_langserve_would_crash_on_are_422(client: TestClient, path: str, body: dict, where: list) -> None:
+    r = client.post(path, json=body)
+    assert r.status_code == 422, r.text
+    assert r.json()["detail"][0]["loc"] == where
+
+
+def test_a_body_that_is_not_utf8_is_422(client: TestClient) -> None:
+    body = b'{"input": {"text": "\xff\xfe"}}'
+    r = client.post("/guard/invoke", content=body, headers={"content-type": "application/json"})
+    assert r.status_code == 422 and r.json() == {"detail": ["Invalid JSON body"]}
+
+
+def test_error_bodies_carry_code_and_a_flat_message(client: TestClient) -> None:
+    r = client.post("/search/invoke", json={"input": {"query": INJECTION}})
+    assert r.status_code == 400
+    assert r.json()["error"]["code"] == "guard_blocked"
+    assert r.json()["message"] == f"guard_blocked: {r.json()['error']['message']}"
