@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import httpx
-import openai
-
-from errors import NotReady, ProviderRateLimited, RateLimited, SkyMarketError, from_provider_error
+from errors import NotReady, ProviderRateLimited, RateLimited, SkyMarketError
 
 
 def test_429_and_503_errors_carry_a_retry_after_even_when_the_raiser_gives_none() -> None:
@@ -14,8 +11,3 @@ def test_429_and_503_errors_carry_a_retry_after_even_when_the_raiser_gives_none(
     assert NotReady("x", retry_after=30).retry_after == 30  # the raiser's figure wins
     assert SkyMarketError("bug").retry_after is None
 
-
-def test_a_provider_429_without_its_own_retry_after_gets_the_default() -> None:
-    response = httpx.Response(429, request=httpx.Request("POST", "http://fake/v1/chat/completions"))
-    mapped = from_provider_error(openai.RateLimitError("slow", response=response, body=None))
-    assert isinstance(mapped, ProviderRateLimited) and mapped.retry_after == ProviderRateLimited.default_retry_after

@@ -100,7 +100,8 @@ def test_not_json_is_a_clear_4xx(client: TestClient) -> None:
 
 @pytest.mark.parametrize(
     ("failure", "status", "code"),
-    [(Fail(503), 503, "provider_unavailable"), (Fail(429, retry_after=7), 429, "provider_rate_limited")],
+    [(Fail(503), 503, "provider_unavailable"), (Fail(429, retry_after=7), 429, "provider_rate_limited"),
+     (Fail(429), 429, "provider_rate_limited")],  # no Retry-After upstream: ours still has one
 )
 def test_all_models_failing_maps_to_status(
     client: TestClient, fake_openai: FakeOpenAI, failure: Fail, status: int, code: str

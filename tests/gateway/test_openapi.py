@@ -62,7 +62,7 @@ def raised_codes() -> dict[str, set[str]]:
             if isinstance(node, ast.ClassDef):
                 for stmt in node.body:
                     if (isinstance(stmt, ast.Assign) and [getattr(t, "id", None) for t in stmt.targets] == ["code"]
-                            and isinstance(stmt.value, ast.Constant)):
+                            and isinstance(stmt.value, ast.Constant) and isinstance(stmt.value.value, str)):
                         found.setdefault(stmt.value.value, set()).add(node.name)
             elif isinstance(node, ast.Call):
                 for kw in node.keywords:
