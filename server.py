@@ -123,7 +123,10 @@ def _error_body(exc: SkyMarketError) -> dict[str, Any]:
 
 
 def _error_response(exc: SkyMarketError) -> JSONResponse:
-    headers = {"Retry-After": str(int(exc.retry_after + 0.999))} if exc.retry_after else None
+    # The code in a header too: a streaming client (langserve.RemoteRunnable.stream) sees headers, not the body.
+    headers = {"X-Error-Code": exc.code}
+    if exc.retry_after:
+        headers["Retry-After"] = str(int(exc.retry_after + 0.999))
     return JSONResponse(_error_body(exc), status_code=exc.status, headers=headers)
 
 

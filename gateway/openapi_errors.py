@@ -3,8 +3,10 @@
     {"error": {"code": "guard_blocked", "message": "this request looks like ..."},
      "message": "guard_blocked: this request looks like ..."}
 
-`server.py` writes that body for every `SkyMarketError` (errors.py); the flat `message` repeats the code for
-clients that only read a top-level `message` (LangChain.js `RemoteRunnable.stream()` puts it in its error).
+`server.py` writes that body for every `SkyMarketError` (errors.py), with the code in an `X-Error-Code` header
+too; the flat `message` repeats it for clients that only read a top-level `message` (LangChain.js
+`RemoteRunnable.stream()` puts that in its error), the header for those that read no body (Python
+`langserve.RemoteRunnable.stream()`).
 422 is FastAPI's own validation body (`{"detail": [...]}`), as LangServe answers a malformed input.
 
 `ERRORS` is the one list of codes. tests/gateway/test_openapi.py scans the source for every `code=` an error
@@ -92,13 +94,15 @@ def error_response(status: int, *, ref: str) -> dict[str, Any]:
     response: dict[str, Any] = {
         "description": f"{summary}. `error.code` is one of:\n{lines}",
         "content": {"application/json": {"schema": {"$ref": ref}}},
+        "headers": {"X-Error-Code": {"description": "`error.code` again, for clients that read no body (streams)",
+                                     "schema": {"type": "string"}}},
     }
     if status in (402, 429, 503, 504):
-        response["headers"] = {"Retry-After": {
+        response["headers"]["Retry-After"] = {
             "description": "seconds to wait before trying again",
             "required": status in RETRY_AFTER,
             "schema": {"type": "integer", "minimum": 0},
-        }}
+        }
     if status == 429:
         response["headers"]["X-RateLimit-Exceeded"] = {
             "description": "the limit reached: user_rpm, key_rpm, global_rpm, user_tpm, key_tpm or global_tpm "
