@@ -267,6 +267,13 @@ def test_responses_are_encoded_as_fastapi_would(
     assert len(compared) == len(calls)
 
 
+@pytest.fixture(scope="module")
+def refusing() -> Iterator[TestClient]:
+    """One app for the tests whose requests are refused before any chain runs (an app per test costs memory)."""
+    with TestClient(create_app(make_settings())) as c:
+        yield c
+
+
 @pytest.mark.parametrize(
     ("path", "body", "where"),
     [
@@ -277,20 +284,20 @@ def test_responses_are_encoded_as_fastapi_would(
         ("/guard/batch", {"inputs": [{"text": "fine"}, {"text": 5}]}, ["body", "inputs", 1, "text"]),
     ],
 )
-def test_envelopes_langserve_would_crash_on_are_422(client: TestClient, path: str, body: dict, where: list) -> None:
-    r = client.post(path, json=body)
+def test_envelopes_langserve_would_crash_on_are_422(refusing: TestClient, path: str, body: dict, where: list) -> None:
+    r = refusing.post(path, json=body)
     assert r.status_code == 422, r.text
     assert r.json()["detail"][0]["loc"] == where
 
 
-def test_a_body_that_is_not_utf8_is_422(client: TestClient) -> None:
+def test_a_body_that_is_not_utf8_is_422(refusing: TestClient) -> None:
     body = b'{"input": {"text": "\xff\xfe"}}'
-    r = client.post("/guard/invoke", content=body, headers={"content-type": "application/json"})
+    r = refusing.post("/guard/invoke", content=body, headers={"content-type": "application/json"})
     assert r.status_code == 422 and r.json() == {"detail": ["Invalid JSON body"]}
 
 
-def test_error_bodies_carry_code_and_a_flat_message(client: TestClient) -> None:
-    r = client.post("/search/invoke", json={"input": {"query": INJECTION}})
+def test_error_bodies_carry_code_and_a_flat_message(refusing: TestClient) -> None:
+    r = refusing.post("/search/invoke", json={"input": {"query": INJECTION}})
     assert r.status_code == 400
     assert r.json()["error"]["code"] == "guard_blocked"
     assert r.json()["message"] == f"guard_blocked: {r.json()['error']['message']}"

@@ -3,7 +3,8 @@ from the route's input schema, takes input, runs, and shows the output, with no 
 playgrounds run on the fake OpenAI server; the chat playground on the real local model. A failing test leaves
 its screenshot in test-artifacts/.
 
-A new route's playground is one `Form(...)` line in FORMS: the fields to fill and what its output must show.
+A new route's playground is one `Form(...)` line in FORMS: the fields to fill and what its output must show
+(a conversation: `{"messages": [{"type": "human", "content": ...}]}`, as `test_a_conversation_playground_runs`).
 """
 
 from __future__ import annotations
@@ -60,7 +61,11 @@ def live(fake_openai_server: FakeOpenAI) -> Iterator[LiveServer]:
 def fill(tab: Tab, field: dict[str, Any], name: str, value: Any) -> None:
     """Types one value into the control the playground drew for the field (JSON Forms' ids and labels)."""
     control = tab.page.locator(f'[id="#/properties/{name}-input"]')
-    if "enum" in field:
+    if name == "messages":  # LangServe draws a conversation as message rows: a type <select>, a <textarea>
+        [message] = value  # the page starts with one row
+        tab.page.locator("select").first.select_option(message["type"])
+        tab.page.locator("textarea").first.fill(message["content"])
+    elif "enum" in field:
         control.select_option(str(value))
     elif field.get("type") == "boolean":
         control.set_checked(bool(value))
@@ -95,12 +100,43 @@ def test_playground_runs(tab: Tab, live: LiveServer, fake_openai: FakeOpenAI, fo
     schema = httpx.get(f"{live.url}/{form.route}/input_schema").json()
     tab.page.goto(f"{live.url}/{form.route}/playground/", wait_until="networkidle")
     # JSON Forms draws one control per field, with an id from the field's name (lists: a table, no id)
+    assert tab.page.get_by_role("button", name="Start").count() == 1, "the page is blank"
     drawn = [name for name in schema["properties"] if tab.page.locator(f'[id="#/properties/{name}-input"]').count()]
     assert drawn == [n for n, f in schema["properties"].items() if f.get("type") != "array"], "the form is not drawn"
     for name, value in form.fields.items():
         fill(tab, schema["properties"][name], name, value)
     tab.page.get_by_role("button", name="Start").click()
     output(tab, form.shows)
+    assert not tab.errors, tab.errors
+
+
+@pytest.fixture(scope="module")
+def conversation_live() -> Iterator[LiveServer]:
+    """A route whose input is a conversation (`make_chat_input`, /chat's and /assistant's model) on the default
+    playground, answering an object: what a conversation route needs from InputModel, before any chain."""
+    from fastapi import FastAPI
+    from langchain_core.runnables import RunnableLambda
+    from langserve import add_routes
+
+    from chains.chat_input import make_chat_input
+
+    app = FastAPI()
+    def echo(conv: dict[str, Any]) -> dict[str, Any]:  # LangServe hands the chain its input as a dict
+        turns = conv["messages"]
+        last = turns[-1] if isinstance(turns[-1], dict) else turns[-1].model_dump()
+        return {"text": f"you said: {last['content']}", "turns": len(turns)}
+
+    conversation = make_chat_input(max_messages=20, max_chars=4000)
+    add_routes(app, RunnableLambda(echo).with_types(input_type=conversation), path="/conversation")
+    with LiveServer(app) as server:
+        yield server
+
+
+def test_a_conversation_playground_runs(tab: Tab, conversation_live: LiveServer) -> None:
+    tab.page.goto(f"{conversation_live.url}/conversation/playground/", wait_until="networkidle")
+    fill(tab, {}, "messages", [{"type": "human", "content": "Who inspects roofs in Troy?"}])
+    tab.page.get_by_role("button", name="Start").click()
+    assert output(tab, lambda out: out["turns"] == 1)["text"] == "you said: Who inspects roofs in Troy?"
     assert not tab.errors, tab.errors
 
 
