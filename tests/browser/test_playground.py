@@ -115,7 +115,7 @@ def conversation_live() -> Iterator[LiveServer]:
     """A route whose input is a conversation (`make_chat_input`, /chat's and /assistant's model) on the default
     playground, answering an object: what a conversation route needs from InputModel, before any chain."""
     from fastapi import FastAPI
-    from langchain_core.runnables import RunnableLambda
+    from langchain_core.runnables import Runnable, RunnableLambda
     from langserve import add_routes
 
     from chains.chat_input import make_chat_input
@@ -127,7 +127,8 @@ def conversation_live() -> Iterator[LiveServer]:
         return {"text": f"you said: {last['content']}", "turns": len(turns)}
 
     conversation = make_chat_input(max_messages=20, max_chars=4000)
-    add_routes(app, RunnableLambda(echo).with_types(input_type=conversation), path="/conversation")
+    chain: Runnable = RunnableLambda(echo)
+    add_routes(app, chain.with_types(input_type=conversation), path="/conversation")
     with LiveServer(app) as server:
         yield server
 
