@@ -118,8 +118,10 @@ def _document(path: str, method: str, operation: dict[str, Any], *, scope: str |
             params.append(dict(_USER_ID))
     if scope is not None and method == "post":
         statuses += [*_FEATURE_POST, *(_MODEL_POST if paid else ())]
-        responses["422"] = {"description": "Validation error", "content": {
-            "application/json": {"schema": {"$ref": _REF.format(model="InputValidationError")}}}}
+        invalid = error_response(422, ref=_REF.format(model=ErrorBody.__name__))
+        invalid["content"]["application/json"]["schema"] = {"anyOf": [
+            {"$ref": _REF.format(model="InputValidationError")}, {"$ref": _REF.format(model=ErrorBody.__name__)}]}
+        responses["422"] = invalid
     for status in sorted(statuses):
         responses.setdefault(str(status), error_response(status, ref=_REF.format(model=ErrorBody.__name__)))
     if path.endswith(_STREAMS) and "200" in responses:

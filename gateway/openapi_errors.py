@@ -7,7 +7,8 @@
 too; the flat `message` repeats it for clients that only read a top-level `message` (LangChain.js
 `RemoteRunnable.stream()` puts that in its error), the header for those that read no body (Python
 `langserve.RemoteRunnable.stream()`).
-422 is FastAPI's own validation body (`{"detail": [...]}`), as LangServe answers a malformed input.
+A 422 is mostly FastAPI's own validation body (`{"detail": [...]}`), as LangServe answers a malformed input;
+the guard's length limit answers one in ours (`input_too_long`).
 
 `ERRORS` is the one list of codes. tests/gateway/test_openapi.py scans the source for every `code=` an error
 is raised with and fails if one is missing here: a new code needs its line.
@@ -61,6 +62,10 @@ ERRORS: dict[int, tuple[str, dict[str, str]]] = {
         "loopback_only": "/dashboard in development: loopback callers only",
     }),
     413: ("The body is too large", {"body_too_large": "the request body is over MAX_BODY_BYTES"}),
+    422: ("The input is invalid", {
+        "input_too_long": "a text is over its length limit (the message names it); other invalid input gets "
+                          "FastAPI's `{detail: [...]}` body",
+    }),
     429: ("Too many requests: retry after Retry-After seconds", {
         "rate_limited": "a requests- or tokens-per-minute limit (X-RateLimit-Exceeded names which)",
         "provider_rate_limited": "the AI provider is rate limiting this service, and no fallback answered",
