@@ -50,13 +50,14 @@ __all__ = [
 class SkyMarketError(Exception):
     code = "internal_error"
     status = 500
+    default_retry_after: float | None = None  # Retry-After when the raiser gives none (429 and 503 always have one)
 
     def __init__(self, message: str, *, code: str | None = None, retry_after: float | None = None) -> None:
         super().__init__(message)
         self.message = message
         if code is not None:
             self.code = code
-        self.retry_after = retry_after
+        self.retry_after = retry_after if retry_after is not None else self.default_retry_after
 
 
 class ConfigError(SkyMarketError):
@@ -102,16 +103,19 @@ class ProviderError(SkyMarketError):
 class ProviderRateLimited(ProviderError):
     code = "provider_rate_limited"
     status = 429
+    default_retry_after = 5.0
 
 
 class ProviderUnavailable(ProviderError):
     code = "provider_unavailable"
     status = 503
+    default_retry_after = 5.0
 
 
 class NotReady(SkyMarketError):
     code = "not_ready"
     status = 503
+    default_retry_after = 5.0
 
 
 class Unauthorized(SkyMarketError):
@@ -127,6 +131,7 @@ class Forbidden(SkyMarketError):
 class RateLimited(SkyMarketError):
     code = "rate_limited"
     status = 429
+    default_retry_after = 1.0
 
 
 class BudgetExceeded(SkyMarketError):
