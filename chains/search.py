@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from chains.guard import GuardConfig, screen
 from chains.prompting import PromptStore
+from chains.schemas import InputModel
 from errors import InputRejected
 from gateway import context
 from retrieval.engine import Outcome, SearchEngine
@@ -34,7 +35,7 @@ __all__ = ["SearchInput", "SearchOutput", "SearchResult", "build_search_chain"]
 log = logging.getLogger("skymarket.search")
 
 
-class _Query(BaseModel):
+class _Query(InputModel):  # InputModel: a form the playground can draw (chains/schemas.py)
     query: str = Field(..., min_length=1, max_length=500, description="what the customer typed")
     limit: int = Field(default=10, ge=1, le=50, description="how many results at most (1-50)")
     lat: float | None = Field(default=None, ge=-90, le=90, description="where the service is needed")

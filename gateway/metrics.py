@@ -13,9 +13,12 @@ recently started app's, outside a request), and also note the event on the reque
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 from gateway import context
 from gateway.context import RequestContext
@@ -52,6 +55,18 @@ class Metrics:
         self.circuit = Gauge(p + "circuit_state", "Circuit breaker state (0 closed, 1 half-open, 2 open)",
                              ["model"], registry=r)
         self.alerts = Counter(p + "alerts", "Alerts raised by kind", ["kind"], registry=r)
+        # The usage ledger's backlog while the database is down (gateway/durable.py).
+        self.usage_backlog = Gauge(p + "usage_backlog_rows", "Usage rows waiting for the ledger (memory and spool)",
+                                   registry=r)
+        self.usage_spooled = Gauge(p + "usage_spooled_rows", "Usage rows waiting in spool files on disk", registry=r)
+        self.usage_counts = {
+            "dropped": Counter(p + "usage_rows_dropped", "Usage rows lost: neither the ledger nor the spool could "
+                               "keep them (must stay 0)", registry=r),
+            "rejected": Counter(p + "usage_rows_rejected", "Usage rows the database refused as invalid, kept in "
+                                "the spool's rejected/ folder", registry=r),
+            "failures": Counter(p + "usage_write_failures", "Ledger writes that failed (their rows were kept)",
+                                registry=r),
+        }
 
     def observe(self, ctx: RequestContext) -> None:
         """Counts one finished request from its context."""
@@ -75,6 +90,20 @@ class Metrics:
             else:
                 self.unpriced.labels(c.model).inc()
 
+    def count_usage(self, what: str, n: int) -> None:
+        """Counts usage rows `dropped` or `rejected`, or ledger write `failures` (gateway/durable.py)."""
+        self.usage_counts[what].inc(n)
+
+    def watch_backlog(self, pending: Callable[[], int], spooled: Callable[[], int]) -> None:
+        """The backlog gauges read these at each scrape."""
+        self.usage_backlog.set_function(pending)
+        self.usage_spooled.set_function(spooled)
+
+    def watch_settlements(self, read: Callable[[], tuple[int, int]]) -> None:
+        """Redis token settlements waiting in this process and those given up (older than their window):
+        `read` returns (waiting, expired) at each scrape (gateway/limits_redis.py)."""
+        self.registry.register(_Settlements(read))
+
     def set_circuit(self, model: str, state: str) -> None:
         """A breaker's state (a `BreakerRegistry` listener)."""
         self.circuit.labels(model).set(CIRCUIT_STATES.get(state.replace("-", "_"), -1))
@@ -82,6 +111,18 @@ class Metrics:
     def render(self) -> tuple[bytes, str]:
         """The Prometheus text exposition and its content type."""
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
+
+
+class _Settlements(Collector):
+    def __init__(self, read: Callable[[], tuple[int, int]]) -> None:
+        self.read = read
+
+    def collect(self) -> Iterator[Metric]:
+        waiting, expired = self.read()
+        yield GaugeMetricFamily("skymarket_limit_settlements_waiting",
+                                "Token settlements waiting in this process for Redis", value=waiting)
+        yield CounterMetricFamily("skymarket_limit_settlements_expired",
+                                  "Token settlements given up: Redis was down past their window", value=expired)
 
 
 _active: ContextVar[Metrics | None] = ContextVar("skymarket_metrics", default=None)
