@@ -40,13 +40,18 @@ ERRORS: dict[int, tuple[str, dict[str, str]]] = {
     400: ("The request was refused", {
         "guard_blocked": "the input guard took the text for a prompt-injection attempt (no model was called)",
         "guard_too_long": "a text is longer than GUARD_MAX_CHARS",
-        "moderation_flagged": "/describe: moderation refused the operator's text",
+        "moderation_flagged": "/describe, /assistant, /chat: moderation refused the operator's or customer's text",
         "batch_too_large": "/describe/batch: more items than one batch may hold",
         "token_estimate_over_limit": "the request alone may use more tokens than a tokens-per-minute limit allows",
         "invalid_max_tokens": "a max_tokens in the config is not a positive integer",
         "max_tokens_too_large": "a max_tokens in the config is over the service's cap",
         "invalid_user_id": "the X-User-Id header is malformed",
         "input_rejected": "the content was refused",
+        "malformed_body": "the body is not JSON a route can read",
+        "invalid_utf8": "the body is not valid UTF-8",
+        "json_too_deep": "the JSON nests deeper than MAX_JSON_DEPTH",
+        "non_finite_number": "the JSON holds NaN, Infinity or a number too large for a float",
+        "number_too_long": "the JSON holds an integer with more digits than the parser reads safely",
     }),
     401: ("Not authenticated", {
         "missing_api_key": "no key: send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'",
@@ -65,6 +70,7 @@ ERRORS: dict[int, tuple[str, dict[str, str]]] = {
     422: ("The input is invalid", {
         "input_too_long": "a text is over its length limit (the message names it); other invalid input gets "
                           "FastAPI's `{detail: [...]}` body",
+        "lone_surrogate": "a string holds a lone UTF-16 surrogate (\\ud800)",
     }),
     429: ("Too many requests: retry after Retry-After seconds", {
         "rate_limited": "a requests- or tokens-per-minute limit (X-RateLimit-Exceeded names which)",
@@ -81,6 +87,7 @@ ERRORS: dict[int, tuple[str, dict[str, str]]] = {
         "provider_unavailable": "every model failed (error, timeout or garbage answer)",
         "circuit_open": "every model's circuit breaker is open",
         "limits_unavailable": "the rate-limit store is down and GATEWAY_REDIS_FAILURE is deny",
+        "database_unavailable": "/usage, /dashboard: the usage ledger's database is down (answers still work)",
     }),
     504: ("Out of time", {"deadline_exceeded": "the request ran past AI_REQUEST_TIMEOUT"}),
 }

@@ -7,7 +7,7 @@ added to a route without its line here fails there.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -110,6 +110,9 @@ class Readiness(_Closed):
     ready: bool
     parts: dict[str, bool]
     problems: dict[str, str]
+    degraded: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="parts down that the service works around (the usage ledger's "
+        "database: its backlog, rows on disk, since when; the limits' Redis)")
     circuits: dict[str, Literal["closed", "open", "half_open"]]
 
 
