@@ -301,10 +301,10 @@ def test_envelopes_langserve_would_crash_on_are_422(refusing: TestClient, path: 
     assert r.json()["detail"][0]["loc"] == where
 
 
-def test_a_body_that_is_not_utf8_is_422(refusing: TestClient) -> None:
+def test_a_body_that_is_not_utf8_is_400(refusing: TestClient) -> None:
     body = b'{"input": {"text": "\xff\xfe"}}'
     r = refusing.post("/guard/invoke", content=body, headers={"content-type": "application/json"})
-    assert r.status_code == 422 and r.json() == {"detail": ["Invalid JSON body"]}
+    assert r.status_code == 400 and r.json()["error"]["code"] == "invalid_utf8"  # the body check, before any route
 
 
 def test_error_bodies_carry_code_and_a_flat_message(refusing: TestClient) -> None:

@@ -25,6 +25,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
+from langchain_core.callbacks import BaseCallbackManager
 from langchain_core.runnables import Runnable, RunnableConfig
 from langchain_core.runnables.config import (
     ensure_config,
@@ -111,15 +112,15 @@ class AssistantChain(Runnable[Any, Any]):
         read, found = self._retrieve(data, config)
         if found.final is not None:
             return s.output(found, found.final, [])
-        turn, flags = s.turn(found, read), list[str]()
-        model, message = s.models.invoke_with_model(turn.messages, config)
+        turn, flags, quiet = s.turn(found, read), list[str](), _unwatched(config)
+        model, message = s.models.invoke_with_model(turn.messages, quiet)
         draft = text_of(message)
         text = s.review(turn, message, flags)
         for _ in range(s.max_attempts - 1):
             retry = s.retry(turn, model, found, draft, text, flags)
             if retry is None:
                 break
-            message = model.invoke(retry, config)
+            message = model.invoke(retry, quiet)
             draft = text_of(message)
             text = s.review(turn, message, flags)
         verdict = s.moderator.check([text]) if text else None
@@ -130,15 +131,15 @@ class AssistantChain(Runnable[Any, Any]):
         read, found = await self._aretrieve(data, config)
         if found.final is not None:
             return s.output(found, found.final, [])
-        turn, flags = s.turn(found, read), list[str]()
-        model, message = await s.models.ainvoke_with_model(turn.messages, config)
+        turn, flags, quiet = s.turn(found, read), list[str](), _unwatched(config)
+        model, message = await s.models.ainvoke_with_model(turn.messages, quiet)
         draft = text_of(message)
         text = s.review(turn, message, flags)
         for _ in range(s.max_attempts - 1):
             retry = s.retry(turn, model, found, draft, text, flags)
             if retry is None:
                 break
-            message = await model.ainvoke(retry, config)
+            message = await model.ainvoke(retry, quiet)
             draft = text_of(message)
             text = s.review(turn, message, flags)
         verdict = await s.moderator.acheck([text]) if text else None
@@ -190,7 +191,7 @@ class AssistantChain(Runnable[Any, Any]):
                 yield piece
             if turn is not None and out.gate is not None:
                 cut = False
-                for chunk in self.steps.models.stream(turn.messages, child):
+                for chunk in self.steps.models.stream(turn.messages, _unwatched(child)):
                     cut = cut or was_cut(chunk)
                     for sentence in out.gate.feed(text_of(chunk)):
                         if (piece := out.moderated(sentence, moderator.check([sentence]))) is not None:
@@ -225,7 +226,7 @@ class AssistantChain(Runnable[Any, Any]):
                 # After a leak or a refused sentence the gate lets nothing more out; the model's stream is
                 # still read to its end, so its run ends normally and its usage is recorded.
                 cut = False
-                async for chunk in self.steps.models.astream(turn.messages, child):
+                async for chunk in self.steps.models.astream(turn.messages, _unwatched(child)):
                     cut = cut or was_cut(chunk)
                     for sentence in out.gate.feed(text_of(chunk)):
                         if (piece := out.moderated(sentence, await moderator.acheck([sentence]))) is not None:
@@ -242,6 +243,21 @@ class AssistantChain(Runnable[Any, Any]):
             await run.on_chain_error(exc)
             raise
         await run.on_chain_end(_joined(sent))
+
+
+def _unwatched(config: RunnableConfig) -> RunnableConfig:
+    """The config for a model call, without the event and log streamers (`stream_events`, `stream_log`, the
+    playgrounds): the model's draft is unchecked, and a client reading those streams must not see a claim the
+    check will remove. Usage callbacks and tracers still see the call. A streamer is known by the method
+    LangChain's own streamers implement (`tap_output_aiter`); if it is renamed, tests/chains/assistant fails."""
+    callbacks = config.get("callbacks")
+    if not isinstance(callbacks, BaseCallbackManager):
+        return config
+    quiet = callbacks.copy()
+    for handler in [*quiet.handlers, *quiet.inheritable_handlers]:
+        if hasattr(handler, "tap_output_aiter"):
+            quiet.remove_handler(handler)
+    return {**config, "callbacks": quiet}
 
 
 def _end(out: Any) -> Any:

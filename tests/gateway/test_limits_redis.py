@@ -34,7 +34,7 @@ from settings import Settings
 from tests.conftest import FAKE_KEY, ROOT, LiveServer, make_settings
 from tests.fake_openai import FakeOpenAI, Reply
 
-ASK = {"input": {"messages": [{"role": "user", "content": "Roof inspection in Troy?"}]}}
+ASK = {"input": {"messages": [{"role": "user", "content": "How do I hire a drone pilot through SkyMarket?"}]}}
 
 
 def _key(s: Settings, name: str, **limits: int) -> str:

@@ -99,4 +99,4 @@ async def test_a_remote_runnable_client_sees_the_listings_before_the_text(
         assert "listings" in chunks[0] and "text" not in chunks[0]
         assert [x["id"] for x in chunks[0]["listings"]] == [x["id"] for x in out["listings"]]
         events = [e["event"] async for e in assistant.astream_events(ASK["input"], version="v2")]
-        assert "on_retriever_end" in events and events.index("on_retriever_end") < events.index("on_chat_model_start")
+        assert "on_retriever_end" in events and not [e for e in events if e.startswith("on_chat_model")]
