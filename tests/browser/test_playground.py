@@ -80,6 +80,22 @@ def fill(tab: Tab, field: dict[str, Any], name: str, value: Any) -> None:
         control.fill(str(value))
 
 
+def shown(text: str) -> Any:
+    """The value the playground shows. A route that streams objects in parts (/assistant: the listings, then
+    the text, then the flags) is shown as its chunks one after another: they are added up as LangChain does."""
+    decoder, values, at = json.JSONDecoder(), [], 0
+    while at < len(text.strip()):
+        value, at = decoder.raw_decode(text.strip(), at)
+        values.append(value)
+    if len(values) == 1:
+        return values[0]
+    total: dict[str, Any] = {}
+    for chunk in values:
+        for key, value in chunk.items():
+            total[key] = total[key] + value if total.get(key) is not None and value is not None else value
+    return total
+
+
 def output(tab: Tab, shows: Callable[[Any], bool], timeout_s: float = 60) -> Any:
     """The JSON the playground shows under "Output", once `shows` holds for it (it fills in as it streams)."""
     box = tab.page.locator("h2:has-text('Output') + div")
@@ -87,7 +103,7 @@ def output(tab: Tab, shows: Callable[[Any], bool], timeout_s: float = 60) -> Any
     while time.monotonic() < deadline:
         if box.count():
             try:
-                last = json.loads(box.inner_text())
+                last = shown(box.inner_text())
                 if shows(last):
                     return last
             except (ValueError, KeyError, TypeError):
