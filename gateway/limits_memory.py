@@ -40,13 +40,12 @@ def _quiet_memory_storage(storage_class: type[MemoryStorage] = MemoryStorage) ->
     """
     storage = storage_class()
     expire = getattr(storage, _EXPIRE, None)
-    timer = getattr(storage, "timer", None)
-    if not callable(expire) or not callable(getattr(storage, _SCHEDULE, None)) or not callable(
-            getattr(timer, "cancel", None)):
+    cancel = getattr(getattr(storage, "timer", None), "cancel", None)
+    if not callable(expire) or not callable(getattr(storage, _SCHEDULE, None)) or not callable(cancel):
         log.warning("limits %s: MemoryStorage's expiry internals changed; keeping its expiry thread "
                     "(in-process limits work as before, with a slower p99)", getattr(limits, "__version__", "?"))
         return storage
-    timer.cancel()
+    cancel()
     due = time.monotonic() + _EXPIRE_EVERY_S
 
     def schedule_expiry() -> None:

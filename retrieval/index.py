@@ -11,11 +11,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from langchain_chroma import Chroma
 
 from errors import NotReady
 from retrieval.schema import CATEGORIES, Listing
-from retrieval.store import query_ids_many
+from retrieval.store import ListingsStore, query_ids_many
 from retrieval.text import tokenize
 
 __all__ = ["Filters", "ListingIndex"]
@@ -42,7 +41,7 @@ class ListingIndex:
         store: the listings vector store (its embeddings embed queries).
     """
 
-    def __init__(self, *, store: Chroma) -> None:
+    def __init__(self, *, store: ListingsStore) -> None:
         self.store = store
         self.listings: list[Listing] = []
         self._lock = threading.Lock()
