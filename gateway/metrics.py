@@ -9,13 +9,29 @@ recently started app's, outside a request), and also note the event on the reque
     metrics.guard_action("block")        # the sanitizer's decision (also ctx.guard_action)
     metrics.cache(hit=True)              # a cache lookup (also ctx.cache_hit)
     metrics.circuit("gpt-4o-mini", "open")   # closed | half_open | open
+
+Several serving processes (`skymarket serve --workers N`) use prometheus_client's multiprocess mode: the
+parent sets PROMETHEUS_MULTIPROC_DIR for every worker, each writes its values to files there (as it counts,
+so nothing waits to be flushed), and `/metrics`, whichever worker answers, adds up every process's files:
+counters and histograms summed over all workers, past ones included; a circuit's state is the worst among the
+workers alive (each has its own breakers).
 """
 
 from __future__ import annotations
 
+import os
 from contextvars import ContextVar
+from pathlib import Path
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
 
 from gateway import context
 from gateway.context import RequestContext
@@ -27,9 +43,15 @@ _LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30, 60)
 
 
 class Metrics:
-    """The service's metrics in their own registry."""
+    """The service's metrics in their own registry.
 
-    def __init__(self) -> None:
+    Args:
+        multiprocess_dir: PROMETHEUS_MULTIPROC_DIR when several processes serve (the values then live in files
+            there, and `render` adds up every process's); None for one process.
+    """
+
+    def __init__(self, *, multiprocess_dir: Path | None = None) -> None:
+        self.multiprocess_dir = multiprocess_dir
         r = self.registry = CollectorRegistry(auto_describe=True)
         p = "skymarket_"
         self.requests = Counter(p + "requests", "Requests by route, endpoint and HTTP status",
@@ -50,7 +72,7 @@ class Metrics:
         self.guard = Counter(p + "guard_actions", "Sanitizer decisions", ["action"], registry=r)
         self.cache = Counter(p + "cache_lookups", "Cache lookups by result", ["result"], registry=r)
         self.circuit = Gauge(p + "circuit_state", "Circuit breaker state (0 closed, 1 half-open, 2 open)",
-                             ["model"], registry=r)
+                             ["model"], registry=r, multiprocess_mode="livemax")
         self.alerts = Counter(p + "alerts", "Alerts raised by kind", ["kind"], registry=r)
 
     def observe(self, ctx: RequestContext) -> None:
@@ -80,8 +102,17 @@ class Metrics:
         self.circuit.labels(model).set(CIRCUIT_STATES.get(state.replace("-", "_"), -1))
 
     def render(self) -> tuple[bytes, str]:
-        """The Prometheus text exposition and its content type."""
-        return generate_latest(self.registry), CONTENT_TYPE_LATEST
+        """The Prometheus text exposition and its content type (every worker's figures, added up)."""
+        if self.multiprocess_dir is None:
+            return generate_latest(self.registry), CONTENT_TYPE_LATEST
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry, path=str(self.multiprocess_dir))
+        return generate_latest(registry), CONTENT_TYPE_LATEST
+
+    def close(self) -> None:
+        """At shutdown: this process's live gauges (circuit states) leave the sum; its counters stay in it."""
+        if self.multiprocess_dir is not None:
+            multiprocess.mark_process_dead(os.getpid(), str(self.multiprocess_dir))
 
 
 _active: ContextVar[Metrics | None] = ContextVar("skymarket_metrics", default=None)

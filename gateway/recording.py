@@ -84,9 +84,10 @@ class Observability:
         self.writer.start()
 
     def stop(self) -> None:
-        """Writes what is queued, then closes the ledger."""
+        """Writes what is queued (ledger rows, audit lines, metrics), then closes the ledger and the metrics."""
         self.writer.stop()
         self.ledger.close()
+        self.metrics.close()
 
     def flush(self, timeout: float = 10.0) -> bool:
         """Blocks until every request finished so far is written down."""
@@ -132,7 +133,7 @@ def build_observability(settings: Any, *, features: Iterable[str] = ()) -> Obser
     """Builds everything from settings; nothing connects until `start()`."""
     prices = load_prices(settings.pricing_file, local={settings.local_model_name})
     ledger = build_ledger(settings)
-    m = Metrics()
+    m = Metrics(multiprocess_dir=getattr(settings, "prometheus_multiproc_dir", None))
     return Observability(
         prices=prices, usage=UsageCallback(prices, keep_text=settings.audit_text), ledger=ledger,
         audit=build_audit(settings), metrics=m, alerts=build_alerts(settings, ledger, m), features=set(features),
