@@ -110,6 +110,7 @@ class Settings(BaseSettings):
     embeddings_threads: int = Field(default=1, ge=1, le=64)  # onnxruntime intra-op threads (shared 2-core box)
     embeddings_batch_size: int = Field(default=8, ge=1, le=1024)  # texts per ONNX run / Chroma upsert
     embeddings_doc_max_tokens: int = Field(default=64, ge=8, le=256)  # listing text is cut here (CPU cost)
+    ingest_threads: int | None = Field(default=None, ge=1, le=64)  # ONNX runs at once in an ingest; None: every core
     search_cache_size: int = Field(default=2048, ge=0, le=1_000_000)  # answers kept per parsed query; 0 = off
     search_vector_cache_size: int = Field(default=4096, ge=0, le=1_000_000)  # query text -> vector hits; 0 = off
     search_embed_batch: int = Field(default=16, ge=1, le=256)  # concurrent query embeddings per ONNX run
