@@ -83,9 +83,10 @@ class LocalModelServer:
 
     def __init__(
         self, *, model_path: Path, sha256: str, threads: int = 1, ctx: int = 4096, parallel: int = 1,
-        port: int | None = None,
+        port: int | None = None, name: str = "smollm2-135m-instruct",
     ) -> None:
         self.model_path = model_path
+        self.name = name  # what its answers call the model (else llama.cpp names it by the file's path)
         self.sha256 = sha256
         self.threads = threads
         self.ctx = ctx
@@ -118,6 +119,7 @@ class LocalModelServer:
 
             p = xllamacpp.CommonParams()
             p.model.path = str(self.model_path)
+            p.model_alias = {self.name}  # usage records and prices know the model by LOCAL_MODEL_NAME
             p.n_ctx = self.ctx * self.parallel
             p.n_parallel = self.parallel
             p.cpuparams.n_threads = self.threads
@@ -162,7 +164,7 @@ def embedded_model_server(settings: Any) -> LocalModelServer | None:
         return None
     return LocalModelServer(
         model_path=settings.local_model_path, sha256=settings.local_model_sha256, threads=settings.local_model_threads,
-        ctx=settings.local_model_ctx, parallel=settings.local_model_parallel,
+        ctx=settings.local_model_ctx, parallel=settings.local_model_parallel, name=settings.local_model_name,
     )
 
 

@@ -118,7 +118,7 @@ class Served:
         assert all(len(v) >= per_worker for v in out.values()), f"could not reach every worker: {out}"
         return out
 
-    def wait_ready(self, timeout: float = 240.0) -> None:
+    def wait_ready(self, timeout: float = 420.0) -> None:
         """Until every worker answers /readyz with 200 (their apps start at their own pace)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -2,7 +2,7 @@
 and two workers): /readyz answers 503 at once while requests are still taken for SHUTDOWN_DELAY_S, invokes and
 streams in flight run to their end, every request that got a 200 is in the ledger and the audit trail, and
 the process exits by itself; with two workers the embedded local model runs once, in the parent, and both
-workers answer with it. The draining handler itself, in-process: a second signal stops the wait.
+workers answer with it (recorded under its configured name, priced). The draining handler itself, in-process: a second signal stops the wait.
 """
 
 from __future__ import annotations
@@ -154,8 +154,8 @@ def test_the_local_model_runs_once_for_all_workers(redis_server: Any, chroma: Ch
             assert status == 200 and json.loads(body)["output"].strip(), body[:300]
         assert served.stop() == 0
     with sqlite3.connect(tmp_path / "usage.db") as db:
-        models = [m for (m,) in db.execute("SELECT model FROM usage_requests WHERE route = 'chat'")]
-    assert models == ["smollm2-135m-instruct"] * 2
+        models = list(db.execute("SELECT model, priced FROM usage_requests WHERE route = 'chat'"))
+    assert models == [("smollm2-135m-instruct", 1)] * 2  # named as the price table knows it (free), not by path
 
 
 def test_drain_hands_the_signal_over_once_and_a_second_signal_stops_the_wait() -> None:
