@@ -1,7 +1,7 @@
 """The HTTP service: `create_app(settings) -> FastAPI`. The only module that imports LangServe.
 
 A request reads top to bottom: route -> (gateway dependencies) -> chain -> errors mapped to statuses here.
-Run it with `make serve` (`skymarket serve`): how it runs as one process or several is serving.py's part.
+Run it with `make serve` (`skymarket serve`): how it runs as one process or several is serving/'s part.
 """
 
 from __future__ import annotations

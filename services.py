@@ -48,7 +48,7 @@ class Services:
     gateway: Gateway | None = None  # API keys, limits, budgets (gateway/gate.py)
     search: SearchEngine | None = None  # listings index: Chroma + BM25 + embeddings (retrieval/engine.py)
     freeze_gc: bool = False  # the serving process: gc.freeze() once the search index has loaded (server.py)
-    draining: bool = False  # shutting down (SIGTERM, serving.py): /readyz answers 503 so no new traffic comes
+    draining: bool = False  # shutting down (SIGTERM, serving/drain.py): /readyz answers 503 so no new traffic comes
 
     @property
     def local_base_url(self) -> str | None:

@@ -79,7 +79,7 @@ class Settings(BaseSettings):
     circuit_reset_s: float = Field(default=15.0, gt=0)  # open this long, then one probe call
     ai_deadline_margin_ms: int = Field(default=2000, ge=0)  # a request ends by AI_REQUEST_TIMEOUT + this
 
-    # --- the HTTP server (serving.py) ---
+    # --- the HTTP server (serving/) ---
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     workers: int = Field(default=1, ge=1, le=64)  # serving processes on one port; > 1 needs REDIS_URL and CHROMA_HOST

@@ -37,7 +37,7 @@ from bench.bare_app import BENCH_API_KEY
 from bench.gateway_server import local_redis
 from bench.overhead import _free_port, _tree_cpu_s, _wait_port
 from tests.services import ChromaServer
-from tests.serving_support import Served, clean_env, serve
+from tests.serving.support import Served, clean_env, serve
 
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable

@@ -1,8 +1,8 @@
-"""How the service runs as processes (serving.py), as real processes: SIGTERM mid-load drains it (one process
-and two workers): /readyz answers 503 at once while requests are still taken for SHUTDOWN_DELAY_S, invokes and
+"""Graceful shutdown (serving/drain.py), on real processes: SIGTERM mid-load drains the service (one process and
+two workers): /readyz answers 503 at once while requests are still taken for SHUTDOWN_DELAY_S, invokes and
 streams in flight run to their end, every request that got a 200 is in the ledger and the audit trail, and
-the process exits by itself; with two workers the embedded local model runs once, in the parent, and both
-workers answer with it (recorded under its configured name, priced). The draining handler itself, in-process: a second signal stops the wait.
+the process exits by itself. The draining handler itself, in-process: a second signal stops the wait, and
+sse-starlette's stream-ending exit event is held back.
 """
 
 from __future__ import annotations
@@ -16,20 +16,18 @@ import threading
 import time
 import uuid
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-import psutil
 import pytest
 
 from serving import Drain
 from tests.conftest import ROOT
 from tests.fake_openai import FakeOpenAI, Reply
 from tests.services import ChromaServer
-from tests.serving_support import Conn, clean_env, serve
+from tests.serving.support import Conn, clean_env, serve
 
 pytestmark = pytest.mark.timeout(900)  # real processes: a loaded 2-core machine starts them slowly
 ASK = {"input": {"messages": [{"role": "user", "content": "Hi!"}]}}
@@ -135,27 +133,6 @@ def test_sigterm_mid_load_loses_nothing(workers: int, redis_server: Any, chroma:
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stdout
     assert {s.request_id for s in ok} <= {json.loads(line)["request_id"] for line in audit.read_text().splitlines()}
-
-
-def test_the_local_model_runs_once_for_all_workers(redis_server: Any, chroma: ChromaServer, tmp_path: Path) -> None:
-    env = base_env(redis_server, chroma, tmp_path, local_model_max_tokens=16)  # no OpenAI key: local only
-    with serve(env, workers=2, log=tmp_path / "serve.log") as served:
-        parent = psutil.Process(served.proc.pid)
-        listening = {c.laddr.port for c in parent.net_connections(kind="tcp") if c.status == psutil.CONN_LISTEN}
-        assert served.port in listening and len(listening) == 2, listening  # the service's socket and llama.cpp's
-        pinned = served.pinned(per_worker=1)
-        for pid in pinned:
-            worker = psutil.Process(pid)
-            assert {c.laddr.port for c in worker.net_connections(kind="tcp") if c.status == psutil.CONN_LISTEN} == \
-                {served.port}  # no model server of its own
-        with ThreadPoolExecutor(2) as pool:  # at once: an idle keep-alive connection is closed after 5 s
-            answers = list(pool.map(lambda conns: conns[0].post("/chat/invoke", ASK), pinned.values()))
-        for status, _, body in answers:
-            assert status == 200 and json.loads(body)["output"].strip(), body[:300]
-        assert served.stop() == 0
-    with sqlite3.connect(tmp_path / "usage.db") as db:
-        models = list(db.execute("SELECT model, priced FROM usage_requests WHERE route = 'chat'"))
-    assert models == [("smollm2-135m-instruct", 1)] * 2  # named as the price table knows it (free), not by path
 
 
 def test_drain_hands_the_signal_over_once_and_a_second_signal_stops_the_wait() -> None:

@@ -3,12 +3,14 @@ the fake OpenAI server for the models: every request (invokes, streams, searches
 in one verifiable audit chain and in /metrics, whichever worker served it; a key revoked from the CLI refused
 by every worker within the refresh interval; a budget spent through one worker stops the other; the global
 requests- and tokens-per-minute limits exact across the workers. Requests go to the worker a test chooses
-(tests/serving_support.py). Also: several workers without Redis or a Chroma server refuse to start.
+(tests/serving/support.py). The embedded local model runs once, in the parent, and both workers answer with it
+(recorded under its configured name, priced). Several workers without Redis or a Chroma server refuse to start.
 """
 
 from __future__ import annotations
 
 import json
+import sqlite3
 import subprocess
 import sys
 import time
@@ -19,6 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 from redis import Redis
 from sqlalchemy import create_engine, func, select, text
@@ -28,7 +31,7 @@ from gateway.ledger import usage_table
 from tests.conftest import FAKE_KEY, ROOT
 from tests.fake_openai import FakeOpenAI, Reply
 from tests.services import ChromaServer
-from tests.serving_support import Conn, Served, clean_env, serve
+from tests.serving.support import Conn, Served, clean_env, serve
 
 pytestmark = pytest.mark.timeout(900)  # real processes: a loaded 2-core machine starts them slowly
 ASK = {"input": {"messages": [{"role": "user", "content": "Hi!"}]}}
@@ -200,6 +203,29 @@ def test_global_tokens_per_minute_are_exact_across_workers(
     reservation = limit - max(int(h["x-ratelimit-remaining-tokens"]) for h in admitted)
     assert 800 < reservation < 1100  # prompt + 300 overhead + the preset's 600 max tokens
     assert len(admitted) == GLOBAL_TPM // reservation
+
+
+def test_the_local_model_runs_once_for_all_workers(redis_server: Any, chroma: ChromaServer, tmp_path: Path) -> None:
+    env = clean_env(redis_url=redis_server.url, chroma_host=chroma.host, chroma_port=chroma.port,
+                    usage_db_file=tmp_path / "usage.db", audit_file=tmp_path / "audit" / "audit.jsonl",
+                    gateway_keys_file=tmp_path / "keys.db", local_model_max_tokens=16)  # no OpenAI key: local only
+    with serve(env, workers=2, log=tmp_path / "serve.log") as served:
+        parent = psutil.Process(served.proc.pid)
+        listening = {c.laddr.port for c in parent.net_connections(kind="tcp") if c.status == psutil.CONN_LISTEN}
+        assert served.port in listening and len(listening) == 2, listening  # the service's socket and llama.cpp's
+        pinned = served.pinned(per_worker=1)
+        for pid in pinned:
+            worker = psutil.Process(pid)
+            assert {c.laddr.port for c in worker.net_connections(kind="tcp") if c.status == psutil.CONN_LISTEN} == \
+                {served.port}  # no model server of its own
+        with ThreadPoolExecutor(2) as pool:  # at once: an idle keep-alive connection is closed after 5 s
+            answers = list(pool.map(lambda conns: conns[0].post("/chat/invoke", ASK), pinned.values()))
+        for status, _, body in answers:
+            assert status == 200 and json.loads(body)["output"].strip(), body[:300]
+        assert served.stop() == 0
+    with sqlite3.connect(tmp_path / "usage.db") as db:
+        models = list(db.execute("SELECT model, priced FROM usage_requests WHERE route = 'chat'"))
+    assert models == [("smollm2-135m-instruct", 1)] * 2  # named as the price table knows it (free), not by path
 
 
 def test_several_workers_need_redis_and_a_chroma_server(tmp_path: Path) -> None:
