@@ -13,7 +13,8 @@
     ├── Forbidden                       403: the key lacks the route's scope (missing_scope)
     ├── RateLimited                     429: a requests/tokens-per-minute limit (the message names which)
     ├── BudgetExceeded                  402: a hard daily budget is spent; paid models refused
-    └── PayloadTooLarge                 413: the request body is over MAX_BODY_BYTES
+    ├── PayloadTooLarge                 413: the request body is over MAX_BODY_BYTES
+    └── InputTooLong                    422: a text is over its length limit (the message names the limit)
 
 Messages never contain secrets or upstream response bodies: provider text can echo keys or prompts.
 """
@@ -25,6 +26,7 @@ __all__ = [
     "ConfigError",
     "Forbidden",
     "InputRejected",
+    "InputTooLong",
     "NotReady",
     "PayloadTooLarge",
     "PromptError",
@@ -114,6 +116,13 @@ class BudgetExceeded(SkyMarketError):
 class PayloadTooLarge(SkyMarketError):
     code = "body_too_large"
     status = 413
+
+
+class InputTooLong(SkyMarketError):
+    """A validation error, raised before any screening: a size limit is not a verdict on the content."""
+
+    code = "input_too_long"
+    status = 422
 
 
 def from_provider_error(exc: BaseException) -> SkyMarketError | None:

@@ -18,7 +18,7 @@ from langchain_core.runnables import Runnable
 from chains.breaker import BreakerRegistry
 from chains.chat import build_chat_chain, make_chat_input
 from chains.describe import build_describe_chain
-from chains.guard import GuardConfig, build_guard_chain
+from chains.guard import GuardConfig, build_guard_chain, warm_learned
 from chains.guarded import paid_models_off
 from chains.local_llm import LocalModelServer, embedded_model_server, uses_local_model
 from chains.models import build_chat_model
@@ -72,6 +72,9 @@ class Services:
         elif self.settings.local_model_url:
             self.ready["local_model"] = True
         self.ready["models"] = self.settings.has_openai or self.ready.get("local_model", False)
+        if self.settings.guard_learned:
+            # The guard's embedding model, before the first request (whose deadline should not pay for it).
+            warm_learned()
         if self.search is not None:
             # Loading the index and the embedding model takes a moment: /readyz says when it is done.
             self.ready["search_index"] = False

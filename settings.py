@@ -121,6 +121,7 @@ class Settings(BaseSettings):
     guard_flag_score: float = Field(default=0.5, gt=0, le=1)  # score at or above which text is flagged
     guard_block_score: float = Field(default=0.9, gt=0, le=1)  # ... and blocked (400 before any model call)
     guard_max_combining: int = Field(default=2, ge=0, le=16)  # combining marks kept per character (Zalgo cap)
+    guard_learned: bool = True  # the learned layer (MiniLM embedding + logistic regression) beside the rules
 
     # --- describe (chains/describe) ---
     describe_concurrency: int = Field(default=8, ge=1, le=64)  # model calls in flight per /describe/batch

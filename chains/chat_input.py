@@ -93,7 +93,8 @@ def screen_chat_input(data: Any, *, guard: GuardConfig) -> list[BaseMessage]:
         The conversation as LangChain messages, user text sanitized (and fenced as data when flagged).
 
     Raises:
-        InputRejected: a user turn is blocked ("guard_blocked") or too long ("guard_too_long").
+        InputRejected: a user turn is blocked ("guard_blocked").
+        InputTooLong: a user turn is over the guard's length limit (422).
     """
     history = _history(data)
     ctx = context.current()

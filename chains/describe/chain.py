@@ -27,7 +27,7 @@ from chains.describe import grounding
 from chains.describe.cache import DescribeCache, cache_key
 from chains.describe.moderation import LOCAL_UNAVAILABLE, Moderator, Verdict
 from chains.describe.schema import DescribeError, DescribeInput, DescribeOutput, Moderation, canonical
-from chains.guard import GuardOutput, guard_text, worst
+from chains.guard import GuardOutput, guard_text, prefetch_learned, worst
 from chains.prompting import PromptStore
 from errors import InputRejected, SkyMarketError, from_provider_error
 from gateway import metrics
@@ -134,6 +134,10 @@ class DescribeRunnable(Runnable[DescribeInput, DescribeOutput]):
 
         def listed(values: list[str]) -> str:
             return "; ".join(values) if values else "none"
+
+        # The guard's learned layer embeds every field below: one ONNX run for all of them, not one each.
+        fields = [inp.title, inp.city, listed(inp.services), listed(inp.certifications), listed(inp.features)]
+        prefetch_learned([*fields, inp.notes], source="describe", config=self.guard_config)
 
         values = {
             "title": screened("title", inp.title), "category": inp.category.replace("_", " "),

@@ -1,12 +1,15 @@
 """The guard: input sanitizer and prompt-injection defence, plus the output-side canary check.
 
-Input side: `screen()` (pure function) -> `GuardOutput`; `build_guard_chain()` for the `/guard` route;
-`guard_text()` / `guard_messages()` / `build_guard_step()` for chains (raise `InputRejected` on block, fence
-flagged text with `fence()`). Output side: `make_canary()`, `check_output()`, `build_leak_guard()`.
+Input side: `screen()` (pure function; pass `embedding=` when the text's MiniLM query vector is at hand)
+-> `GuardOutput`; `screen_many()` for a few listings at once (source "listing"); `build_guard_chain()` for
+the `/guard` route; `guard_text()` / `guard_messages()` / `build_guard_step()` for chains (raise
+`InputRejected` on block, fence flagged text with `fence()`). Output side: `make_canary()`,
+`check_output()`, `build_leak_guard()`.
 """
 
 from chains.guard.canary import REFUSAL, LeakVerdict, check_output, make_canary, redact_leak
 from chains.guard.leak import build_leak_guard
+from chains.guard.learned import warm as warm_learned
 from chains.guard.models import GuardConfig, GuardInput, GuardOutput
 from chains.guard.runnable import (
     Guarded,
@@ -17,7 +20,7 @@ from chains.guard.runnable import (
     guard_text,
     worst,
 )
-from chains.guard.screen import screen
+from chains.guard.screen import prefetch_learned, screen, screen_many
 
 __all__ = [
     "REFUSAL",
@@ -34,7 +37,10 @@ __all__ = [
     "guard_messages",
     "guard_text",
     "make_canary",
+    "prefetch_learned",
     "redact_leak",
     "screen",
+    "screen_many",
+    "warm_learned",
     "worst",
 ]

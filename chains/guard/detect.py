@@ -99,7 +99,10 @@ class Detection:
         return combine(self.hits.values())
 
 
-def scan(views: Iterable[str], detection: Detection, rules: RuleSet | None = None, *, stop_at: float = 1.01) -> None:
+def scan(
+    views: Iterable[str], detection: Detection, rules: RuleSet | None = None, *, stop_at: float = 1.01,
+    source: str = "chat",
+) -> None:
     """Runs every rule over each view and records the hits in `detection`.
 
     Args:
@@ -107,14 +110,17 @@ def scan(views: Iterable[str], detection: Detection, rules: RuleSet | None = Non
         detection: where hits are recorded.
         rules: the rule set; the packaged file by default.
         stop_at: stop early once the score reaches this (the block threshold): the verdict cannot change.
+        source: where the text comes from: rules with `sources` run only for theirs.
     """
     rs = rules or load_rules()
     for view in views:
-        if view and scan_view(view, words_of(view), detection, rs, stop_at=stop_at):
+        if view and scan_view(view, words_of(view), detection, rs, stop_at=stop_at, source=source):
             return
 
 
-def scan_view(view: str, words: set[str], detection: Detection, rules: RuleSet, *, stop_at: float = 1.01) -> bool:
+def scan_view(
+    view: str, words: set[str], detection: Detection, rules: RuleSet, *, stop_at: float = 1.01, source: str = "chat"
+) -> bool:
     """Runs the rules whose triggers occur in one view; True once the score has reached `stop_at`.
 
     Args:
@@ -123,6 +129,7 @@ def scan_view(view: str, words: set[str], detection: Detection, rules: RuleSet, 
         detection: where hits are recorded.
         rules: the rule set.
         stop_at: the block threshold.
+        source: where the text comes from: rules with `sources` run only for theirs.
     """
     # Which rules can fire at all is one set intersection plus a substring test per literal trigger.
     candidates: set[int] = set()
@@ -134,7 +141,7 @@ def scan_view(view: str, words: set[str], detection: Detection, rules: RuleSet, 
     hits = detection.hits
     for i in sorted(candidates):  # rule order, so early stopping is deterministic
         rule = rules.rules[i]
-        if rule.id in hits:
+        if rule.id in hits or (rule.sources is not None and source not in rule.sources):
             continue
         if (rule.need_words or rule.need_literals) and not (
             not rule.need_words.isdisjoint(words) or any(n in view for n in rule.need_literals)

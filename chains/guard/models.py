@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-__all__ = ["Action", "GuardConfig", "GuardInput", "GuardOutput", "Source"]
+__all__ = ["Action", "GuardConfig", "GuardInput", "GuardOutput", "Source", "make_guard_input"]
 
 Source = Literal["chat", "search", "describe", "listing"]
 Action = Literal["allow", "flag", "block"]
@@ -20,6 +20,31 @@ class GuardInput(BaseModel):
 
     text: str = Field(description="untrusted text: a chat message, search query, describe input or listing")
     source: Source = Field(default="chat", description="where the text comes from")
+
+
+def make_guard_input(max_chars: int) -> type[GuardInput]:
+    """The `/guard` input with the configured length limit on `text` (a 422 naming it, before any screening).
+
+    Args:
+        max_chars: the longest text accepted (`GUARD_MAX_CHARS`).
+    """
+
+    def within_limit(text: str) -> str:
+        # Not `max_length`: with a constraint pydantic refuses lone surrogates, which the guard strips instead.
+        if len(text) > max_chars:
+            raise ValueError(f"the text is {len(text)} characters long; the limit is {max_chars}")
+        return text
+
+    class LimitedGuardInput(GuardInput):
+        model_config = ConfigDict(extra="forbid", title="GuardInput")
+
+        text: Annotated[str, AfterValidator(within_limit)] = Field(
+            json_schema_extra={"maxLength": max_chars},
+            description=f"untrusted text (at most {max_chars} characters): a chat message, search query, "
+            "describe input or listing",
+        )
+
+    return LimitedGuardInput
 
 
 class GuardOutput(BaseModel):
@@ -41,6 +66,10 @@ class GuardConfig:
     flag_at: float = 0.5
     block_at: float = 0.9
     max_combining: int = 2
+    learned: bool = True  # the learned layer (chains/guard/learned.py) beside the rules
+    # Sources for which screen() embeds the text itself when no embedding is passed. A search query is
+    # screened by the rules alone unless the caller passes the query's embedding (which the search computes).
+    embed_sources: frozenset[str] = frozenset({"chat", "describe", "listing"})
 
     @classmethod
     def from_settings(cls, settings: Any) -> GuardConfig:
@@ -57,4 +86,5 @@ class GuardConfig:
             flag_at=getattr(settings, "guard_flag_score", cls.flag_at),
             block_at=getattr(settings, "guard_block_score", cls.block_at),
             max_combining=getattr(settings, "guard_max_combining", cls.max_combining),
+            learned=getattr(settings, "guard_learned", cls.learned),
         )

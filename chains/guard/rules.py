@@ -22,7 +22,8 @@ __all__ = ["PATTERNS_FILE", "Rule", "RuleSet", "load_rules"]
 
 PATTERNS_FILE = Path(__file__).resolve().parents[2] / "data" / "guard" / "patterns.yaml"
 _REQUIRED_KEYS = {"id", "family", "weight", "any", "pattern"}
-_OPTIONAL_KEYS = {"needs"}
+_OPTIONAL_KEYS = {"needs", "sources"}
+_SOURCES = frozenset({"chat", "search", "describe", "listing"})
 _ESCAPE = re.compile(r"\\.")
 _WORD = re.compile(r"[a-z0-9]{2,}")
 
@@ -40,6 +41,7 @@ class Rule:
     anchors: tuple[Finder, ...] | None = None  # every match starts at one of these: `match` there, no `search`
     need_words: frozenset[str] = frozenset()  # and, if `needs` is set, one of these words ...
     need_literals: tuple[str, ...] = ()  # ... or one of these substrings is in the view too
+    sources: frozenset[str] | None = None  # the sources it runs for (None: all)
 
 
 @dataclass(frozen=True)
@@ -94,10 +96,16 @@ def load_rules(path: Path = PATTERNS_FILE) -> RuleSet:
         for lit in literals:
             by_literal[lit].append(i)
         vocab.update(_WORD.findall(_ESCAPE.sub(" ", body["pattern"])), *(_WORD.findall(t) for t in triggers))
+        sources = None
+        if "sources" in body:
+            sources = frozenset(str(x) for x in body["sources"])
+            if not sources or not sources <= _SOURCES:
+                raise ValueError(f"{path.name}: rule {body['id']}: `sources` must list some of {sorted(_SOURCES)}")
         found = anchors(body["pattern"])
         places = None if found is None else finders(found)
         rule = Rule(
-            str(body["id"]), str(body["family"]), weight, regex, words, literals, places, need_words, need_literals
+            str(body["id"]), str(body["family"]), weight, regex, words, literals, places, need_words, need_literals,
+            sources,
         )
         rules.append(rule)
     return RuleSet(

@@ -18,7 +18,8 @@ from langchain_core.runnables import Runnable, RunnableLambda
 
 from chains.guard.detect import load_rules
 from chains.guard.fold import confusable_table
-from chains.guard.models import GuardConfig, GuardInput, GuardOutput
+from chains.guard.learned import load_model
+from chains.guard.models import GuardConfig, GuardInput, GuardOutput, make_guard_input
 from chains.guard.screen import screen
 from errors import InputRejected
 
@@ -68,29 +69,26 @@ def fence(text: str, *, source: str = "user") -> str:
     return f"{_FENCE_OPEN.format(nonce=nonce, source=source)}\n{body}\n{_FENCE_CLOSE.format(nonce=nonce)}"
 
 
-def guard_text(text: str, *, source: str = "chat", config: Any = None) -> Guarded:
+def guard_text(text: str, *, source: str = "chat", config: Any = None, embedding: Any = None) -> Guarded:
     """Screens one text for a chain: raises on block, fences on flag, logs any non-allow verdict.
 
     Args:
         text: the user's (or listing's) raw text.
         source: "chat", "search", "describe" or "listing".
         config: a `GuardConfig` or the `Settings` object.
+        embedding: the text's MiniLM query embedding, if the caller has it (see `screen()`).
 
     Raises:
-        InputRejected: code "guard_too_long" if over the length limit, "guard_blocked" if blocked.
+        InputTooLong: the text is over the length limit (422, before any screening).
+        InputRejected: code "guard_blocked" if blocked.
     """
-    verdict = screen(text, source=source, config=config)
+    verdict = screen(text, source=source, config=config, embedding=embedding)
     if verdict.action != "allow":
         log.warning(
             "guard %s", verdict.action,
             extra={"source": source, "score": verdict.score, "reasons": verdict.reasons},
         )  # fmt: skip
     if verdict.action == "block":
-        if verdict.reasons and verdict.reasons[0].startswith("too_long"):
-            limit = GuardConfig.from_settings(config or GuardConfig()).max_chars
-            raise InputRejected(
-                f"the text is too long: at most {limit} characters, please shorten it", code="guard_too_long"
-            )
         raise InputRejected(
             "this request looks like an attempt to override the assistant's instructions and was refused",
             code="guard_blocked",
@@ -155,7 +153,7 @@ def build_guard_step(*, settings: Any, source: str, field: str = "input") -> Run
         field: the key holding the user's text or messages.
     """
     config = GuardConfig.from_settings(settings)
-    _warm()
+    _warm(config)
 
     def step(inp: dict[str, Any]) -> dict[str, Any]:
         value = inp[field]
@@ -175,16 +173,21 @@ def build_guard_chain(*, settings: Any) -> Runnable[GuardInput, GuardOutput]:
         settings: the `Settings` object (or a `GuardConfig`).
     """
     config = GuardConfig.from_settings(settings)
-    _warm()
+    _warm(config)
+    # The length limit is part of the input schema: LangServe answers 422 naming it, before any screening.
+    input_type = make_guard_input(config.max_chars)
 
     def run(inp: GuardInput | dict[str, Any]) -> GuardOutput:
-        data = inp if isinstance(inp, GuardInput) else GuardInput.model_validate(inp)
+        data = inp if isinstance(inp, GuardInput) else input_type.model_validate(inp)
         return screen(data.text, source=data.source, config=config)
 
-    return RunnableLambda(run).with_types(input_type=GuardInput, output_type=GuardOutput).with_config(run_name="guard")
+    return RunnableLambda(run).with_types(input_type=input_type, output_type=GuardOutput).with_config(run_name="guard")
 
 
-def _warm() -> None:
-    # Load and compile the rules and the confusables table now, not on the first request.
+def _warm(config: GuardConfig) -> None:
+    # Load and compile the rules, the confusables table and the learned model (its sha256 checked) now, not
+    # on the first request; the embedding model loads on the first text that needs it.
     load_rules()
     confusable_table()
+    if config.learned:
+        load_model()

@@ -1,47 +1,61 @@
-"""`screen()`: one pure, fast function from untrusted text to a verdict (allow / flag / block).
+"""`screen()`: one pure function from untrusted text to a verdict (allow / flag / block).
 
-normalise -> length limit -> detection views -> rules -> noisy-OR score -> action -> PII redaction.
+normalise -> detection views -> rules (the source decides which: some speak only to data) -> learned layer
+(an embedding of the text, passed in or computed) -> noisy-OR score -> action -> PII redaction.
 Words are never silently removed: the text is only normalised (invisible characters dropped) and redacted.
+A text over the length limit is a validation error (`InputTooLong`), raised before any screening.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from chains.guard.decode import decode_payloads
 from chains.guard.detect import Detection, cipher_views, combine, load_rules, scan, scan_view, words_of
 from chains.guard.fold import fold, leet, leet_hint, mixed_script_words
+from chains.guard.learned import load_model, prefetch, probability
 from chains.guard.models import Action, GuardConfig, GuardOutput
 from chains.guard.normalize import normalize
 from chains.guard.pii import redact_pii
+from errors import InputTooLong
 
-__all__ = ["screen"]
+__all__ = ["LEARNED_REASON", "prefetch_learned", "screen", "screen_many"]
 
 _DEFAULT = GuardConfig()
+_WORDY = re.compile(r"[^\W_]")  # a letter or digit
+LEARNED_REASON = "learned_classifier"
 
 
-def screen(text: str, *, source: str = "chat", config: Any = None) -> GuardOutput:
+def screen(text: str, *, source: str = "chat", config: Any = None, embedding: Any = None) -> GuardOutput:
     """Screens one untrusted text.
 
     Args:
         text: the raw text.
-        source: "chat", "search", "describe" or "listing" (kept for audit; rules are the same for all).
+        source: "chat", "search", "describe" or "listing": rules about data addressed to the assistant run
+            for the last three only.
         config: a `GuardConfig`, or the `Settings` object (its `guard_*` fields); defaults if None.
+        embedding: MiniLM's query embedding of the text (`MiniLMEmbeddings.embed_queries`), when the caller
+            computed it anyway (the search does, for its query): the learned layer then makes no ONNX run.
+            Without it the text is embedded here for `config.embed_sources`, and only the rules run for
+            other sources.
 
     Returns:
         The sanitized text, the action, a score in [0, 1], the reasons and the PII redactions.
+
+    Raises:
+        InputTooLong: the text is over `config.max_chars` (a validation error, not a verdict).
     """
     cfg = _DEFAULT if config is None else GuardConfig.from_settings(config)
     if not isinstance(text, str):
         text = str(text)
+    if len(text) > cfg.max_chars:
+        raise InputTooLong(f"the text is {len(text)} characters long; the limit is {cfg.max_chars}")
     norm = normalize(text, max_combining=cfg.max_combining)
     clean = norm.text
     redactions: list[str] = []
     if cfg.redact_pii:
         clean, redactions = redact_pii(clean)
-    if len(norm.text) > cfg.max_chars:
-        reason = f"too_long: {len(norm.text)} characters, the limit is {cfg.max_chars}"
-        return GuardOutput(text=clean, action="block", score=1.0, reasons=[reason], redactions=redactions)
 
     rules = load_rules()
     found = Detection()
@@ -53,7 +67,7 @@ def screen(text: str, *, source: str = "chat", config: Any = None) -> GuardOutpu
     folded = fold(norm.text)
     words = words_of(folded)
     stop = cfg.block_at
-    done = scan_view(folded, words, found, rules, stop_at=stop)
+    done = scan_view(folded, words, found, rules, stop_at=stop, source=source)
     extra = [fold(h) for h in norm.hidden]
     # Scan a leetspeak-undone view only if undoing leet produces a word some rule mentions ("3d" -> "ed" does
     # not): on ordinary text with model numbers and prices this saves a regex pass and a second full scan.
@@ -66,16 +80,63 @@ def screen(text: str, *, source: str = "chat", config: Any = None) -> GuardOutpu
         found.add(f"encoded_{kind}", rules.encoded.get(kind, rules.encoded["default"]))
         extra.append(fold(decoded))
     if not done:
-        scan(extra, found, rules, stop_at=stop)
+        scan(extra, found, rules, stop_at=stop, source=source)
     for cipher, view, english in cipher_views(folded, words) if found.score < stop else ():
         probe = Detection()
-        scan([view], probe, rules)
+        scan([view], probe, rules, source=source)
         if english or probe.hits:  # a cipher only counts if it reads as English or hides a known attack
             found.add(f"encoded_{cipher}", rules.encoded["default"])
             for reason, weight in probe.hits.items():
                 found.add(reason, weight)
 
+    # The learned layer needs words to read: an empty or symbol-only text is left to the rules.
+    if (
+        cfg.learned
+        and found.score < stop
+        and (embedding is not None or source in cfg.embed_sources)
+        and _WORDY.search(norm.text)
+    ):
+        model = load_model()
+        weight = model.weight(probability(norm.text, embedding=embedding, model=model), cfg.flag_at)
+        if weight > 0:
+            found.add(LEARNED_REASON, weight)
+
     score = round(combine(found.hits.values()), 3)
     action: Action = "block" if score >= cfg.block_at else "flag" if score >= cfg.flag_at else "allow"
     reasons = sorted(found.hits, key=lambda r: (-found.hits[r], r))
     return GuardOutput(text=clean, action=action, score=score, reasons=reasons, redactions=redactions)
+
+
+def screen_many(texts: list[str], *, source: str = "listing", config: Any = None) -> list[GuardOutput]:
+    """Screens several texts from one source, embedding the ones the learned layer has not seen in one run.
+
+    For data put in front of the model (the listings an assistant answer cites): verdicts depend only on the
+    text, and the learned layer's probability is cached by the text's sha256, so a listing screened before
+    costs only the rules (about a millisecond).
+
+    Args:
+        texts: the raw texts.
+        source: usually "listing".
+        config: a `GuardConfig` or the `Settings` object.
+
+    Raises:
+        InputTooLong: a text is over the length limit.
+    """
+    cfg = _DEFAULT if config is None else GuardConfig.from_settings(config)
+    prefetch_learned(texts, source=source, config=cfg)
+    return [screen(t, source=source, config=cfg) for t in texts]
+
+
+def prefetch_learned(texts: list[str], *, source: str, config: Any = None) -> None:
+    """Embeds, in one ONNX run, the texts `screen()` will embed and has not seen (several fields of one
+    request cost about one run); `screen()` then finds their probabilities in the cache.
+
+    Args:
+        texts: the raw texts about to be screened.
+        source: their source (nothing to do for a source the guard does not embed).
+        config: a `GuardConfig` or the `Settings` object.
+    """
+    cfg = _DEFAULT if config is None else GuardConfig.from_settings(config)
+    if cfg.learned and source in cfg.embed_sources:
+        views = (normalize(t, max_combining=cfg.max_combining).text for t in texts if len(t) <= cfg.max_chars)
+        prefetch([v for v in views if _WORDY.search(v)])

@@ -11,8 +11,9 @@ a listing whose line is malformed keeps its indexed version, and when some line 
 unknown) nothing is deleted in that run.
 
 Listing text is untrusted: when a `screen` function is given, each new or changed listing's text goes through
-it; "block" keeps the listing out of the index (and removes an older version), otherwise its sanitised text is
-what gets indexed. Whatever is indexed only reaches a prompt fenced as data (`retrieval.fence`).
+it; "block" rejects the listing and "flag" quarantines it (text that speaks to the assistant): either way it
+stays out of the index (an older version is removed), so search never serves it, and the report lists it.
+Otherwise its sanitised text is what gets indexed. Whatever is indexed only reaches a prompt fenced as data.
 """
 
 from __future__ import annotations
@@ -76,7 +77,7 @@ class IngestReport:
     deleted: int = 0
     bad_lines: list[BadLine] = field(default_factory=list)
     rejected: dict[str, list[str]] = field(default_factory=dict)  # id -> reasons (screen said block)
-    flagged: dict[str, list[str]] = field(default_factory=dict)
+    quarantined: dict[str, list[str]] = field(default_factory=dict)  # id -> reasons (screen said flag)
     deletions_skipped: bool = False
 
     @property
@@ -88,6 +89,8 @@ class IngestReport:
         parts += [f"{self.unchanged} unchanged", f"{self.deleted} deleted"]
         if self.rejected:
             parts.append(f"{len(self.rejected)} rejected by the screen")
+        if self.quarantined:
+            parts.append(f"{len(self.quarantined)} quarantined by the screen")
         if self.bad_lines:
             parts.append(f"{len(self.bad_lines)} malformed line(s) skipped")
         return ", ".join(parts)
@@ -219,13 +222,11 @@ def ingest(
             ids, texts, metas = [], [], []
             for listing, digest in chunk:
                 clean, reasons, flagged = _screened(listing, screen) if screen else (listing, [], False)
-                if clean is None:
-                    report.rejected[listing.id] = reasons
+                if clean is None or flagged:
+                    (report.quarantined if clean is not None else report.rejected)[listing.id] = reasons
                     if listing.id in old:
                         to_delete.append(listing.id)
                     continue
-                if flagged:
-                    report.flagged[listing.id] = reasons
                 ids.append(listing.id)
                 texts.append(clean.embed_text())
                 metas.append(to_metadata(clean, digest))
@@ -258,5 +259,7 @@ def print_report(report: IngestReport, *, out: Callable[[str], Any] = print, lim
         out(f"  ... and {len(report.bad_lines) - limit} more malformed line(s)")
     for lid, reasons in list(report.rejected.items())[:limit]:
         out(f"  rejected {lid}: {'; '.join(reasons)}")
+    for lid, reasons in list(report.quarantined.items())[:limit]:
+        out(f"  quarantined {lid}: {'; '.join(reasons)}")
     if report.deletions_skipped:
         out("  deletions skipped: a line that is not JSON may hold any id")

@@ -156,12 +156,15 @@ def test_confusables_fold_for_detection_only() -> None:
     assert "unicode_mixed_script" in v.reasons and "override_instructions" in v.reasons
 
 
-def test_length_limit_is_a_clear_block_not_a_truncation() -> None:
+def test_length_limit_is_a_validation_error_not_a_verdict() -> None:
+    """A size policy is not an attack: over the limit, `screen()` refuses to judge (422 naming the limit)."""
     from chains.guard.models import GuardConfig
+    from errors import InputTooLong
 
-    v = screen("a" * 50, config=GuardConfig(max_chars=40))
-    assert v.action == "block" and v.reasons == ["too_long: 50 characters, the limit is 40"]
-    assert v.text == "a" * 50
+    with pytest.raises(InputTooLong) as exc:
+        screen("a" * 50, config=GuardConfig(max_chars=40))
+    assert exc.value.status == 422 and "the limit is 40" in exc.value.message
+    assert screen("a" * 40, config=GuardConfig(max_chars=40, learned=False)).action == "allow"
 
 
 def test_clean_ranges_hold_no_character_that_needs_stripping() -> None:

