@@ -5,6 +5,9 @@
     │   └── ProviderAuthError           the provider refused our credentials (401 upstream)
     ├── PromptError                     a prompt file is malformed, or a variable is missing
     ├── InputRejected                   the request's content is refused (guard block, moderation)
+    ├── MalformedBody                   400: a body no parser may take (not UTF-8, NaN, a 5,000-digit number)
+    │   ├── BodyTooDeep                 400: JSON nested deeper than MAX_JSON_DEPTH (json_too_deep)
+    │   └── InvalidUnicode              422: a lone UTF-16 surrogate escape (lone_surrogate)
     ├── ProviderError                   the model provider failed after fallbacks
     │   ├── ProviderRateLimited         upstream 429
     │   └── ProviderUnavailable         5xx, timeout, connection failure, garbage answer
@@ -22,11 +25,14 @@ Messages never contain secrets or upstream response bodies: provider text can ec
 from __future__ import annotations
 
 __all__ = [
+    "BodyTooDeep",
     "BudgetExceeded",
     "ConfigError",
     "Forbidden",
     "InputRejected",
     "InputTooLong",
+    "InvalidUnicode",
+    "MalformedBody",
     "NotReady",
     "PayloadTooLarge",
     "PromptError",
@@ -44,13 +50,14 @@ __all__ = [
 class SkyMarketError(Exception):
     code = "internal_error"
     status = 500
+    default_retry_after: float | None = None  # Retry-After when the raiser gives none (429 and 503 always have one)
 
     def __init__(self, message: str, *, code: str | None = None, retry_after: float | None = None) -> None:
         super().__init__(message)
         self.message = message
         if code is not None:
             self.code = code
-        self.retry_after = retry_after
+        self.retry_after = retry_after if retry_after is not None else self.default_retry_after
 
 
 class ConfigError(SkyMarketError):
@@ -73,6 +80,21 @@ class InputRejected(SkyMarketError):
     status = 400
 
 
+class MalformedBody(SkyMarketError):
+    code = "malformed_body"
+    status = 400
+
+
+class BodyTooDeep(MalformedBody):
+    code = "json_too_deep"
+    status = 400
+
+
+class InvalidUnicode(MalformedBody):
+    code = "lone_surrogate"
+    status = 422
+
+
 class ProviderError(SkyMarketError):
     code = "provider_error"
     status = 502
@@ -81,16 +103,19 @@ class ProviderError(SkyMarketError):
 class ProviderRateLimited(ProviderError):
     code = "provider_rate_limited"
     status = 429
+    default_retry_after = 5.0
 
 
 class ProviderUnavailable(ProviderError):
     code = "provider_unavailable"
     status = 503
+    default_retry_after = 5.0
 
 
 class NotReady(SkyMarketError):
     code = "not_ready"
     status = 503
+    default_retry_after = 5.0
 
 
 class Unauthorized(SkyMarketError):
@@ -106,6 +131,7 @@ class Forbidden(SkyMarketError):
 class RateLimited(SkyMarketError):
     code = "rate_limited"
     status = 429
+    default_retry_after = 1.0
 
 
 class BudgetExceeded(SkyMarketError):

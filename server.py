@@ -18,21 +18,26 @@ import openai
 from fastapi import Depends, FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse, RedirectResponse
+from langchain_core.runnables import Runnable
 from langserve import add_routes
 from pydantic import BaseModel
 from pydantic_core import PydanticSerializationError
+from sqlalchemy.exc import OperationalError
 
 from chains.chat import chat_precheck
 from chains.describe import describe_precheck
-from chains.guard import GuardConfig
+from chains.guard import GuardConfig, text_precheck
 from chains.guarded import set_deadline
 from chains.prompt_header import PromptVersionHeader, prompt_routes
-from errors import SkyMarketError, from_provider_error
+from errors import NotReady, SkyMarketError, from_provider_error
+from gateway.body_check import BodyCheck
 from gateway.dashboard import build_dashboard_router
 from gateway.deps import RateLimitHeaders, route_dependencies
-from gateway.openapi import document_gateway_security
+from gateway.envelope import check_envelope, invalid_json
+from gateway.openapi import document_api
 from gateway.recording import RecordingMiddleware
 from gateway.reports import build_router
+from gateway.safe_errors import SafeJSONResponse, install_input_handlers
 from services import Services, build_services
 from serving import Drain
 from serving import main as serving_main
@@ -53,6 +58,14 @@ _CHAT_ENDPOINTS: list[Endpoint] = [
 _GUARD_ENDPOINTS: list[Endpoint] = [
     "invoke", "batch", "input_schema", "output_schema", "config_schema", "config_hashes",
 ]
+
+
+def _endpoints(base: list[Endpoint], playground: bool) -> list[Endpoint]:
+    """A route's endpoints; with its playground, also stream_log, the one endpoint the playground runs through."""
+    if not playground:
+        return base
+    stream_log: list[Endpoint] = [] if "stream_log" in base else ["stream_log"]
+    return [*base, *stream_log, "playground"]
 
 
 async def get_services(request: Request) -> Services:
@@ -81,42 +94,70 @@ async def flush_records(services: ServicesDep) -> None:
 Precheck = Callable[[Any], Awaitable[None]]
 
 
-def stream_precheck(check: Precheck | None) -> Callable[[Request], Awaitable[None]]:
-    """A dependency that runs a feature's input check before a stream opens (a 400, not a 500 error event).
+def input_precheck(chain: Runnable, check: Precheck | None = None) -> Callable[[Request], Awaitable[None]]:
+    """A feature route's dependency: checks the request before LangServe reads it, so that the client gets a
+    4xx rather than a 500 or a stream cut by a generic error event.
 
-    Invoke and batch are left alone: their chains check the same input themselves, before any model call.
+    Every POST: what LangServe 0.3.3 would crash on (gateway/envelope.py). Streams: the feature's own input
+    check. Invoke and batch are left to their chains, which run the same check before any model call.
 
     Args:
+        chain: the route's runnable: each item of a batch is validated with its input schema, as LangServe does.
         check: the feature's check of the request's `input`; raises a `SkyMarketError` to refuse it.
     """
+    schema = chain.input_schema
+    input_model = schema if issubclass(schema, BaseModel) else None  # pydantic 2 (a v1 model is left alone)
 
     async def dependency(request: Request) -> None:
-        if check is None or not str(request.scope.get("path", "")).rsplit("/", 1)[-1].startswith("stream"):
+        if request.method != "POST":
             return
+        endpoint = str(request.scope.get("path", "")).rsplit("/", 1)[-1]
         try:
-            body = await request.json()
-        except ValueError:
-            return  # LangServe answers malformed JSON itself
-        if isinstance(body, dict):
+            body = await request.json()  # parsed once: LangServe reads the same cached value
+        except ValueError:  # not JSON, or not UTF-8
+            raise invalid_json() from None
+        check_envelope(body, endpoint, input_model)
+        if check is not None and endpoint.startswith("stream") and isinstance(body, dict):
             await check(body.get("input"))
 
     return dependency
 
 
 def _error_body(exc: SkyMarketError) -> dict[str, Any]:
-    return {"error": {"code": exc.code, "message": exc.message}}
+    # The flat message is for clients that read no other field (LangChain.js RemoteRunnable.stream's error).
+    return {"error": {"code": exc.code, "message": exc.message}, "message": f"{exc.code}: {exc.message}"}
 
 
 def _error_response(exc: SkyMarketError) -> JSONResponse:
-    headers = {"Retry-After": str(int(exc.retry_after + 0.999))} if exc.retry_after else None
-    return JSONResponse(_error_body(exc), status_code=exc.status, headers=headers)
+    # The code in a header too: a streaming client (langserve.RemoteRunnable.stream) sees headers, not the body.
+    headers = {"X-Error-Code": exc.code}
+    if exc.retry_after:
+        headers["Retry-After"] = str(int(exc.retry_after + 0.999))
+    return SafeJSONResponse(_error_body(exc), status_code=exc.status, headers=headers)
 
 
-def _install_error_handlers(app: FastAPI) -> None:
+def _refused_body(exc: SkyMarketError) -> JSONResponse:
+    """A body refused by `BodyCheck` (gateway/body_check.py), before any route."""
+    log.warning("request body refused: %s (%s)", exc.code, exc.message)
+    return _error_response(exc)
+
+
+def _install_error_handlers(app: FastAPI, services: Services) -> None:
+    # 422s (and FastAPI's HTTP errors) that never fail to render; a batch item's invalid input is a 422 too.
+    schemas = [chain.get_input_schema() for chain in services.chains.values()]
+    install_input_handlers(app, {getattr(s, "model_config", {}).get("title") or s.__name__ for s in schemas})
+
     @app.exception_handler(SkyMarketError)
     async def _ours(_: Request, exc: SkyMarketError) -> JSONResponse:
         log.warning("request failed: %s (%s)", exc.code, exc.message)
         return _error_response(exc)
+
+    @app.exception_handler(OperationalError)
+    async def _database(_: Request, exc: OperationalError) -> JSONResponse:
+        # /usage, /dashboard, the key store while the database is down: a retryable 503, not a 500
+        log.warning("database unavailable: %s", type(exc.orig).__name__ if exc.orig else "OperationalError")
+        return _error_response(NotReady("the database is unavailable; try again shortly",
+                                        code="database_unavailable", retry_after=5))
 
     @app.exception_handler(openai.OpenAIError)
     async def _provider(_: Request, exc: openai.OpenAIError) -> JSONResponse:
@@ -129,16 +170,17 @@ def _install_error_handlers(app: FastAPI) -> None:
 def _mount_features(app: FastAPI, services: Services) -> None:
     """One LangServe route per product feature."""
     playground = services.settings.serve_playgrounds
+    chains = services.chains
     add_routes(
         app,
         services.chains["chat"],
         path="/chat",
         playground_type="chat",
-        enabled_endpoints=[*_CHAT_ENDPOINTS, "playground"] if playground else _CHAT_ENDPOINTS,
+        enabled_endpoints=_endpoints(_CHAT_ENDPOINTS, playground),
         # gateway first (401..429), then the guard's pre-stream check, then the clock starts
         dependencies=[
             *route_dependencies("chat"),
-            Depends(stream_precheck(chat_precheck(GuardConfig.from_settings(services.settings)))),
+            Depends(input_precheck(chains["chat"], chat_precheck(GuardConfig.from_settings(services.settings)))),
             Depends(request_deadline),
         ],
     )
@@ -146,24 +188,30 @@ def _mount_features(app: FastAPI, services: Services) -> None:
         app,
         services.chains["search"],
         path="/search",
-        enabled_endpoints=[*_GUARD_ENDPOINTS, "playground"] if playground else _GUARD_ENDPOINTS,
-        dependencies=route_dependencies("search"),
+        enabled_endpoints=_endpoints(_GUARD_ENDPOINTS, playground),
+        # stream_log (the playground's) screens the query before it opens, as invoke's chain does inside
+        dependencies=[
+            *route_dependencies("search"),
+            Depends(input_precheck(chains["search"], text_precheck(settings=services.settings, source="search",
+                                                                   field="query"))),
+        ],
     )
     add_routes(
         app,
         services.chains["guard"],
         path="/guard",
-        enabled_endpoints=[*_GUARD_ENDPOINTS, "playground"] if playground else _GUARD_ENDPOINTS,
-        dependencies=route_dependencies("guard"),
+        enabled_endpoints=_endpoints(_GUARD_ENDPOINTS, playground),
+        dependencies=[*route_dependencies("guard"), Depends(input_precheck(chains["guard"]))],
     )
     add_routes(
         app,
         services.chains["describe"],
         path="/describe",
-        enabled_endpoints=[*_CHAT_ENDPOINTS, "playground"] if playground else _CHAT_ENDPOINTS,
+        enabled_endpoints=_endpoints(_CHAT_ENDPOINTS, playground),
         # No request deadline: a batch of hundreds runs far longer than one model call (items are bounded).
         dependencies=[
-            *route_dependencies("describe"), Depends(stream_precheck(describe_precheck(services.chains["describe"])))
+            *route_dependencies("describe"),
+            Depends(input_precheck(chains["describe"], describe_precheck(chains["describe"]))),
         ],
     )
 
@@ -230,7 +278,7 @@ def create_app(settings: Settings | None = None, *, freeze_gc: bool = False,
         lifespan=lifespan,
     )
     app.state.services = services
-    _install_error_handlers(app)
+    _install_error_handlers(app, services)
 
     @app.get("/", include_in_schema=False)
     async def index() -> RedirectResponse:
@@ -243,10 +291,14 @@ def create_app(settings: Settings | None = None, *, freeze_gc: bool = False,
 
     @app.get("/readyz", tags=["ops"])
     async def readyz(s: ServicesDep) -> JSONResponse:
-        """The model layer (and the search index, once built) is ready to answer."""
+        """The model layer (and the search index, once built) is ready to answer; `degraded` names parts that
+        are down while the service works around them (the usage ledger's database, the limits' Redis)."""
         body = s.readiness()
         return JSONResponse(body, status_code=200 if body["ready"] else 503)
 
+    # Inside the recording: a refused body still gets its X-Request-ID, ledger row and audit line.
+    app.add_middleware(BodyCheck, max_bytes=settings.max_body_bytes, max_depth=settings.max_json_depth,
+                       respond=_refused_body)
     if services.observability is not None:  # usage, audit, metrics for every feature route; /usage, /metrics
         services.observability.instrument(services.chains)
         app.add_middleware(RecordingMiddleware, observability=services.observability)
@@ -256,7 +308,8 @@ def create_app(settings: Settings | None = None, *, freeze_gc: bool = False,
     app.add_middleware(RateLimitHeaders)  # X-RateLimit-* left by the gateway dependency (gateway/deps.py)
     app.add_middleware(PromptVersionHeader, prompts=services.prompts, routes=prompt_routes(settings))
     _mount_features(app, services)
-    document_gateway_security(app)  # the key schemes on the feature routes in /openapi.json
+    # /openapi.json: key schemes, every error status and code, event streams, the ops routes' bodies
+    document_api(app, paid_scopes=services.gateway.model_routes if services.gateway else ())
     return app
 
 

@@ -81,8 +81,8 @@ class Services:
             threading.Thread(target=self._warm_search, name="search-warm", daemon=True).start()
         if self.observability is not None:
             try:
-                self.observability.start()
-            except Exception as exc:  # e.g. PostgreSQL down: requests still work, rows are lost (logged)
+                self.observability.start()  # a database that is down is not an error here: rows wait for it
+            except Exception as exc:  # e.g. the spool folder unusable
                 self.problems["usage_ledger"] = f"usage ledger unavailable: {type(exc).__name__}"
                 log.error("usage ledger did not start: %s", type(exc).__name__)
 
@@ -114,9 +114,22 @@ class Services:
             self.observability.stop()
 
     def readiness(self) -> dict[str, Any]:
-        """What /readyz shows: each part's readiness, problems, and each model's circuit state."""
-        ready = all(self.ready.values()) and bool(self.ready) and not self.draining
-        body = {"ready": ready, "parts": dict(self.ready), "problems": dict(self.problems),
+        """What /readyz shows: each part's readiness, problems, what runs degraded, each model's circuit state.
+
+        `degraded` names parts that are down while the service still answers correctly: the usage ledger's
+        database (rows wait in a backlog: its size, how long, the error) and the limits' Redis (per-process
+        limits, settlements waiting). They do not make `ready` false: every replica shares that database and
+        Redis, so a readiness failure would take them all out of the load balancer together and turn a
+        bookkeeping outage into a full one. Alert on `degraded` (or the /metrics backlog) instead. A process
+        that is shutting down (`draining`) is not ready: it takes no new traffic.
+        """
+        degraded: dict[str, Any] = {}
+        if self.observability is not None and (ledger := self.observability.durable.status()) is not None:
+            degraded["usage_ledger"] = ledger
+        if self.gateway is not None and (limits := self.gateway.limiter.status()) is not None:
+            degraded["rate_limits"] = limits
+        body = {"ready": all(self.ready.values()) and bool(self.ready) and not self.draining,
+                "parts": dict(self.ready), "problems": dict(self.problems), "degraded": degraded,
                 "circuits": self.breakers.states()}
         if self.draining:
             body["draining"] = True
@@ -141,7 +154,9 @@ def build_services(settings: Settings) -> Services:
     )
     services.observability = build_observability(settings)
     breakers.listeners.append(services.observability.metrics.set_circuit)
-    services.gateway = build_gateway(settings=settings, ledger=services.observability.ledger)
+    # Budgets read spend from the ledger plus what waits in its backlog while the database is down.
+    services.gateway = build_gateway(settings=settings, ledger=services.observability.durable)
+    services.observability.metrics.watch_settlements(services.gateway.limiter.settlement_figures)
     local_url = services.local_base_url if uses_local else None
     if settings.local_model_enabled:  # over budget: the paid models are skipped and the local model answers
         services.gateway.over_budget = _paid_models_off

@@ -148,13 +148,16 @@ class Settings(BaseSettings):
     database_url: str | None = None  # PostgreSQL for several replicas; SQLite under data/ otherwise
     playgrounds_enabled: bool | None = None  # default: on in development, off in production
     max_body_bytes: int = Field(default=256_000, ge=1024)
+    max_json_depth: int = Field(default=64, ge=4, le=500)  # deeper bodies: 400 before any parser recurses
 
     # --- gateway: auth, limits, budgets (gateway/keys.py, auth.py, limits.py, budgets.py) ---
     gateway_keys_file: Path = ROOT / "data" / "keys.db"  # the SQLite key store when DATABASE_URL is unset
     gateway_keys_refresh_s: float = Field(default=5.0, ge=0)  # a key revoked by the CLI stops working within this
     gateway_user_rpm: int | None = Field(default=None, ge=1)  # per end user (X-User-Id); None: AI_RATE_LIMIT_RPM
     gateway_user_tpm: int | None = Field(default=None, ge=1)  # ... None: AI_RATE_LIMIT_TPM
-    gateway_global_rpm: int = Field(default=1_000, ge=1)  # all keys together, this process or Redis
+    gateway_global_rpm: int = Field(default=1_000, ge=1)  # model routes, all keys together (process or Redis)
+    gateway_search_global_rpm: int = Field(default=12_000, ge=1)  # /search's own service-wide window
+    gateway_guard_global_rpm: int = Field(default=12_000, ge=1)  # /guard's own service-wide window
     gateway_global_tpm: int = Field(default=1_000_000, ge=1)
     gateway_max_tokens_cap: int | None = Field(default=None, ge=1)  # client's max_tokens ceiling; None: AI_MAX_TOKENS
     gateway_prompt_overhead_tokens: int = Field(default=300, ge=0)  # system prompt etc., added to each estimate
@@ -166,6 +169,11 @@ class Settings(BaseSettings):
 
     # --- usage ledger, prices, audit trail, metrics, alerts (gateway/usage.py ... gateway/alerts.py) ---
     usage_db_file: Path = ROOT / "data" / "usage.db"  # the SQLite ledger when DATABASE_URL is unset
+    # The ledger's backlog while the database is down (gateway/durable.py): kept, retried, never dropped.
+    usage_spool_dir: Path = ROOT / "data" / "usage_spool"  # rows waiting on disk; replayed at the next start
+    usage_backlog_max_rows: int = Field(default=10_000, ge=1)  # rows waiting in memory before they go to disk
+    usage_spool_after_s: float = Field(default=5.0, ge=0)  # rows waiting this long go to disk (a crash loses less)
+    usage_retry_s: float = Field(default=1.0, gt=0, le=300)  # how often a down database is tried again
     pricing_file: Path = ROOT / "data" / "pricing.json"
     audit_file: Path = ROOT / "data" / "audit" / "audit.jsonl"
     audit_text: bool = False  # also write prompt and answer text, after PII redaction

@@ -64,7 +64,9 @@ def ours_app(base_url: str, data_dir: Path) -> Any:
         skymarket_env="development", openai_api_key=SecretStr(BENCH_API_KEY), openai_base_url=base_url,
         local_model_enabled=False, ai_rate_limit_rpm=_HIGH_RPM, ai_rate_limit_tpm=_HIGH_TPM,
         gateway_global_rpm=_HIGH_RPM, gateway_global_tpm=_HIGH_TPM,
+        gateway_search_global_rpm=_HIGH_RPM, gateway_guard_global_rpm=_HIGH_RPM,
         gateway_keys_file=data_dir / "keys.db", usage_db_file=data_dir / "usage.db",
+        usage_spool_dir=data_dir / "usage_spool",
         audit_file=data_dir / "audit" / "audit.jsonl", describe_cache_path=data_dir / "describe_cache.db",
         chroma_path=data_dir / "chroma",
     )

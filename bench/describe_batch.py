@@ -77,6 +77,7 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="describe-bench-"))
     overrides: dict[str, Any] = {
         "describe_cache_path": tmp / "cache.db", "usage_db_file": tmp / "usage.db",
+        "usage_spool_dir": tmp / "usage_spool",
         "audit_file": tmp / "audit.jsonl", "gateway_keys_file": tmp / "keys.db",
         "ai_rate_limit_tpm": 10_000_000, "ai_rate_limit_rpm": 10_000,  # measure describe, not the gateway
     }

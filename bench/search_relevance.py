@@ -18,7 +18,6 @@ import yaml
 
 from bench.search_common import ROOT, indexed_engine, machine
 from retrieval.engine import SearchEngine
-from retrieval.index import Filters
 from retrieval.places import haversine_miles
 from retrieval.schema import Listing
 
@@ -64,8 +63,7 @@ def rankings(engine: SearchEngine, query: str) -> dict[str, list[Listing]]:
     out["vector"] = [idx.listings[i] for i in idx.vector_top(vec, K)]
     point = (it.place.lat, it.place.lon) if it.place else None
     county = it.place.county if it.place and it.place.kind == "county" else None
-    flt = Filters(tuple(it.categories), it.max_price, point, county, it.radius_miles, it.insured)
-    ok, _ = idx.mask(flt)
+    ok, _ = idx.mask(it, point, county)  # the parsed query is its own filters
     out["bm25+filters"] = [idx.listings[i] for i in idx.bm25_top(it.text, ok, K)]
     vec_it = engine.embeddings.embed_query(it.text)
     many = idx.vector_top(vec_it, 200)

@@ -80,7 +80,9 @@ def build_service_app(data: str) -> FastAPI:
         data, skymarket_env="development", local_model_enabled=False, search_llm_parser=False,
         openai_api_key=SecretStr("sk-bench-" + "0" * 24), openai_base_url="http://127.0.0.1:9/v1",  # never called
         ai_rate_limit_rpm=high, ai_rate_limit_tpm=high, gateway_global_rpm=high, gateway_global_tpm=high,
-        gateway_keys_file=tmp / "keys.db", usage_db_file=tmp / "usage.db", audit_file=tmp / "audit" / "a.jsonl",
+        gateway_search_global_rpm=high, gateway_guard_global_rpm=high,
+        gateway_keys_file=tmp / "keys.db", usage_db_file=tmp / "usage.db",
+        usage_spool_dir=tmp / "usage_spool", audit_file=tmp / "audit" / "a.jsonl",
         describe_cache_path=tmp / "describe.db",
     )
     app = create_app(settings, freeze_gc=True)

@@ -11,6 +11,7 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from chains.guard import GuardConfig, guard_messages
+from chains.schemas import InputModel
 from errors import InputRejected
 from gateway import context
 
@@ -22,7 +23,7 @@ _SCREENED: ContextVar[tuple[Any, Any, list[BaseMessage]] | None] = ContextVar("c
 _ROLE = {"user": "user", "human": "user", "assistant": "assistant", "ai": "assistant"}
 
 
-class ChatMessage(BaseModel):
+class ChatMessage(InputModel):
     """One turn. Give `role` (user, assistant) or LangChain's `type` (human, ai)."""
 
     model_config = ConfigDict(extra="ignore")
@@ -47,7 +48,7 @@ class ChatMessage(BaseModel):
 def make_chat_input(*, max_messages: int, max_chars: int) -> type[BaseModel]:
     """Builds the `/chat` input model with the configured limits (they show in the JSON schema)."""
 
-    class ChatInput(BaseModel):
+    class ChatInput(InputModel):
         """A conversation, oldest first; the last message is the customer's."""
 
         messages: list[ChatMessage] = Field(..., min_length=1, max_length=max_messages)

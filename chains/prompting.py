@@ -4,6 +4,8 @@ A prompt file has these keys and no others:
 
     description: what the prompt is for (optional)
     variables: [names the templates use]        # declared, so a typo is caught at load time
+    values: {name: text}                        # optional: fixed values of some variables, kept in the file
+                                                # so the version covers them (e.g. generated from data)
     system: the system prompt (a template)
     human: the human turn (a template, optional: chat prompts take the conversation instead)
 
@@ -18,7 +20,7 @@ from __future__ import annotations
 import hashlib
 import string
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +30,7 @@ from errors import PromptError
 
 __all__ = ["PromptFile", "PromptStore"]
 
-_KEYS = {"description", "variables", "system", "human"}
+_KEYS = {"description", "variables", "values", "system", "human"}
 
 
 @dataclass(frozen=True)
@@ -41,12 +43,14 @@ class PromptFile:
     variables: tuple[str, ...]
     version: str
     description: str = ""
+    values: dict[str, str] = field(default_factory=dict)
 
     def render(self, **values: Any) -> tuple[str, str | None]:
         """Fills the templates.
 
         Args:
-            **values: one value per declared variable; extra values are ignored.
+            **values: one value per declared variable without a value in the file (the file's win); extra
+                values are ignored.
 
         Returns:
             The system text and the human text (None when the file has no human turn).
@@ -54,6 +58,7 @@ class PromptFile:
         Raises:
             PromptError: a declared variable has no value.
         """
+        values = {**values, **self.values}
         missing = [v for v in self.variables if v not in values]
         if missing:
             raise PromptError(f"prompt {self.name!r} needs variable(s) {', '.join(missing)}")
@@ -97,6 +102,11 @@ def parse_prompt(name: str, text: str, *, source: str) -> PromptFile:
         raise PromptError(f"{source}: placeholder(s) {', '.join(undeclared)} not declared in 'variables'")
     if unused := sorted(set(declared) - used):
         raise PromptError(f"{source}: variable(s) {', '.join(unused)} declared but never used")
+    fixed = raw.get("values") or {}
+    if not isinstance(fixed, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in fixed.items()):
+        raise PromptError(f"{source}: 'values' must map variable names to texts")
+    if stray := sorted(set(fixed) - set(declared)):
+        raise PromptError(f"{source}: value(s) for {', '.join(stray)}, not declared in 'variables'")
     return PromptFile(
         name=name,
         system=system.strip(),
@@ -104,6 +114,7 @@ def parse_prompt(name: str, text: str, *, source: str) -> PromptFile:
         variables=tuple(declared),
         version=hashlib.sha256(text.encode("utf-8")).hexdigest()[:12],
         description=str(raw.get("description") or ""),
+        values=dict(fixed),
     )
 
 

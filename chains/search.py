@@ -1,6 +1,6 @@
 """Search over the drone listings, served at `/search` (invoke and batch).
 
-    {"query", "limit", lat?, lon?, radius_miles?, category?, max_price?}
+    {"query", "limit", lat?, lon?, radius_miles?, category?, max_price?}   (the filters: retrieval.filters)
       -> deterministic parse -> [optional LLM hints, time-boxed] -> hybrid retrieval + geo rerank
       -> {"results": [listing + score + distance_miles], "in_service_area", "notice", "interpreted"}
 
@@ -20,12 +20,14 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from chains.guard import GuardConfig, screen
 from chains.prompting import PromptStore
+from chains.schemas import InputModel
 from errors import InputRejected
 from gateway import context
 from retrieval.engine import Outcome, SearchEngine
-from retrieval.llm_hints import LLMHints, ask_llm, merge_hints
+from retrieval.filters import InputFilters
+from retrieval.llm_hints import Hints, ask_llm, merge_hints
 from retrieval.query import Interpreted
-from retrieval.schema import Category, Listing
+from retrieval.schema import Listing
 from settings import Settings
 
 __all__ = ["SearchInput", "SearchOutput", "SearchResult", "build_search_chain"]
@@ -33,18 +35,18 @@ __all__ = ["SearchInput", "SearchOutput", "SearchResult", "build_search_chain"]
 log = logging.getLogger("skymarket.search")
 
 
-class SearchInput(BaseModel):
-    """A search: free text, plus optional explicit filters that override what the text says."""
-
-    model_config = ConfigDict(extra="forbid")
-
+class _Query(InputModel):  # InputModel: a form the playground can draw (chains/schemas.py)
     query: str = Field(..., min_length=1, max_length=500, description="what the customer typed")
     limit: int = Field(default=10, ge=1, le=50, description="how many results at most (1-50)")
     lat: float | None = Field(default=None, ge=-90, le=90, description="where the service is needed")
     lon: float | None = Field(default=None, ge=-180, le=180)
-    radius_miles: float | None = Field(default=None, gt=0, le=200, description="farthest operator distance")
-    category: Category | None = None
-    max_price: float | None = Field(default=None, gt=0, description="highest 'price from', US dollars")
+
+
+# Flat, as the route has always taken it: the query's fields first, then one per filter (retrieval.filters).
+class SearchInput(InputFilters, _Query):
+    """A search: free text, plus optional explicit filters that override what the text says."""
+
+    model_config = ConfigDict(extra="forbid")
 
     @model_validator(mode="after")
     def _check(self) -> SearchInput:
@@ -65,17 +67,6 @@ class SearchOutput(BaseModel):
     in_service_area: bool
     notice: str | None = None
     interpreted: Interpreted
-
-
-def _explicit(inp: SearchInput) -> dict[str, Any]:
-    return {
-        "limit": inp.limit,
-        "lat": inp.lat,
-        "lon": inp.lon,
-        "radius_miles": inp.radius_miles,
-        "category": inp.category,
-        "max_price": inp.max_price,
-    }
 
 
 def _output(out: Outcome) -> SearchOutput:
@@ -128,7 +119,7 @@ def build_search_chain(
         inp: SearchInput = state["input"]
         future = pool.submit(ask_llm, model=model, prompts=prompts, query=inp.query, prompt_name=prompt_name)
         try:
-            hints: LLMHints | None = future.result(timeout=settings.search_llm_timeout_s)
+            hints: Hints | None = future.result(timeout=settings.search_llm_timeout_s)
         # An optional step: any failure at all (timeout, provider error, garbage answer) is ignored on purpose.
         except Exception as exc:
             future.cancel()
@@ -140,11 +131,14 @@ def build_search_chain(
 
     def rank(state: dict[str, Any]) -> SearchOutput:
         inp: SearchInput = state["input"]
-        return _output(index.search(inp.query, interpreted=state["interpreted"], **_explicit(inp)))
+        it = state["interpreted"]
+        return _output(index.search(inp.query, limit=inp.limit, lat=inp.lat, lon=inp.lon, filters=inp, interpreted=it))
 
     async def arank(state: dict[str, Any]) -> SearchOutput:
         inp: SearchInput = state["input"]
-        return _output(await index.asearch(inp.query, interpreted=state["interpreted"], **_explicit(inp)))
+        it = state["interpreted"]
+        out = await index.asearch(inp.query, limit=inp.limit, lat=inp.lat, lon=inp.lon, filters=inp, interpreted=it)
+        return _output(out)
 
     async def aparse(data: Any) -> dict[str, Any]:
         return parse(data)  # guard + parser: well under a millisecond, cheaper on the loop than a thread hop

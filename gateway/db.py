@@ -11,7 +11,7 @@ Several processes use the same SQLite files: the serving workers (`skymarket ser
   cut may lose the last commits, never corrupt the file), since it writes in batches all day.
 
 PostgreSQL needs none of this; its connections are checked before use (`pool_pre_ping`), so a restarted
-database costs one reconnect, not one failed request.
+database costs one reconnect, not one failed request, and a connect gives up after 5 s.
 """
 
 from __future__ import annotations
@@ -50,8 +50,9 @@ def open_engine(url: str, *, synchronous: Literal["FULL", "NORMAL"] = "FULL", **
         synchronous: SQLite's durability per commit (FULL or NORMAL, see the module docstring).
         pool: pool arguments for a server database (pool_size, max_overflow).
     """
-    if not url.startswith("sqlite"):
-        return create_engine(url, pool_pre_ping=True, **pool)
+    if not url.startswith("sqlite"):  # a server that does not answer fails a connect in 5 s, not never
+        timeout = {"connect_args": {"connect_timeout": 5}} if url.startswith("postgresql") else {}
+        return create_engine(url, pool_pre_ping=True, **timeout, **pool)
     path = url.removeprefix("sqlite:///")
     if path and path != ":memory:":
         Path(path).parent.mkdir(parents=True, exist_ok=True)

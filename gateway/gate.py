@@ -32,7 +32,7 @@ from gateway.keys import KeyStore, build_key_store
 from gateway.limits import Admission, Limiter, LimitSpec
 from settings import Settings
 
-__all__ = ["Gateway", "build_gateway"]
+__all__ = ["Gateway", "build_gateway", "global_limit"]
 
 log = logging.getLogger("skymarket.gateway")
 
@@ -123,7 +123,7 @@ class Gateway:
             except BudgetExceeded:
                 if self.over_budget is None or not self.over_budget():
                     raise
-        return await self.limiter.admit(self._specs(principal), tokens=reserve)
+        return await self.limiter.admit(self._specs(principal, scope), tokens=reserve)
 
     def settle(self, admission: Admission, ctx: Any) -> None:
         """Replaces the reservation by the tokens the request really used (from the usage record), and adds
@@ -137,14 +137,14 @@ class Gateway:
         its Redis connection; in the serving event loop, before `stop()`."""
         await self.limiter.aclose()
 
-    def _specs(self, p: Principal) -> list[LimitSpec]:
+    def _specs(self, p: Principal, scope: str) -> list[LimitSpec]:
         s = self.settings
         specs = []
         if p.user_id is not None:
             specs.append(LimitSpec("user", f"{p.key_name}/{p.user_id}", s.gateway_user_rpm or s.ai_rate_limit_rpm,
                                    s.gateway_user_tpm or s.ai_rate_limit_tpm))
         specs.append(LimitSpec("key", p.key_name, p.rpm or s.ai_rate_limit_rpm, p.tpm or s.ai_rate_limit_tpm))
-        specs.append(LimitSpec("global", "all", s.gateway_global_rpm, s.gateway_global_tpm))
+        specs.append(global_limit(s, scope))
         return specs
 
     async def _read_body(self, request: Request) -> bytes:
@@ -167,7 +167,7 @@ class Gateway:
         most the answer may take, per input (a batch has several)."""
         try:
             data = json.loads(body) if body else {}
-        except ValueError:
+        except (ValueError, RecursionError):  # BodyCheck (gateway/body_check.py) refuses those first
             return 0  # LangServe answers 4xx without calling a model
         if not isinstance(data, dict):
             return 0
@@ -194,6 +194,23 @@ class Gateway:
                 raise InputRejected(f"max_tokens {v} is over this service's cap of {cap}",
                                     code="max_tokens_too_large")
         return min(max(asked, default=default), cap)
+
+
+def global_limit(s: Settings, scope: str) -> LimitSpec:
+    """The service-wide limit of a route. Search and guard run no paid model by default and serve many
+    times the requests a model route can: each has its own requests-per-minute window
+    (GATEWAY_SEARCH_GLOBAL_RPM, GATEWAY_GUARD_GLOBAL_RPM), so a busy search box never takes chat down with it
+    (or the other way round). Every other route (chat, describe, any new one) shares GATEWAY_GLOBAL_RPM.
+
+    Args:
+        s: the settings.
+        scope: the route's scope (its name).
+    """
+    if scope == "search":
+        return LimitSpec("global", "search", s.gateway_search_global_rpm, s.gateway_global_tpm)
+    if scope == "guard":
+        return LimitSpec("global", "guard", s.gateway_guard_global_rpm, s.gateway_global_tpm)
+    return LimitSpec("global", "all", s.gateway_global_rpm, s.gateway_global_tpm)
 
 
 def _max_tokens_asked(data: dict[str, Any], inputs: list[Any]) -> list[Any]:

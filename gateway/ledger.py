@@ -28,7 +28,8 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import threading
-from dataclasses import dataclass, fields
+import uuid
+from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
 from sqlalchemy import (
@@ -49,7 +50,9 @@ from gateway.ledger_tables import (
     NONE,
     SPANS,
     SUMS,
+    TEXT_LIMITS,
     TOP_WIDTH,
+    add_record_ids,
     alerts_table,
     hourly_table,
     latency_bin,
@@ -63,6 +66,7 @@ from gateway.rollups import (
     add_sums,
     bin_sql,
     fill_rollups,
+    insert_new_statement,
     needs_backfill,
     row_sums,
     trunc_sql,
@@ -74,13 +78,18 @@ from gateway.rollups import (
 
 __all__ = ["BINS", "DIMS", "GROUPS", "NONE", "SUMS", "TOP_WIDTH", "Ledger", "ReportRow", "UsageRow", "alerts_table",
            "bin_sql", "build_ledger", "database_url", "hourly_table", "latency_bin", "latency_table",
-           "marginals_table", "row_sums", "trunc_sql", "usage_table"]
+           "marginals_table", "new_record_id", "row_sums", "trunc_sql", "usage_table"]
 
 Group = Literal["day", "key", "model", "route"]
 GROUPS: tuple[Group, ...] = ("day", "key", "model", "route")
+def new_record_id() -> str:
+    return uuid.uuid4().hex
+
+
 @dataclass
 class UsageRow:
-    """What one request cost. `ts` is any datetime (naive = UTC)."""
+    """What one request cost. `ts` is any datetime (naive = UTC). `record_id` is made once per row and kept
+    through retries and the spool: the ledger stores each record id once (`Ledger.record`)."""
 
     request_id: str
     ts: dt.datetime
@@ -104,11 +113,16 @@ class UsageRow:
     cache_hit: bool = False
     guard_action: str | None = None
     refusal: str | None = None
+    record_id: str = field(default_factory=new_record_id)
 
     def values(self) -> dict[str, Any]:
         out = dict(self.__dict__)  # shallow: every field is immutable (dataclasses.asdict deep-copies, 10x slower)
         ts = _utc(self.ts)
-        out.update(ts=ts, day=ts.date(), models_tried=self.models_tried[:512])
+        out.update(ts=ts, day=ts.date())
+        for name, limit in TEXT_LIMITS.items():  # e.g. an odd model name from a provider: cut, never refused
+            v = out.get(name)
+            if v is not None and len(v) > limit:
+                out[name] = v[:limit]
         return out
 
     def sums(self) -> list[float]:
@@ -176,8 +190,10 @@ class Ledger:
         return open_engine(self.url, synchronous="NORMAL", pool_size=5, max_overflow=5)
 
     def create(self) -> Ledger:
-        """Makes the tables (idempotent) and, for a ledger older than the rollups, fills them (`backfill`)."""
+        """Makes the tables (idempotent), adds `record_id` to an older ledger, and, for a ledger older than the
+        rollups, fills them (`backfill`)."""
         metadata.create_all(self.engine, checkfirst=True)
+        add_record_ids(self.engine, is_sqlite=self.is_sqlite)
         self.backfill()
         return self
 
@@ -188,36 +204,32 @@ class Ledger:
                 self._engine = None
 
     # --- writing ---
-    def record(self, *rows: UsageRow) -> None:
-        """Stores rows and adds them to the rollups, in one transaction.
+    def record(self, *rows: UsageRow) -> int:
+        """Stores the rows not stored yet and adds those to the rollups, in one transaction; returns how many
+        were new.
 
-        A batch is summed here first, so each rollup gets one upsert per (hour or day, group) however many of
-        the rows share it. Groups are written in sorted order, so concurrent writers on PostgreSQL lock rollup
-        rows in the same order (no deadlock).
+        Idempotent on `record_id`: a batch retried after a commit whose answer was lost, or a spool file
+        replayed twice (gateway/durable.py), inserts nothing twice, and only the rows this call inserted (the
+        INSERT returns their ids) are added to the rollups, so nothing is counted twice either. A batch is
+        summed here first, so each rollup gets one upsert per (hour or day, group) however many of the rows
+        share it. Groups are written in sorted order, so concurrent writers on PostgreSQL lock rollup rows in
+        the same order (no deadlock).
         """
         if not rows:
-            return
+            return 0
         values = [r.values() for r in rows]
-        hourly: dict[tuple[Any, ...], list[float]] = {}
-        latency: dict[tuple[Any, ...], int] = {}
-        for row, v in zip(rows, values, strict=True):
-            hour = v["ts"].replace(minute=0, second=0, microsecond=0)
-            add_sums(hourly, (hour, row.model or NONE, row.route, row.key_name or NONE), row.sums())
-            edge = latency_bin(row.latency_ms)
-            for key in (("hour", hour, edge), ("day", hour.replace(hour=0), edge)):
-                latency[key] = latency.get(key, 0) + 1
-        marginals: dict[tuple[Any, ...], list[float]] = {}  # from the hourly groups: fewer than the rows
-        for (hour, model, route, key), sums in hourly.items():
-            for span, start in (("hour", hour), ("day", hour.replace(hour=0))):
-                for dim, name in (("model", model), ("route", route), ("key", key)):
-                    add_sums(marginals, (span, start, dim, name), sums)
+        by_id = {v["record_id"]: r for r, v in zip(rows, values, strict=True)}
         with self.engine.begin() as conn:
-            conn.execute(usage_table.insert(), values)
+            new = [by_id[rid] for (rid,) in conn.execute(insert_new_statement(self.is_sqlite), values)]
+            if not new:
+                return 0
+            hourly, marginals, latency = _rollup_sums(new)
             upsert = functools.partial(upsert_statement, is_sqlite=self.is_sqlite)
             conn.execute(upsert(hourly_table), upsert_params(("hour", "model", "route", "key_name"), hourly))
             conn.execute(upsert(marginals_table), upsert_params(("span", "start", "dim", "value"), marginals))
             conn.execute(upsert(latency_table), [
                 {"span": k[0], "start": k[1], "bin": k[2], "n": n} for k, n in sorted(latency.items())])
+        return len(new)
 
     def backfill(self) -> bool:
         """Fills the rollups from the rows, once: for a ledger written before the rollups existed.
@@ -345,6 +357,27 @@ class Ledger:
         if by == "day":
             return sorted(out, key=lambda r: r.group)
         return sorted(out, key=lambda r: (-r.cost_usd, -r.requests, r.group))
+
+
+Sums = dict[tuple[Any, ...], list[float]]
+
+
+def _rollup_sums(rows: list[UsageRow]) -> tuple[Sums, Sums, dict[tuple[Any, ...], int]]:
+    """The rows summed per hourly group, per marginal (hour and day; model, route, key) and per latency bin."""
+    hourly: dict[tuple[Any, ...], list[float]] = {}
+    latency: dict[tuple[Any, ...], int] = {}
+    for row in rows:
+        hour = _utc(row.ts).replace(minute=0, second=0, microsecond=0)
+        add_sums(hourly, (hour, row.model or NONE, row.route, row.key_name or NONE), row.sums())
+        edge = latency_bin(row.latency_ms)
+        for key in (("hour", hour, edge), ("day", hour.replace(hour=0), edge)):
+            latency[key] = latency.get(key, 0) + 1
+    marginals: dict[tuple[Any, ...], list[float]] = {}  # from the hourly groups: fewer than the rows
+    for (hour, model, route, key), sums in hourly.items():
+        for span, start in (("hour", hour), ("day", hour.replace(hour=0))):
+            for dim, name in (("model", model), ("route", route), ("key", key)):
+                add_sums(marginals, (span, start, dim, name), sums)
+    return hourly, marginals, latency
 
 
 def _group(by: Group) -> ColumnElement[Any]:

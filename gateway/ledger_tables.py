@@ -21,7 +21,10 @@ from sqlalchemy import (
     String,
     Table,
     UniqueConstraint,
+    inspect,
 )
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError, ProgrammingError
 
 NONE = "(none)"  # the group name of rows without a key or without a model (refused before any call)
 
@@ -29,7 +32,8 @@ metadata = MetaData()
 usage_table = Table(
     "usage_requests", metadata,
     Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
-    Column("request_id", String(64), nullable=False),
+    Column("request_id", String(64), nullable=False),  # the caller's X-Request-ID (can repeat) or ours
+    Column("record_id", String(32)),  # ours, unique: what makes a retried write land once (NULL: older rows)
     Column("ts", DateTime, nullable=False),  # request start, naive UTC
     Column("day", Date, nullable=False),  # UTC date of ts: portable, indexable grouping by day
     Column("key_name", String(64)),
@@ -57,6 +61,7 @@ usage_table = Table(
     Index("ix_usage_model_ts", "model", "ts"),
     Index("ix_usage_route_ts", "route", "ts"),
     Index("ix_usage_request_id", "request_id"),
+    Index("ux_usage_record_id", "record_id", unique=True),
 )
 # One row per alert and period: the unique pair makes "once per period" hold across replicas.
 alerts_table = Table(
@@ -123,3 +128,21 @@ def latency_bin(ms: float) -> float:
         if ms < limit:
             return math.floor(ms / width) * width
     return math.floor(ms / TOP_WIDTH) * TOP_WIDTH
+
+
+def add_record_ids(engine: Engine, *, is_sqlite: bool) -> None:
+    """Gives a ledger made before `record_id` existed the column and its unique index (idempotent; two
+    processes starting together both succeed). Older rows keep NULL, which the unique index allows."""
+    if "record_id" not in {c["name"] for c in inspect(engine).get_columns("usage_requests")}:
+        try:
+            with engine.begin() as conn:
+                conn.exec_driver_sql("ALTER TABLE usage_requests ADD COLUMN record_id VARCHAR(32)")
+        except (OperationalError, ProgrammingError):  # another process added it first
+            if "record_id" not in {c["name"] for c in inspect(engine).get_columns("usage_requests")}:
+                raise
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE UNIQUE INDEX IF NOT EXISTS ux_usage_record_id ON usage_requests (record_id)")
+
+
+# The longest text each column of `usage_requests` holds (PostgreSQL refuses longer; SQLite would keep it).
+TEXT_LIMITS = {c.name: c.type.length for c in usage_table.c if isinstance(c.type, String) and c.type.length}

@@ -20,13 +20,18 @@ Either way the outage is logged and alerted once, and its end logged once.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from errors import InputRejected, NotReady, RateLimited
 from gateway.limit_windows import LABEL, Admission, Backend, LimitRefused, LimitSpec, WindowState
 from gateway.limits_memory import MemoryBackend
+
+if TYPE_CHECKING:
+    from gateway.limits_redis import RedisBackend
 
 __all__ = ["Admission", "LimitRefused", "LimitSpec", "Limiter", "WindowState"]
 
@@ -44,9 +49,11 @@ class Limiter:
         self.retry_s = retry_s
         self.alert = alert or (lambda kind, message: None)
         self.memory: Backend = MemoryBackend()
-        self.redis: Backend | None = None
+        self.redis: RedisBackend | None = None
         self._down_until = 0.0
         self._outage = False
+        self._outage_at: dt.datetime | None = None
+        self._error: str | None = None
 
     def start(self) -> None:
         """Builds the Redis connection (it connects on first use, in the serving event loop)."""
@@ -55,7 +62,8 @@ class Limiter:
             from gateway.redis_pipe import RedisPipe
 
             # No retries, short timeouts: a dead Redis costs one quick failure, then the fallback decides.
-            self.redis = RedisBackend(RedisPipe(self.redis_url, timeout_s=self.timeout_s), on_error=self._failed)
+            self.redis = RedisBackend(RedisPipe(self.redis_url, timeout_s=self.timeout_s), on_error=self._failed,
+                                      retry_s=self.retry_s)
 
     @property
     def backend_name(self) -> str:
@@ -71,10 +79,26 @@ class Limiter:
             return self.memory
         return self.redis
 
+    def status(self) -> dict[str, Any] | None:
+        """None while Redis answers (or is not used); else what /readyz shows under `degraded.rate_limits`."""
+        if not self._outage:
+            return None
+        return {"store": "redis", "counting": "per process" if self.on_failure == "fallback" else "refusing (503)",
+                "error": self._error, "since": self._outage_at.isoformat() if self._outage_at else None,
+                "settlements_waiting": self.redis.waiting if self.redis is not None else 0}
+
+    def settlement_figures(self) -> tuple[int, int]:
+        """(settlements waiting for Redis, settlements given up past their window): for /metrics."""
+        if self.redis is None:
+            return 0, 0
+        return self.redis.waiting, self.redis.expired
+
     def _failed(self, exc: BaseException) -> None:
         self._down_until = time.monotonic() + self.retry_s
+        self._error = type(exc).__name__
         if not self._outage:
             self._outage = True
+            self._outage_at = dt.datetime.now(dt.UTC)
             what = "per-process limits" if self.on_failure == "fallback" else "refusing requests (503)"
             message = f"Redis unreachable for rate limits ({type(exc).__name__}): {what} until it is back"
             log.error(message)

@@ -14,12 +14,14 @@ Several serving processes (`skymarket serve --workers N`) use prometheus_client'
 parent sets PROMETHEUS_MULTIPROC_DIR for every worker, each writes its values to files there (as it counts,
 so nothing waits to be flushed), and `/metrics`, whichever worker answers, adds up every process's files:
 counters and histograms summed over all workers, past ones included; a circuit's state is the worst among the
-workers alive (each has its own breakers).
+workers alive (each has its own breakers). Figures read from one process's state at the scrape (the usage
+backlog, Redis settlements waiting) are the answering worker's.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from pathlib import Path
 
@@ -32,6 +34,8 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 from gateway import context
 from gateway.context import RequestContext
@@ -74,6 +78,17 @@ class Metrics:
         self.circuit = Gauge(p + "circuit_state", "Circuit breaker state (0 closed, 1 half-open, 2 open)",
                              ["model"], registry=r, multiprocess_mode="livemax")
         self.alerts = Counter(p + "alerts", "Alerts raised by kind", ["kind"], registry=r)
+        # Figures read from this process's state at each scrape (the usage backlog, Redis settlements): kept
+        # apart, so that with several workers they show the answering worker's, beside everyone's counts.
+        self._local: list[Collector] = []
+        self.usage_counts = {
+            "dropped": Counter(p + "usage_rows_dropped", "Usage rows lost: neither the ledger nor the spool could "
+                               "keep them (must stay 0)", registry=r),
+            "rejected": Counter(p + "usage_rows_rejected", "Usage rows the database refused as invalid, kept in "
+                                "the spool's rejected/ folder", registry=r),
+            "failures": Counter(p + "usage_write_failures", "Ledger writes that failed (their rows were kept)",
+                                registry=r),
+        }
 
     def observe(self, ctx: RequestContext) -> None:
         """Counts one finished request from its context."""
@@ -97,6 +112,24 @@ class Metrics:
             else:
                 self.unpriced.labels(c.model).inc()
 
+    def count_usage(self, what: str, n: int) -> None:
+        """Counts usage rows `dropped` or `rejected`, or ledger write `failures` (gateway/durable.py)."""
+        self.usage_counts[what].inc(n)
+
+    def watch_backlog(self, pending: Callable[[], int], spooled: Callable[[], int]) -> None:
+        """The usage ledger's backlog while the database is down (gateway/durable.py): rows waiting in memory
+        and spool, and in spool files on disk, read at each scrape."""
+        self._watch(_Backlog(pending, spooled))
+
+    def watch_settlements(self, read: Callable[[], tuple[int, int]]) -> None:
+        """Redis token settlements waiting in this process and those given up (older than their window):
+        `read` returns (waiting, expired) at each scrape (gateway/limits_redis.py)."""
+        self._watch(_Settlements(read))
+
+    def _watch(self, collector: Collector) -> None:
+        self._local.append(collector)
+        self.registry.register(collector)
+
     def set_circuit(self, model: str, state: str) -> None:
         """A breaker's state (a `BreakerRegistry` listener)."""
         self.circuit.labels(model).set(CIRCUIT_STATES.get(state.replace("-", "_"), -1))
@@ -107,12 +140,37 @@ class Metrics:
             return generate_latest(self.registry), CONTENT_TYPE_LATEST
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry, path=str(self.multiprocess_dir))
+        for collector in self._local:
+            registry.register(collector)
         return generate_latest(registry), CONTENT_TYPE_LATEST
 
     def close(self) -> None:
         """At shutdown: this process's live gauges (circuit states) leave the sum; its counters stay in it."""
         if self.multiprocess_dir is not None:
             multiprocess.mark_process_dead(os.getpid(), str(self.multiprocess_dir))
+
+
+class _Backlog(Collector):
+    def __init__(self, pending: Callable[[], int], spooled: Callable[[], int]) -> None:
+        self.pending, self.spooled = pending, spooled
+
+    def collect(self) -> Iterator[Metric]:
+        yield GaugeMetricFamily("skymarket_usage_backlog_rows", "Usage rows waiting for the ledger (memory and spool)",
+                                value=self.pending())
+        yield GaugeMetricFamily("skymarket_usage_spooled_rows", "Usage rows waiting in spool files on disk",
+                                value=self.spooled())
+
+
+class _Settlements(Collector):
+    def __init__(self, read: Callable[[], tuple[int, int]]) -> None:
+        self.read = read
+
+    def collect(self) -> Iterator[Metric]:
+        waiting, expired = self.read()
+        yield GaugeMetricFamily("skymarket_limit_settlements_waiting",
+                                "Token settlements waiting in this process for Redis", value=waiting)
+        yield CounterMetricFamily("skymarket_limit_settlements_expired",
+                                  "Token settlements given up: Redis was down past their window", value=expired)
 
 
 _active: ContextVar[Metrics | None] = ContextVar("skymarket_metrics", default=None)

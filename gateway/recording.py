@@ -6,6 +6,7 @@ ContextVar and on `request.state.ctx`, sets the `X-Request-ID` response header o
 caller's own id when well-formed), and when the response has been sent hands the context to the
 observability's `BatchWriter` (gateway/writer.py: one thread, one ledger transaction per batch). Token
 usage reaches the context from the `UsageCallback` that `Observability.instrument` binds to each served chain.
+Ledger rows go through a `DurableLedger` (gateway/durable.py): a database outage delays them, never loses them.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from gateway import context, metrics
 from gateway.alerts import Alerts, build_alerts
 from gateway.audit import _SECRET, AuditLog, build_audit
 from gateway.context import RequestContext
+from gateway.durable import Drained, DurableLedger
 from gateway.ledger import Ledger, UsageRow, build_ledger
 from gateway.metrics import Metrics
 from gateway.pricing import PriceTable, load_prices
@@ -70,27 +72,48 @@ class Observability:
     audit: AuditLog
     metrics: Metrics
     alerts: Alerts
+    durable: DurableLedger  # the ledger behind a backlog that survives outages
     features: set[str] = field(default_factory=set)  # first path segments whose POSTs are recorded
 
     writer: BatchWriter = field(init=False)
 
     def __post_init__(self) -> None:
-        self.writer = BatchWriter(self.finish_many, name="usage-writer")
+        self.writer = BatchWriter(self.finish_many, name="usage-writer", idle=self.durable.retry, idle_s=0.25)
 
     def start(self) -> None:
-        """Creates the ledger's tables (connects) and starts the writer; called from the app's lifespan."""
-        self.ledger.create()
+        """Creates the ledger's tables (connects), takes over a spool an earlier run left, and starts the
+        writer; called from the app's lifespan. A database that is down is not fatal: rows wait for it."""
+        try:
+            self.ledger.create()
+        except Exception as exc:
+            log.error("usage ledger unavailable at start (%s): rows wait until it answers", type(exc).__name__)
+            self.durable.mark_down(exc)
+        self.durable.start()
         metrics.activate(self.metrics, default=True)
         self.writer.start()
 
-    def stop(self) -> None:
-        """Writes what is queued (ledger rows, audit lines, metrics), then closes the ledger and the metrics."""
+    def drain(self) -> Drained:
+        """Writes down every request finished so far, for a shutdown: the queue through the writer (which
+        stops), then the backlog to the ledger if it answers, else to the spool (replayed at the next start).
+        Drops nothing unless the database and the disk both fail (counted). Safe to call more than once.
+
+        Returns:
+            How many waiting rows were written, spooled, dropped.
+        """
         self.writer.stop()
+        return self.durable.drain()
+
+    def stop(self) -> None:
+        """`drain()` (ledger rows, audit lines, metrics), then closes the ledger and the metrics."""
+        done = self.drain()
+        if done.spooled or done.dropped:
+            log.warning("usage ledger at shutdown: %d row(s) spooled for the next start, %d dropped",
+                        done.spooled, done.dropped)
         self.ledger.close()
         self.metrics.close()
 
     def flush(self, timeout: float = 10.0) -> bool:
-        """Blocks until every request finished so far is written down."""
+        """Blocks until every request finished so far is written down (or waits in the backlog)."""
         return self.writer.flush(timeout)
 
     def instrument(self, chains: dict[str, Runnable]) -> None:
@@ -113,11 +136,14 @@ class Observability:
                 self.metrics.observe(ctx)
             except Exception:
                 log.exception("metrics failed for request %s", ctx.request_id)
-        try:
-            self.ledger.record(*(to_row(ctx, user_hash=self.audit.user_hash(ctx.user_id)) for ctx in ctxs))
-        except Exception as exc:  # a database outage must not take requests down; name the type only
-            log.error("usage ledger write failed for %d request(s) from %s: %s", len(ctxs), ctxs[0].request_id,
-                      type(exc).__name__)
+        rows = []
+        for ctx in ctxs:
+            try:
+                rows.append(to_row(ctx, user_hash=self.audit.user_hash(ctx.user_id)))
+            except Exception:
+                log.exception("no ledger row for request %s", ctx.request_id)
+                self.durable.lose(1, "its row could not be made")
+        self.durable.write(rows)  # never raises: a database outage delays rows, never loses them
         for ctx in ctxs:
             try:
                 self.audit.record(ctx)
@@ -134,9 +160,14 @@ def build_observability(settings: Any, *, features: Iterable[str] = ()) -> Obser
     prices = load_prices(settings.pricing_file, local={settings.local_model_name})
     ledger = build_ledger(settings)
     m = Metrics(multiprocess_dir=getattr(settings, "prometheus_multiproc_dir", None))
+    durable = DurableLedger(ledger, spool_dir=settings.usage_spool_dir, max_rows=settings.usage_backlog_max_rows,
+                            spool_after_s=settings.usage_spool_after_s, retry_s=settings.usage_retry_s,
+                            count=m.count_usage)
+    m.watch_backlog(lambda: durable.pending, lambda: durable.spooled)
     return Observability(
         prices=prices, usage=UsageCallback(prices, keep_text=settings.audit_text), ledger=ledger,
-        audit=build_audit(settings), metrics=m, alerts=build_alerts(settings, ledger, m), features=set(features),
+        audit=build_audit(settings), metrics=m, alerts=build_alerts(settings, ledger, m), durable=durable,
+        features=set(features),
     )
 
 

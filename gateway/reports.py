@@ -11,7 +11,8 @@ import datetime as dt
 import re
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
 
 from gateway.auth import require_scope
 from gateway.ledger import GROUPS, Group, Ledger, ReportRow, build_ledger
@@ -43,6 +44,15 @@ def parse_since(value: str, *, now: dt.datetime | None = None) -> dt.datetime:
     return t.replace(tzinfo=dt.UTC) if t.tzinfo is None else t.astimezone(dt.UTC)
 
 
+def _when(name: str, value: str) -> dt.datetime:
+    """`parse_since` for a query parameter: a bad value is FastAPI's own 422 body, as any malformed parameter's."""
+    try:
+        return parse_since(value)
+    except ValueError as exc:
+        raise RequestValidationError([{"type": "value_error", "loc": ["query", name], "msg": str(exc),
+                                       "input": value}]) from None
+
+
 def build_router() -> APIRouter:
     """`GET /usage` and `GET /metrics`, both behind `require_admin`."""
     router = APIRouter(tags=["ops"], dependencies=[Depends(require_admin)])
@@ -54,11 +64,8 @@ def build_router() -> APIRouter:
                     key: Annotated[str | None, Query(max_length=64)] = None,
                     route: Annotated[str | None, Query(max_length=32)] = None) -> dict[str, Any]:
         """Requests, tokens, cost, error rate and p50/p95 latency, grouped by day, key, model or route."""
-        try:
-            start = parse_since(since)
-            end = parse_since(until) if until else None
-        except ValueError as exc:
-            raise HTTPException(422, detail=str(exc)) from None
+        start = _when("since", since)
+        end = _when("until", until) if until else None
         ledger: Ledger = request.app.state.services.observability.ledger
         from anyio import to_thread
 

@@ -119,6 +119,14 @@ def fill_rollups(conn: Connection, is_sqlite: bool) -> None:
 
 
 @functools.cache
+def insert_new_statement(is_sqlite: bool) -> Any:
+    """INSERT of request rows that skips a `record_id` already stored, returning the record ids it inserted
+    (so a retried batch adds only its new rows to the rollups)."""
+    ins = sqlite.insert(usage_table) if is_sqlite else postgresql.insert(usage_table)
+    return ins.on_conflict_do_nothing(index_elements=["record_id"]).returning(usage_table.c.record_id)
+
+
+@functools.cache
 def upsert_statement(table: Table, is_sqlite: bool) -> Any:
     """INSERT .. ON CONFLICT (the key) DO UPDATE adding the new sums to the stored ones."""
     ins = sqlite.insert(table) if is_sqlite else postgresql.insert(table)

@@ -9,6 +9,8 @@ for more to arrive and writes them together (one ledger transaction per batch).
 So the ledger, the audit log and the metrics trail the responses by up to `linger_s`. Readers that need
 every finished request call `flush()` first (the /usage, /metrics and /dashboard routes do, server.py);
 budgets read a cached spend anyway. Nothing queued is lost at shutdown: `stop()` drains the queue.
+While the queue is empty the thread calls `idle()` every `idle_s` (the ledger's backlog retries its writes
+there, gateway/durable.py).
 """
 
 from __future__ import annotations
@@ -31,17 +33,21 @@ class BatchWriter:
     """Writes items with `write(batch)` on one thread; `submit()` and `flush()` from any thread."""
 
     def __init__(self, write: Callable[[Sequence[Any]], None], *, max_batch: int = 512, linger_s: float = 0.2,
-                 name: str = "writer") -> None:
+                 name: str = "writer", idle: Callable[[], None] | None = None, idle_s: float = 0.5) -> None:
         """Args:
         write: writes a batch; should not raise (it is logged and the batch is dropped if it does).
         max_batch: the most items one `write` call gets.
         linger_s: how long the writer waits for more items after the first one (0: write what is there).
         name: the thread's name.
+        idle: called on the thread every `idle_s` while nothing is queued; should not raise (logged).
+        idle_s: see `idle`.
         """
         self._write = write
         self._max = max_batch
         self._linger = linger_s
         self._name = name
+        self._idle = idle
+        self._idle_s = idle_s
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
@@ -79,11 +85,24 @@ class BatchWriter:
         self._queue.put(ev)
         return ev.wait(timeout)
 
+    def _next(self) -> Any:
+        """The next queued item; calls `idle` while there is none."""
+        if self._idle is None:
+            return self._queue.get()
+        while True:
+            try:
+                return self._queue.get(timeout=self._idle_s)
+            except queue.Empty:
+                try:
+                    self._idle()
+                except Exception:  # the writer must outlive it
+                    log.exception("the writer's idle task failed")
+
     def _run(self) -> None:
         while True:
             items: list[Any] = []
             events: list[threading.Event] = []
-            stop = self._collect(self._queue.get(), items, events)
+            stop = self._collect(self._next(), items, events)
             if items:
                 try:
                     self._write(items)

@@ -4,6 +4,7 @@ A listing serves a place when the place lies within its `service_radius_miles` (
 listing is in that county); nearer listings rank higher. Outside the service area the search says so and
 returns nothing rather than pretending. The ranking itself is `retrieval.ranking`.
 
+Explicit filters (`retrieval.filters.InputFilters`: the route's input is one) override what the parser read.
 Repeated searches are answered from memory (`SEARCH_CACHE_SIZE`, `SEARCH_VECTOR_CACHE_SIZE`): whole answers by
 the parsed query after explicit filters, the point and the limit; vector candidates by the searched words.
 Both are keyed by the index version, so nothing from before a reload (after an ingest) is served after it.
@@ -22,7 +23,8 @@ from langchain_core.embeddings import Embeddings
 from retrieval.area import ServiceArea
 from retrieval.batching import Batcher
 from retrieval.embeddings import embed_queries
-from retrieval.index import Filters, ListingIndex
+from retrieval.filters import InputFilters
+from retrieval.index import ListingIndex
 from retrieval.lru import LRUCache
 from retrieval.places import Gazetteer, load_gazetteer
 from retrieval.query import Interpreted, QueryParser
@@ -41,7 +43,8 @@ class _Plan:
 
     key: _Key
     it: Interpreted
-    flt: Filters
+    point: tuple[float, float] | None
+    county: str | None  # the point is this county: its own listings serve it too
     limit: int
 
     @property
@@ -125,24 +128,20 @@ class SearchEngine:
         limit: int = 10,
         lat: float | None = None,
         lon: float | None = None,
-        radius_miles: float | None = None,
-        category: str | None = None,
-        max_price: float | None = None,
+        filters: InputFilters | None = None,
         interpreted: Interpreted | None = None,
     ) -> Outcome:
-        """Runs one search. Explicit arguments override what the parser read from the query.
+        """Runs one search. Explicit filters override what the parser read from the query.
 
         Args:
             query: the customer's text.
             limit: how many results at most.
             lat: latitude where the service is needed (with lon).
             lon: longitude.
-            radius_miles: the farthest an operator may be from the point.
-            category: only this category.
-            max_price: only listings priced from at most this.
-            interpreted: an interpretation made earlier (e.g. the parser plus an LLM step).
+            filters: explicit filters; those it sets win over the query's (`SearchFilters.override`).
+            interpreted: an interpretation made earlier (e.g. the parser plus an LLM step, or several turns).
         """
-        plan = self._plan(query, limit, lat, lon, radius_miles, category, max_price, interpreted)
+        plan = self._plan(query, limit, lat, lon, filters, interpreted)
         if isinstance(plan, Outcome):
             return plan
         hits = self.vector_cache.get(plan.text_key)
@@ -158,16 +157,14 @@ class SearchEngine:
         limit: int = 10,
         lat: float | None = None,
         lon: float | None = None,
-        radius_miles: float | None = None,
-        category: str | None = None,
-        max_price: float | None = None,
+        filters: InputFilters | None = None,
         interpreted: Interpreted | None = None,
     ) -> Outcome:
         """`search` for an event loop: a repeat is answered without leaving the loop, and a new query waits
         for its embedding batch without holding a thread. Same arguments as `search`."""
         if self._index is None:  # the first load reads the whole collection: never on the loop
             await asyncio.to_thread(lambda: self.index)
-        plan = self._plan(query, limit, lat, lon, radius_miles, category, max_price, interpreted)
+        plan = self._plan(query, limit, lat, lon, filters, interpreted)
         if isinstance(plan, Outcome):
             return plan
         hits = self.vector_cache.get(plan.text_key)
@@ -182,20 +179,15 @@ class SearchEngine:
         limit: int,
         lat: float | None,
         lon: float | None,
-        radius_miles: float | None,
-        category: str | None,
-        max_price: float | None,
+        filters: InputFilters | None,
         interpreted: Interpreted | None,
     ) -> Outcome | _Plan:
         """The answer when it is known without ranking (outside the area, cached), else what to rank."""
-        # A shallow copy is enough: the overrides below replace attributes, they never change them in place.
-        it = interpreted.model_copy() if interpreted is not None else self.parser.parse(query)
-        if category is not None:
-            it.category, it.categories = category, [category]
-        if max_price is not None:
-            it.max_price = max_price
-        if radius_miles is not None:
-            it.radius_miles = radius_miles
+        it = interpreted if interpreted is not None else self.parser.parse(query)  # a parse is a new object
+        if filters is not None:  # a copy: the caller's interpretation is never changed
+            it = it.override(filters)
+        elif interpreted is not None:  # a copy all the same: the answer cache keeps it
+            it = it.model_copy()
         point, county = None, None
         if lat is not None and lon is not None:
             point = (lat, lon)
@@ -210,11 +202,13 @@ class SearchEngine:
         cached = self.result_cache.get(key)
         if cached is not None:
             return replace(cached, cached=True)
-        flt = Filters(tuple(it.categories), it.max_price, point, county, it.radius_miles, it.insured)
-        return _Plan(key, it, flt, limit)
+        return _Plan(key, it, point, county, limit)
 
     def _finish(self, plan: _Plan, vector_hits: tuple[int, ...]) -> Outcome:
-        out = rank(self.index, plan.it, plan.flt, vector_hits, limit=plan.limit, weights=self.weights)
+        out = rank(
+            self.index, plan.it, vector_hits, point=plan.point, county=plan.county, limit=plan.limit,
+            weights=self.weights,
+        )
         self.result_cache.put(plan.key, out)
         return out
 

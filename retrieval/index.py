@@ -1,37 +1,27 @@
 """The searchable index: the Chroma collection plus, in memory, BM25 and numpy columns for filters and geo.
 
-`ListingIndex.load()` reads every listing back from Chroma (page by page), so the in-memory side always
-mirrors the collection that was ingested; call it again (`reload()`) after an ingest to pick up changes.
+`ListingIndex.reload()` reads every listing back from Chroma's metadata (page by page), so the in-memory
+side always mirrors the collection that was ingested; call it again after an ingest to pick up changes.
+Filters are numpy comparisons over columns built here (retrieval.filters), never Chroma metadata filters.
 """
 
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from errors import NotReady
+from retrieval import filters
+from retrieval.filters import SearchFilters
 from retrieval.schema import CATEGORIES, Listing
 from retrieval.store import ListingsStore, query_ids_many
 from retrieval.text import tokenize
 
-__all__ = ["Filters", "ListingIndex"]
+__all__ = ["ListingIndex"]
 
 _PAGE = 5000
-
-
-@dataclass(frozen=True)
-class Filters:
-    """Hard constraints of a search. `point` is where the service is needed."""
-
-    categories: tuple[str, ...] = ()
-    max_price: float | None = None
-    point: tuple[float, float] | None = None
-    county: str | None = None  # the point is a county: its own listings serve it too
-    radius_miles: float | None = None  # the customer's own limit on the operator's distance
-    insured: bool | None = None
 
 
 class ListingIndex:
@@ -82,10 +72,9 @@ class ListingIndex:
             self._lat_r = np.radians(self.lat).astype(np.float32)
             self._lon_r = np.radians(self.lon).astype(np.float32)
             self.radius = np.array([x.service_radius_miles for x in listings])
-            self.price = np.array([x.price_from_usd for x in listings])
             self.category = np.array([CATEGORIES.index(x.category) for x in listings], dtype=np.int8)
             self.county = np.array([x.county for x in listings])
-            self.insured = np.array([x.insured for x in listings])
+            self.columns = filters.columns(listings)
             names = sorted({f for x in listings for f in x.features})
             self.feature_column = {f: j for j, f in enumerate(names)}
             self.features = np.zeros((len(listings), len(names)), dtype=bool)  # listing x feature it offers
@@ -109,25 +98,23 @@ class ListingIndex:
         y = self._lat_r - plat
         return np.float32(3958.8) * np.sqrt(x * x + y * y)
 
-    def mask(self, f: Filters) -> tuple[np.ndarray, np.ndarray | None]:
-        """Which listings pass the filters, and their distance to the point (None without a point)."""
-        ok = np.ones(self.size, dtype=bool)
-        if f.categories:  # one comparison per category: np.isin took milliseconds at 100k listings
-            ok &= np.logical_or.reduce([self.category == CATEGORIES.index(c) for c in f.categories])
-        if f.max_price is not None:
-            ok &= self.price <= f.max_price
-        if f.insured:
-            ok &= self.insured
-        dist = None
-        if f.point is not None:
-            dist = self.distances(*f.point)
-            serves = dist <= self.radius
-            if f.county is not None:
-                serves |= self.county == f.county
-            ok &= serves
-            if f.radius_miles is not None:
-                ok &= dist <= f.radius_miles
-        return ok, dist
+    def mask(
+        self, f: SearchFilters, point: tuple[float, float] | None = None, county: str | None = None
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """Which listings pass the filters and serve the point, and their distance to it (None without one).
+
+        Args:
+            f: the search's filters (an `Interpreted` is one).
+            point: where the service is needed (lat, lon): a listing serves it within its service radius.
+            county: the point is this county: the county's own listings serve it too.
+        """
+        if point is None:
+            return filters.mask(f, self.columns, self.size, None), None
+        dist = self.distances(*point)
+        serves = dist <= self.radius
+        if county is not None:
+            serves |= self.county == county
+        return filters.mask(f, self.columns, self.size, dist) & serves, dist
 
     def bm25_top(self, text: str, ok: np.ndarray, k: int) -> list[int]:
         """Positions of the k best BM25 matches among the allowed listings (score > 0 only)."""

@@ -1,22 +1,26 @@
 """The deterministic query parser: it always runs, in microseconds, and never fails.
 
 "wedding videographer Ann Arbr under $500" -> category videography, place Ann Arbor (typo fixed), max price
-500, and the words left to search. Places come from `places.json` (municipalities, counties, aliases, and
-well-known places outside the service area); typos are matched with rapidfuzz.
+500, and the words left to search. One pass over the text: the filter phrases first (each one found is
+blanked), then places, categories and features in what is left. Phrases come from the vocabulary
+(retrieval/vocab); places from `places.json` (municipalities, counties, aliases, and well-known places
+outside the service area); typos are matched with rapidfuzz.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from pydantic import BaseModel, Field
 from rapidfuzz import fuzz, process
 
+from retrieval.filters import SearchFilters, accepts
 from retrieval.lru import LRUCache
 from retrieval.places import Gazetteer, OutsidePlace, Place
 from retrieval.text import STOPWORDS
-from retrieval.vocab import CATEGORY_PATTERNS, FEATURE_PATTERNS, INSURED, PREPOSITIONS, PRICE_PATTERNS, RADIUS
+from retrieval.vocab import CATEGORY_PATTERNS, FEATURE_PATTERNS, FILTER_PATTERNS, PREPOSITIONS, Category
 
 __all__ = ["Interpreted", "PlaceRef", "QueryParser", "normalize"]
 
@@ -66,18 +70,14 @@ class PlaceRef(BaseModel):
     lon: float
 
 
-class Interpreted(BaseModel):
-    """What the search understood from the query (returned to the caller as `interpreted`)."""
+class Interpreted(SearchFilters):
+    """What the search understood from the query (returned to the caller as `interpreted`): its filters
+    (`category`, `categories`, `max_price`, `radius_miles`, `insured`, ...: retrieval.filters) and the rest."""
 
-    text: str = Field(description="the words searched, without place and price phrases")
-    category: str | None = None
-    categories: list[str] = Field(default_factory=list, description="every category the query points to")
+    text: str = Field(description="the words searched, without place and filter phrases")
     place: PlaceRef | None = None
     outside_place: PlaceRef | None = Field(default=None, description="a place outside the service area")
-    max_price: float | None = None
-    radius_miles: float | None = None
     features: list[str] = Field(default_factory=list)
-    insured: bool | None = None
     fuzzy_place: bool = Field(default=False, description="the place was matched despite a typo")
     llm: bool = Field(default=False, description="an LLM step added to this interpretation")
 
@@ -190,20 +190,19 @@ class QueryParser:
 
     def _parse(self, query: str) -> Interpreted:
         low = normalize(query)
-        out = Interpreted(text="")
-        spans: list[tuple[int, int]] = []
-        for pat in PRICE_PATTERNS:
-            m = pat.search(low)
-            if m:
-                value = float(m.group(1).replace(",", "")) * (1000 if m.group(2) else 1)
-                out.max_price = value
-                spans.append(m.span())
-                break
-        m = RADIUS.search(low)
-        if m:
-            out.radius_miles = float(m.group(1))
-            spans.append(m.span())
-        scores: dict[str, float] = {}
+        found: dict[str, Any] = {}
+        for phrase, pattern in FILTER_PATTERNS:  # first, so their words match nothing else
+            if phrase.filter in found:
+                continue
+            m = pattern.search(low)
+            if m is None:
+                continue
+            value = phrase.value if phrase.value is not None else _number(m)
+            if accepts(phrase.filter, value):
+                found[phrase.filter] = value
+            low = low[: m.start()] + " " * (m.end() - m.start()) + low[m.end() :]
+        out = Interpreted(text="", **found)
+        scores: dict[Category, float] = {}
         claimed: list[tuple[int, int]] = []
         hits = [(m, cat, w) for cat, pairs in CATEGORY_PATTERNS.items() for p, w in pairs for m in p.finditer(low)]
         for m, cat, w in sorted(hits, key=lambda h: h[0].start() - h[0].end()):  # longest phrase first
@@ -217,13 +216,7 @@ class QueryParser:
             out.category = ranked[0]
             out.categories = [c for c in ranked if scores[c] >= min(top, 2.0)] or [ranked[0]]
         out.features = [f for f, p in FEATURE_PATTERNS.items() if p.search(low)]
-        if INSURED.search(low):
-            out.insured = True
-        masked = low
-        for a, b in spans:
-            masked = masked[:a] + " " * (b - a) + masked[b:]
-        words = [(m.group(), m.start()) for m in _TOKEN.finditer(masked)]
-        tokens = [w for w, _ in words]
+        tokens = _TOKEN.findall(low)
         matches = self._places(tokens)
         inside = [m for m in matches if isinstance(m.place, Place)]
         drop: set[int] = set()
@@ -241,3 +234,8 @@ class QueryParser:
         kept = [w for i, w in enumerate(tokens) if i not in drop]
         out.text = " ".join(kept).strip() or (out.category or "drone services").replace("_", " ")
         return out
+
+
+def _number(m: re.Match[str]) -> float:
+    """The number a filter phrase captured (`n`), times 1000 when `k` followed it."""
+    return float(m.group("n").replace(",", "")) * (1000 if m.groupdict().get("k") else 1)

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from retrieval.index import Filters, ListingIndex
+from retrieval.index import ListingIndex
 from retrieval.query import Interpreted
 from retrieval.schema import CATEGORIES, Listing
 
@@ -54,23 +54,25 @@ class Weights:
 def rank(
     index: ListingIndex,
     it: Interpreted,
-    flt: Filters,
     vector_hits: Sequence[int],
     *,
+    point: tuple[float, float] | None,
+    county: str | None,
     limit: int,
     weights: Weights,
 ) -> Outcome:
-    """Ranks the listings that pass `flt` for the parsed query `it`.
+    """Ranks the listings that pass the filters of the parsed query `it` and serve the point.
 
     Args:
         index: the in-memory index.
-        it: the parsed query (explicit arguments already applied).
-        flt: the hard constraints.
+        it: the parsed query, explicit filters already applied (its filters are the hard constraints).
         vector_hits: the query's nearest listings (positions, unfiltered, nearest first).
+        point: where the service is needed, or None.
+        county: the point is this county (its listings serve it too), or None.
         limit: how many results at most.
         weights: candidates and fusion weights.
     """
-    ok, dist = index.mask(flt)
+    ok, dist = index.mask(it, point, county)
     notice = f"Showing results for {it.place.name}." if it.fuzzy_place and it.place else None
     if not ok.any():
         return Outcome([], True, NO_MATCH, it)

@@ -12,23 +12,11 @@ from typing import Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from retrieval.vocab import CATEGORIES, Category
+
 __all__ = ["CATEGORIES", "PRICE_UNITS", "Category", "Listing", "PriceUnit"]
 
-Category = Literal[
-    "delivery",
-    "aerial_photography",
-    "videography",
-    "real_estate",
-    "inspection",
-    "thermal_imaging",
-    "mapping_surveying",
-    "agriculture",
-    "construction",
-    "public_safety",
-    "training",
-]
 PriceUnit = Literal["hour", "project", "acre", "delivery", "session"]
-CATEGORIES: tuple[str, ...] = get_args(Category)
 PRICE_UNITS: tuple[str, ...] = get_args(PriceUnit)
 
 
@@ -76,7 +64,20 @@ class Listing(BaseModel):
             f"{self.description}"
         )
 
+    def text_hash(self) -> str:
+        """A hash of the embedded text (`embed_text`): a listing is re-embedded only when this changes."""
+        return _digest(self.embed_text())
+
     def content_hash(self) -> str:
-        """A stable hash of every field: a changed listing gets re-embedded, an unchanged one is skipped."""
-        raw = json.dumps(self.model_dump(mode="json"), sort_keys=True, ensure_ascii=False)
-        return hashlib.sha256(raw.encode("utf-8")).hexdigest()[:32]
+        """A stable hash of what the index stores: every field set to something other than its default.
+
+        A new optional field changes no listing's hash until a listing sets it. A change to any other field
+        (a price, a rating) changes it: the index's copy is then updated, re-embedded only when `text_hash`
+        changed too (retrieval.ingest).
+        """
+        dump = self.model_dump(mode="json", exclude_defaults=True)
+        return _digest(json.dumps(dump, sort_keys=True, ensure_ascii=False))
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]

@@ -19,7 +19,8 @@ from langchain_core.embeddings import Embeddings
 
 from settings import Settings
 
-__all__ = ["ListingsStore", "build_chroma_client", "build_vectorstore", "query_ids", "query_ids_many"]
+__all__ = ["ListingsStore", "build_chroma_client", "build_vectorstore", "query_ids", "query_ids_many",
+           "update_metadatas"]
 
 
 def build_chroma_client(*, settings: Settings) -> Any:
@@ -87,3 +88,12 @@ def query_ids_many(
     query = np.asarray(vectors, dtype=np.float32)
     result = store.collection.query(query_embeddings=query, n_results=k, where=where, include=["distances"])
     return [list(ids) for ids in result["ids"]]
+
+
+def update_metadatas(store: ListingsStore, ids: list[str], metadatas: list[dict[str, Any]]) -> None:
+    """Updates the metadata of existing ids, keeping their vectors and documents (nothing is embedded).
+
+    langchain-chroma can only update documents, which re-embeds them; a changed price does not need that, so
+    this goes to the collection itself (chromadb's `Collection.update`).
+    """
+    store.collection.update(ids=ids, metadatas=metadatas)  # type: ignore[arg-type]

@@ -33,9 +33,10 @@ def _isolate_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture(autouse=True)
 def _usage_files(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Each test's usage ledger and audit trail live in its own temp folder, never under data/."""
+    """Each test's usage ledger, spool and audit trail live in its own temp folder, never under data/."""
     d = tmp_path_factory.mktemp("usage")
     monkeypatch.setenv("USAGE_DB_FILE", str(d / "usage.db"))
+    monkeypatch.setenv("USAGE_SPOOL_DIR", str(d / "usage_spool"))
     monkeypatch.setenv("AUDIT_FILE", str(d / "audit" / "audit.jsonl"))
 
 

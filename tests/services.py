@@ -92,17 +92,33 @@ class PostgresServer:
     def start(self) -> PostgresServer:
         if os.geteuid() == 0:
             shutil.chown(self.dir, "postgres", "postgres")
-        data = self.dir / "data"
-        subprocess.run(self._as_pg([str(self.bin / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust"]),
+        subprocess.run(self._as_pg([str(self.bin / "initdb"), "-D", str(self.data), "-U", "postgres", "-A", "trust"]),
                        check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        return self.resume()
+
+    @property
+    def data(self) -> Path:
+        return self.dir / "data"
+
+    def resume(self) -> PostgresServer:
+        """Runs the server on its data folder and port (after `start`, or again after `halt`)."""
         self.proc = subprocess.Popen(
-            self._as_pg([str(self.bin / "postgres"), "-D", str(data), "-p", str(self.port), "-h", "127.0.0.1",
+            self._as_pg([str(self.bin / "postgres"), "-D", str(self.data), "-p", str(self.port), "-h", "127.0.0.1",
                          "-k", str(self.dir), "-c", "fsync=off", "-c", "full_page_writes=off"]),
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
         _wait_port(self.port)
         time.sleep(0.3)  # the port opens a moment before the server accepts logins
         return self
+
+    def halt(self, *, mode: str = "fast") -> None:
+        """Stops the server, keeping its data (an outage; `resume` ends it). `fast` cuts every session and rolls
+        back open transactions; `immediate` is a crash (no checkpoint; recovery at the next start)."""
+        if self.proc is not None:
+            subprocess.run(self._as_pg([str(self.bin / "pg_ctl"), "-D", str(self.data), "stop", "-m", mode, "-w"]),
+                           check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            self.proc.wait(timeout=30)
+            self.proc = None
 
     def stop(self) -> None:
         if self.proc is not None:

@@ -100,7 +100,8 @@ def test_not_json_is_a_clear_4xx(client: TestClient) -> None:
 
 @pytest.mark.parametrize(
     ("failure", "status", "code"),
-    [(Fail(503), 503, "provider_unavailable"), (Fail(429, retry_after=7), 429, "provider_rate_limited")],
+    [(Fail(503), 503, "provider_unavailable"), (Fail(429, retry_after=7), 429, "provider_rate_limited"),
+     (Fail(429), 429, "provider_rate_limited")],  # no Retry-After upstream: ours still has one
 )
 def test_all_models_failing_maps_to_status(
     client: TestClient, fake_openai: FakeOpenAI, failure: Fail, status: int, code: str
@@ -264,3 +265,39 @@ def test_responses_are_encoded_as_fastapi_would(
     for path, body in calls:
         assert client.post(path, json=body).status_code == 200, path
     assert len(compared) == len(calls)
+
+
+@pytest.fixture(scope="module")
+def refusing() -> Iterator[TestClient]:
+    """One app for the tests whose requests are refused before any chain runs (an app per test costs memory)."""
+    with TestClient(create_app(make_settings())) as c:
+        yield c
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "where"),
+    [
+        ("/guard/invoke", {"input": {"text": "hi"}, "config": None}, ["body", "config"]),
+        ("/chat/stream", {**ASK, "config": None}, ["body", "config"]),
+        ("/search/batch", {"inputs": None}, ["body", "inputs"]),
+        ("/search/batch", {"inputs": [{"query": "roof"}], "config": [None]}, ["body", "config"]),
+        ("/guard/batch", {"inputs": [{"text": "fine"}, {"text": 5}]}, ["body", "inputs", 1, "text"]),
+    ],
+)
+def test_envelopes_langserve_would_crash_on_are_422(refusing: TestClient, path: str, body: dict, where: list) -> None:
+    r = refusing.post(path, json=body)
+    assert r.status_code == 422, r.text
+    assert r.json()["detail"][0]["loc"] == where
+
+
+def test_a_body_that_is_not_utf8_is_422(refusing: TestClient) -> None:
+    body = b'{"input": {"text": "\xff\xfe"}}'
+    r = refusing.post("/guard/invoke", content=body, headers={"content-type": "application/json"})
+    assert r.status_code == 422 and r.json() == {"detail": ["Invalid JSON body"]}
+
+
+def test_error_bodies_carry_code_and_a_flat_message(refusing: TestClient) -> None:
+    r = refusing.post("/search/invoke", json={"input": {"query": INJECTION}})
+    assert r.status_code == 400
+    assert r.json()["error"]["code"] == "guard_blocked"
+    assert r.json()["message"] == f"guard_blocked: {r.json()['error']['message']}"

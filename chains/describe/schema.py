@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from chains.schemas import InputModel
 from retrieval.schema import Category, PriceUnit
 
 __all__ = ["DescribeError", "DescribeInput", "DescribeOutput", "Moderation", "Tone", "canonical"]
@@ -33,7 +34,7 @@ def _items(values: list[str]) -> list[str]:
     return [seen[k] for k in sorted(seen)]
 
 
-class DescribeInput(BaseModel):
+class DescribeInput(InputModel):
     """An operator's facts about one service; the description may claim nothing beyond them."""
 
     model_config = ConfigDict(extra="forbid")

@@ -18,6 +18,7 @@ from chains.guard.runnable import (
     fence,
     guard_messages,
     guard_text,
+    text_precheck,
     worst,
 )
 from chains.guard.screen import prefetch_learned, screen, screen_many
@@ -41,6 +42,7 @@ __all__ = [
     "redact_leak",
     "screen",
     "screen_many",
+    "text_precheck",
     "warm_learned",
     "worst",
 ]

@@ -7,13 +7,15 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from chains.schemas import InputModel
+
 __all__ = ["Action", "GuardConfig", "GuardInput", "GuardOutput", "Source", "make_guard_input"]
 
 Source = Literal["chat", "search", "describe", "listing"]
 Action = Literal["allow", "flag", "block"]
 
 
-class GuardInput(BaseModel):
+class GuardInput(InputModel):
     """Text to screen and where it comes from."""
 
     model_config = ConfigDict(extra="forbid")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,6 +30,7 @@ __all__ = [
     "fence",
     "guard_messages",
     "guard_text",
+    "text_precheck",
     "worst",
 ]
 
@@ -164,6 +165,27 @@ def build_guard_step(*, settings: Any, source: str, field: str = "input") -> Run
         return {**inp, field: messages, "guard": verdict}
 
     return RunnableLambda(step).with_config(run_name="guard_input")
+
+
+def text_precheck(*, settings: Any, source: str, field: str) -> Callable[[Any], Awaitable[None]]:
+    """A route's check before a stream opens: the guard's screening of `input[field]`, as its chain runs it.
+
+    `server.py` runs it ahead of `/search/stream_log` (the playground's endpoint), so a blocked query is a 400
+    `guard_blocked` the page can show, not a stream that LangServe cuts after a generic error event. Anything
+    but a string in the field is left to LangServe's validation (422).
+
+    Args:
+        settings: the `Settings` object (or a `GuardConfig`).
+        source: "chat", "search", "describe" or "listing".
+        field: the input's key holding the user's text.
+    """
+    config = GuardConfig.from_settings(settings)
+
+    async def check(data: Any) -> None:
+        if isinstance(data, dict) and isinstance(data.get(field), str):
+            guard_text(data[field], source=source, config=config)
+
+    return check
 
 
 def build_guard_chain(*, settings: Any) -> Runnable[GuardInput, GuardOutput]:

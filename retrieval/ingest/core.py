@@ -3,7 +3,9 @@
     python -m retrieval.ingest                 # sync the index with LISTINGS_FILE
     python -m retrieval.ingest --if-missing    # only when the collection is empty (used by `make serve`)
 
-Re-running changes nothing; a changed listing is re-embedded; a listing gone from the file is deleted.
+Re-running changes nothing; a listing gone from the file is deleted. A changed listing (`content_hash`) is
+re-embedded only when its embedded text changed (`text_hash`); otherwise only its stored copy (the Chroma
+metadata the index reloads listings from) is updated: a new price reaches the search without an embedding.
 
 A malformed line (bad JSON, a missing or invalid field, a duplicate id) is skipped and reported with its line
 number; every other line is still ingested, and the command exits 1 at the end. Deletions are conservative:
@@ -28,6 +30,7 @@ from langchain_chroma import Chroma
 from pydantic import ValidationError
 
 from retrieval.schema import Listing
+from retrieval.store import ListingsStore, update_metadatas
 
 __all__ = [
     "BadLine",
@@ -73,6 +76,7 @@ class IngestReport:
     total: int = 0
     added: int = 0
     updated: int = 0
+    metadata_only: int = 0  # of the updated: the stored copy only (the embedded text had not changed)
     unchanged: int = 0
     deleted: int = 0
     bad_lines: list[BadLine] = field(default_factory=list)
@@ -85,7 +89,10 @@ class IngestReport:
         return not self.bad_lines
 
     def summary(self) -> str:
-        parts = [f"{self.total} valid listings", f"{self.added} added", f"{self.updated} updated"]
+        updated = f"{self.updated} updated"
+        if self.metadata_only:
+            updated += f" ({self.metadata_only} without re-embedding)"
+        parts = [f"{self.total} valid listings", f"{self.added} added", updated]
         parts += [f"{self.unchanged} unchanged", f"{self.deleted} deleted"]
         if self.rejected:
             parts.append(f"{len(self.rejected)} rejected by the screen")
@@ -139,10 +146,13 @@ def read_listings(lines: Iterable[str]) -> tuple[list[Listing], list[BadLine], s
     return listings, bad, protected, unknown
 
 
-def to_metadata(listing: Listing, content_hash: str) -> dict[str, Any]:
-    """Chroma metadata: the scalars we filter on, plus the whole listing as JSON."""
+def to_metadata(listing: Listing, content_hash: str, text_hash: str) -> dict[str, Any]:
+    """Chroma metadata: the whole listing as JSON (the index reloads listings from it and filters them in
+    numpy, retrieval/index.py), the hashes that decide what a later ingest redoes, and a few scalars for
+    people reading the collection (search never asks Chroma to filter on them: that was 15x slower)."""
     return {
         "content_hash": content_hash,
+        "text_hash": text_hash,
         "category": listing.category,
         "county": listing.county,
         "city": listing.city,
@@ -168,6 +178,20 @@ def existing_hashes(store: Chroma) -> dict[str, str]:
         offset += _PAGE
 
 
+def _stored_text_hashes(store: Chroma, ids: list[str]) -> dict[str, str]:
+    """id -> the hash of the text embedded for it (an index from before `text_hash` was stored: recomputed)."""
+    out: dict[str, str] = {}
+    for start in range(0, len(ids), _PAGE):
+        page = store.get(ids=ids[start : start + _PAGE], include=["metadatas"])
+        for lid, meta in zip(page["ids"], page["metadatas"], strict=True):
+            meta = meta or {}
+            if meta.get("text_hash"):
+                out[lid] = str(meta["text_hash"])
+            elif meta.get("listing"):
+                out[lid] = Listing.model_validate_json(meta["listing"]).text_hash()
+    return out
+
+
 def _screened(listing: Listing, screen: Screen) -> tuple[Listing | None, list[str], bool]:
     fields = {"title": listing.title, "description": listing.description, "operator": listing.operator}
     fields["services"] = "\n".join(listing.services)
@@ -187,7 +211,7 @@ def _screened(listing: Listing, screen: Screen) -> tuple[Listing | None, list[st
 
 def ingest(
     *,
-    store: Chroma,
+    store: ListingsStore,
     path: Path,
     batch_size: int = 32,
     screen: Screen | None = None,
@@ -196,7 +220,7 @@ def ingest(
     """Brings the collection in line with the file.
 
     Args:
-        store: the listings vector store (its embeddings embed the new and changed listings).
+        store: the listings vector store (`build_vectorstore`; its embeddings embed the new and changed listings).
         path: the JSON Lines file.
         batch_size: listings per embedding + upsert call.
         screen: the guard for untrusted listing text (None: not screened).
@@ -215,11 +239,13 @@ def ingest(
             report.unchanged += 1
         else:
             todo.append((listing, digest))
+    embedded = _stored_text_hashes(store, [x.id for x, _ in todo if x.id in old])
     to_delete: list[str] = []
     with tqdm(total=len(todo), unit="listing", desc="embedding", disable=not progress) as bar:
         for start in range(0, len(todo), batch_size):
             chunk = todo[start : start + batch_size]
             ids, texts, metas = [], [], []
+            same_ids, same_metas = [], []  # embedded text unchanged: only the stored copy is updated
             for listing, digest in chunk:
                 clean, reasons, flagged = _screened(listing, screen) if screen else (listing, [], False)
                 if clean is None or flagged:
@@ -227,15 +253,23 @@ def ingest(
                     if listing.id in old:
                         to_delete.append(listing.id)
                     continue
-                ids.append(listing.id)
-                texts.append(clean.embed_text())
-                metas.append(to_metadata(clean, digest))
+                text_hash = listing.text_hash()
+                if embedded.get(listing.id) == text_hash:
+                    same_ids.append(listing.id)
+                    same_metas.append(to_metadata(clean, digest, text_hash))
+                else:
+                    ids.append(listing.id)
+                    texts.append(clean.embed_text())
+                    metas.append(to_metadata(clean, digest, text_hash))
                 if listing.id in old:
                     report.updated += 1
                 else:
                     report.added += 1
             if ids:
                 store.add_texts(texts=texts, metadatas=metas, ids=ids)  # upsert by id
+            if same_ids:
+                update_metadatas(store, same_ids, same_metas)
+                report.metadata_only += len(same_ids)
             bar.update(len(chunk))
     keep = {listing.id for listing in listings} | protected
     gone = [lid for lid in old if lid not in keep]

@@ -1,4 +1,8 @@
-"""Composes listings from sentence fragments, places and per-category price/radius ranges."""
+"""Composes listings from sentence fragments, places and per-category price/radius ranges.
+
+Services and features are the vocabulary's (retrieval/vocab): `fragments.yaml` holds the sentences for each
+one, and the generator refuses a fragments file that names one the vocabulary does not know (or misses one).
+"""
 
 from __future__ import annotations
 
@@ -11,18 +15,11 @@ import yaml
 
 from retrieval.places import Gazetteer, Place
 from retrieval.schema import CATEGORIES
+from retrieval.vocab import FEATURES, SERVICES, implied_features
 
 __all__ = ["allocate", "generate_listings"]
 
 FRAGMENTS = Path(__file__).with_name("fragments.yaml")
-# A listing that offers this service (or is in this category) necessarily has this feature.
-_IMPLIED = [
-    ("crop spraying", "spray_system"),
-    ("orchard and vineyard spraying", "spray_system"),
-    ("thermal_imaging", "thermal_camera"),
-    ("thermal training", "thermal_camera"),
-    ("ndvi crop health maps", "multispectral"),
-]
 _RURAL = {"Livingston", "Monroe", "St. Clair", "Lapeer", "Washtenaw"}
 
 
@@ -71,9 +68,10 @@ def _price(rng: random.Random, lo: float, hi: float, unit: str) -> float:
 def _listing(rng: random.Random, f: dict[str, Any], place: Place, category: str, lid: str) -> dict[str, Any]:
     c = f["categories"][category]
     op = _operator(rng, f)
-    services = rng.sample(list(c["services"]), k=rng.randint(2, min(5, len(c["services"]))))
+    offered = SERVICES[category]
+    services = rng.sample(list(offered), k=rng.randint(2, min(5, len(offered))))
     drawn = set(rng.sample(c["features"], k=rng.randint(0, min(3, len(c["features"])))))
-    features = sorted(drawn | {feat for s, feat in _IMPLIED if s in services or s == category})
+    features = sorted(drawn | implied_features(category, services))
     radius = float(rng.randint(*c["radius"]))
     ctx = {
         "city": place.name,
@@ -155,6 +153,7 @@ def generate_listings(
         fragments: the YAML file of sentence fragments.
     """
     f = yaml.safe_load(fragments.read_text(encoding="utf-8"))
+    _check_fragments(f, fragments)
     rng = random.Random(seed)
     width = max(4, len(str(count)))
     out = []
@@ -163,3 +162,19 @@ def generate_listings(
         place = _weighted(rng, towns, [(p.population or 1000) ** 0.8 for p in towns])
         out.append(_listing(rng, f, place, category, f"{id_prefix}-{i:0{width}d}"))
     return out
+
+
+def _check_fragments(f: dict[str, Any], path: Path) -> None:
+    """The fragments must name exactly the vocabulary's categories, services and features."""
+    problems = []
+    if set(f["categories"]) != set(CATEGORIES):
+        problems.append(f"categories differ: {sorted(set(f['categories']) ^ set(CATEGORIES))}")
+    if set(f["features"]) != set(FEATURES):
+        problems.append(f"features differ: {sorted(set(f['features']) ^ set(FEATURES))}")
+    for cat, c in f["categories"].items():
+        if cat in SERVICES and set(c["services"]) != set(SERVICES[cat]):
+            problems.append(f"{cat}: services differ: {sorted(set(c['services']) ^ set(SERVICES[cat]))}")
+        if unknown := sorted(set(c["features"]) - set(FEATURES)):
+            problems.append(f"{cat}: unknown features {unknown}")
+    if problems:
+        raise ValueError(f"{path} is out of step with retrieval/vocab: " + "; ".join(problems))

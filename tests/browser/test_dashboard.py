@@ -6,11 +6,8 @@ horizontal scroll, an empty ledger shows the empty state; and who may see it (40
 from __future__ import annotations
 
 import datetime as dt
-import os
 import random
-import shutil
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,9 +18,6 @@ from gateway.ledger import UsageRow
 from server import create_app
 from tests.conftest import ROOT, LiveServer, make_settings
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 CHARTS = ["chart-spend", "chart-latency", "chart-rates", "chart-tokens", "chart-cache", "chart-keys"]
 
 
@@ -45,20 +39,6 @@ def seed_rows(now: dt.datetime, n: int = 1500) -> list[UsageRow]:
             cache_hit=rnd.random() < 0.25, guard_action="block" if rnd.random() < 0.03 else "allow",
         ))
     return out
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if not Path(CHROMIUM).exists():
-        if os.environ.get("CI"):
-            raise RuntimeError("chromium is missing: .ci/run installs the Debian package 'chromium'")
-        pytest.skip("Debian chromium not installed (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
-        yield b
-        b.close()
 
 
 @pytest.fixture(scope="module")

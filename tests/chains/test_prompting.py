@@ -1,4 +1,4 @@
-"""Prompt files: validation of keys and variables, rendering, versions, and reload on edit."""
+"""Prompt files: validation of keys, variables and fixed values, rendering, versions, and reload on edit."""
 
 from __future__ import annotations
 
@@ -73,3 +73,26 @@ def test_edit_takes_effect_without_restart(tmp_path: Path) -> None:
     os.utime(p, ns=(first_ns := p.stat().st_mtime_ns + 1_000_000, first_ns))
     second = store.get("p")
     assert second.system == "version two, longer" and second.version != first.version
+
+
+def test_values_in_the_file_fill_their_variables_and_count_in_the_version(tmp_path: Path) -> None:
+    text = "variables: [keys, q]\nvalues:\n  keys: |-\n    a; b\nsystem: 'Keys: {keys}'\nhuman: '{q}'\n"
+    write(tmp_path, "p", text)
+    prompt = PromptStore(tmp_path).get("p")
+    assert prompt.render(q="x", keys="ignored") == ("Keys: a; b", "x")  # the file's value wins
+    write(tmp_path, "p", text.replace("a; b", "a; c"))
+    assert PromptStore(tmp_path).get("p").version != prompt.version
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("variables: [a]\nvalues: {b: x}\nsystem: '{a}'\n", "not declared"),
+        ("variables: [a]\nvalues: [x]\nsystem: '{a}'\n", "map variable names to texts"),
+        ("variables: [a]\nvalues: {a: 3}\nsystem: '{a}'\n", "map variable names to texts"),
+    ],
+)
+def test_malformed_values_are_refused(tmp_path: Path, text: str, message: str) -> None:
+    write(tmp_path, "p", text)
+    with pytest.raises(PromptError, match=message):
+        PromptStore(tmp_path).get("p")

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import create_engine, event, select, text
+from sqlalchemy import create_engine, event, func, select, text
 
 from gateway.keys import build_key_store
 from gateway.ledger import (
@@ -283,7 +283,8 @@ def test_a_batch_is_one_statement_per_table(sqlite_ledger: Ledger, tmp_path: Pat
     event.listen(sqlite_ledger.engine, "before_cursor_execute",
                  lambda conn, cur, sql, params, context, many: statements.append(sql.split()[2]))
     sqlite_ledger.record(*rows)
-    assert statements == ["usage_requests", "usage_hourly", "usage_marginals", "usage_latency"]
+    # the rows: multi-row INSERT .. RETURNING in pages of 1000 (SQLAlchemy's); each rollup: one statement
+    assert statements == ["usage_requests", "usage_requests", "usage_hourly", "usage_marginals", "usage_latency"]
     one_by_one = Ledger(f"sqlite:///{tmp_path / 'single.db'}").create()
     for r in rows[:300]:
         one_by_one.record(r)
@@ -292,6 +293,37 @@ def test_a_batch_is_one_statement_per_table(sqlite_ledger: Ledger, tmp_path: Pat
     assert_rollups(sqlite_ledger, rows)
     assert_rollups(one_by_one, rows)
     one_by_one.close()
+
+
+@pytest.mark.parametrize("backend", ["sqlite_ledger", "pg_ledger"])
+def test_a_row_is_stored_and_rolled_up_once_however_often_it_is_written(backend: str,
+                                                                        request: pytest.FixtureRequest) -> None:
+    ledger: Ledger = request.getfixturevalue(backend)
+    rows = random_rows(300, seed=11)
+    assert ledger.record(*rows[:200]) == 200
+    assert ledger.record(*rows) == 100  # a retried batch: the 200 already stored are skipped
+    assert ledger.record(*rows[:50]) == 0 and ledger.record(*rows[120:180], *rows[120:180]) == 0
+    with ledger.engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(usage_table)).scalar() == 300
+    assert_rollups(ledger, rows)  # the rollups counted each row once too
+
+
+@pytest.mark.parametrize("backend", ["sqlite_ledger", "pg_ledger"])
+def test_an_older_ledger_gets_record_ids_and_keeps_its_rows(backend: str, request: pytest.FixtureRequest) -> None:
+    ledger: Ledger = request.getfixturevalue(backend)
+    old = random_rows(40, seed=12)
+    ledger.record(*old)
+    with ledger.engine.begin() as conn:  # as a ledger made before record ids existed
+        conn.exec_driver_sql("DROP INDEX ux_usage_record_id")
+        conn.exec_driver_sql("ALTER TABLE usage_requests DROP COLUMN record_id")
+    ledger.create()
+    ledger.create()  # idempotent
+    new = random_rows(30, seed=13)
+    assert ledger.record(*new) == 30 and ledger.record(*new) == 0
+    with ledger.engine.connect() as conn:
+        ids = [r for (r,) in conn.execute(select(usage_table.c.record_id))]
+    assert len(ids) == 70 and ids.count(None) == 40 and len(set(ids) - {None}) == 30
+    assert_rollups(ledger, old + new)
 
 
 @pytest.mark.parametrize("backend", ["sqlite_ledger", "pg_ledger"])

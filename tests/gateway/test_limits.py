@@ -1,4 +1,5 @@
-"""Limits in memory: requests and tokens per minute per key, per end user, global; X-RateLimit-* headers;
+"""Limits in memory: requests and tokens per minute per key, per end user, global (search and guard each in a
+window of their own, apart from the model routes'); X-RateLimit-* headers;
 429 with Retry-After naming the limit; exactly N of many concurrent requests pass; token reservations are
 settled with the real usage (so sequential requests keep passing where reservations alone would not); an
 admission is all or nothing; the header figures come from the admission; no thread per request; a `limits`
@@ -77,6 +78,21 @@ def test_global_limit(fake_openai: FakeOpenAI) -> None:
                     headers={"Authorization": f"Bearer {key}"}) as c:
         assert [c.post("/chat/invoke", json=ASK).status_code for _ in range(3)] == [200, 200, 429]
         assert c.post("/chat/invoke", json=ASK).headers["X-RateLimit-Exceeded"] == "global_rpm"
+
+
+def test_search_and_guard_have_their_own_global_limits(fake_openai: FakeOpenAI) -> None:
+    s = make_settings(openai_api_key=FAKE_KEY, openai_base_url=fake_openai.url, ai_max_retries=0,
+                      gateway_global_rpm=2, gateway_search_global_rpm=3, gateway_guard_global_rpm=4)
+    with TestClient(create_app(s)) as c:  # development: keyless from the test client
+        chat = [c.post("/chat/invoke", json=ASK) for _ in range(3)]
+        search = [c.post("/search/invoke", json={"input": {"query": "roof inspection"}}) for _ in range(4)]
+        guard = [c.post("/guard/invoke", json={"input": {"text": "hello"}}) for _ in range(5)]
+    # the model routes' window is full after 2 chats, yet search and guard each get their own
+    assert [r.status_code for r in chat] == [200, 200, 429]
+    assert [r.status_code for r in search] == [200, 200, 200, 429]
+    assert [r.status_code for r in guard] == [200, 200, 200, 200, 429]
+    assert search[-1].headers["X-RateLimit-Exceeded"] == guard[-1].headers["X-RateLimit-Exceeded"] == "global_rpm"
+    assert "3 requests per minute for the whole service" in search[-1].json()["error"]["message"]
 
 
 def _fire(url: str, key: str, n: int, path: str = "/chat/invoke") -> list[int]:

@@ -1,7 +1,8 @@
 """Limits on a real Redis: two uvicorn processes share one limit (exactly N of many concurrent requests
 pass); token reservations hold across concurrency and settle; Redis killed mid-run falls back to
 per-process limits with no 5xx (or answers 503 in `deny` mode); a Redis that never answers cannot hang us;
-an admission is one round trip, all or nothing, on the keys `limits`' own strategies read."""
+an admission is one round trip, all or nothing, on the keys `limits`' own strategies read; settlements a
+failed call carried wait and land once Redis answers, and are given up (counted) only past their window."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from limits.aio.strategies import MovingWindowRateLimiter, SlidingWindowCounterR
 from redis.asyncio import Redis
 
 from chains.local_llm import free_port
+from gateway import limits_redis
 from gateway.keys import build_key_store
 from gateway.limits import Limiter, LimitRefused, LimitSpec
 from gateway.limits_lua import SETTLE
@@ -194,7 +196,7 @@ async def test_one_round_trip_per_admission_on_the_keys_limits_reads(  # type: i
     lim = redis_limiter
     assert lim.redis is not None
     await Redis.from_url(redis_server.url).script_load(SETTLE)  # its first use below is then one call
-    pipe = lim.redis.pipe  # type: ignore[attr-defined]
+    pipe = lim.redis.pipe
     sent: list[str] = []
     call = pipe.call
 
@@ -202,7 +204,7 @@ async def test_one_round_trip_per_admission_on_the_keys_limits_reads(  # type: i
         sent.append(str(args[0]))
         return await call(*args)
 
-    pipe.call = counting
+    pipe.call = counting  # type: ignore[method-assign]
     ident = f"k{time.time_ns()}"
     key, glob = LimitSpec("key", ident, 5, 10_000), LimitSpec("global", "g" + ident, 100, 100_000)
     first = await lim.admit([key, glob], tokens=1000)  # the first calls on a server also load the scripts
@@ -230,7 +232,10 @@ async def test_one_round_trip_per_admission_on_the_keys_limits_reads(  # type: i
 
 
 async def test_settlements_wait_for_an_admission_summed_and_shutdown_sends_them(  # type: ignore[no-untyped-def]
-        redis_server, redis_limiter: Limiter) -> None:
+        redis_server, redis_limiter: Limiter, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The read below opens a connection of its own: on a loaded machine that outlasted the 20 ms linger, and the
+    # settlements went alone before it (a flaky failure). Here they wait for the admission, as they would.
+    monkeypatch.setattr(limits_redis, "SETTLE_LINGER_S", 30.0)
     lim = redis_limiter
     ident = f"s{time.time_ns()}"
     key, glob = LimitSpec("key", ident, 100, 10_000), LimitSpec("global", "g" + ident, 100, 100_000)
@@ -247,6 +252,64 @@ async def test_settlements_wait_for_an_admission_summed_and_shutdown_sends_them(
     assert (await counter.get_window_stats(tokens, "key", ident)).remaining == 8000
     glob_tokens = RateLimitItemPerMinute(100_000, namespace="skymarket")
     assert (await counter.get_window_stats(glob_tokens, "global", "g" + ident)).remaining == 98_000
+
+
+def failing_pipe(lim: Limiter) -> list[bool]:
+    """Makes the limiter's Redis connection fail like a lost connection while `broken[0]` is True."""
+    assert lim.redis is not None
+    pipe = lim.redis.pipe
+    call, broken = pipe.call, [False]
+
+    async def maybe_failing(*args: object) -> object:
+        if broken[0]:
+            raise ConnectionError("Redis connection lost")
+        return await call(*args)
+
+    pipe.call = maybe_failing  # type: ignore[method-assign]
+    return broken
+
+
+async def test_settlements_are_kept_through_a_redis_failure_and_land_when_it_answers(  # type: ignore[no-untyped-def]
+        redis_server, redis_limiter: Limiter) -> None:
+    lim = redis_limiter
+    broken = failing_pipe(lim)
+    ident = f"f{time.time_ns()}"
+    key = LimitSpec("key", ident, 100, 10_000)
+    first, second = await lim.admit([key], tokens=1000), await lim.admit([key], tokens=1000)
+    broken[0] = True
+    lim.settle(first, used_tokens=100)  # gives 900 back: waits, sent alone after the linger, fails
+    await asyncio.sleep(SETTLE_LINGER_S * 5)
+    with pytest.raises(ConnectionError):
+        await lim.redis.admit([key], 10, [True])  # type: ignore[union-attr]  # carries it, fails: kept again
+    assert lim.settlement_figures() == (1, 0)
+    status = lim.status()
+    assert status is not None and status["settlements_waiting"] == 1 and status["error"] == "ConnectionError"
+    lim.settle(second, used_tokens=500)  # a second one on the same counter: summed
+    broken[0] = False
+    await lim.flush()
+    assert lim.settlement_figures() == (0, 0)
+    counter = SlidingWindowCounterRateLimiter(limits_storage(redis_server.url))
+    tokens = RateLimitItemPerMinute(10_000, namespace="skymarket")
+    assert (await counter.get_window_stats(tokens, "key", ident)).remaining == 10_000 - 100 - 500
+
+
+async def test_a_settlement_older_than_its_window_is_given_up_and_counted(  # type: ignore[no-untyped-def]
+        redis_server, redis_limiter: Limiter, monkeypatch: pytest.MonkeyPatch) -> None:
+    lim = redis_limiter
+    broken = failing_pipe(lim)
+    ident = f"e{time.time_ns()}"
+    key = LimitSpec("key", ident, 100, 10_000)
+    admitted = await lim.admit([key], tokens=1000)
+    broken[0] = True
+    lim.settle(admitted, used_tokens=100)
+    await asyncio.sleep(SETTLE_LINGER_S * 5)
+    monkeypatch.setattr(limits_redis, "EXPIRY", 0)  # the window it corrects has passed
+    broken[0] = False
+    await lim.flush()
+    assert lim.settlement_figures() == (0, 1)
+    counter = SlidingWindowCounterRateLimiter(limits_storage(redis_server.url))
+    tokens = RateLimitItemPerMinute(10_000, namespace="skymarket")
+    assert (await counter.get_window_stats(tokens, "key", ident)).remaining == 9000  # the reservation stays
 
 
 async def test_a_refusal_on_redis_counts_nothing(redis_limiter: Limiter) -> None:

@@ -1,5 +1,6 @@
 """The batch writer: everything submitted is written once, in order, in batches; flush and stop lose nothing;
-a failing batch does not stop the writer; it lingers for more items, but never past a flush or a stop."""
+a failing batch does not stop the writer; it lingers for more items, but never past a flush or a stop; it calls
+its idle task while nothing is queued."""
 
 from __future__ import annotations
 
@@ -103,3 +104,24 @@ def test_stop_does_not_wait_for_the_linger() -> None:
     t0 = time.monotonic()
     w.stop()
     assert time.monotonic() - t0 < 10 and sink.items == ["a"]
+
+
+def test_idle_runs_while_nothing_is_queued_and_a_failing_one_does_not_stop_the_writer() -> None:
+    sink, ticks = Sink(), []
+
+    def idle() -> None:
+        ticks.append(time.monotonic())
+        if len(ticks) == 2:
+            raise RuntimeError("retry failed")
+
+    w = BatchWriter(sink, idle=idle, idle_s=0.01)
+    w.start()
+    try:
+        deadline = time.monotonic() + 10
+        while len(ticks) < 4 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        w.submit("still written")
+        assert w.flush(10)
+    finally:
+        w.stop()
+    assert len(ticks) >= 4 and sink.items == ["still written"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from retrieval.engine import SearchEngine
+from retrieval.filters import InputFilters
 from retrieval.places import haversine_miles
 
 
@@ -27,7 +28,7 @@ def test_filters_from_text_and_from_arguments(engine: SearchEngine) -> None:
     out = engine.search("aerial photos under $200", limit=20)
     assert out.hits and all(h.listing.price_from_usd <= 200 for h in out.hits)
     assert out.interpreted.max_price == 200
-    explicit = engine.search("drone", category="agriculture", max_price=25, limit=20)
+    explicit = engine.search("drone", filters=InputFilters(category="agriculture", max_price=25), limit=20)
     assert explicit.hits and all(h.listing.category == "agriculture" for h in explicit.hits)
     assert all(h.listing.price_from_usd <= 25 for h in explicit.hits)
 
@@ -35,7 +36,9 @@ def test_filters_from_text_and_from_arguments(engine: SearchEngine) -> None:
 def test_explicit_point_and_radius(engine: SearchEngine) -> None:
     ann_arbor = engine.gazetteer.get("Ann Arbor")
     assert ann_arbor is not None
-    out = engine.search("drone services", lat=ann_arbor.lat, lon=ann_arbor.lon, radius_miles=15, limit=50)
+    out = engine.search(
+        "drone services", lat=ann_arbor.lat, lon=ann_arbor.lon, filters=InputFilters(radius_miles=15), limit=50
+    )
     assert out.hits and all(h.distance_miles is not None and h.distance_miles <= 15 for h in out.hits)
     far = engine.search("drone services", lat=41.88, lon=-87.63)  # Chicago by coordinates
     assert not far.in_service_area and far.hits == [] and far.notice

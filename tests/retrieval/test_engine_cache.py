@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from retrieval.engine import SearchEngine, build_search_engine
+from retrieval.filters import InputFilters
 from retrieval.ingest import ingest
 from retrieval.store import build_vectorstore
 from settings import Settings
@@ -44,7 +45,7 @@ def test_a_repeat_is_answered_from_memory(backend: str, engine: SearchEngine) ->
     assert ids(again) == ids(first) and again.interpreted == first.interpreted
     # anything that changes the answer changes the key
     assert not engine.search("thermal roof survey near Novi", limit=4).cached
-    assert not engine.search("thermal roof survey near Novi", limit=5, max_price=300).cached
+    assert not engine.search("thermal roof survey near Novi", limit=5, filters=InputFilters(max_price=300)).cached
     troy = engine.gazetteer.get("Troy")
     assert troy is not None
     assert not engine.search("thermal roof survey near Novi", limit=5, lat=troy.lat, lon=troy.lon).cached

@@ -1,6 +1,7 @@
 """Ingest on both backends (embedded and a real `chroma run` server): idempotent upsert keyed by id + content
-hash, a changed listing re-embedded, a removed one deleted, a malformed line reported by number with nothing
-else lost, the screen seam, and the CLI (--if-missing, exit status)."""
+hash, a changed text re-embedded, a changed price or rating stored (and searched) without re-embedding, even in
+an index from before the text hash was kept, a removed listing deleted, a malformed line reported by number
+with nothing else lost, the screen seam, and the CLI (--if-missing, exit status)."""
 
 from __future__ import annotations
 
@@ -11,8 +12,11 @@ from typing import Any
 
 import pytest
 
+from retrieval.engine import build_search_engine
+from retrieval.filters import SearchFilters
 from retrieval.ingest import ingest, print_report
 from retrieval.ingest.__main__ import main
+from retrieval.schema import Listing
 from retrieval.store import build_vectorstore
 from settings import Settings
 from tests.retrieval.conftest import CachedEmbeddings, write_jsonl
@@ -42,6 +46,52 @@ def test_rerun_changes_nothing_change_reembeds_removal_deletes(
     got = store.get(ids=[rows[3]["id"]], include=["metadatas"])
     assert "rewritten" in json.loads(got["metadatas"][0]["listing"])["description"]
     assert store.get(ids=[subset_rows[5]["id"]])["ids"] == []
+
+
+def test_a_new_price_is_stored_and_searched_without_re_embedding(
+    fresh_settings: Settings, embeddings: CachedEmbeddings, subset_rows: list[dict[str, Any]], tmp_path: Path
+) -> None:
+    store = build_vectorstore(settings=fresh_settings, embeddings=embeddings)
+    rows = _rows(subset_rows, 5)
+    ingest(store=store, path=write_jsonl(tmp_path / "l.jsonl", rows), progress=False)
+    engine = build_search_engine(settings=fresh_settings, embeddings=embeddings, store=store)
+    assert engine.index.listings[engine.index.pos[rows[1]["id"]]].price_from_usd == rows[1]["price_from_usd"]
+    rows[1]["price_from_usd"] += 11
+    rows[2]["rating"] = 1.0
+    rows[3]["title"] = "Night thermal roof scans, rewritten"
+    before = embeddings.requested
+    report = ingest(store=store, path=write_jsonl(tmp_path / "l.jsonl", rows), progress=False)
+    assert (report.updated, report.metadata_only, report.unchanged) == (3, 2, 2)
+    assert "3 updated (2 without re-embedding)" in report.summary()
+    assert embeddings.requested == before + 1  # the new title only
+    engine.reload()
+    stored = {x.id: x for x in engine.index.listings}
+    assert stored[rows[1]["id"]].price_from_usd == rows[1]["price_from_usd"]
+    assert stored[rows[2]["id"]].rating == 1.0 and stored[rows[3]["id"]].title.endswith("rewritten")
+    cheap = engine.search(rows[1]["title"], limit=5, filters=SearchFilters(max_price=rows[1]["price_from_usd"] - 1))
+    assert rows[1]["id"] not in [h.listing.id for h in cheap.hits]  # the filter sees the new price
+    engine.close()
+
+
+def test_an_index_from_before_the_text_hash_is_not_re_embedded(
+    fresh_settings: Settings, embeddings: CachedEmbeddings, subset_rows: list[dict[str, Any]], tmp_path: Path
+) -> None:
+    store = build_vectorstore(settings=fresh_settings, embeddings=embeddings)
+    rows = _rows(subset_rows, 3)
+    old = [Listing.model_validate(r) for r in rows]  # stored as the previous ingest did: no text_hash
+    store.add_texts(
+        texts=[x.embed_text() for x in old],
+        metadatas=[{"content_hash": x.content_hash(), "listing": x.model_dump_json()} for x in old],
+        ids=[x.id for x in old],
+    )
+    rows[0]["price_from_usd"] += 5
+    before = embeddings.requested
+    report = ingest(store=store, path=write_jsonl(tmp_path / "l.jsonl", rows), progress=False)
+    assert (report.updated, report.metadata_only, report.unchanged) == (1, 1, 2)
+    assert embeddings.requested == before
+    meta = store.get(ids=[rows[0]["id"]], include=["metadatas"])["metadatas"][0]
+    assert meta["text_hash"] == old[0].text_hash() and json.loads(meta["listing"])["price_from_usd"] == rows[0][
+        "price_from_usd"]  # fmt: skip
 
 
 def test_a_malformed_line_is_named_and_nothing_else_is_lost(

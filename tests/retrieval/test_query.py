@@ -1,5 +1,5 @@
 """The deterministic query parser: places (near/in, counties, aliases, typos, outside the area), category
-synonyms, price limits, distances, features."""
+synonyms, price limits, distances, features, and one pass: a filter phrase's words match nothing else."""
 
 from __future__ import annotations
 
@@ -94,3 +94,19 @@ def test_no_false_places_or_prices(parser: QueryParser) -> None:
     assert it.place is None and it.outside_place is None and it.max_price is None
     assert it.text  # never empty
     assert parser.parse("Detroit").text == "drone services"
+
+
+def test_filter_phrases_are_read_first_and_match_nothing_else(parser: QueryParser) -> None:
+    it = parser.parse("drone video up to 5k in Troy")
+    assert it.max_price == 5000 and "4k_video" not in it.features  # "5k" is a budget here, not a camera
+    it = parser.parse("insured roof inspector Farmington Hills")
+    assert it.insured is True and it.text == "roof inspector"
+    it = parser.parse("mapping within 20 miles of Novi")
+    assert (it.radius_miles, it.place.name if it.place else None, it.text) == (20.0, "Novi", "mapping")
+
+
+def test_a_value_the_filter_refuses_is_dropped_and_not_searched(parser: QueryParser) -> None:
+    it = parser.parse("roof inspection within 500 miles")
+    assert it.radius_miles is None and it.text == "roof inspection"
+    it = parser.parse("roof inspection under $0")
+    assert it.max_price is None and it.text == "roof inspection"

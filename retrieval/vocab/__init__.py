@@ -1,0 +1,59 @@
+"""The search vocabulary, defined once: categories, services, features and filter phrases.
+
+    categories.py  the categories (the `Category` type), the phrases that point a query to each, their services
+    features.py    the features, the phrases that ask for each, what implies each
+    phrases.py     the phrases that set a search filter (price, distance, insured), prepositions
+
+Everything else is generated from these tables: the query parser compiles them (below), the LLM step's
+schema and its prompt's variable parts come from them (retrieval.llm_hints; `python -m retrieval.vocab`
+rewrites the generated parts of the prompt and its golden cases), the generator draws services and
+features from them (retrieval.synth), and tests/retrieval/test_vocab.py fails when anything drifts.
+"""
+
+from __future__ import annotations
+
+import re
+
+from retrieval.vocab.categories import CATEGORIES, CATEGORY_PHRASES, SERVICES, Category
+from retrieval.vocab.features import FEATURES, Feature
+from retrieval.vocab.phrases import FILTER_PHRASES, PREPOSITIONS, FilterPhrase
+
+__all__ = [
+    "CATEGORIES",
+    "CATEGORY_PATTERNS",
+    "FEATURES",
+    "FEATURE_NAMES",
+    "FEATURE_PATTERNS",
+    "FILTER_PATTERNS",
+    "PREPOSITIONS",
+    "SERVICES",
+    "Category",
+    "Feature",
+    "FilterPhrase",
+    "implied_features",
+]
+
+
+def _words(alternatives: list[str] | tuple[str, ...]) -> re.Pattern[str]:
+    return re.compile(r"\b(?:" + "|".join(alternatives) + r")\b")
+
+
+FEATURE_NAMES: tuple[str, ...] = tuple(FEATURES)
+CATEGORY_PATTERNS: dict[Category, list[tuple[re.Pattern[str], float]]] = {
+    cat: [(_words(words), weight) for weight, words in groups] for cat, groups in CATEGORY_PHRASES.items()
+}
+FEATURE_PATTERNS: dict[str, re.Pattern[str]] = {name: _words(f.phrases) for name, f in FEATURES.items()}
+FILTER_PATTERNS: tuple[tuple[FilterPhrase, re.Pattern[str]], ...] = tuple(
+    (p, re.compile(p.pattern)) for p in FILTER_PHRASES
+)
+
+
+def implied_features(category: str, services: list[str] | tuple[str, ...]) -> set[str]:
+    """The features a listing of this category offering these services necessarily has.
+
+    Args:
+        category: the listing's category.
+        services: the services it offers.
+    """
+    offered = {category, *services}
+    return {name for name, f in FEATURES.items() if offered.intersection(f.implied_by)}

@@ -1,0 +1,117 @@
+"""The categories: the closed set every listing belongs to, the phrases that point a query to each, and the
+services the listings of each category offer (the generator's tags; bench judgements name them).
+
+Phrases are regex alternatives over the normalised, lower-case query (`retrieval.query.normalize`), matched on
+word boundaries. Each group has a weight: a specific phrase ("roof check", "crop spraying") outweighs a loose
+word ("photos", "land"); a query points to every category scoring at least 2 (or to its best one).
+"""
+
+from __future__ import annotations
+
+from typing import Literal, get_args
+
+__all__ = ["CATEGORIES", "CATEGORY_PHRASES", "SERVICES", "Category"]
+
+Category = Literal[
+    "delivery",
+    "aerial_photography",
+    "videography",
+    "real_estate",
+    "inspection",
+    "thermal_imaging",
+    "mapping_surveying",
+    "agriculture",
+    "construction",
+    "public_safety",
+    "training",
+]
+CATEGORIES: tuple[str, ...] = get_args(Category)
+
+CATEGORY_PHRASES: dict[Category, list[tuple[float, list[str]]]] = {
+    "delivery": [
+        (3.0, [r"deliver(?:y|ies|ed|ing|s)?", "courier", r"drop[- ]?offs?", "same[- ]day drop"]),
+        (2.0, [r"medicines?", r"prescriptions?", "pharmacy", r"parcels?", r"packages?", "shipping", "aed"]),
+        (2.0, [r"(?:food|meal|takeout) (?:drop|run)s?", "to my boat", "island"]),
+    ],
+    "aerial_photography": [
+        (3.0, [r"aerial (?:photo(?:s|graphy|graph|graphs)?|pictures?|shots?|stills?|images?)"]),
+        (2.5, [r"drone (?:photo(?:s|graphy)?|pictures?|shots?)", r"photographers?", "panoramas?", "portraits?"]),
+        (1.0, [r"photos?", r"pictures?", r"photography", "golf course", "landscape"]),
+    ],
+    "videography": [
+        (3.0, [r"weddings?", r"videograph(?:er|ers|y)", "cinematic", "music video", r"film(?:ing|s|maker)?"]),
+        (2.0, [r"videos?", r"footage", "commercial shoot", "promo", "highlight reel", "b-roll", "fpv"]),
+    ],
+    "real_estate": [
+        (3.5, ["real estate", r"realtors?", "mls", r"listing (?:photos?|video)", "zillow", r"(?:house|home) for sale"]),
+        (3.0, [r"sell(?:ing)? (?:my|a|the) (?:house|home|property)", r"property (?:photos?|video|tour)",
+               "open house", "twilight"]),
+    ],
+    "inspection": [
+        (3.0, [r"roof(?:s|ing)?(?: (?:check|inspection|survey|look))?", r"chimneys?", r"gutters?", r"shingles?",
+               r"inspect(?:ion|ions|ed|or)?"]),
+        (2.5, ["storm damage", "hail", "wind damage", r"cell towers?", r"bridges?", r"facades?", "insurance claim",
+               "solar panel"]),
+    ],
+    "thermal_imaging": [
+        (3.5, [r"moisture (?:survey|scan|map(?:ping)?)s?", "wet insulation"]),
+        (3.0, [r"thermal", r"infra-?red", "heat loss", r"thermograph(?:y|er)", r"hot ?spots?", "flir"]),
+        (2.0, ["insulation", "moisture", "energy audit", "leak detection", "heat signature"]),
+    ],
+    "mapping_surveying": [
+        (3.0, [r"survey(?:s|ing|or|ors)?", r"mapp?(?:ing|s)?", r"topo(?:graphic|graphy)?", "orthomosaic",
+               r"contours?", "gis"]),
+        (2.0, [r"acreage", r"boundar(?:y|ies)", r"lot lines?", r"3d models?", r"stockpiles?", r"volumes?", r"my land",
+               "parcel map", r"lidar"]),
+        (1.0, [r"land", "drainage"]),
+    ],
+    "agriculture": [
+        (3.0, [r"crops?", r"spray(?:ing|s|er)?", r"dust(?:ing|er)", r"farms?", r"farm(?:ing|er|ers)", r"agricultur\w*",
+               "ndvi", r"orchards?", r"vineyards?"]),
+        (2.0, [r"fields?", r"seed(?:ing)?", "cover crops?", "livestock", "cattle", "corn", r"soybeans?", "fungicide",
+               "herbicide", r"acres?"]),
+    ],
+    "construction": [
+        (3.0, ["construction", r"job ?sites?", r"contractors?", r"builders?", r"(?:site|build) progress",
+               r"progress (?:photos?|monitoring|reports?)", "as-built", "earthwork", "groundbreaking"]),
+        (2.0, ["time-?lapse", "site plan(?:ning)?", "excavation", "cut and fill", "new build"]),
+    ],
+    "public_safety": [
+        (3.5, [r"(?:accident|crash) (?:scene|reconstruction)s?"]),
+        (3.5, ["search and rescue", "sar", r"missing (?:person|child|hiker|people|senior)s?", "first responders?",
+               "police", "fire department", "fire scene", "emergency response"]),
+        (2.0, ["rescue", r"missing", "security", "overwatch", r"accidents?", "flood", "hazmat", "crowd"]),
+    ],
+    "training": [
+        (3.0, [r"train(?:ing|er)?", r"lessons?", "learn to fly", r"courses?", r"class(?:es)?", "flight school",
+               r"part 107 (?:test|exam|prep|course|certification)", r"teach(?:ing)?", r"instructors?"]),
+        (2.0, ["learn", "beginner", r"become a (?:drone )?pilot", "get certified", "certification"]),
+    ],
+}
+
+SERVICES: dict[str, tuple[str, ...]] = {
+    "delivery": ("prescription delivery", "medical supplies", "small parcel delivery", "food delivery",
+                 "parts delivery", "boat and island delivery", "document courier"),
+    "aerial_photography": ("aerial photos", "360 panoramas", "event photography", "business promo photos",
+                           "family and portrait aerials", "golf course and landscape photography",
+                           "print-ready prints"),
+    "videography": ("wedding videography", "event videography", "commercial video", "music video", "sports filming",
+                    "documentary b-roll", "editing and color grading"),
+    "real_estate": ("listing photos", "property video tour", "lot lines overlay", "twilight shots",
+                    "commercial property", "vacant land", "neighborhood amenities"),
+    "inspection": ("roof inspection", "chimney inspection", "storm damage assessment", "gutter check",
+                   "solar panel inspection", "cell tower inspection", "bridge inspection", "facade inspection"),
+    "thermal_imaging": ("building heat loss", "flat roof moisture survey", "solar farm thermography",
+                        "electrical hot spots", "livestock and wildlife counts", "search for missing pets",
+                        "pipe and leak detection"),
+    "mapping_surveying": ("land survey", "topographic mapping", "orthomosaic maps", "volume calculations", "3d models",
+                          "property boundary mapping", "drainage analysis"),
+    "agriculture": ("crop spraying", "cover crop seeding", "crop scouting", "ndvi crop health maps",
+                    "orchard and vineyard spraying", "livestock monitoring", "drainage tile mapping"),
+    "construction": ("progress monitoring", "site planning", "earthwork volumes", "as-built documentation",
+                     "safety audits", "time-lapse"),
+    "public_safety": ("search and rescue", "fire scene overwatch", "event security", "accident reconstruction",
+                      "flood and storm response", "hazmat assessment"),
+    "training": ("part 107 test prep", "hands-on flight lessons", "thermal training", "mapping software training",
+                 "corporate team training", "fpv lessons"),
+}  # fmt: skip

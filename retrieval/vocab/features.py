@@ -1,0 +1,49 @@
+"""The features: what a listing's equipment or availability offers (`Listing.features`), the phrases a query
+asks for each one with, and the services (or categories) that necessarily come with one.
+
+A feature a query asks for raises the listings that have it (retrieval.ranking); it never filters.
+Phrases are regex alternatives over the normalised, lower-case query, matched on word boundaries.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["FEATURES", "Feature"]
+
+
+@dataclass(frozen=True)
+class Feature:
+    """One feature: the phrases that ask for it, and what implies it.
+
+    Args:
+        phrases: regex alternatives that ask for it in a query.
+        implied_by: services or categories whose listings necessarily have it (spraying needs a spray system).
+    """
+
+    phrases: tuple[str, ...]
+    implied_by: tuple[str, ...] = ()
+
+
+FEATURES: dict[str, Feature] = {
+    "night_ops": Feature((r"night(?:time|s)?", "after dark", "overnight", "at dusk", "evening")),
+    "thermal_camera": Feature(
+        (r"thermal", r"infra-?red", "heat loss", "flir", "heat signature"),
+        implied_by=("thermal_imaging", "thermal training"),
+    ),
+    "lidar": Feature(("lidar", "laser scan(?:ning)?", "point clouds?")),
+    "same_day": Feature(("same[- ]day", "today", "asap", "urgent(?:ly)?", "right away", "rush")),
+    "rtk_gps": Feature(("rtk", "survey[- ]grade", "centimeter")),
+    "multispectral": Feature(("multispectral", "ndvi", "crop health"), implied_by=("ndvi crop health maps",)),
+    "4k_video": Feature(("4k", "5k", "6k")),
+    "fpv": Feature(("fpv", "fly[- ]through")),
+    "live_stream": Feature((r"live ?stream(?:ing)?", "live video", "live feed")),
+    "emergency_callout": Feature(("24/7", r"24 ?hours?", "emergency")),
+    "weekend_availability": Feature((r"weekends?", r"saturdays?", r"sundays?")),
+    "indoor_flight": Feature(("indoors?", "inside (?:a |the )?(?:warehouse|building|tank)")),
+    "tethered": Feature(("tether(?:ed)?",)),
+    "spray_system": Feature(
+        (r"spray(?:ing)?", r"crop dust(?:ing)?"), implied_by=("crop spraying", "orchard and vineyard spraying")
+    ),
+    "payload_drop": Feature(("payload drop", r"winch(?:ed)?", r"lower(?:ed)? (?:a |the )?(?:package|parcel)s?")),
+}
