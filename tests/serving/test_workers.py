@@ -74,7 +74,7 @@ def service(redis_server: Any, chroma: ChromaServer, database: str, keys: dict[s
         skymarket_env="production", openai_api_key=FAKE_KEY, openai_base_url=fake_openai_server.url,
         local_model_enabled="false", ai_max_retries=0, redis_url=redis_server.url, database_url=database,
         chroma_host=chroma.host, chroma_port=chroma.port, audit_file=tmp / "audit" / "audit.jsonl",
-        gateway_keys_refresh_s=REFRESH_S, gateway_budget_cache_s=0.5, gateway_global_rpm=GLOBAL_RPM,
+        gateway_keys_refresh_s=REFRESH_S, gateway_budget_cache_s=0.5, gateway_guard_global_rpm=GLOBAL_RPM,
         gateway_global_tpm=GLOBAL_TPM, ai_rate_limit_rpm=100_000, ai_rate_limit_tpm=10**7,
         describe_cache_enabled="false",
     )
