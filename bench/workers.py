@@ -5,17 +5,21 @@
 Both services run as `make serve` runs them (`skymarket serve --workers 1` and `--workers 2`, real processes,
 uvloop + httptools), side by side, with what several workers need and one worker gets too, so the two differ in
 the worker count only: limits on a throw-away redis-server, the shipped index served by `chroma run` (a copy of
-data/chroma in a temporary folder), a fake upstream with a fixed latency for the models (bench/upstream.py:
-100 ms per answer), keyless loopback access (development), limits far above the load.
-/search runs with its answer and query-vector caches off by default (`--search-cache` keeps them), so each
-request embeds its query, asks Chroma and ranks: the CPU-bound route. /chat is one model call behind the
-gateway: mostly the service's own CPU per request around a 100 ms wait.
+data/chroma in a temporary folder), a fake upstream with a fixed latency for the models (bench/upstream.py,
+`--upstream-ms`, 10 ms per answer by default), keyless loopback access (development), limits far above the load.
+Every request is new (a number in its text): /search runs with its answer and query-vector caches off by
+default (`--search-cache` keeps them) and no two queries share an embedding batch slot, so each request embeds
+its query, asks Chroma and ranks. /chat is one model call behind the gateway: the service's own CPU around
+the upstream's wait. With 100 ms answers, 16 clients cannot keep even one worker busy (16 / 0.1 s = 160
+requests/s at most, about 0.6 of a core here): the throughput would measure the upstream, not the workers;
+10 ms answers leave the service the bottleneck, as the comparison needs.
 
 Load: bench/loadgen.py in its own process (raw HTTP/1.1 keep-alive clients on uvloop), `--clients` each sending
 back to back for `--duration` s. Rows alternate 1 and 2 workers per round, which one goes first alternating too,
 so the shared machine's slow spells hit both alike. Reported per route and client count: requests/s of each
 and their ratio (target: >= 1.7 at 16+ clients on 2 cores), p50 and p99 latency, the service's CPU ms per
-request (process tree) and the load generator's CPU share (it runs on the same cores).
+request (process tree), and the cores the service used against those the bench's other processes used (load
+generator, Chroma server, upstream: they run on the same two cores, so they bound what 2 workers can get).
 """
 
 from __future__ import annotations
@@ -41,9 +45,10 @@ from tests.serving.support import Served, clean_env, serve
 
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
+# `#N#`: each request's own number (loadgen's `unique`), so no answer, vector or embedding batch is shared
 BODIES = {
-    "search": ("/search/invoke", {"input": {"query": "roof inspection near Troy under $300", "limit": 10}}),
-    "chat": ("/chat/invoke", {"input": {"messages": [{"role": "user", "content": "How do I list a drone for sale?"}]}}),
+    "search": ("/search/invoke", {"input": {"query": "roof inspection near Troy under $300 #N#", "limit": 10}}),
+    "chat": ("/chat/invoke", {"input": {"messages": [{"role": "user", "content": "How do I list a drone? #N#"}]}}),
 }
 
 
@@ -69,20 +74,24 @@ def _pct(values: list[float], p: float) -> float:
 
 
 class Loadgen:
-    def __init__(self, proc: subprocess.Popen[Any]) -> None:
-        self.proc = proc
+    """The load generator process; `helpers` are the bench's other processes (Chroma, the upstream, Redis),
+    whose CPU during each phase is counted too: they share the two cores with the service."""
+
+    def __init__(self, proc: subprocess.Popen[Any], helpers: list[int]) -> None:
+        self.proc, self.helpers = proc, helpers
         assert proc.stdout is not None
         json.loads(proc.stdout.readline())  # {"ready": true}
 
     def phase(self, served: Served, route: str, clients: int, duration: float) -> dict[str, Any]:
         path, body = BODIES[route]
-        cmd = {"port": served.port, "path": path, "body": body, "headers": {}, "stream": False,
+        cmd = {"port": served.port, "path": path, "body": body, "headers": {}, "stream": False, "unique": True,
                "concurrency": clients, "duration": duration, "max_requests": 10**9}
-        cpu0 = _tree_cpu_s(served.proc.pid)
+        cpu0, helpers0 = _tree_cpu_s(served.proc.pid), sum(map(_tree_cpu_s, self.helpers))
         assert self.proc.stdin is not None and self.proc.stdout is not None
         self.proc.stdin.write(json.dumps(cmd) + "\n")
         out: dict[str, Any] = json.loads(self.proc.stdout.readline())
         out["server_cpu_s"] = _tree_cpu_s(served.proc.pid) - cpu0
+        out["helpers_cpu_s"] = sum(map(_tree_cpu_s, self.helpers)) - helpers0
         return out
 
 
@@ -97,8 +106,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         chroma = ChromaServer(tmp / "chroma").start()
         stack.callback(chroma.stop)
         up_port = _free_port()
-        upstream = stack.enter_context(_process([PY, "-m", "bench.upstream", "--port", str(up_port)],
-                                                tmp / "upstream.log", stdout=subprocess.DEVNULL))
+        upstream = stack.enter_context(_process(
+            [PY, "-m", "bench.upstream", "--port", str(up_port), "--scale", str(args.upstream_ms / 100)],
+            tmp / "upstream.log", stdout=subprocess.DEVNULL))
         if not _wait_port(up_port, upstream, 30):
             raise SystemExit(f"the upstream did not start: {tmp / 'upstream.log'}")
         services: dict[int, Served] = {}
@@ -112,9 +122,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                             ai_rate_limit_rpm=10**7, ai_rate_limit_tpm=10**10, gateway_global_rpm=10**7,
                             gateway_global_tpm=10**10, describe_cache_enabled="false", **caches)
             services[workers] = stack.enter_context(serve(env, workers=workers, log=tmp / f"serve-{workers}.log"))
+        helpers = [p.pid for p in (chroma.proc, upstream) if p is not None]
         gen = Loadgen(stack.enter_context(_process([PY, "-m", "bench.loadgen"], tmp / "loadgen.log",
                                                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-                                                   bufsize=1)))
+                                                   bufsize=1)), helpers)
         for route in args.routes:  # warm-up: first requests, caches of the tokenizer and the index
             for workers in (1, 2):
                 gen.phase(services[workers], route, 8, args.warmup)
@@ -144,7 +155,8 @@ def summarize(rows: list[dict[str, Any]]) -> list[dict[Any, Any]]:
             line[w] = {"rps": statistics.median(r["ok"] / r["wall_s"] for r in mine), "p50": _pct(lat, 50),
                        "p99": _pct(lat, 99), "errors": sum(r["errors"] for r in mine),
                        "cpu_ms": 1000 * sum(r["server_cpu_s"] for r in mine) / max(ok, 1),
-                       "loadgen_cpu": sum(r["cpu_s"] for r in mine) / sum(r["wall_s"] for r in mine)}
+                       "cores": sum(r["server_cpu_s"] for r in mine) / sum(r["wall_s"] for r in mine),
+                       "rest": sum(r["cpu_s"] + r["helpers_cpu_s"] for r in mine) / sum(r["wall_s"] for r in mine)}
         line["ratio"] = line[2]["rps"] / line[1]["rps"] if line[1]["rps"] else float("nan")
         out.append(line)
     return out
@@ -152,14 +164,16 @@ def summarize(rows: list[dict[str, Any]]) -> list[dict[Any, Any]]:
 
 def render(summary: list[dict[Any, Any]]) -> str:
     lines = ["| route | clients | 1 worker req/s | 2 workers req/s | ratio | p50 ms 1w / 2w | p99 ms 1w / 2w "
-             "| CPU ms/req 1w / 2w | errors | met (>= 1.7x at 16+) |",
-             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
+             "| CPU ms/req 1w / 2w | cores used by the service 1w / 2w | by the bench's other processes 1w / 2w "
+             "| errors | met (>= 1.7x at 16+) |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
     for s in summary:
         one, two = s[1], s[2]
         met = ("yes" if s["ratio"] >= 1.7 else "no") if s["clients"] >= 16 else "-"
         lines.append(f"| {s['route']} | {s['clients']} | {one['rps']:.1f} | {two['rps']:.1f} | {s['ratio']:.2f} "
                      f"| {one['p50']:.1f} / {two['p50']:.1f} | {one['p99']:.1f} / {two['p99']:.1f} "
-                     f"| {one['cpu_ms']:.2f} / {two['cpu_ms']:.2f} | {one['errors']} / {two['errors']} | {met} |")
+                     f"| {one['cpu_ms']:.2f} / {two['cpu_ms']:.2f} | {one['cores']:.2f} / {two['cores']:.2f} "
+                     f"| {one['rest']:.2f} / {two['rest']:.2f} | {one['errors']} / {two['errors']} | {met} |")
     return "\n".join(lines)
 
 
@@ -171,6 +185,8 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=3.0)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--search-cache", action="store_true", help="keep the search caches on")
+    parser.add_argument("--upstream-ms", type=float, default=10.0,
+                        help="the fake model's answer time (10: 16 clients keep one worker busy; 100 does not)")
     parser.add_argument("--json", type=Path, help="also write every phase's figures here")
     args = parser.parse_args()
     if not set(args.routes) <= set(BODIES):
