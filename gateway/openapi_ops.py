@@ -7,7 +7,7 @@ added to a route without its line here fails there.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -105,12 +105,14 @@ class DashboardFigures(_Closed):
 
 
 class Readiness(_Closed):
-    """`GET /readyz`: 200 when every part is ready, else 503 with the problems."""
+    """`GET /readyz`: 200 when every part is ready, else 503 with the problems (and while shutting down)."""
 
     ready: bool
     parts: dict[str, bool]
     problems: dict[str, str]
+    degraded: dict[str, dict[str, Any]]  # down, but answering correctly: the usage ledger, the limits' Redis
     circuits: dict[str, Literal["closed", "open", "half_open"]]
+    draining: bool = False  # present (true) once SIGTERM arrived: the process takes no new traffic
 
 
 # (path, method) -> (status, model) documented as the response body
