@@ -9,7 +9,7 @@ INDEX  := data/chroma/.ingested
 .PHONY: serve test install lint typecheck bench clean prepare index
 
 serve: $(STAMP) prepare index
-	$(PY) -m server
+	$(PY) -m serving
 
 test: $(STAMP) prepare index
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -12,7 +12,7 @@ import sys
 __all__ = ["COMMANDS", "main"]
 
 COMMANDS: dict[str, tuple[str, str]] = {
-    "serve": ("server:main_cli", "run the HTTP service"),
+    "serve": ("serving:main", "run the HTTP service ([--workers N] [--host H] [--port P])"),
     "local-model": ("chains.local_llm:main", "prepare the embedded local model (prepare)"),
     "keys": ("gateway.keys:main", "API keys: create --name N --scopes chat,search | list | revoke NAME"),
     "usage": ("gateway.reports:main", "usage and cost report (--by day|key|model|route --since 7d)"),

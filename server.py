@@ -1,13 +1,14 @@
 """The HTTP service: `create_app(settings) -> FastAPI`. The only module that imports LangServe.
 
 A request reads top to bottom: route -> (gateway dependencies) -> chain -> errors mapped to statuses here.
-Run it with `make serve` (or `python -m server`).
+Run it with `make serve` (`skymarket serve`): how it runs as one process or several is serving/'s part.
 """
 
 from __future__ import annotations
 
 import gc
 import logging
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Annotated, Any, Literal
@@ -36,6 +37,8 @@ from gateway.recording import RecordingMiddleware
 from gateway.reports import build_router
 from gateway.safe_errors import SafeJSONResponse, install_input_handlers
 from services import Services, build_services
+from serving import Drain
+from serving import main as serving_main
 from settings import Settings, load_settings
 
 __all__ = ["ServicesDep", "create_app", "main"]
@@ -245,7 +248,8 @@ def use_fast_response_json() -> None:
     api_handler.jsonable_encoder = fast_jsonable  # type: ignore[attr-defined]
 
 
-def create_app(settings: Settings | None = None, *, freeze_gc: bool = False) -> FastAPI:
+def create_app(settings: Settings | None = None, *, freeze_gc: bool = False,
+               drain_on_signals: bool = False) -> FastAPI:
     """Builds the FastAPI application.
 
     Args:
@@ -254,6 +258,7 @@ def create_app(settings: Settings | None = None, *, freeze_gc: bool = False) -> 
             (`gc.freeze()`): a full collection then skips the imports, models and indexes, and the pauses
             that set a busy server's p99 shrink (about fourfold at 16 clients, measured on this stack). For
             the serving process (`main()`), not for an app built per test: frozen objects are never freed.
+        drain_on_signals: the serving process's app: SIGTERM/SIGINT first drain it (`serving.Drain`).
     """
     settings = settings or load_settings()
     services = build_services(settings)
@@ -263,6 +268,8 @@ def create_app(settings: Settings | None = None, *, freeze_gc: bool = False) -> 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         services.start()
+        if drain_on_signals:  # after uvicorn installed its handlers: ours run first, then hand over to them
+            Drain(services, delay_s=settings.shutdown_delay_s).install()
         if freeze_gc:
             gc.collect()
             gc.freeze()
@@ -316,18 +323,8 @@ def create_app(settings: Settings | None = None, *, freeze_gc: bool = False) -> 
 
 
 def main() -> None:
-    """Runs the service with uvicorn on HOST:PORT (127.0.0.1:8000 by default)."""
-    import uvicorn
-
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    settings = load_settings()
-    uvicorn.run(create_app(settings, freeze_gc=True), host=settings.host, port=settings.port, log_level="info")
-
-
-def main_cli(argv: list[str]) -> int:
-    """`skymarket serve`: the same as `python -m server`."""
-    main()
-    return 0
+    """Runs the service (`serving.main`: one process, or WORKERS of them)."""
+    sys.exit(serving_main())
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ from chains.breaker import BreakerRegistry
 from chains.describe import build_describe_chain
 from chains.guard import build_guard_chain, warm_learned
 from chains.guarded import paid_models_off
-from chains.local_llm import LocalModelServer
+from chains.local_llm import LocalModelServer, embedded_model_server, uses_local_model
 from chains.models import build_chat_model
 from chains.moderation import build_moderator
 from chains.prompting import PromptStore
@@ -49,6 +49,7 @@ class Services:
     gateway: Gateway | None = None  # API keys, limits, budgets (gateway/gate.py)
     search: SearchEngine | None = None  # listings index: Chroma + BM25 + embeddings (retrieval/engine.py)
     freeze_gc: bool = False  # the serving process: gc.freeze() once the search index has loaded (server.py)
+    draining: bool = False  # shutting down (SIGTERM, serving/drain.py): /readyz answers 503 so no new traffic comes
 
     @property
     def local_base_url(self) -> str | None:
@@ -120,15 +121,20 @@ class Services:
         database (rows wait in a backlog: its size, how long, the error) and the limits' Redis (per-process
         limits, settlements waiting). They do not make `ready` false: every replica shares that database and
         Redis, so a readiness failure would take them all out of the load balancer together and turn a
-        bookkeeping outage into a full one. Alert on `degraded` (or the /metrics backlog) instead.
+        bookkeeping outage into a full one. Alert on `degraded` (or the /metrics backlog) instead. A process
+        that is shutting down (`draining`) is not ready: it takes no new traffic.
         """
         degraded: dict[str, Any] = {}
         if self.observability is not None and (ledger := self.observability.durable.status()) is not None:
             degraded["usage_ledger"] = ledger
         if self.gateway is not None and (limits := self.gateway.limiter.status()) is not None:
             degraded["rate_limits"] = limits
-        return {"ready": all(self.ready.values()) and bool(self.ready), "parts": dict(self.ready),
-                "problems": dict(self.problems), "degraded": degraded, "circuits": self.breakers.states()}
+        body = {"ready": all(self.ready.values()) and bool(self.ready) and not self.draining,
+                "parts": dict(self.ready), "problems": dict(self.problems), "degraded": degraded,
+                "circuits": self.breakers.states()}
+        if self.draining:
+            body["draining"] = True
+        return body
 
 
 def _paid_models_off() -> bool:
@@ -138,14 +144,8 @@ def _paid_models_off() -> bool:
 
 def build_services(settings: Settings) -> Services:
     """Constructs every dependency and chain from settings, without connecting to anything."""
-    uses_local = settings.local_model_enabled or not settings.has_openai
-    local = None
-    if uses_local and not settings.local_model_url:
-        local = LocalModelServer(
-            model_path=settings.local_model_path, sha256=settings.local_model_sha256,
-            threads=settings.local_model_threads, ctx=settings.local_model_ctx,
-            parallel=settings.local_model_parallel,
-        )
+    uses_local = uses_local_model(settings)
+    local = embedded_model_server(settings)
     breakers = BreakerRegistry(
         failure_threshold=settings.circuit_failure_threshold, window_s=settings.circuit_window_s,
         reset_timeout_s=settings.circuit_reset_s,

@@ -95,9 +95,13 @@ class Settings(BaseSettings):
     circuit_reset_s: float = Field(default=15.0, gt=0)  # open this long, then one probe call
     ai_deadline_margin_ms: int = Field(default=2000, ge=0)  # a request ends by AI_REQUEST_TIMEOUT + this
 
-    # --- the HTTP server ---
+    # --- the HTTP server (serving/) ---
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
+    workers: int = Field(default=1, ge=1, le=64)  # serving processes on one port; > 1 needs REDIS_URL and CHROMA_HOST
+    graceful_timeout_s: float = Field(default=30.0, ge=0, le=3600)  # on SIGTERM, in-flight requests get this long
+    shutdown_delay_s: float = Field(default=0.0, ge=0, le=300)  # on SIGTERM, /readyz is 503 but requests still come in
+    prometheus_multiproc_dir: Path | None = None  # set by `serve --workers N`: every worker's metrics, summed
 
     # --- files ---
     prompts_dir: Path = ROOT / "prompts"
@@ -129,6 +133,7 @@ class Settings(BaseSettings):
     embeddings_threads: int = Field(default=1, ge=1, le=64)  # onnxruntime intra-op threads (shared 2-core box)
     embeddings_batch_size: int = Field(default=8, ge=1, le=1024)  # texts per ONNX run / Chroma upsert
     embeddings_doc_max_tokens: int = Field(default=64, ge=8, le=256)  # listing text is cut here (CPU cost)
+    ingest_threads: int | None = Field(default=None, ge=1, le=64)  # ONNX runs at once in an ingest; None: every core
     search_cache_size: int = Field(default=2048, ge=0, le=1_000_000)  # answers kept per parsed query; 0 = off
     search_vector_cache_size: int = Field(default=4096, ge=0, le=1_000_000)  # query text -> vector hits; 0 = off
     search_embed_batch: int = Field(default=16, ge=1, le=256)  # concurrent query embeddings per ONNX run

@@ -4,7 +4,9 @@
     python -m bench.loadgen --direct URL                 # ChatOpenAI called directly (target a)
 
 A command: `{"port", "path", "body", "headers", "stream", "concurrency", "duration", "max_requests"}`
-(`port`/`path`/`body`/`headers` are ignored with `--direct`), and optionally `rate`. Each of `concurrency`
+(`port`/`path`/`body`/`headers` are ignored with `--direct`), and optionally `rate`, and `unique`: every
+`#N#` in the body becomes the request's own number, so no two requests are the same (nothing served from a
+cache, nothing merged in a batch). Each of `concurrency`
 clients sends requests back to back on its own connection until `duration` seconds or `max_requests` in all;
 with `rate` (requests/s in all), each client first pauses a random time (exponential, mean
 concurrency/rate), so together they offer that rate instead of saturating the server. The answer:
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import random
 import resource
@@ -65,10 +68,13 @@ async def _read_response(reader: asyncio.StreamReader, t0: float) -> tuple[int, 
             tail = data[:-2][-len(MARKER):]
 
 
+_numbers = itertools.count()  # `unique` bodies: one number per request, across the process's clients
+
+
 class _HttpClient:
     """One keep-alive connection; reconnects after a close or an error."""
 
-    def __init__(self, port: int, request: bytes) -> None:
+    def __init__(self, port: int, request: bytes | Callable[[], bytes]) -> None:
         self.port, self.request = port, request
         self.conn: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
 
@@ -77,7 +83,7 @@ class _HttpClient:
             self.conn = await asyncio.open_connection("127.0.0.1", self.port)
         reader, writer = self.conn
         t0 = time.perf_counter()
-        writer.write(self.request)
+        writer.write(self.request if isinstance(self.request, bytes) else self.request())
         try:
             status, ttft, keep = await _read_response(reader, t0)
         except BaseException:
@@ -95,8 +101,16 @@ class _HttpClient:
             self.conn = None
 
 
-def _http_request(cmd: dict[str, Any]) -> bytes:
-    body = json.dumps(cmd["body"]).encode()
+def _http_request(cmd: dict[str, Any]) -> bytes | Callable[[], bytes]:
+    """The request's bytes; with `unique`, a function that makes each request's, numbered."""
+    template = json.dumps(cmd["body"])
+    if cmd.get("unique"):
+        return lambda: _encode(cmd, template.replace("#N#", str(next(_numbers))))
+    return _encode(cmd, template)
+
+
+def _encode(cmd: dict[str, Any], body_json: str) -> bytes:
+    body = body_json.encode()
     headers = {"host": f"127.0.0.1:{cmd['port']}", "content-type": "application/json",
                "content-length": str(len(body)), **cmd.get("headers", {})}
     head = f"POST {cmd['path']} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers.items()) + "\r\n"

@@ -26,8 +26,8 @@ PAGE = 2000
 def main() -> int:
     src_settings = bench_settings("10k")
     emb = build_embeddings(settings=src_settings)
-    src: Any = build_vectorstore(settings=src_settings, embeddings=emb)._collection
-    dst: Any = build_vectorstore(settings=bench_settings("100k"), embeddings=emb)._collection
+    src: Any = build_vectorstore(settings=src_settings, embeddings=emb).collection
+    dst: Any = build_vectorstore(settings=bench_settings("100k"), embeddings=emb).collection
     rng = np.random.default_rng(100)
     started = time.perf_counter()
     total = 0

@@ -7,6 +7,7 @@
   `stream_options.include_usage`) the usage chunk and `[DONE]` 5 ms later: 100 ms in all;
 - otherwise the whole body after 100 ms, usage included.
 Delays are scheduled against absolute deadlines from the request's arrival, so they do not drift.
+`--scale F` multiplies every delay (0.1: the whole answer after 10 ms).
 `GET /stats` returns the number of completions served. A raw asyncio server (uvloop when installed):
 tests/fake_openai.py is a thread per connection, too slow at 64 clients.
 """
@@ -27,6 +28,7 @@ TOKENS = [f"Tok{i} " for i in range(10)]
 TOTAL_S = FIRST_TOKEN_S + CHUNK_GAP_S * len(TOKENS)  # 100 ms
 _USAGE = {"prompt_tokens": 20, "completion_tokens": len(TOKENS), "total_tokens": 20 + len(TOKENS)}
 _served = 0
+_scale = 1.0  # --scale: every delay multiplied
 
 
 def _head(status: str, ctype: str, extra: str = "") -> bytes:
@@ -57,7 +59,7 @@ async def _complete(req: dict[str, Any], t0: float, writer: asyncio.StreamWriter
     model = str(req.get("model", "bench"))
     base = {"id": "chatcmpl-bench", "created": int(time.time()), "model": model}
     if not req.get("stream"):
-        await _sleep_until(t0 + TOTAL_S)
+        await _sleep_until(t0 + TOTAL_S * _scale)
         body = {**base, "object": "chat.completion", "usage": _USAGE, "choices": [{
             "index": 0, "finish_reason": "stop",
             "message": {"role": "assistant", "content": "".join(TOKENS).strip()}}]}
@@ -67,13 +69,13 @@ async def _complete(req: dict[str, Any], t0: float, writer: asyncio.StreamWriter
     writer.write(_head("200 OK", "text/event-stream", "transfer-encoding: chunked\r\n"))
     chunk = {**base, "object": "chat.completion.chunk"}
     for i, tok in enumerate(TOKENS):
-        await _sleep_until(t0 + FIRST_TOKEN_S + i * CHUNK_GAP_S)
+        await _sleep_until(t0 + (FIRST_TOKEN_S + i * CHUNK_GAP_S) * _scale)
         delta = {"role": "assistant", "content": tok} if i == 0 else {"content": tok}
         last = i == len(TOKENS) - 1
         writer.write(_event({**chunk, "choices": [
             {"index": 0, "delta": delta, "finish_reason": "stop" if last else None}]}))
         await writer.drain()
-    await _sleep_until(t0 + TOTAL_S)
+    await _sleep_until(t0 + TOTAL_S * _scale)
     if (req.get("stream_options") or {}).get("include_usage"):
         writer.write(_event({**chunk, "choices": [], "usage": _USAGE}))
     writer.write(_chunk(b"data: [DONE]\n\n") + b"0\r\n\r\n")
@@ -115,7 +117,10 @@ async def serve(port: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=18100)
+    parser.add_argument("--scale", type=float, default=1.0, help="multiply every delay (default 1: 100 ms answers)")
     args = parser.parse_args()
+    global _scale
+    _scale = args.scale
     try:
         import uvloop
 

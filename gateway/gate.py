@@ -71,7 +71,7 @@ class Gateway:
             self._refresher = threading.Thread(target=self._refresh_loop, daemon=True, name="api-key-refresh")
             self._refresher.start()
         models = (self.settings.ai_model_primary, self.settings.ai_model_fallback)
-        threading.Thread(target=tokens.warm_up, args=(models,), daemon=True, name="tiktoken-warm-up").start()
+        threading.Thread(target=tokens.warm_up, args=(models,), daemon=True, name="token-warm-up").start()
 
     def stop(self) -> None:
         self._stop.set()

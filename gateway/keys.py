@@ -2,8 +2,8 @@
 
 A key is `smk_` + 43 URL-safe characters (256 random bits), shown once at creation. Only its SHA-256 is
 stored: with that much entropy a slow password hash adds nothing, and a fast one keeps auth under a
-millisecond. The store is a SQLite file under `data/` (`GATEWAY_KEYS_FILE`), or the `DATABASE_URL`
-database (PostgreSQL) when set, through SQLAlchemy.
+millisecond. The store is a SQLite file under `data/` (`GATEWAY_KEYS_FILE`, shared safely by several
+processes: gateway/db.py), or the `DATABASE_URL` database (PostgreSQL) when set, through SQLAlchemy.
 
 The server reads the table into memory at start and again every `GATEWAY_KEYS_REFRESH_S` (a thread of the
 gateway, `gateway.gate`), so a key created or revoked from the CLI (another process) applies within that time
@@ -29,6 +29,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from gateway.db import database_url, open_engine
 from settings import Settings
 
 __all__ = ["ALL_SCOPES", "KeyRecord", "KeyStore", "build_key_store", "hash_key", "main"]
@@ -199,12 +200,8 @@ def build_key_store(*, settings: Settings) -> KeyStore:
     Args:
         settings: `DATABASE_URL` when set, else the SQLite file `GATEWAY_KEYS_FILE`.
     """
-    if settings.database_url:
-        engine = sa.create_engine(settings.database_url, pool_pre_ping=True)
-    else:
-        settings.gateway_keys_file.parent.mkdir(parents=True, exist_ok=True)
-        engine = sa.create_engine(f"sqlite:///{settings.gateway_keys_file}")
-    return KeyStore(engine, refresh_s=settings.gateway_keys_refresh_s)
+    url = database_url(database_url=settings.database_url, sqlite_file=settings.gateway_keys_file)
+    return KeyStore(open_engine(url), refresh_s=settings.gateway_keys_refresh_s)
 
 
 def main(argv: list[str]) -> int:

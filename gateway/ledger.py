@@ -30,13 +30,10 @@ import functools
 import threading
 import uuid
 from dataclasses import dataclass, field, fields
-from pathlib import Path
 from typing import Any, Literal
 
 from sqlalchemy import (
     and_,
-    create_engine,
-    event,
     func,
     or_,
     select,
@@ -46,6 +43,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.elements import ColumnElement
 
+from gateway.db import database_url, open_engine
 from gateway.ledger_tables import (
     BINS,
     DIMS,
@@ -171,16 +169,6 @@ def _utc(t: dt.datetime) -> dt.datetime:
     return t.astimezone(dt.UTC).replace(tzinfo=None) if t.tzinfo is not None else t
 
 
-def database_url(*, database_url: str | None, sqlite_file: Path) -> str:
-    """The SQLAlchemy URL: DATABASE_URL (postgres:// and postgresql:// get the psycopg 3 driver) or SQLite."""
-    if not database_url:
-        return f"sqlite:///{sqlite_file}"
-    for prefix in ("postgres://", "postgresql://"):
-        if database_url.startswith(prefix):
-            return "postgresql+psycopg://" + database_url[len(prefix):]
-    return database_url
-
-
 class Ledger:
     """The usage store. `create()` makes the table (idempotent); nothing connects before it."""
 
@@ -198,22 +186,8 @@ class Ledger:
             return self._engine
 
     def _connect(self) -> Engine:
-        if not self.is_sqlite:  # a server that does not answer fails a write in 5 s (it is retried), not never
-            return create_engine(self.url, pool_pre_ping=True, pool_size=5, max_overflow=5,
-                                 connect_args={"connect_timeout": 5})
-        path = self.url.removeprefix("sqlite:///")
-        if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(self.url, connect_args={"check_same_thread": False, "timeout": 10})
-
-        @event.listens_for(engine, "connect")
-        def _pragmas(conn: Any, _: Any) -> None:  # WAL: readers (reports, budgets) never block the writer
-            cur = conn.cursor()
-            cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute("PRAGMA synchronous=NORMAL")
-            cur.close()
-
-        return engine
+        # NORMAL: batches all day; a power cut may lose the last ones, never corrupt the file (gateway/db.py)
+        return open_engine(self.url, synchronous="NORMAL", pool_size=5, max_overflow=5)
 
     def create(self) -> Ledger:
         """Makes the tables (idempotent), adds `record_id` to an older ledger, and, for a ledger older than the

@@ -3,33 +3,49 @@ synchronously on the event loop (no await between check and count, so an admissi
 
 from __future__ import annotations
 
+import logging
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
+import limits
 from limits.storage import MemoryStorage
 
 from gateway.limit_windows import EXPIRY, Admission, LimitSpec, refusal, request_state, tightest, token_state
 
 __all__ = ["MemoryBackend"]
 
+log = logging.getLogger("skymarket.gateway.limits")
+
 _EXPIRE_EVERY_S = 5.0  # how often expired entries are dropped (inline, on the event loop)
+# MemoryStorage's private expiry pass and the hook every storage operation calls to schedule it (limits 5.x).
+_EXPIRE = "_MemoryStorage__expire_events"
+_SCHEDULE = "_MemoryStorage__schedule_expiry"
 
 
-def _quiet_memory_storage() -> MemoryStorage:
-    """`limits`' MemoryStorage without its expiry thread.
+def _quiet_memory_storage(storage_class: type[MemoryStorage] = MemoryStorage) -> MemoryStorage:
+    """`limits`' MemoryStorage without its expiry thread, or as upstream made it if its internals changed.
 
     Upstream starts a `threading.Timer` every 10 ms while there is traffic. Besides the thread start (up to
-    a few ms), the timer thread takes the GIL from the event loop mid-request, and tiktoken releases the GIL
-    on every count, so the loop then waits for the switch interval (5 ms): that was the memory backend's
-    p99. Here the same expiry pass runs inline, at most every `_EXPIRE_EVERY_S` (entries only need dropping
-    to bound memory; counts ignore expired entries anyway). The hook replaced is the name-mangled method
-    every storage operation calls, on this instance only (a subclass would wrap every method once more);
-    if a `limits` release renames it, upstream behaviour (the thread) simply comes back.
+    a few ms), the timer thread takes the GIL from the event loop mid-request, and the token counter releases
+    the GIL on every count, so the loop then waits for the switch interval (5 ms): that was the memory
+    backend's p99. Here the same expiry pass runs inline, at most every `_EXPIRE_EVERY_S` (entries only need
+    dropping to bound memory; counts ignore expired entries anyway). The hook replaced is the name-mangled
+    method every storage operation calls, on this instance only (a subclass would wrap every method once
+    more). If a `limits` release renames or drops either method, or the `timer`, the storage is left exactly
+    as upstream built it (its expiry thread included) and a warning says so: slower at p99, never broken.
+
+    Args:
+        storage_class: the storage to build (tests pass one whose internals differ).
     """
-    storage = MemoryStorage()
-    storage.timer.cancel()
-    expire: Callable[[], None] = getattr(storage, "_MemoryStorage__expire_events")  # noqa: B009
+    storage = storage_class()
+    expire = getattr(storage, _EXPIRE, None)
+    cancel = getattr(getattr(storage, "timer", None), "cancel", None)
+    if not callable(expire) or not callable(getattr(storage, _SCHEDULE, None)) or not callable(cancel):
+        log.warning("limits %s: MemoryStorage's expiry internals changed; keeping its expiry thread "
+                    "(in-process limits work as before, with a slower p99)", getattr(limits, "__version__", "?"))
+        return storage
+    cancel()
     due = time.monotonic() + _EXPIRE_EVERY_S
 
     def schedule_expiry() -> None:
@@ -39,15 +55,15 @@ def _quiet_memory_storage() -> MemoryStorage:
             due = now + _EXPIRE_EVERY_S
             expire()
 
-    setattr(storage, "_MemoryStorage__schedule_expiry", schedule_expiry)  # noqa: B010
+    setattr(storage, _SCHEDULE, schedule_expiry)
     return storage
 
 
 class MemoryBackend:
     name = "memory"
 
-    def __init__(self) -> None:
-        self.storage = _quiet_memory_storage()
+    def __init__(self, storage_class: type[MemoryStorage] = MemoryStorage) -> None:
+        self.storage = _quiet_memory_storage(storage_class)
 
     async def admit(self, specs: Sequence[LimitSpec], tokens: int, own: Sequence[bool]) -> Admission:
         return self.admit_now(specs, tokens, own)  # no await inside: atomic on the event loop

@@ -9,14 +9,31 @@ recently started app's, outside a request), and also note the event on the reque
     metrics.guard_action("block")        # the sanitizer's decision (also ctx.guard_action)
     metrics.cache(hit=True)              # a cache lookup (also ctx.cache_hit)
     metrics.circuit("gpt-4o-mini", "open")   # closed | half_open | open
+
+Several serving processes (`skymarket serve --workers N`) use prometheus_client's multiprocess mode: the
+parent sets PROMETHEUS_MULTIPROC_DIR for every worker, each writes its values to files there (as it counts,
+so nothing waits to be flushed), and `/metrics`, whichever worker answers, adds up every process's files:
+counters and histograms summed over all workers, past ones included; a circuit's state is the worst among the
+workers alive (each has its own breakers). Figures read from one process's state at the scrape (the usage
+backlog, Redis settlements waiting) are the answering worker's.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from contextvars import ContextVar
+from pathlib import Path
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
@@ -30,9 +47,15 @@ _LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30, 60)
 
 
 class Metrics:
-    """The service's metrics in their own registry."""
+    """The service's metrics in their own registry.
 
-    def __init__(self) -> None:
+    Args:
+        multiprocess_dir: PROMETHEUS_MULTIPROC_DIR when several processes serve (the values then live in files
+            there, and `render` adds up every process's); None for one process.
+    """
+
+    def __init__(self, *, multiprocess_dir: Path | None = None) -> None:
+        self.multiprocess_dir = multiprocess_dir
         r = self.registry = CollectorRegistry(auto_describe=True)
         p = "skymarket_"
         self.requests = Counter(p + "requests", "Requests by route, endpoint and HTTP status",
@@ -53,12 +76,11 @@ class Metrics:
         self.guard = Counter(p + "guard_actions", "Sanitizer decisions", ["action"], registry=r)
         self.cache = Counter(p + "cache_lookups", "Cache lookups by result", ["result"], registry=r)
         self.circuit = Gauge(p + "circuit_state", "Circuit breaker state (0 closed, 1 half-open, 2 open)",
-                             ["model"], registry=r)
+                             ["model"], registry=r, multiprocess_mode="livemax")
         self.alerts = Counter(p + "alerts", "Alerts raised by kind", ["kind"], registry=r)
-        # The usage ledger's backlog while the database is down (gateway/durable.py).
-        self.usage_backlog = Gauge(p + "usage_backlog_rows", "Usage rows waiting for the ledger (memory and spool)",
-                                   registry=r)
-        self.usage_spooled = Gauge(p + "usage_spooled_rows", "Usage rows waiting in spool files on disk", registry=r)
+        # Figures read from this process's state at each scrape (the usage backlog, Redis settlements): kept
+        # apart, so that with several workers they show the answering worker's, beside everyone's counts.
+        self._local: list[Collector] = []
         self.usage_counts = {
             "dropped": Counter(p + "usage_rows_dropped", "Usage rows lost: neither the ledger nor the spool could "
                                "keep them (must stay 0)", registry=r),
@@ -95,22 +117,48 @@ class Metrics:
         self.usage_counts[what].inc(n)
 
     def watch_backlog(self, pending: Callable[[], int], spooled: Callable[[], int]) -> None:
-        """The backlog gauges read these at each scrape."""
-        self.usage_backlog.set_function(pending)
-        self.usage_spooled.set_function(spooled)
+        """The usage ledger's backlog while the database is down (gateway/durable.py): rows waiting in memory
+        and spool, and in spool files on disk, read at each scrape."""
+        self._watch(_Backlog(pending, spooled))
 
     def watch_settlements(self, read: Callable[[], tuple[int, int]]) -> None:
         """Redis token settlements waiting in this process and those given up (older than their window):
         `read` returns (waiting, expired) at each scrape (gateway/limits_redis.py)."""
-        self.registry.register(_Settlements(read))
+        self._watch(_Settlements(read))
+
+    def _watch(self, collector: Collector) -> None:
+        self._local.append(collector)
+        self.registry.register(collector)
 
     def set_circuit(self, model: str, state: str) -> None:
         """A breaker's state (a `BreakerRegistry` listener)."""
         self.circuit.labels(model).set(CIRCUIT_STATES.get(state.replace("-", "_"), -1))
 
     def render(self) -> tuple[bytes, str]:
-        """The Prometheus text exposition and its content type."""
-        return generate_latest(self.registry), CONTENT_TYPE_LATEST
+        """The Prometheus text exposition and its content type (every worker's figures, added up)."""
+        if self.multiprocess_dir is None:
+            return generate_latest(self.registry), CONTENT_TYPE_LATEST
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry, path=str(self.multiprocess_dir))
+        for collector in self._local:
+            registry.register(collector)
+        return generate_latest(registry), CONTENT_TYPE_LATEST
+
+    def close(self) -> None:
+        """At shutdown: this process's live gauges (circuit states) leave the sum; its counters stay in it."""
+        if self.multiprocess_dir is not None:
+            multiprocess.mark_process_dead(os.getpid(), str(self.multiprocess_dir))
+
+
+class _Backlog(Collector):
+    def __init__(self, pending: Callable[[], int], spooled: Callable[[], int]) -> None:
+        self.pending, self.spooled = pending, spooled
+
+    def collect(self) -> Iterator[Metric]:
+        yield GaugeMetricFamily("skymarket_usage_backlog_rows", "Usage rows waiting for the ledger (memory and spool)",
+                                value=self.pending())
+        yield GaugeMetricFamily("skymarket_usage_spooled_rows", "Usage rows waiting in spool files on disk",
+                                value=self.spooled())
 
 
 class _Settlements(Collector):

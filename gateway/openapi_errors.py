@@ -47,11 +47,11 @@ ERRORS: dict[int, tuple[str, dict[str, str]]] = {
         "max_tokens_too_large": "a max_tokens in the config is over the service's cap",
         "invalid_user_id": "the X-User-Id header is malformed",
         "input_rejected": "the content was refused",
-        "malformed_body": "the body is not JSON a route can read",
-        "invalid_utf8": "the body is not valid UTF-8",
-        "json_too_deep": "the JSON nests deeper than MAX_JSON_DEPTH",
-        "non_finite_number": "the JSON holds NaN, Infinity or a number too large for a float",
-        "number_too_long": "the JSON holds an integer with more digits than the parser reads safely",
+        "malformed_body": "the request body cannot be read as JSON text",
+        "invalid_utf8": "the request body is not valid UTF-8",
+        "json_too_deep": "the JSON body is nested deeper than MAX_JSON_DEPTH",
+        "non_finite_number": "the JSON body has a number that is not finite (NaN, Infinity)",
+        "number_too_long": "the JSON body has an integer of more digits than can be read",
     }),
     401: ("Not authenticated", {
         "missing_api_key": "no key: send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'",
@@ -70,7 +70,7 @@ ERRORS: dict[int, tuple[str, dict[str, str]]] = {
     422: ("The input is invalid", {
         "input_too_long": "a text is over its length limit (the message names it); other invalid input gets "
                           "FastAPI's `{detail: [...]}` body",
-        "lone_surrogate": "a string holds a lone UTF-16 surrogate (\\ud800)",
+        "lone_surrogate": "the JSON body has a lone UTF-16 surrogate escape, which is not a character",
     }),
     429: ("Too many requests: retry after Retry-After seconds", {
         "rate_limited": "a requests- or tokens-per-minute limit (X-RateLimit-Exceeded names which)",
@@ -87,7 +87,7 @@ ERRORS: dict[int, tuple[str, dict[str, str]]] = {
         "provider_unavailable": "every model failed (error, timeout or garbage answer)",
         "circuit_open": "every model's circuit breaker is open",
         "limits_unavailable": "the rate-limit store is down and GATEWAY_REDIS_FAILURE is deny",
-        "database_unavailable": "/usage, /dashboard: the usage ledger's database is down (answers still work)",
+        "database_unavailable": "the database behind /usage, /dashboard or the key store is down",
     }),
     504: ("Out of time", {"deadline_exceeded": "the request ran past AI_REQUEST_TIMEOUT"}),
 }

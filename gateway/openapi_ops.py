@@ -105,15 +105,14 @@ class DashboardFigures(_Closed):
 
 
 class Readiness(_Closed):
-    """`GET /readyz`: 200 when every part is ready, else 503 with the problems."""
+    """`GET /readyz`: 200 when every part is ready, else 503 with the problems (and while shutting down)."""
 
     ready: bool
     parts: dict[str, bool]
     problems: dict[str, str]
-    degraded: dict[str, dict[str, Any]] = Field(
-        default_factory=dict, description="parts down that the service works around (the usage ledger's "
-        "database: its backlog, rows on disk, since when; the limits' Redis)")
+    degraded: dict[str, dict[str, Any]]  # down, but answering correctly: the usage ledger, the limits' Redis
     circuits: dict[str, Literal["closed", "open", "half_open"]]
+    draining: bool = False  # present (true) once SIGTERM arrived: the process takes no new traffic
 
 
 # (path, method) -> (status, model) documented as the response body

@@ -104,12 +104,13 @@ class Observability:
         return self.durable.drain()
 
     def stop(self) -> None:
-        """`drain()`, then closes the ledger."""
+        """`drain()` (ledger rows, audit lines, metrics), then closes the ledger and the metrics."""
         done = self.drain()
         if done.spooled or done.dropped:
             log.warning("usage ledger at shutdown: %d row(s) spooled for the next start, %d dropped",
                         done.spooled, done.dropped)
         self.ledger.close()
+        self.metrics.close()
 
     def flush(self, timeout: float = 10.0) -> bool:
         """Blocks until every request finished so far is written down (or waits in the backlog)."""
@@ -158,7 +159,7 @@ def build_observability(settings: Any, *, features: Iterable[str] = ()) -> Obser
     """Builds everything from settings; nothing connects until `start()`."""
     prices = load_prices(settings.pricing_file, local={settings.local_model_name})
     ledger = build_ledger(settings)
-    m = Metrics()
+    m = Metrics(multiprocess_dir=getattr(settings, "prometheus_multiproc_dir", None))
     durable = DurableLedger(ledger, spool_dir=settings.usage_spool_dir, max_rows=settings.usage_backlog_max_rows,
                             spool_after_s=settings.usage_spool_after_s, retry_s=settings.usage_retry_s,
                             count=m.count_usage)

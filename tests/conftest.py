@@ -138,3 +138,24 @@ def postgres_server() -> Iterator[Any]:
     server = PostgresServer().start()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def chroma_listings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A `chroma run` server (tests/services.py) whose `listings` collection holds every 16th listing (40):
+    enough for /search, quick to embed. For served processes (several workers need a Chroma server)."""
+    from retrieval.embeddings import MiniLMEmbeddings
+    from retrieval.ingest import ingest
+    from retrieval.store import build_vectorstore
+    from tests.services import ChromaServer
+
+    server = ChromaServer(tmp_path_factory.mktemp("chroma-listings")).start()
+    rows = (ROOT / "data" / "listings.jsonl").read_text(encoding="utf-8").splitlines()[::16]
+    subset = tmp_path_factory.mktemp("listings-subset") / "listings.jsonl"
+    subset.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    settings = make_settings(chroma_host=server.host, chroma_port=server.port)
+    try:
+        ingest(store=build_vectorstore(settings=settings, embeddings=MiniLMEmbeddings()), path=subset, progress=False)
+        yield server
+    finally:
+        server.stop()

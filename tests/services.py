@@ -1,7 +1,8 @@
-"""Real Redis and PostgreSQL servers for tests, started from the Debian packages on free loopback ports.
+"""Real Redis, PostgreSQL and Chroma servers for tests, on free loopback ports.
 
-`.ci/run` installs `redis-server` and `postgresql`; on a developer machine without them the fixtures that
-use these skip with the install command (in CI, `CI=true`, a missing binary is an error instead).
+Redis and PostgreSQL come from the Debian packages: `.ci/run` installs `redis-server` and `postgresql`; on a
+developer machine without them the fixtures that use these skip with the install command (in CI, `CI=true`,
+a missing binary is an error instead). Chroma is `chroma run`, the CLI of the chromadb package.
 """
 
 from __future__ import annotations
@@ -12,15 +13,17 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
 
 from chains.local_llm import free_port
 
-__all__ = ["PostgresServer", "RedisServer", "require"]
+__all__ = ["ChromaServer", "PostgresServer", "RedisServer", "require"]
 
 
 def require(binary: str | None, package: str) -> str:
@@ -126,3 +129,62 @@ class PostgresServer:
                 self.proc.kill()
             self.proc = None
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class ChromaServer:
+    """`chroma run --path <folder> --port <free>`; `start()` waits for its heartbeat.
+
+    Args:
+        path: the folder it keeps its data in.
+    """
+
+    def __init__(self, path: Path) -> None:
+        exe = Path(sys.executable).parent / "chroma"
+        found = str(exe) if exe.exists() else shutil.which("chroma")
+        if found is None:
+            raise RuntimeError("the `chroma` CLI is not installed (it comes with the chromadb package)")
+        self.exe, self.path, self.port = found, path, free_port()
+        self.host = "127.0.0.1"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 90.0) -> ChromaServer:
+        """Starts it and waits for its heartbeat; a server that exits at once (its port taken meanwhile) is
+        started again on another port."""
+        self.path.mkdir(parents=True, exist_ok=True)
+        for _ in range(3):
+            if self._start(timeout):
+                return self
+            self.port = free_port()
+        raise RuntimeError(f"chroma server did not start: {(self.path / 'server.log').read_text()[-2000:]}")
+
+    def _start(self, timeout: float) -> bool:
+        with (self.path / "server.log").open("ab") as log:
+            self.proc = subprocess.Popen(
+                [self.exe, "run", "--path", str(self.path / "db"), "--host", self.host, "--port", str(self.port)],
+                stdout=log, stderr=subprocess.STDOUT,
+            )
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://{self.host}:{self.port}/api/v2/heartbeat", timeout=1) as r:
+                    if r.status == 200:
+                        return True
+            except OSError:
+                pass
+            if self.proc.poll() is not None:
+                self.proc = None
+                return False
+            if time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"chroma server did not answer in {timeout} s: "
+                                   f"{(self.path / 'server.log').read_text()[-2000:]}")
+            time.sleep(0.2)
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+            self.proc = None

@@ -174,12 +174,13 @@ def test_storm_breaker_opens_and_fallback_serves_everyone(settings: Settings, fa
         circuits = httpx.get(f"{live.url}/readyz").json()["circuits"]
     assert [code for *_, code in results] == [200] * 200
     assert circuits[PRIMARY] == "open" and opened
-    # The first wave (16 at once) waits out the timeout; once the breaker is open, no call reaches the
-    # primary, so nobody waits for it (judged on the server's clock, not on latencies: the machine is shared).
+    # Judged on order and counts (the server's clock and the fake's call log), not on latencies: the machine
+    # is shared. The first wave (16 at once) waits out the timeout; once the breaker is open, no call reaches
+    # the primary, so nobody waits for it: requests go straight to the fallback (on a loaded machine a
+    # fallback call may itself time out, and the local model answers that one).
     assert fake_openai.count(PRIMARY) <= 16 + 5
-    assert not [c for c in fake_openai.calls if c.model == PRIMARY and c.at > opened[0]]
-    late = sorted(end - t0 for t0, end, _ in results if t0 > opened[0])
-    early = sorted(end - t0 for t0, end, _ in results if end <= opened[0] + 0.5)
-    assert len(late) >= 150
-    # Same run, so machine load hits both alike: after the breaker opened, answers come faster than before.
-    assert not early or late[len(late) // 2] < early[len(early) // 2]
+    after = [c.model for c in fake_openai.calls if c.at > opened[0]]
+    assert after and PRIMARY not in after and FALLBACK in after
+    late = [t0 for t0, _, _ in results if t0 > opened[0]]
+    assert len(late) >= 150 and len(after) >= len(late)  # each later request: upstream calls, none to the primary
+    assert fake_openai.count(FALLBACK) + fake_openai.count(LOCAL) >= 200  # everyone answered past the primary

@@ -1,6 +1,9 @@
-"""CLI: `python -m retrieval.ingest [--file PATH] [--if-missing] [--batch-size N] [--no-progress] [--no-screen]`.
+"""CLI: `python -m retrieval.ingest [--file PATH] [--if-missing] [--batch-size N] [--threads N] [--no-progress]
+[--no-screen]`.
 
 Listing text is screened by the input guard (chains/guard) as it enters the index, unless --no-screen.
+Embedding uses every core: `--threads` (INGEST_THREADS, default one per core) ONNX runs at once, each on
+EMBEDDINGS_BATCH_SIZE listings, so each upsert takes threads x that many (bench/ingest_embed.py measures it).
 
 Exit status: 0 done; 1 some line was malformed (everything else was ingested); 2 configuration or
 Chroma error.
@@ -9,6 +12,7 @@ Chroma error.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -39,13 +43,16 @@ def main(argv: list[str] | None = None, *, screen: Screen | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m retrieval.ingest", description=__doc__)
     parser.add_argument("--file", type=Path, default=None, help="JSON Lines file (default: LISTINGS_FILE)")
     parser.add_argument("--if-missing", action="store_true", help="do nothing when the collection has data")
-    parser.add_argument("--batch-size", type=int, default=None)
+    parser.add_argument("--batch-size", type=int, default=None, help="listings per upsert")
+    parser.add_argument("--threads", type=int, default=None, help="embedding runs at once (default: every core)")
     parser.add_argument("--no-progress", action="store_true")
     parser.add_argument("--no-screen", action="store_true", help="skip the guard (trusted files only)")
     args = parser.parse_args(argv)
     try:
         settings = load_settings()
-        store = build_vectorstore(settings=settings, embeddings=build_embeddings(settings=settings))
+        threads = max(1, args.threads or settings.ingest_threads or len(os.sched_getaffinity(0)))
+        embeddings = build_embeddings(settings=settings, parallel=threads)
+        store = build_vectorstore(settings=settings, embeddings=embeddings)
         if args.if_missing and store.get(limit=1, include=[])["ids"]:
             print(f"index present in collection {settings.chroma_collection!r}; nothing to do")
             return 0
@@ -56,7 +63,7 @@ def main(argv: list[str] | None = None, *, screen: Screen | None = None) -> int:
         report = ingest(
             store=store,
             path=path,
-            batch_size=args.batch_size or settings.embeddings_batch_size,
+            batch_size=args.batch_size or settings.embeddings_batch_size * threads,
             screen=screen,
             progress=not args.no_progress,
         )

@@ -30,7 +30,7 @@ from langchain_chroma import Chroma
 from pydantic import ValidationError
 
 from retrieval.schema import Listing
-from retrieval.store import update_metadatas
+from retrieval.store import ListingsStore, update_metadatas
 
 __all__ = [
     "BadLine",
@@ -211,7 +211,7 @@ def _screened(listing: Listing, screen: Screen) -> tuple[Listing | None, list[st
 
 def ingest(
     *,
-    store: Chroma,
+    store: ListingsStore,
     path: Path,
     batch_size: int = 32,
     screen: Screen | None = None,
@@ -220,7 +220,7 @@ def ingest(
     """Brings the collection in line with the file.
 
     Args:
-        store: the listings vector store (its embeddings embed the new and changed listings).
+        store: the listings vector store (`build_vectorstore`; its embeddings embed the new and changed listings).
         path: the JSON Lines file.
         batch_size: listings per embedding + upsert call.
         screen: the guard for untrusted listing text (None: not screened).

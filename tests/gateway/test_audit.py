@@ -86,6 +86,37 @@ def test_two_writers_keep_one_chain(tmp_path: Path) -> None:
     assert verify(path) == (6, None)
 
 
+def _append_from_a_process(audit_file: str, writer: int, out: Any) -> None:
+    from types import SimpleNamespace
+
+    from gateway.audit import build_audit
+
+    log = build_audit(SimpleNamespace(audit_file=audit_file, audit_hmac_key=None, audit_text=False,
+                                      skymarket_env="development"))
+    for i in range(50):
+        log.record(_ctx(writer * 1000 + i, user_id="same-user"))
+    out.put(log.user_hash("same-user"))
+
+
+def test_processes_keep_one_chain_and_one_hmac_key(tmp_path: Path) -> None:
+    """Real worker processes, started together: one chain in one file, one end-user key made for all."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("spawn")
+    out = ctx.Queue()
+    path = tmp_path / "audit" / "audit.jsonl"
+    procs = [ctx.Process(target=_append_from_a_process, args=(str(path), w, out)) for w in range(4)]
+    for p in procs:
+        p.start()
+    hashes = {out.get(timeout=120) for _ in procs}
+    for p in procs:
+        p.join(timeout=30)
+    assert [p.exitcode for p in procs] == [0] * 4
+    assert verify(path) == (200, None)
+    assert len(hashes) == 1 and len((path.parent / ".hmac-key").read_bytes()) == 32
+    assert not [f for f in path.parent.iterdir() if f.name.startswith(".hmac-key.")]  # no temp key left
+
+
 def test_end_user_is_a_keyed_hash(tmp_path: Path) -> None:
     a, b = AuditLog(tmp_path / "a", hmac_key=b"1" * 32), AuditLog(tmp_path / "b", hmac_key=b"2" * 32)
     assert a.user_hash(EMAIL) == a.user_hash(EMAIL) != b.user_hash(EMAIL)

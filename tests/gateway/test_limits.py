@@ -2,7 +2,8 @@
 window of their own, apart from the model routes'); X-RateLimit-* headers;
 429 with Retry-After naming the limit; exactly N of many concurrent requests pass; token reservations are
 settled with the real usage (so sequential requests keep passing where reservations alone would not); an
-admission is all or nothing; the header figures come from the admission; no thread per request."""
+admission is all or nothing; the header figures come from the admission; no thread per request; a `limits`
+release whose MemoryStorage internals are renamed still limits, as upstream built it, with a warning."""
 
 from __future__ import annotations
 
@@ -190,3 +191,38 @@ async def test_memory_limits_start_no_threads() -> None:
         if i % 50 == 0:
             await asyncio.sleep(0.02)  # upstream's expiry timer (10 ms) would have fired and restarted
     assert threading.active_count() <= before
+
+
+def _renamed_memory_storage() -> type:
+    """limits' MemoryStorage as a future release might ship it: the same code, its private expiry methods
+    renamed (so `_MemoryStorage__expire_events` and `__schedule_expiry` do not exist)."""
+    import inspect
+    import types
+
+    import limits.storage.memory as upstream
+
+    source = inspect.getsource(upstream).replace("__expire_events", "__drop_expired")
+    source = source.replace("__schedule_expiry", "__plan_expiry")
+    module = types.ModuleType("renamed_limits_memory")
+    exec(compile(source, "renamed_limits_memory.py", "exec"), module.__dict__)
+    cls: type = module.MemoryStorage
+    assert not hasattr(cls, "_MemoryStorage__expire_events") and hasattr(cls, "_MemoryStorage__drop_expired")
+    return cls
+
+
+async def test_renamed_limits_internals_keep_upstream_behaviour(caplog: pytest.LogCaptureFixture) -> None:
+    from gateway.limits_memory import MemoryBackend
+
+    with caplog.at_level("WARNING", logger="skymarket.gateway.limits"):
+        backend = MemoryBackend(_renamed_memory_storage())
+    assert "expiry internals changed" in caplog.text
+    lim = Limiter()
+    lim.memory = backend
+    spec = [LimitSpec("key", "renamed", 3, 1000)]
+    admitted = [await lim.admit(spec, tokens=100) for _ in range(3)]
+    with pytest.raises(LimitRefused):
+        await lim.admit(spec, tokens=100)  # the fourth request in the minute
+    lim.settle(admitted[0], used_tokens=40)
+    assert not [k for k in vars(backend.storage) if k.startswith("_MemoryStorage__")]  # nothing patched in
+    assert "_MemoryStorage__schedule_expiry" in vars(MemoryBackend().storage)  # as it is with limits 5.8
+    assert backend.storage.get_sliding_window(spec[0].token_key(), 60)[2] == 240  # 3 x 100 reserved, 60 back

@@ -1,18 +1,20 @@
 """The limits' pipelined Redis connection, on a real redis-server: concurrent calls get their own replies
 in order; an error reply fails one call, not the connection; NOSCRIPT falls back to EVAL; a killed Redis
-fails the waiting calls and the next call reconnects; a silent one times out; the URL's database is used."""
+fails the waiting calls and the next call reconnects; a silent one times out, while connecting (AUTH, SELECT)
+too; the URL's database is used; URLs are read exactly as redis-py reads them."""
 
 from __future__ import annotations
 
 import asyncio
 import socket
-import ssl
 import subprocess
 import time
+from typing import Any
 
 import pytest
 import uvloop
 from redis import Redis
+from redis.connection import SSLConnection, UnixDomainSocketConnection
 
 from errors import ConfigError
 from gateway.redis_pipe import RedisPipe, RedisReplyError, script_sha
@@ -108,16 +110,90 @@ async def test_the_urls_database_and_password(url: str) -> None:
         Redis.from_url(url.replace("redis://", "redis://:s3cret@")).config_set("requirepass", "")
 
 
-def test_urls_as_redis_py_reads_them() -> None:
-    tls = RedisPipe("rediss://:pw@cache.example:6380/2?ssl_cert_reqs=none", timeout_s=1)
-    assert (tls.host, tls.port, tls.db, tls.password) == ("cache.example", 6380, 2, "pw")
-    assert tls.ssl is not None and tls.ssl.verify_mode == ssl.CERT_NONE
-    assert RedisPipe("rediss://cache.example/0", timeout_s=1).ssl.verify_mode == ssl.CERT_REQUIRED  # type: ignore[union-attr]
-    sock = RedisPipe("unix:///run/redis.sock?db=4", timeout_s=1)
-    assert (sock.unix_path, sock.db) == ("/run/redis.sock", 4)
-    for bad in ("http://cache.example", "redis://cache.example/zero"):
+URLS = [
+    "redis://localhost", "redis://127.0.0.1:6390/0", "redis://:pw@cache.example:6380/2", "redis://u%40x:p%2Fw@h/3",
+    "redis://user:@h", "redis://h/?db=5", "redis://h:6379/1?db=5", "redis://h/zero", "redis://[::1]:6391/4",
+    "REDIS://h:7000", "rediss://:pw@cache.example:6380/2?ssl_cert_reqs=none", "rediss://cache.example/0",
+    "rediss://h/1?ssl_cert_reqs=optional&ssl_check_hostname=false", "unix:///run/redis.sock?db=4",
+    "unix://:sock-pw@/run/redis.sock", "redis://h:6379/2?socket_timeout=3&health_check_interval=10",
+]
+
+
+@pytest.mark.parametrize("url", URLS)
+def test_urls_as_redis_py_reads_them(url: str) -> None:
+    """The limits' connection and redis-py's (the describe cache's) read every URL the same way."""
+    theirs = Redis.from_url(url).connection_pool
+    kw = theirs.connection_kwargs
+    pipe = RedisPipe(url, timeout_s=1)
+    assert pipe.db == kw.get("db", 0)
+    assert (pipe.username, pipe.password) == (kw.get("username"), kw.get("password"))
+    if theirs.connection_class is UnixDomainSocketConnection:
+        assert pipe.unix_path == kw["path"] and pipe.ssl is None
+        return
+    assert (pipe.host, pipe.port) == (kw.get("host", "localhost"), kw.get("port", 6379)) and pipe.unix_path is None
+    if theirs.connection_class is not SSLConnection:
+        assert pipe.ssl is None
+        return
+    conn: Any = theirs.make_connection()  # redis-py's SSLConnection as it would connect (nothing connects yet)
+    assert pipe.ssl is not None
+    assert (pipe.ssl.verify_mode, pipe.ssl.check_hostname) == (conn.cert_reqs, conn.check_hostname)
+
+
+def test_urls_redis_py_refuses_are_a_config_error() -> None:
+    for bad in ("http://cache.example", "redis:cache.example", "unix://", "rediss://h/0?ssl_cert_reqs=maybe",
+                "rediss://h/0?ssl_ciphers=HIGH", "redis://h/?db=two"):
         with pytest.raises(ConfigError, match="REDIS_URL"):
             RedisPipe(bad, timeout_s=1)
+
+
+async def test_a_server_that_never_answers_auth_or_select_times_out() -> None:
+    """Connect, AUTH and SELECT are bounded like any call: the attempt ends, and the next call makes a new one
+    (a hung attempt would hold every later call, even once Redis answers again)."""
+    with socket.socket() as silent:  # accepts connections (backlog), never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        silent.setblocking(False)
+        port = silent.getsockname()[1]
+        for url in (f"redis://:pw@127.0.0.1:{port}/0", f"redis://127.0.0.1:{port}/3"):
+            pipe = RedisPipe(url, timeout_s=0.3)
+            for _ in range(2):
+                t0 = time.monotonic()
+                with pytest.raises(TimeoutError):
+                    await pipe.call("PING")
+                assert time.monotonic() - t0 < 1.5
+                await asyncio.sleep(0.4)  # past the attempt's own timeout
+            attempts = []
+            while True:
+                try:
+                    attempts.append(silent.accept()[0])
+                except BlockingIOError:
+                    break
+            assert len(attempts) == 2  # one connection per call: the first attempt was given up
+            for conn in attempts:
+                conn.close()
+            await pipe.aclose()
+
+
+async def test_a_connect_that_never_completes_times_out() -> None:
+    """A full accept queue drops the SYN (the connect hangs, as to a black-holed host): still bounded."""
+    with socket.socket() as full:
+        full.bind(("127.0.0.1", 0))
+        full.listen(0)
+        port = full.getsockname()[1]
+        queued = []
+        for _ in range(8):  # fill the accept queue; later connects get no answer
+            s = socket.socket()
+            s.setblocking(False)
+            s.connect_ex(("127.0.0.1", port))
+            queued.append(s)
+        await asyncio.sleep(0.2)
+        pipe = RedisPipe(f"redis://127.0.0.1:{port}/0", timeout_s=0.3)
+        t0 = time.monotonic()
+        with pytest.raises(TimeoutError):
+            await pipe.call("PING")
+        assert time.monotonic() - t0 < 1.5
+        for s in queued:
+            s.close()
 
 
 async def test_over_a_unix_socket(redis_server, tmp_path) -> None:  # type: ignore[no-untyped-def]

@@ -4,24 +4,19 @@ subset, shared embeddings, and an ingested index per backend (embedded Persisten
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from chains.local_llm import free_port
 from retrieval.embeddings import MiniLMEmbeddings
 from retrieval.engine import SearchEngine, build_search_engine
 from retrieval.ingest import ingest
 from retrieval.store import build_vectorstore
 from settings import Settings
 from tests.conftest import ROOT, make_settings
+from tests.services import ChromaServer
 
 SUBSET_SIZE = 80
 
@@ -51,40 +46,13 @@ def embeddings() -> CachedEmbeddings:
 
 @pytest.fixture(scope="session")
 def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, int]]:
-    """`chroma run --path <tmp> --port <free>`; waits for its heartbeat, stops it at the end of the session."""
-    exe = Path(sys.executable).parent / "chroma"
-    if not exe.exists():
-        found = shutil.which("chroma")
-        if found is None:
-            pytest.fail("the `chroma` CLI is not installed (it comes with the chromadb package)")
-        exe = Path(found)
-    port = free_port()
-    path = tmp_path_factory.mktemp("chroma-server")
-    log = (path / "server.log").open("wb")
-    proc = subprocess.Popen(
-        [str(exe), "run", "--path", str(path / "db"), "--host", "127.0.0.1", "--port", str(port)],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v2/heartbeat", timeout=1) as r:
-                if r.status == 200:
-                    break
-        except OSError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            pytest.fail(f"chroma server did not start: {(path / 'server.log').read_text()[-2000:]}")
-        time.sleep(0.2)
-    yield "127.0.0.1", port
-    proc.terminate()
+    """`chroma run` on a free port (tests/services.py), for the whole session."""
     try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    log.close()
+        server = ChromaServer(tmp_path_factory.mktemp("chroma-server")).start()
+    except RuntimeError as exc:
+        pytest.fail(str(exc))
+    yield server.host, server.port
+    server.stop()
 
 
 @pytest.fixture(scope="session")

@@ -1,5 +1,5 @@
 """The local MiniLM embeddings: offline ONNX inputs, unit vectors, batch == single (documents and queries),
-meaning, one thread."""
+meaning, one thread per run; several runs at once (the ingest) give the same vectors."""
 
 from __future__ import annotations
 
@@ -47,3 +47,13 @@ def test_queries_embedded_together_match_one_by_one(embeddings: MiniLMEmbeddings
     assert together.shape == (3, 384) and together.dtype == np.float32
     alone = np.array([embeddings.embed_query(t) for t in texts])
     assert np.allclose((together * alone).sum(axis=1), 1.0, atol=1e-4)
+
+
+def test_parallel_runs_give_the_same_vectors_in_the_same_order() -> None:
+    """The ingest embeds with one ONNX run per core at once: the same vectors as one run after another."""
+    texts = [f"listing {i}: " + "drone roof inspection near Troy " * (i % 7 + 1) for i in range(50)]
+    one = MiniLMEmbeddings(batch_size=4, doc_max_tokens=48).embed_array(texts)
+    many = MiniLMEmbeddings(batch_size=4, doc_max_tokens=48, parallel=3)
+    assert np.allclose(many.embed_array(texts), one, atol=1e-6)
+    assert many._pool is not None and many._pool._max_workers == 3  # they did run on the pool's threads
+    assert np.allclose(many.embed_array(texts[:3]), one[:3], atol=1e-6)  # one batch: no pool needed
