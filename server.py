@@ -18,15 +18,13 @@ import openai
 from fastapi import Depends, FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse, RedirectResponse
-from langchain_core.runnables import Runnable
+from langchain_core.runnables import Runnable, RunnableBinding
 from langserve import add_routes
 from pydantic import BaseModel
 from pydantic_core import PydanticSerializationError
 from sqlalchemy.exc import OperationalError
 
-from chains.chat import chat_precheck
-from chains.describe import describe_precheck
-from chains.guard import GuardConfig, text_precheck
+from chains.guard import text_precheck
 from chains.guarded import set_deadline
 from chains.prompt_header import PromptVersionHeader, prompt_routes
 from errors import NotReady, SkyMarketError, from_provider_error
@@ -92,6 +90,14 @@ async def flush_records(services: ServicesDep) -> None:
 
 
 Precheck = Callable[[Any], Awaitable[None]]
+
+
+def precheck_of(chain: Runnable) -> Precheck | None:
+    """A served chain's input check (its `aprecheck`), however it was wrapped (`with_config`, `with_types`)."""
+    while isinstance(chain, RunnableBinding):
+        chain = chain.bound
+    check: Precheck | None = getattr(chain, "aprecheck", None)
+    return check
 
 
 def input_precheck(chain: Runnable, check: Precheck | None = None) -> Callable[[Request], Awaitable[None]]:
@@ -171,19 +177,22 @@ def _mount_features(app: FastAPI, services: Services) -> None:
     """One LangServe route per product feature."""
     playground = services.settings.serve_playgrounds
     chains = services.chains
-    add_routes(
-        app,
-        services.chains["chat"],
-        path="/chat",
-        playground_type="chat",
-        enabled_endpoints=_endpoints(_CHAT_ENDPOINTS, playground),
-        # gateway first (401..429), then the guard's pre-stream check, then the clock starts
-        dependencies=[
-            *route_dependencies("chat"),
-            Depends(input_precheck(chains["chat"], chat_precheck(GuardConfig.from_settings(services.settings)))),
-            Depends(request_deadline),
-        ],
-    )
+    for path, playground_type in (("/chat", "chat"), ("/assistant", "default")):  # one assistant, two faces
+        chain = chains[path[1:]]
+        add_routes(
+            app,
+            chain,
+            path=path,
+            playground_type=playground_type,  # type: ignore[arg-type]
+            enabled_endpoints=_endpoints(_CHAT_ENDPOINTS, playground),
+            # gateway first (401..429; a key's "chat" scope covers both), then the body's envelope and, before a
+            # stream opens, the guard's and moderation's check, then the clock starts
+            dependencies=[
+                *route_dependencies("chat"),
+                Depends(input_precheck(chain, precheck_of(chain))),
+                Depends(request_deadline),
+            ],
+        )
     add_routes(
         app,
         services.chains["search"],
@@ -211,7 +220,7 @@ def _mount_features(app: FastAPI, services: Services) -> None:
         # No request deadline: a batch of hundreds runs far longer than one model call (items are bounded).
         dependencies=[
             *route_dependencies("describe"),
-            Depends(input_precheck(chains["describe"], describe_precheck(chains["describe"]))),
+            Depends(input_precheck(chains["describe"], precheck_of(chains["describe"]))),
         ],
     )
 

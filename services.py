@@ -15,13 +15,14 @@ from typing import Any
 
 from langchain_core.runnables import Runnable
 
+from chains.assistant import IndexCatalog, View, build_assistant_chain
 from chains.breaker import BreakerRegistry
-from chains.chat import build_chat_chain, make_chat_input
 from chains.describe import build_describe_chain
-from chains.guard import GuardConfig, build_guard_chain, warm_learned
+from chains.guard import build_guard_chain, warm_learned
 from chains.guarded import paid_models_off
 from chains.local_llm import LocalModelServer, embedded_model_server, uses_local_model
 from chains.models import build_chat_model
+from chains.moderation import build_moderator
 from chains.prompting import PromptStore
 from chains.search import build_search_chain
 from errors import SkyMarketError
@@ -160,18 +161,20 @@ def build_services(settings: Settings) -> Services:
     local_url = services.local_base_url if uses_local else None
     if settings.local_model_enabled:  # over budget: the paid models are skipped and the local model answers
         services.gateway.over_budget = _paid_models_off
-    chat_preset = settings.preset("chat")
-    services.chains["chat"] = build_chat_chain(
-        model=build_chat_model(settings=settings, use_case="chat", local_base_url=local_url, breakers=breakers),
-        prompts=services.prompts,
-        prompt_name=chat_preset.prompt,
-        input_type=make_chat_input(
-            max_messages=settings.chat_max_messages, max_chars=settings.chat_max_message_chars
-        ),
-        guard=GuardConfig.from_settings(settings),
-    )
-    services.chains["guard"] = build_guard_chain(settings=settings)
     services.search = build_search_engine(settings=settings)
+    moderator = build_moderator(settings)  # one memo for the assistant and describe
+    catalog = IndexCatalog(services.search)  # the names the listings know, for the claim check
+    chat_model = build_chat_model(settings=settings, use_case="chat", local_base_url=local_url, breakers=breakers)
+    hints_model = None
+    if settings.assistant_llm_condense and settings.has_openai:  # the optional LLM reading of the conversation
+        hints_model = build_chat_model(settings=settings, use_case="search", local_base_url=None, breakers=breakers)
+    faces: tuple[tuple[str, View], ...] = (("assistant", "object"), ("chat", "text"))  # one assistant, two faces
+    for route, view in faces:
+        services.chains[route] = build_assistant_chain(
+            settings=settings, model=chat_model, engine=services.search, prompts=services.prompts,
+            view=view, moderator=moderator, catalog=catalog, hints_model=hints_model,
+        )
+    services.chains["guard"] = build_guard_chain(settings=settings)
     search_preset = settings.preset("search")
     services.chains["search"] = build_search_chain(
         settings=settings, index=services.search, prompts=services.prompts, prompt_name=search_preset.prompt,
@@ -179,7 +182,8 @@ def build_services(settings: Settings) -> Services:
         if settings.search_llm_parser else None,
     )
     services.chains["describe"] = build_describe_chain(
-        settings=settings, prompts=services.prompts, local_base_url=local_url,
+        settings=settings, prompts=services.prompts, local_base_url=local_url, moderator=moderator,
+        catalog=catalog,
         model=build_chat_model(settings=settings, use_case="describe", local_base_url=local_url, breakers=breakers),
     )
     return services

@@ -26,6 +26,17 @@ ROOT = Path(__file__).resolve().parent
 _PLACEHOLDER_KEY = re.compile(r"(your|xxx|placeholder|changeme|replace|example|dummy|<.*>)", re.IGNORECASE)
 
 
+class LocalPreset(BaseModel):
+    """What changes when the embedded local model answers: its own prompt and parameters (`None`: the
+    use case's own)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    prompt: str | None = None
+    temperature: float | None = Field(default=None, ge=0, le=2)
+    max_tokens: int | None = Field(default=None, ge=1, le=32_000)
+
+
 class Preset(BaseModel):
     """Per-use-case model parameters, from `data/presets.yaml`. `None` means: use the global setting."""
 
@@ -36,6 +47,11 @@ class Preset(BaseModel):
     temperature: float | None = Field(default=None, ge=0, le=2)
     max_tokens: int | None = Field(default=None, ge=1, le=32_000)
     prompt: str
+    local: LocalPreset | None = None  # the embedded model's own prompt and parameters
+
+    def prompt_for(self, *, local: bool) -> str:
+        """The prompt file for the model that answers: the local model may have its own."""
+        return self.local.prompt if local and self.local is not None and self.local.prompt else self.prompt
 
 
 class Settings(BaseSettings):
@@ -92,9 +108,16 @@ class Settings(BaseSettings):
     presets_file: Path = ROOT / "data" / "presets.yaml"
     data_dir: Path = ROOT / "data"
 
-    # --- chat input limits ---
+    # --- chat input limits (/assistant and /chat) ---
     chat_max_messages: int = Field(default=50, ge=1)
     chat_max_message_chars: int = Field(default=4000, ge=1)
+
+    # --- the assistant (chains/assistant/: /assistant and its text view /chat) ---
+    assistant_listings: int = Field(default=3, ge=1, le=10)  # listings cited per answer
+    assistant_min_words: int = Field(default=5, ge=1)  # fewer left after the claim check: the listings' answer
+    assistant_max_attempts: int = Field(default=2, ge=1, le=3)  # answers asked for (the embedded model: one)
+    assistant_llm_condense: bool = False  # with a key: the search's LLM step also reads the whole conversation
+    assistant_llm_timeout_s: float = Field(default=2.0, gt=0, le=30)  # the answer never waits longer for it
 
     # --- search (retrieval/) ---
     chroma_path: Path = ROOT / "data" / "chroma"

@@ -1,9 +1,8 @@
-"""The `/chat` input and its screening: the conversation model, the guard's pass over the customer's turns
-(once per request: the stream pre-check's result is reused by the chain), and the pre-check itself."""
+"""The conversation input of /assistant and /chat, and its screening: the guard's pass over the customer's
+turns, once per request (the stream pre-check's result is reused by the chain)."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from typing import Any, Literal
 
@@ -15,7 +14,7 @@ from chains.schemas import InputModel
 from errors import InputRejected
 from gateway import context
 
-__all__ = ["ChatMessage", "chat_precheck", "make_chat_input", "screen_chat_input"]
+__all__ = ["ChatMessage", "make_chat_input", "screen_chat_input"]
 
 # The last screening of this request: (its RequestContext, (guard, turns), screened messages). Set by the
 # stream pre-check in the request's task; the stream's task starts from a copy of that context.
@@ -82,7 +81,7 @@ def _history(data: Any) -> list[BaseMessage]:
 def screen_chat_input(data: Any, *, guard: GuardConfig) -> list[BaseMessage]:
     """Screens the customer's turns; records the verdict on the request's audit context.
 
-    A stream's pre-check (`chat_precheck`) and the chain screen the same turns in the same request: the
+    A stream's pre-check (`AssistantChain.aprecheck`) and the chain screen the same turns in the same request: the
     second call reuses the first one's result (same request context, turns and guard) instead of screening
     again. Without a request context nothing is reused.
 
@@ -115,19 +114,3 @@ def screen_chat_input(data: Any, *, guard: GuardConfig) -> list[BaseMessage]:
     if ctx is not None:
         _SCREENED.set((ctx, key, out))
     return out
-
-
-def chat_precheck(guard: GuardConfig) -> Callable[[Any], Awaitable[None]]:
-    """The check `server.py` runs before a chat stream opens: the guard's screening of the customer's turns.
-
-    Malformed input is left to LangServe's validation (422); a blocked turn raises `InputRejected` (400).
-    """
-
-    async def check(data: Any) -> None:
-        if isinstance(data, dict) and isinstance(data.get("messages"), list):
-            try:
-                screen_chat_input(data, guard=guard)
-            except (ValueError, TypeError):
-                return
-
-    return check

@@ -7,13 +7,20 @@ on to the next model (the wrapped RunnableWithFallbacks' `exceptions_to_handle`)
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 from langchain_core.messages import BaseMessage
 from langchain_core.runnables import Runnable, RunnableConfig, RunnableWithFallbacks
 
-__all__ = ["Fallbacks"]
+__all__ = ["Fallbacks", "Messages"]
+
+# The model's input: the same messages for every model, or messages made for each (a prompt per model).
+Messages = list[BaseMessage] | Callable[[Runnable], list[BaseMessage]]
+
+
+def _for(messages: Messages, model: Runnable) -> list[BaseMessage]:
+    return messages(model) if callable(messages) else messages
 
 
 class Fallbacks:
@@ -30,31 +37,38 @@ class Fallbacks:
         else:
             self.runnables, self.errors = [model], ()
 
-    def invoke(self, messages: list[BaseMessage], config: RunnableConfig) -> Any:
+    def invoke(self, messages: Messages, config: RunnableConfig) -> Any:
+        return self.invoke_with_model(messages, config)[1]
+
+    async def ainvoke(self, messages: Messages, config: RunnableConfig) -> Any:
+        return (await self.ainvoke_with_model(messages, config))[1]
+
+    def invoke_with_model(self, messages: Messages, config: RunnableConfig) -> tuple[Runnable, Any]:
+        """The first answer, and the model that gave it."""
         first: BaseException | None = None
         for model in self.runnables:
             try:
-                return model.invoke(messages, config)
+                return model, model.invoke(_for(messages, model), config)
             except self.errors as exc:
                 first = first or exc
         assert first is not None
         raise first
 
-    async def ainvoke(self, messages: list[BaseMessage], config: RunnableConfig) -> Any:
+    async def ainvoke_with_model(self, messages: Messages, config: RunnableConfig) -> tuple[Runnable, Any]:
         first: BaseException | None = None
         for model in self.runnables:
             try:
-                return await model.ainvoke(messages, config)
+                return model, await model.ainvoke(_for(messages, model), config)
             except self.errors as exc:
                 first = first or exc
         assert first is not None
         raise first
 
-    def stream(self, messages: list[BaseMessage], config: RunnableConfig) -> Iterator[Any]:
+    def stream(self, messages: Messages, config: RunnableConfig) -> Iterator[Any]:
         """A failure before the first chunk moves on to the next model; after it, the error ends the stream."""
         first: BaseException | None = None
         for model in self.runnables:
-            stream = model.stream(messages, config)
+            stream = model.stream(_for(messages, model), config)
             try:
                 chunk = next(stream)
             except StopIteration:
@@ -68,10 +82,10 @@ class Fallbacks:
         assert first is not None
         raise first
 
-    async def astream(self, messages: list[BaseMessage], config: RunnableConfig) -> AsyncIterator[Any]:
+    async def astream(self, messages: Messages, config: RunnableConfig) -> AsyncIterator[Any]:
         first: BaseException | None = None
         for model in self.runnables:
-            stream = model.astream(messages, config).__aiter__()
+            stream = model.astream(_for(messages, model), config).__aiter__()
             try:
                 chunk = await stream.__anext__()
             except StopAsyncIteration:

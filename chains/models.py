@@ -80,6 +80,10 @@ def model_chain(*, settings: Settings, preset: Preset, local_base_url: str | Non
                 )
             )
     if local_base_url is not None and (settings.local_model_enabled or not out):
+        own = preset.local
+        if own is not None:  # the embedded model's own parameters (data/presets.yaml `local:`)
+            temperature = own.temperature if own.temperature is not None else temperature
+            max_tokens = own.max_tokens if own.max_tokens is not None else max_tokens
         out.append(
             ModelChoice(
                 name=settings.local_model_name, base_url=local_base_url, api_key=LOCAL_API_KEY,

@@ -24,8 +24,10 @@ HEADER = "X-Prompt-Version"
 
 
 def prompt_routes(settings: Settings) -> dict[str, str]:
-    """Route prefix -> the prompt file its chain uses (from the presets); search only with its LLM step on."""
-    routes = {"/chat/": settings.preset("chat").prompt, "/describe/": settings.preset("describe").prompt}
+    """Route prefix -> the prompt file its chain's first model reads (from the presets: without a key the
+    embedded model answers, with the chat preset's own `local:` prompt); search only with its LLM step on."""
+    chat = settings.preset("chat").prompt_for(local=not settings.has_openai)
+    routes = {"/chat/": chat, "/assistant/": chat, "/describe/": settings.preset("describe").prompt}
     if settings.search_llm_parser:
         routes["/search/"] = settings.preset("search").prompt
     return routes

@@ -40,7 +40,7 @@ ERRORS: dict[int, tuple[str, dict[str, str]]] = {
     400: ("The request was refused", {
         "guard_blocked": "the input guard took the text for a prompt-injection attempt (no model was called)",
         "guard_too_long": "a text is longer than GUARD_MAX_CHARS",
-        "moderation_flagged": "/describe: moderation refused the operator's text",
+        "moderation_flagged": "/describe, /assistant, /chat: moderation refused the operator's or customer's text",
         "batch_too_large": "/describe/batch: more items than one batch may hold",
         "token_estimate_over_limit": "the request alone may use more tokens than a tokens-per-minute limit allows",
         "invalid_max_tokens": "a max_tokens in the config is not a positive integer",

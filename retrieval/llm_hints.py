@@ -13,7 +13,7 @@ import types
 from typing import Any, Literal, Union, get_args, get_origin
 
 from langchain_core.output_parsers import PydanticOutputParser
-from langchain_core.runnables import Runnable
+from langchain_core.runnables import Runnable, RunnableConfig
 from pydantic import BaseModel, Field, create_model
 
 from retrieval import filters
@@ -67,7 +67,9 @@ def hints_shape() -> dict[str, str]:
     return {name: _json_type(LLMHints.model_fields[name].annotation) for name in order}
 
 
-def ask_llm(*, model: Runnable, prompts: Any, query: str, prompt_name: str = PROMPT) -> Hints:
+def ask_llm(
+    *, model: Runnable, prompts: Any, query: str, prompt_name: str = PROMPT, config: RunnableConfig | None = None
+) -> Hints:
     """Asks the model for hints: structured output when the model supports it, JSON parsing otherwise.
 
     Args:
@@ -75,6 +77,7 @@ def ask_llm(*, model: Runnable, prompts: Any, query: str, prompt_name: str = PRO
         prompts: the `PromptStore` with `search_parse.yaml`.
         query: the customer's query (data, fenced by the prompt).
         prompt_name: the prompt file (the `search` preset's `prompt`).
+        config: the caller's run config (its callbacks meter the call as part of the caller's run).
     """
     # The file's own `values` win; these fill a prompt file that has none (an operator's own prompt).
     system, human = prompts.get(prompt_name).render(**prompt_values(), query=query)
@@ -83,7 +86,7 @@ def ask_llm(*, model: Runnable, prompts: Any, query: str, prompt_name: str = PRO
         runnable = model.with_structured_output(LLMHints)  # type: ignore[attr-defined]
     except (AttributeError, NotImplementedError):  # a model without tool calling: parse its JSON instead
         runnable = model | PydanticOutputParser(pydantic_object=LLMHints)
-    result = runnable.invoke(messages)
+    result = runnable.invoke(messages, config)
     return result if isinstance(result, LLMHints) else LLMHints.model_validate(result)
 
 

@@ -28,19 +28,20 @@ DEEP_OBJ = '{"a":' * 10_000 + "1" + "}" * 10_000
 # A valid input per feature route: the request sent after each hostile one must succeed with it.
 VALID: dict[str, Any] = {
     "chat": {"messages": [{"role": "user", "content": "Which drone services can I book in Troy?"}]},
+    "assistant": {"messages": [{"role": "user", "content": "Who can inspect my roof in Troy?"}]},
     "search": {"query": "roof inspection near Troy", "limit": 3},
     "guard": {"text": "What does a roof inspection cost?", "source": "chat"},
     "describe": {"title": "Roof inspections", "category": "inspection", "city": "Troy",
                  "services": ["roof inspection"], "notes": "Fast turnaround."},
 }
 # The text field of each route's input, where a nested value or a bad string is put.
-TEXT_FIELD = {"chat": None, "search": "query", "guard": "text", "describe": "notes"}
+TEXT_FIELD = {"chat": None, "assistant": None, "search": "query", "guard": "text", "describe": "notes"}
 
 
 def with_text(route: str, raw: str) -> str:
     """The route's valid input (JSON text) with `raw` (JSON text) as the value of its text field."""
     field = TEXT_FIELD.get(route)
-    if field is None:  # chat: the message content
+    if field is None:  # chat, assistant: the message content
         return '{"messages": [{"role": "user", "content": ' + raw + "}]}"
     inp = dict(VALID[route])
     inp[field] = "__X__"

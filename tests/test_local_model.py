@@ -1,6 +1,7 @@
 """The real embedded model (SmolLM2-135M on llama.cpp) behind /chat, over HTTP and through RemoteRunnable.
 
-The model is weak: these tests check structure (non-empty text, several stream chunks), never facts.
+The model is weak: these tests check structure (non-empty text, the answer then the listings' cards, over
+several stream chunks), never the model's own facts (tests/chains/assistant checks that none is invented).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from langserve import RemoteRunnable
 from server import create_app
 from tests.conftest import LiveServer, make_settings
 
-ASK = {"messages": [{"role": "user", "content": "What drone services can I book in Troy?"}]}
+ASK = {"messages": [{"role": "user", "content": "Who can inspect my roof in Troy?"}]}
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +36,8 @@ def test_stream_over_http_sends_several_chunks(live: LiveServer) -> None:
         assert r.status_code == 200
         text = "".join(r.iter_text())
     pieces = [json.loads(line[6:]) for line in text.splitlines() if line.startswith("data: ")]
-    assert sum(1 for p in pieces if isinstance(p, str) and p) >= 3
+    strings = [p for p in pieces if isinstance(p, str) and p]
+    assert len(strings) >= 2 and "Listing lst-" in strings[-1]  # the text, then the cards
     assert "event: end" in text
 
 
@@ -44,7 +46,7 @@ def test_remote_runnable_client(live: LiveServer) -> None:
     answer = chat.invoke(ASK)
     assert isinstance(answer, str) and answer.strip()
     chunks = [c for c in chat.stream(ASK) if c]
-    assert len(chunks) >= 3 and all(isinstance(c, str) for c in chunks)
+    assert len(chunks) >= 2 and all(isinstance(c, str) for c in chunks) and "Listing lst-" in chunks[-1]
 
 
 def test_readyz_reports_the_local_model(live: LiveServer) -> None:

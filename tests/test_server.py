@@ -16,7 +16,14 @@ from tests.conftest import FAKE_KEY, make_settings
 from tests.fake_openai import Fail, FakeOpenAI, Reply
 
 PRIMARY, FALLBACK, LOCAL = "gpt-4o-mini", "gpt-3.5-turbo", "smollm2-135m-instruct"
-ASK = {"input": {"messages": [{"role": "user", "content": "What drone services can I book in Troy?"}]}}
+# A question with nothing to search: the model's own (checked) answer is what comes back (tests/chains/assistant
+# covers the answers grounded in listings).
+ASK = {"input": {"messages": [{"role": "user", "content": "How do I hire a drone pilot through SkyMarket?"}]}}
+
+
+def chat_calls(fake: FakeOpenAI, model: str = PRIMARY) -> list:
+    """The chat-completion calls to `model` (the moderation endpoint's calls left out)."""
+    return [c for c in fake.calls if c.model == model]
 
 
 @pytest.fixture
@@ -44,10 +51,10 @@ def test_health_ready_docs(client: TestClient) -> None:
 
 
 def test_invoke_returns_text(client: TestClient, fake_openai: FakeOpenAI) -> None:
-    fake_openai.script(PRIMARY, Reply("Try a roof inspection in Troy."))
+    fake_openai.script(PRIMARY, Reply("Tell me the job and the town, and I will find operators."))
     r = client.post("/chat/invoke", json=ASK)
-    assert r.status_code == 200 and r.json()["output"] == "Try a roof inspection in Troy."
-    sent = fake_openai.calls[0].body["messages"]
+    assert r.status_code == 200 and r.json()["output"] == "Tell me the job and the town, and I will find operators."
+    sent = chat_calls(fake_openai)[0].body["messages"]
     assert sent[0]["role"] == "system" and "SkyMarket" in sent[0]["content"]
     assert sent[-1] == {"role": "user", "content": ASK["input"]["messages"][0]["content"]}
 
@@ -56,7 +63,7 @@ def test_langchain_message_shape_is_accepted(client: TestClient, fake_openai: Fa
     body = {"input": {"messages": [{"type": "human", "content": "hi"}, {"type": "ai", "content": "hello"},
                                    {"type": "human", "content": "book a mapping job"}]}}
     assert client.post("/chat/invoke", json=body).status_code == 200
-    assert [m["role"] for m in fake_openai.calls[0].body["messages"]] == ["system", "user", "assistant", "user"]
+    assert [m["role"] for m in chat_calls(fake_openai)[0].body["messages"]] == ["system", "user", "assistant", "user"]
 
 
 def test_batch(client: TestClient, fake_openai: FakeOpenAI) -> None:
@@ -65,14 +72,14 @@ def test_batch(client: TestClient, fake_openai: FakeOpenAI) -> None:
 
 
 def test_stream_sends_several_chunks(client: TestClient, fake_openai: FakeOpenAI) -> None:
-    answer = ("Drone roof inspections are popular in Troy this fall. Look for an operator with FAA Part 107 "
-              "certification and insurance, then compare thermal and visual packages on SkyMarket.")
+    answer = ("Drone roof inspections are popular this fall. Look for an operator with FAA Part 107 "
+              "certification and insurance. Then compare thermal and visual packages on SkyMarket.")
     fake_openai.script(PRIMARY, Reply(answer, chunks=10))
     with client.stream("POST", "/chat/stream", json=ASK) as r:
         text = "".join(r.iter_text())
     data = [json.loads(line[6:]) for line in text.splitlines() if line.startswith("data: ")]
     pieces = [d for d in data if isinstance(d, str) and d]
-    assert len(pieces) >= 4 and "".join(pieces) == answer
+    assert len(pieces) == 3 and "".join(pieces) == answer  # one checked sentence at a time
     assert "event: end" in text
 
 
@@ -159,7 +166,7 @@ def test_prompt_edit_applies_to_the_next_request(
         (tmp_path / "chat.yaml").write_text("variables: [today]\nsystem: You only speak about kites. {today}\n")
         os.utime(tmp_path / "chat.yaml", ns=(1, 2))  # a different mtime even on a coarse clock
         c.post("/chat/invoke", json=ASK)
-    first, second = (call.body["messages"][0]["content"] for call in fake_openai.calls)
+    first, second = (call.body["messages"][0]["content"] for call in chat_calls(fake_openai))
     assert "SkyMarket" in first and second.startswith("You only speak about kites.")
 
 
@@ -180,20 +187,24 @@ def test_injection_is_blocked_before_any_model_call(client: TestClient, fake_ope
 def test_ordinary_requests_pass_the_guard_unchanged(client: TestClient, fake_openai: FakeOpenAI, text: str) -> None:
     r = client.post("/chat/invoke", json={"input": {"messages": [{"role": "user", "content": text}]}})
     assert r.status_code == 200
-    assert fake_openai.calls[-1].body["messages"][-1]["content"] == text
+    asked = chat_calls(fake_openai)
+    if asked:  # the model saw the text unchanged ("Forget Troy, search Sterling Heights" needs no model)
+        assert asked[-1].body["messages"][-1]["content"] == text
+    else:
+        assert "Operators that serve" in r.json()["output"]  # a place and nothing else: what serves it
 
 
 def test_system_prompt_carries_a_fresh_canary(client: TestClient, fake_openai: FakeOpenAI) -> None:
     client.post("/chat/invoke", json=ASK)
     client.post("/chat/invoke", json=ASK)
-    first, second = (c.body["messages"][0]["content"] for c in fake_openai.calls)
+    first, second = (c.body["messages"][0]["content"] for c in chat_calls(fake_openai))
     assert "SKYCANARY-" in first and first != second
 
 
 def test_answer_leaking_the_canary_is_refused(client: TestClient, fake_openai: FakeOpenAI) -> None:
     client.post("/chat/invoke", json=ASK)
     # The fake cannot know the next request's canary, so it leaks the system prompt verbatim (12+ words).
-    system = fake_openai.calls[0].body["messages"][0]["content"]
+    system = chat_calls(fake_openai)[0].body["messages"][0]["content"]
     fake_openai.script(PRIMARY, Reply("Sure! " + " ".join(system.split()[:40])))
     r = client.post("/chat/invoke", json=ASK)
     assert r.status_code == 200 and "SkyMarket is a marketplace for drone services" not in r.json()["output"]
@@ -290,10 +301,10 @@ def test_envelopes_langserve_would_crash_on_are_422(refusing: TestClient, path: 
     assert r.json()["detail"][0]["loc"] == where
 
 
-def test_a_body_that_is_not_utf8_is_422(refusing: TestClient) -> None:
+def test_a_body_that_is_not_utf8_is_400(refusing: TestClient) -> None:
     body = b'{"input": {"text": "\xff\xfe"}}'
     r = refusing.post("/guard/invoke", content=body, headers={"content-type": "application/json"})
-    assert r.status_code == 422 and r.json() == {"detail": ["Invalid JSON body"]}
+    assert r.status_code == 400 and r.json()["error"]["code"] == "invalid_utf8"  # the body check, before any route
 
 
 def test_error_bodies_carry_code_and_a_flat_message(refusing: TestClient) -> None:

@@ -1,27 +1,29 @@
 """`/describe`: listing descriptions for operators — generation, batch, moderation, grounded claims, cache.
 
     schema.py      DescribeInput -> DescribeOutput, the canonical form of an input
-    grounding.py   the claim check against the input (rules in data/claims.yaml)
     moderation.py  OpenAI moderation with a key; the local check (data/moderation.yaml) without
     cache.py       exact-match cache: SQLite file, or Redis when REDIS_URL is set
     chain.py       the runnable: invoke, batch (dedupe, bounded concurrency, per-item errors), stream
+
+The claim check against the operator's input is the shared one (chains/claims, rules in data/claims.yaml).
 
 `build_describe_chain()` builds the served runnable from settings; nothing connects until the first call.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
-from langchain_core.runnables import Runnable, RunnableBinding
+from langchain_core.runnables import Runnable
 
+from chains.claims import Catalog
 from chains.describe.cache import DescribeCache, build_cache
 from chains.describe.chain import DescribeRunnable, error_output
-from chains.describe.moderation import Moderator, build_moderator
 from chains.describe.schema import DescribeInput, DescribeOutput
 from chains.guard import GuardConfig
 from chains.models import model_chain
+from chains.moderation import Moderator, build_moderator
 from chains.prompting import PromptStore
 from settings import Settings
 
@@ -30,7 +32,6 @@ __all__ = [
     "DescribeOutput",
     "DescribeRunnable",
     "build_describe_chain",
-    "describe_precheck",
     "error_output",
 ]
 
@@ -43,6 +44,7 @@ def build_describe_chain(
     local_base_url: str | None,
     moderator: Moderator | None = None,
     cache: DescribeCache | None = None,
+    catalog: Callable[[], Catalog | None] | None = None,
 ) -> Runnable[DescribeInput, DescribeOutput]:
     """Builds the `/describe` runnable.
 
@@ -53,9 +55,11 @@ def build_describe_chain(
         local_base_url: the local model's URL as given to `build_chat_model` (names the models in the cache key).
         moderator: defaults to `build_moderator(settings)`.
         cache: defaults to `build_cache(settings)`.
+        catalog: the services the listings know (`chains.assistant.IndexCatalog`), so a description cannot
+            claim a service the operator did not list; None skips those rules.
 
     Returns:
-        The runnable, typed and named "describe" (`describe_precheck()` finds its input pre-check).
+        The runnable, typed and named "describe".
     """
     preset = settings.preset("describe")
     choices = model_chain(settings=settings, preset=preset, local_base_url=local_base_url)
@@ -71,7 +75,7 @@ def build_describe_chain(
         concurrency=_concurrency(settings, choices), max_batch=settings.describe_max_batch,
         max_attempts=settings.describe_max_attempts, min_words=settings.describe_min_words,
         guard_config=GuardConfig.from_settings(settings),
-        local_model=next((c.name for c in choices if c.is_local), None),
+        local_model=next((c.name for c in choices if c.is_local), None), catalog=catalog,
     )
     return runnable.with_types(input_type=DescribeInput, output_type=DescribeOutput).with_config(run_name="describe")
 
@@ -82,16 +86,3 @@ def _concurrency(settings: Settings, choices: list[Any]) -> int:
     if choices and all(c.is_local for c in choices):
         return max(1, min(settings.describe_concurrency, settings.local_model_parallel))
     return settings.describe_concurrency
-
-
-def describe_precheck(chain: Runnable) -> Callable[[Any], Awaitable[None]] | None:
-    """The input pre-check of a describe runnable, however it was wrapped (`with_config`, `with_types`).
-
-    The server runs it before a stream opens, so a refused input is a 400 and not a stream cut by a 500.
-
-    Args:
-        chain: the served runnable (a `DescribeRunnable` inside bindings).
-    """
-    while isinstance(chain, RunnableBinding):
-        chain = chain.bound
-    return chain.aprecheck if isinstance(chain, DescribeRunnable) else None

@@ -14,6 +14,7 @@ the checked result as one chunk: no text leaves before its claims are checked.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,11 +24,11 @@ from langchain_core.runnables import Runnable, RunnableConfig
 from langchain_core.runnables.config import get_config_list, patch_config
 from pydantic import ValidationError
 
-from chains.describe import grounding
+from chains import claims
 from chains.describe.cache import DescribeCache, cache_key
-from chains.describe.moderation import LOCAL_UNAVAILABLE, Moderator, Verdict
-from chains.describe.schema import DescribeError, DescribeInput, DescribeOutput, Moderation, canonical
+from chains.describe.schema import DescribeError, DescribeInput, DescribeOutput, Moderation, canonical, facts_of
 from chains.guard import GuardOutput, guard_text, prefetch_learned, worst
+from chains.moderation import LOCAL_UNAVAILABLE, Moderator, Verdict
 from chains.prompting import PromptStore
 from errors import InputRejected, SkyMarketError, from_provider_error
 from gateway import metrics
@@ -45,7 +46,7 @@ class _Job:
     key: str
     messages: list[BaseMessage]
     retry_prompt: Any
-    rules: grounding.ClaimRules
+    rules: claims.ClaimRules
     texts: list[str]  # the operator's text, for moderation
     flags: list[str] = field(default_factory=list)
 
@@ -76,6 +77,7 @@ class DescribeRunnable(Runnable[DescribeInput, DescribeOutput]):
         self, *, model: Runnable, prompts: PromptStore, prompt_name: str, rules_file: Any, moderator: Moderator,
         cache: DescribeCache, model_id: dict[str, Any], default_model: str, concurrency: int, max_batch: int,
         max_attempts: int, min_words: int, guard_config: Any = None, local_model: str | None = None,
+        catalog: Callable[[], claims.Catalog | None] | None = None,
     ) -> None:
         self.model = model
         self.prompts = prompts
@@ -91,6 +93,7 @@ class DescribeRunnable(Runnable[DescribeInput, DescribeOutput]):
         self.min_words = min_words
         self.guard_config = guard_config
         self.local_model = local_model
+        self.catalog = catalog  # the services the listings know, for the `known` claim rules (None: skipped)
 
     @property
     def InputType(self) -> type[DescribeInput]:
@@ -106,7 +109,7 @@ class DescribeRunnable(Runnable[DescribeInput, DescribeOutput]):
         inp = canonical(raw)
         prompt = self.prompts.get(self.prompt_name)
         retry = self.prompts.get(f"{self.prompt_name}_retry")
-        parts = {"prompt": prompt.version, "retry": retry.version, "claims": grounding.load_claims(self.rules_file)
+        parts = {"prompt": prompt.version, "retry": retry.version, "claims": claims.load_claims(self.rules_file)
                  .version, "models": self.model_id, "attempts": self.max_attempts, "min_words": self.min_words}
         return cache_key(canonical_input=inp.model_dump(mode="json"), parts=parts)
 
@@ -156,7 +159,7 @@ class DescribeRunnable(Runnable[DescribeInput, DescribeOutput]):
         return _Job(
             inp=inp, key=self.key(inp), messages=[SystemMessage(system), HumanMessage(human or "")],
             retry_prompt=self.prompts.get(f"{self.prompt_name}_retry"),
-            rules=grounding.load_claims(self.rules_file),
+            rules=claims.load_claims(self.rules_file),
             # One text, one moderation result: the fields read together, as a customer would see them.
             texts=["\n".join([inp.title, inp.city, inp.notes, *inp.services, *inp.certifications, *inp.features])],
             flags=flags,
@@ -175,8 +178,9 @@ class DescribeRunnable(Runnable[DescribeInput, DescribeOutput]):
     # --- after each draft: claims, length; decides whether to ask again ---
     def _review(self, job: _Job, text: str, attempt: int) -> tuple[str, bool, list[BaseMessage] | None]:
         """Returns the cleaned text, whether it is grounded, and the next messages (None: done)."""
-        findings = grounding.check(text, job.inp, job.rules)
-        clean = grounding.strip(text, findings) if findings else text
+        catalog = self.catalog() if self.catalog is not None else None
+        findings = claims.check(text, facts_of(job.inp), job.rules, feature="describe", catalog=catalog)
+        clean = claims.strip(text, findings) if findings else text
         enough = len(clean.split()) >= self.min_words
         if findings and not enough and attempt < self.max_attempts:
             ids = ", ".join(dict.fromkeys(f.rule for f in findings))
@@ -185,7 +189,7 @@ class DescribeRunnable(Runnable[DescribeInput, DescribeOutput]):
             follow_up, _ = job.retry_prompt.render(problems=problems, max_words=job.inp.max_words)
             return clean, False, [*job.messages, AIMessage(text), HumanMessage(follow_up)]
         job.flags.extend(f"removed {f}" for f in dict.fromkeys(f.flag for f in findings))
-        clean, trimmed = grounding.trim_words(clean, job.inp.max_words)
+        clean, trimmed = claims.trim_words(clean, job.inp.max_words)
         if trimmed:
             job.flags.append(f"trimmed: cut to at most {job.inp.max_words} words")
         return clean, bool(clean) and (enough or not findings), None

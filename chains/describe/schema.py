@@ -11,10 +11,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from chains.claims import Facts
 from chains.schemas import InputModel
 from retrieval.schema import Category, PriceUnit
 
-__all__ = ["DescribeError", "DescribeInput", "DescribeOutput", "Moderation", "Tone", "canonical"]
+__all__ = ["DescribeError", "DescribeInput", "DescribeOutput", "Moderation", "Tone", "canonical", "facts_of"]
 
 Tone = Literal["professional", "friendly", "premium"]
 _SPACE = re.compile(r"\s+")
@@ -125,4 +126,21 @@ def canonical(data: DescribeInput | dict[str, Any]) -> DescribeInput:
             "notes": _squash(inp.notes),
             "price_from_usd": None if inp.price_from_usd is None else round(inp.price_from_usd, 2),
         }
+    )
+
+
+def facts_of(inp: DescribeInput) -> Facts:
+    """What a description of `inp` may claim: the operator's own facts, as the claim rules read them."""
+
+    def joined(values: list[str]) -> str:
+        return "\n".join(values).replace("_", " ")
+
+    return Facts(
+        fields={
+            "certifications": joined(inp.certifications), "services": joined(inp.services),
+            "features": joined(inp.features), "title": inp.title, "notes": inp.notes,
+            "category": inp.category.replace("_", " "), "places": inp.city,
+        },
+        insured=inp.insured,
+        prices=() if inp.price_from_usd is None else (inp.price_from_usd,),
     )

@@ -1,6 +1,7 @@
 """Golden cases: `prompts/cases/<prompt>.yaml`, one file per prompt file.
 
     prompt: chat              # optional: the file's stem
+    cases_from: chat          # instead of `cases`: another file's cases (one chain's two prompts, compared)
     cases:
       - id: out-of-area       # unique in the file
         smoke: true           # optional: part of the cheap subset (`--smoke`, `make test`)
@@ -32,7 +33,7 @@ __all__ = ["CHECKS", "JSON_TYPES", "Case", "CaseError", "CaseFile", "load_case_f
 CHECKS = {"must_mention", "must_not_mention", "max_words", "json", "refuses_out_of_area"}
 JSON_TYPES = {"string", "number", "integer", "boolean", "list", "object", "null"}
 _CASE_KEYS = {"id", "smoke", "input", "checks", "judge", "notes"}
-_FILE_KEYS = {"prompt", "description", "cases"}
+_FILE_KEYS = {"prompt", "description", "cases", "cases_from"}
 
 
 class CaseError(PromptError):
@@ -176,14 +177,20 @@ def load_case_file(path: Path) -> CaseFile:
     if unknown := sorted(set(raw) - _FILE_KEYS):
         raise CaseError(f"{path}:{line}: unknown key(s) {', '.join(unknown)}; "
                         f"allowed: {', '.join(sorted(_FILE_KEYS))}")
+    prompt = raw.get("prompt") or path.stem
+    if not isinstance(prompt, str):
+        raise CaseError(f"{path}:{line}: 'prompt' must be a prompt file's name")
+    source = raw.get("cases_from")
+    if source is not None:  # another prompt's cases, run on this prompt (two prompts of one chain, compared)
+        if "cases" in raw or not isinstance(source, str) or source == path.stem:
+            raise CaseError(f"{path}:{line}: 'cases_from' names another case file (and replaces 'cases')")
+        other = load_case_file(path.with_name(f"{source}.yaml"))
+        return CaseFile(prompt=prompt, path=path, cases=other.cases)
     items = raw.get("cases")
     if not isinstance(items, list) or not items:
         raise CaseError(f"{path}:{line}: 'cases' must be a non-empty list")
     seen: set[str] = set()
     cases = [_case(item, f"{path}:{getattr(item, 'line', line)}", seen) for item in items]
-    prompt = raw.get("prompt") or path.stem
-    if not isinstance(prompt, str):
-        raise CaseError(f"{path}:{line}: 'prompt' must be a prompt file's name")
     return CaseFile(prompt=prompt, path=path, cases=cases)
 
 

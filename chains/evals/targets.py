@@ -1,6 +1,9 @@
 """How a golden case reaches its chain: one target per prompt, built with the product's own factories.
 
-    chat          services' chat chain: {"messages": [...]} -> the answer text
+    chat          the assistant's text view (/chat), on the shipped search index: {"messages": [...]} -> the
+    chat_local    answer text with its cards; keyed by the prompt its first model reads (the embedded model
+                  has its own, the chat preset's `local:`), so `eval chat` runs on OpenAI, `eval chat_local`
+                  on the embedded model
     describe      the describe chain (cache off, so every run asks the model): facts -> the description
     search_parse  the search's LLM step (`retrieval.llm_hints.ask_llm`): {"query": ...} -> the hints as JSON
 
@@ -17,10 +20,9 @@ from typing import Any
 
 from langchain_core.runnables import Runnable, RunnableLambda
 
-from chains.chat import build_chat_chain, make_chat_input
+from chains.assistant import build_assistant_chain
 from chains.describe import DescribeOutput, build_describe_chain
 from chains.evals.checks import Judge, build_judge
-from chains.guard import GuardConfig
 from chains.prompting import PromptStore
 from retrieval.llm_hints import ask_llm
 from settings import Settings
@@ -36,6 +38,8 @@ def build_targets(
     describe_model: Runnable | None = None,
     search_model: Runnable | None = None,
     local_base_url: str | None = None,
+    engine: Any = None,
+    local_chat_model: Runnable | None = None,
 ) -> dict[str, Runnable]:
     """Builds one target per use case whose model is given, keyed by the preset's prompt name.
 
@@ -46,16 +50,22 @@ def build_targets(
         describe_model: the describe use case's model, or None.
         search_model: the search use case's model, or None.
         local_base_url: the local model's URL, as given to the models (describe names models with it).
+        engine: the search engine the assistant cites from; the shipped index (`build_search_engine`) when None.
+        local_chat_model: the embedded model alone, when the chat model starts with a paid one: its own prompt
+            (the chat preset's `local:`) is then evaluated too.
     """
     targets: dict[str, Runnable] = {}
     if chat_model is not None:
-        chat = build_chat_chain(
-            model=chat_model, prompts=prompts, prompt_name=settings.preset("chat").prompt,
-            input_type=make_chat_input(max_messages=settings.chat_max_messages,
-                                       max_chars=settings.chat_max_message_chars),
-            guard=GuardConfig.from_settings(settings),
-        )
-        targets[settings.preset("chat").prompt] = chat.with_config(run_name="eval:chat")
+        if engine is None:
+            from retrieval.engine import build_search_engine
+
+            engine = build_search_engine(settings=settings)
+        chat = build_assistant_chain(settings=settings, model=chat_model, engine=engine, prompts=prompts, view="text")
+        targets[chat.prompt_name] = chat.with_config(run_name="eval:chat")  # the first model's prompt
+        if local_chat_model is not None:  # the embedded model's own prompt, to compare with the paid one's
+            local = build_assistant_chain(settings=settings, model=local_chat_model, engine=engine, prompts=prompts,
+                                          view="text")
+            targets[local.prompt_name] = local.with_config(run_name="eval:chat_local")
     if describe_model is not None:
         describe = build_describe_chain(
             settings=settings.model_copy(update={"describe_cache_enabled": False}), prompts=prompts,
@@ -106,8 +116,13 @@ def product_targets(settings: Settings) -> Iterator[tuple[dict[str, Runnable], J
             return build_chat_model(settings=settings, use_case=use_case, local_base_url=url)
 
         prompts = PromptStore(settings.prompts_dir)
+        local_only = None
+        if url is not None and settings.has_openai:
+            local_only = build_chat_model(settings=settings.model_copy(update={"openai_api_key": None}),
+                                          use_case="chat", local_base_url=url)
         targets = build_targets(settings=settings, prompts=prompts, chat_model=model("chat"),
-                                describe_model=model("describe"), search_model=model("search"), local_base_url=url)
+                                describe_model=model("describe"), search_model=model("search"), local_base_url=url,
+                                local_chat_model=local_only)
         yield targets, _judge(settings, prompts)
     finally:
         if server is not None:

@@ -43,7 +43,8 @@ CATEGORY_PHRASES: dict[Category, list[tuple[float, list[str]]]] = {
         (2.0, [r"videos?", r"footage", "commercial shoot", "promo", "highlight reel", "b-roll", "fpv"]),
     ],
     "real_estate": [
-        (3.5, ["real estate", r"realtors?", "mls", r"listing (?:photos?|video)", "zillow", r"(?:house|home) for sale"]),
+        (3.5, ["real estate", r"realtors?", "mls", r"listing (?:photos?|video)", "zillow", r"(?:house|home) for sale",
+               r"(?:house|home|property|condo|rental) listings?"]),
         (3.0, [r"sell(?:ing)? (?:my|a|the) (?:house|home|property)", r"property (?:photos?|video|tour)",
                "open house", "twilight"]),
     ],
@@ -84,7 +85,9 @@ CATEGORY_PHRASES: dict[Category, list[tuple[float, list[str]]]] = {
     ],
     "training": [
         (3.0, [r"train(?:ing|er)?", r"lessons?", "learn to fly", r"courses?", r"class(?:es)?", "flight school",
-               r"part 107 (?:test|exam|prep|course|certification)", r"teach(?:ing)?", r"instructors?"]),
+               r"part 107 (?:test|exam|prep|course|certification|license|licence|certificate)",
+               r"(?:get|earn|pass|study for|prepare for|prep for) (?:my |the |your |a )?part 107",
+               r"teach(?:ing)?", r"instructors?"]),
         (2.0, ["learn", "beginner", r"become a (?:drone )?pilot", "get certified", "certification"]),
     ],
 }

@@ -39,11 +39,13 @@ FILTER_PHRASES: tuple[FilterPhrase, ...] = (
     FilterPhrase(
         "max_price",
         r"\b(?:under|below|less than|cheaper than|max(?:imum)?|up to|no more than|at most|budget(?: of| is)?)"
-        r"\s*(?:a\s+)?" + _NUM,
+        r"\s*(?:(?:a|like|about|around|roughly)\s+)?" + _NUM,
     ),
     FilterPhrase("max_price", r"<=?\s*" + _NUM),
     FilterPhrase(
-        "max_price", r"\$\s*(?P<n>\d[\d,]*(?:\.\d+)?)\s*(?P<k>k)?\s*(?:or less|or under|or below|max|and under|tops)\b"
+        "max_price",
+        r"\$\s*(?P<n>\d[\d,]*(?:\.\d+)?)\s*(?P<k>k)?\s*(?:(?:a|an|per|each|the)\s+\w+\s+)?"
+        r"(?:or less|or under|or below|max|and under|tops|at most)\b",
     ),
     FilterPhrase(
         "radius_miles", r"\b(?:within|in a|inside|under|less than)\s+(?P<n>\d+(?:\.\d+)?)\s*[- ]?(?:miles?|mi)\b"

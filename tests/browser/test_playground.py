@@ -1,7 +1,7 @@
 """Every playground in a real headless browser (Debian chromium driven by Playwright): the page draws its form
 from the route's input schema, takes input, runs, and shows the output, with no page or console error. The form
-playgrounds run on the fake OpenAI server; the chat playground on the real local model. A failing test leaves
-its screenshot in test-artifacts/.
+playgrounds run on the fake OpenAI server; the chat playground on the real local model (test_chat_playground.py).
+A failing test leaves its screenshot in test-artifacts/.
 
 A new route's playground is one `Form(...)` line in FORMS: the fields to fill and what its output must show
 (a conversation: `{"messages": [{"type": "human", "content": ...}]}`, as `test_a_conversation_playground_runs`).
@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from server import create_app
-from tests.browser.conftest import ARTIFACTS, Tab
+from tests.browser.conftest import Tab
 from tests.conftest import FAKE_KEY, LiveServer, make_settings
 from tests.fake_openai import FakeOpenAI, Reply
 
@@ -45,6 +45,8 @@ FORMS = [
                       "services": ["roof inspection", "gutter check"], "price_from_usd": 149, "price_unit": "project"},
          lambda out: "Troy" in out["description"] and out["model"] and not out["moderation"]["flagged"]),
     Form("guard", {"text": INJECTION, "source": "search"}, lambda out: out["action"] == "block" and out["reasons"]),
+    Form("assistant", {"messages": [{"type": "human", "content": "Who can inspect my roof in Troy?"}]},
+         lambda out: len(out["listings"]) == 3 and out["in_service_area"] is True and out["text"]),
 ]
 
 
@@ -78,6 +80,22 @@ def fill(tab: Tab, field: dict[str, Any], name: str, value: Any) -> None:
         control.fill(str(value))
 
 
+def shown(text: str) -> Any:
+    """The value the playground shows. A route that streams objects in parts (/assistant: the listings, then
+    the text, then the flags) is shown as its chunks one after another: they are added up as LangChain does."""
+    decoder, values, at = json.JSONDecoder(), [], 0
+    while at < len(text.strip()):
+        value, at = decoder.raw_decode(text.strip(), at)
+        values.append(value)
+    if len(values) == 1:
+        return values[0]
+    total: dict[str, Any] = {}
+    for chunk in values:
+        for key, value in chunk.items():
+            total[key] = total[key] + value if total.get(key) is not None and value is not None else value
+    return total
+
+
 def output(tab: Tab, shows: Callable[[Any], bool], timeout_s: float = 60) -> Any:
     """The JSON the playground shows under "Output", once `shows` holds for it (it fills in as it streams)."""
     box = tab.page.locator("h2:has-text('Output') + div")
@@ -85,7 +103,7 @@ def output(tab: Tab, shows: Callable[[Any], bool], timeout_s: float = 60) -> Any
     while time.monotonic() < deadline:
         if box.count():
             try:
-                last = json.loads(box.inner_text())
+                last = shown(box.inner_text())
                 if shows(last):
                     return last
             except (ValueError, KeyError, TypeError):
@@ -138,36 +156,4 @@ def test_a_conversation_playground_runs(tab: Tab, conversation_live: LiveServer)
     fill(tab, {}, "messages", [{"type": "human", "content": "Who inspects roofs in Troy?"}])
     tab.page.get_by_role("button", name="Start").click()
     assert output(tab, lambda out: out["turns"] == 1)["text"] == "you said: Who inspects roofs in Troy?"
-    assert not tab.errors, tab.errors
-
-
-@pytest.fixture(scope="module")
-def local_live(local_llm: str) -> Iterator[LiveServer]:
-    with LiveServer(create_app(make_settings(local_model_url=local_llm, local_model_max_tokens=40))) as s:
-        yield s
-
-
-def test_chat_playground_answers(tab: Tab, local_live: LiveServer) -> None:
-    page = tab.page
-    page.goto(f"{local_live.url}/chat/playground/", wait_until="networkidle")
-    assert "only supported for chains" not in page.content()
-    box = page.locator("textarea").first
-    box.fill("Which drone services can I book in Troy?")
-    box.press("Enter")
-    # Each turn is a div.group with a role <select> and a <textarea>: wait for an AI turn with text in it.
-    page.wait_for_function(
-        """() => {
-            const turns = [...document.querySelectorAll('div.group')];
-            const ai = turns.find(t => t.querySelector('select')?.value === 'ai');
-            const text = ai?.querySelector('textarea')?.value ?? '';
-            return turns.length >= 2 && text.trim().length > 0;
-        }""",
-        timeout=90_000,
-    )
-    turns = page.locator("div.group")
-    roles = sorted(turns.nth(i).locator("select").input_value() for i in range(turns.count()))
-    assert roles == ["ai", "human"]  # the page lists newest first, so compare as a set
-    page.wait_for_timeout(1500)  # let the stream finish before the screenshot
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / "chat-playground.png"), full_page=True)
     assert not tab.errors, tab.errors

@@ -42,7 +42,7 @@ def test_primary_answers_with_parameters(fake_openai: FakeOpenAI, openai_setting
     assert ask(s) == "primary here"
     call = fake_openai.calls[0]
     limit = call.body.get("max_completion_tokens", call.body.get("max_tokens"))
-    assert limit == s.preset("chat").max_tokens and call.body["temperature"] == 0.7
+    assert limit == s.preset("chat").max_tokens and call.body["temperature"] == s.preset("chat").temperature
     assert call.headers.get("openai-organization") == "org-1" and call.headers.get("openai-project") == "proj-1"
 
 

@@ -14,6 +14,7 @@ from server import create_app
 from settings import Settings
 from tests.conftest import ROOT
 from tests.fake_openai import FakeOpenAI, Reply
+from tests.test_server import wait_ready
 
 ASK = {"input": {"messages": [{"role": "user", "content": "Who can film my roof in Troy?"}]}}
 
@@ -26,6 +27,7 @@ def test_every_chat_response_names_the_prompt_version(
     fake_openai.always("gpt-4o-mini", Reply("Look for a Part 107 operator on SkyMarket."))
     first = PromptStore(prompts).get("chat").version
     with TestClient(create_app(openai_settings.model_copy(update={"prompts_dir": prompts}))) as c:
+        wait_ready(c)  # the search index loads after start; the first answer needs it
         invoke = c.post("/chat/invoke", json=ASK)
         assert invoke.status_code == 200 and invoke.headers["X-Prompt-Version"] == f"chat@{first}"
         for endpoint in ("stream", "stream_log", "batch"):
@@ -36,7 +38,7 @@ def test_every_chat_response_names_the_prompt_version(
                 assert f'"prompt_version":"{first}"' in r.text.replace(" ", "")
 
         chat = prompts / "chat.yaml"
-        chat.write_text(chat.read_text().replace("Be brief", "Be very brief"))
+        chat.write_text(chat.read_text().replace("Two to four short sentences", "Two or three short sentences"))
         second = PromptStore(prompts).get("chat").version
         assert second != first
         assert c.post("/chat/invoke", json=ASK).headers["X-Prompt-Version"] == f"chat@{second}"

@@ -1,5 +1,6 @@
 """LangChain.js `RemoteRunnable` (@langchain/core 0.3.x, `@langchain/core/runnables/remote`) on Node (20 here) against
-the live service with an API key: invoke /search, stream /chat, streamEvents, and a guard block surfaced to the
+the live service with an API key: invoke /search, stream /chat and /assistant, streamEvents (the retriever's
+listings, never the model's unchecked draft), and a guard block surfaced to the
 client as an error carrying our code. The npm packages (tests/clients/js/package-lock.json) are installed once
 into .cache/js-client (gitignored), again when the lock file changes; `.ci/run` installs node and npm if missing.
 """
@@ -16,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from tests.clients.conftest import ANSWER, INJECTION, Service
+from tests.clients.conftest import ANSWER, INJECTION, INVENTED, Service
 from tests.conftest import ROOT
 from tests.fake_openai import FakeOpenAI
 
@@ -77,16 +78,28 @@ def test_invoke_search(results: dict[str, Any]) -> None:
 def test_stream_chat(results: dict[str, Any]) -> None:
     r = results["stream_chat"]
     assert r["ok"], r
-    assert len(r["value"]) > 1 and "".join(r["value"]) == ANSWER
+    text = "".join(r["value"])  # ANSWER invents a price: the client gets the listings' answer and cards instead
+    assert len(r["value"]) > 1 and "Listing lst-" in text and INVENTED not in text
+
+
+def test_stream_assistant_sends_the_listings_first(results: dict[str, Any]) -> None:
+    r = results["stream_assistant"]
+    assert r["ok"], r
+    first, *rest = r["value"]
+    assert len(first["listings"]) == 3 and "text" not in first
+    assert "".join(c.get("text", "") for c in rest) and INVENTED not in json.dumps(rest)
 
 
 def test_stream_events(results: dict[str, Any]) -> None:
-    r = results["stream_events_chat"]
+    r = results["stream_events_assistant"]
     assert r["ok"], r
     events = [e["event"] for e in r["value"]]
     assert events[0] == "on_chain_start" and events[-1] == "on_chain_end"
-    tokens = [e["text"] for e in r["value"] if e["event"] == "on_chat_model_stream"]
-    assert len(tokens) > 1 and "".join(tokens) == ANSWER
+    [ids] = [e["ids"] for e in r["value"] if e["event"] == "on_retriever_end"]
+    assert len(ids) == 3 and all(i and i.startswith("lst-") for i in ids)
+    assert not [e for e in events if e.startswith("on_chat_model")]  # the unchecked draft is never streamed
+    text = "".join(e["text"] for e in r["value"] if e["text"])
+    assert text and INVENTED not in text
 
 
 @pytest.mark.parametrize("call", ["blocked_invoke", "blocked_stream", "blocked_stream_events"])

@@ -10,7 +10,7 @@ import httpx
 import pytest
 from langserve import RemoteRunnable
 
-from tests.clients.conftest import ANSWER, INJECTION, Service
+from tests.clients.conftest import INJECTION, INVENTED, Service
 from tests.fake_openai import FakeOpenAI
 
 ASK = {"messages": [{"role": "user", "content": "Who inspects roofs in Troy?"}]}
@@ -34,13 +34,19 @@ def test_batch_guard(service: Service) -> None:
 
 def test_stream_chat(service: Service, answering: FakeOpenAI) -> None:
     chunks = list(remote(service, "chat").stream(ASK))
-    assert len(chunks) > 1 and "".join(chunks) == ANSWER
+    text = "".join(chunks)
+    # ANSWER invents a price and names no listing: the client gets the listings' own answer and the cards
+    assert len(chunks) > 1 and "Listing lst-" in text and INVENTED not in text
+    assert text == remote(service, "chat").invoke(ASK)
 
 
 async def test_async_invoke_and_stream(service: Service, answering: FakeOpenAI) -> None:
-    chat = remote(service, "chat")
-    assert await chat.ainvoke(ASK) == ANSWER
-    assert "".join([c async for c in chat.astream(ASK)]) == ANSWER
+    assistant = remote(service, "assistant")
+    out = await assistant.ainvoke(ASK)
+    assert len(out["listings"]) == 3 and INVENTED not in out["text"]
+    chunks = [c async for c in assistant.astream(ASK)]
+    assert [x["id"] for x in chunks[0]["listings"]] == [x["id"] for x in out["listings"]]  # the listings first
+    assert "".join(c.get("text", "") for c in chunks) == out["text"]
 
 
 @pytest.mark.parametrize("call", ["invoke", "stream"])

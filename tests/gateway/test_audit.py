@@ -140,7 +140,9 @@ def _planted_traffic(app: Any, fake: FakeOpenAI, our_key: str) -> None:
         headers = {"Authorization": f"Bearer {our_key}", "X-User-Id": EMAIL, "X-Request-ID": "planted-0001"}
         # 1. the primary fails with a message holding PII; the fallback answers with PII in the text
         fake.script(PRIMARY, Fail(500, message=f"upstream failed for {EMAIL} at {PHONE} key {FAKE_KEY}"))
-        fake.script(FALLBACK, Reply(f"Sure, I will mail {EMAIL}."))
+        # (twice: the assistant strips the invented contact and asks the model once more; the audit keeps the
+        # model's own words, redacted)
+        fake.script(FALLBACK, Reply(f"Sure, I will mail {EMAIL}."), Reply(f"Sure, I will mail {EMAIL}."))
         assert c.post("/chat/invoke", json={"input": ask(content)}, headers=headers).status_code == 200
         # 2. the provider rejects our OpenAI key and echoes the whole Authorization header back
         fake.always(PRIMARY, Fail(401, message="Incorrect API key provided"))

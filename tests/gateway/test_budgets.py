@@ -19,7 +19,7 @@ from server import create_app
 from tests.conftest import FAKE_KEY, make_settings
 from tests.fake_openai import FakeOpenAI
 
-ASK = {"input": {"messages": [{"role": "user", "content": "Roof inspection in Troy?"}]}}
+ASK = {"input": {"messages": [{"role": "user", "content": "How do I hire a drone pilot through SkyMarket?"}]}}
 
 
 class FakeLedger:
@@ -145,7 +145,7 @@ def test_over_budget_the_local_model_answers_and_no_paid_model_is_called(fake_op
 
     s = make_settings(skymarket_env="production", openai_api_key=FAKE_KEY, openai_base_url=fake_openai.url,
                       local_model_enabled=True, local_model_url=fake_openai.url, ai_max_retries=0)
-    fake_openai.always(s.local_model_name, Reply("Local answer: three pilots in Troy."))
+    fake_openai.always(s.local_model_name, Reply("Local answer: tell me the job and the town."))
     store = build_key_store(settings=s)
     store.create_table()
     capped = store.create(name="capped", scopes=["chat"], daily_budget_usd=0.0)
@@ -154,7 +154,7 @@ def test_over_budget_the_local_model_answers_and_no_paid_model_is_called(fake_op
         r = c.post("/chat/invoke", json=ASK, headers={"Authorization": f"Bearer {capped}"})
         assert r.status_code == 200 and "Local answer" in r.json()["output"]
         with c.stream("POST", "/chat/stream", json=ASK, headers={"Authorization": f"Bearer {capped}"}) as st:
-            assert st.status_code == 200 and "data: \"Local \"" in st.read().decode()  # streamed in pieces
+            assert st.status_code == 200 and "data: \"Local answer" in st.read().decode()  # streamed
         assert fake_openai.count(s.ai_model_primary) == 0 and fake_openai.count(s.ai_model_fallback) == 0
         # the key under its budget still gets the paid model (the flag is per request)
         fake_openai.always(s.ai_model_primary, Reply("Paid answer."))

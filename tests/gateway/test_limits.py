@@ -23,7 +23,7 @@ from settings import Settings
 from tests.conftest import FAKE_KEY, LiveServer, make_settings
 from tests.fake_openai import FakeOpenAI, Reply
 
-ASK = {"input": {"messages": [{"role": "user", "content": "Roof inspection in Troy?"}]}}
+ASK = {"input": {"messages": [{"role": "user", "content": "How do I hire a drone pilot through SkyMarket?"}]}}
 PRIMARY = "gpt-4o-mini"
 
 
@@ -111,9 +111,11 @@ def test_exactly_n_of_many_concurrent_pass(fake_openai: FakeOpenAI) -> None:
 
 
 def test_token_reservations_hold_under_concurrency_and_settle(fake_openai: FakeOpenAI) -> None:
-    # Each request reserves ~915 tokens (prompt + 300 allowance + the chat preset's 600 max tokens) and
-    # really uses ~20 (the fake's usage). 2000 TPM: two reservations fit at once, never three.
-    s, key = settings_with_key(fake_openai, tpm=2000)
+    # Each request reserves the prompt (~15 tokens) + the 300 allowance + the chat preset's max tokens, and
+    # really uses ~20 (the fake's usage). The TPM limit fits two reservations at once, never three.
+    plain = make_settings()
+    reserve = 15 + plain.gateway_prompt_overhead_tokens + (plain.preset("chat").max_tokens or plain.ai_max_tokens)
+    s, key = settings_with_key(fake_openai, tpm=2 * reserve + reserve // 2)
     fake_openai.always(PRIMARY, Reply("Yes, in Troy.", prompt_tokens=15, first_token_delay=0.6))
     with LiveServer(create_app(s)) as live:
         codes = _fire(live.url, key, 8)
@@ -123,7 +125,7 @@ def test_token_reservations_hold_under_concurrency_and_settle(fake_openai: FakeO
         seq = [httpx.post(live.url + "/chat/invoke", json=ASK, headers={"Authorization": f"Bearer {key}"},
                           timeout=30) for _ in range(6)]
     assert [r.status_code for r in seq] == [200] * 6
-    assert int(seq[-1].headers["X-RateLimit-Remaining-Tokens"]) > 2000 - 915 - 8 * 20 - 915
+    assert int(seq[-1].headers["X-RateLimit-Remaining-Tokens"]) > 2 * reserve + reserve // 2 - 2 * reserve - 8 * 20
 
 
 def test_estimate_over_the_tpm_limit_is_a_clear_400(fake_openai: FakeOpenAI) -> None:

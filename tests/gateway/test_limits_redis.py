@@ -34,7 +34,7 @@ from settings import Settings
 from tests.conftest import FAKE_KEY, ROOT, LiveServer, make_settings
 from tests.fake_openai import FakeOpenAI, Reply
 
-ASK = {"input": {"messages": [{"role": "user", "content": "Roof inspection in Troy?"}]}}
+ASK = {"input": {"messages": [{"role": "user", "content": "How do I hire a drone pilot through SkyMarket?"}]}}
 
 
 def _key(s: Settings, name: str, **limits: int) -> str:
@@ -136,7 +136,9 @@ def redis_settings(redis_server, fake_openai: FakeOpenAI) -> Settings:  # type: 
 
 
 def test_token_reservations_on_redis(redis_settings: Settings, fake_openai: FakeOpenAI) -> None:
-    key = _key(redis_settings, f"tok-{time.time_ns()}", tpm=2000)
+    # Each request reserves the prompt, the allowance and the chat preset's max tokens: two fit, never three.
+    reserve = 15 + redis_settings.gateway_prompt_overhead_tokens + (redis_settings.preset("chat").max_tokens or 0)
+    key = _key(redis_settings, f"tok-{time.time_ns()}", tpm=2 * reserve + reserve // 2)
     fake_openai.always("gpt-4o-mini", Reply("Yes.", prompt_tokens=15, first_token_delay=0.6))
     with LiveServer(create_app(redis_settings)) as a, LiveServer(create_app(redis_settings)) as b:
         codes = _fire([a.url, b.url], key, 8)

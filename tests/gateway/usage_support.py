@@ -14,7 +14,8 @@ from settings import ROOT
 PRIMARY, FALLBACK, LOCAL = "gpt-4o-mini", "gpt-3.5-turbo", "smollm2-135m-instruct"
 
 
-def ask(text: str = "Which drone services can I book in Troy?") -> dict[str, Any]:
+def ask(text: str = "How do I hire a drone pilot through SkyMarket?") -> dict[str, Any]:
+    """A chat input; the default asks nothing to search, so the model answers it (once)."""
     return {"messages": [{"role": "user", "content": text}]}
 
 

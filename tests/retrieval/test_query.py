@@ -29,6 +29,8 @@ def parser() -> QueryParser:
         ("weekly job site progress photos", "construction"),
         ("part 107 test prep class", "training"),
         ("aerial photos of the family farm reunion", "aerial_photography"),
+        ("drone photos for a house listing", "real_estate"),
+        ("help me study for my part 107", "training"),
     ],
 )
 def test_category_synonyms(parser: QueryParser, query: str, category: str) -> None:
@@ -74,6 +76,8 @@ def test_outside_the_service_area(parser: QueryParser) -> None:
         ("mapping within 20 miles of Novi", None, 20.0),
         ("inspector under 10 miles from Troy", None, 10.0),
         ("roof inspection under $300.", 300.0, None),
+        ("lessons, budget is like $100 a session", 100.0, None),
+        ("lessons at $100 a session tops", 100.0, None),
     ],
 )
 def test_price_and_distance(parser: QueryParser, query: str, price: float | None, radius: float | None) -> None:

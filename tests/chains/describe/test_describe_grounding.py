@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from langchain_core.runnables import Runnable
 
-from chains.describe.grounding import check, load_claims, split_sentences, strip, trim_words
-from chains.describe.schema import canonical
+from chains.claims import check, load_claims, split_sentences, strip, trim_words
+from chains.describe.schema import canonical, facts_of
 from settings import ROOT, Settings
 from tests.fake_openai import FakeOpenAI, Reply
 
@@ -32,7 +32,7 @@ BANNED = ["107", "certified", "licensed", "insured", "thermal", "lidar", "night"
 
 def _check(text: str, **facts: Any) -> set[str]:
     base = {"title": "Aerial work", "category": "aerial_photography", "city": "Novi", "services": ["photos"]}
-    return {f.rule for f in check(text, canonical({**base, **facts}), RULES)}
+    return {f.rule for f in check(text, facts_of(canonical({**base, **facts})), RULES)}
 
 
 def test_invented_claims_never_reach_the_output(
@@ -129,8 +129,8 @@ def test_sentences_split_without_breaking_abbreviations() -> None:
     text = "We serve St. Clair Shores and Mt. Clemens. Fully insured! Call now?\nBook on SkyMarket"
     assert split_sentences(text) == ["We serve St. Clair Shores and Mt. Clemens.", "Fully insured!", "Call now?",
                                      "Book on SkyMarket"]
-    findings = check(text, canonical({"title": "t", "category": "delivery", "city": "Warren", "services": ["x"]}),
-                     RULES)
+    findings = check(text, facts_of(canonical({"title": "t", "category": "delivery", "city": "Warren",
+                                              "services": ["x"]})), RULES)
     assert strip(text, findings) == "We serve St. Clair Shores and Mt. Clemens. Call now? Book on SkyMarket"
 
 

@@ -12,8 +12,8 @@ from typing import Any
 
 import httpx
 
-from chains.describe.grounding import check, load_claims
-from chains.describe.schema import canonical
+from chains.claims import check, load_claims
+from chains.describe.schema import canonical, facts_of
 from server import create_app
 from settings import ROOT
 from tests.conftest import LiveServer, make_settings
@@ -42,4 +42,4 @@ def test_local_model_describes_a_shipped_listing(local_llm: str, tmp_path: Path)
     assert out["moderation"]["flagged"] is False
     assert out["grounded"] is bool(out["description"])
     assert len(out["description"].split()) <= 80
-    assert check(out["description"], canonical(facts), load_claims(settings.describe_claims_file)) == []
+    assert check(out["description"], facts_of(canonical(facts)), load_claims(settings.describe_claims_file)) == []

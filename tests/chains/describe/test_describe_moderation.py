@@ -12,7 +12,7 @@ import yaml
 from fastapi.testclient import TestClient
 from langchain_core.runnables import Runnable
 
-from chains.describe.moderation import LocalModerator, Memo, OpenAIModerator, build_moderator
+from chains.moderation import LocalModerator, Memo, OpenAIModerator, build_moderator
 from errors import ConfigError, InputRejected
 from server import create_app
 from settings import ROOT, Settings

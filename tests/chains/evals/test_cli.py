@@ -24,15 +24,15 @@ cases:
   - id: night-flights
     smoke: true
     input:
-      messages: [{role: user, content: "Can your pilots fly at night?"}]
+      messages: [{role: user, content: "What rules do your pilots follow?"}]
     checks:
       must_mention: ["Part 107"]
-      must_not_mention: ["BVLOS"]
+      must_not_mention: ["no waiver"]
       max_words: 20
     judge: Says that night flights need a waiver.
 """
 GOOD = "Operators hold FAA Part 107 certification."  # short: 12 shared words would trip the leak guard
-BAD = "Operators are Part 107 and BVLOS certified."
+BAD = "Operators hold FAA Part 107 certification and need no waiver."
 
 
 def _prompt(ws: Workspace, line: str) -> str:
@@ -52,7 +52,7 @@ def test_a_prompt_edit_that_breaks_must_not_mention_is_caught(workspace: Workspa
     assert bad != good
     assert ws.run("eval", "chat") == 1
     assert "must_not_mention=0/2" in ws.text
-    assert "FAIL night-flights: must_not_mention: mentions: BVLOS" in ws.text
+    assert "FAIL night-flights: must_not_mention: mentions: no waiver" in ws.text
     assert ws.model.calls == 4  # K=2 runs per case, each through the model
 
 
@@ -71,7 +71,7 @@ def test_accept_moves_the_baseline_and_the_report_shows_both_versions(workspace:
     assert f"(against {good})" in ws.text and json.loads(accepted.read_text())["version"] == good
     page = (ws.reports / f"chat-{bad}.html").read_text()
     assert good in page and bad in page
-    assert "<ins>and BVLOS certified.</ins>" in page and "<del>" in page
+    assert "<ins>certification and need no waiver.</ins>" in page and "<del>" in page
     assert "was 100%" in page and "0%" in page
     report = json.loads((ws.reports / f"chat-{bad}.json").read_text())
     assert report["baseline_version"] == good and report["passed"] is False

@@ -35,14 +35,15 @@ def test_one_case_on_the_real_local_model(local_llm: str, tmp_path: Path) -> Non
     prompts = PromptStore(ROOT / "prompts")
     model = build_chat_model(settings=settings, use_case="chat", local_base_url=local_llm)
     targets = build_targets(settings=settings, prompts=prompts, chat_model=model, local_base_url=local_llm)
-    cases = load_case_file(ROOT / "prompts" / "cases" / "chat.yaml")
+    assert "chat" not in targets  # the embedded model reads its own prompt (the chat preset's `local:`)
+    cases = load_case_file(ROOT / "prompts" / "cases" / "chat_local.yaml")
     smoke = type(cases)(prompt=cases.prompt, path=cases.path, cases=[c for c in cases.cases if c.smoke][:1])
     prices = load_prices(settings.pricing_file, local={settings.local_model_name})
-    run = run_cases(smoke, target=targets["chat"], version=prompts.get("chat").version, prices=prices,
+    run = run_cases(smoke, target=targets["chat_local"], version=prompts.get("chat_local").version, prices=prices,
                     local_model_name=settings.local_model_name)
     sample = run.results[0].samples[0]
     # A 135M model: the test checks the loop (a real answer, checked, measured, free), not the answer's quality.
     assert sample.error is None and sample.output.strip()
-    assert {c.name for c in sample.checks} == {"refuses_out_of_area", "must_not_mention", "max_words"}
+    assert {c.name for c in sample.checks} == {"must_mention", "must_not_mention", "max_words"}
     assert sample.output_tokens > 0 and sample.cost_usd == 0.0 and sample.priced
     assert sample.models == [settings.local_model_name] and sample.latency_ms > 0

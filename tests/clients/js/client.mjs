@@ -1,4 +1,5 @@
-// LangChain.js RemoteRunnable (@langchain/core 0.3.x) against the service, as a TypeScript/JavaScript app calls it.
+// LangChain.js RemoteRunnable (@langchain/core 0.3.x) against the service, as a TypeScript/JavaScript app calls it:
+// /search, /chat (text) and /assistant (the listings first, then the checked text; streamEvents shows the retriever).
 // Run by tests/clients/test_js_client.py with SKYMARKET_URL and SKYMARKET_KEY set; prints one JSON object:
 // {scenario: {ok, value} | {ok: false, error}}, which the Python test checks.
 import { RemoteRunnable } from "@langchain/core/runnables/remote";
@@ -27,12 +28,23 @@ async function collect(iterable, pick = (x) => x) {
 }
 
 const chat = remote("chat");
+const assistant = remote("assistant");
 await scenario("invoke_search", () => remote("search").invoke({ query: "roof inspection near Troy", limit: 3 }));
 await scenario("stream_chat", () => collect(chat.stream(ASK)));
-await scenario("stream_events_chat", () =>
-  collect(chat.streamEvents(ASK, { version: "v2" }), (e) => ({
+// LangChain.js revives any object with a `text` key as a StringPromptValue (its TODO waits on LangServe): the
+// listings come in the stream's first chunk, each piece of text as a StringPromptValue's `.value`.
+await scenario("stream_assistant", () =>
+  collect(assistant.stream(ASK), (c) =>
+    c.listings ? { listings: c.listings } : c.flags ? { flags: c.flags } : { text: c.value ?? c.text ?? null },
+  ),
+);
+await scenario("stream_events_assistant", () =>
+  collect(assistant.streamEvents(ASK, { version: "v2" }), (e) => ({
     event: e.event,
-    text: e.event === "on_chat_model_stream" ? e.data?.chunk?.content ?? null : null,
+    name: e.name,
+    ids: e.event === "on_retriever_end" ? (e.data?.output ?? []).map((d) => d.metadata?.id) : null,
+    text:
+      e.event === "on_chain_stream" ? e.data?.chunk?.value ?? e.data?.chunk?.text ?? null : null,
   })),
 );
 await scenario("blocked_invoke", () => chat.invoke(BLOCKED));

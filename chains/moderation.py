@@ -1,4 +1,5 @@
-"""Moderation of describe input and output: OpenAI's endpoint with a key, an honest local check without.
+"""Moderation of what customers and operators send and what the models write (/describe, the assistant):
+OpenAI's endpoint with a key, an honest local check without.
 
     build_moderator(settings) -> OpenAIModerator  (DESCRIBE_MODERATION=auto with a key, or =openai)
                                -> LocalModerator   (auto without a key, or =local; data/moderation.yaml)
@@ -32,7 +33,7 @@ from settings import Settings
 
 __all__ = ["LocalModerator", "Memo", "Moderator", "NoModerator", "OpenAIModerator", "Verdict", "build_moderator"]
 
-log = logging.getLogger("skymarket.describe.moderation")
+log = logging.getLogger("skymarket.moderation")
 
 LOCAL_UNAVAILABLE = "local (OpenAI moderation unavailable)"
 

@@ -1,0 +1,109 @@
+"""What the assistant says without a model: answers built from the listings, and the cards of the text view.
+
+Every figure here is copied from a listing; nothing is generated. These answers stand in whenever the
+model's text is not usable (out of the area, nothing found, the model's claims removed, moderation) and the
+cards follow every /chat answer, so the facts a customer reads never depend on the model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from chains.assistant.conversation import Request
+
+__all__ = ["GENERAL", "GREETING", "cards", "found_text", "none_found_text", "offered_text", "price_of", "request_text"]
+
+GREETING = ("Hi! I can help you find drone services in Detroit Metro. Tell me what you need (a roof inspection, "
+            "real estate photos, crop spraying...) and where, and I'll show you operators with their prices.")
+GENERAL = ("I can help you find and compare drone service operators in Detroit Metro. Tell me what you need done "
+           "and the city or township, and I'll show you matching listings with their prices and ratings.")
+_ORDERED = {"price": ", cheapest first", "rating": ", best rated first", "distance": ", nearest first"}
+
+
+def _money(value: float) -> str:
+    return f"${value:,.0f}" if float(value).is_integer() else f"${value:,.2f}"
+
+
+def price_of(listing: Any) -> str:
+    """'from $149 per project', exactly as the listing states it."""
+    return f"from {_money(listing.price_from_usd)} per {listing.price_unit}"
+
+
+def _what(request: Request) -> str:
+    it = request.interpreted
+    if it is None or it.category is None:
+        return "drone service"
+    return it.category.replace("_", " ")
+
+
+def _where(request: Request) -> str:
+    it = request.interpreted
+    return f" that serve {it.place.name}" if it is not None and it.place is not None else ""
+
+
+def _cap(request: Request) -> str:
+    it = request.interpreted
+    return f" priced from {_money(it.max_price)} or less" if it is not None and it.max_price is not None else ""
+
+
+def found_text(request: Request, listings: Sequence[Any]) -> str:
+    """The answer built from the cited listings: what was found, the best match, and what to ask next."""
+    top = listings[0]
+    n = len(listings)
+    head = (f"Here {'is' if n == 1 else 'are'} {n} {_what(request)} "
+            f"{'listing' if n == 1 else 'listings'}{_where(request)}{_cap(request)}"
+            f"{_ORDERED.get(request.order, '')}.")
+    rating = f", rated {top.rating:g} from {top.review_count} reviews" if top.review_count else ""
+    best = f" The top match is {top.title} by {top.operator} in {top.city}, {price_of(top)}{rating}."
+    it = request.interpreted
+    ask = "" if it is not None and it.place is not None else (
+        " Tell me the city or township and I'll show the operators that serve it.")
+    return head + best + ask
+
+
+def none_found_text(request: Request) -> str:
+    """The answer when the search found nothing that fits every filter."""
+    return (f"I found no {_what(request)} listing{_where(request)}{_cap(request)}. "
+            "Try a nearby city, a wider area or a higher price.")
+
+
+def cards(listings: Sequence[Any]) -> str:
+    """The cited listings as short text cards: exact title, operator, city, price, rating and id."""
+    lines = []
+    for i, x in enumerate(listings, 1):
+        rating = f"rated {x.rating:g} ({x.review_count} reviews)" if x.review_count else "no reviews yet"
+        lines.append(f"{i}. {x.title} ({x.operator}, {x.city}): {price_of(x)}, {rating}. Listing {x.id}")
+    return "\n".join(lines)
+
+
+def request_text(request: Request) -> str:
+    """The request in words, for the model ("inspection near Troy, priced from $300 or less")."""
+    it = request.interpreted
+    if it is None:
+        return "nothing specific yet"
+    parts = [it.text]
+    if it.place is not None:
+        parts.append(f"near {it.place.name}")
+    if it.outside_place is not None:
+        parts.append(f"in {it.outside_place.name}, outside the service area")
+    if it.max_price is not None:
+        parts.append(f"priced from {_money(it.max_price)} or less")
+    if it.features:
+        parts.append("with " + ", ".join(f.replace("_", " ") for f in it.features))
+    if it.insured:
+        parts.append("insured")
+    return " ".join(parts) + _ORDERED.get(request.order, "")
+
+
+def offered_text(place: str, listings: Sequence[Any]) -> str:
+    """What the operators that serve a place offer, by category, from the listings the search found there."""
+    counts: dict[str, int] = {}
+    for x in listings:
+        counts[x.category] = counts.get(x.category, 0) + 1
+    if not counts:
+        return f"I found no listing that serves {place} yet. Try a nearby city or township."
+    kinds = [c.replace("_", " ") for c in sorted(counts, key=lambda c: (-counts[c], c))]
+    listed = ", ".join(kinds[:-1]) + f" and {kinds[-1]}" if len(kinds) > 1 else kinds[0]
+    return (f"Operators that serve {place} offer {listed}. Tell me what you need done and I'll show you the "
+            "best matches with their prices.")

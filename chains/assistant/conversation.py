@@ -1,0 +1,166 @@
+"""The whole conversation as one search request: deterministic, in microseconds, on any model.
+
+Each customer turn is read by the search's own parser (retrieval/query.py); the readings are merged, the
+newest turn winning field by field:
+
+    "I need a roof inspection"  -> category inspection
+    "I'm in Livonia"            -> + place Livonia                      => roof inspection near Livonia
+    "cheaper ones, under $300?" -> + max price 300, cheapest first      => ... under $300
+
+- place (inside or outside the area): the newest turn that names one;
+- category: the newest turn that names one. A different category is a new topic: price cap, features,
+  insurance and the words searched from before it are dropped; the place and radius stay;
+- price cap, radius: the newest turn that states one (since the topic started);
+- features, insurance, words: gathered since the topic started;
+- order: "cheaper/cheapest" sorts by price, "best rated" by rating, "closest" by distance (newest wins);
+- a question about what was shown ("do they use RTK?") refines the request: its category words are ignored.
+
+The assistant's own turns are not read: they quote listings, which would steer the search towards itself.
+Small talk ("hello", "thanks!") and a conversation with nothing to search (no category, place, price,
+feature or insurance) give no request: nothing is retrieved, nothing cited.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+from retrieval.llm_hints import Hints, merge_hints
+from retrieval.query import Interpreted, QueryParser
+from retrieval.text import STOPWORDS
+
+__all__ = ["Order", "Request", "condense", "is_small_talk", "llm_query", "with_hints"]
+
+Order = Literal["relevance", "price", "rating", "distance"]
+
+_WORD = re.compile(r"[a-z']+|\d+")
+_SMALL_TALK_WORDS = """
+    hi hello hey hiya howdy yo thanks thank thx ty cheers ok okay k great cool nice awesome perfect fine
+    good morning afternoon evening night bye goodbye see later yes yeah yep no nope sure please sounds lol
+    wow alright right got gotcha welcome there much lot so very all"""
+_SMALL_TALK = frozenset(_SMALL_TALK_WORDS.split())
+_ORDER: tuple[tuple[Order, re.Pattern[str]], ...] = (
+    ("price", re.compile(r"\b(cheap(er|est)|less expensive|lower[- ]priced?|lowest price|least expensive|"
+                         r"most affordable|more affordable|budget)\b")),
+    ("rating", re.compile(r"\b(best|highest|top)[- ]rated\b|\bbest reviews?\b|\bhighest rating\b")),
+    ("distance", re.compile(r"\b(closest|nearest|nearer|closer)\b")),
+)
+# A question about what was already shown ("do they use RTK?", "are any of them insured?") refines the request:
+# a category word in it ("survey-grade") does not start a new topic.
+_ABOUT_SHOWN = re.compile(
+    r"^\W*(and |so |but |ok,? )?(do|does|did|can|could|will|would|are|is|were|have|has)\s+"
+    r"(they|them|those|these|it|any|either|both|all|one|that|this|the (first|second|third|last|cheapest)|you)\b",
+    re.IGNORECASE,
+)
+# Words of a turn that carry nothing to search ("which one", "any of them"): the parser keeps them.
+_FILLER_WORDS = """
+    one ones them those which other others more else any also too much many how does do did im ive id whats
+    who whom whose cost costs price prices pricing cheap cheaper cheapest affordable closest nearest nearer
+    closer rated rating top highest best should could would may might just like know tell show give
+    recommend suggest someone somebody anyone anybody hire book about actually ok okay then now instead
+    still"""
+_FILLER = frozenset(_FILLER_WORDS.split())
+
+
+@dataclass(frozen=True)
+class Request:
+    """What the conversation asks the search for.
+
+    Attributes:
+        interpreted: the merged reading (what is searched and filtered); None when there is nothing to search.
+        order: how to order what the search found.
+        small_talk: the newest turn is a greeting or thanks.
+    """
+
+    interpreted: Interpreted | None
+    order: Order = "relevance"
+    small_talk: bool = False
+
+    @property
+    def broad(self) -> bool:
+        """A place and nothing else to go on ("what can I book in Troy?"): no service, price or feature."""
+        it = self.interpreted
+        return (it is not None and it.place is not None and it.category is None and not it.features
+                and it.max_price is None and not it.insured)
+
+    @property
+    def place_involved(self) -> bool:
+        it = self.interpreted
+        return it is not None and (it.place is not None or it.outside_place is not None)
+
+
+def _words(text: str) -> list[str]:
+    return _WORD.findall(text.lower().replace("’", "'"))
+
+
+def is_small_talk(text: str) -> bool:
+    """A greeting, thanks or goodbye, and nothing else ("Hi!", "thanks a lot", "ok great")."""
+    words = [w.replace("'", "") for w in _words(text)]
+    return bool(words) and all(w in _SMALL_TALK or w in STOPWORDS for w in words)
+
+
+def _order(text: str) -> Order | None:
+    low = text.lower()
+    return next((name for name, pattern in _ORDER if pattern.search(low)), None)
+
+
+def _content(it: Interpreted) -> list[str]:
+    """The words a turn adds to the search (the parser's words, without stopwords and filler)."""
+    return [w for w in it.text.split() if w not in STOPWORDS and w not in _FILLER and not w.isdigit()]
+
+
+def condense(turns: list[str], parser: QueryParser) -> Request:
+    """Merges the customer's turns (oldest first) into one search request.
+
+    Args:
+        turns: the customer's messages, oldest first (the assistant's are left out).
+        parser: the search's query parser (`SearchEngine.parser`).
+    """
+    if not turns or is_small_talk(turns[-1]):
+        return Request(None, small_talk=bool(turns))
+    merged = Interpreted(text="")
+    words: list[str] = []
+    order: Order = "relevance"
+    for raw in turns:
+        if is_small_talk(raw):
+            continue
+        it = parser.parse(raw)
+        if merged.category is not None and _ABOUT_SHOWN.search(raw):
+            it.category, it.categories = None, []
+        if it.category is not None and merged.category is not None and it.category not in merged.categories:
+            words, order = [], "relevance"  # a new topic: what was asked for the old one no longer holds
+            merged.max_price, merged.features, merged.insured = None, [], None
+        if it.category is not None:
+            merged.category, merged.categories = it.category, list(it.categories)
+        if it.place is not None or it.outside_place is not None:
+            merged.place, merged.outside_place, merged.fuzzy_place = it.place, it.outside_place, it.fuzzy_place
+        if it.max_price is not None:
+            merged.max_price = it.max_price
+        if it.radius_miles is not None:
+            merged.radius_miles = it.radius_miles
+        merged.features = list(dict.fromkeys([*merged.features, *it.features]))
+        merged.insured = True if it.insured else merged.insured
+        words += [w for w in _content(it) if w not in words]
+        order = _order(raw) or order
+    wanted = (merged.category, merged.place, merged.outside_place, merged.max_price, merged.insured)
+    if all(v is None for v in wanted) and not merged.features:
+        return Request(None, order=order)
+    merged.text = " ".join(words) or (merged.category or "drone services").replace("_", " ")
+    return Request(merged, order=order)
+
+
+def llm_query(turns: list[str]) -> str:
+    """The conversation as one text for the optional LLM step (the search's own prompt reads it)."""
+    return " / ".join(f"earlier: {t}" for t in turns[:-1]) + (" / now: " if len(turns) > 1 else "") + turns[-1]
+
+
+def with_hints(request: Request, hints: Hints, parser: QueryParser) -> Request:
+    """The request with what the LLM step found and the words did not (the words' own findings win)."""
+    it = request.interpreted if request.interpreted is not None else Interpreted(text="")
+    merged = merge_hints(it, hints, parser)
+    if not merged.llm:
+        return request
+    if not merged.text:
+        merged.text = (merged.category or "drone services").replace("_", " ")
+    return Request(merged, order=request.order, small_talk=request.small_talk)

@@ -1,0 +1,320 @@
+"""The assistant's steps, one method each, on the parts they need (models, retriever, prompts, guard, ...):
+
+    read -> condense (conversation.py) -> search -> found -> turn (the prompt per model) -> review (ground)
+         -> retry -> settle -> output
+
+`chain.py` runs them for invoke and for streams (with `stream.py` keeping a stream's state).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from langchain_core.documents import Document
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
+from langchain_core.runnables import Runnable, RunnableConfig
+from langchain_core.runnables.utils import AddableDict
+
+from chains import claims
+from chains.assistant import answer
+from chains.assistant.conversation import Request, llm_query, with_hints
+from chains.assistant.grounding import SentenceGate, Sources, sources_for
+from chains.assistant.listings import ListingScreen
+from chains.assistant.schema import AssistantOutput
+from chains.chat_input import screen_chat_input
+from chains.fallbacks import Fallbacks
+from chains.guard import GuardConfig, make_canary
+from chains.moderation import Moderator, Verdict
+from chains.prompting import PromptFile, PromptStore
+from chains.search import SearchResult
+from errors import InputRejected
+from retrieval.fence import fence_listing_lines, fence_listings
+from retrieval.llm_hints import Hints, ask_llm
+from retrieval.ranking import NO_MATCH
+from retrieval.retriever import ListingRetriever
+from settings import Preset
+
+__all__ = ["Found", "Read", "Steps", "Turn", "View", "removed", "text_of", "was_cut"]
+
+log = logging.getLogger("skymarket.assistant")
+
+View = Literal["object", "text"]
+_MIN_LEAK_WORDS = 12  # a run of this many words shared with the system prompt is a leak
+_POOL = 10  # listings considered when the customer asks for an order (cheapest, best rated, nearest)
+_OFFERED = 50  # listings counted when the customer names a place and nothing else
+_PROMPT_FIELDS = ("title", "operator", "city", "county", "price_from_usd", "price_unit", "rating", "review_count",
+                  "services", "certifications", "insured", "features", "description")
+
+
+@dataclass(frozen=True)
+class Read:
+    """The request as read: the conversation (user turns screened), the customer's own words, the question."""
+
+    history: list[BaseMessage]
+    turns: list[str]
+    question: str
+
+
+@dataclass
+class Found:
+    """What the search gave for a request, and what the answer may say without a model (`final`)."""
+
+    request: Request
+    listings: list[SearchResult]
+    in_service_area: bool | None
+    notice: str | None
+    final: str | None = None
+    flags: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One model turn: the messages for each model, what the answer may claim, and the leak guard's refs."""
+
+    messages: Callable[[Runnable], list[BaseMessage]]
+    sources: Sources
+    canary: str
+    systems: dict[str, str]  # the prompts the models were given, without the listings
+
+    def leak_ref(self) -> str:
+        """What an answer must not repeat: the system prompts given so far."""
+        return "\n".join(self.systems.values())
+
+
+class Steps:
+    """The parts of the assistant and its steps. Built once by `build_assistant_chain`."""
+
+    def __init__(
+        self, *, model: Runnable, retriever: ListingRetriever, prompts: PromptStore, preset: Preset,
+        guard: GuardConfig, moderator: Moderator, rules_file: Any, catalog: Callable[[], claims.Catalog | None],
+        view: View, local_model: str | None, today: Callable[[], dt.date], k: int, min_words: int,
+        max_attempts: int, hints_model: Runnable | None = None, hints_prompt: str = "search_parse",
+        hints_timeout_s: float = 2.0,
+    ) -> None:
+        self.models = Fallbacks(model)  # tried here: RunnableWithFallbacks adds a run and a task per call
+        self.retriever, self.engine = retriever, retriever.engine
+        self.prompts, self.preset, self.guard, self.moderator = prompts, preset, guard, moderator
+        self.rules_file, self.catalog, self.view = rules_file, catalog, view
+        self.local_model, self.today = local_model, today
+        self.k, self.min_words, self.max_attempts = k, min_words, max_attempts
+        self.screen = ListingScreen(guard)
+        # the optional LLM step (ASSISTANT_LLM_CONDENSE, with a key): the search's own, on the whole conversation
+        self.hints_model, self.hints_prompt, self.hints_timeout_s = hints_model, hints_prompt, hints_timeout_s
+
+    def is_local(self, model: Runnable) -> bool:
+        return self.local_model is not None and model.name == f"model:{self.local_model}"
+
+    def prompt(self, model: Runnable | None = None) -> PromptFile:
+        """The prompt file of `model` (default: the first model tried): the embedded model may have its own."""
+        model = model if model is not None else self.models.runnables[0]
+        return self.prompts.get(self.preset.prompt_for(local=self.is_local(model)))
+
+    def read(self, data: Any) -> Read:
+        """The guard screens the customer's turns (raises `InputRejected` on a block)."""
+        history = screen_chat_input(data, guard=self.guard)
+        raw = (data.get("messages") if isinstance(data, dict) else getattr(data, "messages", None)) or []
+        turns = [_content(m) for m in raw if _speaker(m) == "user"]
+        question = next((str(m.content) for m in reversed(history) if isinstance(m, HumanMessage)), "")
+        return Read(history=history, turns=turns, question=question)
+
+    @staticmethod
+    def refuse(verdict: Verdict) -> None:
+        if verdict.flagged:
+            raise InputRejected(
+                "the message was refused by moderation (" + ", ".join(verdict.categories) + "); please rephrase it",
+                code="moderation_flagged",
+            )
+
+    def _wants_hints(self, request: Request) -> bool:
+        it = request.interpreted
+        return self.hints_model is not None and not request.small_talk and (
+            it is None or it.category is None or (it.place is None and it.outside_place is None))
+
+    def _ask_hints(self, turns: list[str], config: RunnableConfig) -> Hints:
+        assert self.hints_model is not None
+        return ask_llm(model=self.hints_model, prompts=self.prompts, query=llm_query(turns),
+                       prompt_name=self.hints_prompt, config=config)
+
+    def refine(self, request: Request, turns: list[str], config: RunnableConfig) -> Request:
+        """The request with what the optional LLM step read from the conversation and the words did not;
+        an optional step: slow, failing or garbled, it is skipped and the answer goes on without it."""
+        if not self._wants_hints(request):
+            return request
+        pool = ThreadPoolExecutor(max_workers=1)
+        try:
+            hints = pool.submit(self._ask_hints, turns, config).result(timeout=self.hints_timeout_s)
+        except Exception as exc:  # any failure at all: the step is optional
+            log.info("assistant LLM step skipped: %s", type(exc).__name__)
+            return request
+        finally:
+            pool.shutdown(wait=False)
+        return with_hints(request, hints, self.engine.parser)
+
+    async def arefine(self, request: Request, turns: list[str], config: RunnableConfig) -> Request:
+        """`refine` for an event loop."""
+        if not self._wants_hints(request):
+            return request
+        try:
+            hints = await asyncio.wait_for(asyncio.to_thread(self._ask_hints, turns, config), self.hints_timeout_s)
+        except Exception as exc:  # any failure at all: the step is optional
+            log.info("assistant LLM step skipped: %s", type(exc).__name__)
+            return request
+        return with_hints(request, hints, self.engine.parser)
+
+    def search(self, request: Request) -> tuple[str, dict[str, Any]] | None:
+        """The retriever call a request needs (None: nothing to search, or outside the service area)."""
+        it = request.interpreted
+        if it is None or it.outside_place is not None:
+            return None
+        limit = _OFFERED if request.broad else self.k if request.order == "relevance" else _POOL
+        return it.text, {"interpreted": it, "limit": limit}
+
+    def found(self, request: Request, docs: Sequence[Document] | None) -> Found:
+        it = request.interpreted
+        if it is not None and it.outside_place is not None:  # decided by code: the model is never asked
+            notice = self.engine.area.outside_notice(it.outside_place.name)
+            return Found(request, [], False, notice, final=notice)
+        if it is None:
+            return Found(request, [], None, None)
+        listings = [SearchResult.model_validate(d.metadata) for d in docs or ()]
+        if request.broad and it.place is not None:  # a place and nothing else: what its operators offer
+            summary = answer.offered_text(it.place.name, listings)
+            return Found(request, [], True, None, final=summary)
+        listings, flags = self.screen.keep(listings)
+        listings = _ordered(listings, request.order)[: self.k]
+        in_area = True if it.place is not None else None
+        if not listings:
+            return Found(request, [], in_area, NO_MATCH, final=answer.none_found_text(request), flags=flags)
+        fuzzy = f"Showing results for {it.place.name}." if it.fuzzy_place and it.place else None
+        return Found(request, listings, in_area, fuzzy, flags=flags)
+
+    def turn(self, found: Found, read: Read) -> Turn:
+        canary = make_canary()
+        values = {"today": self.today().isoformat(), "canary": canary, "question": read.question,
+                  "request": answer.request_text(found.request)}
+        systems: dict[str, str] = {}  # each prompt read so far -> its own words (for the leak guard)
+
+        def messages(model: Runnable) -> list[BaseMessage]:
+            """The messages for `model`: its prompt file is read when it is tried (the embedded model's
+            prompt only when the chain gets to it)."""
+            local = self.is_local(model)
+            prompt = self.prompt(model)
+            fence = fence_listing_lines if local else _fence_for_prompt
+            system, human = prompt.render(listings=fence(found.listings) if found.listings else "(none)", **values)
+            # The leak guard compares an answer with the prompt's own words: quoting a listing is no leak.
+            systems.setdefault(prompt.name, prompt.render(listings="", **values)[0])
+            if human is not None:  # a prompt with its own human turn (the small model's): the question only
+                return [SystemMessage(system), HumanMessage(human)]
+            return [SystemMessage(system), *read.history]
+
+        rules = claims.load_claims(self.rules_file)
+        sources = sources_for(found.listings, found.request, rules=rules, catalog=self.catalog(),
+                              counties=self.engine.gazetteer.service_area)
+        return Turn(messages=messages, sources=sources, canary=canary, systems=systems)
+
+    def fallback_text(self, found: Found) -> str:
+        """The answer built from the data when the model's text is not usable."""
+        if found.final is not None:
+            return found.final
+        if found.listings:
+            return answer.found_text(found.request, found.listings)
+        return answer.GREETING if found.request.small_talk else answer.GENERAL
+
+    def gate(self, turn: Turn) -> SentenceGate:
+        return SentenceGate(turn.sources, turn.canary, turn.leak_ref, _MIN_LEAK_WORDS)
+
+    def review(self, turn: Turn, message: Any, flags: list[str]) -> str:
+        """The model's whole answer through the gate: what is left once every unbacked sentence is removed."""
+        gate = self.gate(turn)
+        clean = gate.take(text_of(message), cut=was_cut(message))
+        flags.extend(removed(gate))
+        return clean
+
+    def usable(self, found: Found, text: str) -> bool:
+        """Whether the model's checked text can be the answer: with listings cited, enough of it to stand
+        beside them (else the listings' own answer is better); without, anything left."""
+        return bool(text.strip()) and (not found.listings or len(text.split()) >= self.min_words)
+
+    def retry(self, turn: Turn, model: Runnable, found: Found, draft: str, clean: str,
+               flags: list[str]) -> list[BaseMessage] | None:
+        """The messages of one more attempt, when the check left too little and the model is worth asking."""
+        problems = [f[len("removed "):] for f in flags if f.startswith("removed ")]
+        if self.usable(found, clean) or not problems or self.is_local(model) or self.max_attempts < 2:
+            return None
+        follow_up, _ = self.prompts.get("chat_retry").render(problems="\n".join(f"- {p}" for p in problems))
+        flags.append("regenerated: the first answer made unsupported claims")
+        return [*turn.messages(model), AIMessage(draft or "(empty)"), HumanMessage(follow_up)]
+
+    def settle(self, found: Found, text: str, verdict: Verdict | None, flags: list[str]) -> str:
+        """The text to send: the model's when it is usable and not flagged, else the data's."""
+        if verdict is not None and verdict.flagged:
+            flags.append("moderation: the answer was flagged (" + ", ".join(verdict.categories) + ") and replaced")
+            return self.fallback_text(found)
+        if not self.usable(found, text):
+            if text.strip():
+                flags.append("replaced: too little of the model's answer was backed by the listings")
+            return self.fallback_text(found)
+        return text
+
+    def head(self, found: Found) -> AddableDict:
+        return AddableDict(
+            listings=[x.model_dump(mode="json") for x in found.listings], in_service_area=found.in_service_area,
+            notice=found.notice,
+            interpreted=found.request.interpreted.model_dump(mode="json") if found.request.interpreted else None,
+        )
+
+    def output(self, found: Found, text: str, flags: list[str]) -> Any:
+        if self.view == "text":
+            return f"{text}\n\n{answer.cards(found.listings)}" if found.listings else text
+        return AssistantOutput(text=text, listings=found.listings, in_service_area=found.in_service_area,
+                               notice=found.notice, interpreted=found.request.interpreted,
+                               flags=list(dict.fromkeys([*found.flags, *flags])))
+
+
+def _fence_for_prompt(listings: Sequence[Any]) -> str:
+    return fence_listings(listings, fields=_PROMPT_FIELDS)
+
+
+def removed(gate: SentenceGate) -> list[str]:
+    """The flags of what the gate took out."""
+    return [f"removed {flag}" for flag in dict.fromkeys(f.flag for f in gate.findings)]
+
+
+def _ordered(listings: list[SearchResult], order: str) -> list[SearchResult]:
+    if order == "price":
+        return sorted(listings, key=lambda x: x.price_from_usd)
+    if order == "rating":
+        return sorted(listings, key=lambda x: (-x.rating, -x.review_count))
+    if order == "distance":
+        return sorted(listings, key=lambda x: x.distance_miles if x.distance_miles is not None else float("inf"))
+    return listings
+
+
+def _speaker(m: Any) -> str:
+    role = m.get("role") or m.get("type") if isinstance(m, dict) else (m.role or m.type)
+    return "user" if role in ("user", "human") else "assistant"
+
+
+def _content(m: Any) -> str:
+    return str(m.get("content", "") if isinstance(m, dict) else m.content)
+
+
+def was_cut(message: Any) -> bool:
+    """Whether the model stopped at its token limit (OpenAI's and llama.cpp's `finish_reason: length`)."""
+    meta = getattr(message, "response_metadata", None) or {}
+    return meta.get("finish_reason") == "length"
+
+
+def text_of(message: Any) -> str:
+    """A message's (or a streamed chunk's) text, without markdown bold; spaces kept: chunks are joined."""
+    content = getattr(message, "content", message)
+    if isinstance(content, list):  # content blocks: keep the text ones
+        content = "".join(p if isinstance(p, str) else str(p.get("text", "")) for p in content
+                          if isinstance(p, str | dict))
+    return str(content).replace("**", "")

@@ -1,0 +1,201 @@
+"""The claim check: every sentence of a generated text is tested against every rule, against its sources.
+
+    check(text, facts, rules, feature=..., catalog=...) -> [Finding]   one per (sentence, rule) not backed
+    strip(text, findings) -> the text without those sentences
+    trim_words(text, n)   -> whole sentences up to n words
+
+A sentence that names some of its sources (a listing's title, operator or id) is checked against those
+sources only, so "SkyEye is insured" needs SkyEye to be insured, not any cited listing; a sentence that
+names none is about all of them: "they are insured" needs every one insured, while a price or a name in it
+only has to be one of theirs. With no source at all (an answer that cites nothing), a sentence about
+operators is general advice: only names, ids, prices, figures and places are checked. Context facts (the
+request: the place searched) back every sentence. Pure functions, no model calls: `/describe` checks
+against the operator's input, the assistant against the listings it cites.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from chains.claims.facts import Catalog, Facts
+from chains.claims.rules import ClaimRules, Rule
+
+__all__ = ["Finding", "check", "complete_sentences", "split_sentences", "strip", "trim_words"]
+
+# A period after these is not a sentence end ("St. Clair Shores", "Mt. Clemens", "approx. 2 hours").
+_ABBREV = {"st", "mt", "ft", "dr", "mr", "mrs", "ms", "inc", "co", "ltd", "jr", "sr", "approx", "vs", "no",
+           "e.g", "i.e", "u.s", "etc", "sq", "hr", "min", "est"}
+_END = re.compile(r"[.!?]+[\"')\]]*(?:\s+|$)|\n+")
+_NUMBER = re.compile(r"\d[\d,]*(?:\.\d+)?")
+_DOLLARS = re.compile(r"\$\s?(\d[\d,]*(?:\.\d+)?)")
+
+
+@dataclass(frozen=True)
+class Finding:
+    """A sentence making a claim its sources do not back."""
+
+    rule: str
+    reason: str
+    sentence: str
+
+    @property
+    def flag(self) -> str:
+        return f"{self.rule}: {self.reason}"
+
+
+def _ends(text: str) -> list[tuple[int, int]]:
+    """(start, end) of each sentence: a sentence ends at . ! ? followed by a space, or at a line break."""
+    spans, start = [], 0
+    for m in _END.finditer(text):
+        if "\n" not in m.group() and m.group().startswith("."):
+            words = text[start : m.start()].split()
+            if words and words[-1].lower().rstrip(".") in _ABBREV:
+                continue
+        spans.append((start, m.end()))
+        start = m.end()
+    return spans
+
+
+def complete_sentences(text: str) -> int:
+    """How much of a text still being written is whole sentences: the index after the last sentence end
+    that is followed by a space or a line break (a final "." may yet be "4.8" or "St. Clair")."""
+    ends = [e for _, e in _ends(text) if e < len(text) or text[-1:].isspace()]
+    return ends[-1] if ends else 0
+
+
+def split_sentences(text: str) -> list[str]:
+    """Splits text into sentences (a line break also ends one); abbreviations like "St." do not."""
+    out: list[str] = []
+    start = 0
+    for begin, end in _ends(text):
+        piece = text[begin:end].strip()
+        if piece:
+            out.append(piece)
+        start = end
+    tail = text[start:].strip()
+    if tail:
+        out.append(tail)
+    return out
+
+
+def _number(text: str) -> float | None:
+    try:
+        return float(text.replace(",", ""))
+    except ValueError:
+        return None
+
+
+def _normal(text: str) -> str:
+    return re.sub(r"[\s-]+", " ", text.lower()).strip()
+
+
+def _backed(rule: Rule, match: re.Match[str], sources: Sequence[Facts]) -> bool:
+    if rule.kind == "pattern":
+        if rule.when == "insured":
+            return any(f.insured for f in sources if not f.context)
+        hay = "\n".join(f.text(rule.fields) for f in sources)
+        return any(p.search(hay) for p in rule.support)
+    if rule.kind == "id":
+        return match.group().lower() in {f.id.lower() for f in sources if f.id}
+    if rule.kind == "known":
+        hay = "\n".join(f.normal(rule.fields) for f in sources)
+        words = _normal(match.group()).split()
+        # "Try Jaber Aerial": a name pattern may take a sentence's first words with it; the name is its tail.
+        tails = [" ".join(words[i:]) for i in range(max(1, len(words) - 1))]
+        return any(t in hay or (t.endswith("s") and t[:-1] in hay) for t in tails)
+    value = _number(next((g for g in match.groups() if g), match.group()))
+    if value is None:
+        return False
+    if rule.kind == "price" and any(abs(value - p) < 0.5 for f in sources for p in f.prices):
+        return True
+    hay = "\n".join(f.text(rule.fields) for f in sources)
+    # An amount must appear as an amount ("$40 travel fee"): "25 acres" in a description backs no $25.
+    found = _DOLLARS.findall(hay) if rule.kind == "price" else _NUMBER.findall(hay)
+    return value in {_number(n) for n in found}
+
+
+def _sources(sentence: str, facts: Sequence[Facts]) -> tuple[list[Facts], list[Facts]]:
+    """The sources a sentence is about (the ones it names; all when it names none), and the context."""
+    low = sentence.lower()
+    own = [f for f in facts if not f.context]
+    named = [f for f in own if any(n and n.lower() in low for n in f.names)]
+    return named or own, [f for f in facts if f.context]
+
+
+def _claim_backed(rule: Rule, match: re.Match[str], about: list[Facts], context: list[Facts]) -> bool:
+    """A claim about several sources at once ("they are insured") must hold for each of them; a name, price
+    or figure only has to be one of theirs."""
+    if not about and rule.offer:
+        return True  # no operator to misattribute it to: general advice ("look for Part 107 pilots")
+    if rule.kind == "pattern" and len(about) > 1:
+        return all(_backed(rule, match, [f, *context]) for f in about)
+    return _backed(rule, match, [*about, *context])
+
+
+def _patterns(rule: Rule, catalog: Catalog | None) -> tuple[re.Pattern[str], ...]:
+    if rule.kind != "known" or rule.known is None:
+        return rule.match
+    pattern = catalog.pattern(rule.known or "") if catalog is not None else None
+    return (pattern,) if pattern is not None else ()
+
+
+def check(
+    text: str,
+    facts: Facts | Sequence[Facts],
+    rules: ClaimRules,
+    *,
+    feature: str = "describe",
+    catalog: Catalog | None = None,
+) -> list[Finding]:
+    """Finds every sentence that makes a claim its sources do not back.
+
+    Args:
+        text: the generated text.
+        facts: its sources (one `Facts`, or several: the cited listings plus the request's context).
+        rules: the loaded claim rules.
+        feature: whose text it is ("describe", "assistant"): rules with a `for` list apply to theirs only.
+        catalog: the names the data knows, for `known` rules (skipped without one).
+
+    Returns:
+        One finding per (sentence, rule), in text order.
+    """
+    all_facts = [facts] if isinstance(facts, Facts) else list(facts)
+    active = [(r, _patterns(r, catalog)) for r in rules.for_feature(feature)]
+    found: list[Finding] = []
+    for sentence in split_sentences(text):
+        about, context = _sources(sentence, all_facts)
+        for rule, patterns in active:
+            for pattern in patterns:
+                if any(not _claim_backed(rule, m, about, context) for m in pattern.finditer(sentence)):
+                    found.append(Finding(rule=rule.id, reason=rule.reason, sentence=sentence))
+                    break
+    return found
+
+
+def strip(text: str, findings: list[Finding]) -> str:
+    """The text without the sentences of `findings` (the rest joined with single spaces)."""
+    bad = {f.sentence for f in findings}
+    return " ".join(s for s in split_sentences(text) if s not in bad)
+
+
+def trim_words(text: str, max_words: int) -> tuple[str, bool]:
+    """Keeps whole sentences up to `max_words` words (cuts the first sentence if it alone is longer).
+
+    Returns:
+        The text and whether it was shortened.
+    """
+    if len(text.split()) <= max_words:
+        return text, False
+    kept: list[str] = []
+    count = 0
+    for sentence in split_sentences(text):
+        n = len(sentence.split())
+        if count + n > max_words:
+            break
+        kept.append(sentence)
+        count += n
+    if not kept:
+        return " ".join(text.split()[:max_words]).rstrip(",;:") + "…", True
+    return " ".join(kept), True

@@ -1,0 +1,284 @@
+"""The assistant chain on the shipped index (no HTTP): it cites what the search finds, keeps only backed text,
+answers from the listings when the model's text fails, decides the service area before any model, carries a
+request across turns, streams the listings before the text, shows its retrieval as a retriever run, gives the
+embedded model its own prompt, falls back across models, and never cites a listing that addresses the model."""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import re
+from collections.abc import Callable
+from typing import Any
+from uuid import UUID
+
+import pytest
+from langchain_core.callbacks import BaseCallbackHandler
+from langchain_core.language_models import FakeListChatModel
+from langchain_core.messages import HumanMessage, SystemMessage
+
+import chains.chat_input as chat_input
+from chains.assistant import AssistantChain
+from chains.assistant.answer import found_text, price_of
+from chains.assistant.conversation import condense
+from errors import InputRejected
+from gateway import context
+from gateway.context import RequestContext
+from retrieval.engine import SearchEngine
+from tests.chains.assistant.conftest import POISON, Scripted
+
+ASK = {"messages": [{"role": "user", "content": "Who can inspect my roof in Troy?"}]}
+CHICAGO = {"messages": [{"role": "user", "content": "I need a drone photographer for a wedding in Chicago"}]}
+Build = Callable[..., AssistantChain]
+
+
+def _expected(engine: SearchEngine, *turns: str) -> list[Any]:
+    """What the search itself returns for the conversation, best first."""
+    it = condense(list(turns), engine.parser).interpreted
+    assert it is not None
+    return [h.listing for h in engine.search(it.text, interpreted=it, limit=3).hits]
+
+
+def _backed_answer(engine: SearchEngine) -> str:
+    top = _expected(engine, ASK["messages"][0]["content"])[0]
+    return f"{top.operator} inspects roofs for Troy customers, {price_of(top)}."
+
+
+def test_cites_what_the_search_finds_and_keeps_a_backed_answer(build: Build, shipped_engine: SearchEngine) -> None:
+    answer = _backed_answer(shipped_engine)
+    out = build(Scripted(reply=answer)).invoke(ASK)
+    assert [x.id for x in out.listings] == [x.id for x in _expected(shipped_engine, ASK["messages"][0]["content"])]
+    assert out.text == answer and out.flags == [] and out.notice is None
+    assert out.in_service_area is True and out.interpreted is not None and out.interpreted.place is not None
+    assert out.interpreted.place.name == "Troy" and out.interpreted.category == "inspection"
+    assert all(x.score > 0 and x.distance_miles is not None for x in out.listings)
+
+
+def test_invented_facts_never_reach_the_customer(build: Build, shipped_engine: SearchEngine) -> None:
+    model = Scripted(reply="SkyHigh Drones can inspect your roof for $99 and they are night certified. "
+                           "Call 313-555-0199 to book.")
+    out = build(model).invoke(ASK)
+    for invented in ("SkyHigh", "$99", "313", "night"):
+        assert invented not in out.text
+    cited = {f"${x.price_from_usd:,.0f}" for x in out.listings}
+    assert set(re.findall(r"\$[\d,]+", out.text)) <= cited
+    assert out.text == found_text(condense([ASK["messages"][0]["content"]], shipped_engine.parser), out.listings)
+    assert any(f.startswith("removed price") for f in out.flags) and "regenerated" in " ".join(out.flags)
+    assert len(model.seen) == 2  # a paid model is asked once more before the listings' answer replaces it
+
+
+def test_the_text_view_is_the_answer_then_cards(build: Build, shipped_engine: SearchEngine) -> None:
+    answer = _backed_answer(shipped_engine)
+    out = build(Scripted(reply=answer), view="text").invoke(ASK)
+    assert isinstance(out, str) and out.startswith(answer + "\n\n1. ")
+    for x in _expected(shipped_engine, ASK["messages"][0]["content"]):
+        line = next(line for line in out.splitlines() if x.id in line)
+        assert x.title in line and x.city in line and price_of(x) in line and f"rated {x.rating:g}" in line
+
+
+def test_out_of_area_is_decided_by_code_before_any_model(build: Build) -> None:
+    model = Scripted()
+    out = build(model).invoke(CHICAGO)
+    assert out.in_service_area is False and out.listings == [] and model.seen == []
+    assert out.notice == out.text and "Detroit Metro" in out.text and "Chicago" in out.text
+
+
+def test_small_talk_cites_nothing(build: Build) -> None:
+    model = Scripted(reply="Hi! What drone service do you need, and where?")
+    out = build(model).invoke({"messages": [{"role": "user", "content": "hello"}]})
+    assert out.listings == [] and out.interpreted is None and out.in_service_area is None
+    assert out.text == "Hi! What drone service do you need, and where?" and len(model.seen) == 1
+
+
+@pytest.mark.parametrize(
+    ("turns", "category", "place", "cap"),
+    [(["I need a roof inspection", "I'm in Livonia"], "inspection", "Livonia", None),
+     (["mapping in Lapeer?", "cheaper ones, under $300?"], "mapping_surveying", "Lapeer", 300.0)],
+)
+def test_a_request_carries_across_turns(build: Build, turns: list[str], category: str, place: str,
+                                        cap: float | None) -> None:
+    messages: list[dict[str, str]] = []
+    for t in turns:
+        messages += [{"role": "user", "content": t}, {"role": "assistant", "content": "Here you go."}]
+    out = build(Scripted(reply="Okay.")).invoke({"messages": messages[:-1]})
+    assert out.listings and out.in_service_area is True
+    assert out.interpreted is not None and out.interpreted.place and out.interpreted.place.name == place
+    for x in out.listings:
+        assert x.category == category and x.distance_miles is not None
+        assert x.distance_miles <= x.service_radius_miles or x.county == out.interpreted.place.county
+        assert cap is None or x.price_from_usd <= cap
+    if cap is not None:  # "cheaper ones": cheapest first
+        assert [x.price_from_usd for x in out.listings] == sorted(x.price_from_usd for x in out.listings)
+
+
+async def test_a_stream_sends_the_listings_before_the_text(build: Build, shipped_engine: SearchEngine) -> None:
+    answer = _backed_answer(shipped_engine)
+    chunks = [c async for c in build(FakeListChatModel(responses=[answer])).astream(ASK)]
+    assert "listings" in chunks[0] and "text" not in chunks[0] and len(chunks[0]["listings"]) == 3
+    assert "".join(c.get("text", "") for c in chunks) == answer and chunks[-1]["flags"] == []
+    text_chunks = [c async for c in build(FakeListChatModel(responses=[answer]), view="text").astream(ASK)]
+    assert all(isinstance(c, str) for c in text_chunks) and "".join(text_chunks).startswith(answer + "\n\n1. ")
+
+
+class Runs(BaseCallbackHandler):
+    """Records the runs it sees: (kind, name, run id, parent id, metadata)."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, str, UUID, UUID | None, dict[str, Any]]] = []
+
+    def on_chain_start(self, serialized: Any, inputs: Any, *, run_id: UUID, parent_run_id: UUID | None = None,
+                       metadata: dict[str, Any] | None = None, **kw: Any) -> None:
+        self.seen.append(("chain", str(kw.get("name")), run_id, parent_run_id, metadata or {}))
+
+    def on_retriever_start(self, serialized: Any, query: str, *, run_id: UUID, parent_run_id: UUID | None = None,
+                           **kw: Any) -> None:
+        self.seen.append(("retriever", str(kw.get("name")), run_id, parent_run_id, {}))
+
+    def on_chat_model_start(self, serialized: Any, messages: Any, *, run_id: UUID,
+                            parent_run_id: UUID | None = None, **kw: Any) -> None:
+        self.seen.append(("model", str(kw.get("name")), run_id, parent_run_id, {}))
+
+
+def test_one_run_with_the_retriever_then_the_model_inside(build: Build, shipped_engine: SearchEngine) -> None:
+    runs = Runs()  # a callback handler (the usage meter is one) sees the model run; streamers do not
+    build(Scripted(reply=_backed_answer(shipped_engine))).invoke(ASK, {"callbacks": [runs]})
+    [root] = [r for r in runs.seen if r[3] is None]
+    assert root[0] == "chain" and root[1] == "assistant" and root[4]["prompt"] == "chat"
+    assert [r[0] for r in runs.seen if r[3] == root[2]] == ["retriever", "model"]
+
+
+async def test_stream_events_show_the_listings_and_never_the_unchecked_draft(
+    build: Build, shipped_engine: SearchEngine,
+) -> None:
+    invented = "SkyHigh Drones does it for $9."
+    chain = build(FakeListChatModel(responses=[invented + " " + _backed_answer(shipped_engine)]))
+    events = [e async for e in chain.astream_events(ASK, version="v2")]
+    kinds = [e["event"] for e in events]
+    assert "on_retriever_end" in kinds and not [k for k in kinds if k.startswith("on_chat_model")]
+    assert invented not in str(events)  # the model's draft is not streamed; only the checked answer is
+    streamed = "".join(e["data"]["chunk"].get("text", "") for e in events if e["event"] == "on_chain_stream")
+    assert streamed == _backed_answer(shipped_engine)
+    docs = next(e for e in events if e["event"] == "on_retriever_end")["data"]["output"]
+    expected = [x.id for x in _expected(shipped_engine, ASK["messages"][0]["content"])]
+    assert [d.metadata["id"] for d in docs] == expected and all("price_from_usd" in d.metadata for d in docs)
+
+
+def test_the_embedded_model_reads_its_own_short_prompt(build: Build, shipped_engine: SearchEngine) -> None:
+    local = Scripted(reply="Okay.", seen=[])
+    local.name = "model:smollm2-135m-instruct"
+    build(local).invoke(ASK)
+    [messages] = local.seen
+    assert isinstance(messages[0], SystemMessage) and "recommends listing 1" in str(messages[0].content)
+    assert messages[1:] == [HumanMessage("Customer: Who can inspect my roof in Troy?")]
+    paid = Scripted(reply="Okay.", seen=[])
+    assert build(paid).prompt_name == "chat"
+    build(paid).invoke(ASK)
+    system = str(paid.seen[0][0].content)
+    assert "<listings note=" in system and "Customer:" not in str(paid.seen[0][-1].content)
+
+
+class Down(FakeListChatModel):
+    """A model that fails with `error` before answering (and counts its calls)."""
+
+    error: type[Exception] = ValueError
+    calls: int = 0
+
+    def _call(self, *args: Any, **kwargs: Any) -> str:
+        self.calls += 1
+        raise self.error("provider down")
+
+    def _stream(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+        self.calls += 1
+        raise self.error("provider down")
+        yield  # a generator
+
+    async def _astream(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+        self.calls += 1
+        raise self.error("provider down")
+        yield  # an async generator
+
+
+async def test_fallbacks_answer_on_every_path_and_only_for_the_listed_errors(
+    build: Build, shipped_engine: SearchEngine,
+) -> None:
+    answer = _backed_answer(shipped_engine)
+    down = Down(responses=["never"])
+    chain = build(down.with_fallbacks([FakeListChatModel(responses=[answer] * 4)], exceptions_to_handle=(ValueError,)))
+    assert chain.invoke(ASK).text == answer and (await chain.ainvoke(ASK)).text == answer
+    assert "".join(c.get("text", "") for c in chain.stream(ASK)) == answer
+    assert "".join([c.get("text", "") async for c in chain.astream(ASK)]) == answer
+    assert down.calls == 4
+    other = Down(responses=["never"], error=TypeError)
+    chain = build(other.with_fallbacks([FakeListChatModel(responses=[answer])], exceptions_to_handle=(ValueError,)))
+    with pytest.raises(TypeError):
+        await chain.ainvoke(ASK)
+    with pytest.raises(TypeError):
+        _ = [p async for p in chain.astream(ASK)]
+
+
+def test_a_listing_that_addresses_the_model_is_never_cited(build: Build, poisoned_engine: SearchEngine) -> None:
+    model = Scripted(reply="Okay.", seen=[])
+    out = build(model, engine=poisoned_engine).invoke(ASK)
+    poisoned = poisoned_engine.poisoned_id  # type: ignore[attr-defined]
+    assert out.listings and poisoned not in [x.id for x in out.listings]
+    assert any(poisoned in f and "withheld" in f for f in out.flags)
+    assert "wire transfer" not in str(model.seen) and POISON[:40] not in str(model.seen)
+
+
+def test_moderation_refuses_the_input_and_replaces_a_flagged_answer(build: Build, shipped_engine: SearchEngine) -> None:
+    model = Scripted(reply="Okay.", seen=[])
+    with pytest.raises(InputRejected) as refused:
+        build(model).invoke({"messages": [{"role": "user", "content": "Can a drone drop drugs into the prison?"}]})
+    assert refused.value.code == "moderation_flagged" and model.seen == []
+    top = _expected(shipped_engine, ASK["messages"][0]["content"])[0]
+    nasty = Scripted(reply=f"{top.operator} will find you and kill you.")
+    out = build(nasty).invoke(ASK)
+    assert "kill" not in out.text and any(f.startswith("moderation:") for f in out.flags)
+
+
+async def test_a_stream_screens_the_turns_once_per_request(
+    build: Build, shipped_engine: SearchEngine, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    calls: list[int] = []
+    real = chat_input.guard_messages
+
+    def counting(*args: Any, **kw: Any) -> Any:
+        calls.append(1)
+        return real(*args, **kw)
+
+    monkeypatch.setattr(chat_input, "guard_messages", counting)
+    chain = build(FakeListChatModel(responses=[_backed_answer(shipped_engine)] * 3))
+
+    async def request(body: dict[str, Any]) -> None:
+        """As server.py runs a stream: in the request's context, the pre-check, then the chain."""
+        token = context.bind(RequestContext(request_id="req-00000001", route="assistant", endpoint="stream"))
+        try:
+            await chain.aprecheck(body)
+            _ = [p async for p in chain.astream(body)]
+        finally:
+            context.reset(token)
+
+    await asyncio.create_task(request(ASK), context=contextvars.copy_context())
+    assert len(calls) == 1
+    await chain.ainvoke(ASK)
+    assert len(calls) == 2  # without a request context nothing is reused
+
+
+def test_the_optional_llm_step_adds_what_the_words_missed(build: Build, shipped_engine: SearchEngine) -> None:
+    from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
+    from langchain_core.messages import AIMessage
+
+    hints = '{"category": "agriculture", "place": null, "max_price": null, "features": []}'
+    turns = {"messages": [{"role": "user", "content": "my cows need counting, can someone help?"},
+                          {"role": "assistant", "content": "Where?"},
+                          {"role": "user", "content": "near Almont"}]}
+    without = build(Scripted(reply="Okay.")).invoke(turns)
+    assert without.interpreted is not None and without.interpreted.category is None  # the words alone: a place
+    helper = GenericFakeChatModel(messages=iter([AIMessage(hints)]))
+    chain = build(Scripted(reply="Okay."))
+    chain.steps.hints_model = helper
+    out = chain.invoke(turns)
+    assert out.interpreted is not None and out.interpreted.llm and out.interpreted.category == "agriculture"
+    assert out.listings and all(x.category == "agriculture" for x in out.listings)
+    chain.steps.hints_model = GenericFakeChatModel(messages=iter([AIMessage("not json")]))
+    assert chain.invoke(turns).interpreted.llm is False  # a failing step is skipped  # type: ignore[union-attr]

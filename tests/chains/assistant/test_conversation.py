@@ -1,0 +1,69 @@
+"""The conversation condensed into one search request: the newest turn wins field by field, a new category
+starts a new topic, the assistant's turns are not read, small talk and chit-chat search nothing."""
+
+from __future__ import annotations
+
+import pytest
+
+from chains.assistant.conversation import condense, is_small_talk
+from retrieval.places import load_gazetteer
+from retrieval.query import QueryParser
+from tests.conftest import make_settings
+
+PARSER = QueryParser(load_gazetteer(make_settings().places_file))
+
+
+def _it(*turns: str):  # type: ignore[no-untyped-def]
+    return condense(list(turns), PARSER)
+
+
+def test_place_joins_the_service_asked_for_earlier() -> None:
+    r = _it("I need a roof inspection", "I'm in Livonia")
+    assert r.interpreted is not None and r.interpreted.category == "inspection"
+    assert r.interpreted.place is not None and r.interpreted.place.name == "Livonia"
+    assert "roof" in r.interpreted.text and "im" not in r.interpreted.text.split()
+
+
+def test_a_price_cap_and_an_order_refine_the_same_request() -> None:
+    r = _it("mapping in Lapeer?", "cheaper ones, under $300?")
+    it = r.interpreted
+    assert it is not None and it.category == "mapping_surveying" and it.place and it.place.name == "Lapeer"
+    assert it.max_price == 300 and r.order == "price"
+    assert "cheaper" not in it.text.split()
+
+
+def test_a_new_category_drops_the_old_cap_but_keeps_the_place() -> None:
+    it = _it("roof inspection in Troy under $200 with thermal", "what about wedding videos?").interpreted
+    assert it is not None and it.category == "videography" and it.place and it.place.name == "Troy"
+    assert it.max_price is None and it.features == [] and "roof" not in it.text
+
+
+def test_the_newest_place_wins_inside_or_outside_the_area() -> None:
+    out = _it("roof inspection in Troy", "actually it's in Toledo").interpreted
+    assert out is not None and out.place is None and out.outside_place is not None
+    back = _it("wedding video in Chicago", "ok, what about Ann Arbor then").interpreted
+    assert back is not None and back.outside_place is None and back.place and back.place.name == "Ann Arbor"
+
+
+@pytest.mark.parametrize("text", ["hello", "Hi!", "thanks a lot", "ok great, bye"])
+def test_small_talk_searches_nothing(text: str) -> None:
+    assert is_small_talk(text)
+    r = _it("roof inspection in Troy", text)
+    assert r.interpreted is None and r.small_talk
+
+
+@pytest.mark.parametrize("text", ["How do I list a drone for sale?", "What is SkyMarket?"])
+def test_nothing_to_search_without_a_service_place_price_or_feature(text: str) -> None:
+    r = _it(text)
+    assert r.interpreted is None and not r.small_talk and not is_small_talk(text)
+
+
+def test_a_follow_up_question_keeps_the_request() -> None:
+    r = _it("thermal roof scan in Novi", "which one is the best rated?")
+    assert r.interpreted is not None and r.interpreted.category == "thermal_imaging" and r.order == "rating"
+
+
+def test_a_question_about_the_results_refines_without_switching_topic() -> None:
+    it = _it("as-built documentation for a warehouse in Wixom", "do they use RTK for survey-grade accuracy?")
+    assert it.interpreted is not None and it.interpreted.category == "construction"
+    assert "rtk_gps" in it.interpreted.features

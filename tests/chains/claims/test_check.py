@@ -1,0 +1,86 @@
+"""The shared claim checker: a sentence is checked against the sources it names (or all of them), a claim
+about several at once must hold for each, catalogue names must be the sources' own, and describe now knows
+services: the Troy listing's invented roof cleaning, repairs and 24-hour service are caught."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import Any
+
+from chains.claims import Catalog, check, context_facts, listing_facts, load_claims
+from chains.describe.schema import canonical, facts_of
+from settings import ROOT
+
+RULES = load_claims(ROOT / "data" / "claims.yaml")
+
+
+def _listing(**over: Any) -> SimpleNamespace:
+    base = dict(id="lst-9001", title="Roof Checks by Drone", operator="Northwind Aerial", category="inspection",
+                city="Troy", county="Oakland", services=["roof inspection", "gutter check"], features=[],
+                certifications=["FAA Part 107"], insured=True, description="We inspect roofs in Troy.",
+                price_from_usd=149.0, price_unit="project", rating=4.8, review_count=32, service_radius_miles=20.0)
+    return SimpleNamespace(**{**base, **over})
+
+
+A = _listing()
+B = _listing(id="lst-9002", title="Gutter Looks", operator="Bluebird Drones", insured=False, price_from_usd=99.0,
+             services=["gutter check"], rating=4.1, review_count=7)
+CATALOG = Catalog.from_listings([A, B, _listing(id="lst-9003", operator="Faraway Imaging", title="Far Scans",
+                                                services=["chimney inspection"])],
+                                places=["Troy", "Novi", "Toledo"])
+CONTEXT = context_facts(places=["Troy", "Oakland", "Detroit Metro"], names=["SkyMarket", "FAA", "Part"])
+
+
+def _rules(text: str, *sources: Any) -> set[str]:
+    facts = [listing_facts(s) for s in sources] + [CONTEXT]
+    return {f.rule for f in check(text, facts, RULES, feature="assistant", catalog=CATALOG)}
+
+
+def test_a_named_operator_is_checked_against_its_own_listing() -> None:
+    assert _rules("Northwind Aerial is insured.", A, B) == set()
+    assert "insurance" in _rules("Bluebird Drones is insured.", A, B)
+
+
+def test_a_claim_about_them_all_must_hold_for_each() -> None:
+    assert "insurance" in _rules("Both are fully insured.", A, B)
+    assert _rules("Both are fully insured.", A) == set()
+
+
+def test_prices_ids_and_figures_come_from_the_cited_listings() -> None:
+    backed = "Northwind Aerial starts from $149 per project, rated 4.8 (32 reviews), listing lst-9001."
+    assert _rules(backed, A) == set()
+    assert "price" in _rules("Northwind Aerial starts from $99.", A, B)  # B's price, said of A
+    assert "listing_id" in _rules("See listing lst-9003.", A, B)
+    assert "figure" in _rules("They have flown 450 missions.", A)
+
+
+def test_uncited_operators_invented_businesses_and_unsearched_places_are_caught() -> None:
+    assert "operator_uncited" in _rules("Faraway Imaging is another option.", A)
+    assert "operator_invented" in _rules("Try SkyHigh Drones for this.", A)
+    assert "name_unknown" in _rules("You could also ask SkyCreamy.", A)
+    assert "place_unsearched" in _rules("Northwind Aerial also flies in Toledo.", A)
+    assert _rules("Northwind Aerial flies in Troy, in Oakland County, for SkyMarket customers.", A) == set()
+
+
+def test_services_must_be_offered_by_the_source() -> None:
+    assert "service_unlisted" in _rules("Northwind Aerial also does chimney inspection.", A)
+    assert _rules("Northwind Aerial does roof inspection and gutter checks.", A) == set()
+
+
+def test_without_sources_advice_passes_but_entities_do_not() -> None:
+    assert _rules("Look for an operator with FAA Part 107 certification and insurance.") == set()
+    assert "price" in _rules("A roof inspection costs about $250.")
+    assert "contact" in _rules("Call 313-555-0199 to book.")
+
+
+def test_describe_catches_the_invented_services_of_the_troy_listing() -> None:
+    inp = canonical({"title": "Roof checks by drone", "category": "inspection", "city": "Troy",
+                     "services": ["roof inspection", "gutter check"]})
+    text = ("We offer roof inspection and gutter checks in Troy. We also provide roof cleaning for homes. "
+            "Ours is a 24-hour service. Our crew handles roofing repairs too.")
+    catalog = Catalog(services=("roof inspection", "gutter check", "chimney inspection", "roof cleaning"))
+    found = check(text, facts_of(inp), RULES, feature="describe", catalog=catalog)
+    assert list(dict.fromkeys(f.sentence for f in found)) == [
+        "We also provide roof cleaning for homes.", "Ours is a 24-hour service.",
+        "Our crew handles roofing repairs too."]
+    assert {f.rule for f in found} >= {"service_physical", "feat_availability"}
