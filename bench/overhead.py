@@ -83,14 +83,17 @@ def _tree_cpu_s(pid: int) -> float:
 
 
 def _system_prompt() -> str:
-    """A system prompt of the size (c) sends: the chat prompt file, rendered as chains/chat.py renders it."""
+    """A system prompt of the size (c) sends: the chat prompt file, rendered as chains/assistant renders it."""
     import datetime as dt
 
     from chains.guard import make_canary
     from chains.prompting import PromptStore
 
-    system, _ = PromptStore(ROOT / "prompts").get("chat").render(today=dt.date.today().isoformat(),
-                                                                 canary=make_canary())
+    # The bench's question asks nothing to search: the assistant's prompt carries no listings for it.
+    system, _ = PromptStore(ROOT / "prompts").get("chat").render(
+        today=dt.date.today().isoformat(), canary=make_canary(), listings="(none)", request="nothing specific yet",
+        question=TEXT,
+    )
     return system
 
 

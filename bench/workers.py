@@ -120,6 +120,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                             chroma_host=chroma.host, chroma_port=chroma.port, usage_db_file=files / "usage.db",
                             audit_file=files / "audit" / "audit.jsonl", gateway_keys_file=files / "keys.db",
                             ai_rate_limit_rpm=10**7, ai_rate_limit_tpm=10**10, gateway_global_rpm=10**7,
+                            gateway_search_global_rpm=10**7, gateway_guard_global_rpm=10**7,
                             gateway_global_tpm=10**10, describe_cache_enabled="false", **caches)
             services[workers] = stack.enter_context(serve(env, workers=workers, log=tmp / f"serve-{workers}.log"))
         helpers = [p.pid for p in (chroma.proc, upstream) if p is not None]
