@@ -59,7 +59,8 @@ _FILLER_WORDS = """
     who whom whose cost costs price prices pricing cheap cheaper cheapest affordable closest nearest nearer
     closer rated rating top highest best should could would may might just like know tell show give
     recommend suggest someone somebody anyone anybody hire book about actually ok okay then now instead
-    still"""
+    still drone drones uav uas service services company companies pilot pilots operator operators offer offers
+    available options kind kinds type types sort"""
 _FILLER = frozenset(_FILLER_WORDS.split())
 
 
@@ -76,13 +77,16 @@ class Request:
     interpreted: Interpreted | None
     order: Order = "relevance"
     small_talk: bool = False
+    worded: bool = False  # the customer's turns carry words to search beyond place, price and filler
+
 
     @property
     def broad(self) -> bool:
-        """A place and nothing else to go on ("what can I book in Troy?"): no service, price or feature."""
+        """A place and nothing else to go on ("what can I book in Troy?"): no service, price, feature, nor a
+        word to search ("someone to count my cows in Almont" has words: the search looks for them)."""
         it = self.interpreted
         return (it is not None and it.place is not None and it.category is None and not it.features
-                and it.max_price is None and not it.insured)
+                and it.max_price is None and not it.insured and not self.worded)
 
     @property
     def place_involved(self) -> bool:
@@ -122,6 +126,7 @@ def condense(turns: list[str], parser: QueryParser) -> Request:
     merged = Interpreted(text="")
     words: list[str] = []
     order: Order = "relevance"
+    since_topic: list[Interpreted] = []  # the readings of the turns since the topic started
     for raw in turns:
         if is_small_talk(raw):
             continue
@@ -131,6 +136,8 @@ def condense(turns: list[str], parser: QueryParser) -> Request:
         if it.category is not None and merged.category is not None and it.category not in merged.categories:
             words, order = [], "relevance"  # a new topic: what was asked for the old one no longer holds
             merged.max_price, merged.features, merged.insured = None, [], None
+            since_topic = []
+        since_topic.append(it)
         if it.category is not None:
             merged.category, merged.categories = it.category, list(it.categories)
         if it.place is not None or it.outside_place is not None:
@@ -147,7 +154,9 @@ def condense(turns: list[str], parser: QueryParser) -> Request:
     if all(v is None for v in wanted) and not merged.features:
         return Request(None, order=order)
     merged.text = " ".join(words) or (merged.category or "drone services").replace("_", " ")
-    return Request(merged, order=order)
+    if len(since_topic) == 1:  # one turn asks it all: search its words as /search would (never worse than it)
+        merged.text = since_topic[0].text
+    return Request(merged, order=order, worded=bool(words))
 
 
 def llm_query(turns: list[str]) -> str:
@@ -163,4 +172,4 @@ def with_hints(request: Request, hints: Hints, parser: QueryParser) -> Request:
         return request
     if not merged.text:
         merged.text = (merged.category or "drone services").replace("_", " ")
-    return Request(merged, order=request.order, small_talk=request.small_talk)
+    return Request(merged, order=request.order, small_talk=request.small_talk, worded=request.worded)

@@ -67,3 +67,14 @@ def test_a_question_about_the_results_refines_without_switching_topic() -> None:
     it = _it("as-built documentation for a warehouse in Wixom", "do they use RTK for survey-grade accuracy?")
     assert it.interpreted is not None and it.interpreted.category == "construction"
     assert "rtk_gps" in it.interpreted.features
+
+
+def test_a_place_alone_is_broad_but_words_are_searched() -> None:
+    assert _it("What drone services can I book in Troy?").broad
+    worded = _it("someone to count my cows", "near Almont")
+    assert not worded.broad and worded.interpreted is not None and "cows" in worded.interpreted.text
+
+
+def test_one_turn_searches_what_search_itself_would() -> None:
+    text = "pond water keeps pooling on my acreage near Hartland, can you map the drainage?"
+    assert _it(text).interpreted.text == PARSER.parse(text).text  # type: ignore[union-attr]
