@@ -166,8 +166,12 @@ def test_storm_breaker_opens_and_fallback_serves_everyone(settings: Settings, fa
 
     app = create_app(s)
     opened: list[float] = []
+    probes: list[float] = []  # half-open: the breaker lets one probe call through (a slow machine reaches it)
     app.state.services.breakers.listeners.append(
         lambda name, state: opened.append(time.monotonic()) if (name, state) == (PRIMARY, "open") else None
+    )
+    app.state.services.breakers.listeners.append(
+        lambda name, state: probes.append(time.monotonic()) if (name, state) == (PRIMARY, "half_open") else None
     )
     with LiveServer(app) as live:
         asyncio.run(storm(live.url))
@@ -180,7 +184,9 @@ def test_storm_breaker_opens_and_fallback_serves_everyone(settings: Settings, fa
     # fallback call may itself time out, and the local model answers that one).
     assert fake_openai.count(PRIMARY) <= 16 + 5
     after = [c.model for c in fake_openai.calls if c.at > opened[0]]
-    assert after and PRIMARY not in after and FALLBACK in after
+    # once open, the primary sees nothing but the half-open probes (one each); with the reset at 60 s, a quiet
+    # machine finishes the storm before the first
+    assert after and after.count(PRIMARY) <= len(probes) and FALLBACK in after
     late = [t0 for t0, _, _ in results if t0 > opened[0]]
     assert len(late) >= 150 and len(after) >= len(late)  # each later request: upstream calls, none to the primary
     assert fake_openai.count(FALLBACK) + fake_openai.count(LOCAL) >= 200  # everyone answered past the primary

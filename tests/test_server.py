@@ -189,7 +189,7 @@ def test_ordinary_requests_pass_the_guard_unchanged(client: TestClient, fake_ope
     assert r.status_code == 200
     asked = chat_calls(fake_openai)
     if asked:  # the model saw the text unchanged ("Forget Troy, search Sterling Heights" needs no model)
-        assert asked[-1].body["messages"][-1]["content"] == text
+        assert asked[0].body["messages"][-1]["content"] == text  # (a retry, if any, adds its own turn after it)
     else:
         assert "Operators that serve" in r.json()["output"]  # a place and nothing else: what serves it
 

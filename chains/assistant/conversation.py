@@ -60,7 +60,7 @@ _FILLER_WORDS = """
     closer rated rating top highest best should could would may might just like know tell show give
     recommend suggest someone somebody anyone anybody hire book about actually ok okay then now instead
     still drone drones uav uas service services company companies pilot pilots operator operators offer offers
-    available options kind kinds type types sort"""
+    available options kind kinds type types sort forget search searching finding look needs wants got help"""
 _FILLER = frozenset(_FILLER_WORDS.split())
 
 

@@ -71,6 +71,7 @@ def test_a_question_about_the_results_refines_without_switching_topic() -> None:
 
 def test_a_place_alone_is_broad_but_words_are_searched() -> None:
     assert _it("What drone services can I book in Troy?").broad
+    assert _it("Forget Troy, search Sterling Heights").broad  # steering words are no need
     worded = _it("someone to count my cows", "near Almont")
     assert not worded.broad and worded.interpreted is not None and "cows" in worded.interpreted.text
 
