@@ -61,6 +61,7 @@ from gateway.ledger_tables import (
     metadata,
     usage_table,
 )
+from gateway.model_names import unify_model_names
 from gateway.rollups import (
     accumulate,
     add_sums,
@@ -172,8 +173,14 @@ def _utc(t: dt.datetime) -> dt.datetime:
 class Ledger:
     """The usage store. `create()` makes the table (idempotent); nothing connects before it."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, local_model_name: str | None = None) -> None:
+        """Args:
+        url: the database's SQLAlchemy URL.
+        local_model_name: the embedded model's configured name: rows an older version wrote under its file
+            path are renamed to it when the ledger is opened (`gateway/model_names.py`).
+        """
         self.url = url
+        self.local_model_name = local_model_name
         self.is_sqlite = url.startswith("sqlite")
         self._engine: Engine | None = None
         self._lock = threading.Lock()
@@ -195,6 +202,8 @@ class Ledger:
         metadata.create_all(self.engine, checkfirst=True)
         add_record_ids(self.engine, is_sqlite=self.is_sqlite)
         self.backfill()
+        if self.local_model_name:
+            unify_model_names(self.engine, is_sqlite=self.is_sqlite, name=self.local_model_name)
         return self
 
     def close(self) -> None:
@@ -398,4 +407,5 @@ def _rank(values: list[float], pct: int) -> float:
 
 def build_ledger(settings: Any) -> Ledger:
     """The ledger of the settings: PostgreSQL when DATABASE_URL is set, else the SQLite file USAGE_DB_FILE."""
-    return Ledger(database_url(database_url=settings.database_url, sqlite_file=settings.usage_db_file))
+    return Ledger(database_url(database_url=settings.database_url, sqlite_file=settings.usage_db_file),
+                  local_model_name=settings.local_model_name)

@@ -9,7 +9,7 @@ both inherit).
 For each chat-model run:
     on_chat_model_start  the model asked for, start time (and the prompt, when AUDIT_TEXT is on)
     on_llm_new_token     the first non-empty token: time to first token (streams)
-    on_llm_end           `response_metadata["model_name"]` (the provider's name for the model that answered)
+    on_llm_end           the model's configured name (whatever the server reports back: issue 20)
                          and `usage_metadata` (input, cache_read, output tokens) -> priced `ModelCall`
     on_llm_error         a failed `ModelCall` (the error's type only: provider messages can echo secrets)
 A fallback thus shows as a failed call of the primary then an answered call of the fallback, which is
@@ -99,7 +99,10 @@ class UsageCallback(BaseCallbackHandler):
         message = _first_message(response)
         meta = dict(getattr(message, "response_metadata", None) or {})
         llm_output = response.llm_output or {}
-        model = str(meta.get("model_name") or llm_output.get("model_name") or run.model)
+        # The name the model layer asked for (the configured name or alias), not the one the server reports back:
+        # OpenAI answers with a dated snapshot, llama.cpp with its file path (issue 20). One name per model keeps
+        # one series in the ledger, the metrics and the audit trail, and never leaks a server's file layout.
+        model = run.model if run.model != "?" else str(meta.get("model_name") or llm_output.get("model_name") or "?")
         reported = _usage(message, llm_output)
         is_local = self.prices.is_local(model) or self.prices.is_local(run.model)
         tokens = reported or (0, 0, 0)

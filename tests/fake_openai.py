@@ -38,6 +38,7 @@ class Reply:
     chunk_delay: float = 0.0
     chunks: int = 4
     usage: bool = True
+    model: str | None = None  # the name reported back (default: the one asked for; llama.cpp reports a path)
 
 
 @dataclass
@@ -239,7 +240,7 @@ class _Handler(BaseHTTPRequestHandler):
             "id": "chatcmpl-fake",
             "object": "chat.completion",
             "created": int(time.time()),
-            "model": model,
+            "model": r.model or model,
             "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": r.text}}],
         }
         if r.usage:
@@ -256,7 +257,8 @@ class _Handler(BaseHTTPRequestHandler):
         pieces = [" ".join(words[i * len(words) // n : (i + 1) * len(words) // n]) for i in range(n)]
         pieces = [p if i == 0 else " " + p for i, p in enumerate(pieces)]
         time.sleep(r.first_token_delay)
-        base = {"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": int(time.time()), "model": model}
+        base = {"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": int(time.time()),
+                "model": r.model or model}
         try:
             for i, piece in enumerate(pieces):
                 if cut_after is not None and i >= cut_after:
