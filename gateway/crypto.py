@@ -124,7 +124,9 @@ def build_cipher(settings: Any) -> Cipher | None:
     Args:
         settings: `Settings` (its `data_keys` were checked when it was built).
     """
-    keys: list[bytes] = list(getattr(settings, "data_keys", None) or [])
+    # Settings always have `data_keys` (its errors propagate: never a silent fall back to plain text); a test's
+    # stand-in namespace without the attribute has no keys.
+    keys: list[bytes] = list(settings.data_keys) if hasattr(type(settings), "data_keys") else []
     mode = f"keys:{','.join(key_id(k) for k in keys)}" if keys else "plain"
     if mode not in _announced:
         _announced.add(mode)

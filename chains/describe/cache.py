@@ -143,7 +143,7 @@ class SQLiteCache(_Async):
 
     def rewrite(self, transform: Rewrite, *, dry_run: bool = False) -> int:
         """Passes every live entry through `transform` in one transaction (all or nothing); expired entries are
-        deleted. Returns the number of live entries read."""
+        deleted, then the file is vacuumed. Returns the number of live entries read."""
         with self._lock:
             db = self._db()
             try:
@@ -157,11 +157,15 @@ class SQLiteCache(_Async):
                         db.execute("UPDATE describe_cache SET value = ? WHERE key = ?", (new, key))
                 if dry_run:
                     db.rollback()
-                else:
-                    db.commit()
+                    return len(rows)
+                db.commit()
             except BaseException:
                 db.rollback()
                 raise
+            # The old values linger in free pages and the WAL until overwritten: rebuild the file, empty the WAL,
+            # so no plain text (or text under a dropped key) stays on disk.
+            db.execute("VACUUM")
+            db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             return len(rows)
 
     def close(self) -> None:
