@@ -65,7 +65,7 @@ def test_an_edited_sealed_record_is_still_named(tmp_path: Path) -> None:
     lines[1] = lines[1].replace('"status":200', '"status":500')
     path.write_text("\n".join(lines) + "\n")
     count, broken = verify(path)
-    assert broken is not None and broken.line == 2 and broken.request_id == "req-0001"
+    assert count == 2 and broken is not None and broken.line == 2 and broken.request_id == "req-0001"
 
 
 def test_rotation_re_encrypts_under_the_new_key_and_keeps_every_hash(tmp_path: Path) -> None:

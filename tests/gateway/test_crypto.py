@@ -64,7 +64,7 @@ def test_parse_keys_reads_lists_and_files_and_names_a_bad_key_without_echoing_it
 
 
 def test_settings_refuse_bad_key_material_at_start(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="DATA_ENCRYPTION_KEY: .*key 1 is not a Fernet key") as err:
+    with pytest.raises(ConfigError, match=r"DATA_ENCRYPTION_KEY: .*key 1 is not a Fernet key") as err:
         load_settings(_env_file=None, data_encryption_key="hunter2")
     assert "hunter2" not in err.value.message
     with pytest.raises(ConfigError, match="DATA_ENCRYPTION_KEY_FILE: cannot read it"):

@@ -44,7 +44,7 @@ def test_no_description_in_the_file_and_a_repeat_is_a_hit(
     fake_openai.always(PRIMARY, Reply(TEXT))
     settings = describe_settings.model_copy(update=_key(NEW))
     chain = build_describe(settings)
-    assert isinstance(chain.cache, SealedCache)
+    assert isinstance(build_cache(settings), SealedCache)
     assert chain.invoke(listing).cached is False
     assert chain.invoke(listing).cached is True and fake_openai.count(PRIMARY) == 1
     raw = _stored_bytes(settings.describe_cache_path)
@@ -76,7 +76,7 @@ def test_an_encrypted_entry_read_without_a_key_is_a_miss(
     fake_openai.always(PRIMARY, Reply(TEXT))
     build_describe(describe_settings.model_copy(update=_key(OLD))).invoke(listing)
     plain = build_describe(describe_settings)  # the key was removed from the configuration
-    assert not isinstance(plain.cache, SealedCache)
+    assert not isinstance(build_cache(describe_settings), SealedCache)
     out = plain.invoke(listing)
     assert out.description == TEXT and out.cached is False and fake_openai.count(PRIMARY) == 2
 
@@ -125,7 +125,7 @@ def test_redis_entries_are_encrypted_and_rekeyed_with_their_ttl(
     cache.inner.prefix = f"test-{uuid.uuid4().hex}:"
     cache.put("k", '{"description": "Roof checks"}')
     raw = cache.inner._client.get(cache.inner.prefix + "k")
-    assert b"Roof" not in raw and is_token(raw.decode())
+    assert isinstance(raw, bytes) and b"Roof" not in raw and is_token(raw.decode())
     report = rekey_cache(cache.inner, Cipher([NEW.encode(), OLD.encode()]))
     assert report.rotated == 1
     assert SealedCache(cache.inner, Cipher([NEW.encode()])).get("k") == '{"description": "Roof checks"}'
