@@ -67,11 +67,14 @@ def scrub(value: Any) -> Any:
     return value
 
 
+# An event -> (its hashed body without the text, the text's tokens kept outside the hash): audit_seal.seal.
+_Seal = Callable[[dict[str, Any]], tuple[dict[str, Any], dict[str, str]]]
+
+
 class _ChainedFile:
     """structlog's logger: appends each event dict as a chained canonical JSON line."""
 
-    def __init__(self, path: Path, *, seal: Callable[[dict[str, Any]], tuple[dict[str, Any], dict[str, str]]] | None
-                 = None) -> None:
+    def __init__(self, path: Path, *, seal: _Seal | None = None) -> None:
         self.path = path
         self._seal = seal  # text out of the hashed body, encrypted (audit_seal.py); None: no key, plain text
         self._lock = threading.Lock()
