@@ -2,7 +2,8 @@
 
     SkyMarketError                      base: code, HTTP status, a message safe to show a user
     ├── ConfigError                     configuration is wrong or missing (settings, presets, model file)
-    │   └── ProviderAuthError           the provider refused our credentials (401 upstream)
+    │   ├── ProviderAuthError           the provider refused our credentials (401 upstream)
+    │   └── DataKeyError                stored text does not decrypt with any configured DATA_ENCRYPTION_KEY
     ├── PromptError                     a prompt file is malformed, or a variable is missing
     ├── InputRejected                   the request's content is refused (guard block, moderation)
     ├── MalformedBody                   400: a body no parser may take (not UTF-8, NaN, a 5,000-digit number)
@@ -28,6 +29,7 @@ __all__ = [
     "BodyTooDeep",
     "BudgetExceeded",
     "ConfigError",
+    "DataKeyError",
     "Forbidden",
     "InputRejected",
     "InputTooLong",
@@ -68,6 +70,11 @@ class ConfigError(SkyMarketError):
 class ProviderAuthError(ConfigError):
     code = "provider_auth_failed"
     status = 401
+
+
+class DataKeyError(ConfigError):
+    code = "data_key_error"
+    status = 500
 
 
 class PromptError(SkyMarketError):

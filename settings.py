@@ -201,6 +201,10 @@ class Settings(BaseSettings):
     audit_file: Path = ROOT / "data" / "audit" / "audit.jsonl"
     audit_text: bool = False  # also write prompt and answer text, after PII redaction
     audit_hmac_key: SecretStr | None = None  # keys the end-user id hash; else a random key kept in data/audit/
+    # Encryption at rest (gateway/crypto.py) of the audit text and the describe cache: Fernet keys, newest first;
+    # older keys listed after it still decrypt (rotation: `skymarket data rotate-key`, then drop them).
+    data_encryption_key: SecretStr | None = None  # one key or several, comma-separated
+    data_encryption_key_file: Path | None = None  # one key per line; read after DATA_ENCRYPTION_KEY's keys
     alert_webhook_url: str | None = None  # alerts are POSTed here as JSON (and always logged)
     alert_error_rate_jump: float = Field(default=0.2, ge=0, le=1)  # last-hour rate minus the day's, to alert
     alert_fallback_rate_jump: float = Field(default=0.2, ge=0, le=1)
@@ -228,6 +232,24 @@ class Settings(BaseSettings):
             raise ValueError("must be an http(s) URL such as http://127.0.0.1:8080/v1")
         return v.rstrip("/")
 
+    @field_validator("data_encryption_key")
+    @classmethod
+    def _fernet_keys(cls, v: SecretStr | None) -> SecretStr | None:
+        from gateway.crypto import parse_keys
+
+        if v is None or not v.get_secret_value().strip():
+            return None
+        parse_keys(v.get_secret_value())  # a bad key: refused here, not mid-request
+        return v
+
+    @model_validator(mode="after")
+    def _encryption_at_rest(self) -> Settings:
+        keys = self.data_keys  # reads and checks DATA_ENCRYPTION_KEY_FILE now: a bad file fails at start
+        if self.skymarket_env == "production" and self.audit_text and not keys:
+            raise ValueError("AUDIT_TEXT=true in production needs DATA_ENCRYPTION_KEY or DATA_ENCRYPTION_KEY_FILE: "
+                             "prompts and answers are never stored in plain text there")
+        return self
+
     @model_validator(mode="after")
     def _chroma_pair(self) -> Settings:
         if (self.chroma_host is None) != (self.chroma_port is None):
@@ -252,6 +274,28 @@ class Settings(BaseSettings):
         if self.playgrounds_enabled is not None:
             return self.playgrounds_enabled
         return self.skymarket_env == "development"
+
+    @property
+    def data_keys(self) -> list[bytes]:
+        """The Fernet keys for stored text, newest first: DATA_ENCRYPTION_KEY's, then DATA_ENCRYPTION_KEY_FILE's.
+
+        Raises:
+            ValueError: the key file cannot be read or holds something that is not a key.
+        """
+        from gateway.crypto import parse_keys
+
+        keys = []
+        if self.data_encryption_key is not None:
+            keys += parse_keys(self.data_encryption_key.get_secret_value(), source="DATA_ENCRYPTION_KEY")
+        if self.data_encryption_key_file is not None:
+            try:
+                text = self.data_encryption_key_file.read_text(encoding="utf-8")
+            except (OSError, UnicodeError) as exc:
+                raise ValueError(f"DATA_ENCRYPTION_KEY_FILE: cannot read it ({type(exc).__name__})") from None
+            keys += [k for k in parse_keys(text, source="DATA_ENCRYPTION_KEY_FILE") if k not in keys]
+            if not keys:
+                raise ValueError("DATA_ENCRYPTION_KEY_FILE: holds no key")
+        return keys
 
     @cached_property
     def presets(self) -> dict[str, Preset]:

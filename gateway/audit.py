@@ -9,6 +9,9 @@ writes take an exclusive `flock` and read the last hash from the file itself whe
 What a record never holds: API keys (only the key's *name*), the raw end-user id (only an HMAC of it under
 AUDIT_HMAC_KEY), provider error messages (only the error's type), and prompt or answer text unless
 AUDIT_TEXT is on, and then only after PII redaction. Every string goes through `scrub()` anyway.
+
+With DATA_ENCRYPTION_KEY set, that text is sealed: encrypted outside the hashed part of the line, bound to it by
+a keyed digest inside it, so the chain verifies without the key and survives key rotation (gateway/audit_seal.py).
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ import re
 import secrets
 import threading
 import unicodedata
-from collections.abc import MutableMapping
+from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,7 +34,9 @@ from typing import Any
 import structlog
 
 from chains.guard.pii import redact_pii
+from gateway.audit_seal import seal
 from gateway.context import RequestContext
+from gateway.crypto import Cipher, build_cipher
 
 __all__ = ["AuditLog", "Broken", "build_audit", "canonical", "main", "scrub", "verify"]
 
@@ -62,31 +67,54 @@ def scrub(value: Any) -> Any:
     return value
 
 
+# An event -> (its hashed body without the text, the text's tokens kept outside the hash): audit_seal.seal.
+_Seal = Callable[[dict[str, Any]], tuple[dict[str, Any], dict[str, str]]]
+
+
 class _ChainedFile:
     """structlog's logger: appends each event dict as a chained canonical JSON line."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, seal: _Seal | None = None) -> None:
         self.path = path
+        self._seal = seal  # text out of the hashed body, encrypted (audit_seal.py); None: no key, plain text
         self._lock = threading.Lock()
         self._last: tuple[int, str] | None = None  # (file size after our last write, its hash)
 
     def msg(self, event: dict[str, Any]) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        sealed: dict[str, str] = {}
+        if self._seal is not None:
+            event, sealed = self._seal(event)
         with self._lock:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o640)
+            fd = _open_locked(self.path)
             try:
-                fcntl.flock(fd, fcntl.LOCK_EX)
                 size = os.fstat(fd).st_size
                 prev = self._last[1] if self._last and self._last[0] == size else _last_hash(fd, size)
                 body = {**event, "prev": prev}
                 digest = hashlib.sha256(canonical(body).encode()).hexdigest()
-                line = (canonical({**body, "hash": digest}) + "\n").encode()
+                record = {**body, "hash": digest, **({"sealed": sealed} if sealed else {})}
+                line = (canonical(record) + "\n").encode()
                 os.write(fd, line)
                 self._last = (size + len(line), digest)
             finally:
                 os.close(fd)  # closing releases the flock
 
     info = msg
+
+
+def _open_locked(path: Path) -> int:
+    """The audit file, opened for appending under an exclusive flock. A file replaced while we waited for the
+    lock (`skymarket data rotate-key` renames a rewritten copy into place) is re-opened: never write to the
+    unlinked old one."""
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o640)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            if os.stat(path).st_ino == os.fstat(fd).st_ino:
+                return fd
+        except FileNotFoundError:
+            pass
+        os.close(fd)
 
 
 def _last_hash(fd: int, size: int) -> str:
@@ -114,12 +142,18 @@ def _to_logger(_: Any, __: str, event: MutableMapping[str, Any]) -> tuple[Any, .
 class AuditLog:
     """Writes request records. Build with `build_audit(settings)`."""
 
-    def __init__(self, path: Path, *, hmac_key: bytes, keep_text: bool = False) -> None:
+    def __init__(self, path: Path, *, hmac_key: bytes, keep_text: bool = False, cipher: Cipher | None = None) -> None:
         self.path = path
         self.keep_text = keep_text
+        self.encrypted = cipher is not None
         self._key = hmac_key
+
+        def _seal(event: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+            assert cipher is not None
+            return seal(event, cipher=cipher, hmac_key=hmac_key)
+
         self._log = structlog.wrap_logger(
-            _ChainedFile(path),
+            _ChainedFile(path, seal=_seal if cipher is not None else None),
             processors=[structlog.processors.TimeStamper(fmt="iso", utc=True, key="time"),
                         _scrub_event, _to_logger],
         )
@@ -188,8 +222,9 @@ def _hmac_key(settings: Any) -> bytes:
 
 
 def build_audit(settings: Any) -> AuditLog:
-    """The audit log of the settings (AUDIT_FILE, AUDIT_TEXT, AUDIT_HMAC_KEY)."""
-    return AuditLog(Path(settings.audit_file), hmac_key=_hmac_key(settings), keep_text=settings.audit_text)
+    """The audit log of the settings (AUDIT_FILE, AUDIT_TEXT, AUDIT_HMAC_KEY, DATA_ENCRYPTION_KEY[_FILE])."""
+    return AuditLog(Path(settings.audit_file), hmac_key=_hmac_key(settings), keep_text=settings.audit_text,
+                    cipher=build_cipher(settings))
 
 
 @dataclass(frozen=True)
@@ -208,6 +243,7 @@ def verify(path: Path) -> tuple[int, Broken | None]:
             try:
                 rec = json.loads(raw)
                 claimed = rec.pop("hash")
+                rec.pop("sealed", None)  # encrypted text sits outside the hash (audit_seal.py): no key needed
             except (ValueError, KeyError, TypeError, AttributeError):
                 return n, Broken(n, None, "not a chained JSON record")
             rid = rec.get("request_id")

@@ -27,7 +27,8 @@ _SEQ = itertools.count()
 def _isolate_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """No developer's environment leaks into a test's Settings."""
     for name in list(os.environ):
-        if name.startswith(("OPENAI_", "AI_", "SKYMARKET_", "LOCAL_MODEL_", "CHROMA_", "REDIS_URL", "DATABASE_URL")):
+        if name.startswith(("OPENAI_", "AI_", "SKYMARKET_", "LOCAL_MODEL_", "CHROMA_", "REDIS_URL", "DATABASE_URL",
+                            "DATA_ENCRYPTION_KEY", "AUDIT_TEXT")):
             monkeypatch.delenv(name, raising=False)
 
 

@@ -4,6 +4,10 @@ The key (`cache_key()`) hashes the canonical input with everything that shapes t
 versions, the claim rules' version, the models and their parameters. Editing a prompt therefore changes
 the key, and old entries are simply never read again (they expire by TTL). Values are `DescribeOutput`
 JSON. Nothing connects at construction: the SQLite file is opened and the Redis client used on first use.
+
+With DATA_ENCRYPTION_KEY set, values are stored as Fernet tokens (`SealedCache` around either store). An entry
+no configured key opens (a dropped key, plain text from before the key) is a miss, logged once, and is
+overwritten by the fresh answer. `rewrite()` serves `skymarket data rotate-key` (gateway/rekey.py).
 """
 
 from __future__ import annotations
@@ -15,12 +19,19 @@ import logging
 import sqlite3
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
+from errors import DataKeyError
+from gateway.crypto import Cipher, build_cipher, is_token
 from settings import Settings
 
-__all__ = ["DescribeCache", "NoCache", "RedisCache", "SQLiteCache", "build_cache", "cache_key"]
+__all__ = ["DescribeCache", "NoCache", "RedisCache", "SQLiteCache", "SealedCache", "build_cache", "build_store",
+           "cache_key"]
+
+# `rewrite()`'s argument: a stored value -> its new value, or None to delete the entry.
+Rewrite = Callable[[str], str | None]
 
 log = logging.getLogger("skymarket.describe.cache")
 
@@ -130,6 +141,33 @@ class SQLiteCache(_Async):
         except (sqlite3.Error, OSError) as exc:
             log.warning("describe cache write failed: %s", exc)
 
+    def rewrite(self, transform: Rewrite, *, dry_run: bool = False) -> int:
+        """Passes every live entry through `transform` in one transaction (all or nothing); expired entries are
+        deleted, then the file is vacuumed. Returns the number of live entries read."""
+        with self._lock:
+            db = self._db()
+            try:
+                db.execute("DELETE FROM describe_cache WHERE expires_at <= ?", (self.clock(),))
+                rows = db.execute("SELECT key, value FROM describe_cache").fetchall()
+                for key, value in rows:
+                    new = transform(str(value))
+                    if new is None:
+                        db.execute("DELETE FROM describe_cache WHERE key = ?", (key,))
+                    elif new != value:
+                        db.execute("UPDATE describe_cache SET value = ? WHERE key = ?", (new, key))
+                if dry_run:
+                    db.rollback()
+                    return len(rows)
+                db.commit()
+            except BaseException:
+                db.rollback()
+                raise
+            # The old values linger in free pages and the WAL until overwritten: rebuild the file, empty the WAL,
+            # so no plain text (or text under a dropped key) stays on disk.
+            db.execute("VACUUM")
+            db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            return len(rows)
+
     def close(self) -> None:
         with self._lock:
             if self._conn is not None:
@@ -164,15 +202,72 @@ class RedisCache(_Async):
         except self._errors as exc:
             log.warning("describe cache write failed: %s", type(exc).__name__)
 
+    def rewrite(self, transform: Rewrite, *, dry_run: bool = False) -> int:
+        """Passes every entry under the prefix through `transform`, entry by entry, keeping each one's TTL.
+        Returns the number of entries read."""
+        n = 0
+        for name in self._client.scan_iter(match=self.prefix + "*", count=500):
+            value = self._client.get(name)
+            if value is None:  # expired meanwhile
+                continue
+            n += 1
+            old = value.decode("utf-8") if isinstance(value, bytes) else str(value)
+            new = transform(old)
+            if dry_run or new == old:
+                continue
+            if new is None:
+                self._client.delete(name)
+            else:
+                self._client.set(name, new, keepttl=True, xx=True)
+        return n
+
+
+class SealedCache(_Async):
+    """Encrypts values on the way in, decrypts them on the way out. A value no key opens is a miss."""
+
+    def __init__(self, inner: SQLiteCache | RedisCache, cipher: Cipher) -> None:
+        self.inner = inner
+        self.cipher = cipher
+        self.name = inner.name
+        self._warned = False
+
+    def get(self, key: str) -> str | None:
+        value = self.inner.get(key)
+        if value is None:
+            return None
+        try:
+            return self.cipher.decrypt(value)
+        except DataKeyError as exc:  # a miss, never a failed request; said once, not once per request
+            if not self._warned:
+                self._warned = True
+                what = exc.message if is_token(value) else "an entry is in plain text (stored before the key)"
+                log.warning("describe cache: %s; such entries are misses until rewritten or "
+                            "`skymarket data rotate-key` runs", what)
+            return None
+
+    def put(self, key: str, value: str) -> None:
+        self.inner.put(key, self.cipher.encrypt(value))  # encryption never fails: no plain-text fallback
+
 
 def build_cache(settings: Settings) -> DescribeCache:
     """Redis when REDIS_URL is set, else the SQLite file DESCRIBE_CACHE_PATH; NoCache when disabled.
 
+    Encrypted (`SealedCache`) when DATA_ENCRYPTION_KEY or DATA_ENCRYPTION_KEY_FILE is set.
+
     Args:
-        settings: DESCRIBE_CACHE_ENABLED, DESCRIBE_CACHE_TTL_S, DESCRIBE_CACHE_PATH, REDIS_URL.
+        settings: DESCRIBE_CACHE_ENABLED, DESCRIBE_CACHE_TTL_S, DESCRIBE_CACHE_PATH, REDIS_URL, the data keys.
     """
     if not settings.describe_cache_enabled:
         return NoCache()
+    return _sealed(build_store(settings), build_cipher(settings))
+
+
+def build_store(settings: Settings) -> SQLiteCache | RedisCache:
+    """The store itself, without encryption (what `skymarket data rotate-key` rewrites)."""
     if settings.redis_url:
         return RedisCache(settings.redis_url, ttl_s=settings.describe_cache_ttl_s)
     return SQLiteCache(settings.describe_cache_path, ttl_s=settings.describe_cache_ttl_s)
+
+
+def _sealed(store: SQLiteCache | RedisCache, cipher: Cipher | None) -> DescribeCache:
+    return store if cipher is None else SealedCache(store, cipher)

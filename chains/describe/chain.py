@@ -70,6 +70,17 @@ def _text(message: Any) -> str:
     return text.replace("**", "").strip().strip('"').strip()
 
 
+def _cached(value: str | None) -> DescribeOutput | None:
+    """A cache hit's output; a value that is not one (e.g. encrypted, read without DATA_ENCRYPTION_KEY) is a miss."""
+    if value is None:
+        return None
+    try:
+        return DescribeOutput.model_validate_json(value).model_copy(update={"cached": True})
+    except ValidationError:
+        log.warning("describe cache: an entry is not a description (encrypted under a key not configured?): a miss")
+        return None
+
+
 class DescribeRunnable(Runnable[DescribeInput, DescribeOutput]):
     """See the module docstring. Built by `chains.describe.build_describe_chain`."""
 
@@ -218,10 +229,10 @@ class DescribeRunnable(Runnable[DescribeInput, DescribeOutput]):
     # --- invoke ---
     def _run(self, raw: Any, run_manager: CallbackManagerForChainRun, config: RunnableConfig) -> DescribeOutput:
         job = self._prepare(raw)
-        hit = self.cache.get(job.key)
+        hit = _cached(self.cache.get(job.key))
         metrics.cache(hit=hit is not None)
         if hit is not None:
-            return DescribeOutput.model_validate_json(hit).model_copy(update={"cached": True})
+            return hit
         self._refuse_input(job, self.moderator.check(job.texts))
         child = patch_config(config, callbacks=run_manager.get_child())
         messages: list[BaseMessage] | None = job.messages
@@ -240,10 +251,10 @@ class DescribeRunnable(Runnable[DescribeInput, DescribeOutput]):
         self, raw: Any, run_manager: AsyncCallbackManagerForChainRun, config: RunnableConfig
     ) -> DescribeOutput:
         job = self._prepare(raw)
-        hit = await self.cache.aget(job.key)
+        hit = _cached(await self.cache.aget(job.key))
         metrics.cache(hit=hit is not None)
         if hit is not None:
-            return DescribeOutput.model_validate_json(hit).model_copy(update={"cached": True})
+            return hit
         self._refuse_input(job, await self.moderator.acheck(job.texts))
         child = patch_config(config, callbacks=run_manager.get_child())
         messages: list[BaseMessage] | None = job.messages
