@@ -17,6 +17,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "keys": ("gateway.keys:main", "API keys: create --name N --scopes chat,search | list | revoke NAME"),
     "usage": ("gateway.reports:main", "usage and cost report (--by day|key|model|route --since 7d)"),
     "audit": ("gateway.audit:main", "check the audit trail's hash chain (verify FILE)"),
+    "prune": ("gateway.retention:main", "delete what is older than RETENTION_*_DAYS ([--dry-run] [--store S])"),
     "prompts": ("chains.evals.cli:main", "evaluate prompt files against golden cases (eval [NAME] --accept)"),
 }
 
