@@ -108,7 +108,12 @@ def _copy_range(src: int, dst: IO[bytes], start: int, end: int) -> None:
         pos += len(chunk)
 
 
-def prune_audit(path: Path, cutoff: dt.datetime, *, now: dt.datetime, dry_run: bool = False) -> AuditPrune:
+class _Replaced(Exception):
+    """Another prune (another worker's daily job, a `skymarket prune`) replaced the file during ours."""
+
+
+def prune_audit(path: Path, cutoff: dt.datetime, *, now: dt.datetime, dry_run: bool = False,
+                attempts: int = 3) -> AuditPrune:
     """Replaces the records older than `cutoff` by one checkpoint (atomically; see the module docstring).
 
     Args:
@@ -116,11 +121,22 @@ def prune_audit(path: Path, cutoff: dt.datetime, *, now: dt.datetime, dry_run: b
         cutoff: records whose `time` is before this go (aware, or naive UTC).
         now: when this prune runs (written into the checkpoint).
         dry_run: only count what would go.
+        attempts: how often to start again when another prune replaced the file meanwhile (it then usually
+            finds nothing left to prune).
 
     Raises:
-        RetentionError: the prefix's chain is broken (it is kept), or another prune replaced the file meanwhile.
+        RetentionError: the prefix's chain is broken (it is kept), or other prunes kept replacing the file.
     """
     cutoff = cutoff if cutoff.tzinfo is not None else cutoff.replace(tzinfo=dt.UTC)
+    for _ in range(attempts):
+        try:
+            return _prune_once(path, cutoff, now=now, dry_run=dry_run)
+        except _Replaced:
+            continue
+    raise RetentionError("the audit file was replaced by other prunes while pruning: try again")
+
+
+def _prune_once(path: Path, cutoff: dt.datetime, *, now: dt.datetime, dry_run: bool) -> AuditPrune:
     try:
         f = open(path, "rb")  # noqa: SIM115 - closed below, after the rename
     except FileNotFoundError:
@@ -144,8 +160,7 @@ def prune_audit(path: Path, cutoff: dt.datetime, *, now: dt.datetime, dry_run: b
                 fd = open_locked(path)
                 try:
                     if os.fstat(fd).st_ino != first_ino:
-                        raise RetentionError("the audit file was replaced while pruning (another prune?): "
-                                             "try again")
+                        raise _Replaced
                     out.flush()
                     _copy_range(fd, out, copied, os.fstat(fd).st_size)  # appended meanwhile
                     out.flush()

@@ -193,3 +193,27 @@ def test_pruning_while_the_server_writes_loses_nothing(tmp_path: Path) -> None:
     assert cp["pruned"]["records"] + count == 50 + written  # every record is either kept or counted as pruned
     kept = [r["request_id"] for r in _lines(path)[1:]]
     assert kept == [f"live-{i:04d}" for i in range(written - len(kept), written)]  # in order, none missing
+
+
+def test_two_prunes_at_once_both_succeed(tmp_path: Path) -> None:
+    """Every worker runs the daily job: prunes that meet start again on the new file instead of failing."""
+    path = tmp_path / "audit.jsonl"
+    errors: list[BaseException] = []
+    for rnd in range(20):
+        _write(path, 20, start=rnd * 20)
+        gate = threading.Barrier(3)
+
+        def pruner(rnd: int = rnd, gate: threading.Barrier = gate) -> None:
+            gate.wait()
+            try:
+                prune_audit(path, _day(rnd * 20 + 10), now=_day(rnd * 20 + 10))
+            except BaseException as exc:  # collected for the assertion below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=pruner) for _ in range(3)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert errors == []
+    assert verify(path) == (10, None) and read_checkpoint(path)["pruned"]["records"] == 390  # type: ignore[index]
