@@ -29,12 +29,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Table, delete, func, select
+from sqlalchemy import Table, delete, func, inspect, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.sql.elements import ColumnElement
 
 from gateway.audit_prune import prune_audit
-from gateway.ledger import build_ledger
+from gateway.ledger import Ledger, build_ledger
 from gateway.ledger_tables import alerts_table, hourly_table, latency_table, marginals_table, usage_table
 
 __all__ = ["STORES", "Pruned", "main", "prune", "prune_describe_cache", "prune_eval_reports", "prune_redis_cache",
@@ -208,7 +208,7 @@ def prune(settings: Any, *, now: dt.datetime | None = None, dry_run: bool = Fals
     naive = now.replace(tzinfo=None)
     out: list[Pruned] = []
     ledger = build_ledger(settings) if {"usage", "rollups"} & set(stores) else None  # connects on first use
-    made = False
+    has_ledger: bool | None = None  # None: not looked at yet
     try:
         for store in stores:
             days = _days(settings, store)
@@ -220,10 +220,13 @@ def prune(settings: Any, *, now: dt.datetime | None = None, dry_run: bool = Fals
             try:
                 if store in ("usage", "rollups"):
                     assert ledger is not None
-                    if not made:  # the tables (idempotent): a fresh database has nothing to prune, no error
-                        made = bool(ledger.create())
-                    if store == "rollups":
+                    if store == "rollups":  # whole UTC days
                         cutoff = cutoff.replace(hour=0, minute=0, second=0, microsecond=0)
+                    if has_ledger is None:  # a fresh database has nothing to prune: no error
+                        has_ledger = _ledger_ready(ledger, settings, dry_run=dry_run)
+                    if not has_ledger:
+                        out.append(Pruned(store, days, 0, cutoff, note="no ledger yet"))
+                        continue
                     removed = (prune_usage if store == "usage" else prune_rollups)(ledger.engine, cutoff,
                                                                                    dry_run=dry_run)
                 elif store == "audit":
@@ -244,6 +247,17 @@ def prune(settings: Any, *, now: dt.datetime | None = None, dry_run: bool = Fals
         if ledger is not None:
             ledger.close()
     return out
+
+
+def _ledger_ready(ledger: Ledger, settings: Any, *, dry_run: bool) -> bool:
+    """Makes the ledger's tables (idempotent); in a dry run creates nothing (not even an empty SQLite file) and
+    says whether there is a ledger at all."""
+    if not dry_run:
+        ledger.create()
+        return True
+    if ledger.is_sqlite and not settings.database_url and not Path(settings.usage_db_file).exists():
+        return False
+    return bool(inspect(ledger.engine).has_table(usage_table.name))
 
 
 def _prune_cache(settings: Any, now: float, keep_s: float, dry_run: bool) -> tuple[int, str]:

@@ -205,6 +205,13 @@ def test_cli_reports_each_store_and_dry_run_changes_nothing(
     assert f"removed {2 * 110}" in capsys.readouterr().out and _counts(ledger)["usage_requests"] == 180
 
 
+def test_a_dry_run_on_nothing_creates_nothing(tmp_path: Path) -> None:
+    settings = _settings(f"sqlite:///{tmp_path / 'none' / 'usage.db'}", tmp_path)
+    results = prune(settings, now=NOW, dry_run=True)
+    assert [r.removed for r in results] == [0] * 5 and not any(r.error for r in results)
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_cli_bad_arguments_and_settings_exit_2(monkeypatch: pytest.MonkeyPatch,
                                                capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--store", "nope"]) == 2
