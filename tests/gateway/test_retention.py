@@ -1,8 +1,8 @@
-"""Retention (gateway/retention.py, gateway/retention_job.py): with a movable clock, the ledger's rows and rollups
-older than their retention go on SQLite and PostgreSQL (rollups by whole days, reports of old windows keep their
-sums), the describe cache and eval reports are pruned, a dry run changes nothing, `skymarket prune` reports per
-store with exit codes 0/1/2, and the server's job runs on its interval, never raises, and shows a failure in
-/readyz."""
+"""Retention (gateway/retention.py, retention_stores.py, retention_job.py) with a movable clock: the ledger's
+rows and rollups older than their retention go on SQLite and PostgreSQL (rollups by whole days; reports of old
+windows keep their sums), the describe cache (SQLite, Redis) and eval reports are pruned, a dry run changes
+nothing, `skymarket prune` reports per store with exit codes 0/1/2, and the server's job runs on its interval,
+never raises, and shows a failure in /readyz."""
 
 from __future__ import annotations
 
@@ -21,8 +21,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, func, select, text
 
 from gateway.ledger import Ledger, UsageRow, hourly_table, latency_table, marginals_table, usage_table
-from gateway.retention import Pruned, main, prune, prune_describe_cache, prune_eval_reports
+from gateway.retention import Pruned, main, prune
 from gateway.retention_job import RetentionJob, build_retention_job
+from gateway.retention_stores import prune_describe_cache, prune_eval_reports
 from server import create_app
 from settings import Settings
 from tests.conftest import make_settings
