@@ -213,8 +213,10 @@ def test_a_dry_run_on_nothing_creates_nothing(tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
-def test_cli_bad_arguments_and_settings_exit_2(monkeypatch: pytest.MonkeyPatch,
+def test_cli_bad_arguments_and_settings_exit_2(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
                                                capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("DESCRIBE_CACHE_PATH", str(tmp_path / "cache.db"))  # were it to run: nothing real
+    monkeypatch.setenv("PROMPT_EVAL_REPORT_DIR", str(tmp_path / "evals"))
     assert main(["--store", "nope"]) == 2
     assert "invalid choice: 'nope'" in capsys.readouterr().err
     assert main(["--bogus"]) == 2
