@@ -125,7 +125,8 @@ class Services:
 
         `degraded` names parts that are down while the service still answers correctly: the usage ledger's
         database (rows wait in a backlog: its size, how long, the error) and the limits' Redis (per-process
-        limits, settlements waiting). They do not make `ready` false: every replica shares that database and
+        limits, settlements waiting), and a daily prune that failed (gateway/retention_job.py). They do not make
+        `ready` false: every replica shares that database and
         Redis, so a readiness failure would take them all out of the load balancer together and turn a
         bookkeeping outage into a full one. Alert on `degraded` (or the /metrics backlog) instead. A process
         that is shutting down (`draining`) is not ready: it takes no new traffic.

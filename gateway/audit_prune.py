@@ -20,6 +20,7 @@ import hashlib
 import json
 import os
 import secrets
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -153,7 +154,8 @@ def _prune_once(path: Path, cutoff: dt.datetime, *, now: dt.datetime, dry_run: b
             at=now.astimezone(dt.UTC).isoformat().replace("+00:00", "Z"))
         tmp = path.with_name(f".{path.name}.prune-{os.getpid()}-{secrets.token_hex(4)}")
         try:
-            with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640), "wb") as out:
+            with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as out:
+                os.fchmod(out.fileno(), stat.S_IMODE(os.fstat(f.fileno()).st_mode))  # the log's own mode
                 out.write((canonical(cp) + "\n").encode())
                 copied = os.fstat(f.fileno()).st_size
                 _copy_range(f.fileno(), out, prefix.end, copied)  # the bulk, without holding writers up

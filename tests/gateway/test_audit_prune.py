@@ -217,3 +217,11 @@ def test_two_prunes_at_once_both_succeed(tmp_path: Path) -> None:
             t.join()
     assert errors == []
     assert verify(path) == (10, None) and read_checkpoint(path)["pruned"]["records"] == 390  # type: ignore[index]
+
+
+def test_the_pruned_log_keeps_its_mode(tmp_path: Path) -> None:
+    path = tmp_path / "audit.jsonl"
+    _write(path, 4)
+    path.chmod(0o600)
+    prune_audit(path, _day(2), now=_day(4))
+    assert path.stat().st_mode & 0o777 == 0o600 and verify(path) == (2, None)
