@@ -20,6 +20,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, func, select, text
 
+from gateway import retention_stores
 from gateway.ledger import Ledger, UsageRow, hourly_table, latency_table, marginals_table, usage_table
 from gateway.retention import Pruned, main, prune
 from gateway.retention_job import RetentionJob, build_retention_job
@@ -85,8 +86,10 @@ def _settings(url: str, tmp_path: Path, **kw: Any) -> Settings:
 
 @pytest.mark.parametrize("backend", ["sqlite_url", "pg_url"])
 def test_rows_and_rollups_older_than_their_retention_go(backend: str, request: pytest.FixtureRequest,
-                                                         tmp_path: Path) -> None:
+                                                         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     url: str = request.getfixturevalue(backend)
+    monkeypatch.setattr(retention_stores, "ROW_CHUNK", 7)  # many short transactions, as on a big ledger
+    monkeypatch.setattr(retention_stores, "ROLLUP_STEP", dt.timedelta(days=3))
     ledger = Ledger(url).create()
     ledger.record(*_rows())
     before = _counts(ledger)
