@@ -18,6 +18,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "usage": ("gateway.reports:main", "usage and cost report (--by day|key|model|route --since 7d)"),
     "audit": ("gateway.audit:main", "check the audit trail's hash chain (verify FILE)"),
     "data": ("gateway.rekey:main", "keys of the stored text: new-key | rotate-key [--dry-run] | check"),
+    "prune": ("gateway.retention:main", "delete what is older than RETENTION_*_DAYS ([--dry-run] [--store S])"),
     "prompts": ("chains.evals.cli:main", "evaluate prompt files against golden cases (eval [NAME] --accept)"),
 }
 

@@ -13,6 +13,7 @@
     │   ├── ProviderRateLimited         upstream 429
     │   └── ProviderUnavailable         5xx, timeout, connection failure, garbage answer
     ├── NotReady                        a dependency (model, index) is not ready yet
+    ├── RetentionError                  a prune refused or failed (e.g. a broken audit chain is never pruned)
     ├── Unauthorized                    401: no API key (missing_api_key) or a wrong/revoked one (invalid_api_key)
     ├── Forbidden                       403: the key lacks the route's scope (missing_scope)
     ├── RateLimited                     429: a requests/tokens-per-minute limit (the message names which)
@@ -43,6 +44,7 @@ __all__ = [
     "ProviderRateLimited",
     "ProviderUnavailable",
     "RateLimited",
+    "RetentionError",
     "SkyMarketError",
     "Unauthorized",
     "from_provider_error",
@@ -123,6 +125,13 @@ class NotReady(SkyMarketError):
     code = "not_ready"
     status = 503
     default_retry_after = 5.0
+
+
+class RetentionError(SkyMarketError):
+    """Pruning a store refused or failed (`skymarket prune`, the daily job): never raised by a request."""
+
+    code = "retention_failed"
+    status = 500
 
 
 class Unauthorized(SkyMarketError):

@@ -28,6 +28,7 @@ from chains.search import build_search_chain
 from errors import SkyMarketError
 from gateway.gate import Gateway, build_gateway
 from gateway.recording import Observability, build_observability
+from gateway.retention_job import RetentionJob, build_retention_job
 from retrieval.engine import SearchEngine, build_search_engine
 from settings import Settings
 
@@ -49,6 +50,7 @@ class Services:
     gateway: Gateway | None = None  # API keys, limits, budgets (gateway/gate.py)
     search: SearchEngine | None = None  # listings index: Chroma + BM25 + embeddings (retrieval/engine.py)
     freeze_gc: bool = False  # the serving process: gc.freeze() once the search index has loaded (server.py)
+    retention: RetentionJob | None = None  # prunes every store once a day (gateway/retention_job.py)
     draining: bool = False  # shutting down (SIGTERM, serving/drain.py): /readyz answers 503 so no new traffic comes
 
     @property
@@ -86,6 +88,8 @@ class Services:
             except Exception as exc:  # e.g. the spool folder unusable
                 self.problems["usage_ledger"] = f"usage ledger unavailable: {type(exc).__name__}"
                 log.error("usage ledger did not start: %s", type(exc).__name__)
+        if self.retention is not None:
+            self.retention.start()
 
     def _warm_search(self) -> None:
         assert self.search is not None
@@ -105,6 +109,8 @@ class Services:
             gc.freeze()
 
     def stop(self) -> None:
+        if self.retention is not None:
+            self.retention.stop()
         if self.search is not None:
             self.search.close()  # the query-embedding batch worker
         if self.gateway is not None:
@@ -119,7 +125,8 @@ class Services:
 
         `degraded` names parts that are down while the service still answers correctly: the usage ledger's
         database (rows wait in a backlog: its size, how long, the error) and the limits' Redis (per-process
-        limits, settlements waiting). They do not make `ready` false: every replica shares that database and
+        limits, settlements waiting), and a daily prune that failed (gateway/retention_job.py). They do not make
+        `ready` false: every replica shares that database and
         Redis, so a readiness failure would take them all out of the load balancer together and turn a
         bookkeeping outage into a full one. Alert on `degraded` (or the /metrics backlog) instead. A process
         that is shutting down (`draining`) is not ready: it takes no new traffic.
@@ -129,6 +136,8 @@ class Services:
             degraded["usage_ledger"] = ledger
         if self.gateway is not None and (limits := self.gateway.limiter.status()) is not None:
             degraded["rate_limits"] = limits
+        if self.retention is not None and (pruning := self.retention.status()) is not None:
+            degraded["retention"] = pruning  # the last prune failed (a store named); the next one tries again
         body = {"ready": all(self.ready.values()) and bool(self.ready) and not self.draining,
                 "parts": dict(self.ready), "problems": dict(self.problems), "degraded": degraded,
                 "circuits": self.breakers.states()}
@@ -154,6 +163,7 @@ def build_services(settings: Settings) -> Services:
         settings=settings, prompts=PromptStore(settings.prompts_dir), local_model=local, breakers=breakers
     )
     services.observability = build_observability(settings)
+    services.retention = build_retention_job(settings)
     breakers.listeners.append(services.observability.metrics.set_circuit)
     # Budgets read spend from the ledger plus what waits in its backlog while the database is down.
     services.gateway = build_gateway(settings=settings, ledger=services.observability.durable)

@@ -211,6 +211,15 @@ class Settings(BaseSettings):
     alert_min_requests: int = Field(default=20, ge=1)  # no rate alert on fewer requests in the last hour
     alert_check_interval_s: float = Field(default=60.0, ge=0)  # how often requests trigger an alert check
 
+    # --- retention (gateway/retention.py: `skymarket prune [--dry-run]` and the server's daily job) ---
+    # Days each store keeps its data; 0 keeps it forever. Rollups outlive rows: reports read old windows from them.
+    retention_usage_days: int = Field(default=90, ge=0)  # usage ledger rows
+    retention_rollups_days: int = Field(default=730, ge=0)  # the ledger's hourly/daily sums (>= the rows' days)
+    retention_audit_days: int = Field(default=365, ge=0)  # audit records (a sealed checkpoint replaces them)
+    retention_describe_cache_days: int = Field(default=30, ge=0)  # describe cache entries (SQLite or Redis)
+    retention_eval_reports_days: int = Field(default=90, ge=0)  # `skymarket prompts eval` reports
+    retention_interval_s: float = Field(default=86_400.0, ge=0)  # the server prunes this often; 0: never (cron)
+
     @field_validator("openai_api_key")
     @classmethod
     def _refuse_placeholder_key(cls, v: SecretStr | None) -> SecretStr | None:
@@ -254,6 +263,13 @@ class Settings(BaseSettings):
     def _chroma_pair(self) -> Settings:
         if (self.chroma_host is None) != (self.chroma_port is None):
             raise ValueError("CHROMA_HOST and CHROMA_PORT must be set together")
+        return self
+
+    @model_validator(mode="after")
+    def _rollups_outlive_rows(self) -> Settings:
+        rows, sums = self.retention_usage_days, self.retention_rollups_days
+        if sums and (not rows or sums < rows):  # reports would find rows whose hours' sums are gone
+            raise ValueError("RETENTION_ROLLUPS_DAYS must be 0 (forever) or at least RETENTION_USAGE_DAYS")
         return self
 
     # --- derived ---

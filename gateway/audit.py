@@ -6,6 +6,13 @@ Editing, inserting or deleting a line breaks the chain at that line; `verify()` 
 `skymarket audit verify FILE`) names the first broken record. Several processes may append to one file:
 writes take an exclusive `flock` and read the last hash from the file itself when another process wrote.
 
+Retention (gateway/audit_prune.py) replaces the oldest records by one *checkpoint* on the first line: its
+`hash` is the last pruned record's hash (so the next record's `prev` still matches it, and writers chain on
+from it like from any record), `pruned` says how many records it replaces and their time range, and `seal`
+is the SHA-256 of the rest of it, so an edited checkpoint is caught. A checkpoint anywhere but the first line
+is reported as broken. A prune renames a new file into place under the same `flock`; a writer that waited
+for the lock on the old file notices (another inode at the path) and opens the new one (`open_locked`).
+
 What a record never holds: API keys (only the key's *name*), the raw end-user id (only an HMAC of it under
 AUDIT_HMAC_KEY), provider error messages (only the error's type), and prompt or answer text unless
 AUDIT_TEXT is on, and then only after PII redaction. Every string goes through `scrub()` anyway.
@@ -34,15 +41,17 @@ from typing import Any
 import structlog
 
 from chains.guard.pii import redact_pii
-from gateway.audit_seal import seal
+from gateway.audit_seal import seal as seal_text
 from gateway.context import RequestContext
 from gateway.crypto import Cipher, build_cipher
 
-__all__ = ["AuditLog", "Broken", "build_audit", "canonical", "main", "scrub", "verify"]
+__all__ = ["CHECKPOINT", "AuditLog", "Broken", "build_audit", "canonical", "checkpoint_record", "checkpoint_seal",
+           "is_checkpoint", "main", "open_locked", "read_checkpoint", "scrub", "verify"]
 
 log = logging.getLogger("skymarket.audit")
 
 GENESIS = "0" * 64
+CHECKPOINT = "audit_checkpoint"  # the `event` of the record that stands for pruned records
 # Things shaped like credentials: OpenAI/our keys, bearer tokens, long opaque tokens after key=/token=.
 _SECRET = re.compile(
     r"(?:sk|smk|pk|rk)[-_][A-Za-z0-9_\-]{8,}"
@@ -86,7 +95,7 @@ class _ChainedFile:
         if self._seal is not None:
             event, sealed = self._seal(event)
         with self._lock:
-            fd = _open_locked(self.path)
+            fd = open_locked(self.path)
             try:
                 size = os.fstat(fd).st_size
                 prev = self._last[1] if self._last and self._last[0] == size else _last_hash(fd, size)
@@ -102,18 +111,25 @@ class _ChainedFile:
     info = msg
 
 
-def _open_locked(path: Path) -> int:
-    """The audit file, opened for appending under an exclusive flock. A file replaced while we waited for the
-    lock (`skymarket data rotate-key` renames a rewritten copy into place) is re-opened: never write to the
-    unlinked old one."""
+def open_locked(path: Path) -> int:
+    """Opens the audit file for appending under an exclusive `flock` (closing the fd releases it).
+
+    A prune replaces the file (rename) while holding the lock on it: a writer that was waiting for that lock
+    then holds a lock on a file nobody reads any more, so it checks that the path still names the file it
+    locked, and opens the path again if not. Nothing is appended to a pruned-away file.
+    """
     while True:
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o640)
-        fcntl.flock(fd, fcntl.LOCK_EX)
         try:
-            if os.stat(path).st_ino == os.fstat(fd).st_ino:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            st, now = os.fstat(fd), os.stat(path)
+            if (st.st_ino, st.st_dev) == (now.st_ino, now.st_dev):
                 return fd
-        except FileNotFoundError:
+        except FileNotFoundError:  # renamed away and not yet replaced: open again
             pass
+        except BaseException:
+            os.close(fd)
+            raise
         os.close(fd)
 
 
@@ -150,7 +166,7 @@ class AuditLog:
 
         def _seal(event: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
             assert cipher is not None
-            return seal(event, cipher=cipher, hmac_key=hmac_key)
+            return seal_text(event, cipher=cipher, hmac_key=hmac_key)
 
         self._log = structlog.wrap_logger(
             _ChainedFile(path, seal=_seal if cipher is not None else None),
@@ -229,28 +245,81 @@ def build_audit(settings: Any) -> AuditLog:
 
 @dataclass(frozen=True)
 class Broken:
-    line: int  # 1-based
+    line: int  # 1-based, in the file as it is now
     request_id: str | None
     reason: str
+    record: int | None = None  # 1-based in the whole trail, pruned records included (None: the checkpoint)
+
+
+def checkpoint_seal(record: dict[str, Any]) -> str:
+    """The checkpoint's seal: SHA-256 of its canonical JSON without `seal`."""
+    return hashlib.sha256(canonical({k: v for k, v in record.items() if k != "seal"}).encode()).hexdigest()
+
+
+def checkpoint_record(*, last_hash: str, records: int, first_time: str | None, last_time: str | None,
+                      at: str) -> dict[str, Any]:
+    """The record that replaces `records` pruned records (every prune so far), sealed.
+
+    Args:
+        last_hash: the last pruned record's hash: the next record's `prev`.
+        records: how many records were pruned, in all (earlier prunes included).
+        first_time: the `time` of the first record ever pruned.
+        last_time: the `time` of the last record pruned.
+        at: when this prune ran (ISO, UTC).
+    """
+    body: dict[str, Any] = {"event": CHECKPOINT, "hash": last_hash,
+                            "pruned": {"records": records, "first_time": first_time, "last_time": last_time,
+                                       "at": at}}
+    return {**body, "seal": checkpoint_seal(body)}
+
+
+def is_checkpoint(record: Any) -> bool:
+    return isinstance(record, dict) and record.get("event") == CHECKPOINT
+
+
+def read_checkpoint(path: Path) -> dict[str, Any] | None:
+    """The checkpoint on the file's first line, or None (a log never pruned, or an empty file)."""
+    with open(path, "rb") as f:
+        first = f.readline()
+    try:
+        rec = json.loads(first)
+    except ValueError:
+        return None
+    return rec if is_checkpoint(rec) else None
 
 
 def verify(path: Path) -> tuple[int, Broken | None]:
-    """Checks the chain. Returns (records read, the first broken record or None)."""
+    """Checks the chain. Returns (records read, the first broken record or None).
+
+    A pruned log starts with a checkpoint (not counted): its seal must hold, and the chain goes on from its
+    `hash`. Records are numbered in the whole trail (`Broken.record`), so after a prune an edited record is
+    still named by the same number as before it.
+    """
     prev = GENESIS
     n = 0
+    offset = 0  # records pruned before the first line (from the checkpoint)
     with open(path, "rb") as f:
-        for n, raw in enumerate(f, start=1):
+        for line, raw in enumerate(f, start=1):
             try:
                 rec = json.loads(raw)
+                if is_checkpoint(rec):
+                    if line != 1:
+                        return n, Broken(line, None, "a checkpoint record after the first line "
+                                                     "(a prune only writes one, as the first line)", line + offset)
+                    if rec.get("seal") != checkpoint_seal(rec) or not isinstance(rec.get("hash"), str):
+                        return n, Broken(line, None, "the checkpoint does not match its seal (edited)")
+                    prev, offset = rec["hash"], int(rec["pruned"]["records"]) - 1
+                    continue
                 claimed = rec.pop("hash")
                 rec.pop("sealed", None)  # encrypted text sits outside the hash (audit_seal.py): no key needed
             except (ValueError, KeyError, TypeError, AttributeError):
-                return n, Broken(n, None, "not a chained JSON record")
+                return n, Broken(line, None, "not a chained JSON record", line + offset)
+            n += 1
             rid = rec.get("request_id")
             if rec.get("prev") != prev:
-                return n, Broken(n, rid, "its prev does not match the hash of the record before it")
+                return n, Broken(line, rid, "its prev does not match the hash of the record before it", line + offset)
             if hashlib.sha256(canonical(rec).encode()).hexdigest() != claimed:
-                return n, Broken(n, rid, "its content does not match its hash (edited)")
+                return n, Broken(line, rid, "its content does not match its hash (edited)", line + offset)
             prev = claimed
     return n, None
 
@@ -265,8 +334,15 @@ def main(argv: list[str]) -> int:
         print(f"no such file: {path}")
         return 2
     count, broken = verify(path)
+    cp = read_checkpoint(path) if broken is None or broken.line > 1 else None
+    pruned = ""
+    if cp is not None:
+        p = cp["pruned"]
+        pruned = f" after a checkpoint of {p['records']} pruned records ({p['first_time']} .. {p['last_time']})"
     if broken is None:
-        print(f"ok: {count} records, the chain is intact")
+        print(f"ok: {count} records{pruned}, the chain is intact")
         return 0
-    print(f"BROKEN at record {broken.line} (request_id {broken.request_id}): {broken.reason}")
+    where = f"record {broken.record} (line {broken.line})" if broken.record not in (None, broken.line) else \
+        f"record {broken.line}" if broken.record is not None else f"line {broken.line}"
+    print(f"BROKEN at {where} (request_id {broken.request_id}): {broken.reason}")
     return 1

@@ -18,7 +18,6 @@ With a DATA_ENCRYPTION_KEY and AUDIT_TEXT on, a record's text leaves the hashed 
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import hmac
 import json
@@ -115,10 +114,13 @@ def rekey_file(path: Path, cipher: Cipher, *, dry_run: bool = False) -> RekeyRep
     Raises:
         DataKeyError: a record's text does not decrypt (names the record); nothing is written.
     """
+    from gateway.audit import open_locked  # (audit.py imports this module)
+
     report = RekeyReport()
-    fd = os.open(path, os.O_RDWR)
+    if not path.exists():
+        raise FileNotFoundError(path)
+    fd = open_locked(path)  # the writers' lock, on the file the path names now (a prune may have replaced it)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
         with os.fdopen(os.dup(fd), "rb") as f:
             data = f.read()
         lines: list[bytes] = []
