@@ -1,5 +1,6 @@
 """API key store and CLI: created (printed once), listed without secrets, revoked (at once in this process's
-last-used times written back; limits and budgets changed by `keys set-limits`, applied by a running server."""
+view); stored only as a hash; last-used times written back; limits and budgets changed by `keys set-limits`
+apply to a running server."""
 
 from __future__ import annotations
 
