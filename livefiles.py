@@ -4,9 +4,10 @@
 
 The first read happens at start (or first use) and raises, as a start-time check should: the service never
 runs without a valid version. Afterwards the file's stamp (modification time and size, as `chains/prompting.py`
-does for prompts) is compared at most every `check interval` (CONFIG_CHECK_INTERVAL_S, `set_check_interval`);
-when it changed, the new text is parsed with the same validation as at start. A valid edit applies to the next
-call. An invalid one (or a deleted file) keeps the last good version in force, is logged once per bad version
+does for prompts) is compared on every use (one stat), or, for a file read on a hot path (`hot=True`: the
+guard's, read per screened text), at most every CONFIG_CHECK_INTERVAL_S (`set_check_interval`). When it
+changed, the new text is parsed with the same validation as at start. A valid edit applies to the next call.
+An invalid one (or a deleted file) keeps the last good version in force, is logged once per bad version
 (its sha256), and shows in `status()` (so in `/readyz` and `GET /admin/config`) until a good version replaces it.
 
 One `LiveFile` per (path, kind) per process: every caller of the same file shares one parse and one status.
@@ -33,7 +34,7 @@ _interval_s = 1.0  # CONFIG_CHECK_INTERVAL_S (set by services.build_services)
 
 
 def set_check_interval(seconds: float) -> None:
-    """How often (at most) a live file's stamp is checked; 0 = on every call (tests)."""
+    """How often (at most) a hot live file's stamp is checked; 0 = on every call."""
     global _interval_s
     _interval_s = max(0.0, seconds)
 
@@ -70,11 +71,13 @@ class LiveFile(Generic[T]):
         path: the file.
         parse: text -> the parsed value; raises (any exception) on an invalid file, with a message naming
             what is wrong. The same function validates the first read and every edit.
+        hot: read on a hot path: its stamp is checked at most every CONFIG_CHECK_INTERVAL_S, not on every use.
         clock: monotonic seconds (a seam for tests).
     """
 
-    def __init__(self, path: Path, parse: Callable[[str], T], *, clock: Callable[[], float] = time.monotonic) -> None:
-        self.path, self._parse, self._clock = path, parse, clock
+    def __init__(self, path: Path, parse: Callable[[str], T], *, hot: bool = False,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.path, self._parse, self._clock, self.hot = path, parse, clock, hot
         self._lock = threading.Lock()
         self._next_check = float("-inf")
         self._stamp: tuple[int, int] | None = None
@@ -84,16 +87,17 @@ class LiveFile(Generic[T]):
         self._warned: set[str] = set()
 
     def get(self) -> T:
-        """The version in force: a clock read per call, a stat per check interval, a parse only after an edit.
+        """The version in force: a stat per call (a hot file: per check interval), a parse only after an edit.
 
         Raises:
             Exception: only on the first read (no good version yet), whatever `parse` raised.
         """
-        now = self._clock()
-        if now < self._next_check and self._value is not None:
-            return self._value
-        with self._lock:
+        if self.hot:
+            now = self._clock()
+            if now < self._next_check and self._value is not None:
+                return self._value
             self._next_check = now + _interval_s
+        with self._lock:
             self._reload()
         assert self._value is not None
         return self._value
@@ -144,18 +148,19 @@ _given: dict[tuple[Path, str], LiveFile[Any]] = {}  # the same files under the p
 _files_lock = threading.Lock()
 
 
-def live_file(path: Path, parse: Callable[[str], T], *, kind: str = "") -> LiveFile[T]:
+def live_file(path: Path, parse: Callable[[str], T], *, kind: str = "", hot: bool = False) -> LiveFile[T]:
     """The process's `LiveFile` for `path` (created on first use).
 
     Args:
         path: the file.
         parse: its parser and validator (used when the file is first asked for under this `kind`).
         kind: tells apart two parses of one path (rarely needed; e.g. a parser with different options).
+        hot: checked at most every CONFIG_CHECK_INTERVAL_S (see `LiveFile`).
     """
     found = _given.get((path, kind))  # no path resolution on the hot path (the guard asks per screen)
     if found is None:
         with _files_lock:
-            found = _files.setdefault((path.resolve(), kind), LiveFile(path, parse))
+            found = _files.setdefault((path.resolve(), kind), LiveFile(path, parse, hot=hot))
             _given[(path, kind)] = found
     return found
 

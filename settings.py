@@ -108,7 +108,8 @@ class Settings(BaseSettings):
     prompts_dir: Path = ROOT / "prompts"
     presets_file: Path = ROOT / "data" / "presets.yaml"
     data_dir: Path = ROOT / "data"
-    # presets, guard, claims, moderation and price files are re-read after an edit, checked this often (livefiles.py)
+    # Presets, claims, moderation and price files are re-read after an edit (a stat per use); the guard's data
+    # files, read per screened text, are checked for an edit at most this often (livefiles.py)
     config_check_interval_s: float = Field(default=1.0, ge=0, le=3600)
 
     # --- chat input limits (/assistant and /chat) ---

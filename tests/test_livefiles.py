@@ -79,11 +79,11 @@ def test_the_first_read_raises(tmp_path: Path) -> None:
         LiveFile(tmp_path / "missing.txt", _numbers).get()
 
 
-def test_the_file_is_checked_at_most_once_per_interval(tmp_path: Path) -> None:
+def test_a_hot_file_is_checked_at_most_once_per_interval(tmp_path: Path) -> None:
     path = tmp_path / "n.txt"
     path.write_text("1")
     now = [100.0]
-    f = LiveFile(path, _numbers, clock=lambda: now[0])
+    f = LiveFile(path, _numbers, hot=True, clock=lambda: now[0])
     livefiles.set_check_interval(5)
     assert f.get() == [1]
     _edit(path, "2")

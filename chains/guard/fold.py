@@ -37,7 +37,7 @@ def confusable_table(path: Path = TABLE_FILE) -> dict[int, str]:
     Args:
         path: the TSV file (`code point<TAB>skeleton`, `#` comments).
     """
-    return live_file(path, lambda text: parse_table(text, path), kind="confusables").get()
+    return live_file(path, lambda text: parse_table(text, path), kind="confusables", hot=True).get()
 
 
 def parse_table(text: str, path: Path) -> dict[int, str]:

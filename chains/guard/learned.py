@@ -110,7 +110,7 @@ def load_model(path: Path = MODEL_FILE, sha256: str | None = None) -> LearnedMod
     expected = MODEL_SHA256 if sha256 is None else sha256
     try:
         return live_file(path, lambda text: parse_model(text.encode("utf-8"), path, expected),
-                         kind=f"learned:{expected}").get()
+                         kind=f"learned:{expected}", hot=True).get()
     except OSError as exc:
         raise ConfigError(f"the guard's learned model {path.name} cannot be read: {exc.strerror}") from None
 

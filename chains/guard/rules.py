@@ -67,7 +67,7 @@ def load_rules(path: Path = PATTERNS_FILE) -> RuleSet:
         ValueError: at the first read, a rule has unknown or missing keys, a bad weight or a regex that does
             not compile (a malformed rule names itself).
     """
-    return live_file(path, lambda text: compile_rules(text, path), kind="guard-rules").get()
+    return live_file(path, lambda text: compile_rules(text, path), kind="guard-rules", hot=True).get()
 
 
 def compile_rules(text: str, path: Path) -> RuleSet:
