@@ -5,10 +5,11 @@
 The first read happens at start (or first use) and raises, as a start-time check should: the service never
 runs without a valid version. Afterwards the file's stamp (modification time and size, as `chains/prompting.py`
 does for prompts) is compared on every use (one stat), or, for a file read on a hot path (`hot=True`: the
-guard's, read per screened text), at most every CONFIG_CHECK_INTERVAL_S (`set_check_interval`). When it
-changed, the new text is parsed with the same validation as at start. A valid edit applies to the next call.
-An invalid one (or a deleted file) keeps the last good version in force, is logged once per bad version
-(its sha256), and shows in `status()` (so in `/readyz` and `GET /admin/config`) until a good version replaces it.
+presets and the guard's files, read several times per request), at most every CONFIG_CHECK_INTERVAL_S
+(`set_check_interval`). When it changed, the new text is parsed with the same validation as at start. A valid
+edit applies to the next call. An invalid one (or a deleted file) keeps the last good version in force, is
+logged once per bad version (its sha256), and shows in `status()` (so in `/readyz` and `GET /admin/config`)
+until a good version replaces it.
 
 One `LiveFile` per (path, kind) per process: every caller of the same file shares one parse and one status.
 """

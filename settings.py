@@ -108,8 +108,8 @@ class Settings(BaseSettings):
     prompts_dir: Path = ROOT / "prompts"
     presets_file: Path = ROOT / "data" / "presets.yaml"
     data_dir: Path = ROOT / "data"
-    # Presets, claims, moderation and price files are re-read after an edit (a stat per use); the guard's data
-    # files, read per screened text, are checked for an edit at most this often (livefiles.py)
+    # Claims, moderation and price files are re-read after an edit (a stat per use); the presets and the guard's
+    # data files, read several times per request, are checked for an edit at most this often (livefiles.py)
     config_check_interval_s: float = Field(default=1.0, ge=0, le=3600)
 
     # --- chat input limits (/assistant and /chat) ---
@@ -260,7 +260,7 @@ class Settings(BaseSettings):
     @property
     def presets(self) -> dict[str, Preset]:
         """The presets in force: `PRESETS_FILE`, re-read after an edit; a bad edit keeps the last good one."""
-        return live_file(self.presets_file, _presets_parser(self.presets_file), kind="presets").get()
+        return live_file(self.presets_file, _presets_parser(self.presets_file), kind="presets", hot=True).get()
 
     def sources(self) -> dict[str, str]:
         """Where each setting's value came from: `environment`, `.env`, `argument` (built in code: a test, a
