@@ -38,7 +38,8 @@ FEATURES: dict[str, tuple[str, tuple[str, ...]]] = {
     "describe": ("describe", ("/describe",)),
     "search": ("search", ("/search",)),
 }
-_SECRET_WORDS = {"key", "secret", "token", "password", "passwd", "credentials", "dsn"}
+_SECRET_WORDS = {"key", "secret", "secrets", "token", "password", "passwd", "credentials", "dsn"}
+_SECRET_TEXT_WORDS = {"keys"}  # a text named so (a list of keys) is masked; a path or a number is shown
 
 
 def config_files(settings: Any) -> dict[str, Path]:
@@ -82,7 +83,10 @@ def mask_setting(name: str, value: Any) -> Any:
     """
     if value is None:
         return None
-    if _secret(value) or _SECRET_WORDS & set(name.lower().split("_")):
+    words = set(name.lower().split("_"))
+    if _secret(value) or words & _SECRET_WORDS:
+        return MASK
+    if words & _SECRET_TEXT_WORDS and isinstance(value, str | list | tuple):
         return MASK
     if isinstance(value, Path):
         return str(value)

@@ -77,7 +77,8 @@ def test_every_secret_setting_is_masked() -> None:
     ("local_model_url", "http://127.0.0.1:8080/v1", "http://127.0.0.1:8080/v1"),
     ("database_url", "postgresql://u:p%40ss@db:5432/x?password=p", f"postgresql://u:{MASK}@db:5432/x?password={MASK}"),
     ("some_token", "abc", MASK),
-    ("gateway_keys_file", Path("/srv/keys.db"), "/srv/keys.db"),  # "keys" is not "key": a path, not a secret
+    ("gateway_keys_file", Path("/srv/keys.db"), "/srv/keys.db"),  # a path named "keys" is not a secret ...
+    ("old_encryption_keys", "k1,k2", MASK),  # ... a text is
     ("ai_temperature", 0.5, 0.5),
     ("chroma_port", None, None),
 ])
