@@ -2,7 +2,8 @@
 
 LangChain's RunnableWithFallbacks adds a run of its own and an asyncio task to every call; a chain that is
 already one run (chains/chat.py) calls `Fallbacks` instead, with the same order and the same errors that move
-on to the next model (the wrapped RunnableWithFallbacks' `exceptions_to_handle`).
+on to the next model (the wrapped RunnableWithFallbacks' `exceptions_to_handle`). Given a `LiveModel` (a
+use case's model, following its preset), the models are those of the preset in force at each call.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ class Fallbacks:
         # A model that follows its preset (chains.models.LiveModel): its current models, unpacked per rebuild.
         self._live: Callable[[], Runnable] | None = model.current if isinstance(model, LiveModel) else None
         self._unpacked: tuple[Runnable, list[Runnable], tuple[type[BaseException], ...]] | None = None
-        self._unpack(model)
+        self._unpack(self._live() if self._live is not None else model)
 
     def _unpack(self, model: Runnable) -> tuple[list[Runnable], tuple[type[BaseException], ...]]:
         hit = self._unpacked
