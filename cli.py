@@ -14,7 +14,7 @@ __all__ = ["COMMANDS", "main"]
 COMMANDS: dict[str, tuple[str, str]] = {
     "serve": ("serving:main", "run the HTTP service ([--workers N] [--host H] [--port P])"),
     "local-model": ("chains.local_llm:main", "prepare the embedded local model (prepare)"),
-    "keys": ("gateway.keys:main", "API keys: create --name N --scopes chat,search | list | revoke NAME"),
+    "keys": ("gateway.keys:main", "API keys: create --name N --scopes chat | list | set-limits NAME | revoke NAME"),
     "usage": ("gateway.reports:main", "usage and cost report (--by day|key|model|route --since 7d)"),
     "audit": ("gateway.audit:main", "check the audit trail's hash chain (verify FILE)"),
     "data": ("gateway.rekey:main", "keys of the stored text: new-key | rotate-key [--dry-run] | check"),

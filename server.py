@@ -26,8 +26,9 @@ from sqlalchemy.exc import OperationalError
 
 from chains.guard import text_precheck
 from chains.guarded import set_deadline
-from chains.prompt_header import PromptVersionHeader, prompt_routes
+from chains.prompt_header import PromptVersionHeader, live_prompt_routes
 from errors import NotReady, SkyMarketError, from_provider_error
+from gateway.admin_config import build_config_router
 from gateway.body_check import BodyCheck
 from gateway.dashboard import build_dashboard_router
 from gateway.deps import RateLimitHeaders, route_dependencies
@@ -314,8 +315,9 @@ def create_app(settings: Settings | None = None, *, freeze_gc: bool = False,
         # Requests are written down in batches (gateway/writer.py): these readers wait for the last ones first.
         app.include_router(build_router(), dependencies=[Depends(flush_records)])
         app.include_router(build_dashboard_router(), dependencies=[Depends(flush_records)])  # /dashboard (admin)
+    app.include_router(build_config_router())  # GET /admin/config (admin): the effective configuration
     app.add_middleware(RateLimitHeaders)  # X-RateLimit-* left by the gateway dependency (gateway/deps.py)
-    app.add_middleware(PromptVersionHeader, prompts=services.prompts, routes=prompt_routes(settings))
+    app.add_middleware(PromptVersionHeader, prompts=services.prompts, routes=live_prompt_routes(settings))
     _mount_features(app, services)
     # /openapi.json: key schemes, every error status and code, event streams, the ops routes' bodies
     document_api(app, paid_scopes=services.gateway.model_routes if services.gateway else ())

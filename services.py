@@ -26,9 +26,11 @@ from chains.moderation import build_moderator
 from chains.prompting import PromptStore
 from chains.search import build_search_chain
 from errors import SkyMarketError
+from gateway.admin_config import rejected_edits
 from gateway.gate import Gateway, build_gateway
 from gateway.recording import Observability, build_observability
 from gateway.retention_job import RetentionJob, build_retention_job
+from livefiles import set_check_interval
 from retrieval.engine import SearchEngine, build_search_engine
 from settings import Settings
 
@@ -130,6 +132,8 @@ class Services:
         Redis, so a readiness failure would take them all out of the load balancer together and turn a
         bookkeeping outage into a full one. Alert on `degraded` (or the /metrics backlog) instead. A process
         that is shutting down (`draining`) is not ready: it takes no new traffic.
+        `degraded.config` names files whose last edit was refused: the previous version serves, so the process
+        stays ready (the same bad file on every replica would otherwise take them all out at once).
         """
         degraded: dict[str, Any] = {}
         if self.observability is not None and (ledger := self.observability.durable.status()) is not None:
@@ -138,6 +142,8 @@ class Services:
             degraded["rate_limits"] = limits
         if self.retention is not None and (pruning := self.retention.status()) is not None:
             degraded["retention"] = pruning  # the last prune failed (a store named); the next one tries again
+        if rejected := rejected_edits(self):  # a bad edit: the last good version serves (gateway/admin_config.py)
+            degraded["config"] = {"rejected": rejected}
         body = {"ready": all(self.ready.values()) and bool(self.ready) and not self.draining,
                 "parts": dict(self.ready), "problems": dict(self.problems), "degraded": degraded,
                 "circuits": self.breakers.states()}
@@ -153,6 +159,7 @@ def _paid_models_off() -> bool:
 
 def build_services(settings: Settings) -> Services:
     """Constructs every dependency and chain from settings, without connecting to anything."""
+    set_check_interval(settings.config_check_interval_s)  # presets and data files: how often edits are looked for
     uses_local = uses_local_model(settings)
     local = embedded_model_server(settings)
     breakers = BreakerRegistry(

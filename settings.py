@@ -8,15 +8,16 @@ what is wrong, without ever echoing the value (it may be a secret).
 from __future__ import annotations
 
 import re
-from functools import cached_property
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, DotEnvSettingsSource, EnvSettingsSource, SettingsConfigDict
 
 from errors import ConfigError
+from livefiles import live_file
 
 __all__ = ["ROOT", "Preset", "Settings", "load_settings"]
 
@@ -107,6 +108,9 @@ class Settings(BaseSettings):
     prompts_dir: Path = ROOT / "prompts"
     presets_file: Path = ROOT / "data" / "presets.yaml"
     data_dir: Path = ROOT / "data"
+    # Claims, moderation and price files are re-read after an edit (a stat per use); the presets and the guard's
+    # data files, read several times per request, are checked for an edit at most this often (livefiles.py)
+    config_check_interval_s: float = Field(default=1.0, ge=0, le=3600)
 
     # --- chat input limits (/assistant and /chat) ---
     chat_max_messages: int = Field(default=50, ge=1)
@@ -313,9 +317,19 @@ class Settings(BaseSettings):
                 raise ValueError("DATA_ENCRYPTION_KEY_FILE: holds no key")
         return keys
 
-    @cached_property
+    @property
     def presets(self) -> dict[str, Preset]:
-        return load_presets(self.presets_file)
+        """The presets in force: `PRESETS_FILE`, re-read after an edit; a bad edit keeps the last good one."""
+        return live_file(self.presets_file, _presets_parser(self.presets_file), kind="presets", hot=True).get()
+
+    def sources(self) -> dict[str, str]:
+        """Where each setting's value came from: `environment`, `.env`, `argument` (built in code: a test, a
+        CLI's override) or `default`; pydantic-settings' order (an argument set beside the variable shows as
+        environment). For `GET /admin/config`."""
+        env = EnvSettingsSource(type(self))()
+        dotenv = DotEnvSettingsSource(type(self), env_file=self.model_config.get("env_file"))()
+        return {name: "default" if name not in self.model_fields_set else "environment" if name in env
+                else ".env" if name in dotenv else "argument" for name in type(self).model_fields}
 
     def preset(self, use_case: str) -> Preset:
         try:
@@ -327,8 +341,31 @@ class Settings(BaseSettings):
 def load_presets(path: Path) -> dict[str, Preset]:
     """Reads the per-use-case presets file; a bad entry names the use case and the field."""
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError) as exc:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read presets file {path}: {exc}") from None
+    return parse_presets(text, path)
+
+
+def _presets_parser(path: Path) -> Callable[[str], dict[str, Preset]]:
+    """The live file's validation: the start's, and an edit may not drop a use case the service started with."""
+    first: set[str] = set()
+
+    def parse(text: str) -> dict[str, Preset]:
+        out = parse_presets(text, path)
+        if missing := sorted(first - set(out)):
+            raise ConfigError(f"{path.name}: preset(s) {', '.join(missing)} removed; the service uses them")
+        first.update(out if not first else ())
+        return out
+
+    return parse
+
+
+def parse_presets(text: str, path: Path) -> dict[str, Preset]:
+    """Validates the presets file's text (`path` names it in errors)."""
+    try:
+        raw = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
         raise ConfigError(f"cannot read presets file {path}: {exc}") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{path.name}: expected a mapping of use case -> preset")

@@ -2,7 +2,8 @@
 
 LangChain's RunnableWithFallbacks adds a run of its own and an asyncio task to every call; a chain that is
 already one run (chains/chat.py) calls `Fallbacks` instead, with the same order and the same errors that move
-on to the next model (the wrapped RunnableWithFallbacks' `exceptions_to_handle`).
+on to the next model (the wrapped RunnableWithFallbacks' `exceptions_to_handle`). Given a `LiveModel` (a
+use case's model, following its preset), the models are those of the preset in force at each call.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from typing import Any
 
 from langchain_core.messages import BaseMessage
 from langchain_core.runnables import Runnable, RunnableConfig, RunnableWithFallbacks
+
+from chains.models import LiveModel
 
 __all__ = ["Fallbacks", "Messages"]
 
@@ -31,11 +34,38 @@ class Fallbacks:
     """
 
     def __init__(self, model: Runnable) -> None:
+        # A model that follows its preset (chains.models.LiveModel): its current models, unpacked per rebuild.
+        self._live: Callable[[], Runnable] | None = model.current if isinstance(model, LiveModel) else None
+        self._unpacked: tuple[Runnable, list[Runnable], tuple[type[BaseException], ...]] | None = None
+        self._unpack(self._live() if self._live is not None else model)
+
+    def _unpack(self, model: Runnable) -> tuple[list[Runnable], tuple[type[BaseException], ...]]:
+        hit = self._unpacked
+        if hit is not None and hit[0] is model:
+            return hit[1], hit[2]
         if isinstance(model, RunnableWithFallbacks) and model.exception_key is None:
-            self.runnables: list[Runnable] = [model.runnable, *model.fallbacks]
-            self.errors: tuple[type[BaseException], ...] = tuple(model.exceptions_to_handle)
+            runnables: list[Runnable] = [model.runnable, *model.fallbacks]
+            errors: tuple[type[BaseException], ...] = tuple(model.exceptions_to_handle)
         else:
-            self.runnables, self.errors = [model], ()
+            runnables, errors = [model], ()
+        self._unpacked = (model, runnables, errors)
+        return runnables, errors
+
+    @property
+    def runnables(self) -> list[Runnable]:
+        """The models in the order they are tried (for a live model: those of the preset in force)."""
+        if self._live is not None:
+            return self._unpack(self._live())[0]
+        assert self._unpacked is not None
+        return self._unpacked[1]
+
+    @property
+    def errors(self) -> tuple[type[BaseException], ...]:
+        """The errors that move on to the next model."""
+        if self._live is not None:
+            return self._unpack(self._live())[1]
+        assert self._unpacked is not None
+        return self._unpacked[2]
 
     def invoke(self, messages: Messages, config: RunnableConfig) -> Any:
         return self.invoke_with_model(messages, config)[1]

@@ -13,19 +13,21 @@ bad key is not made better by asking another model.
 from __future__ import annotations
 
 import json
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import openai
 from langchain_core.language_models import BaseChatModel
-from langchain_core.runnables import Runnable
+from langchain_core.runnables import Runnable, RunnableConfig
 from langchain_openai import ChatOpenAI
 
 from chains.breaker import BreakerRegistry, CircuitOpen
 from chains.guarded import GuardedChatModel, PaidModelsOff
 from settings import Preset, Settings
 
-__all__ = ["LOCAL_API_KEY", "PROVIDER_ERRORS", "ModelChoice", "build_chat_model", "model_chain"]
+__all__ = ["LOCAL_API_KEY", "PROVIDER_ERRORS", "LiveModel", "ModelChoice", "build_chat_model", "model_chain"]
 
 PROVIDER_ERRORS: tuple[type[BaseException], ...] = (
     openai.RateLimitError,  # 429
@@ -121,8 +123,9 @@ def _chat_openai(choice: ModelChoice) -> BaseChatModel:
 
 def build_chat_model(
     *, settings: Settings, use_case: str, local_base_url: str | None, breakers: BreakerRegistry | None = None
-) -> Runnable:
-    """Builds the chat model of a use case: primary with fallbacks, as one Runnable.
+) -> LiveModel:
+    """Builds the chat model of a use case: primary with fallbacks, as one Runnable that follows its preset
+    (an edit of `data/presets.yaml` applies to the next call: `LiveModel`).
 
     Args:
         settings: the service's settings.
@@ -133,9 +136,18 @@ def build_chat_model(
     Raises:
         ConfigError: no model is available at all (no key and the local model off).
     """
+
+    def build(preset: Preset) -> Runnable:
+        return _models(settings=settings, preset=preset, local_base_url=local_base_url, breakers=breakers)
+
+    return LiveModel(build=build, preset=lambda: settings.preset(use_case))
+
+
+def _models(*, settings: Settings, preset: Preset, local_base_url: str | None,
+            breakers: BreakerRegistry | None) -> Runnable:
     from errors import ConfigError
 
-    choices = model_chain(settings=settings, preset=settings.preset(use_case), local_base_url=local_base_url)
+    choices = model_chain(settings=settings, preset=preset, local_base_url=local_base_url)
     if not choices:
         raise ConfigError("no model available: set OPENAI_API_KEY or enable the local model")
     models: list[Runnable] = []
@@ -151,3 +163,76 @@ def build_chat_model(
         return models[0]
     # CircuitOpen, PaidModelsOff: the model was not even called, so the next one answers at once.
     return models[0].with_fallbacks(models[1:], exceptions_to_handle=(*PROVIDER_ERRORS, CircuitOpen, PaidModelsOff))
+
+
+class LiveModel(Runnable[Any, Any]):
+    """A runnable that is whatever `build(preset())` gives for the preset in force, rebuilt on the first call
+    after the preset changed (a valid edit of `data/presets.yaml`: model, temperature, max_tokens ...).
+
+    It adds no run of its own: each call goes to the current model (or chain of fallbacks) with the caller's
+    config. `current()` is that model, for code that walks the fallbacks itself (`chains.fallbacks.Fallbacks`).
+
+    Args:
+        build: the model(s) for a preset.
+        preset: the preset in force (`settings.preset(use_case)`: one dict lookup until the file changes).
+    """
+
+    def __init__(self, *, build: Callable[[Preset], Runnable], preset: Callable[[], Preset]) -> None:
+        self._build, self._preset = build, preset
+        self._lock = threading.Lock()
+        first = preset()
+        self._built: tuple[Preset, Runnable] = (first, build(first))  # a model that cannot be built fails here
+        self._derived: dict[tuple[Any, ...], tuple[Runnable, Runnable]] = {}
+
+    def current(self) -> Runnable:
+        """The model for the preset in force."""
+        preset = self._preset()
+        built = self._built
+        if built[0] is preset or built[0] == preset:
+            return built[1]
+        with self._lock:
+            if self._built[0] != preset:
+                self._built = (preset, self._build(preset))
+                self._derived.clear()
+            return self._built[1]
+
+    def with_structured_output(self, schema: Any, **kwargs: Any) -> Runnable:
+        """The current model's structured output, re-derived when the model is rebuilt."""
+
+        def derive() -> Runnable:
+            model = self.current()
+            key = ("structured", id(schema), tuple(sorted(kwargs.items())))
+            hit = self._derived.get(key)
+            if hit is None or hit[0] is not model:
+                hit = (model, model.with_structured_output(schema, **kwargs))  # type: ignore[attr-defined]
+                self._derived[key] = hit
+            return hit[1]
+
+        derive()  # a model without tool calling raises here, as the model itself would
+        return _Delegate(derive)
+
+    def invoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
+        return self.current().invoke(input, config, **kwargs)
+
+    async def ainvoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
+        return await self.current().ainvoke(input, config, **kwargs)
+
+    def stream(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Iterator[Any]:
+        yield from self.current().stream(input, config, **kwargs)
+
+    async def astream(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> AsyncIterator[Any]:
+        async for chunk in self.current().astream(input, config, **kwargs):
+            yield chunk
+
+
+class _Delegate(Runnable[Any, Any]):
+    """Calls whatever runnable `target()` returns now."""
+
+    def __init__(self, target: Callable[[], Runnable]) -> None:
+        self._target = target
+
+    def invoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
+        return self._target().invoke(input, config, **kwargs)
+
+    async def ainvoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
+        return await self._target().ainvoke(input, config, **kwargs)

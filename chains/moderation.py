@@ -29,6 +29,7 @@ import yaml
 from chains.guard.fold import fold
 from chains.guard.normalize import normalize
 from errors import ConfigError
+from livefiles import live_file
 from settings import Settings
 
 __all__ = ["LocalModerator", "Memo", "Moderator", "NoModerator", "OpenAIModerator", "Verdict", "build_moderator"]
@@ -73,14 +74,16 @@ class LocalModerator:
     name = "local"
 
     def __init__(self, rules_file: Path) -> None:
+        self.rules_file = rules_file
         try:
-            raw = yaml.safe_load(rules_file.read_text(encoding="utf-8")) or {}
-            self.rules = {
-                str(cat): [re.compile(p, re.IGNORECASE) for p in patterns]
-                for cat, patterns in (raw.get("categories") or {}).items()
-            }
-        except (OSError, yaml.YAMLError, re.error, AttributeError, TypeError) as exc:
+            self.rules  # noqa: B018 -- the first read: a bad file is a start-time error
+        except OSError as exc:
             raise ConfigError(f"cannot load moderation rules {rules_file}: {exc}") from None
+
+    @property
+    def rules(self) -> dict[str, list[re.Pattern[str]]]:
+        """The categories' patterns in force: the file is re-read after an edit; a bad edit keeps the last good."""
+        return live_file(self.rules_file, lambda text: parse_rules(text, self.rules_file), kind="moderation").get()
 
     def check(self, texts: list[str]) -> Verdict:
         cats: list[str] = []
@@ -92,6 +95,18 @@ class LocalModerator:
 
     async def acheck(self, texts: list[str]) -> Verdict:
         return self.check(texts)
+
+
+def parse_rules(text: str, path: Path) -> dict[str, list[re.Pattern[str]]]:
+    """Validates `data/moderation.yaml`'s text: `categories: {name: [regex, ...]}`."""
+    try:
+        raw = yaml.safe_load(text) or {}
+        return {
+            str(cat): [re.compile(p, re.IGNORECASE) for p in patterns]
+            for cat, patterns in (raw.get("categories") or {}).items()
+        }
+    except (yaml.YAMLError, re.error, AttributeError, TypeError) as exc:
+        raise ConfigError(f"cannot load moderation rules {path}: {exc}") from None
 
 
 @dataclass

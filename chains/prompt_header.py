@@ -11,6 +11,9 @@ starts, the same moment the chain reads its prompt file (an edit takes effect on
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -18,7 +21,7 @@ from chains.prompting import PromptStore
 from errors import PromptError
 from settings import Settings
 
-__all__ = ["HEADER", "PromptVersionHeader", "prompt_routes"]
+__all__ = ["HEADER", "PromptVersionHeader", "live_prompt_routes", "prompt_routes"]
 
 HEADER = "X-Prompt-Version"
 
@@ -33,14 +36,29 @@ def prompt_routes(settings: Settings) -> dict[str, str]:
     return routes
 
 
+def live_prompt_routes(settings: Settings) -> Callable[[], dict[str, str]]:
+    """`prompt_routes` of the presets in force (worked out again only after an edit of the presets file)."""
+    last: list[Any] = [None, {}]
+
+    def routes() -> dict[str, str]:
+        presets = settings.presets
+        if presets is not last[0]:
+            last[:] = [presets, prompt_routes(settings)]
+        out: dict[str, str] = last[1]
+        return out
+
+    return routes
+
+
 class PromptVersionHeader:
     """Pure ASGI middleware (streams pass through untouched) adding `X-Prompt-Version: <name>@<hash>`."""
 
-    def __init__(self, app: ASGIApp, *, prompts: PromptStore, routes: dict[str, str]) -> None:
+    def __init__(self, app: ASGIApp, *, prompts: PromptStore,
+                 routes: dict[str, str] | Callable[[], dict[str, str]]) -> None:
         """Args:
         app: the wrapped application.
         prompts: the app's prompt store (a stat per request; a parse only after an edit).
-        routes: `prompt_routes(settings)`.
+        routes: `prompt_routes(settings)`, or `live_prompt_routes(settings)` to follow preset edits.
         """
         self.app = app
         self.prompts = prompts
@@ -48,7 +66,8 @@ class PromptVersionHeader:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "") if scope["type"] == "http" else ""
-        name = next((n for prefix, n in self.routes.items() if path.startswith(prefix)), None)
+        routes = self.routes() if callable(self.routes) else self.routes
+        name = next((n for prefix, n in routes.items() if path.startswith(prefix)), None)
         if name is None:
             await self.app(scope, receive, send)
             return

@@ -12,12 +12,14 @@ A prompt file has these keys and no others:
 Templates use `{name}` placeholders (f-string syntax; `{{`/`}}` for literal braces). The loader rejects
 unknown keys, undeclared or unused variables, and rendering with a variable missing, each with a
 `PromptError` naming the file. Editing a file takes effect on the next call: `PromptStore.get()` compares
-the file's modification time and size before reusing its cached parse.
+the file's modification time and size before reusing its cached parse; a bad edit of a file already in use
+keeps its last good version (logged, and listed in `PromptStore.rejected`).
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import string
 import threading
 from dataclasses import dataclass, field
@@ -29,6 +31,8 @@ import yaml
 from errors import PromptError
 
 __all__ = ["PromptFile", "PromptStore"]
+
+log = logging.getLogger("skymarket.prompts")
 
 _KEYS = {"description", "variables", "values", "system", "human"}
 
@@ -125,6 +129,7 @@ class PromptStore:
         self.folder = folder
         self._cache: dict[str, tuple[tuple[int, int], PromptFile]] = {}
         self._lock = threading.Lock()
+        self.rejected: dict[str, str] = {}  # prompt name -> why its last edit was refused (the previous is used)
 
     def path(self, name: str) -> Path:
         if not name.replace("_", "").replace("-", "").isalnum():
@@ -143,6 +148,18 @@ class PromptStore:
         if cached is not None and cached[0] == stamp:
             return cached[1]
         with self._lock:
-            prompt = parse_prompt(name, path.read_text(encoding="utf-8"), source=path.name)
+            try:
+                prompt = parse_prompt(name, path.read_text(encoding="utf-8"), source=path.name)
+            except PromptError as exc:
+                if cached is None:
+                    raise
+                # A bad edit of a prompt in use: the last good version stays in force (never a 500).
+                if self.rejected.get(name) != exc.message:
+                    log.warning("%s: edit rejected, version %s stays in force: %s", path.name,
+                                cached[1].version, exc.message)
+                self.rejected[name] = exc.message
+                self._cache[name] = (stamp, cached[1])
+                return cached[1]
             self._cache[name] = (stamp, prompt)
+            self.rejected.pop(name, None)
         return prompt

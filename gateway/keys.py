@@ -12,7 +12,11 @@ request only hashes the key it presents and looks the hash up in memory.
 
     skymarket keys create --name web-app --scopes chat,search,describe,guard [--rpm N --tpm N --daily-budget USD]
     skymarket keys list
+    skymarket keys set-limits web-app --rpm 120 --tpm none --daily-budget 10   # `none`: the global default
     skymarket keys revoke web-app
+
+Changed limits and budgets apply, like a revocation, within the refresh interval: each request reads them from
+the key's record in memory (gateway/gate.py), so the next refresh is the next request's figures.
 """
 
 from __future__ import annotations
@@ -136,6 +140,32 @@ class KeyStore:
         self._loaded_at = float("-inf")
         return bool(n)
 
+    def set_limits(self, name: str, **limits: float | None) -> bool:
+        """Changes an active key's own limits; False when there is no active key of that name.
+
+        Args:
+            name: the key's name.
+            **limits: any of `rpm`, `tpm`, `daily_budget_usd`; None clears it (the global default applies).
+                A limit not given is left as it is.
+
+        Raises:
+            ValueError: an unknown limit, or a value below its minimum (rpm, tpm >= 1; budget >= 0).
+        """
+        if unknown := set(limits) - {"rpm", "tpm", "daily_budget_usd"}:
+            raise ValueError(f"unknown limit(s): {', '.join(sorted(unknown))}")
+        for field, v in limits.items():
+            if v is not None and (v < 0 or (field != "daily_budget_usd" and (v < 1 or v != int(v)))):
+                raise ValueError(f"{field}: must be {'>= 0' if field == 'daily_budget_usd' else 'a whole number >= 1'}")
+        if not limits:
+            return bool(any(r.name == name for r in self.list()))
+        values = {f: (int(v) if v is not None and f != "daily_budget_usd" else v) for f, v in limits.items()}
+        with self.engine.begin() as conn:
+            n = conn.execute(
+                _keys.update().where(_keys.c.name == name, _keys.c.revoked_at.is_(None)).values(**values)
+            ).rowcount
+        self._loaded_at = float("-inf")  # this process: at its next refresh
+        return bool(n)
+
     def list(self, *, include_revoked: bool = False) -> list[KeyRecord]:
         with self.engine.connect() as conn:
             rows = conn.execute(sa.select(_keys).order_by(_keys.c.created_at)).mappings().all()
@@ -205,7 +235,7 @@ def build_key_store(*, settings: Settings) -> KeyStore:
 
 
 def main(argv: list[str]) -> int:
-    """`skymarket keys create|list|revoke`."""
+    """`skymarket keys create|list|set-limits|revoke`."""
     from settings import load_settings
 
     parser = argparse.ArgumentParser(prog="skymarket keys", description="manage the service's API keys")
@@ -220,6 +250,13 @@ def main(argv: list[str]) -> int:
     lst.add_argument("--all", action="store_true", help="include revoked keys")
     revoke = sub.add_parser("revoke", help="revoke a key by name")
     revoke.add_argument("name")
+    limits = sub.add_parser("set-limits", help="change a key's own limits and budget ('none': the global default)")
+    limits.add_argument("name")
+    # SUPPRESS: an option not given is absent (left as it is); `none` is given and clears the limit
+    limits.add_argument("--rpm", type=_limit(int), default=argparse.SUPPRESS)
+    limits.add_argument("--tpm", type=_limit(int), default=argparse.SUPPRESS)
+    limits.add_argument("--daily-budget", type=_limit(float), default=argparse.SUPPRESS, dest="daily_budget_usd",
+                        help="USD per UTC day")
     args = parser.parse_args(argv)
 
     store = build_key_store(settings=load_settings())
@@ -241,12 +278,47 @@ def main(argv: list[str]) -> int:
                   f"{_n(k.daily_budget_usd):>9}  {_t(k.created_at):<17}{_t(k.last_used_at):<17}"
                   + ("revoked" if k.revoked else ""))
         return 0
+    if args.command == "set-limits":
+        return _set_limits(store, args)
     if store.revoke(args.name):
         print(f"key {args.name!r} revoked (running servers stop accepting it within "
               f"{store.refresh_s:g} s)")
         return 0
     print(f"error: no active key named {args.name!r}")
     return 1
+
+
+def _limit(kind: type) -> Any:
+    """An argparse type: a number, or `none` (cleared: the global default applies)."""
+
+    def parse(text: str) -> Any:
+        if text.strip().lower() in ("none", "default", "-"):
+            return None
+        try:
+            return kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number or 'none', got {text!r}") from None
+
+    parse.__name__ = kind.__name__
+    return parse
+
+
+def _set_limits(store: KeyStore, args: argparse.Namespace) -> int:
+    changes = {f: getattr(args, f) for f in ("rpm", "tpm", "daily_budget_usd") if hasattr(args, f)}
+    if not changes:
+        print("error: give at least one of --rpm, --tpm, --daily-budget")
+        return 2
+    try:
+        found = store.set_limits(args.name, **changes)
+    except ValueError as exc:
+        print(f"error: {exc}")
+        return 2
+    if not found:
+        print(f"error: no active key named {args.name!r}")
+        return 1
+    shown = ", ".join(f"{f}={'default' if v is None else f'{v:g}'}" for f, v in changes.items())
+    print(f"key {args.name!r}: {shown} (running servers apply it within {store.refresh_s:g} s)")
+    return 0
 
 
 def _n(v: float | None) -> str:

@@ -1,4 +1,5 @@
-"""The bodies of the ops routes, for /openapi.json: `/usage`, `/dashboard/data`, `/readyz`; `/metrics` is text.
+"""The bodies of the ops routes, for /openapi.json: `/usage`, `/dashboard/data`, `/readyz`, `/admin/config`;
+`/metrics` is text.
 
 The routes build plain dicts (gateway/reports.py, gateway/dashboard/figures.py, services.py); these models
 only document them. tests/test_contract.py checks real responses against them (schemathesis), so a field
@@ -11,7 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["OPS_BODIES", "DashboardFigures", "Readiness", "UsageReport"]
+__all__ = ["OPS_BODIES", "DashboardFigures", "EffectiveConfig", "Readiness", "UsageReport"]
 
 
 class _Closed(BaseModel):
@@ -110,9 +111,61 @@ class Readiness(_Closed):
     ready: bool
     parts: dict[str, bool]
     problems: dict[str, str]
-    degraded: dict[str, dict[str, Any]]  # down, but answering correctly: the usage ledger, the limits' Redis
+    # down, but answering correctly: the usage ledger, the limits' Redis; `config`: files whose last edit was
+    # refused (their previous version serves)
+    degraded: dict[str, dict[str, Any]]
     circuits: dict[str, Literal["closed", "open", "half_open"]]
     draining: bool = False  # present (true) once SIGTERM arrived: the process takes no new traffic
+
+
+class SettingValue(_Closed):
+    value: Any = Field(description="the value in force; secrets are `********` (null when unset)")
+    source: Literal["default", "environment", ".env", "argument"]
+    env: str = Field(description="the environment variable that sets it")
+
+
+class ResolvedModel(_Closed):
+    name: str
+    temperature: float
+    max_tokens: int
+    local: bool = Field(description="the embedded local model")
+
+
+class FeaturePreset(_Closed):
+    preset: str = Field(description="the key in data/presets.yaml")
+    routes: list[str]
+    values: dict[str, Any] = Field(description="the preset as in force (null fields take the global setting)")
+    models: list[ResolvedModel] = Field(description="the models tried in order, with the parameters they get")
+
+
+class Version(_Closed):
+    sha256: str = Field(description="the first 12 hex digits of the file's SHA-256")
+    mtime: str = Field(description="modification time, ISO, UTC")
+
+
+class RejectedEdit(_Closed):
+    sha256: str | None = None
+    mtime: str | None = None
+    error: str = Field(description="why the edit was refused; the previous version stays in force")
+
+
+class FileState(_Closed):
+    path: str
+    sha256: str | None = Field(description="the version in force (null: not loaded by this process)")
+    mtime: str | None
+    on_disk: Version | None = Field(description="the file now (null: missing)")
+    rejected: RejectedEdit | None = None
+
+
+class EffectiveConfig(_Closed):
+    """`GET /admin/config`: what this server runs with, secrets masked."""
+
+    environment: Literal["development", "production"]
+    settings: dict[str, SettingValue]
+    presets: dict[str, FeaturePreset] = Field(description="per feature: assistant, describe, search")
+    prompts: dict[str, FileState]
+    data_files: dict[str, FileState] = Field(description="re-read after an edit: presets, claims, moderation, "
+                                                         "pricing, guard_patterns, guard_confusables, guard_learned")
 
 
 # (path, method) -> (status, model) documented as the response body
@@ -120,4 +173,5 @@ OPS_BODIES: dict[tuple[str, str], list[tuple[int, type[BaseModel]]]] = {
     ("/usage", "get"): [(200, UsageReport)],
     ("/dashboard/data", "get"): [(200, DashboardFigures)],
     ("/readyz", "get"): [(200, Readiness), (503, Readiness)],
+    ("/admin/config", "get"): [(200, EffectiveConfig)],
 }

@@ -16,8 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from errors import ConfigError
+from livefiles import live_file
 
-__all__ = ["Cost", "Price", "PriceTable", "load_prices"]
+__all__ = ["Cost", "LivePriceTable", "Price", "PriceTable", "load_prices", "parse_prices"]
 
 log = logging.getLogger("skymarket.pricing")
 
@@ -103,9 +104,20 @@ def load_prices(path: Path, *, local: set[str] | None = None) -> PriceTable:
         ConfigError: the file is missing or malformed (names the model and field).
     """
     try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
         raise ConfigError(f"cannot read price table {path.name}: {exc}") from None
+    return parse_prices(text, path, local=local)
+
+
+def parse_prices(text: str, path: Path, *, local: set[str] | None = None) -> PriceTable:
+    """Validates the price table's text (`path` names it in errors)."""
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"cannot read price table {path.name}: {exc}") from None
+    if not isinstance(raw, dict) or not isinstance(raw.get("models") or {}, dict):
+        raise ConfigError(f"{path.name}: expected {{\"models\": {{name: prices}}, \"local\": [...]}}")
     prices: dict[str, Price] = {}
     for name, body in (raw.get("models") or {}).items():
         try:
@@ -115,8 +127,40 @@ def load_prices(path: Path, *, local: set[str] | None = None) -> PriceTable:
                 output=float(body["output"]),
                 checked=str(body.get("checked", "")),
             )
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise ConfigError(f"{path.name}: model {name!r}: bad or missing field {exc}") from None
         if min(prices[name].input, prices[name].cached_input, prices[name].output) < 0:
             raise ConfigError(f"{path.name}: model {name!r}: a price is negative")
     return PriceTable(prices, local={*(raw.get("local") or []), *(local or set())})
+
+
+class LivePriceTable(PriceTable):
+    """The price table of a file, re-read after an edit (`livefiles`); a bad edit keeps the last good prices.
+
+    Args:
+        path: the JSON file (see `load_prices`); read now, so a bad file is a start-time error.
+        local: more model names that cost nothing (e.g. LOCAL_MODEL_NAME).
+    """
+
+    def __init__(self, path: Path, *, local: set[str] | None = None) -> None:
+        self._extra = {m.lower() for m in (local or set())}
+        self._file = live_file(path, lambda text: parse_prices(text, path), kind="pricing")
+        try:
+            first = self._file.get()
+        except OSError as exc:
+            raise ConfigError(f"cannot read price table {path.name}: {exc}") from None
+        super().__init__(first.prices, local=first.local | self._extra)
+        self._in_force = first
+
+    def price(self, model: str) -> Price | None:
+        self._sync()
+        return super().price(model)
+
+    def is_local(self, model: str) -> bool:
+        self._sync()
+        return super().is_local(model)
+
+    def _sync(self) -> None:
+        table = self._file.get()
+        if table is not self._in_force:  # a valid edit: swap the figures (each assignment is atomic)
+            self.prices, self.local, self._in_force = table.prices, table.local | self._extra, table

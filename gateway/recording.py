@@ -31,7 +31,7 @@ from gateway.context import RequestContext
 from gateway.durable import Drained, DurableLedger
 from gateway.ledger import Ledger, UsageRow, build_ledger
 from gateway.metrics import Metrics
-from gateway.pricing import PriceTable, load_prices
+from gateway.pricing import LivePriceTable, PriceTable
 from gateway.usage import UsageCallback, instrument
 from gateway.writer import BatchWriter
 
@@ -157,7 +157,7 @@ class Observability:
 
 def build_observability(settings: Any, *, features: Iterable[str] = ()) -> Observability:
     """Builds everything from settings; nothing connects until `start()`."""
-    prices = load_prices(settings.pricing_file, local={settings.local_model_name})
+    prices = LivePriceTable(settings.pricing_file, local={settings.local_model_name})  # re-read after an edit
     ledger = build_ledger(settings)
     m = Metrics(multiprocess_dir=getattr(settings, "prometheus_multiproc_dir", None))
     durable = DurableLedger(ledger, spool_dir=settings.usage_spool_dir, max_rows=settings.usage_backlog_max_rows,

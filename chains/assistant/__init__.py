@@ -91,7 +91,7 @@ def build_assistant_chain(
     local = settings.local_model_name if settings.local_model_enabled or not settings.has_openai else None
     steps = Steps(
         model=model, retriever=ListingRetriever(engine=engine, k=settings.assistant_listings), prompts=prompts,
-        preset=settings.preset("chat"), guard=GuardConfig.from_settings(settings),
+        preset=lambda: settings.preset("chat"), guard=GuardConfig.from_settings(settings),
         moderator=moderator or build_moderator(settings), rules_file=settings.describe_claims_file,
         catalog=catalog or IndexCatalog(engine), view=view, local_model=local, today=today,
         k=settings.assistant_listings, min_words=settings.assistant_min_words,

@@ -91,7 +91,8 @@ class Steps:
     """The parts of the assistant and its steps. Built once by `build_assistant_chain`."""
 
     def __init__(
-        self, *, model: Runnable, retriever: ListingRetriever, prompts: PromptStore, preset: Preset,
+        self, *, model: Runnable, retriever: ListingRetriever, prompts: PromptStore,
+        preset: Preset | Callable[[], Preset],
         guard: GuardConfig, moderator: Moderator, rules_file: Any, catalog: Callable[[], claims.Catalog | None],
         view: View, local_model: str | None, today: Callable[[], dt.date], k: int, min_words: int,
         max_attempts: int, hints_model: Runnable | None = None, hints_prompt: str = "search_parse",
@@ -99,13 +100,18 @@ class Steps:
     ) -> None:
         self.models = Fallbacks(model)  # tried here: RunnableWithFallbacks adds a run and a task per call
         self.retriever, self.engine = retriever, retriever.engine
-        self.prompts, self.preset, self.guard, self.moderator = prompts, preset, guard, moderator
+        self.prompts, self.guard, self.moderator = prompts, guard, moderator
+        self._preset = preset  # a callable: the preset in force (data/presets.yaml is re-read after an edit)
         self.rules_file, self.catalog, self.view = rules_file, catalog, view
         self.local_model, self.today = local_model, today
         self.k, self.min_words, self.max_attempts = k, min_words, max_attempts
         self.screen = ListingScreen(guard)
         # the optional LLM step (ASSISTANT_LLM_CONDENSE, with a key): the search's own, on the whole conversation
         self.hints_model, self.hints_prompt, self.hints_timeout_s = hints_model, hints_prompt, hints_timeout_s
+
+    @property
+    def preset(self) -> Preset:
+        return self._preset() if callable(self._preset) else self._preset
 
     def is_local(self, model: Runnable) -> bool:
         return self.local_model is not None and model.name == f"model:{self.local_model}"

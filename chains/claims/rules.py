@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,8 +16,9 @@ from typing import Any
 import yaml
 
 from errors import ConfigError
+from livefiles import live_file
 
-__all__ = ["FEATURES", "FIELDS", "KNOWN", "ClaimRules", "Rule", "load_claims"]
+__all__ = ["FEATURES", "FIELDS", "KNOWN", "ClaimRules", "Rule", "load_claims", "parse_claims"]
 
 # The fields a rule may name in `in` (chains/claims/facts.py fills them for a describe input and a listing).
 FIELDS = frozenset({"certifications", "services", "features", "title", "notes", "category", "operator", "places",
@@ -97,36 +97,28 @@ def _rule(raw: Any, source: str) -> Rule:
                 known=raw.get("known"), features=features)
 
 
-_cache: dict[Path, tuple[tuple[int, int], ClaimRules]] = {}
-_lock = threading.Lock()
+def parse_claims(text: str, source: str) -> ClaimRules:
+    """Validates the rules file's text (`source` names it in errors)."""
+    try:
+        raw = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{source}: not valid YAML ({exc})") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: expected a mapping with 'rules'")
+    rules = tuple(_rule(r, source) for r in (raw.get("rules") or []))
+    return ClaimRules(rules=rules, version=hashlib.sha256(text.encode()).hexdigest()[:12])
 
 
 def load_claims(path: Path) -> ClaimRules:
-    """Loads (and re-loads after an edit) the claim rules.
+    """Loads (and re-loads after an edit: `livefiles`) the claim rules; a bad edit keeps the last good rules.
 
     Args:
         path: the rules file, normally `settings.describe_claims_file`.
 
     Raises:
-        ConfigError: the file is missing or a rule is malformed (the message names the rule).
+        ConfigError: at the first read, the file is missing or a rule is malformed (the message names the rule).
     """
     try:
-        st = path.stat()
+        return live_file(path, lambda text: parse_claims(text, path.name), kind="claims").get()
     except OSError:
         raise ConfigError(f"no claims file at {path}") from None
-    stamp = (st.st_mtime_ns, st.st_size)
-    hit = _cache.get(path)
-    if hit is not None and hit[0] == stamp:
-        return hit[1]
-    with _lock:
-        text = path.read_text(encoding="utf-8")
-        try:
-            raw = yaml.safe_load(text) or {}
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{path.name}: not valid YAML ({exc})") from None
-        if not isinstance(raw, dict):
-            raise ConfigError(f"{path.name}: expected a mapping with 'rules'")
-        rules = tuple(_rule(r, path.name) for r in (raw.get("rules") or []))
-        loaded = ClaimRules(rules=rules, version=hashlib.sha256(text.encode()).hexdigest()[:12])
-        _cache[path] = (stamp, loaded)
-    return loaded

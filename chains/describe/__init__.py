@@ -25,7 +25,7 @@ from chains.guard import GuardConfig
 from chains.models import model_chain
 from chains.moderation import Moderator, build_moderator
 from chains.prompting import PromptStore
-from settings import Settings
+from settings import Preset, Settings
 
 __all__ = [
     "DescribeInput",
@@ -63,21 +63,38 @@ def build_describe_chain(
     """
     preset = settings.preset("describe")
     choices = model_chain(settings=settings, preset=preset, local_base_url=local_base_url)
-    model_id: list[dict[str, Any]] = [
-        {"name": c.name, "temperature": c.temperature, "max_tokens": c.max_tokens,
-         "frequency_penalty": c.frequency_penalty}
-        for c in choices
-    ]
+    live = _LiveSetup(settings, local_base_url)
     runnable = DescribeRunnable(
         model=model, prompts=prompts, prompt_name=preset.prompt, rules_file=settings.describe_claims_file,
         moderator=moderator or build_moderator(settings), cache=cache or build_cache(settings),
-        model_id={"chain": model_id}, default_model=choices[0].name if choices else "unknown",
+        model_id={}, default_model="unknown", setup=live,
         concurrency=_concurrency(settings, choices), max_batch=settings.describe_max_batch,
         max_attempts=settings.describe_max_attempts, min_words=settings.describe_min_words,
         guard_config=GuardConfig.from_settings(settings),
         local_model=next((c.name for c in choices if c.is_local), None), catalog=catalog,
     )
     return runnable.with_types(input_type=DescribeInput, output_type=DescribeOutput).with_config(run_name="describe")
+
+
+class _LiveSetup:
+    """The describe preset in force as (prompt name, model id for the cache key, first model's name); worked out
+    again only when the preset changed (an edit of data/presets.yaml)."""
+
+    def __init__(self, settings: Settings, local_base_url: str | None) -> None:
+        self.settings, self.local_base_url = settings, local_base_url
+        self._last: tuple[Preset, tuple[str, dict[str, Any], str]] | None = None
+
+    def __call__(self) -> tuple[str, dict[str, Any], str]:
+        preset = self.settings.preset("describe")
+        last = self._last
+        if last is not None and (last[0] is preset or last[0] == preset):
+            return last[1]
+        choices = model_chain(settings=self.settings, preset=preset, local_base_url=self.local_base_url)
+        model_id = [{"name": c.name, "temperature": c.temperature, "max_tokens": c.max_tokens,
+                     "frequency_penalty": c.frequency_penalty} for c in choices]
+        setup = (preset.prompt, {"chain": model_id}, choices[0].name if choices else "unknown")
+        self._last = (preset, setup)
+        return setup
 
 
 def _concurrency(settings: Settings, choices: list[Any]) -> int:

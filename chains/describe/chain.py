@@ -89,15 +89,15 @@ class DescribeRunnable(Runnable[DescribeInput, DescribeOutput]):
         cache: DescribeCache, model_id: dict[str, Any], default_model: str, concurrency: int, max_batch: int,
         max_attempts: int, min_words: int, guard_config: Any = None, local_model: str | None = None,
         catalog: Callable[[], claims.Catalog | None] | None = None,
+        setup: Callable[[], tuple[str, dict[str, Any], str]] | None = None,
     ) -> None:
         self.model = model
         self.prompts = prompts
-        self.prompt_name = prompt_name
         self.rules_file = rules_file
         self.moderator = moderator
         self.cache = cache
-        self.model_id = model_id
-        self.default_model = default_model
+        # (prompt_name, model_id, default_model) of the preset in force, when it can change (data/presets.yaml)
+        self._setup = setup or (lambda: (prompt_name, model_id, default_model))
         self.concurrency = concurrency
         self.max_batch = max_batch
         self.max_attempts = max_attempts
@@ -105,6 +105,19 @@ class DescribeRunnable(Runnable[DescribeInput, DescribeOutput]):
         self.guard_config = guard_config
         self.local_model = local_model
         self.catalog = catalog  # the services the listings know, for the `known` claim rules (None: skipped)
+
+    @property
+    def prompt_name(self) -> str:
+        return self._setup()[0]
+
+    @property
+    def model_id(self) -> dict[str, Any]:
+        """The models and their parameters: part of the cache key, so a preset edit is a cache miss."""
+        return self._setup()[1]
+
+    @property
+    def default_model(self) -> str:
+        return self._setup()[2]
 
     @property
     def InputType(self) -> type[DescribeInput]:

@@ -8,10 +8,10 @@ written. The confusables table is `data/guard/confusables.tsv`, built at dev tim
 from __future__ import annotations
 
 import re
-from functools import cache
 from pathlib import Path
 
 from chains.guard.strip import unusual
+from livefiles import live_file
 
 __all__ = ["confusable_table", "fold", "leet", "leet_hint", "mixed_script_words", "rot13"]
 
@@ -31,18 +31,25 @@ _ROT13 = str.maketrans(
 )
 
 
-@cache
 def confusable_table(path: Path = TABLE_FILE) -> dict[int, str]:
-    """Loads the code point -> lower-case ASCII skeleton table (cached).
+    """The code point -> lower-case ASCII skeleton table, re-read after an edit (`livefiles`).
 
     Args:
         path: the TSV file (`code point<TAB>skeleton`, `#` comments).
     """
+    return live_file(path, lambda text: parse_table(text, path), kind="confusables", hot=True).get()
+
+
+def parse_table(text: str, path: Path) -> dict[int, str]:
+    """Validates the confusables table's text; a bad line names itself."""
     table: dict[int, str] = {}
-    for line in path.read_text(encoding="utf-8").splitlines():
+    for n, line in enumerate(text.splitlines(), 1):
         if line and not line.startswith("#"):
-            cp, skeleton = line.split("\t", 1)
-            table[int(cp, 16)] = skeleton.lower()
+            try:
+                cp, skeleton = line.split("\t", 1)
+                table[int(cp, 16)] = skeleton.lower()
+            except ValueError:
+                raise ValueError(f"{path.name}:{n}: expected `code point<TAB>skeleton`") from None
     return table
 
 

@@ -26,7 +26,6 @@ import math
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
-from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +33,7 @@ import numpy as np
 
 from chains.guard.normalize import normalize
 from errors import ConfigError
+from livefiles import live_file
 
 __all__ = [
     "MAX_WEIGHT",
@@ -42,6 +42,7 @@ __all__ = [
     "LearnedModel",
     "embedding_text",
     "load_model",
+    "parse_model",
     "prefetch",
     "probability",
     "warm",
@@ -95,22 +96,27 @@ def embedding_text(text: str) -> str:
     return normalize(text).text
 
 
-@cache
 def load_model(path: Path = MODEL_FILE, sha256: str | None = None) -> LearnedModel:
-    """Loads the model once, after checking its sha256.
+    """The model, after checking its sha256; re-read after an edit (`livefiles`), which the pinned digest
+    refuses unless the code pins the new file too: the running model stays, and the refusal shows in /readyz.
 
     Args:
         path: the model file.
         sha256: the expected digest; `MODEL_SHA256` when None.
 
     Raises:
-        ConfigError: the file is missing, differs from the pinned digest, or is malformed.
+        ConfigError: at the first read, the file is missing, differs from the pinned digest, or is malformed.
     """
     expected = MODEL_SHA256 if sha256 is None else sha256
     try:
-        raw = path.read_bytes()
+        return live_file(path, lambda text: parse_model(text.encode("utf-8"), path, expected),
+                         kind=f"learned:{expected}", hot=True).get()
     except OSError as exc:
         raise ConfigError(f"the guard's learned model {path.name} cannot be read: {exc.strerror}") from None
+
+
+def parse_model(raw: bytes, path: Path, expected: str) -> LearnedModel:
+    """Checks the model file's digest and shape (`path` names it in errors)."""
     digest = hashlib.sha256(raw).hexdigest()
     if digest != expected:
         raise ConfigError(

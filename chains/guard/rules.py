@@ -11,14 +11,14 @@ import re
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import cache
 from pathlib import Path
 
 import yaml
 
 from chains.guard.anchors import Finder, anchors, finders
+from livefiles import live_file
 
-__all__ = ["PATTERNS_FILE", "Rule", "RuleSet", "load_rules"]
+__all__ = ["PATTERNS_FILE", "Rule", "RuleSet", "compile_rules", "load_rules"]
 
 PATTERNS_FILE = Path(__file__).resolve().parents[2] / "data" / "guard" / "patterns.yaml"
 _REQUIRED_KEYS = {"id", "family", "weight", "any", "pattern"}
@@ -57,17 +57,24 @@ class RuleSet:
     vocab: frozenset[str]  # every word of two or more characters in any trigger or pattern
 
 
-@cache
 def load_rules(path: Path = PATTERNS_FILE) -> RuleSet:
-    """Loads and compiles the rules file once; a malformed rule names itself.
+    """The compiled rules file, re-read after an edit (`livefiles`: a bad edit keeps the last good rules).
 
     Args:
         path: the YAML file with `unicode`, `encoded` and `rules` sections.
 
     Raises:
-        ValueError: if a rule has unknown or missing keys, a bad weight or a regex that does not compile.
+        ValueError: at the first read, a rule has unknown or missing keys, a bad weight or a regex that does
+            not compile (a malformed rule names itself).
     """
-    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    return live_file(path, lambda text: compile_rules(text, path), kind="guard-rules", hot=True).get()
+
+
+def compile_rules(text: str, path: Path) -> RuleSet:
+    """Validates and compiles the rules file's text (`path` names it in errors)."""
+    raw = yaml.safe_load(text)
+    if not isinstance(raw, dict) or not isinstance(raw.get("rules"), list):
+        raise ValueError(f"{path.name}: expected a mapping with `unicode`, `encoded` and `rules`")
     rules = []
     by_word: dict[str, list[int]] = defaultdict(list)
     by_literal: dict[str, list[int]] = defaultdict(list)

@@ -1,4 +1,5 @@
-"""The model layer against a real local OpenAI-compatible server: fallback order, error classes, streams."""
+"""The model layer against a real local OpenAI-compatible server: fallback order, error classes, streams; the
+live model that follows its preset."""
 
 from __future__ import annotations
 
@@ -107,3 +108,32 @@ def test_stream_cut_midway_is_an_error_not_a_silent_truncation(
     model = build_chat_model(settings=openai_settings, use_case="chat", local_base_url=None)
     with pytest.raises(Exception):  # noqa: B017 - httpx/openai raise different classes for a reset
         list(model.stream("hi"))
+
+
+def test_live_model_rebuilds_only_after_a_preset_change() -> None:
+    """`LiveModel` builds once per preset in force; streams and structured output follow the rebuild."""
+    from langchain_core.language_models import GenericFakeChatModel
+    from langchain_core.messages import AIMessage
+    from pydantic import BaseModel
+
+    from chains.models import LiveModel
+    from settings import Preset
+
+    class Answer(BaseModel):
+        text: str
+
+    built: list[Preset] = []
+
+    def build(preset: Preset) -> GenericFakeChatModel:
+        built.append(preset)
+        return GenericFakeChatModel(messages=iter([AIMessage(f"t={preset.temperature}")] * 5))
+
+    current = [Preset(prompt="chat", temperature=0.1)]
+    live = LiveModel(build=build, preset=lambda: current[0])
+    assert live.invoke("hi").content == "t=0.1" and live.invoke("hi").content == "t=0.1"
+    current[0] = Preset(prompt="chat", temperature=0.1)  # a reload with the same values: no rebuild
+    assert live.invoke("hi").content == "t=0.1" and len(built) == 1
+    current[0] = Preset(prompt="chat", temperature=0.9)
+    assert "".join(str(c.content) for c in live.stream("hi")) == "t=0.9" and len(built) == 2
+    with pytest.raises(NotImplementedError):  # as the model itself: the caller (llm_hints) falls back to JSON
+        live.with_structured_output(Answer)

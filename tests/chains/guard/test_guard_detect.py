@@ -203,7 +203,7 @@ def test_rules_file_rejects_a_malformed_rule(tmp_path: Path) -> None:
     bad = tmp_path / "p.yaml"
     bad.write_text("unicode: {}\nencoded: {default: 0.5}\nrules:\n  - {id: x, family: y, weight: 0.5, pattern: a}\n")
     with pytest.raises(ValueError, match="rule #0 keys"):
-        load_rules.__wrapped__(bad)
+        load_rules(bad)
 
 
 def test_scan_shortcuts_find_what_a_full_search_finds() -> None:

@@ -62,20 +62,20 @@ def test_a_changed_file_is_refused(tmp_path: Path) -> None:
     bad = tmp_path / "learned.json"
     bad.write_text(json.dumps(doc))
     with pytest.raises(ConfigError, match="sha256"):
-        load_model.__wrapped__(bad)
+        load_model(bad)
     with pytest.raises(ConfigError, match="cannot be read"):
-        load_model.__wrapped__(tmp_path / "missing.json")
+        load_model(tmp_path / "missing.json")
     bad.write_text("{}")
     import hashlib
 
     with pytest.raises(ConfigError, match="malformed"):
-        load_model.__wrapped__(bad, hashlib.sha256(b"{}").hexdigest())
+        load_model(bad, hashlib.sha256(b"{}").hexdigest())
 
 
 def test_nothing_loads_at_import_time() -> None:
     code = (
-        "import sys, chains.guard, chains.guard.learned as l\n"
-        "assert l.load_model.cache_info().currsize == 0\n"
+        "import sys, chains.guard, chains.guard.learned as l, livefiles\n"
+        "assert livefiles.status_of(l.MODEL_FILE) is None\n"
         "assert l._EMBEDDER._model is None\n"
         "assert 'onnxruntime' not in sys.modules and 'tokenizers' not in sys.modules\n"
     )

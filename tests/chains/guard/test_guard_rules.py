@@ -57,4 +57,4 @@ def test_rules_file_rejects_unknown_sources(tmp_path: Path) -> None:
         "  - {id: x, family: y, weight: 0.5, any: [a], pattern: a, sources: [email]}\n"
     )
     with pytest.raises(ValueError, match="sources"):
-        load_rules.__wrapped__(bad)
+        load_rules(bad)
