@@ -23,7 +23,8 @@ from tests.fake_openai import Cut, Fail, FakeOpenAI, Garbage, Hang, Reply, Reset
 PRIMARY, FALLBACK, LOCAL = "gpt-4o-mini", "gpt-3.5-turbo", "smollm2-135m-instruct"
 # Nothing to search: the model layer alone answers (its text is kept as it comes; tests/chains/assistant covers
 # answers grounded in listings).
-ASK = {"input": {"messages": [{"role": "user", "content": "What should I ask a drone pilot before hiring one?"}]}}
+ASK_TEXT = "What should I ask a drone pilot before hiring one?"
+ASK = {"input": {"messages": [{"role": "user", "content": ASK_TEXT}]}}
 TIMEOUT_S = 1.0
 SLACK_S = 2.0  # the machine is shared: time bounds prove "no long wait", not speed (Hang() lasts 10-30 s)
 
@@ -153,16 +154,19 @@ def test_storm_breaker_opens_and_fallback_serves_everyone(settings: Settings, fa
     fake_openai.always(PRIMARY, Hang(30))
     fake_openai.always(FALLBACK, Reply("fallback answer"))
     results: list[tuple[float, float, int]] = []
+    started: dict[str, float] = {}  # each request's own question -> when the client sent it
 
     async def storm(url: str) -> None:
         sem = asyncio.Semaphore(16)
         async with httpx.AsyncClient(timeout=30) as http:
-            async def one() -> None:
+            async def one(i: int) -> None:
+                question = f"{ASK_TEXT} (question {i})"
                 async with sem:
-                    t0 = time.monotonic()
-                    r = await http.post(f"{url}/chat/invoke", json=ASK)
+                    t0 = started[question] = time.monotonic()
+                    body = {"input": {"messages": [{"role": "user", "content": question}]}}
+                    r = await http.post(f"{url}/chat/invoke", json=body)
                     results.append((t0, time.monotonic(), r.status_code))
-            await asyncio.gather(*(one() for _ in range(200)))
+            await asyncio.gather(*(one(i) for i in range(200)))
 
     app = create_app(s)
     opened: list[float] = []
@@ -183,10 +187,14 @@ def test_storm_breaker_opens_and_fallback_serves_everyone(settings: Settings, fa
     # the primary, so nobody waits for it: requests go straight to the fallback (on a loaded machine a
     # fallback call may itself time out, and the local model answers that one).
     assert fake_openai.count(PRIMARY) <= 16 + 5
+    # The fake logs a call when its thread reads it, which a busy machine delays past the opening: which request
+    # a primary call came from is what counts. Only requests sent before the breaker opened may reach it (and
+    # the half-open probes, one each, which a slow machine may reach with the reset at 60 s).
+    asked = [next(started[m["content"]] for m in c.body["messages"] if m.get("content") in started)
+             for c in fake_openai.calls if c.model == PRIMARY]  # (a retry's own turn comes after the question)
+    assert sum(t0 > opened[0] for t0 in asked) <= len(probes)
     after = [c.model for c in fake_openai.calls if c.at > opened[0]]
-    # once open, the primary sees nothing but the half-open probes (one each); with the reset at 60 s, a quiet
-    # machine finishes the storm before the first
-    assert after and after.count(PRIMARY) <= len(probes) and FALLBACK in after
+    assert after and FALLBACK in after
     late = [t0 for t0, _, _ in results if t0 > opened[0]]
     assert len(late) >= 150 and len(after) >= len(late)  # each later request: upstream calls, none to the primary
     assert fake_openai.count(FALLBACK) + fake_openai.count(LOCAL) >= 200  # everyone answered past the primary
