@@ -39,6 +39,8 @@ def _usage_files(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.M
     monkeypatch.setenv("USAGE_DB_FILE", str(d / "usage.db"))
     monkeypatch.setenv("USAGE_SPOOL_DIR", str(d / "usage_spool"))
     monkeypatch.setenv("AUDIT_FILE", str(d / "audit" / "audit.jsonl"))
+    # no app of a test prunes on its own (the eval reports' folder is the checkout's): the retention tests run it
+    monkeypatch.setenv("RETENTION_INTERVAL_S", "0")
 
 
 @pytest.fixture(autouse=True)
