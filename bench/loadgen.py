@@ -31,7 +31,7 @@ from typing import Any
 
 __all__ = ["MARKER", "main"]
 
-MARKER = b"Tok0"  # the upstream's first token (bench/upstream.py)
+MARKER = b"Happy"  # the upstream's first token (bench/upstream.py)
 _TIMEOUT_S = 30.0
 
 Result = tuple[float, float | None]  # (latency s, time to first token s or None)

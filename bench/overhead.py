@@ -234,7 +234,11 @@ def main() -> None:
                         help="same: (a), (b) and (d) send the system prompt (c) adds, so every target makes the "
                              "same model request; none: they send the user turn only (the first runs did)")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "overhead.json")
+    parser.add_argument("--text", default=TEXT,
+                        help="the customer's message; /chat is the assistant: a question it searches for gets "
+                             "the upstream's fixed answer checked against the listings (which it fails: a retry)")
     args = parser.parse_args()
+    globals()["TEXT"] = args.text
     bench = Bench(args)
     load0 = os.getloadavg()
     try:

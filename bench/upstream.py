@@ -24,7 +24,9 @@ __all__ = ["CHUNK_GAP_S", "FIRST_TOKEN_S", "TOKENS", "TOTAL_S", "main", "serve"]
 
 FIRST_TOKEN_S = 0.050
 CHUNK_GAP_S = 0.005
-TOKENS = [f"Tok{i} " for i in range(10)]
+# A plain answer of 10 tokens, two sentences: /chat (the assistant) checks each sentence before it sends it, and
+# finds nothing to remove here (placeholder tokens such as "Tok1" read as unknown proper names: it asked again).
+TOKENS = ["Happy ", "to ", "help. ", "Compare ", "operators ", "by ", "price ", "and ", "rating ", "here."]
 TOTAL_S = FIRST_TOKEN_S + CHUNK_GAP_S * len(TOKENS)  # 100 ms
 _USAGE = {"prompt_tokens": 20, "completion_tokens": len(TOKENS), "total_tokens": 20 + len(TOKENS)}
 _served = 0
