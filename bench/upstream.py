@@ -100,6 +100,11 @@ async def _handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) ->
                 writer.write(_json("200 OK", {"served": _served}))
             elif method == "POST" and path.endswith("/chat/completions"):
                 await _complete(json.loads(body or b"{}"), t0, writer)
+            elif method == "POST" and path.endswith("/moderations"):  # the assistant moderates input and output
+                req = json.loads(body or b"{}")
+                n = len(req["input"]) if isinstance(req.get("input"), list) else 1
+                writer.write(_json("200 OK", {"id": "modr-bench", "model": req.get("model", "bench"), "results": [
+                    {"flagged": False, "categories": {}, "category_scores": {}} for _ in range(n)]}))
             else:
                 writer.write(_json("404 Not Found", {"error": {"message": f"no route {path}"}}))
             await writer.drain()
