@@ -179,7 +179,7 @@ def build_services(settings: Settings) -> Services:
     if settings.local_model_enabled:  # over budget: the paid models are skipped and the local model answers
         services.gateway.over_budget = _paid_models_off
     services.search = build_search_engine(settings=settings)
-    moderator = build_moderator(settings)  # one memo for the assistant and describe
+    moderator = build_moderator(settings, breakers=breakers)  # one memo for the assistant and describe
     catalog = IndexCatalog(services.search)  # the names the listings know, for the claim check
     chat_model = build_chat_model(settings=settings, use_case="chat", local_base_url=local_url, breakers=breakers)
     hints_model = None

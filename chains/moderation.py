@@ -26,6 +26,7 @@ from typing import Any, Protocol
 import openai
 import yaml
 
+from chains.breaker import BreakerRegistry, CircuitBreaker
 from chains.guard.fold import fold
 from chains.guard.normalize import normalize
 from errors import ConfigError
@@ -119,6 +120,7 @@ class OpenAIModerator:
     timeout_s: float
     max_retries: int
     fallback: LocalModerator
+    breaker: CircuitBreaker | None = None  # open after repeated failures: the local check answers at once
     name: str = "openai"
     _client: openai.OpenAI | None = field(default=None, repr=False)
     _aclients: dict[int, openai.AsyncOpenAI] = field(default_factory=dict, repr=False)
@@ -134,28 +136,58 @@ class OpenAIModerator:
         flagged = any(r.get("flagged") for r in results)
         return Verdict(flagged, tuple(dict.fromkeys(cats)), "openai")
 
+    def _local(self, texts: list[str]) -> Verdict:
+        v = self.fallback.check(texts)
+        return Verdict(v.flagged, v.categories, LOCAL_UNAVAILABLE)
+
+    def _failed(self, exc: BaseException, texts: list[str]) -> Verdict:
+        if self.breaker is not None:
+            self.breaker.failure()
+        log.warning("moderation call failed (%s); using the local check", type(exc).__name__)
+        return self._local(texts)
+
+    def _answered(self, verdict: Verdict) -> Verdict:
+        if self.breaker is not None:
+            self.breaker.success()
+        return verdict
+
+    def _open(self) -> bool:
+        """While the endpoint keeps failing (its breaker open), no call is made: a failing endpoint would
+        otherwise cost every request its failed calls (two per chat answer) and a warning each."""
+        return self.breaker is not None and not self.breaker.allow()
+
     def check(self, texts: list[str]) -> Verdict:
+        if self._open():
+            return self._local(texts)
         if self._client is None:
             self._client = openai.OpenAI(**self._kwargs())
         try:
-            return self._verdict(self._client.moderations.with_raw_response.create(model=self.model, input=texts))
+            verdict = self._verdict(self._client.moderations.with_raw_response.create(model=self.model, input=texts))
         except openai.OpenAIError as exc:
-            log.warning("moderation call failed (%s); using the local check", type(exc).__name__)
-            v = self.fallback.check(texts)
-            return Verdict(v.flagged, v.categories, LOCAL_UNAVAILABLE)
+            return self._failed(exc, texts)
+        except BaseException:
+            if self.breaker is not None:
+                self.breaker.release()  # not the endpoint's failure: free a half-open probe's slot
+            raise
+        return self._answered(verdict)
 
     async def acheck(self, texts: list[str]) -> Verdict:
+        if self._open():
+            return self._local(texts)
         # An async client's connections belong to one event loop: one client per loop.
         loop = id(asyncio.get_running_loop())
         client = self._aclients.get(loop)
         if client is None:
             client = self._aclients[loop] = openai.AsyncOpenAI(**self._kwargs())
         try:
-            return self._verdict(await client.moderations.with_raw_response.create(model=self.model, input=texts))
+            verdict = self._verdict(await client.moderations.with_raw_response.create(model=self.model, input=texts))
         except openai.OpenAIError as exc:
-            log.warning("moderation call failed (%s); using the local check", type(exc).__name__)
-            v = self.fallback.check(texts)
-            return Verdict(v.flagged, v.categories, LOCAL_UNAVAILABLE)
+            return self._failed(exc, texts)
+        except BaseException:
+            if self.breaker is not None:
+                self.breaker.release()  # not the endpoint's failure: free a half-open probe's slot
+            raise
+        return self._answered(verdict)
 
 
 class Memo:
@@ -197,11 +229,12 @@ class Memo:
         return self._get(key) or self._put(key, await self.inner.acheck(texts))
 
 
-def build_moderator(settings: Settings) -> Moderator:
+def build_moderator(settings: Settings, *, breakers: BreakerRegistry | None = None) -> Moderator:
     """The moderator the settings ask for (nothing connects here).
 
     Args:
         settings: DESCRIBE_MODERATION, MODERATION_MODEL, MODERATION_RULES_FILE, the OpenAI key and base URL.
+        breakers: the app's circuit breakers: the endpoint gets one, named `moderation:<model>` (in /readyz).
 
     Raises:
         ConfigError: DESCRIBE_MODERATION=openai without a key, or unreadable local rules.
@@ -218,4 +251,5 @@ def build_moderator(settings: Settings) -> Moderator:
         api_key=settings.openai_api_key.get_secret_value(), base_url=settings.openai_base_url,
         model=settings.moderation_model, timeout_s=settings.request_timeout_s,
         max_retries=settings.ai_max_retries, fallback=local,
+        breaker=breakers.get(f"moderation:{settings.moderation_model}") if breakers is not None else None,
     ))

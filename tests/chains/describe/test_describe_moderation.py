@@ -12,7 +12,8 @@ import yaml
 from fastapi.testclient import TestClient
 from langchain_core.runnables import Runnable
 
-from chains.moderation import LocalModerator, Memo, OpenAIModerator, build_moderator
+from chains.breaker import BreakerRegistry
+from chains.moderation import LOCAL_UNAVAILABLE, LocalModerator, Memo, OpenAIModerator, build_moderator
 from errors import ConfigError, InputRejected
 from server import create_app
 from settings import ROOT, Settings
@@ -101,3 +102,19 @@ def test_local_check_on_the_labelled_set(case: dict[str, Any]) -> None:
     verdict = LocalModerator(ROOT / "data" / "moderation.yaml").check([case["text"]])
     assert sorted(verdict.categories) == sorted(case["expect"])
     assert verdict.flagged is bool(case["expect"])
+
+
+def test_a_failing_endpoint_opens_its_breaker_and_is_left_alone(
+        describe_settings: Settings, fake_openai: FakeOpenAI) -> None:
+    # Without it, an outage costs every chat answer two failed calls (input and output) and two warnings.
+    fake_openai.always(MODERATION, Fail(500))
+    now = [0.0]
+    breakers = BreakerRegistry(failure_threshold=2, window_s=30, reset_timeout_s=15, clock=lambda: now[0])
+    moderator = build_moderator(describe_settings.model_copy(update={"ai_max_retries": 0}), breakers=breakers)
+    verdicts = [moderator.check([f"a roof in Troy #{i}"]) for i in range(6)]  # new texts: no memo hit
+    assert fake_openai.count(MODERATION) == 2 and {v.source for v in verdicts} == {LOCAL_UNAVAILABLE}
+    assert breakers.states()[f"moderation:{MODERATION}"] == "open"
+    fake_openai.always(MODERATION, Reply())  # back: the next probe after the reset closes it
+    now[0] += 16
+    assert moderator.check(["a roof in Troy #7"]).source == "openai"
+    assert breakers.states()[f"moderation:{MODERATION}"] == "closed" and fake_openai.count(MODERATION) == 3
