@@ -46,7 +46,7 @@ from gateway.context import RequestContext
 from gateway.crypto import Cipher, build_cipher
 
 __all__ = ["CHECKPOINT", "AuditLog", "Broken", "build_audit", "canonical", "checkpoint_record", "checkpoint_seal",
-           "is_checkpoint", "main", "open_locked", "read_checkpoint", "scrub", "verify"]
+           "fsync_dir", "is_checkpoint", "main", "open_locked", "read_checkpoint", "scrub", "verify"]
 
 log = logging.getLogger("skymarket.audit")
 
@@ -249,6 +249,15 @@ class Broken:
     request_id: str | None
     reason: str
     record: int | None = None  # 1-based in the whole trail, pruned records included (None: the checkpoint)
+
+
+def fsync_dir(folder: Path) -> None:
+    """Makes a rename inside `folder` durable (a prune's or a key rotation's new audit file)."""
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def checkpoint_seal(record: dict[str, Any]) -> str:

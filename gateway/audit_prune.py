@@ -26,7 +26,15 @@ from pathlib import Path
 from typing import IO, Any
 
 from errors import RetentionError
-from gateway.audit import GENESIS, canonical, checkpoint_record, checkpoint_seal, is_checkpoint, open_locked
+from gateway.audit import (
+    GENESIS,
+    canonical,
+    checkpoint_record,
+    checkpoint_seal,
+    fsync_dir,
+    is_checkpoint,
+    open_locked,
+)
 
 __all__ = ["AuditPrune", "prune_audit"]
 
@@ -172,13 +180,5 @@ def _prune_once(path: Path, cutoff: dt.datetime, *, now: dt.datetime, dry_run: b
                     os.close(fd)  # releases the lock: waiting writers reopen the path (the new file)
         finally:
             tmp.unlink(missing_ok=True)
-        _fsync_dir(path.parent)
+        fsync_dir(path.parent)
     return result
-
-
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

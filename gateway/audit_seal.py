@@ -114,7 +114,7 @@ def rekey_file(path: Path, cipher: Cipher, *, dry_run: bool = False) -> RekeyRep
     Raises:
         DataKeyError: a record's text does not decrypt (names the record); nothing is written.
     """
-    from gateway.audit import open_locked  # (audit.py imports this module)
+    from gateway.audit import fsync_dir, open_locked  # (audit.py imports this module)
 
     report = RekeyReport()
     if not path.exists():
@@ -150,11 +150,7 @@ def rekey_file(path: Path, cipher: Cipher, *, dry_run: bool = False) -> RekeyRep
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+        fsync_dir(path.parent)
         report.written = True
         return report
     finally:
