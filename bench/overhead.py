@@ -82,7 +82,7 @@ def _tree_cpu_s(pid: int) -> float:
     return total / _TICK
 
 
-def _system_prompt() -> str:
+def _system_prompt(question: str) -> str:
     """A system prompt of the size (c) sends: the chat prompt file, rendered as chains/assistant renders it."""
     import datetime as dt
 
@@ -92,7 +92,7 @@ def _system_prompt() -> str:
     # The bench's question asks nothing to search: the assistant's prompt carries no listings for it.
     system, _ = PromptStore(ROOT / "prompts").get("chat").render(
         today=dt.date.today().isoformat(), canary=make_canary(), listings="(none)", request="nothing specific yet",
-        question=TEXT,
+        question=question,
     )
     return system
 
@@ -137,13 +137,14 @@ class Bench:
         self.upstream = self.server("upstream", [PY, "-m", "bench.upstream", "--port", str(up_port)], up_port)
         url = f"http://127.0.0.1:{up_port}/v1"
         self.raw, self.direct = self.loadgen("loadgen", []), self.loadgen("direct", ["--direct", url])
-        msgs = [{"role": "user", "content": TEXT}]
-        system = _system_prompt() if self.args.system_prompt == "same" else None
+        text = self.args.text
+        msgs = [{"role": "user", "content": text}]
+        system = _system_prompt(text) if self.args.system_prompt == "same" else None
         peer_msgs = ([{"role": "system", "content": system}] if system else []) + msgs
         self.targets["a"] = {"proc": None, "system": system}
         port = _free_port()
         if proc := self.server("b", [PY, "-m", "bench.bare_app", "bare", "--port", str(port), "--upstream", url], port):
-            lc = ([{"type": "system", "content": system}] if system else []) + [{"type": "human", "content": TEXT}]
+            lc = ([{"type": "system", "content": system}] if system else []) + [{"type": "human", "content": text}]
             self.targets["b"] = {"proc": proc, "port": port, "path": "/chat/{mode}", "body": {"input": lc}}
         port = _free_port()
         cmd = [PY, "-m", "bench.bare_app", "ours", "--port", str(port), "--upstream", url, "--data-dir", str(self.tmp)]
@@ -238,7 +239,6 @@ def main() -> None:
                         help="the customer's message; /chat is the assistant: a question it searches for gets "
                              "the upstream's fixed answer checked against the listings (which it fails: a retry)")
     args = parser.parse_args()
-    globals()["TEXT"] = args.text
     bench = Bench(args)
     load0 = os.getloadavg()
     try:

@@ -4,6 +4,9 @@ Before issue 20, the usage callback recorded the name the OpenAI-compatible serv
 embedded llama.cpp server reports the GGUF file's path. Those rows (and their rollups) are renamed once, when
 the ledger is opened (`Ledger.create`), so history stays one series under `LOCAL_MODEL_NAME`.
 
+Whether there is anything to rename is read from the daily marginals, not the rows: a ledger whose only path
+is in `models_tried` (the local model tried and failed, never answering) keeps it there.
+
 Safe with several processes starting together: each rollup row named by a path is taken with
 `DELETE .. RETURNING` (a row is returned to one transaction only) and its sums added to the row of the
 configured name with the rollups' own additive upsert, in the same transaction.
@@ -52,11 +55,12 @@ def unify_model_names(engine: Engine, *, is_sqlite: bool, name: str) -> int:
         is_sqlite: SQLite (else PostgreSQL): the upsert's dialect.
         name: the local model's configured name (`LOCAL_MODEL_NAME`).
     """
-    u = usage_table.c
-    with engine.connect() as conn:  # the common case: nothing to do, and no write lock taken
-        if conn.execute(select(u.id).where(func.lower(u.models_tried).like(f"%{_SUFFIX}%")).limit(1)).first() is None \
-                and conn.execute(select(hourly_table.c.model)
-                                 .where(func.lower(hourly_table.c.model).like(f"%{_SUFFIX}")).limit(1)).first() is None:
+    u, m = usage_table.c, marginals_table.c
+    # The common case, checked on the daily marginals (a row per day and model, written with every row, kept
+    # longer than the rows): nothing to do, no write lock taken, and no scan of the rows at each start.
+    with engine.connect() as conn:
+        if conn.execute(select(m.value).where(m.span == "day", m.dim == "model",
+                                              func.lower(m.value).like(f"%{_SUFFIX}")).limit(1)).first() is None:
             return 0
     with engine.begin() as conn:
         renamed = conn.execute(update(usage_table).where(func.lower(u.model).like(f"%{_SUFFIX}"))
