@@ -64,7 +64,9 @@ def timed_post(client: TestClient) -> tuple[Any, float]:
         ([Hang(10), Hang(10)], 2, FALLBACK, 2 * TIMEOUT_S + 1.5),
         ([Reset(), Reset()], 2, FALLBACK, 3.0),
         ([Garbage()], 1, FALLBACK, 1.5),  # not retried by the SDK: straight to the fallback
-        ([Reply("slow but fine", first_token_delay=0.5)], 1, PRIMARY, 1.5),
+        # a third of the 1 s timeout: slow, yet far enough below it that a loaded CI machine (0.5 s timed out
+        # there once and the SDK retried) does not turn "slow" into "timed out"
+        ([Reply("slow but fine", first_token_delay=0.3)], 1, PRIMARY, 1.5),
         ([Reply("no usage block", usage=False)], 1, PRIMARY, 1.5),
     ],
     ids=["429-retry-after", "429", "500", "502-503", "hang", "reset", "garbage", "slow-first-token", "no-usage"],
