@@ -137,7 +137,7 @@ class Bench:
         self.upstream = self.server("upstream", [PY, "-m", "bench.upstream", "--port", str(up_port)], up_port)
         url = f"http://127.0.0.1:{up_port}/v1"
         self.raw, self.direct = self.loadgen("loadgen", []), self.loadgen("direct", ["--direct", url])
-        text = self.args.text
+        text = self.args.text if self.args.same_text else f"{self.args.text} (ref #N#)"
         msgs = [{"role": "user", "content": text}]
         system = _system_prompt(text) if self.args.system_prompt == "same" else None
         peer_msgs = ([{"role": "system", "content": system}] if system else []) + msgs
@@ -179,7 +179,7 @@ class Bench:
             if t.get("openai") and mode == "stream":
                 body |= {"stream": True, "stream_options": {"include_usage": True}}
             cmd |= {"port": t["port"], "path": t["path"].format(mode=mode), "body": body,
-                    "headers": t.get("headers", {})}
+                    "headers": t.get("headers", {}), "unique": not self.args.same_text}
         gen = self.direct if name == "a" else self.raw
         pid = t["proc"].pid if t["proc"] else None
         cpu0, up0 = (_tree_cpu_s(pid) if pid else 0.0), _tree_cpu_s(self.upstream.pid)  # type: ignore[union-attr]
@@ -238,6 +238,10 @@ def main() -> None:
     parser.add_argument("--text", default=TEXT,
                         help="the customer's message; /chat is the assistant: a question it searches for gets "
                              "the upstream's fixed answer checked against the listings (which it fails: a retry)")
+    parser.add_argument("--same-text", action="store_true",
+                        help="send the same message every time (the runs before 2026-12-07 05:00 did): the guard's "
+                             "learned layer then answers from its cache; by default every message is new, as a "
+                             "customer's turns are, and each costs (c) one ONNX run of the guard")
     args = parser.parse_args()
     bench = Bench(args)
     load0 = os.getloadavg()

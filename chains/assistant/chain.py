@@ -85,7 +85,7 @@ class AssistantChain(Runnable[Any, Any]):
             self.input_type.model_validate(data)
         except ValueError:  # pydantic's ValidationError: LangServe answers 422 with the details
             return
-        read = self.steps.read(data)
+        read = await self.steps.aread(data)
         self.steps.refuse(await self.steps.moderator.acheck(read.turns))
 
     # --- read, condense, retrieve ---
@@ -99,7 +99,7 @@ class AssistantChain(Runnable[Any, Any]):
 
     async def _aretrieve(self, data: Any, config: RunnableConfig) -> tuple[Read, Found]:
         s = self.steps
-        read = s.read(data)
+        read = await s.aread(data)
         s.refuse(await s.moderator.acheck(read.turns))
         request = await s.arefine(condense(read.turns, s.engine.parser), read.turns, config)
         search = s.search(request)

@@ -27,7 +27,7 @@ from chains.assistant.conversation import Request, llm_query, with_hints
 from chains.assistant.grounding import SentenceGate, Sources, sources_for
 from chains.assistant.listings import ListingScreen
 from chains.assistant.schema import AssistantOutput
-from chains.chat_input import screen_chat_input
+from chains.chat_input import aprefetch_chat_input, screen_chat_input
 from chains.fallbacks import Fallbacks
 from chains.guard import GuardConfig, make_canary
 from chains.moderation import Moderator, Verdict
@@ -128,6 +128,11 @@ class Steps:
         turns = [_content(m) for m in raw if _speaker(m) == "user"]
         question = next((str(m.content) for m in reversed(history) if isinstance(m, HumanMessage)), "")
         return Read(history=history, turns=turns, question=question)
+
+    async def aread(self, data: Any) -> Read:
+        """`read` for an event loop: the guard's ONNX run (a new turn's) happens in a worker thread first."""
+        await aprefetch_chat_input(data, guard=self.guard)
+        return self.read(data)
 
     @staticmethod
     def refuse(verdict: Verdict) -> None:

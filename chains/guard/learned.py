@@ -40,6 +40,7 @@ __all__ = [
     "MODEL_FILE",
     "MODEL_SHA256",
     "LearnedModel",
+    "cached",
     "embedding_text",
     "load_model",
     "parse_model",
@@ -186,6 +187,15 @@ def probability(text: str, *, embedding: Any = None, model: LearnedModel | None 
         p = m.probability(_EMBEDDER.embed([text])[0])
         _EMBEDDER.remember(key, p)
     return p
+
+
+def cached(text: str) -> float | None:
+    """The probability already computed for a normalised text (`probability()`'s cache), or None.
+
+    Args:
+        text: the normalised text (`embedding_text()` of the raw text).
+    """
+    return _EMBEDDER.cached(_digest(text))
 
 
 def prefetch(texts: list[str], *, model: LearnedModel | None = None) -> None:
