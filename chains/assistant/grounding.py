@@ -44,6 +44,7 @@ _DECLINE = re.compile(
 )
 _DECLINES = "the search found listings, but the sentence declines or denies"
 _FINISHED = re.compile(r"[.!?][\"')\]]*\s*$")
+_LIST_MARKER = re.compile(r"\s*(?:\d{1,2}[.)]|[-*•])\s*")  # a numbered or bulleted list's marker alone
 
 
 @dataclass(frozen=True)
@@ -143,6 +144,7 @@ class SentenceGate:
     _waiting: list[str] = field(default_factory=list)
     _named: bool = False
     _buffer: str = ""
+    _marker: str = ""  # a list number ("2.") waiting for its item: it goes out with it, or not at all
 
     def feed(self, chunk: str) -> list[str]:
         """Adds streamed text; returns the sentences that may go out now."""
@@ -189,8 +191,12 @@ class SentenceGate:
 
     def _pass(self, sentences: list[str]) -> list[str]:
         out: list[str] = []
-        for sentence in sentences:
-            found = self.sources.check(sentence)
+        for item in sentences:
+            if _LIST_MARKER.fullmatch(item):
+                self._marker = item
+                continue
+            sentence, self._marker = (f"{self._marker} {item}" if self._marker else item), ""
+            found = self.sources.check(item)
             if found:
                 self.findings += found
                 continue

@@ -108,12 +108,31 @@ def _backed(rule: Rule, match: re.Match[str], sources: Sequence[Facts]) -> bool:
     value = _number(next((g for g in match.groups() if g), match.group()))
     if value is None:
         return False
+    if rule.kind == "price_unit":
+        return _unit_backed(value, match.group(match.lastindex or 0), sources)
     if rule.kind == "price" and any(abs(value - p) < 0.5 for f in sources for p in f.prices):
         return True
     hay = "\n".join(f.text(rule.fields) for f in sources)
     # An amount must appear as an amount ("$40 travel fee"): "25 acres" in a description backs no $25.
     found = _DOLLARS.findall(hay) if rule.kind == "price" else _NUMBER.findall(hay)
     return value in {_number(n) for n in found}
+
+
+# How a sentence may name a listing's price unit (the listings' own words are "hour", "project", "session",
+# "acre", "delivery").
+_UNITS = {"hr": "hour", "hrs": "hour", "hours": "hour", "projects": "project", "job": "project", "sessions": "session",
+          "acres": "acre", "ac": "acre", "deliveries": "delivery", "drop": "delivery", "drop-off": "delivery"}
+
+
+def _unit_backed(value: float, unit: str, sources: Sequence[Facts]) -> bool:
+    """"$200 per project": if $200 is a source's price, one source with that price must use that unit. An
+    amount that is no source's price is the `price` rule's business; a source of unknown unit backs any."""
+    said = unit.lower().rstrip(".")
+    said = _UNITS.get(said, said)
+    priced = [(f, i) for f in sources for i, p in enumerate(f.prices) if abs(value - p) < 0.5]
+    if not priced:
+        return True
+    return any(i >= len(f.price_units) or f.price_units[i] == said for f, i in priced)
 
 
 def _sources(sentence: str, facts: Sequence[Facts]) -> tuple[list[Facts], list[Facts]]:

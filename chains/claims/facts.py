@@ -34,6 +34,7 @@ class Facts:
             `places`, `figures`) -> its text; underscores read as spaces.
         insured: whether the source carries liability insurance.
         prices: the prices it states (a `price` rule accepts these amounts).
+        price_units: the unit of each price, in the same order ("hour", "project", ...); empty when unknown.
         id: a listing id (an `id` rule accepts only the ids of the sentence's sources).
         names: how a sentence names this source (a title, an operator): a sentence that names some sources
             is checked against those only; one that names none, against all.
@@ -43,6 +44,7 @@ class Facts:
     fields: Mapping[str, str]
     insured: bool = False
     prices: tuple[float, ...] = ()
+    price_units: tuple[str, ...] = ()
     id: str | None = None
     names: tuple[str, ...] = ()
     context: bool = False
@@ -92,6 +94,7 @@ def _listing_facts(listing: Any) -> Facts:
         },
         insured=bool(listing.insured),
         prices=(float(listing.price_from_usd),),
+        price_units=(str(listing.price_unit),),
         id=listing.id,
         names=(listing.title, listing.operator, listing.id),
     )

@@ -27,7 +27,7 @@ FIELDS = frozenset({"certifications", "services", "features", "title", "notes", 
 KNOWN = frozenset({"services", "names", "places"})
 # The features whose text a rule applies to; a rule without `for` applies to both.
 FEATURES = frozenset({"describe", "assistant"})
-_KINDS = {"pattern", "price", "number", "known", "id"}
+_KINDS = {"pattern", "price", "price_unit", "number", "known", "id"}
 _KEYS = {"id", "reason", "match", "support", "in", "when", "kind", "known", "for"}
 
 

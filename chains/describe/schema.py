@@ -143,4 +143,5 @@ def facts_of(inp: DescribeInput) -> Facts:
         },
         insured=inp.insured,
         prices=() if inp.price_from_usd is None else (inp.price_from_usd,),
+        price_units=(inp.price_unit,) if inp.price_from_usd is not None and inp.price_unit else (),
     )

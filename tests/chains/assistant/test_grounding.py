@@ -84,3 +84,14 @@ def test_a_sentence_cut_by_the_token_limit_is_dropped() -> None:
     assert _gate().take("Northwind Aerial can help. It is rated", cut=True) == "Northwind Aerial can help."
     assert _gate().take("Northwind Aerial can help. It is rated 4.8", cut=False) == (
         "Northwind Aerial can help. It is rated 4.8")
+
+
+def test_a_list_number_goes_out_with_its_item_or_not_at_all() -> None:
+    gate = _gate()
+    out = gate.take("1. Northwind Aerial inspects roofs in Troy. 2. SkyHigh Roofs does it for $49. 3.", cut=True)
+    assert out == "1. Northwind Aerial inspects roofs in Troy."
+    streamed = _gate()
+    assert streamed.feed("1. ") == []  # the number alone waits for its item
+    assert streamed.feed("Northwind Aerial, from $149 per project. ") == [
+        "1. Northwind Aerial, from $149 per project."]
+    assert _gate().take("Northwind Aerial charges $149 per hour.") == ""  # the listing's unit is per project

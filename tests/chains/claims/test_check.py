@@ -84,3 +84,27 @@ def test_describe_catches_the_invented_services_of_the_troy_listing() -> None:
         "We also provide roof cleaning for homes.", "Ours is a 24-hour service.",
         "Our crew handles roofing repairs too."]
     assert {f.rule for f in found} >= {"service_physical", "feat_availability"}
+
+
+def test_a_price_keeps_its_listing_unit() -> None:
+    hourly = _listing(id="lst-9004", title="Hourly Roof Looks", operator="Kestrel Works", price_from_usd=125.0,
+                      price_unit="hour")
+    assert _rules("Kestrel Works charges from $125 per hour.", hourly) == set()
+    assert _rules("Kestrel Works is $125/hr, Northwind Aerial $149 a project.", hourly, A) == set()
+    assert "price_unit" in _rules("Kestrel Works charges from $125 per project.", hourly)
+    assert "price_unit" in _rules("Roof checks start at $149 an hour.", A, hourly)
+    # two listings at the same price with different units: the sentence may mean either
+    same = _listing(id="lst-9005", operator="Osprey Air", title="Osprey Roofs", price_from_usd=125.0)
+    assert "price_unit" not in _rules("From $125 per project.", hourly, same)
+    # an amount that is no listing's price is the price rule's finding, not the unit rule's
+    assert _rules("It is $310 per hour.", A) == {"price"}
+    # the customer's own cap (context) carries no unit
+    assert "price_unit" not in _rules("Everything here is under $300 per project.", A)
+
+
+def test_describe_checks_the_unit_it_was_given() -> None:
+    inp = canonical({"title": "Drone Roof Checks", "category": "inspection", "city": "Troy",
+                     "services": ["roof inspection"], "price_from_usd": 120, "price_unit": "hour"})
+    assert not check("Roof checks from $120 per hour.", facts_of(inp), RULES, feature="describe")
+    found = check("Roof checks from $120 per project.", facts_of(inp), RULES, feature="describe")
+    assert [f.rule for f in found] == ["price_unit"]
