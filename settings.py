@@ -36,6 +36,9 @@ class LocalPreset(BaseModel):
     prompt: str | None = None
     temperature: float | None = Field(default=None, ge=0, le=2)
     max_tokens: int | None = Field(default=None, ge=1, le=32_000)
+    # false: with no listing to cite (small talk, a general question) the answer is the data's own text (what
+    # the assistant does, how to ask), not this model's: a 135M model talks freely about a product it does not know
+    answers_without_listings: bool = True
 
 
 class Preset(BaseModel):
@@ -49,6 +52,10 @@ class Preset(BaseModel):
     max_tokens: int | None = Field(default=None, ge=1, le=32_000)
     prompt: str
     local: LocalPreset | None = None  # the embedded model's own prompt and parameters
+
+    def answers_without_listings(self, *, local: bool) -> bool:
+        """Whether the model that answers writes the text when nothing is cited (the local model may not)."""
+        return not (local and self.local is not None and not self.local.answers_without_listings)
 
     def prompt_for(self, *, local: bool) -> str:
         """The prompt file for the model that answers: the local model may have its own."""

@@ -191,8 +191,11 @@ class Steps:
         if it is not None and it.outside_place is not None:  # decided by code: the model is never asked
             notice = self.engine.area.outside_notice(it.outside_place.name)
             return Found(request, [], False, notice, final=notice)
-        if it is None:
-            return Found(request, [], None, None)
+        if it is None:  # nothing to search: small talk or a general question
+            first = self.models.runnables[0]
+            if self.preset.answers_without_listings(local=self.is_local(first)):
+                return Found(request, [], None, None)
+            return Found(request, [], None, None, final=answer.GREETING if request.small_talk else answer.GENERAL)
         listings = [SearchResult.model_validate(d.metadata) for d in docs or ()]
         if request.broad and it.place is not None:  # a place and nothing else: what its operators offer
             summary = answer.offered_text(it.place.name, listings)

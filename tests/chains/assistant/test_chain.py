@@ -90,6 +90,21 @@ def test_small_talk_cites_nothing(build: Build) -> None:
     assert out.text == "Hi! What drone service do you need, and where?" and len(model.seen) == 1
 
 
+@pytest.mark.parametrize("text", ["hello", "what can you do?", "are your pilots licensed?"])
+async def test_the_embedded_model_is_not_asked_when_nothing_is_cited(build: Build, text: str) -> None:
+    local = Scripted(reply="I'm a professional drone pilot and this site lets you upload your drones.", seen=[])
+    local.name = "model:smollm2-135m-instruct"
+    ask = {"messages": [{"role": "user", "content": text}]}
+    out = build(local).invoke(ask)
+    assert out.listings == [] and local.seen == [] and "upload" not in out.text
+    assert "Detroit Metro" in out.text  # the assistant's own words: what it does and where
+    assert (await build(local).ainvoke(ask)).text == out.text
+    streamed = "".join([c.get("text") or "" async for c in build(local).astream(ask)])
+    assert streamed == out.text and local.seen == []
+    paid = Scripted(reply="Hi! Tell me what you need and where.", seen=[])  # an OpenAI model answers freely
+    assert build(paid).invoke(ask).text == "Hi! Tell me what you need and where." and len(paid.seen) == 1
+
+
 @pytest.mark.parametrize(
     ("turns", "category", "place", "cap"),
     [(["I need a roof inspection", "I'm in Livonia"], "inspection", "Livonia", None),
