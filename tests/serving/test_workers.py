@@ -36,6 +36,9 @@ from tests.serving.support import Conn, Served, clean_env, serve
 pytestmark = pytest.mark.timeout(900)  # real processes: a loaded 2-core machine starts them slowly
 ASK = {"input": {"messages": [{"role": "user", "content": "Hi!"}]}}
 SEARCH = {"input": {"query": "roof inspection near Troy", "limit": 3}}
+# The embedded model is asked only when there are listings to cite ("Hi!" gets the assistant's own greeting); the
+# Chroma server holds every 16th listing, among them a roof inspector in Farmington Hills (lst-0577).
+ASK_LISTINGS = {"input": {"messages": [{"role": "user", "content": "Who can inspect my roof in Farmington Hills?"}]}}
 GUARD = {"input": {"text": "Can someone film my wedding in Novi?", "source": "chat"}}
 GLOBAL_RPM, GLOBAL_TPM, REFRESH_S = 40, 5000, 1.0
 
@@ -220,7 +223,7 @@ def test_the_local_model_runs_once_for_all_workers(redis_server: Any, chroma: Ch
             assert {c.laddr.port for c in worker.net_connections(kind="tcp") if c.status == psutil.CONN_LISTEN} == \
                 {served.port}  # no model server of its own
         with ThreadPoolExecutor(2) as pool:  # at once: an idle keep-alive connection is closed after 5 s
-            answers = list(pool.map(lambda conns: conns[0].post("/chat/invoke", ASK), pinned.values()))
+            answers = list(pool.map(lambda conns: conns[0].post("/chat/invoke", ASK_LISTINGS), pinned.values()))
         for status, _, body in answers:
             assert status == 200 and json.loads(body)["output"].strip(), body[:300]
         assert served.stop() == 0
