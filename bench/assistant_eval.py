@@ -5,11 +5,12 @@ keeps to the service area, against the bar (the last customer turn sent to /sear
     .venv/bin/python -m bench.assistant_eval --model fake-openai  # tests/fake_openai.py, an answer of inventions
     .venv/bin/python -m bench.assistant_eval --model hallucinator # in process: true facts mixed with false ones
 
-Conversations: bench/assistant_conversations.yaml (held out) and bench/assistant_dev_conversations.yaml
-(`--set dev`) and bench/assistant_dev2_conversations.yaml (`--set dev2`), each written blind by someone who had not seen the assistant's code (from the product
-description, the place names and the vocabulary only), graded like bench/search_queries.yaml by rules over
-listing attributes. Work is checked on the dev set; figures are reported on the held-out set. The
-customer's turns are sent with a neutral assistant turn between them.
+Conversations: bench/assistant_conversations.yaml (held out), bench/assistant_dev_conversations.yaml
+(`--set dev`) and bench/assistant_dev2_conversations.yaml (`--set dev2`), each written blind by someone who
+had not seen the assistant's code (from the product description, the place names and the vocabulary only),
+graded like bench/search_queries.yaml by rules over listing attributes. Work is checked on the dev sets;
+figures are reported on the held-out set. The customer's turns are sent with a neutral assistant turn between
+them.
 Reported, overall and per family:
 - precision@3: the share of cited listings that are relevant (grade >= 1) — for the assistant and for the
   bar; a graded conversation that cites nothing counts as precision 0;

@@ -20,11 +20,28 @@ from retrieval.filters import SearchFilters, accepts
 from retrieval.lru import LRUCache
 from retrieval.places import Gazetteer, OutsidePlace, Place
 from retrieval.text import STOPWORDS
-from retrieval.vocab import CATEGORY_PATTERNS, FEATURE_PATTERNS, FILTER_PATTERNS, PREPOSITIONS, Category
+from retrieval.vocab import (
+    CATEGORY_PATTERNS,
+    FEATURE_PATTERNS,
+    FILTER_PATTERNS,
+    NEGATION_PATTERN,
+    PREPOSITIONS,
+    Category,
+)
 
-__all__ = ["Interpreted", "PlaceRef", "QueryParser", "normalize"]
+__all__ = ["Interpreted", "PlaceRef", "QueryParser", "normalize", "spell_out"]
 
 _TOKEN = re.compile(r"[a-z0-9]+")
+_WATER = frozenset({"lake"})  # "Lake St. Clair" is water, not the city of St. Clair ("Lake Orion" is a place name)
+_UNITS = {"a": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9}
+_TENS = {"twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80, "ninety": 90}
+_U, _T = "|".join(_UNITS), "|".join(_TENS)
+_U1 = "|".join(w for w in _UNITS if w != "a")  # "twenty a month" is not 21
+# "a hundred", "two hundred and fifty", "seventy five", "a grand", "2 grand": prices said in words
+_SPELLED = re.compile(
+    rf"\b(?:(?P<h>{_U})\s+hundred(?:\s+and)?(?:\s+(?P<ht>{_T}))?(?:\s+(?P<hu>{_U1}))?"
+    rf"|(?P<t>{_T})(?:[\s-]+(?P<tu>{_U1}))?|(?P<g>{_U}|\d+)\s+grand)\b"
+)
 _GENERIC = frozenset(
     [
         "drone",
@@ -103,6 +120,23 @@ def _ref(p: Place | OutsidePlace) -> PlaceRef:
     return PlaceRef(name=f"{p.name}, {p.region}", kind="outside", lat=p.lat, lon=p.lon)
 
 
+def _spelled(m: re.Match[str]) -> str:
+    def unit(word: str | None) -> int:
+        return 0 if word is None else _UNITS[word] if word in _UNITS else int(word)
+
+    if m.group("g") is not None:
+        return str(unit(m.group("g")) * 1000)
+    if m.group("h") is not None:
+        return str(unit(m.group("h")) * 100 + _TENS.get(m.group("ht") or "", 0) + unit(m.group("hu")))
+    return str(_TENS[m.group("t")] + unit(m.group("tu")))
+
+
+def spell_out(text: str) -> str:
+    """Numbers said in words as digits ("under a hundred" -> "under 100", "two grand" -> "2000"); a lone
+    "one" or "a" stays a word."""
+    return _SPELLED.sub(_spelled, text)
+
+
 class QueryParser:
     """Parses free-text queries against one gazetteer.
 
@@ -137,12 +171,16 @@ class QueryParser:
 
     def _places(self, tokens: list[str]) -> list[_Match]:
         found: list[_Match] = []
+        water: set[int] = set()  # the tokens of a lake's name ("lake st clair"): no place, not even a typo'd one
         i = 0
         while i < len(tokens):
             for n in range(min(self._longest, len(tokens) - i), 0, -1):
                 exact = self._names.get(tuple(tokens[i : i + n]))
                 if exact is not None:
-                    found.append(_Match(i, i + n, exact))
+                    if i > 0 and tokens[i - 1] in _WATER:
+                        water.update(range(i, i + n))
+                    else:
+                        found.append(_Match(i, i + n, exact))
                     i += n
                     break
             else:
@@ -153,7 +191,7 @@ class QueryParser:
         for i in range(len(tokens)):
             for n in (3, 2, 1):
                 gram = tokens[i : i + n]
-                if len(gram) < n or any(self._vocab_word(w) for w in gram):
+                if len(gram) < n or any(self._vocab_word(w) for w in gram) or water.intersection(range(i, i + n)):
                     continue
                 cand = " ".join(gram)
                 if len(cand) < 5:
@@ -189,7 +227,7 @@ class QueryParser:
         return Interpreted.model_validate_json(known)
 
     def _parse(self, query: str) -> Interpreted:
-        low = normalize(query)
+        low = spell_out(normalize(query))
         found: dict[str, Any] = {}
         for phrase, pattern in FILTER_PATTERNS:  # first, so their words match nothing else
             if phrase.filter in found:
@@ -209,13 +247,17 @@ class QueryParser:
             if any(m.start() < b and a < m.end() for a, b in claimed):
                 continue
             claimed.append(m.span())
+            if _negated(low, m.start()):  # "not photos": claimed (its words count for nothing else), not scored
+                low = low[: m.start()] + " " * (m.end() - m.start()) + low[m.end() :]
+                continue
             scores[cat] = scores.get(cat, 0.0) + w
         if scores:
             top = max(scores.values())
             ranked = sorted(scores, key=lambda c: -scores[c])
             out.category = ranked[0]
             out.categories = [c for c in ranked if scores[c] >= min(top, 2.0)] or [ranked[0]]
-        out.features = [f for f, p in FEATURE_PATTERNS.items() if p.search(low)]
+        out.features = [f for f, p in FEATURE_PATTERNS.items()
+                        if any(not _negated(low, m.start()) for m in p.finditer(low))]
         tokens = _TOKEN.findall(low)
         matches = self._places(tokens)
         inside = [m for m in matches if isinstance(m.place, Place)]
@@ -234,6 +276,11 @@ class QueryParser:
         kept = [w for i, w in enumerate(tokens) if i not in drop]
         out.text = " ".join(kept).strip() or (out.category or "drone services").replace("_", " ")
         return out
+
+
+def _negated(low: str, start: int) -> bool:
+    """Whether the phrase starting at `start` is turned down by the words just before it ("no video")."""
+    return NEGATION_PATTERN.search(low, max(0, start - 32), start) is not None
 
 
 def _number(m: re.Match[str]) -> float:

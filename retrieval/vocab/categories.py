@@ -44,9 +44,10 @@ CATEGORY_PHRASES: dict[Category, list[tuple[float, list[str]]]] = {
     ],
     "real_estate": [
         (3.5, ["real estate", r"realtors?", "mls", r"listing (?:photos?|video)", "zillow", r"(?:house|home) for sale",
-               r"(?:house|home|property|condo|rental) listings?"]),
+               r"(?:house|home|property|condo|rental) listings?", r"for (?:a|the|my|our|her|his|their) listing",
+               r"(?:goes|going|go|put it|putting it|list it) on the market"]),
         (3.0, [r"sell(?:ing)? (?:my|a|the) (?:house|home|property)", r"property (?:photos?|video|tour)",
-               "open house", "twilight"]),
+               "open house", "twilight", r"(?:video|virtual|3d) (?:walk-?through|tour)s?"]),
     ],
     "inspection": [
         (3.0, [r"roof(?:s|ing)?(?: (?:check|inspection|survey|look))?", r"chimneys?", r"gutters?", r"shingles?",

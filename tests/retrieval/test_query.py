@@ -78,6 +78,17 @@ def test_outside_the_service_area(parser: QueryParser) -> None:
         ("roof inspection under $300.", 300.0, None),
         ("lessons, budget is like $100 a session", 100.0, None),
         ("lessons at $100 a session tops", 100.0, None),
+        # a cap said without a dollar sign, as a refusal, or in words
+        ("survey, keep it 90 tops", 90.0, None),
+        ("gutter check, 120 bucks max", 120.0, None),
+        ("we can't pay over 80 for the delivery", 80.0, None),
+        ("i won't spend more than $600 on a video", 600.0, None),
+        ("a thermal scan for less than a hundred and fifty?", 150.0, None),
+        ("part 107 class, three hundred dollars at most", 300.0, None),
+        ("a commercial shoot for two grand or less", 2000.0, None),
+        ("forty five acres to spray", None, None),
+        ("inspector 15 miles max from Troy", None, None),
+        ("I'd spend more than $500 for a great wedding film", None, None),
     ],
 )
 def test_price_and_distance(parser: QueryParser, query: str, price: float | None, radius: float | None) -> None:
@@ -114,3 +125,40 @@ def test_a_value_the_filter_refuses_is_dropped_and_not_searched(parser: QueryPar
     assert it.radius_miles is None and it.text == "roof inspection"
     it = parser.parse("roof inspection under $0")
     assert it.max_price is None and it.text == "roof inspection"
+
+
+@pytest.mark.parametrize(
+    ("query", "category"),
+    [
+        ("no more video please, aerial stills of the venue", "aerial_photography"),
+        ("skip the spraying, I just want crop scouting flights", "agriculture"),
+        ("forget about the wedding film, teach me to fly", "training"),
+        ("we don't need a realtor, we want a survey of the lot", "mapping_surveying"),
+        ("a video tour of the property instead of photos", "real_estate"),
+    ],
+)
+def test_a_service_turned_down_is_not_what_is_asked(parser: QueryParser, query: str, category: str) -> None:
+    it = parser.parse(query)
+    assert it.category == category
+    assert len(it.categories) == 1  # the turned-down service is not counted at all
+
+
+def test_turned_down_words_are_not_searched_and_features_too(parser: QueryParser) -> None:
+    it = parser.parse("inspect the chimney, not the roof")
+    assert it.category == "inspection" and "roof" not in it.text.split() and "chimney" in it.text.split()
+    assert "weekend_availability" not in parser.parse("facade inspection, weekdays only, not on weekends").features
+    assert "night_ops" in parser.parse("not just photos, night video too").features
+
+
+def test_a_lake_named_after_a_place_is_not_that_place(parser: QueryParser) -> None:
+    it = parser.parse("deliver bait to my boat out on Lake St. Clair")
+    assert it.place is None and it.outside_place is None
+    it = parser.parse("food to a pontoon on lake st clair, we launch from algonac")
+    assert it.place is not None and it.place.name == "Algonac"
+    it = parser.parse("gutter check in lake orion")  # a place whose own name starts with Lake
+    assert it.place is not None and it.place.name == "Lake Orion"
+
+
+def test_photos_for_a_listing_are_real_estate(parser: QueryParser) -> None:
+    assert parser.parse("aerial pictures of the condo for her listing").category == "real_estate"
+    assert parser.parse("shots of the farmhouse before it goes on the market").category == "real_estate"
