@@ -13,7 +13,9 @@ newest turn winning field by field:
 - price cap, radius: the newest turn that states one (since the topic started);
 - features, insurance, words: gathered since the topic started;
 - order: "cheaper/cheapest" sorts by price, "best rated" by rating, "closest" by distance (newest wins);
-- a question about what was shown ("do they use RTK?") refines the request: its category words are ignored.
+- a question about what was shown ("do they use RTK?") refines the request: its category words are ignored;
+- a word that refers back to something named earlier as part of another service ("golf course" then "the
+  course is in Metamora") names no new category: the earlier turn's reading of it stands.
 
 The assistant's own turns are not read: they quote listings, which would steer the search towards itself.
 Small talk ("hello", "thanks!") and a conversation with nothing to search (no category, place, price,
@@ -27,8 +29,9 @@ from dataclasses import dataclass
 from typing import Literal
 
 from retrieval.llm_hints import Hints, merge_hints
-from retrieval.query import Interpreted, QueryParser
+from retrieval.query import Interpreted, QueryParser, normalize
 from retrieval.text import STOPWORDS
+from retrieval.vocab import CATEGORY_PATTERNS
 
 __all__ = ["Order", "Request", "condense", "is_small_talk", "llm_query", "with_hints"]
 
@@ -114,6 +117,16 @@ def _content(it: Interpreted) -> list[str]:
     return [w for w in it.text.split() if w not in STOPWORDS and w not in _FILLER and not w.isdigit()]
 
 
+def _refers_back(low: str, category: str, earlier: list[tuple[str, list[str]]]) -> bool:
+    """Whether every phrase of `category` in this turn (normalised: `low`) was said before, in a turn that was
+    not read as that category ("golf course" -> aerial photography; then "the course" is the same course)."""
+    said = [m.group(0) for p, _ in CATEGORY_PATTERNS[category] for m in p.finditer(low)]  # type: ignore[index]
+    return bool(said) and all(
+        any(category not in cats and re.search(rf"\b{re.escape(w)}\b", text) for text, cats in earlier)
+        for w in said
+    )
+
+
 def condense(turns: list[str], parser: QueryParser) -> Request:
     """Merges the customer's turns (oldest first) into one search request.
 
@@ -127,12 +140,20 @@ def condense(turns: list[str], parser: QueryParser) -> Request:
     words: list[str] = []
     order: Order = "relevance"
     since_topic: list[Interpreted] = []  # the readings of the turns since the topic started
+    earlier: list[tuple[str, list[str]]] = []  # each turn so far, normalised, with the categories read in it
     for raw in turns:
         if is_small_talk(raw):
             continue
         it = parser.parse(raw)
+        low = normalize(raw)
         if merged.category is not None and _ABOUT_SHOWN.search(raw):
             it.category, it.categories = None, []
+        if merged.category is not None and any(c not in merged.categories for c in it.categories):
+            back = [c for c in it.categories if c not in merged.categories and _refers_back(low, c, earlier)]
+            if back:
+                it.categories = [c for c in it.categories if c not in back]
+                it.category = it.categories[0] if it.categories else None
+        earlier.append((low, list(it.categories)))
         if it.category is not None and merged.category is not None and it.category not in merged.categories:
             words, order = [], "relevance"  # a new topic: what was asked for the old one no longer holds
             merged.max_price, merged.features, merged.insured = None, [], None

@@ -79,3 +79,31 @@ def test_a_place_alone_is_broad_but_words_are_searched() -> None:
 def test_one_turn_searches_what_search_itself_would() -> None:
     text = "pond water keeps pooling on my acreage near Hartland, can you map the drainage?"
     assert _it(text).interpreted.text == PARSER.parse(text).text  # type: ignore[union-attr]
+
+
+def test_a_word_said_earlier_as_part_of_another_service_starts_no_new_topic() -> None:
+    # "course" alone reads as training; here it is the golf course of the first turn
+    it = _it("aerial shots of the fairways at our golf course", "oh, the course is the one out in Milford").interpreted
+    assert it is not None and it.category == "aerial_photography" and it.place and it.place.name == "Milford"
+    # a service named again after a switch is a switch back, not a reference
+    back = _it("bridge inspection in Monroe", "hmm, a wedding film instead", "ok, back to the bridge inspection")
+    assert back.interpreted is not None and back.interpreted.category == "inspection"
+
+
+def test_a_service_turned_down_in_a_later_turn_gives_way_to_the_new_one() -> None:
+    it = _it("wedding film in Saline this fall", "forget the wedding, my son wants flying lessons").interpreted
+    assert it is not None and it.category == "training" and it.place and it.place.name == "Saline"
+    assert "wedding" not in it.text.split()
+
+
+def test_a_cap_said_in_words_or_as_a_refusal_refines_the_request() -> None:
+    said = _it("topo map of a parcel near Howell", "we can't spend more than eighty per acre").interpreted
+    assert said is not None and said.category == "mapping_surveying" and said.max_price == 80
+    tops = _it("drone video of our band in Ferndale", "like 350 tops").interpreted
+    assert tops is not None and tops.category == "videography" and tops.max_price == 350
+
+
+def test_a_lake_in_a_later_turn_does_not_move_the_place() -> None:
+    it = _it("snacks delivered to our boat, we're docked in Harrison Township",
+             "we'll be out on lake st clair").interpreted
+    assert it is not None and it.place is not None and it.place.name == "Harrison Township"
