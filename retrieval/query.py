@@ -32,6 +32,7 @@ from retrieval.vocab import (
 __all__ = ["Interpreted", "PlaceRef", "QueryParser", "normalize", "spell_out"]
 
 _TOKEN = re.compile(r"[a-z0-9]+")
+_JOINED = frozenset({"", "or", "nor", "/", "and/or"})  # between two phrases turned down by one "no"
 _WATER = frozenset({"lake"})  # "Lake St. Clair" is water, not the city of St. Clair ("Lake Orion" is a place name)
 _UNITS = {"a": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9}
 _TENS = {"twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80, "ninety": 90}
@@ -226,6 +227,35 @@ class QueryParser:
         # A new object each time (callers may change theirs); from JSON, five times cheaper than a deep copy.
         return Interpreted.model_validate_json(known)
 
+    @staticmethod
+    def _categories(low: str, out: Interpreted) -> tuple[list[Category], list[tuple[int, int]]]:
+        """Scores the categories named in `low` (sets `out.category`); returns them and the turned-down spans."""
+        scores: dict[Category, float] = {}
+        claimed: list[tuple[int, int]] = []
+        turned_down: list[tuple[int, int]] = []
+        hits = [(m, cat, w) for cat, pairs in CATEGORY_PATTERNS.items() for p, w in pairs for m in p.finditer(low)]
+        kept: list[tuple[re.Match[str], Category, float]] = []
+        for m, cat, w in sorted(hits, key=lambda h: h[0].start() - h[0].end()):  # longest phrase first
+            if not any(m.start() < b and a < m.end() for a, b in claimed):
+                claimed.append(m.span())
+                kept.append((m, cat, w))
+        end = -1  # where the last turned-down phrase ended: "no wedding film", "not photos or video" go together
+        for m, _, _ in sorted(kept, key=lambda h: h[0].start()):
+            if _negated(low, m.start()) or (end >= 0 and low[end : m.start()].strip() in _JOINED):
+                turned_down.append(m.span())  # "not photos": its words count for nothing else, it is not scored
+                end = m.end()
+            else:
+                end = -1
+        for m, cat, w in kept:  # longest phrase first, as claimed: a tie goes to the longer phrase's category
+            if m.span() not in turned_down:
+                scores[cat] = scores.get(cat, 0.0) + w
+        if not scores:
+            return [], turned_down
+        top = max(scores.values())
+        ranked = sorted(scores, key=lambda c: -scores[c])
+        out.category = ranked[0]
+        return [c for c in ranked if scores[c] >= min(top, 2.0)] or [ranked[0]], turned_down
+
     def _parse(self, query: str) -> Interpreted:
         low = spell_out(normalize(query))
         found: dict[str, Any] = {}
@@ -240,40 +270,33 @@ class QueryParser:
                 found[phrase.filter] = value
             low = low[: m.start()] + " " * (m.end() - m.start()) + low[m.end() :]
         out = Interpreted(text="", **found)
-        scores: dict[Category, float] = {}
-        claimed: list[tuple[int, int]] = []
-        hits = [(m, cat, w) for cat, pairs in CATEGORY_PATTERNS.items() for p, w in pairs for m in p.finditer(low)]
-        for m, cat, w in sorted(hits, key=lambda h: h[0].start() - h[0].end()):  # longest phrase first
-            if any(m.start() < b and a < m.end() for a, b in claimed):
-                continue
-            claimed.append(m.span())
-            if _negated(low, m.start()):  # "not photos": claimed (its words count for nothing else), not scored
-                low = low[: m.start()] + " " * (m.end() - m.start()) + low[m.end() :]
-                continue
-            scores[cat] = scores.get(cat, 0.0) + w
-        if scores:
-            top = max(scores.values())
-            ranked = sorted(scores, key=lambda c: -scores[c])
-            out.category = ranked[0]
-            out.categories = [c for c in ranked if scores[c] >= min(top, 2.0)] or [ranked[0]]
-        out.features = [f for f, p in FEATURE_PATTERNS.items()
-                        if any(not _negated(low, m.start()) for m in p.finditer(low))]
-        tokens = _TOKEN.findall(low)
-        matches = self._places(tokens)
-        inside = [m for m in matches if isinstance(m.place, Place)]
-        drop: set[int] = set()
-        for pm in inside or matches:
-            drop.update(range(pm.start, pm.end))
+        spans = list(_TOKEN.finditer(low))
+        tokens = [t.group() for t in spans]
+        matches = self._places(tokens)  # before the categories: "Grosse Pointe Farms" asks for no farming
+        drop: set[int] = set()  # the places and their prepositions: not searched
+        lead: dict[int, int] = {}  # a place match's first word (with its prepositions), for "not in Troy"
+        for k, pm in enumerate(matches):
+            first, last = spans[pm.start].start(), spans[pm.end - 1].end()
+            low = low[:first] + " " * (last - first) + low[last:]
             j = pm.start - 1
             while j >= 0 and tokens[j] in PREPOSITIONS:
-                drop.add(j)
                 j -= 1
-        if inside:
-            out.place = _ref(inside[0].place)
-            out.fuzzy_place = inside[0].fuzzy
+            lead[k] = pm.start if j == pm.start - 1 else j + 1
+            if isinstance(pm.place, Place) or not any(isinstance(m.place, Place) for m in matches):
+                drop.update(range(lead[k], pm.end))
+        out.categories, turned_down = self._categories(low, out)
+        out.features = [f for f, p in FEATURE_PATTERNS.items()
+                        if any(not _negated(low, m.start()) for m in p.finditer(low))]
+        inside = [(k, m) for k, m in enumerate(matches) if isinstance(m.place, Place)]
+        said = [m for k, m in inside if not _negated(low, spans[lead[k]].start())] or [m for _, m in inside]
+        if said:  # the most precise: a town over its county or region ("in the thumb, near Imlay City")
+            here = next((m for m in said if not m.place.is_county), said[0])  # type: ignore[union-attr]
+            out.place = _ref(here.place)
+            out.fuzzy_place = here.fuzzy
         elif matches:
             out.outside_place = _ref(matches[0].place)
-        kept = [w for i, w in enumerate(tokens) if i not in drop]
+        kept = [w for i, w in enumerate(tokens)
+                if i not in drop and not any(a <= spans[i].start() < b for a, b in turned_down)]
         out.text = " ".join(kept).strip() or (out.category or "drone services").replace("_", " ")
         return out
 

@@ -36,7 +36,8 @@ CATEGORY_PHRASES: dict[Category, list[tuple[float, list[str]]]] = {
     "aerial_photography": [
         (3.0, [r"aerial (?:photo(?:s|graphy|graph|graphs)?|pictures?|shots?|stills?|images?)"]),
         (2.5, [r"drone (?:photo(?:s|graphy)?|pictures?|shots?)", r"photographers?", "panoramas?", "portraits?"]),
-        (1.0, [r"photos?", r"pictures?", r"photography", "golf course", "landscape"]),
+        (1.0, [r"photos?", r"pictures?", r"pics?", "pix", r"photography", "golf course", "landscape",
+               "from (?:the air|above)", "overhead shots?"]),
     ],
     "videography": [
         (3.0, [r"weddings?", r"videograph(?:er|ers|y)", "cinematic", "music video", r"film(?:ing|s|maker)?"]),

@@ -162,3 +162,35 @@ def test_a_lake_named_after_a_place_is_not_that_place(parser: QueryParser) -> No
 def test_photos_for_a_listing_are_real_estate(parser: QueryParser) -> None:
     assert parser.parse("aerial pictures of the condo for her listing").category == "real_estate"
     assert parser.parse("shots of the farmhouse before it goes on the market").category == "real_estate"
+
+
+def test_a_place_name_asks_for_no_service(parser: QueryParser) -> None:
+    it = parser.parse("gutter check at my mom's in Grosse Pointe Farms")  # "farms" is part of the name
+    assert it.categories == ["inspection"] and it.place is not None and it.place.name == "Grosse Pointe"
+
+
+@pytest.mark.parametrize(
+    ("query", "place"),
+    [
+        ("we're in macomb county, out near romeo", "Romeo"),
+        ("oakland co, Clawson to be exact", "Clawson"),
+        ("not Troy, I meant Clawson", "Clawson"),
+        ("sorry, not in warren - in fraser", "Fraser"),
+    ],
+)
+def test_the_place_meant_is_the_most_precise_one_not_turned_down(parser: QueryParser, query: str, place: str) -> None:
+    it = parser.parse(query)
+    assert it.place is not None and it.place.name == place
+
+
+def test_several_services_turned_down_together(parser: QueryParser) -> None:
+    it = parser.parse("no video or photos, just a survey of the acreage")
+    assert it.categories == ["mapping_surveying"]
+    assert "video" not in it.text.split() and "photos" not in it.text.split()
+    assert parser.parse("no video, photos of the venue").category == "aerial_photography"  # a comma ends it
+
+
+def test_everyday_words_for_photos_and_features(parser: QueryParser) -> None:
+    assert parser.parse("drone pics of our cabin").category == "aerial_photography"
+    assert "same_day" in parser.parse("can anyone do it on short notice").features
+    assert "live_stream" in parser.parse("do any of them do livestreams").features
