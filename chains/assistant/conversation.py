@@ -19,7 +19,8 @@ newest turn winning field by field:
 
 The assistant's own turns are not read: they quote listings, which would steer the search towards itself.
 Small talk ("hello", "thanks!") and a conversation with nothing to search (no category, place, price,
-feature or insurance) give no request: nothing is retrieved, nothing cited.
+feature or insurance; a time alone, "today", "at night", is nothing) give no request: nothing is retrieved,
+nothing cited.
 """
 
 from __future__ import annotations
@@ -52,10 +53,14 @@ _ORDER: tuple[tuple[Order, re.Pattern[str]], ...] = (
 # A question about what was already shown ("do they use RTK?", "are any of them insured?") refines the request:
 # a category word in it ("survey-grade") does not start a new topic.
 _ABOUT_SHOWN = re.compile(
-    r"^\W*(and |so |but |ok,? )?(do|does|did|can|could|will|would|are|is|were|have|has)\s+"
-    r"(they|them|those|these|it|any|either|both|all|one|that|this|the (first|second|third|last|cheapest)|you)\b",
+    r"^\W*(?:(?:and|so|but|ok|okay|also|great|cool|thanks|hmm)\W+)*(?:"
+    r"(?:do|does|did|can|could|will|would|are|is|were|have|has)\s+"
+    r"(?:they|them|those|these|it|any|either|both|all|one|that|this|the (?:first|second|third|last|cheapest)|you)\b"
+    r"|which\s+(?:one|ones|of)\b|(?:any|either|none|all|both|one|each) of (?:them|those|these|the|you)\b)",
     re.IGNORECASE,
 )
+# Features that say when, not what: alone they ask for nothing ("nice day for flying today")
+_WHEN = frozenset({"same_day", "weekend_availability", "night_ops", "emergency_callout"})
 # Words of a turn that carry nothing to search ("which one", "any of them"): the parser keeps them.
 _FILLER_WORDS = """
     one ones them those which other others more else any also too much many how does do did im ive id whats
@@ -102,9 +107,10 @@ def _words(text: str) -> list[str]:
 
 
 def is_small_talk(text: str) -> bool:
-    """A greeting, thanks or goodbye, and nothing else ("Hi!", "thanks a lot", "ok great")."""
+    """A greeting, thanks or goodbye, and nothing else ("Hi!", "thanks a lot", "ok great"); "near me" is no
+    small talk (stopwords alone)."""
     words = [w.replace("'", "") for w in _words(text)]
-    return bool(words) and all(w in _SMALL_TALK or w in STOPWORDS for w in words)
+    return any(w in _SMALL_TALK for w in words) and all(w in _SMALL_TALK or w in STOPWORDS for w in words)
 
 
 def _order(text: str) -> Order | None:
@@ -172,7 +178,7 @@ def condense(turns: list[str], parser: QueryParser) -> Request:
         words += [w for w in _content(it) if w not in words]
         order = _order(raw) or order
     wanted = (merged.category, merged.place, merged.outside_place, merged.max_price, merged.insured)
-    if all(v is None for v in wanted) and not merged.features:
+    if all(v is None for v in wanted) and not set(merged.features) - _WHEN:  # "flying today?" asks for nothing
         return Request(None, order=order)
     merged.text = " ".join(words) or (merged.category or "drone services").replace("_", " ")
     if len(since_topic) == 1:  # one turn asks it all: search its words as /search would (never worse than it)

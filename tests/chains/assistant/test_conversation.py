@@ -107,3 +107,28 @@ def test_a_lake_in_a_later_turn_does_not_move_the_place() -> None:
     it = _it("snacks delivered to our boat, we're docked in Harrison Township",
              "we'll be out on lake st clair").interpreted
     assert it is not None and it.place is not None and it.place.name == "Harrison Township"
+
+
+def test_near_me_is_no_small_talk_and_keeps_the_request() -> None:
+    assert not is_small_talk("near me") and not is_small_talk("for me?")
+    it = _it("topographic survey of my lot", "near me").interpreted
+    assert it is not None and it.category == "mapping_surveying"
+
+
+@pytest.mark.parametrize(
+    "question",
+    ["which of those carry liability insurance and use a thermal camera?",
+     "ok, any of them insured with thermal?",
+     "and which ones are insured and thermal"],
+)
+def test_which_of_those_asks_about_the_results(question: str) -> None:
+    it = _it("chimney inspection in Berkley", question).interpreted
+    assert it is not None and it.category == "inspection" and it.insured is True
+    assert "thermal_camera" in it.features
+
+
+def test_a_time_alone_asks_for_nothing_but_equipment_does() -> None:
+    assert _it("anybody up flying tonight?").interpreted is None
+    assert _it("sunny, perfect for flying today").interpreted is None
+    it = _it("who has a lidar drone?").interpreted
+    assert it is not None and "lidar" in it.features
