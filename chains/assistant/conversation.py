@@ -15,7 +15,7 @@ newest turn winning field by field:
 - order: "cheaper/cheapest" sorts by price, "best rated" by rating, "closest" by distance (newest wins);
 - a question about what was shown ("do they use RTK?") refines the request: its category words are ignored;
 - a word that refers back to something named earlier as part of another service ("golf course" then "the
-  course is in Metamora") names no new category: the earlier turn's reading of it stands.
+  course is in Metamora"), or that says where ("a barn on our farm near Dexter"), names no new category.
 
 The assistant's own turns are not read: they quote listings, which would steer the search towards itself.
 Small talk ("hello", "thanks!") and a conversation with nothing to search (no category, place, price,
@@ -61,6 +61,12 @@ _ABOUT_SHOWN = re.compile(
 )
 # Features that say when, not what: alone they ask for nothing ("nice day for flying today")
 _WHEN = frozenset({"same_day", "weekend_availability", "night_ops", "emergency_callout"})
+# Words before a service word that make it a place ("it's a barn on our farm", "the ceremony is at a vineyard"):
+# in a later turn, it says where, it asks for no new service
+_WHERE = re.compile(
+    r"\b(?:on|at|in|near|by|outside(?: of)?|behind|beside|next to|across from|inside)\s+"
+    r"(?:(?:a|an|the|our|my|his|her|their|your|this|that|his|moms?|dads?)\s+)?(?:[a-z]+\s+)?$"
+)
 # Words of a turn that carry nothing to search ("which one", "any of them"): the parser keeps them.
 _FILLER_WORDS = """
     one ones them those which other others more else any also too much many how does do did im ive id whats
@@ -123,13 +129,15 @@ def _content(it: Interpreted) -> list[str]:
     return [w for w in it.text.split() if w not in STOPWORDS and w not in _FILLER and not w.isdigit()]
 
 
-def _refers_back(low: str, category: str, earlier: list[tuple[str, list[str]]]) -> bool:
-    """Whether every phrase of `category` in this turn (normalised: `low`) was said before, in a turn that was
-    not read as that category ("golf course" -> aerial photography; then "the course" is the same course)."""
-    said = [m.group(0) for p, _ in CATEGORY_PATTERNS[category] for m in p.finditer(low)]  # type: ignore[index]
+def _incidental(low: str, category: str, earlier: list[tuple[str, list[str]]]) -> bool:
+    """Whether every phrase of `category` in this turn (normalised: `low`) names no new service: it says where
+    ("a barn on our farm near Dexter", "at a vineyard"), or it was said before (`earlier`) in a turn not read
+    as that category ("golf course" -> aerial photography; then "the course" is the same course)."""
+    said = [m for p, _ in CATEGORY_PATTERNS[category] for m in p.finditer(low)]  # type: ignore[index]
     return bool(said) and all(
-        any(category not in cats and re.search(rf"\b{re.escape(w)}\b", text) for text, cats in earlier)
-        for w in said
+        _WHERE.search(low, max(0, m.start() - 40), m.start()) is not None
+        or any(category not in cats and re.search(rf"\b{re.escape(m.group(0))}\b", text) for text, cats in earlier)
+        for m in said
     )
 
 
@@ -154,8 +162,9 @@ def condense(turns: list[str], parser: QueryParser) -> Request:
         low = normalize(raw)
         if merged.category is not None and _ABOUT_SHOWN.search(raw):
             it.category, it.categories = None, []
-        if merged.category is not None and any(c not in merged.categories for c in it.categories):
-            back = [c for c in it.categories if c not in merged.categories and _refers_back(low, c, earlier)]
+        if merged.category is not None and any(c != merged.category for c in it.categories):
+            back = [c for c in it.categories if c != merged.category and _incidental(
+                low, c, earlier if c not in merged.categories else [])]
             if back:
                 it.categories = [c for c in it.categories if c not in back]
                 it.category = it.categories[0] if it.categories else None

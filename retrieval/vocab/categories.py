@@ -40,7 +40,7 @@ CATEGORY_PHRASES: dict[Category, list[tuple[float, list[str]]]] = {
                "from (?:the air|above)", "overhead shots?"]),
     ],
     "videography": [
-        (3.0, [r"weddings?", r"videograph(?:er|ers|y)", "cinematic", "music video", r"film(?:ing|s|maker)?"]),
+        (3.0, [r"weddings?", r"videograph(?:er|ers|y)", "cinematic", "music video", r"film(?:ing|s|ed|maker)?"]),
         (2.0, [r"videos?", r"footage", "commercial shoot", "promo", "highlight reel", "b-roll", "fpv"]),
     ],
     "real_estate": [
@@ -72,7 +72,7 @@ CATEGORY_PHRASES: dict[Category, list[tuple[float, list[str]]]] = {
         (3.0, [r"crops?", r"spray(?:ing|s|er)?", r"dust(?:ing|er)", r"farms?", r"farm(?:ing|er|ers)", r"agricultur\w*",
                "ndvi", r"orchards?", r"vineyards?"]),
         (2.0, [r"fields?", r"seed(?:ing)?", "cover crops?", "livestock", "cattle", "corn", r"soybeans?", "fungicide",
-               "herbicide", r"acres?"]),
+               "herbicide", r"(?<!\d )(?<!\d-)(?<!\d)acres?"]),  # "5 acres" is a size
     ],
     "construction": [
         (3.0, ["construction", r"job ?sites?", r"contractors?", r"builders?", r"(?:site|build) progress",

@@ -194,3 +194,8 @@ def test_everyday_words_for_photos_and_features(parser: QueryParser) -> None:
     assert parser.parse("drone pics of our cabin").category == "aerial_photography"
     assert "same_day" in parser.parse("can anyone do it on short notice").features
     assert "live_stream" in parser.parse("do any of them do livestreams").features
+
+
+def test_a_size_in_acres_asks_for_no_farming(parser: QueryParser) -> None:
+    assert parser.parse("aerial photos of my 5 acre lot").category == "aerial_photography"
+    assert parser.parse("spray 40 acres of wheat").category == "agriculture"

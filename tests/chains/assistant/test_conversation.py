@@ -132,3 +132,21 @@ def test_a_time_alone_asks_for_nothing_but_equipment_does() -> None:
     assert _it("sunny, perfect for flying today").interpreted is None
     it = _it("who has a lidar drone?").interpreted
     assert it is not None and "lidar" in it.features
+
+
+@pytest.mark.parametrize(
+    ("first", "where", "category"),
+    [
+        ("can somebody check my chimney", "the house is out on a farm by Armada", "inspection"),
+        ("we want our vow renewal filmed", "it's at a little orchard outside Milford", "videography"),
+        ("drone shots of our cottage please", "it's in Pinckney, sits on about 12 acres", "aerial_photography"),
+    ],
+)
+def test_a_later_turn_that_says_where_keeps_the_service(first: str, where: str, category: str) -> None:
+    it = _it(first, where).interpreted
+    assert it is not None and it.category == category and it.place is not None
+
+
+def test_a_service_asked_for_at_a_place_still_switches() -> None:
+    it = _it("roof inspection in Troy", "actually we need crop spraying on our farm in Almont").interpreted
+    assert it is not None and it.category == "agriculture" and it.place and it.place.name == "Almont"
