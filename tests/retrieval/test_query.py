@@ -199,3 +199,27 @@ def test_everyday_words_for_photos_and_features(parser: QueryParser) -> None:
 def test_a_size_in_acres_asks_for_no_farming(parser: QueryParser) -> None:
     assert parser.parse("aerial photos of my 5 acre lot").category == "aerial_photography"
     assert parser.parse("spray 40 acres of wheat").category == "agriculture"
+
+
+@pytest.mark.parametrize(
+    ("query", "category"),
+    [
+        ("promotional pictures of our brewery from above", "aerial_photography"),
+        ("aerials of a strip mall, commercial property", "real_estate"),
+        ("pictures of the vacant lot we're trying to sell", "real_estate"),
+        ("a lot line overlay on the photo of our acreage", "real_estate"),
+        ("thermography of a solar farm", "thermal_imaging"),
+        ("our lost dog ran into the woods", "thermal_imaging"),
+        ("count the deer on our property", "thermal_imaging"),
+        ("how big is that pile of gravel", "mapping_surveying"),
+        ("who teaches drone flying", "training"),
+        ("siding damage on the second story", "inspection"),
+    ],
+)
+def test_the_listings_own_services_in_customers_words(parser: QueryParser, query: str, category: str) -> None:
+    assert parser.parse(query).category == category
+
+
+def test_a_5k_race_is_no_camera(parser: QueryParser) -> None:
+    assert "4k_video" not in parser.parse("photos of our 5k run").features
+    assert "4k_video" in parser.parse("video in 5k resolution").features
