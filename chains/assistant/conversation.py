@@ -74,7 +74,10 @@ _FILLER_WORDS = """
     closer rated rating top highest best should could would may might just like know tell show give
     recommend suggest someone somebody anyone anybody hire book about actually ok okay then now instead
     still drone drones uav uas service services company companies pilot pilots operator operators offer offers
-    available options kind kinds type types sort forget search searching finding look needs wants got help"""
+    available options kind kinds type types sort forget search searching finding look needs wants got help
+    oh sorry hmm um uh btw well wait yeah yes no nope sure fine lol thanks thank were its theyre youre ill
+    live lives living located based sorry meant mean meaning said should've shouldve correction typo mistake
+    never mind nevermind scratch instead rather plan works matters matter anyway maybe guess think"""
 _FILLER = frozenset(_FILLER_WORDS.split())
 
 

@@ -150,3 +150,9 @@ def test_a_later_turn_that_says_where_keeps_the_service(first: str, where: str, 
 def test_a_service_asked_for_at_a_place_still_switches() -> None:
     it = _it("roof inspection in Troy", "actually we need crop spraying on our farm in Almont").interpreted
     assert it is not None and it.category == "agriculture" and it.place and it.place.name == "Almont"
+
+
+def test_chatter_across_turns_is_not_searched() -> None:
+    it = _it("need a chimney looked at", "oh sorry btw, we're located in Clawson, should've said").interpreted
+    assert it is not None and it.place is not None and it.place.name == "Clawson"
+    assert set(it.text.split()) == {"chimney", "looked"}
