@@ -27,6 +27,10 @@ Category = Literal[
 ]
 CATEGORIES: tuple[str, ...] = get_args(Category)
 
+# someone missing is search and rescue ("a missing hiker", "our son went missing"); a missing pet is thermal imaging
+_PERSON = (r"(?:person|child|children|kid|kids|hiker|people|senior|man|woman|boy|girl|son|daughter|dad|mom|grandpa|"
+           r"grandma)s?")
+
 CATEGORY_PHRASES: dict[Category, list[tuple[float, list[str]]]] = {
     "delivery": [
         (3.0, [r"deliver(?:y|ies|ed|ing|s)?", "courier", r"drop[- ]?offs?", "same[- ]day drop"]),
@@ -58,19 +62,21 @@ CATEGORY_PHRASES: dict[Category, list[tuple[float, list[str]]]] = {
         (3.0, [r"roof(?:s|ing)?(?: (?:check|inspection|survey|look))?", r"chimneys?", r"gutters?", r"shingles?",
                r"inspect(?:ion|ions|ed|or)?"]),
         (2.5, ["storm damage", "hail", "wind damage", r"cell towers?", r"bridges?", r"facades?", "insurance claim",
-               "solar panel", "siding"]),
+               r"solar (?:panels?|arrays?|modules?)", "siding", r"(?:insurance )?adjusters?"]),
+        (2.0, [r"damaged?", r"trees? (?:fell|fall|fallen|came down)"]),
     ],
     "thermal_imaging": [
         (3.5, [r"moisture (?:survey|scan|map(?:ping)?)s?", "wet insulation"]),
         (3.5, [r"(?:missing|lost|runaway) (?:pets?|dogs?|cats?)"]),
         (3.0, [r"thermal", r"infra-?red", "heat loss", r"thermograph(?:y|er)", r"hot ?spots?", "flir",
+               r"heat (?:vision|cameras?|sensing|seeking)",
                r"solar farms?"]),
         (2.0, ["insulation", "moisture", "energy audit", "leak detection", "heat signature", "wildlife", "deer",
                r"damp(?:ness)?"]),
     ],
     "mapping_surveying": [
         (3.0, [r"survey(?:s|ing|or|ors)?", r"mapp?(?:ing|s)?", r"topo(?:graphic|graphy)?", "orthomosaic",
-               r"contours?", "gis"]),
+               r"contours?", "gis", r"3d (?:scans?|scanning|models?|maps?)"]),
         (2.0, [r"acreage", r"boundar(?:y|ies)", r"lot lines?", r"3d models?", r"(?:stock)?piles?", r"volumes?",
                r"my land", "parcel map", r"lidar"]),
         (1.0, [r"land", "drainage"]),
@@ -84,19 +90,22 @@ CATEGORY_PHRASES: dict[Category, list[tuple[float, list[str]]]] = {
     "construction": [
         (3.0, ["construction", r"job ?sites?", r"contractors?", r"builders?", r"(?:site|build) progress",
                r"progress (?:photos?|monitoring|reports?)", "as-built", "earthwork", "groundbreaking"]),
-        (2.0, ["time-?lapse", "site plan(?:ning)?", "excavation", "cut and fill", "new build"]),
+        (2.0, ["time-?lapse", "site plan(?:ning)?", r"excavat(?:ion|ing|ors?)", "cut and fill", "new build", "dirt",
+               "general contractor"]),
     ],
     "public_safety": [
         (3.5, [r"(?:accident|crash) (?:scene|reconstruction)s?"]),
-        (3.5, ["search and rescue", "sar", r"missing (?:person|child|hiker|people|senior)s?", "first responders?",
-               "police", "fire department", "fire scene", "emergency response"]),
+        (3.5, ["search and rescue", "sar", rf"missing {_PERSON}",
+               rf"{_PERSON} (?:is |went |has gone |has been )?missing", "first responders?", "police",
+               "fire department", "fire scene", "emergency response"]),
         (2.0, ["rescue", r"missing", "security", "overwatch", r"accidents?", "flood", "hazmat", "crowd"]),
     ],
     "training": [
         (3.0, [r"train(?:ing|er)?", r"lessons?", "learn to fly", r"courses?", r"class(?:es)?", "flight school",
                r"part 107 (?:test|exam|prep|course|certification|license|licence|certificate)",
                r"(?:get|earn|pass|study for|prepare for|prep for) (?:my |the |your |a )?part 107",
-               r"teach(?:ing|es)?", r"instructors?"]),
+               r"teach(?:ing|es|ers?)?", r"instructors?", r"tutors?",
+               r"(?:faa|drone|pilot|knowledge|certification) (?:test|exam)s?"]),
         (2.0, ["learn", "beginner", r"become a (?:drone )?pilot", "get certified", "certification"]),
     ],
 }

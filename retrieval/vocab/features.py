@@ -28,7 +28,7 @@ class Feature:
 FEATURES: dict[str, Feature] = {
     "night_ops": Feature((r"night(?:time|s)?", "after dark", "overnight", "at dusk", "evening")),
     "thermal_camera": Feature(
-        (r"thermal", r"infra-?red", "heat loss", "flir", "heat signature"),
+        (r"thermal", r"infra-?red", "heat loss", "flir", "heat signature", r"heat (?:vision|cameras?|sensing|seeking)"),
         implied_by=("thermal_imaging", "thermal training"),
     ),
     "lidar": Feature(("lidar", "laser scan(?:ning)?", "point clouds?")),

@@ -223,3 +223,19 @@ def test_the_listings_own_services_in_customers_words(parser: QueryParser, query
 def test_a_5k_race_is_no_camera(parser: QueryParser) -> None:
     assert "4k_video" not in parser.parse("photos of our 5k run").features
     assert "4k_video" in parser.parse("video in 5k resolution").features
+
+
+@pytest.mark.parametrize(
+    ("query", "category"),
+    [
+        ("how many yards of dirt did the excavator move", "construction"),
+        ("a big limb came down on the shed, the adjuster wants to see the damage", "inspection"),
+        ("a tutor for the faa knowledge test", "training"),
+        ("3d scanning of a historic barn", "mapping_surveying"),
+        ("our solar array output dropped", "inspection"),
+        ("my grandpa went missing on a walk, a heat camera would help", "public_safety"),
+        ("find our runaway dog with heat vision", "thermal_imaging"),
+    ],
+)
+def test_more_customer_words(parser: QueryParser, query: str, category: str) -> None:
+    assert parser.parse(query).category == category
