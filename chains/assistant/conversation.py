@@ -32,7 +32,7 @@ from typing import Literal
 from retrieval.llm_hints import Hints, merge_hints
 from retrieval.query import Interpreted, QueryParser, normalize
 from retrieval.text import STOPWORDS
-from retrieval.vocab import CATEGORY_PATTERNS
+from retrieval.vocab import CATEGORY_PATTERNS, FEATURE_PATTERNS
 
 __all__ = ["Order", "Request", "condense", "is_small_talk", "llm_query", "with_hints"]
 
@@ -61,6 +61,8 @@ _ABOUT_SHOWN = re.compile(
 )
 # Features that say when, not what: alone they ask for nothing ("nice day for flying today")
 _WHEN = frozenset({"same_day", "weekend_availability", "night_ops", "emergency_callout"})
+# Words that point at the listings shown ("their drones", "one with", "any of those")
+_SHOWN = re.compile(r"\b(?:they|them|their|theirs|those|these|(?:one|ones|any|anyone|someone|somebody) with)\b")
 # Words before a service word that make it a place ("it's a barn on our farm", "the ceremony is at a vineyard"):
 # in a later turn, it says where, it asks for no new service
 _WHERE = re.compile(
@@ -135,11 +137,15 @@ def _content(it: Interpreted) -> list[str]:
 def _incidental(low: str, category: str, earlier: list[tuple[str, list[str]]]) -> bool:
     """Whether every phrase of `category` in this turn (normalised: `low`) names no new service: it says where
     ("a barn on our farm near Dexter", "at a vineyard"), or it was said before (`earlier`) in a turn not read
-    as that category ("golf course" -> aerial photography; then "the course" is the same course)."""
+    as that category ("golf course" -> aerial photography; then "the course" is the same course), or it is
+    equipment asked of the listings shown ("can their drones do thermal?", "one with an infrared camera")."""
     said = [m for p, _ in CATEGORY_PATTERNS[category] for m in p.finditer(low)]  # type: ignore[index]
+    gear = [g.span() for g in _SHOWN.finditer(low)] and [
+        g.span() for p in FEATURE_PATTERNS.values() for g in p.finditer(low)]
     return bool(said) and all(
         _WHERE.search(low, max(0, m.start() - 40), m.start()) is not None
         or any(category not in cats and re.search(rf"\b{re.escape(m.group(0))}\b", text) for text, cats in earlier)
+        or any(a < m.end() and m.start() < b for a, b in gear)
         for m in said
     )
 

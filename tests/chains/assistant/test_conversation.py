@@ -156,3 +156,14 @@ def test_chatter_across_turns_is_not_searched() -> None:
     it = _it("need a chimney looked at", "oh sorry btw, we're located in Clawson, should've said").interpreted
     assert it is not None and it.place is not None and it.place.name == "Clawson"
     assert set(it.text.split()) == {"chimney", "looked"}
+
+
+@pytest.mark.parametrize("question", ["do their pilots have infrared cameras?", "I'd want one with lidar on it"])
+def test_equipment_asked_of_the_listings_shown_refines_them(question: str) -> None:
+    it = _it("topographic survey of 30 acres near Milan", question).interpreted
+    assert it is not None and it.category == "mapping_surveying" and it.features
+
+
+def test_a_new_service_said_outright_still_switches_even_with_equipment_words() -> None:
+    it = _it("wedding film in Novi", "actually I need thermal imaging of my house instead").interpreted
+    assert it is not None and it.category == "thermal_imaging"
