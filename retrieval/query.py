@@ -285,8 +285,7 @@ class QueryParser:
             if isinstance(pm.place, Place) or not any(isinstance(m.place, Place) for m in matches):
                 drop.update(range(lead[k], pm.end))
         out.categories, turned_down = self._categories(low, out)
-        out.features = [f for f, p in FEATURE_PATTERNS.items()
-                        if any(not _negated(low, m.start()) for m in p.finditer(low))]
+        out.features = [f for f, p in FEATURE_PATTERNS.items() if _asked(p, low)]
         inside = [(k, m) for k, m in enumerate(matches) if isinstance(m.place, Place)]
         said = [m for k, m in inside if not _negated(low, spans[lead[k]].start())] or [m for _, m in inside]
         if said:  # the most precise: a town over its county or region ("in the thumb, near Imlay City")
@@ -296,9 +295,17 @@ class QueryParser:
         elif matches:
             out.outside_place = _ref(matches[0].place)
         kept = [w for i, w in enumerate(tokens)
-                if i not in drop and not any(a <= spans[i].start() < b for a, b in turned_down)]
+                if i not in drop and not (turned_down and any(a <= spans[i].start() < b for a, b in turned_down))]
         out.text = " ".join(kept).strip() or (out.category or "drone services").replace("_", " ")
         return out
+
+
+def _asked(pattern: re.Pattern[str], low: str) -> bool:
+    """Whether a feature's phrase is in `low` and not turned down every time ("weekdays, not on weekends")."""
+    m = pattern.search(low)
+    if m is None or not _negated(low, m.start()):
+        return m is not None
+    return any(not _negated(low, n.start()) for n in pattern.finditer(low, m.end()))
 
 
 def _negated(low: str, start: int) -> bool:
