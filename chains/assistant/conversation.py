@@ -61,6 +61,8 @@ _ABOUT_SHOWN = re.compile(
 )
 # Features that say when, not what: alone they ask for nothing ("nice day for flying today")
 _WHEN = frozenset({"same_day", "weekend_availability", "night_ops", "emergency_callout"})
+# A question about the listings shown that names a place asks whether they go there ("do they cover Toledo?")
+_COVER = re.compile(r"\b(?:covers?|serves?|service|comes?|travels?|go|goes|drive|fly|work|out to)\b")
 # Words that point at the listings shown ("their drones", "one with", "any of those")
 _SHOWN = re.compile(r"\b(?:they|them|their|theirs|those|these|(?:one|ones|any|anyone|someone|somebody) with)\b")
 # Words before a service word that make it a place ("it's a barn on our farm", "the ceremony is at a vineyard"):
@@ -171,6 +173,8 @@ def condense(turns: list[str], parser: QueryParser) -> Request:
         low = normalize(raw)
         if merged.category is not None and _ABOUT_SHOWN.search(raw):
             it.category, it.categories = None, []
+            if it.outside_place is not None and not _COVER.search(low):  # "can they stream it to grandma in Florida?"
+                it.outside_place = None
         if merged.category is not None and any(c != merged.category for c in it.categories):
             back = [c for c in it.categories if c != merged.category and _incidental(
                 low, c, earlier if c not in merged.categories else [])]

@@ -239,3 +239,23 @@ def test_a_5k_race_is_no_camera(parser: QueryParser) -> None:
 )
 def test_more_customer_words(parser: QueryParser, query: str, category: str) -> None:
     assert parser.parse(query).category == category
+
+
+@pytest.mark.parametrize(
+    ("query", "outside"),
+    [
+        ("a destination wedding in Paris, France", "Paris, France"),
+        ("roof check on our condo in Naples FL", "Naples, Florida"),
+        ("cabin photos, it's up north past Gaylord", "Northern Michigan, Michigan"),
+        ("crop spraying for a farm in Ohio", "Ohio, United States"),
+        ("ag spraying near Adrian", "Adrian, Michigan"),
+    ],
+)
+def test_more_places_outside_the_area(parser: QueryParser, query: str, outside: str) -> None:
+    it = parser.parse(query)
+    assert it.place is None and it.outside_place is not None and it.outside_place.name == outside
+
+
+def test_canada_geese_are_no_place(parser: QueryParser) -> None:
+    it = parser.parse("count the canada geese on our pond")
+    assert it.outside_place is None

@@ -167,3 +167,10 @@ def test_equipment_asked_of_the_listings_shown_refines_them(question: str) -> No
 def test_a_new_service_said_outright_still_switches_even_with_equipment_words() -> None:
     it = _it("wedding film in Novi", "actually I need thermal imaging of my house instead").interpreted
     assert it is not None and it.category == "thermal_imaging"
+
+
+def test_a_question_about_the_results_names_a_place_far_away_in_passing() -> None:
+    kept = _it("graduation party video in Utica", "can any of them stream it to my aunt in Arizona?").interpreted
+    assert kept is not None and kept.outside_place is None and kept.place and kept.place.name == "Utica"
+    asked = _it("graduation party video in Utica", "do they travel to Cleveland too?").interpreted
+    assert asked is not None and asked.outside_place is not None
