@@ -43,7 +43,8 @@ CATEGORY_PHRASES: dict[Category, list[tuple[float, list[str]]]] = {
         (2.5, [r"drone (?:photo(?:s|graphy)?|pictures?|shots?)", r"photographers?", "panoramas?", "portraits?",
                "aerials"]),
         (1.0, [r"photos?", r"pictures?", r"pics?", "pix", r"photography", "golf course", "landscape",
-               "from (?:the air|above)", "overhead shots?"]),
+               "from (?:the air|above)"]),
+        (2.5, [r"overhead (?:photos?|pictures?|pics?|shots?|images?)"]),
     ],
     "videography": [
         (3.0, [r"weddings?", r"videograph(?:er|ers|y)", "cinematic", "music video", r"film(?:ing|s|ed|maker)?"]),

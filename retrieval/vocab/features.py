@@ -36,7 +36,7 @@ FEATURES: dict[str, Feature] = {
                          "last[- ]minute")),
     "rtk_gps": Feature(("rtk", "survey[- ]grade", "centimeter")),
     "multispectral": Feature(("multispectral", "ndvi", "crop health"), implied_by=("ndvi crop health maps",)),
-    "4k_video": Feature(("4k", r"5k(?! (?:run|race|walk|fun run))", "6k")),
+    "4k_video": Feature(("4k", r"5k(?= (?:video|camera|footage|resolution|quality|cinema))", "6k")),  # a 5k is a race
     "fpv": Feature(("fpv", "fly[- ]through")),
     "live_stream": Feature((r"live ?stream(?:ing|s|ed)?", "live video", "live feed")),
     "emergency_callout": Feature(("24/7", r"24 ?hours?", "emergency")),

@@ -222,6 +222,7 @@ def test_the_listings_own_services_in_customers_words(parser: QueryParser, query
 
 def test_a_5k_race_is_no_camera(parser: QueryParser) -> None:
     assert "4k_video" not in parser.parse("photos of our 5k run").features
+    assert "4k_video" not in parser.parse("aerial video of the church 5k fundraiser").features
     assert "4k_video" in parser.parse("video in 5k resolution").features
 
 
