@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from retrieval.llm_hints import Hints, merge_hints
-from retrieval.query import Interpreted, QueryParser, normalize
+from retrieval.query import Interpreted, QueryParser, normalize, spell_out
 from retrieval.text import STOPWORDS
 from retrieval.vocab import CATEGORY_PATTERNS, FEATURE_PATTERNS
 
@@ -63,6 +63,12 @@ _ABOUT_SHOWN = re.compile(
 _WHEN = frozenset({"same_day", "weekend_availability", "night_ops", "emergency_callout"})
 # A question about the listings shown that names a place asks whether they go there ("do they cover Toledo?")
 _COVER = re.compile(r"\b(?:covers?|serves?|service|comes?|travels?|go|goes|drive|fly|work|out to)\b")
+# A cap said again as a bare number once a cap was set ("wait, 300 was wrong, more like 450")
+_RECAP = re.compile(
+    r"\b(?:more like|closer to|make (?:that|it)|change (?:that|it) to|i meant|meant to say|meant|say)\s+"
+    r"(?:(?:about|around|maybe|like)\s+)?\$?\s*(?P<n>\d[\d,]*)(?![\d,])(?P<k>k\b)?"
+    r"(?=\s*(?:$|[.,!?;)]|dollars|bucks|usd|max|tops|or |per |a |an |each |for |instead|then|total))"
+)
 # Words that point at the listings shown ("their drones", "one with", "any of those")
 _SHOWN = re.compile(r"\b(?:they|them|their|theirs|those|these|(?:one|ones|any|anyone|someone|somebody) with)\b")
 # Words before a service word that make it a place ("it's a barn on our farm", "the ceremony is at a vineyard"):
@@ -191,6 +197,9 @@ def condense(turns: list[str], parser: QueryParser) -> Request:
             merged.category, merged.categories = it.category, list(it.categories)
         if it.place is not None or it.outside_place is not None:
             merged.place, merged.outside_place, merged.fuzzy_place = it.place, it.outside_place, it.fuzzy_place
+        if it.max_price is None and merged.max_price is not None:  # "300 was wrong, more like 450": the new cap
+            again = _RECAP.search(spell_out(low))
+            it.max_price = float(again["n"].replace(",", "")) * (1000 if again["k"] else 1) if again else None
         if it.max_price is not None:
             merged.max_price = it.max_price
         if it.radius_miles is not None:

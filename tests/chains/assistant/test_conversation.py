@@ -174,3 +174,13 @@ def test_a_question_about_the_results_names_a_place_far_away_in_passing() -> Non
     assert kept is not None and kept.outside_place is None and kept.place and kept.place.name == "Utica"
     asked = _it("graduation party video in Utica", "do they travel to Cleveland too?").interpreted
     assert asked is not None and asked.outside_place is not None
+
+
+def test_a_cap_corrected_with_a_bare_number_replaces_the_old_one() -> None:
+    it = _it("orthomosaic of the quarry in Oxford, under $900", "ugh, typo. more like six hundred").interpreted
+    assert it is not None and it.max_price == 600
+    kept = _it("orthomosaic of the quarry in Oxford, under $900", "make it 3 flights a month").interpreted
+    assert kept is not None and kept.max_price == 900
+    assert _it("mapping in Oxford under 3k", "sorry, meant 2k").interpreted.max_price == 2000  # type: ignore[union-attr]
+    none = _it("orthomosaic of the quarry in Oxford", "I meant 600 acres").interpreted  # no cap to correct
+    assert none is not None and none.max_price is None
