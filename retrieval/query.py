@@ -28,10 +28,19 @@ from retrieval.vocab import (
     PREPOSITIONS,
     Category,
 )
+from retrieval.vocab import (
+    SCENERY_WHERE_PATTERN as SCENERY_WHERE,
+)
+from retrieval.vocab import (
+    SCENERY_WHO_PATTERN as SCENERY_WHO,
+)
 
 __all__ = ["Interpreted", "PlaceRef", "QueryParser", "normalize", "spell_out"]
 
 _TOKEN = re.compile(r"[a-z0-9]+")
+_ASK = re.compile(r"\b(?:and|but|so|want|wants|need|needs|looking|like to|would like|hoping)\b")
+_PERIOD = re.compile(r"\.(?=\s|$)")
+_SCENERY = 1 / 3  # the weight of a service word that only sets the scene
 _JOINED = frozenset({"", "or", "nor", "/", "and/or"})  # between two phrases turned down by one "no"
 _WATER = frozenset({"lake"})  # "Lake St. Clair" is water, not the city of St. Clair ("Lake Orion" is a place name)
 _UNITS = {"a": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9}
@@ -248,7 +257,7 @@ class QueryParser:
                 end = -1
         for m, cat, w in kept:  # longest phrase first, as claimed: a tie goes to the longer phrase's category
             if m.span() not in turned_down:
-                scores[cat] = scores.get(cat, 0.0) + w
+                scores[cat] = scores.get(cat, 0.0) + (w * _SCENERY if _scenery(low, m.start()) else w)
         if not scores:
             return [], turned_down
         top = max(scores.values())
@@ -257,7 +266,7 @@ class QueryParser:
         return [c for c in ranked if scores[c] >= min(top, 2.0)] or [ranked[0]], turned_down
 
     def _parse(self, query: str) -> Interpreted:
-        low = spell_out(normalize(query))
+        low = spell_out(normalize(_PERIOD.sub(";", query)))  # a sentence's end stays one (normalize drops dots)
         found: dict[str, Any] = {}
         for phrase, pattern in FILTER_PATTERNS:  # first, so their words match nothing else
             if phrase.filter in found:
@@ -298,6 +307,16 @@ class QueryParser:
                 if i not in drop and not (turned_down and any(a <= spans[i].start() < b for a, b in turned_down))]
         out.text = " ".join(kept).strip() or (out.category or "drone services").replace("_", " ")
         return out
+
+
+def _scenery(low: str, start: int) -> bool:
+    """Whether the phrase at `start` tells who the customer is or where, not what they ask for: "we run a little
+    strawberry farm", "my dad's been farming it forever", "everyone standing in the field"."""
+    clause = max(low.rfind(c, 0, start) for c in ".,;!?") + 1
+    if SCENERY_WHERE.search(low, max(clause, start - 40), start) is not None:
+        return True
+    who = SCENERY_WHO.search(low, clause, start)  # "we run an orchard and want ...": the ask ends the scene
+    return who is not None and _ASK.search(low, who.end(), start) is None
 
 
 def _asked(pattern: re.Pattern[str], low: str) -> bool:

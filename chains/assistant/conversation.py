@@ -32,7 +32,7 @@ from typing import Literal
 from retrieval.llm_hints import Hints, merge_hints
 from retrieval.query import Interpreted, QueryParser, normalize, spell_out
 from retrieval.text import STOPWORDS
-from retrieval.vocab import CATEGORY_PATTERNS, FEATURE_PATTERNS
+from retrieval.vocab import CATEGORY_PATTERNS, FEATURE_PATTERNS, SCENERY_WHERE_PATTERN
 
 __all__ = ["Order", "Request", "condense", "is_small_talk", "llm_query", "with_hints"]
 
@@ -71,12 +71,6 @@ _RECAP = re.compile(
 )
 # Words that point at the listings shown ("their drones", "one with", "any of those")
 _SHOWN = re.compile(r"\b(?:they|them|their|theirs|those|these|(?:one|ones|any|anyone|someone|somebody) with)\b")
-# Words before a service word that make it a place ("it's a barn on our farm", "the ceremony is at a vineyard"):
-# in a later turn, it says where, it asks for no new service
-_WHERE = re.compile(
-    r"\b(?:on|at|in|near|by|outside(?: of)?|behind|beside|next to|across from|inside)\s+"
-    r"(?:(?:a|an|the|our|my|his|her|their|your|this|that|his|moms?|dads?)\s+)?(?:[a-z]+\s+)?$"
-)
 # Words of a turn that carry nothing to search ("which one", "any of them"): the parser keeps them.
 _FILLER_WORDS = """
     one ones them those which other others more else any also too much many how does do did im ive id whats
@@ -151,7 +145,7 @@ def _incidental(low: str, category: str, earlier: list[tuple[str, list[str]]]) -
     gear = [g.span() for g in _SHOWN.finditer(low)] and [
         g.span() for p in FEATURE_PATTERNS.values() for g in p.finditer(low)]
     return bool(said) and all(
-        _WHERE.search(low, max(0, m.start() - 40), m.start()) is not None
+        SCENERY_WHERE_PATTERN.search(low, max(0, m.start() - 40), m.start()) is not None
         or any(category not in cats and re.search(rf"\b{re.escape(m.group(0))}\b", text) for text, cats in earlier)
         or any(a < m.end() and m.start() < b for a, b in gear)
         for m in said

@@ -77,9 +77,11 @@ CATEGORY_PHRASES: dict[Category, list[tuple[float, list[str]]]] = {
     ],
     "mapping_surveying": [
         (3.0, [r"survey(?:s|ing|or|ors)?", r"mapp?(?:ing|s)?", r"topo(?:graphic|graphy)?", "orthomosaic",
-               r"contours?", "gis", r"3d (?:scans?|scanning|models?|maps?)"]),
+               r"contours?", "gis", r"3d (?:scans?|scanning|models?|maps?)",
+               r"split(?:ting)? (?:off|up) (?:a few |some |the |part of the )?(?:acres?|lots?|land|parcels?|property)",
+               r"lot splits?", "land division"]),
         (2.0, [r"acreage", r"boundar(?:y|ies)", r"lot lines?", r"3d models?", r"(?:stock)?piles?", r"volumes?",
-               r"my land", "parcel map", r"lidar"]),
+               r"my land", "parcel map", r"lidar", r"slopes?", r"elevations?", r"property (?:lines?|corners?|pins?)"]),
         (1.0, [r"land", "drainage"]),
     ],
     "agriculture": [

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["FILTER_PHRASES", "NEGATIONS", "PREPOSITIONS", "FilterPhrase"]
+__all__ = ["FILTER_PHRASES", "NEGATIONS", "PREPOSITIONS", "SCENERY_WHERE", "SCENERY_WHO", "FilterPhrase"]
 
 
 @dataclass(frozen=True)
@@ -63,6 +63,18 @@ FILTER_PHRASES: tuple[FilterPhrase, ...] = (
 NEGATIONS = (
     r"(?:\bnot|\bno|\bnever ?mind(?: about)?|\bforget(?: about)?|\binstead of|\brather than|"
     r"\b(?:dont|do not|no longer) (?:need|want)|\bskip)(?:\s+(?:the|a|an|any|my|our|those|that|this|at|on|more))?\s*$"
+)
+
+# words before a service word that make it scenery, not the ask (it weighs a third): where ("everyone in the
+# field", "a barn on our farm") and who the customer is ("we run a strawberry farm", "he's been farming it")
+SCENERY_WHERE = (
+    r"\b(?:on|at|in|near|by|outside(?: of)?|behind|beside|next to|across from|inside)\s+"
+    r"(?:(?:a|an|the|our|my|his|her|their|your|this|that)\s+)?(?:[a-z]+\s+)?$"
+)
+SCENERY_WHO = (
+    r"\b(?:i|we|he|she|they|my|our|his|her|their)\b(?:\s+[a-z]+){0,3}?\s+"
+    r"(?:run|runs|own|owns|manage|manages|operate|operates|work (?:for|at)|works (?:for|at)|have|has|had|been|am|"
+    r"im|are|is|hes|shes|were)\b"
 )
 
 # words before a place name that go with it ("near Troy", "in Ann Arbor"): not searched either

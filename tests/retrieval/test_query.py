@@ -260,3 +260,28 @@ def test_more_places_outside_the_area(parser: QueryParser, query: str, outside: 
 def test_canada_geese_are_no_place(parser: QueryParser) -> None:
     it = parser.parse("count the canada geese on our pond")
     assert it.outside_place is None
+
+
+@pytest.mark.parametrize(
+    ("query", "category"),
+    [
+        # who the customer is sets the scene, what they ask for is the service
+        ("we run a cider orchard near Romeo and want an overhead picture of the harvest festival crowd",
+         "aerial_photography"),
+        ("I work for a roofing outfit, we want someone to film a promo for us", "videography"),
+        # where it happens too
+        ("need photos of the whole team standing out in the field", "aerial_photography"),
+        # a service word alone still counts
+        ("we have a farm near Capac", "agriculture"),
+        ("my grandpa has 60 acres, need to know the slope and where the property corners are", "mapping_surveying"),
+    ],
+)
+def test_who_and_where_weigh_less_than_what_is_asked(parser: QueryParser, query: str, category: str) -> None:
+    assert parser.parse(query).category == category
+
+
+def test_the_scene_ends_with_its_sentence(parser: QueryParser) -> None:
+    it = parser.parse("We have a couple of rental houses in Ferndale. Need a thermal scan of one for heat loss.")
+    assert it.category == "thermal_imaging" and it.place is not None and it.place.name == "Ferndale"
+    assert parser.parse("boat drop at St. Clair Shores.").place.name == "St. Clair Shores"  # type: ignore[union-attr]
+    assert parser.parse("my uncle wants to split off part of the land for my cousin").category == "mapping_surveying"
