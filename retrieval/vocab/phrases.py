@@ -68,8 +68,9 @@ NEGATIONS = (
 # words before a service word that make it scenery, not the ask (it weighs a third): where ("everyone in the
 # field", "a barn on our farm") and who the customer is ("we run a strawberry farm", "he's been farming it")
 SCENERY_WHERE = (
-    r"\b(?:on|at|in|near|by|outside(?: of)?|behind|beside|next to|across from|inside)\s+"
-    r"(?:(?:a|an|the|our|my|his|her|their|your|this|that)\s+)?(?:[a-z]+\s+)?$"
+    r"(?:\b(?:on|at|in|near|by|outside(?: of)?|behind|beside|next to|across from|inside)\s+"
+    r"(?:(?:a|an|the|our|my|his|her|their|your|this|that)\s+)?"
+    r"|\bfor\s+(?:our|my|his|her|their|the)\s+)(?:[a-z]+\s+)?$"  # and for whom: "training for our fire department"
 )
 SCENERY_WHO = (
     r"\b(?:i|we|he|she|they|my|our|his|her|their)\b(?:\s+[a-z]+){0,3}?\s+"

@@ -271,6 +271,8 @@ def test_canada_geese_are_no_place(parser: QueryParser) -> None:
         ("I work for a roofing outfit, we want someone to film a promo for us", "videography"),
         # where it happens too
         ("need photos of the whole team standing out in the field", "aerial_photography"),
+        # and for whom
+        ("fpv lessons for our police department's new drone team", "training"),
         # a service word alone still counts
         ("we have a farm near Capac", "agriculture"),
         ("my grandpa has 60 acres, need to know the slope and where the property corners are", "mapping_surveying"),
