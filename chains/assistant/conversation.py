@@ -63,6 +63,8 @@ _ABOUT_SHOWN = re.compile(
 _WHEN = frozenset({"same_day", "weekend_availability", "night_ops", "emergency_callout"})
 # A question about the listings shown that names a place asks whether they go there ("do they cover Toledo?")
 _COVER = re.compile(r"\b(?:covers?|serves?|service|comes?|travels?|go|goes|drive|fly|work|out to)\b")
+# A turn that swaps the service asked for for another of the same kind ("crop scouting instead")
+_SWITCH = re.compile(r"\b(?:instead|rather|change of plans|switch|scratch|never ?mind|forget|cancel)\b")
 # A cap said again as a bare number once a cap was set ("wait, 300 was wrong, more like 450")
 _RECAP = re.compile(
     r"\b(?:more like|closer to|make (?:that|it)|change (?:that|it) to|i meant|meant to say|meant|say)\s+"
@@ -186,6 +188,8 @@ def condense(turns: list[str], parser: QueryParser) -> Request:
             words, order = [], "relevance"  # a new topic: what was asked for the old one no longer holds
             merged.max_price, merged.features, merged.insured = None, [], None
             since_topic = []
+        elif it.category is not None and merged.category is not None and _SWITCH.search(low):
+            words, since_topic = [], []  # "forget mapping, a land survey instead": the same kind, another service
         since_topic.append(it)
         if it.category is not None:
             merged.category, merged.categories = it.category, list(it.categories)

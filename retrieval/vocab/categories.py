@@ -93,8 +93,8 @@ CATEGORY_PHRASES: dict[Category, list[tuple[float, list[str]]]] = {
     "construction": [
         (3.0, ["construction", r"job ?sites?", r"contractors?", r"builders?", r"(?:site|build) progress",
                r"progress (?:photos?|monitoring|reports?)", "as-built", "earthwork", "groundbreaking"]),
-        (2.0, ["time-?lapse", "site plan(?:ning)?", r"excavat(?:ion|ing|ors?)", "cut and fill", "new build", "dirt",
-               "general contractor"]),
+        (2.0, ["time-?lapse", "site plan(?:ning)?", r"safety audits?", r"excavat(?:ion|ing|ors?)", "cut and fill",
+               "new build", "dirt", "general contractor"]),
     ],
     "public_safety": [
         (3.5, [r"(?:accident|crash) (?:scene|reconstruction)s?"]),

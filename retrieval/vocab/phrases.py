@@ -62,7 +62,8 @@ FILTER_PHRASES: tuple[FilterPhrase, ...] = (
 # wedding", "we don't need a realtor"): the phrase is neither searched nor counted
 NEGATIONS = (
     r"(?:\bnot|\bno|\bnever ?mind(?: about)?|\bforget(?: about)?|\binstead of|\brather than|"
-    r"\b(?:dont|do not|no longer) (?:need|want)|\bskip)(?:\s+(?:the|a|an|any|my|our|those|that|this|at|on|more))?\s*$"
+    r"\b(?:dont|do not|no longer) (?:need|want)|\bskip|\bscratch|\bditch|\bcancel)"
+    r"(?:\s+(?:the|a|an|any|my|our|those|that|this|at|on|more))?\s*$"
 )
 
 # words before a service word that make it scenery, not the ask (it weighs a third): where ("everyone in the

@@ -184,3 +184,12 @@ def test_a_cap_corrected_with_a_bare_number_replaces_the_old_one() -> None:
     assert _it("mapping in Oxford under 3k", "sorry, meant 2k").interpreted.max_price == 2000  # type: ignore[union-attr]
     none = _it("orthomosaic of the quarry in Oxford", "I meant 600 acres").interpreted  # no cap to correct
     assert none is not None and none.max_price is None
+
+
+def test_another_service_of_the_same_kind_instead_replaces_the_words_searched() -> None:
+    it = _it("crop spraying near Capac", "hmm, let's start with scouting the fields instead").interpreted
+    assert it is not None and it.category == "agriculture" and "spraying" not in it.text.split()
+    kept = _it("crop spraying near Capac", "and scouting the fields too").interpreted
+    assert kept is not None and "spraying" in kept.text.split()
+    gone = _it("parts delivery in Warren", "nah, scratch the delivery, thermal scan of the breaker panels").interpreted
+    assert gone is not None and gone.category == "thermal_imaging"
