@@ -55,7 +55,14 @@ FILTER_PHRASES: tuple[FilterPhrase, ...] = (
     FilterPhrase(
         "radius_miles", r"\b(?:within|in a|inside|under|less than)\s+(?P<n>\d+(?:\.\d+)?)\s*[- ]?(?:miles?|mi)\b"
     ),
-    FilterPhrase("insured", r"\b(?:insured|insurance certificate|liability insurance|coi)\b", True),
+    FilterPhrase(
+        "insured",
+        r"\b(?:insured|insurance certificate|liability insurance|coi|insurance coverage|"
+        # "do they carry insurance?" (but "help with an insurance claim" asks for no insured operator)
+        r"(?:have|has|carry|carries|with|got|any|proof of) (?:general |liability )?insurance"
+        r"(?! (?:claim|adjuster|company|agent|guy)))\b",
+        True,
+    ),
 )
 
 # words just before a category or feature phrase that turn it down ("not photos, video", "never mind the

@@ -287,3 +287,10 @@ def test_the_scene_ends_with_its_sentence(parser: QueryParser) -> None:
     assert it.category == "thermal_imaging" and it.place is not None and it.place.name == "Ferndale"
     assert parser.parse("boat drop at St. Clair Shores.").place.name == "St. Clair Shores"  # type: ignore[union-attr]
     assert parser.parse("my uncle wants to split off part of the land for my cousin").category == "mapping_surveying"
+
+
+def test_insurance_asked_of_the_operator_is_insured_but_a_claim_is_not(parser: QueryParser) -> None:
+    assert parser.parse("do any of them carry insurance?").insured is True
+    assert parser.parse("proof of insurance required, gutter check in Novi").insured is True
+    claim = parser.parse("I need pictures of the roof with the insurance claim in mind")
+    assert claim.insured is None and claim.category == "inspection"
