@@ -294,3 +294,17 @@ def test_insurance_asked_of_the_operator_is_insured_but_a_claim_is_not(parser: Q
     assert parser.parse("proof of insurance required, gutter check in Novi").insured is True
     claim = parser.parse("I need pictures of the roof with the insurance claim in mind")
     assert claim.insured is None and claim.category == "inspection"
+
+
+@pytest.mark.parametrize(
+    ("query", "feature"),
+    [
+        ("anyone free to fly after hours", "night_ops"),
+        ("could somebody come out tonight", "same_day"),
+        ("we need it this afternoon if possible", "same_day"),
+        ("shoot the barn before sunrise", "night_ops"),
+        ("do they take emergencies", "emergency_callout"),
+    ],
+)
+def test_when_in_customers_words(parser: QueryParser, query: str, feature: str) -> None:
+    assert feature in parser.parse(query).features
