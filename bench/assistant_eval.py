@@ -5,11 +5,12 @@ keeps to the service area, against the bar (the last customer turn sent to /sear
     .venv/bin/python -m bench.assistant_eval --model fake-openai  # tests/fake_openai.py, an answer of inventions
     .venv/bin/python -m bench.assistant_eval --model hallucinator # in process: true facts mixed with false ones
 
-Conversations: bench/assistant_conversations.yaml (held out) and bench/assistant_dev_conversations.yaml
-(`--set dev`), each written blind by someone who had not seen the assistant's code (from the product
-description, the place names and the vocabulary only), graded like bench/search_queries.yaml by rules over
-listing attributes. Work is checked on the dev set; figures are reported on the held-out set. The
-customer's turns are sent with a neutral assistant turn between them.
+Conversations: bench/assistant_conversations.yaml (held out), bench/assistant_dev_conversations.yaml
+(`--set dev`) and bench/assistant_dev2_conversations.yaml (`--set dev2`), each written blind by someone who
+had not seen the assistant's code (from the product description, the place names and the vocabulary only),
+graded like bench/search_queries.yaml by rules over listing attributes. Work is checked on the dev sets;
+figures are reported on the held-out set. The customer's turns are sent with a neutral assistant turn between
+them.
 Reported, overall and per family:
 - precision@3: the share of cited listings that are relevant (grade >= 1) — for the assistant and for the
   bar; a graded conversation that cites nothing counts as precision 0;
@@ -50,6 +51,7 @@ __all__ = ["main"]
 
 CONVERSATIONS = ROOT / "bench" / "assistant_conversations.yaml"  # held out: report on it, never tune on it
 DEV = ROOT / "bench" / "assistant_dev_conversations.yaml"  # for development: look at its failures freely
+DEV2 = ROOT / "bench" / "assistant_dev2_conversations.yaml"  # a second development set, also written blind
 INVENTED = ("Great news! SkyHigh Drones (listing lst-9999) can do this from $49 per project and they are fully "
             "insured with a night waiver. Northwind Aerial Imaging also offers it for $35. Call 313-555-0100 today.")
 _MONEY = re.compile(r"\$\s?(\d[\d,]*(?:\.\d+)?)")
@@ -203,11 +205,11 @@ def report(records: list[dict[str, Any]]) -> None:
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", choices=["local", "fake-openai", "hallucinator"], default="hallucinator")
-    p.add_argument("--set", choices=["held-out", "dev"], default="held-out",
-                   help="held-out (reported) or dev (a second blind set, to look at while building)")
+    p.add_argument("--set", choices=["held-out", "dev", "dev2"], default="held-out",
+                   help="held-out (reported), or dev / dev2 (blind sets to look at while building)")
     args = p.parse_args(argv)
     base = load_settings(local_model_enabled=True, describe_moderation="local")
-    path = DEV if args.set == "dev" else CONVERSATIONS
+    path = {"dev": DEV, "dev2": DEV2}.get(args.set, CONVERSATIONS)
     conversations = yaml.safe_load(path.read_text(encoding="utf-8"))
     with _model(args.model, base) as (model, settings):
         engine = build_search_engine(settings=settings)

@@ -20,11 +20,38 @@ from retrieval.filters import SearchFilters, accepts
 from retrieval.lru import LRUCache
 from retrieval.places import Gazetteer, OutsidePlace, Place
 from retrieval.text import STOPWORDS
-from retrieval.vocab import CATEGORY_PATTERNS, FEATURE_PATTERNS, FILTER_PATTERNS, PREPOSITIONS, Category
+from retrieval.vocab import (
+    CATEGORY_PATTERNS,
+    FEATURE_PATTERNS,
+    FILTER_PATTERNS,
+    NEGATION_PATTERN,
+    PREPOSITIONS,
+    Category,
+)
+from retrieval.vocab import (
+    SCENERY_WHERE_PATTERN as SCENERY_WHERE,
+)
+from retrieval.vocab import (
+    SCENERY_WHO_PATTERN as SCENERY_WHO,
+)
 
-__all__ = ["Interpreted", "PlaceRef", "QueryParser", "normalize"]
+__all__ = ["Interpreted", "PlaceRef", "QueryParser", "normalize", "spell_out"]
 
 _TOKEN = re.compile(r"[a-z0-9]+")
+_ASK = re.compile(r"\b(?:and|but|so|want|wants|need|needs|looking|like to|would like|hoping)\b")
+_PERIOD = re.compile(r"\.(?=\s|$)")
+_SCENERY = 1 / 3  # the weight of a service word that only sets the scene
+_JOINED = frozenset({"", "or", "nor", "/", "and/or"})  # between two phrases turned down by one "no"
+_WATER = frozenset({"lake"})  # "Lake St. Clair" is water, not the city of St. Clair ("Lake Orion" is a place name)
+_UNITS = {"a": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9}
+_TENS = {"twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80, "ninety": 90}
+_U, _T = "|".join(_UNITS), "|".join(_TENS)
+_U1 = "|".join(w for w in _UNITS if w != "a")  # "twenty a month" is not 21
+# "a hundred", "two hundred and fifty", "seventy five", "a grand", "2 grand": prices said in words
+_SPELLED = re.compile(
+    rf"\b(?:(?P<h>{_U})\s+hundred(?:\s+and)?(?:\s+(?P<ht>{_T}))?(?:\s+(?P<hu>{_U1}))?"
+    rf"|(?P<t>{_T})(?:[\s-]+(?P<tu>{_U1}))?|(?P<g>{_U}|\d+)\s+grand)\b"
+)
 _GENERIC = frozenset(
     [
         "drone",
@@ -103,6 +130,23 @@ def _ref(p: Place | OutsidePlace) -> PlaceRef:
     return PlaceRef(name=f"{p.name}, {p.region}", kind="outside", lat=p.lat, lon=p.lon)
 
 
+def _spelled(m: re.Match[str]) -> str:
+    def unit(word: str | None) -> int:
+        return 0 if word is None else _UNITS[word] if word in _UNITS else int(word)
+
+    if m.group("g") is not None:
+        return str(unit(m.group("g")) * 1000)
+    if m.group("h") is not None:
+        return str(unit(m.group("h")) * 100 + _TENS.get(m.group("ht") or "", 0) + unit(m.group("hu")))
+    return str(_TENS[m.group("t")] + unit(m.group("tu")))
+
+
+def spell_out(text: str) -> str:
+    """Numbers said in words as digits ("under a hundred" -> "under 100", "two grand" -> "2000"); a lone
+    "one" or "a" stays a word."""
+    return _SPELLED.sub(_spelled, text)
+
+
 class QueryParser:
     """Parses free-text queries against one gazetteer.
 
@@ -137,12 +181,16 @@ class QueryParser:
 
     def _places(self, tokens: list[str]) -> list[_Match]:
         found: list[_Match] = []
+        water: set[int] = set()  # the tokens of a lake's name ("lake st clair"): no place, not even a typo'd one
         i = 0
         while i < len(tokens):
             for n in range(min(self._longest, len(tokens) - i), 0, -1):
                 exact = self._names.get(tuple(tokens[i : i + n]))
                 if exact is not None:
-                    found.append(_Match(i, i + n, exact))
+                    if i > 0 and tokens[i - 1] in _WATER:
+                        water.update(range(i, i + n))
+                    else:
+                        found.append(_Match(i, i + n, exact))
                     i += n
                     break
             else:
@@ -153,7 +201,7 @@ class QueryParser:
         for i in range(len(tokens)):
             for n in (3, 2, 1):
                 gram = tokens[i : i + n]
-                if len(gram) < n or any(self._vocab_word(w) for w in gram):
+                if len(gram) < n or any(self._vocab_word(w) for w in gram) or water.intersection(range(i, i + n)):
                     continue
                 cand = " ".join(gram)
                 if len(cand) < 5:
@@ -188,8 +236,37 @@ class QueryParser:
         # A new object each time (callers may change theirs); from JSON, five times cheaper than a deep copy.
         return Interpreted.model_validate_json(known)
 
+    @staticmethod
+    def _categories(low: str, out: Interpreted) -> tuple[list[Category], list[tuple[int, int]]]:
+        """Scores the categories named in `low` (sets `out.category`); returns them and the turned-down spans."""
+        scores: dict[Category, float] = {}
+        claimed: list[tuple[int, int]] = []
+        turned_down: list[tuple[int, int]] = []
+        hits = [(m, cat, w) for cat, pairs in CATEGORY_PATTERNS.items() for p, w in pairs for m in p.finditer(low)]
+        kept: list[tuple[re.Match[str], Category, float]] = []
+        for m, cat, w in sorted(hits, key=lambda h: h[0].start() - h[0].end()):  # longest phrase first
+            if not any(m.start() < b and a < m.end() for a, b in claimed):
+                claimed.append(m.span())
+                kept.append((m, cat, w))
+        end = -1  # where the last turned-down phrase ended: "no wedding film", "not photos or video" go together
+        for m, _, _ in sorted(kept, key=lambda h: h[0].start()):
+            if _negated(low, m.start()) or (end >= 0 and low[end : m.start()].strip() in _JOINED):
+                turned_down.append(m.span())  # "not photos": its words count for nothing else, it is not scored
+                end = m.end()
+            else:
+                end = -1
+        for m, cat, w in kept:  # longest phrase first, as claimed: a tie goes to the longer phrase's category
+            if m.span() not in turned_down:
+                scores[cat] = scores.get(cat, 0.0) + (w * _SCENERY if _scenery(low, m.start()) else w)
+        if not scores:
+            return [], turned_down
+        top = max(scores.values())
+        ranked = sorted(scores, key=lambda c: -scores[c])
+        out.category = ranked[0]
+        return [c for c in ranked if scores[c] >= min(top, 2.0)] or [ranked[0]], turned_down
+
     def _parse(self, query: str) -> Interpreted:
-        low = normalize(query)
+        low = spell_out(normalize(_PERIOD.sub(";", query)))  # a sentence's end stays one (normalize drops dots)
         found: dict[str, Any] = {}
         for phrase, pattern in FILTER_PATTERNS:  # first, so their words match nothing else
             if phrase.filter in found:
@@ -202,38 +279,57 @@ class QueryParser:
                 found[phrase.filter] = value
             low = low[: m.start()] + " " * (m.end() - m.start()) + low[m.end() :]
         out = Interpreted(text="", **found)
-        scores: dict[Category, float] = {}
-        claimed: list[tuple[int, int]] = []
-        hits = [(m, cat, w) for cat, pairs in CATEGORY_PATTERNS.items() for p, w in pairs for m in p.finditer(low)]
-        for m, cat, w in sorted(hits, key=lambda h: h[0].start() - h[0].end()):  # longest phrase first
-            if any(m.start() < b and a < m.end() for a, b in claimed):
-                continue
-            claimed.append(m.span())
-            scores[cat] = scores.get(cat, 0.0) + w
-        if scores:
-            top = max(scores.values())
-            ranked = sorted(scores, key=lambda c: -scores[c])
-            out.category = ranked[0]
-            out.categories = [c for c in ranked if scores[c] >= min(top, 2.0)] or [ranked[0]]
-        out.features = [f for f, p in FEATURE_PATTERNS.items() if p.search(low)]
-        tokens = _TOKEN.findall(low)
-        matches = self._places(tokens)
-        inside = [m for m in matches if isinstance(m.place, Place)]
-        drop: set[int] = set()
-        for pm in inside or matches:
-            drop.update(range(pm.start, pm.end))
+        spans = list(_TOKEN.finditer(low))
+        tokens = [t.group() for t in spans]
+        matches = self._places(tokens)  # before the categories: "Grosse Pointe Farms" asks for no farming
+        drop: set[int] = set()  # the places and their prepositions: not searched
+        lead: dict[int, int] = {}  # a place match's first word (with its prepositions), for "not in Troy"
+        for k, pm in enumerate(matches):
+            first, last = spans[pm.start].start(), spans[pm.end - 1].end()
+            low = low[:first] + " " * (last - first) + low[last:]
             j = pm.start - 1
             while j >= 0 and tokens[j] in PREPOSITIONS:
-                drop.add(j)
                 j -= 1
-        if inside:
-            out.place = _ref(inside[0].place)
-            out.fuzzy_place = inside[0].fuzzy
+            lead[k] = pm.start if j == pm.start - 1 else j + 1
+            if isinstance(pm.place, Place) or not any(isinstance(m.place, Place) for m in matches):
+                drop.update(range(lead[k], pm.end))
+        out.categories, turned_down = self._categories(low, out)
+        out.features = [f for f, p in FEATURE_PATTERNS.items() if _asked(p, low)]
+        inside = [(k, m) for k, m in enumerate(matches) if isinstance(m.place, Place)]
+        said = [m for k, m in inside if not _negated(low, spans[lead[k]].start())] or [m for _, m in inside]
+        if said:  # the most precise: a town over its county or region ("in the thumb, near Imlay City")
+            here = next((m for m in said if not m.place.is_county), said[0])  # type: ignore[union-attr]
+            out.place = _ref(here.place)
+            out.fuzzy_place = here.fuzzy
         elif matches:
             out.outside_place = _ref(matches[0].place)
-        kept = [w for i, w in enumerate(tokens) if i not in drop]
+        kept = [w for i, w in enumerate(tokens)
+                if i not in drop and not (turned_down and any(a <= spans[i].start() < b for a, b in turned_down))]
         out.text = " ".join(kept).strip() or (out.category or "drone services").replace("_", " ")
         return out
+
+
+def _scenery(low: str, start: int) -> bool:
+    """Whether the phrase at `start` tells who the customer is or where, not what they ask for: "we run a little
+    strawberry farm", "my dad's been farming it forever", "everyone standing in the field"."""
+    clause = max(low.rfind(c, 0, start) for c in ".,;!?") + 1
+    if SCENERY_WHERE.search(low, max(clause, start - 40), start) is not None:
+        return True
+    who = SCENERY_WHO.search(low, clause, start)  # "we run an orchard and want ...": the ask ends the scene
+    return who is not None and _ASK.search(low, who.end(), start) is None
+
+
+def _asked(pattern: re.Pattern[str], low: str) -> bool:
+    """Whether a feature's phrase is in `low` and not turned down every time ("weekdays, not on weekends")."""
+    m = pattern.search(low)
+    if m is None or not _negated(low, m.start()):
+        return m is not None
+    return any(not _negated(low, n.start()) for n in pattern.finditer(low, m.end()))
+
+
+def _negated(low: str, start: int) -> bool:
+    """Whether the phrase starting at `start` is turned down by the words just before it ("no video")."""
+    return NEGATION_PATTERN.search(low, max(0, start - 32), start) is not None
 
 
 def _number(m: re.Match[str]) -> float:

@@ -13,11 +13,14 @@ newest turn winning field by field:
 - price cap, radius: the newest turn that states one (since the topic started);
 - features, insurance, words: gathered since the topic started;
 - order: "cheaper/cheapest" sorts by price, "best rated" by rating, "closest" by distance (newest wins);
-- a question about what was shown ("do they use RTK?") refines the request: its category words are ignored.
+- a question about what was shown ("do they use RTK?") refines the request: its category words are ignored;
+- a word that refers back to something named earlier as part of another service ("golf course" then "the
+  course is in Metamora"), or that says where ("a barn on our farm near Dexter"), names no new category.
 
 The assistant's own turns are not read: they quote listings, which would steer the search towards itself.
 Small talk ("hello", "thanks!") and a conversation with nothing to search (no category, place, price,
-feature or insurance) give no request: nothing is retrieved, nothing cited.
+feature or insurance; a time alone, "today", "at night", is nothing) give no request: nothing is retrieved,
+nothing cited.
 """
 
 from __future__ import annotations
@@ -27,8 +30,9 @@ from dataclasses import dataclass
 from typing import Literal
 
 from retrieval.llm_hints import Hints, merge_hints
-from retrieval.query import Interpreted, QueryParser
+from retrieval.query import Interpreted, QueryParser, normalize, spell_out
 from retrieval.text import STOPWORDS
+from retrieval.vocab import CATEGORY_PATTERNS, FEATURE_PATTERNS, SCENERY_WHERE_PATTERN
 
 __all__ = ["Order", "Request", "condense", "is_small_talk", "llm_query", "with_hints"]
 
@@ -49,10 +53,26 @@ _ORDER: tuple[tuple[Order, re.Pattern[str]], ...] = (
 # A question about what was already shown ("do they use RTK?", "are any of them insured?") refines the request:
 # a category word in it ("survey-grade") does not start a new topic.
 _ABOUT_SHOWN = re.compile(
-    r"^\W*(and |so |but |ok,? )?(do|does|did|can|could|will|would|are|is|were|have|has)\s+"
-    r"(they|them|those|these|it|any|either|both|all|one|that|this|the (first|second|third|last|cheapest)|you)\b",
+    r"^\W*(?:(?:and|so|but|ok|okay|also|great|cool|thanks|hmm)\W+)*(?:"
+    r"(?:do|does|did|can|could|will|would|are|is|were|have|has)\s+"
+    r"(?:they|them|those|these|it|any|either|both|all|one|that|this|the (?:first|second|third|last|cheapest)|you)\b"
+    r"|which\s+(?:one|ones|of)\b|(?:any|either|none|all|both|one|each) of (?:them|those|these|the|you)\b)",
     re.IGNORECASE,
 )
+# Features that say when, not what: alone they ask for nothing ("nice day for flying today")
+_WHEN = frozenset({"same_day", "weekend_availability", "night_ops", "emergency_callout"})
+# A question about the listings shown that names a place asks whether they go there ("do they cover Toledo?")
+_COVER = re.compile(r"\b(?:covers?|serves?|service|comes?|travels?|go|goes|drive|fly|work|out to)\b")
+# A turn that swaps the service asked for for another of the same kind ("crop scouting instead")
+_SWITCH = re.compile(r"\b(?:instead|rather|change of plans|switch|scratch|never ?mind|forget|cancel)\b")
+# A cap said again as a bare number once a cap was set ("wait, 300 was wrong, more like 450")
+_RECAP = re.compile(
+    r"\b(?:more like|closer to|make (?:that|it)|change (?:that|it) to|i meant|meant to say|meant|say)\s+"
+    r"(?:(?:about|around|maybe|like)\s+)?\$?\s*(?P<n>\d[\d,]*)(?![\d,])(?P<k>k\b)?"
+    r"(?=\s*(?:$|[.,!?;)]|dollars|bucks|usd|max|tops|or |per |a |an |each |for |instead|then|total))"
+)
+# Words that point at the listings shown ("their drones", "one with", "any of those")
+_SHOWN = re.compile(r"\b(?:they|them|their|theirs|those|these|(?:one|ones|any|anyone|someone|somebody) with)\b")
 # Words of a turn that carry nothing to search ("which one", "any of them"): the parser keeps them.
 _FILLER_WORDS = """
     one ones them those which other others more else any also too much many how does do did im ive id whats
@@ -60,7 +80,10 @@ _FILLER_WORDS = """
     closer rated rating top highest best should could would may might just like know tell show give
     recommend suggest someone somebody anyone anybody hire book about actually ok okay then now instead
     still drone drones uav uas service services company companies pilot pilots operator operators offer offers
-    available options kind kinds type types sort forget search searching finding look needs wants got help"""
+    available options kind kinds type types sort forget search searching finding look needs wants got help
+    oh sorry hmm um uh btw well wait yeah yes no nope sure fine lol thanks thank were its theyre youre ill
+    live lives living located based sorry meant mean meaning said should've shouldve correction typo mistake
+    never mind nevermind scratch instead rather plan works matters matter anyway maybe guess think"""
 _FILLER = frozenset(_FILLER_WORDS.split())
 
 
@@ -99,9 +122,10 @@ def _words(text: str) -> list[str]:
 
 
 def is_small_talk(text: str) -> bool:
-    """A greeting, thanks or goodbye, and nothing else ("Hi!", "thanks a lot", "ok great")."""
+    """A greeting, thanks or goodbye, and nothing else ("Hi!", "thanks a lot", "ok great"); "near me" is no
+    small talk (stopwords alone)."""
     words = [w.replace("'", "") for w in _words(text)]
-    return bool(words) and all(w in _SMALL_TALK or w in STOPWORDS for w in words)
+    return any(w in _SMALL_TALK for w in words) and all(w in _SMALL_TALK or w in STOPWORDS for w in words)
 
 
 def _order(text: str) -> Order | None:
@@ -112,6 +136,22 @@ def _order(text: str) -> Order | None:
 def _content(it: Interpreted) -> list[str]:
     """The words a turn adds to the search (the parser's words, without stopwords and filler)."""
     return [w for w in it.text.split() if w not in STOPWORDS and w not in _FILLER and not w.isdigit()]
+
+
+def _incidental(low: str, category: str, earlier: list[tuple[str, list[str]]]) -> bool:
+    """Whether every phrase of `category` in this turn (normalised: `low`) names no new service: it says where
+    ("a barn on our farm near Dexter", "at a vineyard"), or it was said before (`earlier`) in a turn not read
+    as that category ("golf course" -> aerial photography; then "the course" is the same course), or it is
+    equipment asked of the listings shown ("can their drones do thermal?", "one with an infrared camera")."""
+    said = [m for p, _ in CATEGORY_PATTERNS[category] for m in p.finditer(low)]  # type: ignore[index]
+    gear = [g.span() for g in _SHOWN.finditer(low)] and [
+        g.span() for p in FEATURE_PATTERNS.values() for g in p.finditer(low)]
+    return bool(said) and all(
+        SCENERY_WHERE_PATTERN.search(low, max(0, m.start() - 40), m.start()) is not None
+        or any(category not in cats and re.search(rf"\b{re.escape(m.group(0))}\b", text) for text, cats in earlier)
+        or any(a < m.end() and m.start() < b for a, b in gear)
+        for m in said
+    )
 
 
 def condense(turns: list[str], parser: QueryParser) -> Request:
@@ -127,21 +167,37 @@ def condense(turns: list[str], parser: QueryParser) -> Request:
     words: list[str] = []
     order: Order = "relevance"
     since_topic: list[Interpreted] = []  # the readings of the turns since the topic started
+    earlier: list[tuple[str, list[str]]] = []  # each turn so far, normalised, with the categories read in it
     for raw in turns:
         if is_small_talk(raw):
             continue
         it = parser.parse(raw)
+        low = normalize(raw)
         if merged.category is not None and _ABOUT_SHOWN.search(raw):
             it.category, it.categories = None, []
+            if it.outside_place is not None and not _COVER.search(low):  # "can they stream it to grandma in Florida?"
+                it.outside_place = None
+        if merged.category is not None and any(c != merged.category for c in it.categories):
+            back = [c for c in it.categories if c != merged.category and _incidental(
+                low, c, earlier if c not in merged.categories else [])]
+            if back:
+                it.categories = [c for c in it.categories if c not in back]
+                it.category = it.categories[0] if it.categories else None
+        earlier.append((low, list(it.categories)))
         if it.category is not None and merged.category is not None and it.category not in merged.categories:
             words, order = [], "relevance"  # a new topic: what was asked for the old one no longer holds
             merged.max_price, merged.features, merged.insured = None, [], None
             since_topic = []
+        elif it.category is not None and merged.category is not None and _SWITCH.search(low):
+            words, since_topic = [], []  # "forget mapping, a land survey instead": the same kind, another service
         since_topic.append(it)
         if it.category is not None:
             merged.category, merged.categories = it.category, list(it.categories)
         if it.place is not None or it.outside_place is not None:
             merged.place, merged.outside_place, merged.fuzzy_place = it.place, it.outside_place, it.fuzzy_place
+        if it.max_price is None and merged.max_price is not None:  # "300 was wrong, more like 450": the new cap
+            again = _RECAP.search(spell_out(low))
+            it.max_price = float(again["n"].replace(",", "")) * (1000 if again["k"] else 1) if again else None
         if it.max_price is not None:
             merged.max_price = it.max_price
         if it.radius_miles is not None:
@@ -151,7 +207,7 @@ def condense(turns: list[str], parser: QueryParser) -> Request:
         words += [w for w in _content(it) if w not in words]
         order = _order(raw) or order
     wanted = (merged.category, merged.place, merged.outside_place, merged.max_price, merged.insured)
-    if all(v is None for v in wanted) and not merged.features:
+    if all(v is None for v in wanted) and not set(merged.features) - _WHEN:  # "flying today?" asks for nothing
         return Request(None, order=order)
     merged.text = " ".join(words) or (merged.category or "drone services").replace("_", " ")
     if len(since_topic) == 1:  # one turn asks it all: search its words as /search would (never worse than it)

@@ -16,7 +16,7 @@ import re
 
 from retrieval.vocab.categories import CATEGORIES, CATEGORY_PHRASES, SERVICES, Category
 from retrieval.vocab.features import FEATURES, Feature
-from retrieval.vocab.phrases import FILTER_PHRASES, PREPOSITIONS, FilterPhrase
+from retrieval.vocab.phrases import FILTER_PHRASES, NEGATIONS, PREPOSITIONS, SCENERY_WHERE, SCENERY_WHO, FilterPhrase
 
 __all__ = [
     "CATEGORIES",
@@ -25,7 +25,10 @@ __all__ = [
     "FEATURE_NAMES",
     "FEATURE_PATTERNS",
     "FILTER_PATTERNS",
+    "NEGATION_PATTERN",
     "PREPOSITIONS",
+    "SCENERY_WHERE_PATTERN",
+    "SCENERY_WHO_PATTERN",
     "SERVICES",
     "Category",
     "Feature",
@@ -46,6 +49,9 @@ FEATURE_PATTERNS: dict[str, re.Pattern[str]] = {name: _words(f.phrases) for name
 FILTER_PATTERNS: tuple[tuple[FilterPhrase, re.Pattern[str]], ...] = tuple(
     (p, re.compile(p.pattern)) for p in FILTER_PHRASES
 )
+NEGATION_PATTERN: re.Pattern[str] = re.compile(NEGATIONS)
+SCENERY_WHERE_PATTERN: re.Pattern[str] = re.compile(SCENERY_WHERE)
+SCENERY_WHO_PATTERN: re.Pattern[str] = re.compile(SCENERY_WHO)
 
 
 def implied_features(category: str, services: list[str] | tuple[str, ...]) -> set[str]:

@@ -27,6 +27,10 @@ Category = Literal[
 ]
 CATEGORIES: tuple[str, ...] = get_args(Category)
 
+# someone missing is search and rescue ("a missing hiker", "our son went missing"); a missing pet is thermal imaging
+_PERSON = (r"(?:person|child|children|kid|kids|hiker|people|senior|man|woman|boy|girl|son|daughter|dad|mom|grandpa|"
+           r"grandma)s?")
+
 CATEGORY_PHRASES: dict[Category, list[tuple[float, list[str]]]] = {
     "delivery": [
         (3.0, [r"deliver(?:y|ies|ed|ing|s)?", "courier", r"drop[- ]?offs?", "same[- ]day drop"]),
@@ -34,60 +38,77 @@ CATEGORY_PHRASES: dict[Category, list[tuple[float, list[str]]]] = {
         (2.0, [r"(?:food|meal|takeout) (?:drop|run)s?", "to my boat", "island"]),
     ],
     "aerial_photography": [
-        (3.0, [r"aerial (?:photo(?:s|graphy|graph|graphs)?|pictures?|shots?|stills?|images?)"]),
-        (2.5, [r"drone (?:photo(?:s|graphy)?|pictures?|shots?)", r"photographers?", "panoramas?", "portraits?"]),
-        (1.0, [r"photos?", r"pictures?", r"photography", "golf course", "landscape"]),
+        (3.0, [r"aerial (?:photo(?:s|graphy|graph|graphs)?|pictures?|shots?|stills?|images?)",
+               r"promo(?:tional)? (?:photos?|pictures?|shots?|stills?|images?)"]),
+        (2.5, [r"drone (?:photo(?:s|graphy)?|pictures?|shots?)", r"photographers?", "panoramas?", "portraits?",
+               "aerials"]),
+        (1.0, [r"photos?", r"pictures?", r"pics?", "pix", r"photography", "golf course", "landscape",
+               "from (?:the air|above)"]),
+        (2.5, [r"overhead (?:photos?|pictures?|pics?|shots?|images?)"]),
     ],
     "videography": [
-        (3.0, [r"weddings?", r"videograph(?:er|ers|y)", "cinematic", "music video", r"film(?:ing|s|maker)?"]),
+        (3.0, [r"weddings?", r"videograph(?:er|ers|y)", "cinematic", "music video", r"film(?:ing|s|ed|maker)?"]),
         (2.0, [r"videos?", r"footage", "commercial shoot", "promo", "highlight reel", "b-roll", "fpv"]),
     ],
     "real_estate": [
         (3.5, ["real estate", r"realtors?", "mls", r"listing (?:photos?|video)", "zillow", r"(?:house|home) for sale",
-               r"(?:house|home|property|condo|rental) listings?"]),
+               r"(?:house|home|property|condo|rental) listings?", r"for (?:a|the|my|our|her|his|their) listing",
+               r"(?:goes|going|go|put it|putting it|list it) on the market", r"lot lines? overlays?"]),
         (3.0, [r"sell(?:ing)? (?:my|a|the) (?:house|home|property)", r"property (?:photos?|video|tour)",
-               "open house", "twilight"]),
+               "open house", "twilight", r"(?:video|virtual|3d) (?:walk-?through|tour)s?",
+               r"commercial propert(?:y|ies)", r"vacant (?:land|lots?|parcels?)", r"neighbou?rhood amenities",
+               r"(?:for|before|when) selling"]),
     ],
     "inspection": [
         (3.0, [r"roof(?:s|ing)?(?: (?:check|inspection|survey|look))?", r"chimneys?", r"gutters?", r"shingles?",
                r"inspect(?:ion|ions|ed|or)?"]),
         (2.5, ["storm damage", "hail", "wind damage", r"cell towers?", r"bridges?", r"facades?", "insurance claim",
-               "solar panel"]),
+               r"solar (?:panels?|arrays?|modules?)", "siding", r"(?:insurance )?adjusters?"]),
+        (2.0, [r"damaged?", r"trees? (?:fell|fall|fallen|came down)"]),
     ],
     "thermal_imaging": [
         (3.5, [r"moisture (?:survey|scan|map(?:ping)?)s?", "wet insulation"]),
-        (3.0, [r"thermal", r"infra-?red", "heat loss", r"thermograph(?:y|er)", r"hot ?spots?", "flir"]),
-        (2.0, ["insulation", "moisture", "energy audit", "leak detection", "heat signature"]),
+        (3.5, [r"(?:missing|lost|runaway) (?:pets?|dogs?|cats?)"]),
+        (3.0, [r"thermal", r"infra-?red", "heat loss", r"thermograph(?:y|er)", r"hot ?spots?", "flir",
+               r"heat (?:vision|cameras?|sensing|seeking)",
+               r"solar farms?"]),
+        (2.0, ["insulation", "moisture", "energy audit", "leak detection", "heat signature", "wildlife", "deer",
+               r"damp(?:ness)?"]),
     ],
     "mapping_surveying": [
         (3.0, [r"survey(?:s|ing|or|ors)?", r"mapp?(?:ing|s)?", r"topo(?:graphic|graphy)?", "orthomosaic",
-               r"contours?", "gis"]),
-        (2.0, [r"acreage", r"boundar(?:y|ies)", r"lot lines?", r"3d models?", r"stockpiles?", r"volumes?", r"my land",
-               "parcel map", r"lidar"]),
+               r"contours?", "gis", r"3d (?:scans?|scanning|models?|maps?)",
+               r"split(?:ting)? (?:off|up) (?:a few |some |the |part of the )?(?:acres?|lots?|land|parcels?|property)",
+               r"lot splits?", "land division"]),
+        (2.0, [r"acreage", r"boundar(?:y|ies)", r"lot lines?", r"3d models?", r"(?:stock)?piles?", r"volumes?",
+               r"my land", "parcel map", r"lidar", r"slopes?", r"elevations?", r"property (?:lines?|corners?|pins?)"]),
         (1.0, [r"land", "drainage"]),
     ],
     "agriculture": [
         (3.0, [r"crops?", r"spray(?:ing|s|er)?", r"dust(?:ing|er)", r"farms?", r"farm(?:ing|er|ers)", r"agricultur\w*",
                "ndvi", r"orchards?", r"vineyards?"]),
         (2.0, [r"fields?", r"seed(?:ing)?", "cover crops?", "livestock", "cattle", "corn", r"soybeans?", "fungicide",
-               "herbicide", r"acres?"]),
+               "herbicide", r"(?<!\d )(?<!\d-)(?<!\d)acres?"]),  # "5 acres" is a size
     ],
     "construction": [
         (3.0, ["construction", r"job ?sites?", r"contractors?", r"builders?", r"(?:site|build) progress",
                r"progress (?:photos?|monitoring|reports?)", "as-built", "earthwork", "groundbreaking"]),
-        (2.0, ["time-?lapse", "site plan(?:ning)?", "excavation", "cut and fill", "new build"]),
+        (2.0, ["time-?lapse", "site plan(?:ning)?", r"safety audits?", r"excavat(?:ion|ing|ors?)", "cut and fill",
+               "new build", "dirt", "general contractor"]),
     ],
     "public_safety": [
         (3.5, [r"(?:accident|crash) (?:scene|reconstruction)s?"]),
-        (3.5, ["search and rescue", "sar", r"missing (?:person|child|hiker|people|senior)s?", "first responders?",
-               "police", "fire department", "fire scene", "emergency response"]),
+        (3.5, ["search and rescue", "sar", rf"missing {_PERSON}",
+               rf"{_PERSON} (?:is |went |has gone |has been )?missing", "first responders?", "police",
+               "fire department", "fire scene", "emergency response"]),
         (2.0, ["rescue", r"missing", "security", "overwatch", r"accidents?", "flood", "hazmat", "crowd"]),
     ],
     "training": [
         (3.0, [r"train(?:ing|er)?", r"lessons?", "learn to fly", r"courses?", r"class(?:es)?", "flight school",
                r"part 107 (?:test|exam|prep|course|certification|license|licence|certificate)",
                r"(?:get|earn|pass|study for|prepare for|prep for) (?:my |the |your |a )?part 107",
-               r"teach(?:ing)?", r"instructors?"]),
+               r"teach(?:ing|es|ers?)?", r"instructors?", r"tutors?",
+               r"(?:faa|drone|pilot|knowledge|certification) (?:test|exam)s?"]),
         (2.0, ["learn", "beginner", r"become a (?:drone )?pilot", "get certified", "certification"]),
     ],
 }

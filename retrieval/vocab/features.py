@@ -26,19 +26,21 @@ class Feature:
 
 
 FEATURES: dict[str, Feature] = {
-    "night_ops": Feature((r"night(?:time|s)?", "after dark", "overnight", "at dusk", "evening")),
+    "night_ops": Feature((r"night(?:time|s)?", "after dark", "overnight", "at dusk", "evening", "tonight",
+                          "after hours", "before (?:sunrise|dawn)", "after sunset")),
     "thermal_camera": Feature(
-        (r"thermal", r"infra-?red", "heat loss", "flir", "heat signature"),
+        (r"thermal", r"infra-?red", "heat loss", "flir", "heat signature", r"heat (?:vision|cameras?|sensing|seeking)"),
         implied_by=("thermal_imaging", "thermal training"),
     ),
     "lidar": Feature(("lidar", "laser scan(?:ning)?", "point clouds?")),
-    "same_day": Feature(("same[- ]day", "today", "asap", "urgent(?:ly)?", "right away", "rush")),
+    "same_day": Feature(("same[- ]day", "today", "asap", "urgent(?:ly)?", "right away", "rush", "(?:on )?short notice",
+                         "last[- ]minute", "tonight", "this (?:morning|afternoon|evening)", "right now")),
     "rtk_gps": Feature(("rtk", "survey[- ]grade", "centimeter")),
     "multispectral": Feature(("multispectral", "ndvi", "crop health"), implied_by=("ndvi crop health maps",)),
-    "4k_video": Feature(("4k", "5k", "6k")),
+    "4k_video": Feature(("4k", r"5k(?= (?:video|camera|footage|resolution|quality|cinema))", "6k")),  # a 5k is a race
     "fpv": Feature(("fpv", "fly[- ]through")),
-    "live_stream": Feature((r"live ?stream(?:ing)?", "live video", "live feed")),
-    "emergency_callout": Feature(("24/7", r"24 ?hours?", "emergency")),
+    "live_stream": Feature((r"live ?stream(?:ing|s|ed)?", "live video", "live feed")),
+    "emergency_callout": Feature(("24/7", r"24 ?hours?", r"emergenc(?:y|ies)")),
     "weekend_availability": Feature((r"weekends?", r"saturdays?", r"sundays?")),
     "indoor_flight": Feature(("indoors?", "inside (?:a |the )?(?:warehouse|building|tank)")),
     "tethered": Feature(("tether(?:ed)?",)),

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["FILTER_PHRASES", "PREPOSITIONS", "FilterPhrase"]
+__all__ = ["FILTER_PHRASES", "NEGATIONS", "PREPOSITIONS", "SCENERY_WHERE", "SCENERY_WHO", "FilterPhrase"]
 
 
 @dataclass(frozen=True)
@@ -29,28 +29,61 @@ class FilterPhrase:
     value: float | bool | None = None
 
 
-# a number that is not a distance, a duration or a weight; `k` = thousands
+# a number that is not a distance, a duration or a weight; `k` = thousands; the price's unit after it ("80 per
+# acre", "$60 an hour") goes with it: it asks for no service
 _NUM = (
     r"\$?\s*(?P<n>\d[\d,]*(?:\.\d+)?)(?![\d,]|\.\d)\s*(?P<k>k\b)?(?!\s*(?:miles?|mi\b|km|minutes?|mins?|hours?|hrs?|"
     r"acres?|lbs?|pounds?|kg|feet|ft|stars?|%|percent))\s*(?:dollars|usd|bucks)?"
+    r"(?:\s*(?:per|a|an|each|/)\s*(?:acre|hour|hr|session|delivery|drop|project|job|visit|flight|lesson|class)\b)?"
 )
 
 FILTER_PHRASES: tuple[FilterPhrase, ...] = (
     FilterPhrase(
         "max_price",
-        r"\b(?:under|below|less than|cheaper than|max(?:imum)?|up to|no more than|at most|budget(?: of| is)?)"
+        r"\b(?:under|below|less than|cheaper than|max(?:imum)?|up to|no more than|at most|budget(?: of| is)?|"
+        # "I don't want to spend more than 150", "can't pay over $80": a cap said as a refusal
+        r"(?:dont|do not|wont|will not|cant|cannot|not)\s+(?:\w+\s+){0,2}?(?:spend|pay)\s+(?:more than|over|above))"
         r"\s*(?:(?:a|like|about|around|roughly)\s+)?" + _NUM,
     ),
     FilterPhrase("max_price", r"<=?\s*" + _NUM),
     FilterPhrase(
         "max_price",
-        r"\$\s*(?P<n>\d[\d,]*(?:\.\d+)?)\s*(?P<k>k)?\s*(?:(?:a|an|per|each|the)\s+\w+\s+)?"
-        r"(?:or less|or under|or below|max|and under|tops|at most)\b",
+        # "$250 or less", "400 max", "2k tops": the dollar sign may be left out
+        r"(?:\$\s*|\b)(?P<n>\d[\d,]*(?:\.\d+)?)\s*(?P<k>k)?\s*(?:dollars|usd|bucks)?\s*"
+        r"(?:(?:a|an|per|each|the)\s+\w+\s+)?(?:or less|or under|or below|max|and under|tops|at most)\b",
     ),
     FilterPhrase(
         "radius_miles", r"\b(?:within|in a|inside|under|less than)\s+(?P<n>\d+(?:\.\d+)?)\s*[- ]?(?:miles?|mi)\b"
     ),
-    FilterPhrase("insured", r"\b(?:insured|insurance certificate|liability insurance|coi)\b", True),
+    FilterPhrase(
+        "insured",
+        r"\b(?:insured|insurance certificate|liability insurance|coi|insurance coverage|"
+        # "do they carry insurance?" (but "help with an insurance claim" asks for no insured operator)
+        r"(?:have|has|carry|carries|with|got|any|proof of) (?:general |liability )?insurance"
+        r"(?! (?:claim|adjuster|company|agent|guy)))\b",
+        True,
+    ),
+)
+
+# words just before a category or feature phrase that turn it down ("not photos, video", "never mind the
+# wedding", "we don't need a realtor"): the phrase is neither searched nor counted
+NEGATIONS = (
+    r"(?:\bnot|\bno|\bnever ?mind(?: about)?|\bforget(?: about)?|\binstead of|\brather than|"
+    r"\b(?:dont|do not|no longer) (?:need|want)|\bskip|\bscratch|\bditch|\bcancel)"
+    r"(?:\s+(?:the|a|an|any|my|our|those|that|this|at|on|more))?\s*$"
+)
+
+# words before a service word that make it scenery, not the ask (it weighs a third): where ("everyone in the
+# field", "a barn on our farm") and who the customer is ("we run a strawberry farm", "he's been farming it")
+SCENERY_WHERE = (
+    r"(?:\b(?:on|at|in|near|by|outside(?: of)?|behind|beside|next to|across from|inside)\s+"
+    r"(?:(?:a|an|the|our|my|his|her|their|your|this|that)\s+)?"
+    r"|\bfor\s+(?:our|my|his|her|their|the)\s+)(?:[a-z]+\s+)?$"  # and for whom: "training for our fire department"
+)
+SCENERY_WHO = (
+    r"\b(?:i|we|he|she|they|my|our|his|her|their)\b(?:\s+[a-z]+){0,3}?\s+"
+    r"(?:run|runs|own|owns|manage|manages|operate|operates|work (?:for|at)|works (?:for|at)|have|has|had|been|am|"
+    r"im|are|is|hes|shes|were)\b"
 )
 
 # words before a place name that go with it ("near Troy", "in Ann Arbor"): not searched either

@@ -78,6 +78,17 @@ def test_outside_the_service_area(parser: QueryParser) -> None:
         ("roof inspection under $300.", 300.0, None),
         ("lessons, budget is like $100 a session", 100.0, None),
         ("lessons at $100 a session tops", 100.0, None),
+        # a cap said without a dollar sign, as a refusal, or in words
+        ("survey, keep it 90 tops", 90.0, None),
+        ("gutter check, 120 bucks max", 120.0, None),
+        ("we can't pay over 80 for the delivery", 80.0, None),
+        ("i won't spend more than $600 on a video", 600.0, None),
+        ("a thermal scan for less than a hundred and fifty?", 150.0, None),
+        ("part 107 class, three hundred dollars at most", 300.0, None),
+        ("a commercial shoot for two grand or less", 2000.0, None),
+        ("forty five acres to spray", None, None),
+        ("inspector 15 miles max from Troy", None, None),
+        ("I'd spend more than $500 for a great wedding film", None, None),
     ],
 )
 def test_price_and_distance(parser: QueryParser, query: str, price: float | None, radius: float | None) -> None:
@@ -114,3 +125,186 @@ def test_a_value_the_filter_refuses_is_dropped_and_not_searched(parser: QueryPar
     assert it.radius_miles is None and it.text == "roof inspection"
     it = parser.parse("roof inspection under $0")
     assert it.max_price is None and it.text == "roof inspection"
+
+
+@pytest.mark.parametrize(
+    ("query", "category"),
+    [
+        ("no more video please, aerial stills of the venue", "aerial_photography"),
+        ("skip the spraying, I just want crop scouting flights", "agriculture"),
+        ("forget about the wedding film, teach me to fly", "training"),
+        ("we don't need a realtor, we want a survey of the lot", "mapping_surveying"),
+        ("a video tour of the property instead of photos", "real_estate"),
+    ],
+)
+def test_a_service_turned_down_is_not_what_is_asked(parser: QueryParser, query: str, category: str) -> None:
+    it = parser.parse(query)
+    assert it.category == category
+    assert len(it.categories) == 1  # the turned-down service is not counted at all
+
+
+def test_turned_down_words_are_not_searched_and_features_too(parser: QueryParser) -> None:
+    it = parser.parse("inspect the chimney, not the roof")
+    assert it.category == "inspection" and "roof" not in it.text.split() and "chimney" in it.text.split()
+    assert "weekend_availability" not in parser.parse("facade inspection, weekdays only, not on weekends").features
+    assert "night_ops" in parser.parse("not just photos, night video too").features
+
+
+def test_a_lake_named_after_a_place_is_not_that_place(parser: QueryParser) -> None:
+    it = parser.parse("deliver bait to my boat out on Lake St. Clair")
+    assert it.place is None and it.outside_place is None
+    it = parser.parse("food to a pontoon on lake st clair, we launch from algonac")
+    assert it.place is not None and it.place.name == "Algonac"
+    it = parser.parse("gutter check in lake orion")  # a place whose own name starts with Lake
+    assert it.place is not None and it.place.name == "Lake Orion"
+
+
+def test_photos_for_a_listing_are_real_estate(parser: QueryParser) -> None:
+    assert parser.parse("aerial pictures of the condo for her listing").category == "real_estate"
+    assert parser.parse("shots of the farmhouse before it goes on the market").category == "real_estate"
+
+
+def test_a_place_name_asks_for_no_service(parser: QueryParser) -> None:
+    it = parser.parse("gutter check at my mom's in Grosse Pointe Farms")  # "farms" is part of the name
+    assert it.categories == ["inspection"] and it.place is not None and it.place.name == "Grosse Pointe"
+
+
+@pytest.mark.parametrize(
+    ("query", "place"),
+    [
+        ("we're in macomb county, out near romeo", "Romeo"),
+        ("oakland co, Clawson to be exact", "Clawson"),
+        ("not Troy, I meant Clawson", "Clawson"),
+        ("sorry, not in warren - in fraser", "Fraser"),
+    ],
+)
+def test_the_place_meant_is_the_most_precise_one_not_turned_down(parser: QueryParser, query: str, place: str) -> None:
+    it = parser.parse(query)
+    assert it.place is not None and it.place.name == place
+
+
+def test_several_services_turned_down_together(parser: QueryParser) -> None:
+    it = parser.parse("no video or photos, just a survey of the acreage")
+    assert it.categories == ["mapping_surveying"]
+    assert "video" not in it.text.split() and "photos" not in it.text.split()
+    assert parser.parse("no video, photos of the venue").category == "aerial_photography"  # a comma ends it
+
+
+def test_everyday_words_for_photos_and_features(parser: QueryParser) -> None:
+    assert parser.parse("drone pics of our cabin").category == "aerial_photography"
+    assert "same_day" in parser.parse("can anyone do it on short notice").features
+    assert "live_stream" in parser.parse("do any of them do livestreams").features
+
+
+def test_a_size_in_acres_asks_for_no_farming(parser: QueryParser) -> None:
+    assert parser.parse("aerial photos of my 5 acre lot").category == "aerial_photography"
+    assert parser.parse("spray 40 acres of wheat").category == "agriculture"
+
+
+@pytest.mark.parametrize(
+    ("query", "category"),
+    [
+        ("promotional pictures of our brewery from above", "aerial_photography"),
+        ("aerials of a strip mall, commercial property", "real_estate"),
+        ("pictures of the vacant lot we're trying to sell", "real_estate"),
+        ("a lot line overlay on the photo of our acreage", "real_estate"),
+        ("thermography of a solar farm", "thermal_imaging"),
+        ("our lost dog ran into the woods", "thermal_imaging"),
+        ("count the deer on our property", "thermal_imaging"),
+        ("how big is that pile of gravel", "mapping_surveying"),
+        ("who teaches drone flying", "training"),
+        ("siding damage on the second story", "inspection"),
+    ],
+)
+def test_the_listings_own_services_in_customers_words(parser: QueryParser, query: str, category: str) -> None:
+    assert parser.parse(query).category == category
+
+
+def test_a_5k_race_is_no_camera(parser: QueryParser) -> None:
+    assert "4k_video" not in parser.parse("photos of our 5k run").features
+    assert "4k_video" not in parser.parse("aerial video of the church 5k fundraiser").features
+    assert "4k_video" in parser.parse("video in 5k resolution").features
+
+
+@pytest.mark.parametrize(
+    ("query", "category"),
+    [
+        ("how many yards of dirt did the excavator move", "construction"),
+        ("a big limb came down on the shed, the adjuster wants to see the damage", "inspection"),
+        ("a tutor for the faa knowledge test", "training"),
+        ("3d scanning of a historic barn", "mapping_surveying"),
+        ("our solar array output dropped", "inspection"),
+        ("my grandpa went missing on a walk, a heat camera would help", "public_safety"),
+        ("find our runaway dog with heat vision", "thermal_imaging"),
+    ],
+)
+def test_more_customer_words(parser: QueryParser, query: str, category: str) -> None:
+    assert parser.parse(query).category == category
+
+
+@pytest.mark.parametrize(
+    ("query", "outside"),
+    [
+        ("a destination wedding in Paris, France", "Paris, France"),
+        ("roof check on our condo in Naples FL", "Naples, Florida"),
+        ("cabin photos, it's up north past Gaylord", "Northern Michigan, Michigan"),
+        ("crop spraying for a farm in Ohio", "Ohio, United States"),
+        ("ag spraying near Adrian", "Adrian, Michigan"),
+    ],
+)
+def test_more_places_outside_the_area(parser: QueryParser, query: str, outside: str) -> None:
+    it = parser.parse(query)
+    assert it.place is None and it.outside_place is not None and it.outside_place.name == outside
+
+
+def test_canada_geese_are_no_place(parser: QueryParser) -> None:
+    it = parser.parse("count the canada geese on our pond")
+    assert it.outside_place is None
+
+
+@pytest.mark.parametrize(
+    ("query", "category"),
+    [
+        # who the customer is sets the scene, what they ask for is the service
+        ("we run a cider orchard near Romeo and want an overhead picture of the harvest festival crowd",
+         "aerial_photography"),
+        ("I work for a roofing outfit, we want someone to film a promo for us", "videography"),
+        # where it happens too
+        ("need photos of the whole team standing out in the field", "aerial_photography"),
+        # and for whom
+        ("fpv lessons for our police department's new drone team", "training"),
+        # a service word alone still counts
+        ("we have a farm near Capac", "agriculture"),
+        ("my grandpa has 60 acres, need to know the slope and where the property corners are", "mapping_surveying"),
+    ],
+)
+def test_who_and_where_weigh_less_than_what_is_asked(parser: QueryParser, query: str, category: str) -> None:
+    assert parser.parse(query).category == category
+
+
+def test_the_scene_ends_with_its_sentence(parser: QueryParser) -> None:
+    it = parser.parse("We have a couple of rental houses in Ferndale. Need a thermal scan of one for heat loss.")
+    assert it.category == "thermal_imaging" and it.place is not None and it.place.name == "Ferndale"
+    assert parser.parse("boat drop at St. Clair Shores.").place.name == "St. Clair Shores"  # type: ignore[union-attr]
+    assert parser.parse("my uncle wants to split off part of the land for my cousin").category == "mapping_surveying"
+
+
+def test_insurance_asked_of_the_operator_is_insured_but_a_claim_is_not(parser: QueryParser) -> None:
+    assert parser.parse("do any of them carry insurance?").insured is True
+    assert parser.parse("proof of insurance required, gutter check in Novi").insured is True
+    claim = parser.parse("I need pictures of the roof with the insurance claim in mind")
+    assert claim.insured is None and claim.category == "inspection"
+
+
+@pytest.mark.parametrize(
+    ("query", "feature"),
+    [
+        ("anyone free to fly after hours", "night_ops"),
+        ("could somebody come out tonight", "same_day"),
+        ("we need it this afternoon if possible", "same_day"),
+        ("shoot the barn before sunrise", "night_ops"),
+        ("do they take emergencies", "emergency_callout"),
+    ],
+)
+def test_when_in_customers_words(parser: QueryParser, query: str, feature: str) -> None:
+    assert feature in parser.parse(query).features

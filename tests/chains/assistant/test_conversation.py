@@ -79,3 +79,117 @@ def test_a_place_alone_is_broad_but_words_are_searched() -> None:
 def test_one_turn_searches_what_search_itself_would() -> None:
     text = "pond water keeps pooling on my acreage near Hartland, can you map the drainage?"
     assert _it(text).interpreted.text == PARSER.parse(text).text  # type: ignore[union-attr]
+
+
+def test_a_word_said_earlier_as_part_of_another_service_starts_no_new_topic() -> None:
+    # "course" alone reads as training; here it is the golf course of the first turn
+    it = _it("aerial shots of the fairways at our golf course", "oh, the course is the one out in Milford").interpreted
+    assert it is not None and it.category == "aerial_photography" and it.place and it.place.name == "Milford"
+    # a service named again after a switch is a switch back, not a reference
+    back = _it("bridge inspection in Monroe", "hmm, a wedding film instead", "ok, back to the bridge inspection")
+    assert back.interpreted is not None and back.interpreted.category == "inspection"
+
+
+def test_a_service_turned_down_in_a_later_turn_gives_way_to_the_new_one() -> None:
+    it = _it("wedding film in Saline this fall", "forget the wedding, my son wants flying lessons").interpreted
+    assert it is not None and it.category == "training" and it.place and it.place.name == "Saline"
+    assert "wedding" not in it.text.split()
+
+
+def test_a_cap_said_in_words_or_as_a_refusal_refines_the_request() -> None:
+    said = _it("topo map of a parcel near Howell", "we can't spend more than eighty per acre").interpreted
+    assert said is not None and said.category == "mapping_surveying" and said.max_price == 80
+    tops = _it("drone video of our band in Ferndale", "like 350 tops").interpreted
+    assert tops is not None and tops.category == "videography" and tops.max_price == 350
+
+
+def test_a_lake_in_a_later_turn_does_not_move_the_place() -> None:
+    it = _it("snacks delivered to our boat, we're docked in Harrison Township",
+             "we'll be out on lake st clair").interpreted
+    assert it is not None and it.place is not None and it.place.name == "Harrison Township"
+
+
+def test_near_me_is_no_small_talk_and_keeps_the_request() -> None:
+    assert not is_small_talk("near me") and not is_small_talk("for me?")
+    it = _it("topographic survey of my lot", "near me").interpreted
+    assert it is not None and it.category == "mapping_surveying"
+
+
+@pytest.mark.parametrize(
+    "question",
+    ["which of those carry liability insurance and use a thermal camera?",
+     "ok, any of them insured with thermal?",
+     "and which ones are insured and thermal"],
+)
+def test_which_of_those_asks_about_the_results(question: str) -> None:
+    it = _it("chimney inspection in Berkley", question).interpreted
+    assert it is not None and it.category == "inspection" and it.insured is True
+    assert "thermal_camera" in it.features
+
+
+def test_a_time_alone_asks_for_nothing_but_equipment_does() -> None:
+    assert _it("anybody up flying tonight?").interpreted is None
+    assert _it("sunny, perfect for flying today").interpreted is None
+    it = _it("who has a lidar drone?").interpreted
+    assert it is not None and "lidar" in it.features
+
+
+@pytest.mark.parametrize(
+    ("first", "where", "category"),
+    [
+        ("can somebody check my chimney", "the house is out on a farm by Armada", "inspection"),
+        ("we want our vow renewal filmed", "it's at a little orchard outside Milford", "videography"),
+        ("drone shots of our cottage please", "it's in Pinckney, sits on about 12 acres", "aerial_photography"),
+    ],
+)
+def test_a_later_turn_that_says_where_keeps_the_service(first: str, where: str, category: str) -> None:
+    it = _it(first, where).interpreted
+    assert it is not None and it.category == category and it.place is not None
+
+
+def test_a_service_asked_for_at_a_place_still_switches() -> None:
+    it = _it("roof inspection in Troy", "actually we need crop spraying on our farm in Almont").interpreted
+    assert it is not None and it.category == "agriculture" and it.place and it.place.name == "Almont"
+
+
+def test_chatter_across_turns_is_not_searched() -> None:
+    it = _it("need a chimney looked at", "oh sorry btw, we're located in Clawson, should've said").interpreted
+    assert it is not None and it.place is not None and it.place.name == "Clawson"
+    assert set(it.text.split()) == {"chimney", "looked"}
+
+
+@pytest.mark.parametrize("question", ["do their pilots have infrared cameras?", "I'd want one with lidar on it"])
+def test_equipment_asked_of_the_listings_shown_refines_them(question: str) -> None:
+    it = _it("topographic survey of 30 acres near Milan", question).interpreted
+    assert it is not None and it.category == "mapping_surveying" and it.features
+
+
+def test_a_new_service_said_outright_still_switches_even_with_equipment_words() -> None:
+    it = _it("wedding film in Novi", "actually I need thermal imaging of my house instead").interpreted
+    assert it is not None and it.category == "thermal_imaging"
+
+
+def test_a_question_about_the_results_names_a_place_far_away_in_passing() -> None:
+    kept = _it("graduation party video in Utica", "can any of them stream it to my aunt in Arizona?").interpreted
+    assert kept is not None and kept.outside_place is None and kept.place and kept.place.name == "Utica"
+    asked = _it("graduation party video in Utica", "do they travel to Cleveland too?").interpreted
+    assert asked is not None and asked.outside_place is not None
+
+
+def test_a_cap_corrected_with_a_bare_number_replaces_the_old_one() -> None:
+    it = _it("orthomosaic of the quarry in Oxford, under $900", "ugh, typo. more like six hundred").interpreted
+    assert it is not None and it.max_price == 600
+    kept = _it("orthomosaic of the quarry in Oxford, under $900", "make it 3 flights a month").interpreted
+    assert kept is not None and kept.max_price == 900
+    assert _it("mapping in Oxford under 3k", "sorry, meant 2k").interpreted.max_price == 2000  # type: ignore[union-attr]
+    none = _it("orthomosaic of the quarry in Oxford", "I meant 600 acres").interpreted  # no cap to correct
+    assert none is not None and none.max_price is None
+
+
+def test_another_service_of_the_same_kind_instead_replaces_the_words_searched() -> None:
+    it = _it("crop spraying near Capac", "hmm, let's start with scouting the fields instead").interpreted
+    assert it is not None and it.category == "agriculture" and "spraying" not in it.text.split()
+    kept = _it("crop spraying near Capac", "and scouting the fields too").interpreted
+    assert kept is not None and "spraying" in kept.text.split()
+    gone = _it("parts delivery in Warren", "nah, scratch the delivery, thermal scan of the breaker panels").interpreted
+    assert gone is not None and gone.category == "thermal_imaging"
