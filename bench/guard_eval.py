@@ -8,7 +8,7 @@ without it, with thresholds chosen without it (out-of-fold over the other famili
   they were written with (column "rules seen"): those figures are in-sample for the rules.
 - A text over the length limit (4,000 characters) never reaches the guard (a 422): counted apart.
 
-    .venv/bin/python bench/guard_eval.py [--families a,b] [--no-templates] [--show-misses FAMILY]
+    .venv/bin/python bench/guard_eval.py [--families a,b] [--no-templates] [--without-extra] [--show-misses FAMILY]
 
 Latency is measured by `bench/guard_latency.py`.
 """
@@ -74,10 +74,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--families", help="comma-separated families to hold out (default: all)")
     ap.add_argument("--no-templates", action="store_true", help="skip leave-one-template-out")
+    ap.add_argument("--without-extra", action="store_true",
+                    help="leave out bench/guard_sources_extra.py's sources (the figures before guard2)")
     ap.add_argument("--show-misses", metavar="FAMILY", help="print held-out misses (attacks) or false positives")
     args = ap.parse_args()
     started = time.monotonic()
-    samples = load_all()
+    samples = load_all(extra=not args.without_extra)
     x = embed_all([s.text for s in samples], progress=True)
     rules = rule_scores(samples)
     too_long = np.isnan(rules)
