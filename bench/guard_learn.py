@@ -36,7 +36,7 @@ __all__ = ["MAX_FP", "ZERO_FP", "choose_thresholds", "detected", "fit", "out_of_
 SEED = 17
 L2 = 1e-3
 MAX_FP = 0.005  # the thresholds keep dev false positives at half the 1% target
-ZERO_FP = frozenset({"marketplace", "marketplace_holdout", "marketplace_hard", "listing_hard"})
+ZERO_FP = frozenset({"marketplace", "marketplace_holdout", "marketplace_hard", "listing_hard", "ours_requests_benign"})
 FLAG_AT = 0.5
 RULES_CACHE = ROOT / "bench" / ".cache" / "guard" / "rule_scores.json"
 

@@ -17,7 +17,9 @@ the data modules import nothing but the standard library):
 - weiseer-prompt-redteam 0.1.0, nullsec-promptinject 0.1.0, jailbreak-corpus-mini-py 0.1.0: short attack
   lists. Direct (one family each).
 - ours: `bench/corpora/indirect_styles.jsonl`, written by `bench/guard_write_indirect.py` from the definition
-  of indirect injection (attacks, and benign contrasts from the same carriers).
+  of indirect injection (attacks, and benign contrasts from the same carriers), and
+  `bench/corpora/benign_requests_styles.txt` (`bench/guard_write_benign.py`): marketplace requests that use
+  attack words, a benign family whose false positives count like our other requests' (zero allowed).
 
 Not used: bastionprobe (its payloads come from bastioncorpus, a held-out family here: training on them would
 leak it), Pliny's L1B3RT4S replays (the PyRIT Pliny family).
@@ -138,10 +140,15 @@ def extra_attacks() -> Iterator[Sample]:
 
 
 def extra_benign() -> Iterator[Sample]:
-    """Benign data-source text: our carriers with instructions for people, agentprobe's benign e-mails."""
+    """Benign text: our carriers with instructions for people, our requests with attack words
+    (`bench/guard_write_benign.py`), agentprobe's benign e-mails."""
     for r in _ours():
         if r["label"] == 0:
             yield Sample(r["text"], 0, "benign", "ours_carriers_benign", r["carrier"], "listing", "ours")
+    text = (CORPORA / "benign_requests_styles.txt").read_text(encoding="utf-8")
+    for line in text.splitlines():
+        if line.strip() and not line.startswith("#"):
+            yield Sample(line.strip(), 0, "benign", "ours_requests_benign", "requests", "chat", "ours")
     tasks = _module("agentprobe_injection", "agentprobe.injection.benign_tasks")
     for t in tasks.BENIGN_TASKS:
         yield Sample(t.email_content, 0, "benign", "agentprobe_benign", t.name, "listing", "agentprobe-injection")
