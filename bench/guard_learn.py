@@ -9,7 +9,8 @@
 - `out_of_fold()`: probabilities for every sample from a model that never saw its family (group k-fold).
 - `choose_thresholds()`: the learned layer's two thresholds, from out-of-fold probabilities and the rules'
   scores: the most attack families caught (macro average) with at most `MAX_FP` false positives on benign
-  text and none on our marketplace and listing hard negatives.
+  text and none on our marketplace and listing hard negatives, even with `ZERO_MARGIN` added to their
+  probabilities.
 - `rule_scores()`: the rules' score for each sample (`screen()` with the learned layer off), cached.
 """
 
@@ -42,6 +43,11 @@ FAMILY_POWER = 1.0  # a family's weight within its class is size ** (1 - FAMILY_
 MAX_FP = 0.005  # the thresholds keep dev false positives at half the 1% target
 ZERO_FP = frozenset({"marketplace", "marketplace_holdout", "marketplace_hard", "listing_hard", "ours_requests_benign"})
 FLAG_AT = 0.5
+# The zero-false-positive families must stay clear of the flag threshold by this much probability: a family
+# held out is scored by a model that never saw it, so zero in-fold is not zero out of it. Chosen on benign
+# data only: the smallest of 0, 0.05, 0.1, 0.15 with no false positive on any zero-FP family held out in
+# turn (0: 2/40 marketplace_hard, 0.05: 1/40, 0.1: 0).
+ZERO_MARGIN = 0.1
 RULES_CACHE = ROOT / "bench" / ".cache" / "guard" / "rule_scores.json"
 
 
@@ -146,7 +152,8 @@ def choose_thresholds(p: np.ndarray, rules: np.ndarray, samples: Sequence[Sample
             if frac == 1.0:
                 t_low = round(float(t_flag) - 1e-3, 4)
             hit = detected(rules, p, t_low, float(t_flag))
-            if hit[benign].mean() > MAX_FP or hit[benign & zero].any():
+            near = detected(rules, np.minimum(p + ZERO_MARGIN, 1.0), t_low, float(t_flag))
+            if hit[benign].mean() > MAX_FP or near[benign & zero].any():
                 continue
             macro = float(np.mean([hit[m].mean() for m in masks]))
             if macro > best[0] + 1e-9:
