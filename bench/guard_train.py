@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.guard_embed import embed_all  # noqa: E402
-from bench.guard_learn import L2, SEED, choose_thresholds, fit, out_of_fold, rule_scores, weights  # noqa: E402
+from bench.guard_learn import FAMILY_POWER, L2, SEED, choose_thresholds, fit, out_of_fold, rule_scores, weights  # noqa: E402
 from bench.guard_sources import load_all  # noqa: E402
 from chains.guard.learned import MODEL_FILE, MODEL_SHA256  # noqa: E402
 
@@ -58,7 +58,13 @@ def train() -> bytes:
     t_low, t_flag = choose_thresholds(p_oof, rules, samples)
     coef, bias = fit(x, y, weights(samples))
     fams = Counter(f"{s.kind}/{s.family}" for s in samples)
-    meta = {"families": dict(sorted(fams.items())), "l2": L2, "seed": SEED, "samples": len(samples)}
+    meta = {
+        "families": dict(sorted(fams.items())),
+        "family_power": FAMILY_POWER,
+        "l2": L2,
+        "seed": SEED,
+        "samples": len(samples),
+    }
     return model_bytes(coef, bias, t_low, t_flag, meta)
 
 

@@ -51,7 +51,7 @@ __all__ = [
 
 MODEL_FILE = Path(__file__).resolve().parents[2] / "data" / "guard" / "learned.json"
 # Written by `bench/guard_train.py`, which prints the new value after a re-train.
-MODEL_SHA256 = "2d8adfcf5db1ab5d0cc2c46f01135869405ef626b3dec25a95584743e3d1dd48"
+MODEL_SHA256 = "0112e1e936779a5d2d4d5dfcc6b0bac27b2d6b0a5c9d98410684d996ea075716"
 MAX_WEIGHT = 0.8  # the learned layer alone flags, never blocks (block_at is 0.9)
 _CACHE_SIZE = 4096
 
