@@ -3,14 +3,13 @@ turns, once per request (the stream pre-check's result is reused by the chain)."
 
 from __future__ import annotations
 
-import asyncio
 from contextvars import ContextVar
 from typing import Any, Literal
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from chains.guard import GuardConfig, guard_messages, prefetch_learned
+from chains.guard import GuardConfig, aprefetch_learned, guard_messages
 from chains.schemas import InputModel
 from errors import InputRejected
 from gateway import context
@@ -83,8 +82,9 @@ async def aprefetch_chat_input(data: Any, *, guard: GuardConfig) -> None:
     """Runs the guard's learned layer for the customer's turns in a worker thread, before `screen_chat_input`.
 
     A new turn costs one ONNX run (5-10 ms of CPU); run on the event loop it would hold up every other request
-    of the process for that long. Here it runs beside the loop, and `screen_chat_input`, called next, finds the
-    probabilities cached (turns seen before are cached already and cost nothing).
+    of the process for that long. Here it runs in the learned layer's batcher thread, in one run with the new
+    turns of other requests arriving meanwhile, and `screen_chat_input`, called next, finds the probabilities
+    cached (turns seen before are cached already and cost nothing).
 
     Args:
         data: the chat input (model or dict), already validated.
@@ -92,7 +92,7 @@ async def aprefetch_chat_input(data: Any, *, guard: GuardConfig) -> None:
     """
     texts = [str(m.content) for m in _history(data) if isinstance(m, HumanMessage)]
     if texts:
-        await asyncio.to_thread(prefetch_learned, texts, source="chat", config=guard)
+        await aprefetch_learned(texts, source="chat", config=guard)
 
 
 def screen_chat_input(data: Any, *, guard: GuardConfig) -> list[BaseMessage]:

@@ -21,7 +21,7 @@ from chains.guard.runnable import (
     text_precheck,
     worst,
 )
-from chains.guard.screen import prefetch_learned, screen, screen_many
+from chains.guard.screen import aprefetch_learned, prefetch_learned, screen, screen_many
 
 __all__ = [
     "REFUSAL",
@@ -30,6 +30,7 @@ __all__ = [
     "GuardOutput",
     "Guarded",
     "LeakVerdict",
+    "aprefetch_learned",
     "build_guard_chain",
     "build_guard_step",
     "build_leak_guard",

@@ -14,13 +14,13 @@ from typing import Any
 from chains.guard.decode import decode_payloads
 from chains.guard.detect import Detection, cipher_views, combine, load_rules, scan, scan_view, words_of
 from chains.guard.fold import fold, leet, leet_hint, mixed_script_words
-from chains.guard.learned import load_model, prefetch, probability
+from chains.guard.learned import aprefetch, load_model, prefetch, probability
 from chains.guard.models import Action, GuardConfig, GuardOutput
 from chains.guard.normalize import normalize
 from chains.guard.pii import redact_pii
 from errors import InputTooLong
 
-__all__ = ["LEARNED_REASON", "prefetch_learned", "screen", "screen_many"]
+__all__ = ["LEARNED_REASON", "aprefetch_learned", "prefetch_learned", "screen", "screen_many"]
 
 _DEFAULT = GuardConfig()
 _WORDY = re.compile(r"[^\W_]")  # a letter or digit
@@ -125,6 +125,21 @@ def screen_many(texts: list[str], *, source: str = "listing", config: Any = None
     cfg = _DEFAULT if config is None else GuardConfig.from_settings(config)
     prefetch_learned(texts, source=source, config=cfg)
     return [screen(t, source=source, config=cfg) for t in texts]
+
+
+async def aprefetch_learned(texts: list[str], *, source: str, config: Any = None) -> None:
+    """`prefetch_learned` for an event loop: the ONNX run happens in the learned layer's batcher thread, with
+    the texts of any other request waiting for it, while the loop goes on.
+
+    Args:
+        texts: the raw texts about to be screened.
+        source: their source (nothing to do for a source the guard does not embed).
+        config: a `GuardConfig` or the `Settings` object.
+    """
+    cfg = _DEFAULT if config is None else GuardConfig.from_settings(config)
+    if cfg.learned and source in cfg.embed_sources:
+        views = (normalize(t, max_combining=cfg.max_combining).text for t in texts if len(t) <= cfg.max_chars)
+        await aprefetch([v for v in views if _WORDY.search(v)])
 
 
 def prefetch_learned(texts: list[str], *, source: str, config: Any = None) -> None:

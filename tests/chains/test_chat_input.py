@@ -62,3 +62,15 @@ async def test_an_attack_is_still_refused_after_the_prefetch() -> None:
         assert exc.code == "guard_blocked"
     else:
         raise AssertionError("the attack was let through")
+
+
+async def test_the_new_turns_of_concurrent_requests_share_onnx_runs() -> None:
+    from chains.guard.learned import batches
+
+    conversations = [_conversation()[0] for _ in range(8)]
+    runs0, texts0 = batches()
+    await asyncio.gather(*(aprefetch_chat_input(c, guard=GuardConfig()) for c in conversations))
+    runs, texts = batches()
+    # eight new turns ("hello" is cached after the first): fewer ONNX runs than texts
+    assert texts - texts0 >= 8 and runs - runs0 < texts - texts0
+    assert all(cached(embedding_text(c["messages"][-1]["content"])) is not None for c in conversations)
