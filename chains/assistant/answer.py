@@ -18,6 +18,7 @@ GREETING = ("Hi! I can help you find drone services in Detroit Metro. Tell me wh
             "real estate photos, crop spraying...) and where, and I'll show you operators with their prices.")
 GENERAL = ("I can help you find and compare drone service operators in Detroit Metro. Tell me what you need done "
            "and the city or township, and I'll show you matching listings with their prices and ratings.")
+_CATEGORY_WORDS = {"mapping_surveying": "mapping and surveying"}  # how a category reads in a sentence
 _ORDERED = {"price": ", cheapest first", "rating": ", best rated first", "distance": ", nearest first"}
 
 
@@ -31,15 +32,18 @@ def price_of(listing: Any) -> str:
 
 
 def _what(request: Request) -> str:
+    """What was searched for, with the insurance filter when it held (features only rank: not said here)."""
     it = request.interpreted
-    if it is None or it.category is None:
-        return "drone service"
-    return it.category.replace("_", " ")
+    what = "drone service" if it is None or it.category is None else _CATEGORY_WORDS.get(
+        it.category, it.category.replace("_", " "))
+    if it is not None and it.insured:
+        what = f"insured {what}"
+    return what
 
 
-def _where(request: Request) -> str:
+def _where(request: Request, *, one: bool = False) -> str:
     it = request.interpreted
-    return f" that serve {it.place.name}" if it is not None and it.place is not None else ""
+    return f" that serve{'s' if one else ''} {it.place.name}" if it is not None and it.place is not None else ""
 
 
 def _cap(request: Request) -> str:
@@ -52,7 +56,7 @@ def found_text(request: Request, listings: Sequence[Any]) -> str:
     top = listings[0]
     n = len(listings)
     head = (f"Here {'is' if n == 1 else 'are'} {n} {_what(request)} "
-            f"{'listing' if n == 1 else 'listings'}{_where(request)}{_cap(request)}"
+            f"{'listing' if n == 1 else 'listings'}{_where(request, one=n == 1)}{_cap(request)}"
             f"{_ORDERED.get(request.order, '')}.")
     rating = f", rated {top.rating:g} from {top.review_count} reviews" if top.review_count else ""
     best = f" The top match is {top.title} by {top.operator} in {top.city}, {price_of(top)}{rating}."
@@ -64,7 +68,7 @@ def found_text(request: Request, listings: Sequence[Any]) -> str:
 
 def none_found_text(request: Request) -> str:
     """The answer when the search found nothing that fits every filter."""
-    return (f"I found no {_what(request)} listing{_where(request)}{_cap(request)}. "
+    return (f"I found no {_what(request)} listing{_where(request, one=True)}{_cap(request)}. "
             "Try a nearby city, a wider area or a higher price.")
 
 
