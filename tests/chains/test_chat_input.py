@@ -34,8 +34,9 @@ async def test_a_new_turn_is_embedded_while_the_loop_keeps_running() -> None:
     await aprefetch_chat_input(data, guard=guard)
     done.set()
     await task
-    # an ONNX run takes milliseconds; one loop turn microseconds. Run on the loop, the ticker would not move.
-    assert ticks - start > 10
+    # an ONNX run takes milliseconds, one loop turn microseconds; run on the loop, the ticker would not move at
+    # all (0): a few turns prove the loop ran meanwhile, even on a loaded machine
+    assert ticks - start >= 3
     assert cached(embedding_text(new)) is not None
 
 
