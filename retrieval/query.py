@@ -26,13 +26,9 @@ from retrieval.vocab import (
     FILTER_PATTERNS,
     NEGATION_PATTERN,
     PREPOSITIONS,
+    SCENERY_WHERE_PATTERN,
+    SCENERY_WHO_PATTERN,
     Category,
-)
-from retrieval.vocab import (
-    SCENERY_WHERE_PATTERN as SCENERY_WHERE,
-)
-from retrieval.vocab import (
-    SCENERY_WHO_PATTERN as SCENERY_WHO,
 )
 
 __all__ = ["Interpreted", "PlaceRef", "QueryParser", "normalize", "spell_out"]
@@ -313,9 +309,9 @@ def _scenery(low: str, start: int) -> bool:
     """Whether the phrase at `start` tells who the customer is or where, not what they ask for: "we run a little
     strawberry farm", "my dad's been farming it forever", "everyone standing in the field"."""
     clause = max(low.rfind(c, 0, start) for c in ".,;!?") + 1
-    if SCENERY_WHERE.search(low, max(clause, start - 40), start) is not None:
+    if SCENERY_WHERE_PATTERN.search(low, max(clause, start - 40), start) is not None:
         return True
-    who = SCENERY_WHO.search(low, clause, start)  # "we run an orchard and want ...": the ask ends the scene
+    who = SCENERY_WHO_PATTERN.search(low, clause, start)  # "we run an orchard and want ...": the ask ends the scene
     return who is not None and _ASK.search(low, who.end(), start) is None
 
 

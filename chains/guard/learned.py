@@ -217,11 +217,9 @@ def prefetch(texts: list[str], *, model: LearnedModel | None = None) -> None:
         texts: normalised texts (`embedding_text()`).
         model: the model; the shipped one when None.
     """
-    m = model or load_model()
-    todo = {k: t for t in texts if _EMBEDDER.cached(k := _digest(t)) is None}
+    todo = _uncached(texts)
     if todo:
-        for k, vector in zip(todo, _EMBEDDER.embed(list(todo.values())), strict=True):
-            _EMBEDDER.remember(k, m.probability(vector))
+        _remember(todo, _EMBEDDER.embed(list(todo.values())), model)
 
 
 async def aprefetch(texts: list[str], *, model: LearnedModel | None = None) -> None:
@@ -232,13 +230,21 @@ async def aprefetch(texts: list[str], *, model: LearnedModel | None = None) -> N
         texts: normalised texts (`embedding_text()`).
         model: the model; the shipped one when None.
     """
-    m = model or load_model()
-    todo = {k: t for t in texts if _EMBEDDER.cached(k := _digest(t)) is None}
+    todo = _uncached(texts)
     if todo:
         futures = [_EMBEDDER.batcher.submit(t) for t in todo.values()]  # all queued first: one run for them
-        vectors = await asyncio.gather(*(asyncio.wrap_future(f) for f in futures))
-        for k, vector in zip(todo, vectors, strict=True):
-            _EMBEDDER.remember(k, m.probability(vector))
+        _remember(todo, await asyncio.gather(*(asyncio.wrap_future(f) for f in futures)), model)
+
+
+def _uncached(texts: list[str]) -> dict[bytes, str]:
+    """The texts whose probability is not cached yet, by digest."""
+    return {k: t for t in texts if _EMBEDDER.cached(k := _digest(t)) is None}
+
+
+def _remember(todo: dict[bytes, str], vectors: Any, model: LearnedModel | None) -> None:
+    m = model or load_model()
+    for k, vector in zip(todo, vectors, strict=True):
+        _EMBEDDER.remember(k, m.probability(vector))
 
 
 def batches() -> tuple[int, int]:

@@ -136,10 +136,7 @@ async def aprefetch_learned(texts: list[str], *, source: str, config: Any = None
         source: their source (nothing to do for a source the guard does not embed).
         config: a `GuardConfig` or the `Settings` object.
     """
-    cfg = _DEFAULT if config is None else GuardConfig.from_settings(config)
-    if cfg.learned and source in cfg.embed_sources:
-        views = (normalize(t, max_combining=cfg.max_combining).text for t in texts if len(t) <= cfg.max_chars)
-        await aprefetch([v for v in views if _WORDY.search(v)])
+    await aprefetch(_learned_views(texts, source, config))
 
 
 def prefetch_learned(texts: list[str], *, source: str, config: Any = None) -> None:
@@ -151,7 +148,14 @@ def prefetch_learned(texts: list[str], *, source: str, config: Any = None) -> No
         source: their source (nothing to do for a source the guard does not embed).
         config: a `GuardConfig` or the `Settings` object.
     """
+    prefetch(_learned_views(texts, source, config))
+
+
+def _learned_views(texts: list[str], source: str, config: Any) -> list[str]:
+    """What `screen()` would give the learned layer of these texts: their normalised views, for a source the
+    guard embeds, within the length limit, with words to read (none when the layer is off)."""
     cfg = _DEFAULT if config is None else GuardConfig.from_settings(config)
-    if cfg.learned and source in cfg.embed_sources:
-        views = (normalize(t, max_combining=cfg.max_combining).text for t in texts if len(t) <= cfg.max_chars)
-        prefetch([v for v in views if _WORDY.search(v)])
+    if not (cfg.learned and source in cfg.embed_sources):
+        return []
+    views = (normalize(t, max_combining=cfg.max_combining).text for t in texts if len(t) <= cfg.max_chars)
+    return [v for v in views if _WORDY.search(v)]
