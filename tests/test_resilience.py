@@ -25,15 +25,18 @@ PRIMARY, FALLBACK, LOCAL = "gpt-4o-mini", "gpt-3.5-turbo", "smollm2-135m-instruc
 # answers grounded in listings).
 ASK_TEXT = "What should I ask a drone pilot before hiring one?"
 ASK = {"input": {"messages": [{"role": "user", "content": ASK_TEXT}]}}
-TIMEOUT_S = 1.0
+# Every phase of a model call (connect, read) gets this long. 1 s was too tight on the loaded CI machine: once a
+# slow first token timed out, once a 500 case saw one call where the SDK makes two (not reproduced here; an attempt
+# that timed out before the fake server read it would do that); 2 s keeps each case's meaning (hangs still time out).
+TIMEOUT_S = 2.0
 SLACK_S = 2.0  # the machine is shared: time bounds prove "no long wait", not speed (Hang() lasts 10-30 s)
 
 
 @pytest.fixture
 def settings(openai_settings: Settings) -> Settings:
     return openai_settings.model_copy(update={
-        # the deadline (timeout + margin) must leave the "hang" case room to fall back: two 1 s timeouts and the
-        # SDK's backoff take ~2.5-3 s before the fallback is asked; 3.5 s cut it once on a loaded machine
+        # the deadline (timeout + margin) must leave the "hang" case room to fall back: two 2 s timeouts and the
+        # SDK's backoff take ~4.5-5 s before the fallback is asked (the deadline is 8 s)
         "ai_request_timeout": int(TIMEOUT_S * 1000), "ai_deadline_margin_ms": 6000, "ai_max_retries": 1,
         "local_model_timeout_s": TIMEOUT_S, "circuit_failure_threshold": 5, "circuit_reset_s": 60,
         # the storm sends 200 requests in seconds: rate limits are the gateway's tests, not these
@@ -64,8 +67,7 @@ def timed_post(client: TestClient) -> tuple[Any, float]:
         ([Hang(10), Hang(10)], 2, FALLBACK, 2 * TIMEOUT_S + 1.5),
         ([Reset(), Reset()], 2, FALLBACK, 3.0),
         ([Garbage()], 1, FALLBACK, 1.5),  # not retried by the SDK: straight to the fallback
-        # a third of the 1 s timeout: slow, yet far enough below it that a loaded CI machine (0.5 s timed out
-        # there once and the SDK retried) does not turn "slow" into "timed out"
+        # well below the timeout: slow, yet a loaded CI machine does not turn "slow" into "timed out"
         ([Reply("slow but fine", first_token_delay=0.3)], 1, PRIMARY, 1.5),
         ([Reply("no usage block", usage=False)], 1, PRIMARY, 1.5),
     ],
