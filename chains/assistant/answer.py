@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from chains.assistant.aspects import asked, aspect_text
 from chains.assistant.conversation import Request
 
 __all__ = ["GENERAL", "GREETING", "cards", "found_text", "none_found_text", "offered_text", "price_of", "request_text"]
@@ -51,8 +52,15 @@ def _cap(request: Request) -> str:
     return f" priced from {_money(it.max_price)} or less" if it is not None and it.max_price is not None else ""
 
 
-def found_text(request: Request, listings: Sequence[Any]) -> str:
-    """The answer built from the cited listings: what was found, the best match, and what to ask next."""
+def found_text(request: Request, listings: Sequence[Any], question: str = "") -> str:
+    """The answer built from the cited listings: what was found, then what the newest turn asks about them
+    (their prices, insurance, ratings...: `aspects`) or else the best match, and what to ask next.
+
+    Args:
+        request: the search request.
+        listings: the cited listings, best first.
+        question: the customer's newest turn.
+    """
     top = listings[0]
     n = len(listings)
     head = (f"Here {'is' if n == 1 else 'are'} {n} {_what(request)} "
@@ -61,9 +69,10 @@ def found_text(request: Request, listings: Sequence[Any]) -> str:
     rating = f", rated {top.rating:g} from {top.review_count} reviews" if top.review_count else ""
     best = f" The top match is {top.title} by {top.operator} in {top.city}, {price_of(top)}{rating}."
     it = request.interpreted
-    ask = "" if it is not None and it.place is not None else (
-        " Tell me the city or township and I'll show the operators that serve it.")
-    return head + best + ask
+    place = it.place.name if it is not None and it.place is not None else None
+    detail = aspect_text(*asked(question), listings, place)
+    ask = "" if place is not None else " Tell me the city or township and I'll show the operators that serve it."
+    return head + (f" {detail}" if detail else best) + ask
 
 
 def none_found_text(request: Request) -> str:

@@ -36,7 +36,6 @@ from langchain_core.runnables.config import (
 from langchain_core.runnables.utils import AddableDict
 from pydantic import BaseModel
 
-from chains.assistant.conversation import condense
 from chains.assistant.schema import AssistantOutput
 from chains.assistant.steps import Found, Read, Steps, Turn, text_of, was_cut
 from chains.assistant.stream import StreamState
@@ -93,18 +92,19 @@ class AssistantChain(Runnable[Any, Any]):
         s = self.steps
         read = s.read(data)
         s.refuse(s.moderator.check(read.turns))
-        request = s.refine(condense(read.turns, s.engine.parser), read.turns, config)
+        request = s.refine(s.condense(read), read.turns, config)
         search = s.search(request)
-        return read, s.found(request, s.retriever.invoke(search[0], config, **search[1]) if search else None)
+        docs = s.retriever.invoke(search[0], config, **search[1]) if search else None
+        return read, s.found(request, docs, read.question)
 
     async def _aretrieve(self, data: Any, config: RunnableConfig) -> tuple[Read, Found]:
         s = self.steps
         read = await s.aread(data)
         s.refuse(await s.moderator.acheck(read.turns))
-        request = await s.arefine(condense(read.turns, s.engine.parser), read.turns, config)
+        request = await s.arefine(s.condense(read), read.turns, config)
         search = s.search(request)
         docs = await s.retriever.ainvoke(search[0], config, **search[1]) if search else None
-        return read, s.found(request, docs)
+        return read, s.found(request, docs, read.question)
 
     # --- invoke: prompt -> model -> ground (-> once more) -> moderate ---
     def _run(self, data: Any, config: RunnableConfig) -> Any:

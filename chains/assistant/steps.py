@@ -23,7 +23,8 @@ from langchain_core.runnables.utils import AddableDict
 
 from chains import claims
 from chains.assistant import answer
-from chains.assistant.conversation import Request, llm_query, with_hints
+from chains.assistant.aspects import asked
+from chains.assistant.conversation import Request, condense, llm_query, with_hints
 from chains.assistant.grounding import SentenceGate, Sources, sources_for
 from chains.assistant.listings import ListingScreen
 from chains.assistant.schema import AssistantOutput
@@ -71,6 +72,7 @@ class Found:
     notice: str | None
     final: str | None = None
     flags: list[str] = field(default_factory=list)
+    question: str = ""  # the customer's newest turn: what the answer built from the listings must address
 
 
 @dataclass(frozen=True)
@@ -142,6 +144,16 @@ class Steps:
                 code="moderation_flagged",
             )
 
+    def condense(self, read: Read) -> Request:
+        """The conversation as one search request (conversation.py). A question about the listings just shown
+        that asks for nothing new ("what would that cost?", "how far are they?") searches as the turns before
+        it did: the same listings, and the answer says what was asked about them (aspects.py). One that adds
+        something ("are they insured?", "any that work weekends?") is a refinement like any other turn."""
+        turns = read.turns
+        if len(turns) > 1 and asked(turns[-1])[0] and _adds_nothing(self.engine.parser.parse(turns[-1])):
+            turns = turns[:-1]
+        return condense(turns, self.engine.parser)
+
     def _wants_hints(self, request: Request) -> bool:
         it = request.interpreted
         return self.hints_model is not None and not request.small_talk and (
@@ -186,7 +198,9 @@ class Steps:
         limit = _OFFERED if request.broad else self.k if request.order == "relevance" else _POOL
         return it.text, {"interpreted": it, "limit": limit}
 
-    def found(self, request: Request, docs: Sequence[Document] | None) -> Found:
+    def found(self, request: Request, docs: Sequence[Document] | None, question: str = "") -> Found:
+        """What the search gave, and the answer when it needs no model (outside the area, nothing to search or
+        found, a place and nothing else); `question` (the newest turn) is what that answer addresses."""
         it = request.interpreted
         if it is not None and it.outside_place is not None:  # decided by code: the model is never asked
             notice = self.engine.area.outside_notice(it.outside_place.name)
@@ -206,7 +220,7 @@ class Steps:
         if not listings:
             return Found(request, [], in_area, NO_MATCH, final=answer.none_found_text(request), flags=flags)
         fuzzy = f"Showing results for {it.place.name}." if it.fuzzy_place and it.place else None
-        return Found(request, listings, in_area, fuzzy, flags=flags)
+        return Found(request, listings, in_area, fuzzy, flags=flags, question=question)
 
     def turn(self, found: Found, read: Read) -> Turn:
         canary = make_canary()
@@ -237,7 +251,7 @@ class Steps:
         if found.final is not None:
             return found.final
         if found.listings:
-            return answer.found_text(found.request, found.listings)
+            return answer.found_text(found.request, found.listings, question=found.question)
         return answer.GREETING if found.request.small_talk else answer.GENERAL
 
     def gate(self, turn: Turn) -> SentenceGate:
@@ -289,6 +303,11 @@ class Steps:
         return AssistantOutput(text=text, listings=found.listings, in_service_area=found.in_service_area,
                                notice=found.notice, interpreted=found.request.interpreted,
                                flags=list(dict.fromkeys([*found.flags, *flags])))
+
+
+def _adds_nothing(it: Any) -> bool:
+    """Whether a turn's own reading sets nothing to search by: no service, place, price, insurance or feature."""
+    return not (it.given() or it.place or it.outside_place or it.features)
 
 
 def _fence_for_prompt(listings: Sequence[Any]) -> str:

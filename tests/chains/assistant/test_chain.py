@@ -126,6 +126,21 @@ def test_a_request_carries_across_turns(build: Build, turns: list[str], category
         assert [x.price_from_usd for x in out.listings] == sorted(x.price_from_usd for x in out.listings)
 
 
+def test_a_question_about_the_shown_listings_keeps_them_and_is_answered(build: Build) -> None:
+    first = ("our upstairs is freezing every winter, we think heat escapes through the attic somewhere, "
+             "could a drone see where? house is in Wyandotte")
+    shown = build(Scripted(reply="Okay.")).invoke({"messages": [{"role": "user", "content": first}]})
+    convo = [{"role": "user", "content": first}, {"role": "assistant", "content": shown.text},
+             {"role": "user", "content": "ballpark, what would that run me?"}]
+    out = build(Scripted(reply="Okay.")).invoke({"messages": convo})
+    assert [x.id for x in out.listings] == [x.id for x in shown.listings]  # the same ones, not a new search
+    for x in out.listings:  # "Okay." is too short to stand: the answer from the data says each price
+        assert f"${x.price_from_usd:,.0f} per {x.price_unit} ({x.title})" in out.text
+    convo[-1]["content"] = "ok, and any of them able to do it on a sunday?"  # asks for something: a refinement
+    refined = build(Scripted(reply="Okay.")).invoke({"messages": convo})
+    assert refined.interpreted is not None and "weekend_availability" in refined.interpreted.features
+
+
 async def test_a_stream_sends_the_listings_before_the_text(build: Build, shipped_engine: SearchEngine) -> None:
     answer = _backed_answer(shipped_engine)
     chunks = [c async for c in build(FakeListChatModel(responses=[answer])).astream(ASK)]

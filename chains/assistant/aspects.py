@@ -1,0 +1,132 @@
+"""What the customer's newest turn asks about the listings — their prices, insurance, ratings, distance,
+certifications or a feature — and the sentence that answers it from the cited listings' own fields.
+
+With the embedded 135M model most answers are the one built from the listings (the model's claims do not
+survive the check), so "what would that cost?" or "are they insured?" must be answered there, from data:
+every value below is copied from a listing, and what a listing does not state is said as "does not say", never
+guessed. The phrases describe how people ask (`_ASKS`); a feature is asked with the search's own phrases
+(retrieval/vocab/features.py), so "do any of them work weekends?" reads as weekend availability.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any, Literal
+
+from retrieval.vocab.features import FEATURES
+
+__all__ = ["Aspect", "asked", "aspect_text"]
+
+Aspect = Literal["price", "insured", "rating", "distance", "certifications", "features"]
+
+# How a question about the listings is worded, by what it asks (lower-case text, word boundaries).
+_ASKS: dict[Aspect, re.Pattern[str]] = {
+    "price": re.compile(r"\b(?:how much|costs?|costing|price[sd]?|pricing|rates?|charges?|fees?|quotes?|"
+                        r"expensive|afford(?:able)?|budget|ballpark|what do they ask)\b"),
+    "insured": re.compile(r"\b(?:insur(?:ed|ance)|liability|bonded|covered)\b"),
+    "rating": re.compile(r"\b(?:ratings?|rated|reviews?|reputation|stars?|trustworthy|reliable|any good)\b"),
+    "distance": re.compile(r"\b(?:how far|far away|far from|distance|miles? away|how close|located|based|"
+                           r"where (?:are|is) (?:they|it|that|those|the \w+))\b"),
+    "certifications": re.compile(r"\b(?:certifi\w*|licen[cs]\w*|part 107|faa|waivers?|qualified|qualifications?|"
+                                 r"accredit\w*)\b"),
+}
+_QUESTION = re.compile(r"\?|^\s*(?:how|what|which|who|where|are|is|do|does|can|could|would|will|any)\b")
+# How a feature reads in a sentence (the rest: its name with spaces).
+_FEATURE_WORDS = {"same_day": "same-day service", "night_ops": "night flights",
+                  "emergency_callout": "emergency call-outs", "4k_video": "4K video", "fpv": "FPV flight",
+                  "thermal_camera": "a thermal camera",
+                  "live_stream": "live streaming", "rtk_gps": "RTK GPS", "multispectral": "a multispectral camera",
+                  "spray_system": "a spray system", "indoor_flight": "indoor flight", "tethered": "tethered flight",
+                  "payload_drop": "payload drops"}
+_FEATURES = {name: re.compile(r"\b(?:" + "|".join(f.phrases) + r")\b") for name, f in FEATURES.items()}
+
+
+def asked(question: str) -> tuple[tuple[Aspect, ...], tuple[str, ...]]:
+    """What a turn asks about the listings: the aspects and, for "features", which ones.
+
+    Only a question asks ("how much?", "are they insured", "do any work weekends?"): "I need it this weekend"
+    states a need, which the search already ranks by.
+
+    Args:
+        question: the customer's newest turn.
+    """
+    text = question.lower().replace("’", "'")
+    if not _QUESTION.search(text):
+        return (), ()
+    aspects: list[Aspect] = [name for name, pattern in _ASKS.items() if pattern.search(text)]
+    features = tuple(name for name, pattern in _FEATURES.items() if pattern.search(text))
+    if features:
+        aspects.append("features")
+    return tuple(aspects), features
+
+
+def _money(value: float) -> str:
+    return f"${value:,.0f}" if float(value).is_integer() else f"${value:,.2f}"
+
+
+def _join(parts: Sequence[str]) -> str:
+    return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+
+
+def _split(listings: Sequence[Any], has: Any, verbs: tuple[str, str], none: tuple[str, str]) -> str:
+    """"All 3 are insured" / "A and B are insured; C does not say so" / "None of the 3 says it is insured".
+
+    Args:
+        listings: the cited listings.
+        has: whether a listing has it.
+        verbs: what the ones that have it do, said of one and of several ("is insured", "are insured").
+        none: when none has it, said of the only one and of "none of the N" ("does not say it is insured",
+            "says it is insured").
+    """
+    yes = [x.title for x in listings if has(x)]
+    no = [x.title for x in listings if not has(x)]
+    if not no:
+        return f"It {verbs[0]}." if len(yes) == 1 else f"All {len(yes)} {verbs[1]}."
+    if not yes:
+        return f"It {none[0]}." if len(no) == 1 else f"None of the {len(no)} {none[1]}."
+    return (f"{_join(yes)} {verbs[0] if len(yes) == 1 else verbs[1]}; "
+            f"{_join(no)} {'does' if len(no) == 1 else 'do'} not say so.")
+
+
+def aspect_text(aspects: Sequence[Aspect], features: Sequence[str], listings: Sequence[Any],
+                place: str | None) -> str:
+    """One sentence per aspect asked, every value copied from the listings ('' when nothing is asked).
+
+    Args:
+        aspects: from `asked()`.
+        features: the features asked about (from `asked()`).
+        listings: the cited listings (SearchResult: a listing with distance_miles).
+        place: the searched place's name, when there is one.
+    """
+    if not listings:
+        return ""
+    one = len(listings) == 1
+    out: list[str] = []
+    for aspect in aspects:
+        if aspect == "price":
+            each = [f"{_money(x.price_from_usd)} per {x.price_unit} ({x.title})" for x in listings]
+            out.append(f"{'The price starts' if one else 'Prices start'} at {_join(each)}; the final price depends "
+                       "on the job, so ask the operator for a quote.")
+        elif aspect == "insured":
+            out.append(_split(listings, lambda x: x.insured, ("is insured", "are insured"),
+                              ("does not say it is insured", "says it is insured")))
+        elif aspect == "rating":
+            each = [f"{x.title} {x.rating:g} from {x.review_count} reviews" if x.review_count
+                    else f"{x.title} has no reviews yet" for x in listings]
+            out.append(f"Ratings: {_join(each)}.")
+        elif aspect == "distance":
+            each = [f"{x.title} is based in {x.city}"
+                    + (f", {x.distance_miles:.0f} miles from {place}" if place and x.distance_miles is not None else "")
+                    for x in listings]
+            out.append(_join(each) + ".")
+        elif aspect == "certifications":
+            each = [f"{x.title} lists {_join(x.certifications)}" if x.certifications
+                    else f"{x.title} lists none" for x in listings]
+            out.append(_join(each) + ".")
+        elif aspect == "features":
+            for name in features:
+                words = _FEATURE_WORDS.get(name, name.replace("_", " "))
+                out.append(_split(listings, lambda x, n=name: n in x.features, (f"lists {words}", f"list {words}"),
+                                  (f"does not list {words}", f"lists {words}")))
+    return " ".join(out)

@@ -1,0 +1,81 @@
+"""A question about the found listings is answered from their fields: what it asks is read from the newest
+turn, and every value said is the listing's own."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+
+from chains.assistant.answer import found_text
+from chains.assistant.aspects import asked, aspect_text
+from chains.assistant.conversation import Request
+from retrieval.query import Interpreted, PlaceRef
+
+ROYAL_OAK = PlaceRef(name="Royal Oak", county="Oakland", kind="city", lat=42.49, lon=-83.14)
+
+
+def _listing(title: str, **kw: object) -> SimpleNamespace:
+    base = {"id": f"lst-{abs(hash(title)) % 9999}", "title": title, "operator": "Op", "city": "Berkley",
+            "price_from_usd": 180.0, "price_unit": "hour", "rating": 4.2, "review_count": 7, "insured": True,
+            "certifications": ["FAA Part 107"], "features": [], "distance_miles": 3.4}
+    return SimpleNamespace(**(base | kw))
+
+
+A = _listing("Heron Thermal", price_from_usd=240.0, price_unit="project", insured=False,
+             features=["night_ops"], certifications=["FAA Part 107", "Level I Thermographer"], distance_miles=2.2)
+B = _listing("Birch Aerial Works", price_from_usd=99.5, insured=True, features=["night_ops", "same_day"],
+             review_count=0, distance_miles=6.8)
+
+
+@pytest.mark.parametrize(("turn", "aspects", "features"), [
+    ("ballpark, what are they charging for something like that?", ("price",), ()),
+    ("Would any of these have liability coverage", ("insured",), ()),
+    ("are those guys any good? how many stars", ("rating",), ()),
+    ("how far away are they from me", ("distance",), ()),
+    ("is the first one licensed?", ("certifications",), ()),
+    ("can either of them fly after dark?", ("features",), ("night_ops",)),
+    ("what's the cost, and do they carry insurance?", ("price", "insured"), ()),
+])
+def test_a_question_about_the_results_is_read(turn: str, aspects: tuple[str, ...], features: tuple[str, ...]) -> None:
+    assert asked(turn) == (aspects, features)
+
+
+@pytest.mark.parametrize("turn", [
+    "I need a thermal scan of my house at night",  # a need the search ranks by, not a question about results
+    "quote for a roof inspection in troy please",
+    "hello",
+])
+def test_a_request_is_not_a_question_about_the_results(turn: str) -> None:
+    assert asked(turn) == ((), ())
+
+
+def test_each_aspect_says_the_listings_own_values() -> None:
+    listings = [A, B]
+    price = aspect_text(("price",), (), listings, "Royal Oak")
+    assert "$240 per project (Heron Thermal)" in price and "$99.50 per hour (Birch Aerial Works)" in price
+    assert aspect_text(("insured",), (), listings, None) == (
+        "Birch Aerial Works is insured; Heron Thermal does not say so.")
+    assert aspect_text(("insured",), (), [B, B], None) == "All 2 are insured."
+    assert aspect_text(("insured",), (), [A], None) == "It does not say it is insured."
+    assert aspect_text(("rating",), (), listings, None) == (
+        "Ratings: Heron Thermal 4.2 from 7 reviews and Birch Aerial Works has no reviews yet.")
+    assert aspect_text(("distance",), (), listings, "Royal Oak") == (
+        "Heron Thermal is based in Berkley, 2 miles from Royal Oak and Birch Aerial Works is based in Berkley, "
+        "7 miles from Royal Oak.")
+    assert "Heron Thermal lists FAA Part 107 and Level I Thermographer" in aspect_text(
+        ("certifications",), (), listings, None)
+    assert aspect_text(("features",), ("same_day",), listings, None) == (
+        "Birch Aerial Works lists same-day service; Heron Thermal does not say so.")
+    assert aspect_text(("features",), ("night_ops",), listings, None) == "All 2 list night flights."
+    assert aspect_text(("price",), (), [], None) == ""
+
+
+def test_the_answer_from_the_data_addresses_the_question() -> None:
+    request = Request(Interpreted(text="thermal scan", category="thermal_imaging", place=ROYAL_OAK))
+    plain = found_text(request, [A, B])
+    assert "The top match is Heron Thermal" in plain and "Prices" not in plain
+    priced = found_text(request, [A, B], question="roughly how much would that run me?")
+    assert priced.startswith(
+        "Here are 2 thermal imaging listings that serve Royal Oak. Prices start at $240 per project")
+    assert "The top match" not in priced
