@@ -65,8 +65,17 @@ def _money(value: float) -> str:
     return f"${value:,.0f}" if float(value).is_integer() else f"${value:,.2f}"
 
 
-def _join(parts: Sequence[str]) -> str:
-    return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+def _join(parts: Sequence[str], sep: str = ", ") -> str:
+    """'a, b and c' (with sep="; ": 'a; b; and c', for parts that hold commas themselves)."""
+    if len(parts) == 1:
+        return parts[0]
+    return sep.join(parts[:-1]) + (";" if sep == "; " else "") + " and " + parts[-1]
+
+
+def _names(listings: Sequence[Any]) -> list[str]:
+    """Each listing's title, with its city when another cited listing has the same title."""
+    titles = [x.title for x in listings]
+    return [f"{x.title} in {x.city}" if titles.count(x.title) > 1 else x.title for x in listings]
 
 
 def _split(listings: Sequence[Any], has: Any, verbs: tuple[str, str], none: tuple[str, str]) -> str:
@@ -79,8 +88,9 @@ def _split(listings: Sequence[Any], has: Any, verbs: tuple[str, str], none: tupl
         none: when none has it, said of the only one and of "none of the N" ("does not say it is insured",
             "says it is insured").
     """
-    yes = [x.title for x in listings if has(x)]
-    no = [x.title for x in listings if not has(x)]
+    named = list(zip(_names(listings), listings, strict=True))
+    yes = [name for name, x in named if has(x)]
+    no = [name for name, x in named if not has(x)]
     if not no:
         return f"It {verbs[0]}." if len(yes) == 1 else f"All {len(yes)} {verbs[1]}."
     if not yes:
@@ -102,28 +112,29 @@ def aspect_text(aspects: Sequence[Aspect], features: Sequence[str], listings: Se
     if not listings:
         return ""
     one = len(listings) == 1
+    named = list(zip(_names(listings), listings, strict=True))
     out: list[str] = []
     for aspect in aspects:
         if aspect == "price":
-            each = [f"{_money(x.price_from_usd)} per {x.price_unit} ({x.title})" for x in listings]
+            each = [f"{_money(x.price_from_usd)} per {x.price_unit} ({name})" for name, x in named]
             out.append(f"{'The price starts' if one else 'Prices start'} at {_join(each)}; the final price depends "
                        "on the job, so ask the operator for a quote.")
         elif aspect == "insured":
             out.append(_split(listings, lambda x: x.insured, ("is insured", "are insured"),
                               ("does not say it is insured", "says it is insured")))
         elif aspect == "rating":
-            each = [f"{x.title} {x.rating:g} from {x.review_count} reviews" if x.review_count
-                    else f"{x.title} has no reviews yet" for x in listings]
-            out.append(f"Ratings: {_join(each)}.")
+            each = [f"{name} {x.rating:g} from {x.review_count} reviews" if x.review_count
+                    else f"{name} has no reviews yet" for name, x in named]
+            out.append(f"Ratings: {_join(each, '; ')}.")
         elif aspect == "distance":
-            each = [f"{x.title} is based in {x.city}"
+            each = [f"{name} is based in {x.city}"
                     + (f", {x.distance_miles:.0f} miles from {place}" if place and x.distance_miles is not None else "")
-                    for x in listings]
-            out.append(_join(each) + ".")
+                    for name, x in named]
+            out.append(_join(each, "; ") + ".")
         elif aspect == "certifications":
-            each = [f"{x.title} lists {_join(x.certifications)}" if x.certifications
-                    else f"{x.title} lists none" for x in listings]
-            out.append(_join(each) + ".")
+            each = [f"{name} lists {_join(x.certifications)}" if x.certifications
+                    else f"{name} lists none" for name, x in named]
+            out.append(_join(each, "; ") + ".")
         elif aspect == "features":
             for name in features:
                 words = _FEATURE_WORDS.get(name, name.replace("_", " "))

@@ -59,10 +59,13 @@ def test_each_aspect_says_the_listings_own_values() -> None:
     assert aspect_text(("insured",), (), [B, B], None) == "All 2 are insured."
     assert aspect_text(("insured",), (), [A], None) == "It does not say it is insured."
     assert aspect_text(("rating",), (), listings, None) == (
-        "Ratings: Heron Thermal 4.2 from 7 reviews and Birch Aerial Works has no reviews yet.")
+        "Ratings: Heron Thermal 4.2 from 7 reviews; and Birch Aerial Works has no reviews yet.")
     assert aspect_text(("distance",), (), listings, "Royal Oak") == (
-        "Heron Thermal is based in Berkley, 2 miles from Royal Oak and Birch Aerial Works is based in Berkley, "
+        "Heron Thermal is based in Berkley, 2 miles from Royal Oak; and Birch Aerial Works is based in Berkley, "
         "7 miles from Royal Oak.")
+    twin = _listing("Heron Thermal", city="Novi", price_from_usd=310.0)
+    twins = aspect_text(("price",), (), [A, twin], None)  # the same title twice: each says its city
+    assert "$240 per project (Heron Thermal in Berkley)" in twins and "$310 per hour (Heron Thermal in Novi)" in twins
     assert "Heron Thermal lists FAA Part 107 and Level I Thermographer" in aspect_text(
         ("certifications",), (), listings, None)
     assert aspect_text(("features",), ("same_day",), listings, None) == (
