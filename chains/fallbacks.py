@@ -4,6 +4,9 @@ LangChain's RunnableWithFallbacks adds a run of its own and an asyncio task to e
 already one run (chains/chat.py) calls `Fallbacks` instead, with the same order and the same errors that move
 on to the next model (the wrapped RunnableWithFallbacks' `exceptions_to_handle`). Given a `LiveModel` (a
 use case's model, following its preset), the models are those of the preset in force at each call.
+A per-model messages callable may raise `Unsuited` for a model the turn is not for (the embedded model, for a
+question with no listing to answer from): that model is skipped, and when no other answers, `NoSuitedModel`
+tells the caller to answer without a model.
 """
 
 from __future__ import annotations
@@ -16,10 +19,19 @@ from langchain_core.runnables import Runnable, RunnableConfig, RunnableWithFallb
 
 from chains.models import LiveModel
 
-__all__ = ["Fallbacks", "Messages"]
+__all__ = ["Fallbacks", "Messages", "NoSuitedModel", "Unsuited"]
 
 # The model's input: the same messages for every model, or messages made for each (a prompt per model).
 Messages = list[BaseMessage] | Callable[[Runnable], list[BaseMessage]]
+
+
+class Unsuited(Exception):
+    """Raised by a per-model messages callable: this turn is not for that model (it is skipped, not failed)."""
+
+
+class NoSuitedModel(Exception):
+    """No model answered: those that may take the turn failed (or none could), the others were unsuited. The
+    caller answers without a model."""
 
 
 def _for(messages: Messages, model: Runnable) -> list[BaseMessage]:
@@ -75,57 +87,89 @@ class Fallbacks:
 
     def invoke_with_model(self, messages: Messages, config: RunnableConfig) -> tuple[Runnable, Any]:
         """The first answer, and the model that gave it."""
-        first: BaseException | None = None
+        tried = _Tried()
         for model in self.runnables:
+            if (msgs := tried.messages(messages, model)) is None:
+                continue
             try:
-                return model, model.invoke(_for(messages, model), config)
+                return model, model.invoke(msgs, config)
             except self.errors as exc:
-                first = first or exc
-        assert first is not None
-        raise first
+                tried.failed(exc)
+        raise tried.error()
 
     async def ainvoke_with_model(self, messages: Messages, config: RunnableConfig) -> tuple[Runnable, Any]:
-        first: BaseException | None = None
+        tried = _Tried()
         for model in self.runnables:
+            if (msgs := tried.messages(messages, model)) is None:
+                continue
             try:
-                return model, await model.ainvoke(_for(messages, model), config)
+                return model, await model.ainvoke(msgs, config)
             except self.errors as exc:
-                first = first or exc
-        assert first is not None
-        raise first
+                tried.failed(exc)
+        raise tried.error()
 
     def stream(self, messages: Messages, config: RunnableConfig) -> Iterator[Any]:
         """A failure before the first chunk moves on to the next model; after it, the error ends the stream."""
-        first: BaseException | None = None
+        tried = _Tried()
         for model in self.runnables:
-            stream = model.stream(_for(messages, model), config)
+            if (msgs := tried.messages(messages, model)) is None:
+                continue
+            stream = model.stream(msgs, config)
             try:
                 chunk = next(stream)
             except StopIteration:
                 return
             except self.errors as exc:
-                first = first or exc
+                tried.failed(exc)
                 continue
             yield chunk
             yield from stream
             return
-        assert first is not None
-        raise first
+        raise tried.error()
 
     async def astream(self, messages: Messages, config: RunnableConfig) -> AsyncIterator[Any]:
-        first: BaseException | None = None
+        tried = _Tried()
         for model in self.runnables:
-            stream = model.astream(_for(messages, model), config).__aiter__()
+            if (msgs := tried.messages(messages, model)) is None:
+                continue
+            stream = model.astream(msgs, config).__aiter__()
             try:
                 chunk = await stream.__anext__()
             except StopAsyncIteration:
                 return
             except self.errors as exc:
-                first = first or exc
+                tried.failed(exc)
                 continue
             yield chunk
             async for chunk in stream:
                 yield chunk
             return
-        assert first is not None
-        raise first
+        raise tried.error()
+
+
+class _Tried:
+    """What became of the models tried for one call: the first failure, and whether any was unsuited."""
+
+    def __init__(self) -> None:
+        self.first: BaseException | None = None
+        self.skipped: list[str] = []
+
+    def messages(self, messages: Messages, model: Runnable) -> list[BaseMessage] | None:
+        """The model's messages; None when the turn is not for this model (`Unsuited`): it is skipped."""
+        try:
+            return _for(messages, model)
+        except Unsuited:
+            self.skipped.append(str(model.name))
+            return None
+
+    def failed(self, exc: BaseException) -> None:
+        self.first = self.first or exc
+
+    def error(self) -> BaseException:
+        """What to raise when no model answered: `NoSuitedModel` if one was skipped, else the first failure."""
+        if self.skipped:
+            error = NoSuitedModel(f"no model answered; not for this turn: {', '.join(self.skipped)}")
+            error.__cause__ = self.first
+            return error
+        assert self.first is not None
+        return self.first

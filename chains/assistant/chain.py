@@ -39,6 +39,10 @@ from pydantic import BaseModel
 from chains.assistant.schema import AssistantOutput
 from chains.assistant.steps import Found, Read, Steps, Turn, text_of, was_cut
 from chains.assistant.stream import StreamState
+from chains.fallbacks import NoSuitedModel
+
+# When the models that may take a turn failed and the embedded one is not for it (nothing to answer from)
+_UNANSWERED = "answered without a model: the models that may take this turn failed"
 
 __all__ = ["AssistantChain"]
 
@@ -113,7 +117,10 @@ class AssistantChain(Runnable[Any, Any]):
         if found.final is not None:
             return s.output(found, found.final, [])
         turn, flags, quiet = s.turn(found, read), list[str](), _unwatched(config)
-        model, message = s.models.invoke_with_model(turn.messages, quiet)
+        try:
+            model, message = s.models.invoke_with_model(turn.messages, quiet)
+        except NoSuitedModel:
+            return s.output(found, s.fallback_text(found), [_UNANSWERED])
         draft = text_of(message)
         text = s.review(turn, message, flags)
         for _ in range(s.max_attempts - 1):
@@ -132,7 +139,10 @@ class AssistantChain(Runnable[Any, Any]):
         if found.final is not None:
             return s.output(found, found.final, [])
         turn, flags, quiet = s.turn(found, read), list[str](), _unwatched(config)
-        model, message = await s.models.ainvoke_with_model(turn.messages, quiet)
+        try:
+            model, message = await s.models.ainvoke_with_model(turn.messages, quiet)
+        except NoSuitedModel:
+            return s.output(found, s.fallback_text(found), [_UNANSWERED])
         draft = text_of(message)
         text = s.review(turn, message, flags)
         for _ in range(s.max_attempts - 1):
@@ -191,12 +201,15 @@ class AssistantChain(Runnable[Any, Any]):
                 yield piece
             if turn is not None and out.gate is not None:
                 cut = False
-                for chunk in self.steps.models.stream(turn.messages, _unwatched(child)):
-                    cut = cut or was_cut(chunk)
-                    for sentence in out.gate.feed(text_of(chunk)):
-                        if (piece := out.moderated(sentence, moderator.check([sentence]))) is not None:
-                            sent.append(piece)
-                            yield piece
+                try:
+                    for chunk in self.steps.models.stream(turn.messages, _unwatched(child)):
+                        cut = cut or was_cut(chunk)
+                        for sentence in out.gate.feed(text_of(chunk)):
+                            if (piece := out.moderated(sentence, moderator.check([sentence]))) is not None:
+                                sent.append(piece)
+                                yield piece
+                except NoSuitedModel:  # nothing was sent: the tail is the data's answer
+                    out.flags.append(_UNANSWERED)
                 for sentence in out.gate.close(cut=cut):
                     if (piece := out.moderated(sentence, moderator.check([sentence]))) is not None:
                         sent.append(piece)
@@ -226,12 +239,15 @@ class AssistantChain(Runnable[Any, Any]):
                 # After a leak or a refused sentence the gate lets nothing more out; the model's stream is
                 # still read to its end, so its run ends normally and its usage is recorded.
                 cut = False
-                async for chunk in self.steps.models.astream(turn.messages, _unwatched(child)):
-                    cut = cut or was_cut(chunk)
-                    for sentence in out.gate.feed(text_of(chunk)):
-                        if (piece := out.moderated(sentence, await moderator.acheck([sentence]))) is not None:
-                            sent.append(piece)
-                            yield piece
+                try:
+                    async for chunk in self.steps.models.astream(turn.messages, _unwatched(child)):
+                        cut = cut or was_cut(chunk)
+                        for sentence in out.gate.feed(text_of(chunk)):
+                            if (piece := out.moderated(sentence, await moderator.acheck([sentence]))) is not None:
+                                sent.append(piece)
+                                yield piece
+                except NoSuitedModel:  # nothing was sent: the tail is the data's answer
+                    out.flags.append(_UNANSWERED)
                 for sentence in out.gate.close(cut=cut):
                     if (piece := out.moderated(sentence, await moderator.acheck([sentence]))) is not None:
                         sent.append(piece)

@@ -29,7 +29,7 @@ from chains.assistant.grounding import SentenceGate, Sources, sources_for
 from chains.assistant.listings import ListingScreen
 from chains.assistant.schema import AssistantOutput
 from chains.chat_input import aprefetch_chat_input, screen_chat_input
-from chains.fallbacks import Fallbacks
+from chains.fallbacks import Fallbacks, Unsuited
 from chains.guard import GuardConfig, make_canary
 from chains.moderation import Moderator, Verdict
 from chains.prompting import PromptFile, PromptStore
@@ -232,6 +232,8 @@ class Steps:
             """The messages for `model`: its prompt file is read when it is tried (the embedded model's
             prompt only when the chain gets to it)."""
             local = self.is_local(model)
+            if local and not found.listings and not self.preset.answers_without_listings(local=True):
+                raise Unsuited(model.name)  # a paid model's fallback: the small model invents without listings
             prompt = self.prompt(model)
             fence = fence_listing_lines if local else _fence_for_prompt
             system, human = prompt.render(listings=fence(found.listings) if found.listings else "(none)", **values)

@@ -246,6 +246,30 @@ async def test_fallbacks_answer_on_every_path_and_only_for_the_listed_errors(
         _ = [p async for p in chain.astream(ASK)]
 
 
+async def test_a_paid_models_fallback_never_answers_a_turn_without_listings(build: Build) -> None:
+    """The embedded model backs up the paid one; with no listing to answer from it invents, so a question
+    like "what is this site?" while the paid model is down gets the answer written for it, not the small
+    model's; a question with listings still reaches it."""
+    from chains.assistant.answer import GENERAL
+
+    local = Scripted(reply="Our drones cost $5 and we fly to the Moon.", seen=[])
+    local.name = "model:smollm2-135m-instruct"
+    down = Down(responses=["never"])
+    chain = build(down.with_fallbacks([local], exceptions_to_handle=(ValueError,)))
+    general = {"messages": [{"role": "user", "content": "what exactly is this website for?"}]}
+    out = await chain.ainvoke(general)
+    assert out.text == GENERAL and out.listings == [] and local.seen == []
+    assert any(f.startswith("answered without a model") for f in out.flags)
+    assert chain.invoke(general).text == GENERAL
+    assert "".join(c.get("text", "") for c in chain.stream(general)) == GENERAL
+    assert "".join([c.get("text", "") async for c in chain.astream(general)]) == GENERAL
+    text_chain = build(down.with_fallbacks([local], exceptions_to_handle=(ValueError,)), view="text")
+    assert "".join([c async for c in text_chain.astream(general)]) == GENERAL
+    assert local.seen == [] and down.calls == 5
+    await chain.ainvoke(ASK)  # listings to answer from: the embedded model takes over
+    assert len(local.seen) == 1
+
+
 def test_a_listing_that_addresses_the_model_is_never_cited(build: Build, poisoned_engine: SearchEngine) -> None:
     model = Scripted(reply="Okay.", seen=[])
     out = build(model, engine=poisoned_engine).invoke(ASK)
