@@ -13,7 +13,8 @@ from typing import Any
 from chains.assistant.aspects import asked, aspect_text
 from chains.assistant.conversation import Request
 
-__all__ = ["GENERAL", "GREETING", "cards", "found_text", "none_found_text", "offered_text", "price_of", "request_text"]
+__all__ = ["GENERAL", "GREETING", "asked_text", "cards", "found_text", "none_found_text", "offered_text", "price_of",
+           "request_text"]
 
 GREETING = ("Hi! I can help you find drone services in Detroit Metro. Tell me what you need (a roof inspection, "
             "real estate photos, crop spraying...) and where, and I'll show you operators with their prices.")
@@ -68,11 +69,28 @@ def found_text(request: Request, listings: Sequence[Any], question: str = "") ->
             f"{_ORDERED.get(request.order, '')}.")
     rating = f", rated {top.rating:g} from {top.review_count} reviews" if top.review_count else ""
     best = f" The top match is {top.title} by {top.operator} in {top.city}, {price_of(top)}{rating}."
+    detail = asked_text(request, listings, question)
     it = request.interpreted
-    place = it.place.name if it is not None and it.place is not None else None
-    detail = aspect_text(*asked(question), listings, place)
-    ask = "" if place is not None else " Tell me the city or township and I'll show the operators that serve it."
+    ask = "" if it is not None and it.place is not None else (
+        " Tell me the city or township and I'll show the operators that serve it.")
     return head + (f" {detail}" if detail else best) + ask
+
+
+def asked_text(request: Request, listings: Sequence[Any], question: str, *, said: str = "") -> str:
+    """What the newest turn asks about the cited listings, answered from their fields (aspects.py); '' when it
+    asks nothing of them. Prices the text `said` already states in full are not repeated.
+
+    Args:
+        request: the search request (its place, for distances).
+        listings: the cited listings.
+        question: the customer's newest turn.
+        said: the text the answer already has (the model's, when it stands).
+    """
+    it = request.interpreted
+    aspects, features = asked(question)
+    if said and "price" in aspects and all(_money(x.price_from_usd) in said for x in listings):
+        aspects = tuple(a for a in aspects if a != "price")
+    return aspect_text(aspects, features, listings, it.place.name if it is not None and it.place is not None else None)
 
 
 def none_found_text(request: Request) -> str:

@@ -127,9 +127,9 @@ def aspect_text(aspects: Sequence[Aspect], features: Sequence[str], listings: Se
                     else f"{name} has no reviews yet" for name, x in named]
             out.append(f"Ratings: {_join(each, '; ')}.")
         elif aspect == "distance":
-            each = [f"{name} is based in {x.city}"
+            each = [f"{x.title} is based in {x.city}"  # the city tells apart two listings of one title
                     + (f", {x.distance_miles:.0f} miles from {place}" if place and x.distance_miles is not None else "")
-                    for name, x in named]
+                    for x in listings]
             out.append(_join(each, "; ") + ".")
         elif aspect == "certifications":
             each = [f"{name} lists {_join(x.certifications)}" if x.certifications

@@ -290,7 +290,12 @@ class Steps:
             if text.strip():
                 flags.append("replaced: too little of the model's answer was backed by the listings")
             return self.fallback_text(found)
-        return text
+        return f"{text} {extra}" if (extra := self.addendum(found, text)) else text
+
+    def addendum(self, found: Found, text: str) -> str:
+        """What the model's usable text is followed by: the cited listings' own values for what the newest turn
+        asked about them (a price question gets every price, whatever the model chose to say)."""
+        return answer.asked_text(found.request, found.listings, found.question, said=text)
 
     def head(self, found: Found) -> AddableDict:
         return AddableDict(

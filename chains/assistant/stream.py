@@ -53,6 +53,8 @@ class StreamState:
             if sent:
                 self.flags.append("added the listings' answer: too little of the model's answer was backed")
             out.append(self._piece(self.steps.fallback_text(self.found)))
+        elif extra := self.steps.addendum(self.found, sent):
+            out.append(self._piece(extra))
         if self.steps.view == "text":
             out += ["\n\n" + answer.cards(self.found.listings)] if self.found.listings else []
         else:

@@ -141,6 +141,21 @@ def test_a_question_about_the_shown_listings_keeps_them_and_is_answered(build: B
     assert refined.interpreted is not None and "weekend_availability" in refined.interpreted.features
 
 
+async def test_a_backed_model_answer_is_followed_by_what_was_asked(build: Build, shipped_engine: SearchEngine) -> None:
+    answer = _backed_answer(shipped_engine)  # backed, but it says nothing of distances
+    convo = {"messages": [*ASK["messages"], {"role": "assistant", "content": answer},
+                          {"role": "user", "content": "how far away are those from me?"}]}
+    out = build(Scripted(reply=answer)).invoke(convo)
+    assert out.text.startswith(answer + " ") and out.flags == []
+    for x in out.listings:
+        assert f"{x.title} is based in {x.city}, {x.distance_miles:.0f} miles from Troy" in out.text
+    streamed = "".join([c.get("text", "") async for c in build(FakeListChatModel(responses=[answer])).astream(convo)])
+    assert streamed == out.text
+    priced = {"messages": [*convo["messages"][:2], {"role": "user", "content": "what's the price on the first one?"}]}
+    top = build(Scripted(reply=answer)).invoke(priced)  # the model gave one price; the others are added
+    assert all(f"${x.price_from_usd:,.0f} per {x.price_unit}" in top.text for x in top.listings)
+
+
 async def test_a_stream_sends_the_listings_before_the_text(build: Build, shipped_engine: SearchEngine) -> None:
     answer = _backed_answer(shipped_engine)
     chunks = [c async for c in build(FakeListChatModel(responses=[answer])).astream(ASK)]
