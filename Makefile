@@ -4,6 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 MODEL  := data/models/SmolLM2-135M-Instruct.Q4_1.gguf
+EMBED  := data/models/minilm-l6-v2-int8-dynamic.onnx
 INDEX  := data/chroma/.ingested
 
 .PHONY: serve test install lint typecheck bench clean prepare index
@@ -22,11 +23,16 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e ".[dev]"
 	touch $(STAMP)
 
-prepare: $(MODEL)
+prepare: $(MODEL) $(EMBED)
 
-# The search index (Chroma on disk under data/chroma); built once, kept in step by re-running the ingest.
-index: $(STAMP)
+# The search index (Chroma on disk under data/chroma); built once, kept in step by re-running the ingest
+# (again in full when the embedding model changed: --if-missing compares the model each vector was made by).
+index: $(STAMP) $(EMBED)
 	$(PY) -m retrieval.ingest --if-missing
+
+# MiniLM with int8 matrix products, derived from the installed package (retrieval/onnx_model.py)
+$(EMBED): $(STAMP)
+	$(PY) -m retrieval.onnx_model
 
 $(MODEL): $(STAMP)
 	$(PY) -m chains.local_llm prepare

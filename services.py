@@ -142,6 +142,8 @@ class Services:
             degraded["rate_limits"] = limits
         if self.retention is not None and (pruning := self.retention.status()) is not None:
             degraded["retention"] = pruning  # the last prune failed (a store named); the next one tries again
+        if self.search is not None and (stale := self.search.stale()) is not None:
+            degraded["search_index"] = stale  # vectors of another model: BM25 and filters still answer
         if rejected := rejected_edits(self):  # a bad edit: the last good version serves (gateway/admin_config.py)
             degraded["config"] = {"rejected": rejected}
         body = {"ready": all(self.ready.values()) and bool(self.ready) and not self.draining,

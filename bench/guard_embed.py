@@ -1,4 +1,4 @@
-"""MiniLM embeddings of the guard's corpus, cached by text (bench/.cache/guard/embeddings.npz).
+"""MiniLM embeddings of the guard's corpus, cached by text and model (bench/.cache/guard/embeddings-<model>.npz).
 
 What is embedded is what the learned layer sees at run time: the guard's normalised text
 (`chains.guard.normalize`), as one query (`MiniLMEmbeddings.embed_queries`, the first 256 tokens).
@@ -23,7 +23,14 @@ from chains.guard.learned import embedding_text  # noqa: E402
 
 __all__ = ["embed_all"]
 
-CACHE = ROOT / "bench" / ".cache" / "guard" / "embeddings.npz"
+CACHE_DIR = ROOT / "bench" / ".cache" / "guard"
+
+
+def _cache_file() -> Path:
+    """The cache of the embedding model in use (another model's vectors are another file)."""
+    from retrieval.embeddings import MiniLMEmbeddings
+
+    return CACHE_DIR / f"embeddings-{MiniLMEmbeddings(threads=1).model_id.replace(':', '-')}.npz"
 
 
 def _key(text: str) -> str:
@@ -42,8 +49,9 @@ def embed_all(texts: Sequence[str], *, batch: int = 16, progress: bool = True) -
     from retrieval.embeddings import MiniLMEmbeddings
 
     cache: dict[str, np.ndarray] = {}
-    if CACHE.exists():
-        with np.load(CACHE) as z:
+    cache_file = _cache_file()
+    if cache_file.exists():
+        with np.load(cache_file) as z:
             cache = dict(zip(z["keys"].tolist(), z["vectors"], strict=True))
     views = [embedding_text(t) for t in texts]
     keys = [_key(v) for v in views]
@@ -60,17 +68,17 @@ def embed_all(texts: Sequence[str], *, batch: int = 16, progress: bool = True) -
                 rate = (i + len(chunk)) / max(time.monotonic() - started, 1e-9)
                 print(f"embedded {i + len(chunk)}/{len(todo)} ({rate:.1f}/s)", file=sys.stderr)
             if (i // batch) % 100 == 99:
-                _save(cache)
-        _save(cache)
+                _save(cache, cache_file)
+        _save(cache, cache_file)
     return np.stack([cache[k] for k in keys]).astype(np.float32)
 
 
-def _save(cache: dict[str, np.ndarray]) -> None:
-    CACHE.parent.mkdir(parents=True, exist_ok=True)
+def _save(cache: dict[str, np.ndarray], path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
     keys = sorted(cache)
-    tmp = CACHE.with_suffix(".tmp.npz")
+    tmp = path.with_suffix(".tmp.npz")
     np.savez(tmp, keys=np.array(keys), vectors=np.stack([cache[k] for k in keys]))
-    tmp.replace(CACHE)
+    tmp.replace(path)
 
 
 if __name__ == "__main__":
@@ -78,4 +86,4 @@ if __name__ == "__main__":
 
     samples = load_all()
     vectors = embed_all([s.text for s in samples])
-    print(vectors.shape, "->", CACHE)
+    print(vectors.shape, "->", _cache_file())

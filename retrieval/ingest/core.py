@@ -29,6 +29,7 @@ from typing import Any, Protocol
 from langchain_chroma import Chroma
 from pydantic import ValidationError
 
+from retrieval.embeddings import embedding_id
 from retrieval.schema import Listing
 from retrieval.store import ListingsStore, update_metadatas
 
@@ -36,6 +37,7 @@ __all__ = [
     "BadLine",
     "IngestReport",
     "ScreenResult",
+    "embedded_by",
     "existing_hashes",
     "ingest",
     "print_report",
@@ -146,13 +148,15 @@ def read_listings(lines: Iterable[str]) -> tuple[list[Listing], list[BadLine], s
     return listings, bad, protected, unknown
 
 
-def to_metadata(listing: Listing, content_hash: str, text_hash: str) -> dict[str, Any]:
+def to_metadata(listing: Listing, content_hash: str, text_hash: str, embedding: str = "") -> dict[str, Any]:
     """Chroma metadata: the whole listing as JSON (the index reloads listings from it and filters them in
-    numpy, retrieval/index.py), the hashes that decide what a later ingest redoes, and a few scalars for
-    people reading the collection (search never asks Chroma to filter on them: that was 15x slower)."""
+    numpy, retrieval/index.py), the hashes and the embedding model that decide what a later ingest redoes, and
+    a few scalars for people reading the collection (search never asks Chroma to filter on them: that was 15x
+    slower)."""
     return {
         "content_hash": content_hash,
         "text_hash": text_hash,
+        "embedding": embedding,
         "category": listing.category,
         "county": listing.county,
         "city": listing.city,
@@ -165,26 +169,41 @@ def to_metadata(listing: Listing, content_hash: str, text_hash: str) -> dict[str
     }
 
 
-def existing_hashes(store: Chroma) -> dict[str, str]:
-    """id -> content hash of everything in the collection, read page by page."""
+def embedded_by(store: Chroma) -> str | None:
+    """The embedding model that made the collection's vectors, as its first listing records it ('' for an index
+    from before the model was recorded); None when the collection is empty."""
+    first = store.get(limit=1, include=["metadatas"])
+    if not first["ids"]:
+        return None
+    return str((first["metadatas"][0] or {}).get("embedding") or "")
+
+
+def existing_hashes(store: Chroma, embedding: str | None = None) -> dict[str, str]:
+    """id -> content hash of everything in the collection, read page by page; with `embedding`, a listing whose
+    vector another model made counts as changed (its hash is '')."""
     out: dict[str, str] = {}
     offset = 0
     while True:
         page = store.get(include=["metadatas"], limit=_PAGE, offset=offset)
         for lid, meta in zip(page["ids"], page["metadatas"], strict=True):
-            out[lid] = str((meta or {}).get("content_hash", ""))
+            meta = meta or {}
+            stale = embedding is not None and meta.get("embedding") != embedding
+            out[lid] = "" if stale else str(meta.get("content_hash", ""))
         if len(page["ids"]) < _PAGE:
             return out
         offset += _PAGE
 
 
-def _stored_text_hashes(store: Chroma, ids: list[str]) -> dict[str, str]:
-    """id -> the hash of the text embedded for it (an index from before `text_hash` was stored: recomputed)."""
+def _stored_text_hashes(store: Chroma, ids: list[str], embedding: str) -> dict[str, str]:
+    """id -> the hash of the text embedded for it (an index from before `text_hash` was stored: recomputed), for
+    the vectors `embedding` made (another model's must be made again)."""
     out: dict[str, str] = {}
     for start in range(0, len(ids), _PAGE):
         page = store.get(ids=ids[start : start + _PAGE], include=["metadatas"])
         for lid, meta in zip(page["ids"], page["metadatas"], strict=True):
             meta = meta or {}
+            if meta.get("embedding") != embedding:
+                continue
             if meta.get("text_hash"):
                 out[lid] = str(meta["text_hash"])
             elif meta.get("listing"):
@@ -231,7 +250,8 @@ def ingest(
     with path.open(encoding="utf-8") as fh:
         listings, bad, protected, unknown = read_listings(fh)
     report = IngestReport(total=len(listings), bad_lines=bad)
-    old = existing_hashes(store)
+    model = embedding_id(store.embeddings) if store.embeddings is not None else ""
+    old = existing_hashes(store, model)
     todo: list[tuple[Listing, str]] = []
     for listing in listings:
         digest = listing.content_hash()
@@ -239,7 +259,7 @@ def ingest(
             report.unchanged += 1
         else:
             todo.append((listing, digest))
-    embedded = _stored_text_hashes(store, [x.id for x, _ in todo if x.id in old])
+    embedded = _stored_text_hashes(store, [x.id for x, _ in todo if x.id in old], model)
     to_delete: list[str] = []
     with tqdm(total=len(todo), unit="listing", desc="embedding", disable=not progress) as bar:
         for start in range(0, len(todo), batch_size):
@@ -256,11 +276,11 @@ def ingest(
                 text_hash = listing.text_hash()
                 if embedded.get(listing.id) == text_hash:
                     same_ids.append(listing.id)
-                    same_metas.append(to_metadata(clean, digest, text_hash))
+                    same_metas.append(to_metadata(clean, digest, text_hash, model))
                 else:
                     ids.append(listing.id)
                     texts.append(clean.embed_text())
-                    metas.append(to_metadata(clean, digest, text_hash))
+                    metas.append(to_metadata(clean, digest, text_hash, model))
                 if listing.id in old:
                     report.updated += 1
                 else:

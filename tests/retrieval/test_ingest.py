@@ -12,10 +12,12 @@ from typing import Any
 
 import pytest
 
+from retrieval.embeddings import embedding_id
 from retrieval.engine import build_search_engine
 from retrieval.filters import SearchFilters
 from retrieval.ingest import ingest, print_report
 from retrieval.ingest.__main__ import main
+from retrieval.ingest.core import embedded_by
 from retrieval.schema import Listing
 from retrieval.store import build_vectorstore
 from settings import Settings
@@ -79,9 +81,11 @@ def test_an_index_from_before_the_text_hash_is_not_re_embedded(
     store = build_vectorstore(settings=fresh_settings, embeddings=embeddings)
     rows = _rows(subset_rows, 3)
     old = [Listing.model_validate(r) for r in rows]  # stored as the previous ingest did: no text_hash
+    model = embedding_id(embeddings)
     store.add_texts(
         texts=[x.embed_text() for x in old],
-        metadatas=[{"content_hash": x.content_hash(), "listing": x.model_dump_json()} for x in old],
+        metadatas=[{"content_hash": x.content_hash(), "listing": x.model_dump_json(), "embedding": model}
+                   for x in old],
         ids=[x.id for x in old],
     )
     rows[0]["price_from_usd"] += 5
@@ -92,6 +96,35 @@ def test_an_index_from_before_the_text_hash_is_not_re_embedded(
     meta = store.get(ids=[rows[0]["id"]], include=["metadatas"])["metadatas"][0]
     assert meta["text_hash"] == old[0].text_hash() and json.loads(meta["listing"])["price_from_usd"] == rows[0][
         "price_from_usd"]  # fmt: skip
+
+
+def test_vectors_of_another_model_are_made_again_and_never_mixed(
+    fresh_settings: Settings, embeddings: CachedEmbeddings, subset_rows: list[dict[str, Any]], tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """An index whose vectors another model made (or one from before the model was recorded) matches nothing a
+    query embedded by this one should: the search says so, and an ingest embeds every listing again."""
+    store = build_vectorstore(settings=fresh_settings, embeddings=embeddings)
+    rows = _rows(subset_rows, 3)
+    path = write_jsonl(tmp_path / "l.jsonl", rows)
+    ingest(store=store, path=path, progress=False)
+    assert embedded_by(store) == embedding_id(embeddings)
+    ids = [r["id"] for r in rows]
+    got = store.get(ids=ids, include=["metadatas", "embeddings"])
+    metas = [{**m, "embedding": "other-model:0123"} for m in got["metadatas"]]
+    store.collection.update(ids=got["ids"], metadatas=metas, embeddings=[[0.0] * 383 + [1.0]] * len(ids))
+    engine = build_search_engine(settings=fresh_settings, embeddings=embeddings, store=store)
+    assert engine.stale() is None  # not loaded yet
+    engine.index.ensure_loaded()
+    assert "other-model:0123" in str(engine.stale()) and "make index" in str(engine.stale())
+    before = embeddings.requested
+    report = ingest(store=store, path=path, progress=False)
+    assert report.updated == 3 and report.metadata_only == 0 and embeddings.requested == before + 3
+    fresh = store.get(ids=ids, include=["metadatas", "embeddings"])
+    assert {m["embedding"] for m in fresh["metadatas"]} == {embedding_id(embeddings)}
+    assert all(abs(sum(v) - 1.0) > 1e-3 for v in fresh["embeddings"])  # the placeholder vectors are gone
+    engine.reload()
+    assert engine.stale() is None
 
 
 def test_a_malformed_line_is_named_and_nothing_else_is_lost(
@@ -171,6 +204,11 @@ def test_cli_if_missing_and_exit_status(
     assert "line 5: not valid JSON" in err
     assert main(["--file", str(path), "--if-missing"]) == 0
     assert "nothing to do" in capsys.readouterr().out
+    store = build_vectorstore(settings=fresh_settings, embeddings=CachedEmbeddings())
+    first = store.get(limit=1, include=["metadatas"])
+    store.collection.update(ids=first["ids"], metadatas=[{**first["metadatas"][0], "embedding": ""}])
+    assert main(["--file", str(path), "--if-missing", "--no-progress"]) == 1  # the bad line again
+    assert "embedding it again with minilm-l6-v2-int8-dynamic:" in capsys.readouterr().out
 
 
 def test_cli_screens_with_the_input_guard_by_default(
