@@ -33,7 +33,10 @@ _PERSON = (r"(?:person|child|children|kid|kids|hiker|people|senior|man|woman|boy
 
 CATEGORY_PHRASES: dict[Category, list[tuple[float, list[str]]]] = {
     "delivery": [
-        (3.0, [r"deliver(?:y|ies|ed|ing|s)?", "courier", r"drop[- ]?offs?", "same[- ]day drop"]),
+        (3.0, [r"deliver(?:y|ies|ed|ing|s)?", r"courier(?:s|ed|ing)?", r"drop(?:s|ped|ping)?[- ]?offs?",
+               "same[- ]day drop",
+               # an errand flown for someone: "a parts run to the job site", "a pharmacy run"
+               r"(?:parts?|supply|supplies|grocery|pharmacy|medicine|prescription|document|paperwork) runs?"]),
         (2.0, [r"medicines?", r"prescriptions?", "pharmacy", r"parcels?", r"packages?", "shipping", "aed"]),
         (2.0, [r"(?:food|meal|takeout) (?:drop|run)s?", "to my boat", "island"]),
     ],
@@ -52,9 +55,11 @@ CATEGORY_PHRASES: dict[Category, list[tuple[float, list[str]]]] = {
     ],
     "real_estate": [
         (3.5, ["real estate", r"realtors?", "mls", r"listing (?:photos?|video)", "zillow", r"(?:house|home) for sale",
-               r"(?:house|home|property|condo|rental) listings?", r"for (?:a|the|my|our|her|his|their) listing",
+               r"(?:house|home|property|condo|rental) listings?",
+               r"for (?:a|the|my|our|her|his|their) (?:(?:big|new|nice|huge|luxury|small|little) )?listing",
                r"(?:goes|going|go|put it|putting it|list it) on the market", r"lot lines? overlays?"]),
-        (3.0, [r"sell(?:ing)? (?:my|a|the) (?:house|home|property)", r"property (?:photos?|video|tour)",
+        (3.0, [r"sell(?:ing)? (?:my|a|the) (?:house|home|property)",
+               r"property (?:photos?|video(?: tour)?|tour(?: video)?)",  # "a property tour video": one phrase
                "open house", "twilight", r"(?:video|virtual|3d) (?:walk-?through|tour)s?",
                r"commercial propert(?:y|ies)", r"vacant (?:land|lots?|parcels?)", r"neighbou?rhood amenities",
                r"(?:for|before|when) selling"]),

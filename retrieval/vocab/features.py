@@ -42,7 +42,8 @@ FEATURES: dict[str, Feature] = {
     "live_stream": Feature((r"live ?stream(?:ing|s|ed)?", "live video", "live feed")),
     "emergency_callout": Feature(("24/7", r"24 ?hours?", r"emergenc(?:y|ies)")),
     "weekend_availability": Feature((r"weekends?", r"saturdays?", r"sundays?")),
-    "indoor_flight": Feature(("indoors?", "inside (?:a |the )?(?:warehouse|building|tank)")),
+    "indoor_flight": Feature(("indoors?", "inside (?:of )?(?:a |the |my |our |their )?"
+                              "(?:warehouse|building|tank|house|home|church|gym|arena|factory|barn|venue)")),
     "tethered": Feature(("tether(?:ed)?",)),
     "spray_system": Feature(
         (r"spray(?:ing)?", r"crop dust(?:ing)?"), implied_by=("crop spraying", "orchard and vineyard spraying")

@@ -89,6 +89,11 @@ def test_outside_the_service_area(parser: QueryParser) -> None:
         ("forty five acres to spray", None, None),
         ("inspector 15 miles max from Troy", None, None),
         ("I'd spend more than $500 for a great wedding film", None, None),
+        # what the customer can afford, and a cap said as "go over"
+        ("we could maybe afford 175 for a chimney look", 175.0, None),
+        ("thermal scan, can't afford much, like $220?", 220.0, None),
+        ("the club can afford 3 lessons", None, None),
+        ("we shouldn't go over $90 for the courier", 90.0, None),
     ],
 )
 def test_price_and_distance(parser: QueryParser, query: str, price: float | None, radius: float | None) -> None:
@@ -308,3 +313,28 @@ def test_insurance_asked_of_the_operator_is_insured_but_a_claim_is_not(parser: Q
 )
 def test_when_in_customers_words(parser: QueryParser, query: str, feature: str) -> None:
     assert feature in parser.parse(query).features
+
+
+@pytest.mark.parametrize(
+    ("query", "category"),
+    [
+        # a verb of the service in another tense, an errand flown for someone
+        ("can the lab samples be couriered over by lunch", "delivery"),
+        ("spare fittings dropped off at the marina", "delivery"),
+        ("a quick pharmacy run for grandpa", "delivery"),
+        ("a supply run out to our construction trailer", "delivery"),
+    ],
+)
+def test_delivery_said_as_an_errand_or_in_the_past_tense(parser: QueryParser, query: str, category: str) -> None:
+    assert parser.parse(query).category == category
+
+
+def test_a_tour_video_of_a_property_is_real_estate_alone(parser: QueryParser) -> None:
+    it = parser.parse("a property video tour for our luxury listing")
+    assert it.category == "real_estate" and it.categories == ["real_estate"]
+    assert parser.parse("photos for a new listing in Clawson").category == "real_estate"
+
+
+def test_flying_inside_a_home_or_venue_is_indoor_flight(parser: QueryParser) -> None:
+    assert "indoor_flight" in parser.parse("a fly-through inside of the church").features
+    assert "indoor_flight" in parser.parse("shots inside our home").features
