@@ -71,6 +71,14 @@ _RECAP = re.compile(
     r"(?:(?:about|around|maybe|like)\s+)?\$?\s*(?P<n>\d[\d,]*)(?![\d,])(?P<k>k\b)?"
     r"(?=\s*(?:$|[.,!?;)]|dollars|bucks|usd|max|tops|or |per |a |an |each |for |instead|then|total))"
 )
+# Someone else's place, where the job happens ("my buddy has a farm there", "my in-laws' barn"): it names no
+# service (the customer's own "we have a roof leak" may)
+_KIN = (r"(?:buddy|friend|pal|dad|father|mom|mother|uncle|aunt|cousin|brother|sister|neighbou?r|family|"
+        r"grandpa|grandma|grandparent|in-?law|boss|client)")
+_THEIRS = re.compile(
+    rf"\b(?:(?:my|our|a|his|her|their)\s+{_KIN}s?\s+(?:has|have|had|owns?|runs?|got)\s+|{_KIN}s\s+)"
+    r"(?:(?:a|an|the|some|this|that|their|his|her)\s+)?(?:[a-z]+\s+)?$"
+)
 # Words that point at the listings shown ("their drones", "one with", "any of those")
 _SHOWN = re.compile(r"\b(?:they|them|their|theirs|those|these|(?:one|ones|any|anyone|someone|somebody) with)\b")
 # Words of a turn that carry nothing to search ("which one", "any of them"): the parser keeps them.
@@ -148,6 +156,7 @@ def _incidental(low: str, category: str, earlier: list[tuple[str, list[str]]]) -
         g.span() for p in FEATURE_PATTERNS.values() for g in p.finditer(low)]
     return bool(said) and all(
         SCENERY_WHERE_PATTERN.search(low, max(0, m.start() - 40), m.start()) is not None
+        or _THEIRS.search(low, max(0, m.start() - 60), m.start()) is not None
         or any(category not in cats and re.search(rf"\b{re.escape(m.group(0))}\b", text) for text, cats in earlier)
         or any(a < m.end() and m.start() < b for a, b in gear)
         for m in said

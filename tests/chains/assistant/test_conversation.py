@@ -193,3 +193,20 @@ def test_another_service_of_the_same_kind_instead_replaces_the_words_searched() 
     assert kept is not None and "spraying" in kept.text.split()
     gone = _it("parts delivery in Warren", "nah, scratch the delivery, thermal scan of the breaker panels").interpreted
     assert gone is not None and gone.category == "thermal_imaging"
+
+
+@pytest.mark.parametrize(
+    ("first", "where", "category"),
+    [
+        ("a promo video for the band", "my cousin has an orchard near Romeo, we could do it there", "videography"),
+        ("photos of the family reunion", "it moved to Saline, my in-laws own a farm out there", "aerial_photography"),
+    ],
+)
+def test_someone_elses_place_named_later_keeps_the_service(first: str, where: str, category: str) -> None:
+    it = _it(first, where).interpreted
+    assert it is not None and it.category == category and it.place is not None
+
+
+def test_a_relative_asking_for_a_service_still_switches() -> None:
+    it = _it("wedding video in Howell", "oh and my dad needs his soybeans sprayed in Dexter").interpreted
+    assert it is not None and it.category == "agriculture" and it.place and it.place.name == "Dexter"
