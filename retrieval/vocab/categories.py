@@ -45,7 +45,7 @@ CATEGORY_PHRASES: dict[Category, list[tuple[float, list[str]]]] = {
                r"promo(?:tional)? (?:photos?|pictures?|shots?|stills?|images?)"]),
         (2.5, [r"drone (?:photo(?:s|graphy)?|pictures?|shots?)", r"photographers?", "panoramas?", "portraits?",
                "aerials"]),
-        (1.0, [r"photos?", r"pictures?", r"pics?", "pix", r"photography", "golf course", "landscape",
+        (1.0, [r"photos?", r"pictures?", r"pics?", "pix", r"photograph(?:y|ed|ing)?", "golf course", "landscape",
                "from (?:the air|above)"]),
         (2.5, [r"overhead (?:photos?|pictures?|pics?|shots?|images?)"]),
     ],
@@ -81,7 +81,7 @@ CATEGORY_PHRASES: dict[Category, list[tuple[float, list[str]]]] = {
                r"damp(?:ness)?"]),
     ],
     "mapping_surveying": [
-        (3.0, [r"survey(?:s|ing|or|ors)?", r"mapp?(?:ing|s)?", r"topo(?:graphic|graphy)?", "orthomosaic",
+        (3.0, [r"survey(?:s|ing|ed|or|ors)?", r"mapp?(?:ing|s|ed)?", r"topo(?:graphic|graphy)?", "orthomosaic",
                r"contours?", "gis", r"3d (?:scans?|scanning|models?|maps?)",
                r"split(?:ting)? (?:off|up) (?:a few |some |the |part of the )?(?:acres?|lots?|land|parcels?|property)",
                r"lot splits?", "land division"]),
@@ -90,8 +90,8 @@ CATEGORY_PHRASES: dict[Category, list[tuple[float, list[str]]]] = {
         (1.0, [r"land", "drainage"]),
     ],
     "agriculture": [
-        (3.0, [r"crops?", r"spray(?:ing|s|er)?", r"dust(?:ing|er)", r"farms?", r"farm(?:ing|er|ers)", r"agricultur\w*",
-               "ndvi", r"orchards?", r"vineyards?"]),
+        (3.0, [r"crops?", r"spray(?:ing|s|ed|er)?", r"dust(?:ing|er)", r"farms?", r"farm(?:ing|er|ers)",
+               r"agricultur\w*", "ndvi", r"orchards?", r"vineyards?"]),
         (2.0, [r"fields?", r"seed(?:ing)?", "cover crops?", "livestock", "cattle", "corn", r"soybeans?", "fungicide",
                "herbicide", r"(?<!\d )(?<!\d-)(?<!\d)acres?"]),  # "5 acres" is a size
     ],

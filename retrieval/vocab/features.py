@@ -46,7 +46,7 @@ FEATURES: dict[str, Feature] = {
                               "(?:warehouse|building|tank|house|home|church|gym|arena|factory|barn|venue)")),
     "tethered": Feature(("tether(?:ed)?",)),
     "spray_system": Feature(
-        (r"spray(?:ing)?", r"crop dust(?:ing)?"), implied_by=("crop spraying", "orchard and vineyard spraying")
+        (r"spray(?:ing|ed)?", r"crop dust(?:ing)?"), implied_by=("crop spraying", "orchard and vineyard spraying")
     ),
     "payload_drop": Feature(("payload drop", r"winch(?:ed)?", r"lower(?:ed)? (?:a |the )?(?:package|parcel)s?")),
 }

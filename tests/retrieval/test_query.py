@@ -338,3 +338,16 @@ def test_a_tour_video_of_a_property_is_real_estate_alone(parser: QueryParser) ->
 def test_flying_inside_a_home_or_venue_is_indoor_flight(parser: QueryParser) -> None:
     assert "indoor_flight" in parser.parse("a fly-through inside of the church").features
     assert "indoor_flight" in parser.parse("shots inside our home").features
+
+
+@pytest.mark.parametrize(
+    ("query", "category"),
+    [
+        ("we need the back forty mapped before we sell", "mapping_surveying"),
+        ("had the parcel surveyed years ago, need it redone", "mapping_surveying"),
+        ("want the wheat sprayed next week", "agriculture"),
+        ("our team photographed from up high", "aerial_photography"),
+    ],
+)
+def test_a_service_said_as_a_past_participle(parser: QueryParser, query: str, category: str) -> None:
+    assert parser.parse(query).category == category
