@@ -79,6 +79,19 @@ _THEIRS = re.compile(
     rf"\b(?:(?:my|our|a|his|her|their)\s+{_KIN}s?\s+(?:has|have|had|owns?|runs?|got)\s+|{_KIN}s\s+)"
     r"(?:(?:a|an|the|some|this|that|their|his|her)\s+)?(?:[a-z]+\s+)?$"
 )
+# An outside place said as where someone comes from, not where the job is ("we moved here from Chicago", "my
+# brother in Toledo", "the band flies in from Toronto"): it moves nothing, and a plain "from X" moves nothing
+# either once a place of ours is known ("roof inspection in Monroe" then "I'll drive up from Toledo")
+_PASSING = re.compile(
+    r"(?:\b(?:moved|moving|relocated|relocating|transferred|came|coming|driving|drove|flying|flew|visiting|"
+    r"originally|here|up|down|over|in|out|back)\s+from"
+    r"|\bused to (?:live|be|work|stay) (?:in|near|by|around)|\bgrew up (?:in|near|around)|\bback (?:home )?in"
+    # "my brother in Toledo" (but "it's for my mom in Toledo" says where the job is)
+    rf"|(?<!for )\b(?:my|our|his|her|their)\s+{_KIN}s?\s+(?:(?:who\s+)?(?:lives?|living|is|are|works?|stays?)\s+)?"
+    r"(?:(?:over|down|up|out)\s+)?(?:in|near))"
+    r"\s+$"
+)
+_FROM = re.compile(r"\bfrom\s+(?:[a-z]+[,;]?\s+){0,3}$")
 # Words that point at the listings shown ("their drones", "one with", "any of those")
 _SHOWN = re.compile(r"\b(?:they|them|their|theirs|those|these|(?:one|ones|any|anyone|someone|somebody) with)\b")
 # Words of a turn that carry nothing to search ("which one", "any of them"): the parser keeps them.
@@ -163,6 +176,21 @@ def _incidental(low: str, category: str, earlier: list[tuple[str, list[str]]]) -
     )
 
 
+def _in_passing(low: str, it: Interpreted, merged: Interpreted, parser: QueryParser) -> bool:
+    """Whether the outside place of this turn (normalised: `low`) is said as where someone comes from or lives,
+    not where the job is (`_PASSING`; a plain "from" too when a place of ours is already known)."""
+    assert it.outside_place is not None
+    name = it.outside_place.name.split(",")[0]
+    names = next(((o.name, *o.aliases) for o in parser.gazetteer.outside if o.name == name), (name,))
+    for n in names:
+        m = re.search(rf"\b{re.escape(normalize(n))}\b", low)
+        if m is not None:
+            before = low[max(0, m.start() - 50) : m.start()]
+            plain = merged.place is not None and _FROM.search(before) is not None
+            return plain or _PASSING.search(before) is not None
+    return False
+
+
 def condense(turns: list[str], parser: QueryParser) -> Request:
     """Merges the customer's turns (oldest first) into one search request.
 
@@ -192,6 +220,8 @@ def condense(turns: list[str], parser: QueryParser) -> Request:
             if back:
                 it.categories = [c for c in it.categories if c not in back]
                 it.category = it.categories[0] if it.categories else None
+        if it.place is None and it.outside_place is not None and _in_passing(low, it, merged, parser):
+            it.outside_place = None
         earlier.append((low, list(it.categories)))
         if it.category is not None and merged.category is not None and it.category not in merged.categories:
             words, order = [], "relevance"  # a new topic: what was asked for the old one no longer holds

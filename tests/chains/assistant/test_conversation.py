@@ -210,3 +210,26 @@ def test_someone_elses_place_named_later_keeps_the_service(first: str, where: st
 def test_a_relative_asking_for_a_service_still_switches() -> None:
     it = _it("wedding video in Howell", "oh and my dad needs his soybeans sprayed in Dexter").interpreted
     assert it is not None and it.category == "agriculture" and it.place and it.place.name == "Dexter"
+
+
+@pytest.mark.parametrize(
+    ("first", "later", "place"),
+    [
+        ("gutter check in Wyandotte", "we relocated from Cleveland last spring, no clue who to call", "Wyandotte"),
+        ("aerial photos of the lake house in Algonac", "my sister in Toronto wants copies", "Algonac"),
+        ("event video at the fairgrounds in Armada", "half the crowd drives in from Flint", "Armada"),
+    ],
+)
+def test_an_outside_place_said_as_where_someone_comes_from_moves_nothing(first: str, later: str, place: str) -> None:
+    it = _it(first, later).interpreted
+    assert it is not None and it.outside_place is None and it.place is not None and it.place.name == place
+
+
+def test_an_outside_place_said_as_where_the_job_is_still_moves_it() -> None:
+    it = _it("gutter check in Wyandotte", "sorry, the rental is actually over in Toledo").interpreted
+    assert it is not None and it.place is None and it.outside_place is not None
+    kin = _it("gutter check in Wyandotte", "oh wait, it's for my dad in Toledo").interpreted
+    assert kin is not None and kin.place is None and kin.outside_place is not None
+    alone = _it("we moved here from Cleveland, need our gutters checked").interpreted
+    assert alone is not None and alone.outside_place is None and alone.category == "inspection"
+
