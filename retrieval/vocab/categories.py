@@ -39,6 +39,9 @@ CATEGORY_PHRASES: dict[Category, list[tuple[float, list[str]]]] = {
                r"(?:parts?|supply|supplies|grocery|pharmacy|medicine|prescription|document|paperwork) runs?"]),
         (2.0, [r"medicines?", r"prescriptions?", "pharmacy", r"parcels?", r"packages?", "shipping", "aed"]),
         (2.0, [r"(?:food|meal|takeout) (?:drop|run)s?", "to my boat", "island"]),
+        # what is carried, and how: "auto parts dropped at the shop", "paperwork signed and returned"
+        (2.0, [r"(?:auto|car|truck|spare|replacement|machine) parts", "documents", "paperwork",
+               r"dropped (?:at|to|by)", r"flown (?:to|out|over)"]),
     ],
     "aerial_photography": [
         (3.0, [r"aerial (?:photo(?:s|graphy|graph|graphs)?|pictures?|shots?|stills?|images?)",
@@ -47,11 +50,14 @@ CATEGORY_PHRASES: dict[Category, list[tuple[float, list[str]]]] = {
                "aerials"]),
         (1.0, [r"photos?", r"pictures?", r"pics?", "pix", r"photograph(?:y|ed|ing)?", "golf course", "landscape",
                "from (?:the air|above)"]),
-        (2.5, [r"overhead (?:photos?|pictures?|pics?|shots?|images?)"]),
+        (2.5, [r"overhead (?:photos?|pictures?|pics?|shots?|images?)", r"birds?[- ]?eye(?: view)?",
+               r"from (?:way )?up (?:high|above|top)", "from the sky"]),
     ],
     "videography": [
         (3.0, [r"weddings?", r"videograph(?:er|ers|y)", "cinematic", "music video", r"film(?:ing|s|ed|maker)?"]),
-        (2.0, [r"videos?", r"footage", "commercial shoot", "promo", "highlight reel", "b-roll", "fpv"]),
+        (2.0, [r"videos?", r"vids?", r"footage", "commercial shoot", "promo", "highlight reel", "b-roll", "fpv"]),
+        # games and races are filmed: "our 5k race", "the lacrosse tournament"
+        (2.0, [r"tournaments?", r"races?", r"regattas?", "football", "soccer", "baseball", "lacrosse", "hockey"]),
     ],
     "real_estate": [
         (3.5, ["real estate", r"realtors?", "mls", r"listing (?:photos?|video)", "zillow", r"(?:house|home) for sale",
@@ -69,7 +75,8 @@ CATEGORY_PHRASES: dict[Category, list[tuple[float, list[str]]]] = {
                r"inspect(?:ion|ions|ed|or)?"]),
         (2.5, ["storm damage", "hail", "wind damage", r"cell towers?", r"bridges?", r"facades?", "insurance claim",
                r"solar (?:panels?|arrays?|modules?)", "siding", r"(?:insurance )?adjusters?"]),
-        (2.0, [r"damaged?", r"trees? (?:fell|fall|fallen|came down)"]),
+        (2.0, [r"damaged?", r"trees? (?:fell|fall|fallen|came down)", r"brick(?:work|s)?", "masonry", r"steeples?",
+               r"crack(?:s|ed)?"]),
     ],
     "thermal_imaging": [
         (3.5, [r"moisture (?:survey|scan|map(?:ping)?)s?", "wet insulation"]),
@@ -79,10 +86,16 @@ CATEGORY_PHRASES: dict[Category, list[tuple[float, list[str]]]] = {
                r"solar farms?"]),
         (2.0, ["insulation", "moisture", "energy audit", "leak detection", "heat signature", "wildlife", "deer",
                r"damp(?:ness)?"]),
+        # the symptoms a heat picture finds: a cold house, a leaking pipe
+        (3.0, [r"draft(?:s|y)", r"cold (?:spots?|rooms?|upstairs|floors?)", r"(?:so|too|always|really|very) cold",
+               r"(?:heating|energy|gas) bills?",
+               r"(?:heat|warm air|air) (?:is )?(?:leak(?:s|ing)?|escap(?:es|ing))",
+               r"(?:pipe|water|slab) leaks?", r"leak(?:s|ing|y)? (?:pipes?|water lines?)",
+               r"pipes? (?:is |are )?leak(?:s|ing)"]),
     ],
     "mapping_surveying": [
         (3.0, [r"survey(?:s|ing|ed|or|ors)?", r"mapp?(?:ing|s|ed)?", r"topo(?:graphic|graphy)?", "orthomosaic",
-               r"contours?", "gis", r"3d (?:scans?|scanning|models?|maps?)",
+               r"contours?", "gis", r"3d (?:scans?|scanning|models?|maps?)", r"ortho(?:photo|image)s?",
                r"split(?:ting)? (?:off|up) (?:a few |some |the |part of the )?(?:acres?|lots?|land|parcels?|property)",
                r"lot splits?", "land division"]),
         (2.0, [r"acreage", r"boundar(?:y|ies)", r"lot lines?", r"3d models?", r"(?:stock)?piles?", r"volumes?",
@@ -92,12 +105,14 @@ CATEGORY_PHRASES: dict[Category, list[tuple[float, list[str]]]] = {
     "agriculture": [
         (3.0, [r"crops?", r"spray(?:ing|s|ed|er)?", r"dust(?:ing|er)", r"farms?", r"farm(?:ing|er|ers)",
                r"agricultur\w*", "ndvi", r"orchards?", r"vineyards?"]),
+        (2.0, [r"cows?", r"pastures?", r"herds?", "horses", "sheep", "goats"]),
         (2.0, [r"fields?", r"seed(?:ing)?", "cover crops?", "livestock", "cattle", "corn", r"soybeans?", "fungicide",
                "herbicide", r"(?<!\d )(?<!\d-)(?<!\d)acres?"]),  # "5 acres" is a size
     ],
     "construction": [
         (3.0, ["construction", r"job ?sites?", r"contractors?", r"builders?", r"(?:site|build) progress",
-               r"progress (?:photos?|monitoring|reports?)", "as-built", "earthwork", "groundbreaking"]),
+               r"progress (?:photos?|pics?|pictures?|shots?|videos?|updates?|monitoring|reports?)", "as-built",
+               "earthwork", "groundbreaking", r"site (?:photos?|pics?|pictures?|shots?)", "being built"]),
         (2.0, ["time-?lapse", "site plan(?:ning)?", r"safety audits?", r"excavat(?:ion|ing|ors?)", "cut and fill",
                "new build", "dirt", "general contractor"]),
     ],
@@ -106,9 +121,12 @@ CATEGORY_PHRASES: dict[Category, list[tuple[float, list[str]]]] = {
         (3.5, ["search and rescue", "sar", rf"missing {_PERSON}",
                rf"{_PERSON} (?:is |went |has gone |has been )?missing", "first responders?", "police",
                "fire department", "fire scene", "emergency response"]),
-        (2.0, ["rescue", r"missing", "security", "overwatch", r"accidents?", "flood", "hazmat", "crowd"]),
+        (2.0, ["rescue", r"missing", "security", "overwatch", r"accidents?", r"flood(?:s|ed|ing)?", "hazmat", "crowd"]),
+        (3.0, [r"(?:chemical|gas|oil|fuel|toxic) (?:spill|leak|release)s?"]),
     ],
     "training": [
+        (3.5, [r"(?:mapping|photogrammetry|flight planning) software", "pix4d", "dronedeploy",
+               r"thermal (?:camera )?(?:training|course|class|certification)"]),
         (3.0, [r"train(?:ing|er)?", r"lessons?", "learn to fly", r"courses?", r"class(?:es)?", "flight school",
                r"part 107 (?:test|exam|prep|course|certification|license|licence|certificate)",
                r"(?:get|earn|pass|study for|prepare for|prep for) (?:my |the |your |a )?part 107",

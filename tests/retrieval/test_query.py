@@ -351,3 +351,31 @@ def test_flying_inside_a_home_or_venue_is_indoor_flight(parser: QueryParser) -> 
 )
 def test_a_service_said_as_a_past_participle(parser: QueryParser, query: str, category: str) -> None:
     assert parser.parse(query).category == category
+
+
+@pytest.mark.parametrize(
+    ("query", "category"),
+    [
+        # what the customer sees or fears rather than the service's name
+        ("the bedrooms over the garage are drafty", "thermal_imaging"),
+        ("our gas bill doubled, where is the heat escaping", "thermal_imaging"),
+        ("a slab leak somewhere under the kitchen", "thermal_imaging"),
+        ("loose masonry on the bell tower", "inspection"),
+        ("a gas leak at the depot, responders need eyes up top", "public_safety"),
+        ("the river flooded half the subdivision", "public_safety"),
+        # how they say the picture or the film
+        ("a birds-eye shot of the cottage", "aerial_photography"),
+        ("a picture of the whole crew from up high", "aerial_photography"),
+        ("film the regatta for the yacht club", "videography"),
+        ("short vid for our bakery's instagram", "videography"),
+        # and the rest of the trades
+        ("progress pics every friday on the warehouse", "construction"),
+        ("our new clinic being built on Main St", "construction"),
+        ("an orthophoto of the school grounds", "mapping_surveying"),
+        ("keep an eye on the herd in the north pasture", "agriculture"),
+        ("teach our staff pix4d", "training"),
+        ("spare parts dropped at the plant gate", "delivery"),
+    ],
+)
+def test_customers_words_for_what_they_need(parser: QueryParser, query: str, category: str) -> None:
+    assert parser.parse(query).category == category
