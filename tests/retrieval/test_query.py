@@ -379,3 +379,30 @@ def test_a_service_said_as_a_past_participle(parser: QueryParser, query: str, ca
 )
 def test_customers_words_for_what_they_need(parser: QueryParser, query: str, category: str) -> None:
     assert parser.parse(query).category == category
+
+
+@pytest.mark.parametrize(
+    ("query", "feature"),
+    [
+        ("the footage has to be ultra HD", "4k_video"),
+        ("grandparents want to watch it live from Arizona", "live_stream"),
+        ("we'd broadcast the launch to the whole company", "live_stream"),
+        ("the kind that stays up on a cord all afternoon", "tethered"),
+        ("needs to be survey accurate for the engineer", "rtk_gps"),
+        ("elevations to within an inch", "rtk_gps"),
+        ("we need the grade under the canopy of the woodlot", "lidar"),
+        ("scan it with an IR camera", "thermal_camera"),
+        ("is somebody on call 24 7", "emergency_callout"),
+        ("the fireworks start after sundown", "night_ops"),
+        ("photos back by end of the day", "same_day"),
+    ],
+)
+def test_equipment_and_timing_in_customers_words(parser: QueryParser, query: str, feature: str) -> None:
+    assert feature in parser.parse(query).features
+
+
+def test_a_word_like_a_far_away_place_is_no_place_without_a_preposition(parser: QueryParser) -> None:
+    it = parser.parse("drop the package from a rope, there is no landing area")
+    assert it.outside_place is None and it.place is None
+    typo = parser.parse("a roof inspection in Lansng")  # said as where: still read, and out of the area
+    assert typo.outside_place is not None and typo.outside_place.name.startswith("Lansing")
