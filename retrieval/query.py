@@ -202,8 +202,11 @@ class QueryParser:
                 cand = " ".join(gram)
                 if len(cand) < 5:
                     continue
-                cutoff = 78 if i > 0 and tokens[i - 1] in PREPOSITIONS else 85
+                placed = i > 0 and tokens[i - 1] in PREPOSITIONS
+                cutoff = 78 if placed else 85
                 hit = process.extractOne(cand, self._choices.keys(), scorer=fuzz.ratio, score_cutoff=cutoff)
+                if hit is not None and not placed and isinstance(self._names[self._choices[hit[0]]], OutsidePlace):
+                    continue  # "no landing spot" is no Lansing: a guessed place outside the area needs "in ..."
                 if hit is not None and (best is None or (hit[1], n) > best[:2]):
                     best = (hit[1], n, _Match(i, i + n, self._names[self._choices[hit[0]]], fuzzy=True))
         return [best[2]] if best else []
