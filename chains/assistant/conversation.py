@@ -93,7 +93,8 @@ _PASSING = re.compile(
 )
 _FROM = re.compile(r"\bfrom\s+(?:[a-z]+[,;]?\s+){0,3}$")
 # Words that point at the listings shown ("their drones", "one with", "any of those")
-_SHOWN = re.compile(r"\b(?:they|them|their|theirs|those|these|(?:one|ones|any|anyone|someone|somebody) with)\b")
+_SHOWN = re.compile(
+    r"\b(?:they|them|their|theirs|those|these|(?:one|ones|any|anyone|someone|somebody|something|drones?) with)\b")
 # Words of a turn that carry nothing to search ("which one", "any of them"): the parser keeps them.
 _FILLER_WORDS = """
     one ones them those which other others more else any also too much many how does do did im ive id whats

@@ -66,7 +66,7 @@ CATEGORY_PHRASES: dict[Category, list[tuple[float, list[str]]]] = {
                r"(?:goes|going|go|put it|putting it|list it) on the market", r"lot lines? overlays?"]),
         (3.0, [r"sell(?:ing)? (?:my|a|the) (?:house|home|property)",
                r"property (?:photos?|video(?: tour)?|tour(?: video)?)",  # "a property tour video": one phrase
-               "open house", "twilight", r"(?:video|virtual|3d) (?:walk-?through|tour)s?",
+               "open house", "twilight", r"(?:video|virtual|3d) (?:walk-?through|tour)s?", r"walk-?throughs?",
                r"commercial propert(?:y|ies)", r"vacant (?:land|lots?|parcels?)", r"neighbou?rhood amenities",
                r"(?:for|before|when) selling"]),
     ],

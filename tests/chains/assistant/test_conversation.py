@@ -233,3 +233,13 @@ def test_an_outside_place_said_as_where_the_job_is_still_moves_it() -> None:
     alone = _it("we moved here from Cleveland, need our gutters checked").interpreted
     assert alone is not None and alone.outside_place is None and alone.category == "inspection"
 
+
+
+def test_equipment_asked_as_a_drone_with_it_refines_the_service() -> None:
+    it = _it("search and rescue team near Holly", "ideally a drone with infrared").interpreted
+    assert it is not None and it.category == "public_safety" and "thermal_camera" in it.features
+
+
+def test_a_walk_through_asked_for_later_stays_real_estate() -> None:
+    it = _it("listing photos for a condo in Novi", "also a video walkthrough of the rooms").interpreted
+    assert it is not None and it.category == "real_estate"
