@@ -99,7 +99,8 @@ CATEGORY_PHRASES: dict[Category, list[tuple[float, list[str]]]] = {
                r"split(?:ting)? (?:off|up) (?:a few |some |the |part of the )?(?:acres?|lots?|land|parcels?|property)",
                r"lot splits?", "land division"]),
         (2.0, [r"acreage", r"boundar(?:y|ies)", r"lot lines?", r"3d models?", r"(?:stock)?piles?", r"volumes?",
-               r"my land", "parcel map", r"lidar", r"slopes?", r"elevations?", r"property (?:lines?|corners?|pins?)"]),
+               r"my land", "parcel map", r"(?:other|land|vacant|wooded|farm|acre) parcels?", r"parcels? of land",
+               r"lidar", r"slopes?", r"elevations?", r"property (?:lines?|corners?|pins?)"]),
         (1.0, [r"land", "drainage"]),
     ],
     "agriculture": [

@@ -81,7 +81,7 @@ NEGATIONS = (
 # words before a service word that make it scenery, not the ask (it weighs a third): where ("everyone in the
 # field", "a barn on our farm") and who the customer is ("we run a strawberry farm", "he's been farming it")
 SCENERY_WHERE = (
-    r"(?:\b(?:on|at|in|near|by|outside(?: of)?|behind|beside|next to|across from|inside)\s+"
+    r"(?:\b(?:on|at|in|near|by|outside(?: of)?|behind|beside|next to|across(?: from)?|over|inside)\s+"
     r"(?:(?:a|an|the|our|my|his|her|their|your|this|that)\s+)?"
     r"|\bfor\s+(?:our|my|his|her|their|the)\s+"  # and for whom: "training for our fire department"
     r"|\bto\s+(?:our|my|his|her|their)\s+)(?:[a-z]+\s+)?$"  # and where to: "parts out to our job site"

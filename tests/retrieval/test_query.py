@@ -406,3 +406,17 @@ def test_a_word_like_a_far_away_place_is_no_place_without_a_preposition(parser: 
     assert it.outside_place is None and it.place is None
     typo = parser.parse("a roof inspection in Lansng")  # said as where: still read, and out of the area
     assert typo.outside_place is not None and typo.outside_place.name.startswith("Lansing")
+
+
+@pytest.mark.parametrize(
+    ("query", "place"),
+    [("a gutter check somewhere downriver", "Southgate"), ("who flies in southeast Michigan", "Detroit")],
+)
+def test_regions_of_the_area_customers_name(parser: QueryParser, query: str, place: str) -> None:
+    it = parser.parse(query)
+    assert it.place is not None and it.place.name == place and it.outside_place is None
+
+
+def test_a_parcel_of_land_is_mapping_and_a_parcel_to_send_is_delivery(parser: QueryParser) -> None:
+    assert parser.parse("the wooded parcel behind the house").category == "mapping_surveying"
+    assert parser.parse("a parcel to send across town").category == "delivery"

@@ -243,3 +243,8 @@ def test_equipment_asked_as_a_drone_with_it_refines_the_service() -> None:
 def test_a_walk_through_asked_for_later_stays_real_estate() -> None:
     it = _it("listing photos for a condo in Novi", "also a video walkthrough of the rooms").interpreted
     assert it is not None and it.category == "real_estate"
+
+
+def test_a_landmark_across_or_over_which_the_place_lies_names_no_service() -> None:
+    it = _it("medical supplies flown to a clinic in Sarnia", "ok Port Huron then, just across the bridge").interpreted
+    assert it is not None and it.category == "delivery" and it.place and it.place.name == "Port Huron"
