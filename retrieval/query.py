@@ -46,6 +46,7 @@ _U1 = "|".join(w for w in _UNITS if w != "a")  # "twenty a month" is not 21
 # "a hundred", "two hundred and fifty", "seventy five", "a grand", "2 grand": prices said in words
 _SPELLED = re.compile(
     rf"\b(?:(?P<h>{_U})\s+hundred(?:\s+and)?(?:\s+(?P<ht>{_T}))?(?:\s+(?P<hu>{_U1}))?"
+    rf"|(?P<su>{_U1})[\s-]+(?P<st>{_T})(?:[\s-]+(?P<sv>{_U1}))?"  # "two fifty (five)": the hundred left out
     rf"|(?P<t>{_T})(?:[\s-]+(?P<tu>{_U1}))?|(?P<g>{_U}|\d+)\s+grand)\b"
 )
 _GENERIC = frozenset(
@@ -132,6 +133,8 @@ def _spelled(m: re.Match[str]) -> str:
 
     if m.group("g") is not None:
         return str(unit(m.group("g")) * 1000)
+    if m.group("su") is not None:
+        return str(unit(m.group("su")) * 100 + _TENS[m.group("st")] + unit(m.group("sv")))
     if m.group("h") is not None:
         return str(unit(m.group("h")) * 100 + _TENS.get(m.group("ht") or "", 0) + unit(m.group("hu")))
     return str(_TENS[m.group("t")] + unit(m.group("tu")))

@@ -107,6 +107,9 @@ CATEGORY_PHRASES: dict[Category, list[tuple[float, list[str]]]] = {
         (3.0, [r"crops?", r"spray(?:ing|s|ed|er)?", r"dust(?:ing|er)", r"farms?", r"farm(?:ing|er|ers)",
                r"agricultur\w*", "ndvi", r"orchards?", r"vineyards?"]),
         (2.0, [r"cows?", r"pastures?", r"herds?", "horses", "sheep", "goats"]),
+        # how the crop is doing: "which rows are growing well", "the vines look stressed"
+        (2.0, [r"yields?", r"(?:plant|crop|vine|tree) (?:health|stress)", r"growing (?:well|poorly|good|bad)",
+               r"stressed (?:plants|crops|vines|trees|rows)"]),
         (2.0, [r"fields?", r"seed(?:ing)?", "cover crops?", "livestock", "cattle", "corn", r"soybeans?", "fungicide",
                "herbicide", r"(?<!\d )(?<!\d-)(?<!\d)acres?"]),  # "5 acres" is a size
     ],

@@ -94,6 +94,9 @@ def test_outside_the_service_area(parser: QueryParser) -> None:
         ("thermal scan, can't afford much, like $220?", 220.0, None),
         ("the club can afford 3 lessons", None, None),
         ("we shouldn't go over $90 for the courier", 90.0, None),
+        # the hundred left out, as prices are said aloud
+        ("a gutter check for two fifty or less", 250.0, None),
+        ("thermal scan, under three twenty five", 325.0, None),
     ],
 )
 def test_price_and_distance(parser: QueryParser, query: str, price: float | None, radius: float | None) -> None:
@@ -373,6 +376,8 @@ def test_a_service_said_as_a_past_participle(parser: QueryParser, query: str, ca
         ("our new clinic being built on Main St", "construction"),
         ("an orthophoto of the school grounds", "mapping_surveying"),
         ("keep an eye on the herd in the north pasture", "agriculture"),
+        ("which rows are growing poorly this year", "agriculture"),
+        ("the hops look stressed, is it the plant health", "agriculture"),
         ("teach our staff pix4d", "training"),
         ("spare parts dropped at the plant gate", "delivery"),
     ],
