@@ -56,7 +56,11 @@ _ABOUT_SHOWN = re.compile(
     r"^\W*(?:(?:and|so|but|ok|okay|also|great|cool|thanks|hmm)\W+)*(?:"
     r"(?:do|does|did|can|could|will|would|are|is|were|have|has)\s+"
     r"(?:they|them|those|these|it|any|either|both|all|one|that|this|the (?:first|second|third|last|cheapest)|you)\b"
-    r"|which\s+(?:one|ones|of)\b|(?:any|either|none|all|both|one|each) of (?:them|those|these|the|you)\b)",
+    r"|which\s+(?:one|ones|of)\b|(?:any|either|none|all|both|one|each) of (?:them|those|these|the|you)\b"
+    # "how about the second, ...", "the first one, does it ...", "is there one that ...", "any that also ..."
+    r"|(?:(?:how|what) about )?the (?:first|second|third|last|1st|2nd|3rd)\b"
+    r"(?! (?:time|house|home|property|place|lot|building|site|location|job|address|field|farm|wedding|event))"
+    r"|(?:can i get|is there|are there|got|any) (?:one|ones) (?:that|who|with)\b|any (?:that|who)\b)",
     re.IGNORECASE,
 )
 # Features that say when, not what: alone they ask for nothing ("nice day for flying today")

@@ -130,7 +130,7 @@ CATEGORY_PHRASES: dict[Category, list[tuple[float, list[str]]]] = {
     ],
     "training": [
         (3.5, [r"(?:mapping|photogrammetry|flight planning) software", "pix4d", "dronedeploy",
-               r"thermal (?:camera )?(?:training|course|class|certification)"]),
+               r"thermal (?:camera )?(?:training|courses?|class(?:es)?|certification|lessons?)"]),
         (3.0, [r"train(?:ing|er)?", r"lessons?", "learn to fly", r"courses?", r"class(?:es)?", "flight school",
                r"part 107 (?:test|exam|prep|course|certification|license|licence|certificate)",
                r"(?:get|earn|pass|study for|prepare for|prep for) (?:my |the |your |a )?part 107",

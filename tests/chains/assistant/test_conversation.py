@@ -248,3 +248,21 @@ def test_a_walk_through_asked_for_later_stays_real_estate() -> None:
 def test_a_landmark_across_or_over_which_the_place_lies_names_no_service() -> None:
     it = _it("medical supplies flown to a clinic in Sarnia", "ok Port Huron then, just across the bridge").interpreted
     assert it is not None and it.category == "delivery" and it.place and it.place.name == "Port Huron"
+
+
+@pytest.mark.parametrize(
+    ("first", "question", "category"),
+    [
+        ("gutter check in Redford", "what about the 2nd one, could they email pictures to me", "inspection"),
+        ("listing photos of a ranch in Milford", "is there one that can draw the lot lines on it", "real_estate"),
+        ("drone classes near Dexter", "any that also do mapping?", "training"),
+    ],
+)
+def test_a_question_about_one_of_the_results_keeps_the_service(first: str, question: str, category: str) -> None:
+    it = _it(first, question).interpreted
+    assert it is not None and it.category == category
+
+
+def test_the_second_place_of_the_customer_is_no_question_about_the_results() -> None:
+    it = _it("gutter check in Redford", "the second house is in Toledo though").interpreted
+    assert it is not None and it.outside_place is not None
