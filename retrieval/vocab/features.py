@@ -29,8 +29,8 @@ FEATURES: dict[str, Feature] = {
     "night_ops": Feature((r"night(?:time|s)?", "after dark", "overnight", "at dusk", "evening", "tonight",
                           "after hours", "before (?:sunrise|dawn)", "after sunset", "(?:after|at) sundown")),
     "thermal_camera": Feature(
-        (r"thermal", r"infra-?red", "heat loss", "flir", "heat signature", r"heat (?:vision|cameras?|sensing|seeking)",
-         r"ir (?:cameras?|imaging|scans?|sensors?)"),
+        (r"thermal", r"infra-?red", "heat loss", "flir", "heat signature",
+         r"heat (?:vision|cameras?|cams?|sensing|seeking)", r"ir (?:cameras?|imaging|scans?|sensors?)"),
         implied_by=("thermal_imaging", "thermal training"),
     ),
     "lidar": Feature(("lidar", "laser scan(?:ning)?", "point clouds?", "bare earth",

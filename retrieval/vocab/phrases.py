@@ -83,6 +83,7 @@ NEGATIONS = (
 SCENERY_WHERE = (
     r"(?:\b(?:on|at|in|near|by|outside(?: of)?|behind|beside|next to|across(?: from)?|over|inside)\s+"
     r"(?:(?:a|an|the|our|my|his|her|their|your|this|that)\s+)?"
+    r"|\bof\s+(?:our|my|his|her|their)\s+"  # and what is pictured: "shots of our farm"
     r"|\bfor\s+(?:our|my|his|her|their|the)\s+"  # and for whom: "training for our fire department"
     r"|\bto\s+(?:our|my|his|her|their)\s+)(?:[a-z]+\s+)?$"  # and where to: "parts out to our job site"
 )

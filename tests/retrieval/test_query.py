@@ -380,6 +380,10 @@ def test_a_service_said_as_a_past_participle(parser: QueryParser, query: str, ca
         ("the hops look stressed, is it the plant health", "agriculture"),
         ("teach our staff pix4d", "training"),
         ("spare parts dropped at the plant gate", "delivery"),
+        ("some nice shots of our orchard for the farm stand's calendar", "aerial_photography"),
+        ("a canvas print of the cottage from above", "aerial_photography"),
+        ("is the caulking failing up on the high-rise", "inspection"),
+        ("a heat cam to see where the critters get in", "thermal_imaging"),
     ],
 )
 def test_customers_words_for_what_they_need(parser: QueryParser, query: str, category: str) -> None:
