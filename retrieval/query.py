@@ -37,7 +37,11 @@ _TOKEN = re.compile(r"[a-z0-9]+")
 _ASK = re.compile(r"\b(?:and|but|so|want|wants|need|needs|looking|like to|would like|hoping)\b")
 _PERIOD = re.compile(r"\.(?=\s|$)")
 _SCENERY = 1 / 3  # the weight of a service word that only sets the scene
-_JOINED = frozenset({"", "or", "nor", "/", "and/or"})  # between two phrases turned down by one "no"
+_JOINED = frozenset({"", "or", "nor", "/", "and/or"})
+_LANDMARK = re.compile(r"\b(?:north|south|east|west)(?:east|west)?\s+of\s+(?:the\s+)?$")
+# before a word, a determiner says it is a thing ("the attic", "our landing"): no typo'd place name
+_DETERMINERS = frozenset({"the", "a", "an", "my", "our", "your", "his", "her", "their", "this", "that", "these",
+                          "those", "its"})  # between two phrases turned down by one "no"
 _WATER = frozenset({"lake"})  # "Lake St. Clair" is water, not the city of St. Clair ("Lake Orion" is a place name)
 _UNITS = {"a": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9}
 _TENS = {"twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80, "ninety": 90}
@@ -205,6 +209,8 @@ class QueryParser:
                 cand = " ".join(gram)
                 if len(cand) < 5:
                     continue
+                if i > 0 and tokens[i - 1] in _DETERMINERS:
+                    continue
                 placed = i > 0 and tokens[i - 1] in PREPOSITIONS
                 cutoff = 78 if placed else 85
                 hit = process.extractOne(cand, self._choices.keys(), scorer=fuzz.ratio, score_cutoff=cutoff)
@@ -299,6 +305,8 @@ class QueryParser:
         out.features = [f for f, p in FEATURE_PATTERNS.items() if _asked(p, low)]
         inside = [(k, m) for k, m in enumerate(matches) if isinstance(m.place, Place)]
         said = [m for k, m in inside if not _negated(low, spans[lead[k]].start())] or [m for _, m in inside]
+        # "north of Detroit, Royal Oak": a place said as a landmark gives way to the place meant
+        said = [m for m in said if not _LANDMARK.search(low, 0, spans[m.start].start())] or said
         if said:  # the most precise: a town over its county or region ("in the thumb, near Imlay City")
             here = next((m for m in said if not m.place.is_county), said[0])  # type: ignore[union-attr]
             out.place = _ref(here.place)

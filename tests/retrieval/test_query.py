@@ -429,3 +429,15 @@ def test_regions_of_the_area_customers_name(parser: QueryParser, query: str, pla
 def test_a_parcel_of_land_is_mapping_and_a_parcel_to_send_is_delivery(parser: QueryParser) -> None:
     assert parser.parse("the wooded parcel behind the house").category == "mapping_surveying"
     assert parser.parse("a parcel to send across town").category == "delivery"
+
+
+def test_a_word_after_a_determiner_is_no_typo_of_a_place(parser: QueryParser) -> None:
+    it = parser.parse("a thermal look at our attic insulation")
+    assert it.place is None and it.outside_place is None
+    assert parser.parse("gutters in Attic").place is not None  # said as where, a typo of Attica still is
+
+
+def test_a_place_said_as_a_landmark_gives_way_to_the_place_meant(parser: QueryParser) -> None:
+    it = parser.parse("we're just west of Ann Arbor, in Dexter")
+    assert it.place is not None and it.place.name == "Dexter"
+    assert parser.parse("the farm is south of Lapeer").place.name == "Lapeer"  # type: ignore[union-attr]
