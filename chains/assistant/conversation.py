@@ -71,9 +71,16 @@ _COVER = re.compile(r"\b(?:covers?|serves?|service|comes?|travels?|go|goes|drive
 _SWITCH = re.compile(r"\b(?:instead|rather|change of plans|switch|scratch|never ?mind|forget|cancel)\b")
 # A cap said again as a bare number once a cap was set ("wait, 300 was wrong, more like 450")
 _RECAP = re.compile(
-    r"\b(?:more like|closer to|make (?:that|it)|change (?:that|it) to|i meant|meant to say|meant|say)\s+"
+    r"(?:\b(?:more like|closer to|make (?:that|it)|change (?:that|it) to|i meant|meant to say|meant|say)\s+"
+    # "sorry, 5000" (a turn that only corrects the number), "budget is higher, like 1500"
+    r"|^\W*(?:sorry|oops|whoops|typo|correction|i mean)\W+|\b(?:higher|bigger|more|raise it)(?: to)?[,:]?\s+)"
     r"(?:(?:about|around|maybe|like)\s+)?\$?\s*(?P<n>\d[\d,]*)(?![\d,])(?P<k>k\b)?"
     r"(?=\s*(?:$|[.,!?;)]|dollars|bucks|usd|max|tops|or |per |a |an |each |for |instead|then|total))"
+)
+# A cap taken back: "budget doesn't matter", "price is no object"
+_UNCAP = re.compile(
+    r"\b(?:budget|price|cost|money)s? (?:doesnt|does not|dont|isnt|is not|wont be) (?:matter|an issue|a concern|"
+    r"a problem)|\bno budget\b|\bprice is no object|\b(?:any|whatever) (?:price|budget)\b"
 )
 # Someone else's place, where the job happens ("my buddy has a farm there", "my in-laws' barn"): it names no
 # service (the customer's own "we have a roof leak" may)
@@ -244,12 +251,14 @@ def condense(turns: list[str], parser: QueryParser) -> Request:
             it.max_price = float(again["n"].replace(",", "")) * (1000 if again["k"] else 1) if again else None
         if it.max_price is not None:
             merged.max_price = it.max_price
+        elif _UNCAP.search(low):
+            merged.max_price = None
         if it.radius_miles is not None:
             merged.radius_miles = it.radius_miles
         merged.features = list(dict.fromkeys([*merged.features, *it.features]))
         merged.insured = True if it.insured else merged.insured
         words += [w for w in _content(it) if w not in words]
-        order = _order(raw) or order
+        order = (None if _UNCAP.search(low) else _order(raw)) or order
     wanted = (merged.category, merged.place, merged.outside_place, merged.max_price, merged.insured)
     if all(v is None for v in wanted) and not set(merged.features) - _WHEN:  # "flying today?" asks for nothing
         return Request(None, order=order)

@@ -266,3 +266,11 @@ def test_a_question_about_one_of_the_results_keeps_the_service(first: str, quest
 def test_the_second_place_of_the_customer_is_no_question_about_the_results() -> None:
     it = _it("gutter check in Redford", "the second house is in Toledo though").interpreted
     assert it is not None and it.outside_place is not None
+
+
+def test_a_cap_corrected_by_a_bare_number_or_taken_back() -> None:
+    assert _it("orthomosaic in Saline under 400", "oops, 4000").interpreted.max_price == 4000  # type: ignore[union-attr]
+    raised = _it("orthomosaic in Saline under 400", "we can go higher: 900").interpreted
+    assert raised is not None and raised.max_price == 900
+    gone = _it("orthomosaic in Saline under 400", "honestly the price isn't a concern")
+    assert gone.interpreted is not None and gone.interpreted.max_price is None and gone.order == "relevance"
