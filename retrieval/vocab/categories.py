@@ -120,6 +120,9 @@ CATEGORY_PHRASES: dict[Category, list[tuple[float, list[str]]]] = {
         (3.0, ["construction", r"job ?sites?", r"contractors?", r"builders?", r"(?:site|build) progress",
                r"progress (?:photos?|pics?|pictures?|shots?|videos?|updates?|monitoring|reports?)", "as-built",
                "earthwork", "groundbreaking", r"site (?:photos?|pics?|pictures?|shots?)", "being built"]),
+        # a build followed over time: "monthly updates for the board", "we're building a new school"
+        (2.0, [r"(?:monthly|weekly|biweekly|regular) (?:updates?|flyovers?|fly-?overs?|site visits?)",
+               r"(?:were|we are|they are|theyre|currently) (?:building|constructing|putting up)"]),
         (2.0, ["time-?lapse", "site plan(?:ning)?", r"safety audits?", r"excavat(?:ion|ing|ors?)", "cut and fill",
                "new build", "dirt", "general contractor"]),
     ],

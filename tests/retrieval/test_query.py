@@ -374,6 +374,7 @@ def test_a_service_said_as_a_past_participle(parser: QueryParser, query: str, ca
         # and the rest of the trades
         ("progress pics every friday on the warehouse", "construction"),
         ("our new clinic being built on Main St", "construction"),
+        ("we're putting up a church hall and the pastor wants weekly updates, video is fine", "construction"),
         ("an orthophoto of the school grounds", "mapping_surveying"),
         ("keep an eye on the herd in the north pasture", "agriculture"),
         ("which rows are growing poorly this year", "agriculture"),
