@@ -37,7 +37,11 @@ _TOKEN = re.compile(r"[a-z0-9]+")
 _ASK = re.compile(r"\b(?:and|but|so|want|wants|need|needs|looking|like to|would like|hoping)\b")
 _PERIOD = re.compile(r"\.(?=\s|$)")
 _SCENERY = 1 / 3  # the weight of a service word that only sets the scene
-_JOINED = frozenset({"", "or", "nor", "/", "and/or"})  # between two phrases turned down by one "no"
+_JOINED = frozenset({"", "or", "nor", "/", "and/or"})
+_LANDMARK = re.compile(r"\b(?:north|south|east|west)(?:east|west)?\s+of\s+(?:the\s+)?$")
+# before a word, a determiner says it is a thing ("the attic", "our landing"): no typo'd place name
+_DETERMINERS = frozenset({"the", "a", "an", "my", "our", "your", "his", "her", "their", "this", "that", "these",
+                          "those", "its"})  # between two phrases turned down by one "no"
 _WATER = frozenset({"lake"})  # "Lake St. Clair" is water, not the city of St. Clair ("Lake Orion" is a place name)
 _UNITS = {"a": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9}
 _TENS = {"twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80, "ninety": 90}
@@ -46,6 +50,7 @@ _U1 = "|".join(w for w in _UNITS if w != "a")  # "twenty a month" is not 21
 # "a hundred", "two hundred and fifty", "seventy five", "a grand", "2 grand": prices said in words
 _SPELLED = re.compile(
     rf"\b(?:(?P<h>{_U})\s+hundred(?:\s+and)?(?:\s+(?P<ht>{_T}))?(?:\s+(?P<hu>{_U1}))?"
+    rf"|(?P<su>{_U1})[\s-]+(?P<st>{_T})(?:[\s-]+(?P<sv>{_U1}))?"  # "two fifty (five)": the hundred left out
     rf"|(?P<t>{_T})(?:[\s-]+(?P<tu>{_U1}))?|(?P<g>{_U}|\d+)\s+grand)\b"
 )
 _GENERIC = frozenset(
@@ -132,6 +137,8 @@ def _spelled(m: re.Match[str]) -> str:
 
     if m.group("g") is not None:
         return str(unit(m.group("g")) * 1000)
+    if m.group("su") is not None:
+        return str(unit(m.group("su")) * 100 + _TENS[m.group("st")] + unit(m.group("sv")))
     if m.group("h") is not None:
         return str(unit(m.group("h")) * 100 + _TENS.get(m.group("ht") or "", 0) + unit(m.group("hu")))
     return str(_TENS[m.group("t")] + unit(m.group("tu")))
@@ -202,8 +209,13 @@ class QueryParser:
                 cand = " ".join(gram)
                 if len(cand) < 5:
                     continue
-                cutoff = 78 if i > 0 and tokens[i - 1] in PREPOSITIONS else 85
+                if i > 0 and tokens[i - 1] in _DETERMINERS:
+                    continue
+                placed = i > 0 and tokens[i - 1] in PREPOSITIONS
+                cutoff = 78 if placed else 85
                 hit = process.extractOne(cand, self._choices.keys(), scorer=fuzz.ratio, score_cutoff=cutoff)
+                if hit is not None and not placed and isinstance(self._names[self._choices[hit[0]]], OutsidePlace):
+                    continue  # "no landing spot" is no Lansing: a guessed place outside the area needs "in ..."
                 if hit is not None and (best is None or (hit[1], n) > best[:2]):
                     best = (hit[1], n, _Match(i, i + n, self._names[self._choices[hit[0]]], fuzzy=True))
         return [best[2]] if best else []
@@ -293,6 +305,8 @@ class QueryParser:
         out.features = [f for f, p in FEATURE_PATTERNS.items() if _asked(p, low)]
         inside = [(k, m) for k, m in enumerate(matches) if isinstance(m.place, Place)]
         said = [m for k, m in inside if not _negated(low, spans[lead[k]].start())] or [m for _, m in inside]
+        # "north of Detroit, Royal Oak": a place said as a landmark gives way to the place meant
+        said = [m for m in said if not _LANDMARK.search(low, 0, spans[m.start].start())] or said
         if said:  # the most precise: a town over its county or region ("in the thumb, near Imlay City")
             here = next((m for m in said if not m.place.is_county), said[0])  # type: ignore[union-attr]
             out.place = _ref(here.place)

@@ -56,7 +56,11 @@ _ABOUT_SHOWN = re.compile(
     r"^\W*(?:(?:and|so|but|ok|okay|also|great|cool|thanks|hmm)\W+)*(?:"
     r"(?:do|does|did|can|could|will|would|are|is|were|have|has)\s+"
     r"(?:they|them|those|these|it|any|either|both|all|one|that|this|the (?:first|second|third|last|cheapest)|you)\b"
-    r"|which\s+(?:one|ones|of)\b|(?:any|either|none|all|both|one|each) of (?:them|those|these|the|you)\b)",
+    r"|which\s+(?:one|ones|of)\b|(?:any|either|none|all|both|one|each) of (?:them|those|these|the|you)\b"
+    # "how about the second, ...", "the first one, does it ...", "is there one that ...", "any that also ..."
+    r"|(?:(?:how|what) about )?the (?:first|second|third|last|1st|2nd|3rd)\b"
+    r"(?! (?:time|house|home|property|place|lot|building|site|location|job|address|field|farm|wedding|event))"
+    r"|(?:can i get|is there|are there|got|any) (?:one|ones) (?:that|who|with)\b|any (?:that|who)\b)",
     re.IGNORECASE,
 )
 # Features that say when, not what: alone they ask for nothing ("nice day for flying today")
@@ -67,12 +71,41 @@ _COVER = re.compile(r"\b(?:covers?|serves?|service|comes?|travels?|go|goes|drive
 _SWITCH = re.compile(r"\b(?:instead|rather|change of plans|switch|scratch|never ?mind|forget|cancel)\b")
 # A cap said again as a bare number once a cap was set ("wait, 300 was wrong, more like 450")
 _RECAP = re.compile(
-    r"\b(?:more like|closer to|make (?:that|it)|change (?:that|it) to|i meant|meant to say|meant|say)\s+"
+    r"(?:\b(?:more like|closer to|make (?:that|it)|change (?:that|it) to|i meant|meant to say|meant|say)\s+"
+    # "sorry, 5000" (a turn that only corrects the number), "budget is higher, like 1500"
+    r"|^\W*(?:sorry|oops|whoops|typo|correction|i mean)\W+|\b(?:higher|bigger|more|raise it)(?: to)?[,:]?\s+)"
     r"(?:(?:about|around|maybe|like)\s+)?\$?\s*(?P<n>\d[\d,]*)(?![\d,])(?P<k>k\b)?"
     r"(?=\s*(?:$|[.,!?;)]|dollars|bucks|usd|max|tops|or |per |a |an |each |for |instead|then|total))"
 )
+# A cap taken back: "budget doesn't matter", "price is no object"
+_UNCAP = re.compile(
+    r"\b(?:budget|price|cost|money)s? (?:doesnt|does not|dont|isnt|is not|wont be) (?:matter|an issue|a concern|"
+    r"a problem)|\bno budget\b|\bprice is no object|\b(?:any|whatever) (?:price|budget)\b"
+)
+# Someone else's place, where the job happens ("my buddy has a farm there", "my in-laws' barn"): it names no
+# service (the customer's own "we have a roof leak" may)
+_KIN = (r"(?:buddy|friend|pal|dad|father|mom|mother|uncle|aunt|cousin|brother|sister|neighbou?r|family|"
+        r"grandpa|grandma|grandparent|in-?law|boss|client)")
+_THEIRS = re.compile(
+    rf"\b(?:(?:my|our|a|his|her|their)\s+{_KIN}s?\s+(?:has|have|had|owns?|runs?|got)\s+|{_KIN}s\s+)"
+    r"(?:(?:a|an|the|some|this|that|their|his|her)\s+)?(?:[a-z]+\s+)?$"
+)
+# An outside place said as where someone comes from, not where the job is ("we moved here from Chicago", "my
+# brother in Toledo", "the band flies in from Toronto"): it moves nothing, and a plain "from X" moves nothing
+# either once a place of ours is known ("roof inspection in Monroe" then "I'll drive up from Toledo")
+_PASSING = re.compile(
+    r"(?:\b(?:moved|moving|relocated|relocating|transferred|came|coming|driving|drove|flying|flew|visiting|"
+    r"originally|here|up|down|over|in|out|back)\s+from"
+    r"|\bused to (?:live|be|work|stay) (?:in|near|by|around)|\bgrew up (?:in|near|around)|\bback (?:home )?in"
+    # "my brother in Toledo" (but "it's for my mom in Toledo" says where the job is)
+    rf"|(?<!for )\b(?:my|our|his|her|their)\s+{_KIN}s?\s+(?:(?:who\s+)?(?:lives?|living|is|are|works?|stays?)\s+)?"
+    r"(?:(?:over|down|up|out)\s+)?(?:in|near))"
+    r"\s+$"
+)
+_FROM = re.compile(r"\bfrom\s+(?:[a-z]+[,;]?\s+){0,3}$")
 # Words that point at the listings shown ("their drones", "one with", "any of those")
-_SHOWN = re.compile(r"\b(?:they|them|their|theirs|those|these|(?:one|ones|any|anyone|someone|somebody) with)\b")
+_SHOWN = re.compile(
+    r"\b(?:they|them|their|theirs|those|these|(?:one|ones|any|anyone|someone|somebody|something|drones?) with)\b")
 # Words of a turn that carry nothing to search ("which one", "any of them"): the parser keeps them.
 _FILLER_WORDS = """
     one ones them those which other others more else any also too much many how does do did im ive id whats
@@ -148,10 +181,26 @@ def _incidental(low: str, category: str, earlier: list[tuple[str, list[str]]]) -
         g.span() for p in FEATURE_PATTERNS.values() for g in p.finditer(low)]
     return bool(said) and all(
         SCENERY_WHERE_PATTERN.search(low, max(0, m.start() - 40), m.start()) is not None
+        or _THEIRS.search(low, max(0, m.start() - 60), m.start()) is not None
         or any(category not in cats and re.search(rf"\b{re.escape(m.group(0))}\b", text) for text, cats in earlier)
         or any(a < m.end() and m.start() < b for a, b in gear)
         for m in said
     )
+
+
+def _in_passing(low: str, it: Interpreted, merged: Interpreted, parser: QueryParser) -> bool:
+    """Whether the outside place of this turn (normalised: `low`) is said as where someone comes from or lives,
+    not where the job is (`_PASSING`; a plain "from" too when a place of ours is already known)."""
+    assert it.outside_place is not None
+    name = it.outside_place.name.split(",")[0]
+    names = next(((o.name, *o.aliases) for o in parser.gazetteer.outside if o.name == name), (name,))
+    for n in names:
+        m = re.search(rf"\b{re.escape(normalize(n))}\b", low)
+        if m is not None:
+            before = low[max(0, m.start() - 50) : m.start()]
+            plain = merged.place is not None and _FROM.search(before) is not None
+            return plain or _PASSING.search(before) is not None
+    return False
 
 
 def condense(turns: list[str], parser: QueryParser) -> Request:
@@ -183,6 +232,8 @@ def condense(turns: list[str], parser: QueryParser) -> Request:
             if back:
                 it.categories = [c for c in it.categories if c not in back]
                 it.category = it.categories[0] if it.categories else None
+        if it.place is None and it.outside_place is not None and _in_passing(low, it, merged, parser):
+            it.outside_place = None
         earlier.append((low, list(it.categories)))
         if it.category is not None and merged.category is not None and it.category not in merged.categories:
             words, order = [], "relevance"  # a new topic: what was asked for the old one no longer holds
@@ -200,12 +251,14 @@ def condense(turns: list[str], parser: QueryParser) -> Request:
             it.max_price = float(again["n"].replace(",", "")) * (1000 if again["k"] else 1) if again else None
         if it.max_price is not None:
             merged.max_price = it.max_price
+        elif _UNCAP.search(low):
+            merged.max_price = None
         if it.radius_miles is not None:
             merged.radius_miles = it.radius_miles
         merged.features = list(dict.fromkeys([*merged.features, *it.features]))
         merged.insured = True if it.insured else merged.insured
         words += [w for w in _content(it) if w not in words]
-        order = _order(raw) or order
+        order = (None if _UNCAP.search(low) else _order(raw)) or order
     wanted = (merged.category, merged.place, merged.outside_place, merged.max_price, merged.insured)
     if all(v is None for v in wanted) and not set(merged.features) - _WHEN:  # "flying today?" asks for nothing
         return Request(None, order=order)

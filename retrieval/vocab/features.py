@@ -27,25 +27,37 @@ class Feature:
 
 FEATURES: dict[str, Feature] = {
     "night_ops": Feature((r"night(?:time|s)?", "after dark", "overnight", "at dusk", "evening", "tonight",
-                          "after hours", "before (?:sunrise|dawn)", "after sunset")),
+                          "after hours", "before (?:sunrise|dawn)", "after sunset", "(?:after|at) sundown")),
     "thermal_camera": Feature(
-        (r"thermal", r"infra-?red", "heat loss", "flir", "heat signature", r"heat (?:vision|cameras?|sensing|seeking)"),
+        (r"thermal", r"infra-?red", "heat loss", "flir", "heat signature",
+         r"heat (?:vision|cameras?|cams?|sensing|seeking)", r"ir (?:cameras?|imaging|scans?|sensors?)"),
         implied_by=("thermal_imaging", "thermal training"),
     ),
-    "lidar": Feature(("lidar", "laser scan(?:ning)?", "point clouds?")),
+    "lidar": Feature(("lidar", "laser scan(?:ning)?", "point clouds?", "bare earth",
+                      # what only a laser sees: the ground under the trees
+                      r"(?:through|under|below|beneath) (?:the |all the |those )?(?:trees|canopy|woods|brush|leaves)")),
     "same_day": Feature(("same[- ]day", "today", "asap", "urgent(?:ly)?", "right away", "rush", "(?:on )?short notice",
-                         "last[- ]minute", "tonight", "this (?:morning|afternoon|evening)", "right now")),
-    "rtk_gps": Feature(("rtk", "survey[- ]grade", "centimeter")),
+                         "last[- ]minute", "tonight", "this (?:morning|afternoon|evening)", "right now",
+                         "(?:by|before) (?:the )?end of (?:the )?(?:day|business)")),
+    "rtk_gps": Feature(("rtk", "survey[- ]grade", "centimeter", r"survey[- ]accura(?:te|cy)",
+                        r"(?:within|to) (?:an|one|1|a couple|two|2) (?:inch|inches|cm)",
+                        r"(?:inch|cm)[- ](?:level|accurate|accuracy)")),
     "multispectral": Feature(("multispectral", "ndvi", "crop health"), implied_by=("ndvi crop health maps",)),
-    "4k_video": Feature(("4k", r"5k(?= (?:video|camera|footage|resolution|quality|cinema))", "6k")),  # a 5k is a race
+    "4k_video": Feature(("4k", r"5k(?= (?:video|camera|footage|resolution|quality|cinema))", "6k",  # a 5k is a race
+                         r"ultra ?hd", "uhd")),
     "fpv": Feature(("fpv", "fly[- ]through")),
-    "live_stream": Feature((r"live ?stream(?:ing|s|ed)?", "live video", "live feed")),
-    "emergency_callout": Feature(("24/7", r"24 ?hours?", r"emergenc(?:y|ies)")),
+    "live_stream": Feature((r"live ?stream(?:ing|s|ed)?", "live video", "live feed", r"broadcast(?:s|ing|ed)?",
+                            r"(?:watch|see|view)(?:ing)? (?:it |them |everything )?live")),
+    "emergency_callout": Feature(("24/7", r"24 7", r"24 ?hours?", r"emergenc(?:y|ies)", "on call",
+                                  "around the clock")),
     "weekend_availability": Feature((r"weekends?", r"saturdays?", r"sundays?")),
-    "indoor_flight": Feature(("indoors?", "inside (?:a |the )?(?:warehouse|building|tank)")),
-    "tethered": Feature(("tether(?:ed)?",)),
+    "indoor_flight": Feature(("indoors?", "inside (?:of )?(?:a |the |my |our |their )?"
+                              "(?:warehouse|building|tank|house|home|church|gym|arena|factory|barn|venue)")),
+    "tethered": Feature(("tether(?:ed)?", r"on (?:a|the) (?:cord|cable|leash|power line)",
+                         r"(?:no|without|never) (?:battery|batteries) (?:swaps?|changes?)",
+                         r"(?:cable|cord)[- ]powered")),
     "spray_system": Feature(
-        (r"spray(?:ing)?", r"crop dust(?:ing)?"), implied_by=("crop spraying", "orchard and vineyard spraying")
+        (r"spray(?:ing|ed)?", r"crop dust(?:ing)?"), implied_by=("crop spraying", "orchard and vineyard spraying")
     ),
     "payload_drop": Feature(("payload drop", r"winch(?:ed)?", r"lower(?:ed)? (?:a |the )?(?:package|parcel)s?")),
 }

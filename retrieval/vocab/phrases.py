@@ -42,7 +42,12 @@ FILTER_PHRASES: tuple[FilterPhrase, ...] = (
         "max_price",
         r"\b(?:under|below|less than|cheaper than|max(?:imum)?|up to|no more than|at most|budget(?: of| is)?|"
         # "I don't want to spend more than 150", "can't pay over $80": a cap said as a refusal
-        r"(?:dont|do not|wont|will not|cant|cannot|not)\s+(?:\w+\s+){0,2}?(?:spend|pay)\s+(?:more than|over|above))"
+        r"(?:dont|do not|wont|will not|cant|cannot|shouldnt|should not|not)\s+(?:\w+\s+){0,2}?(?:spend|pay|go)\s+"
+        r"(?:more than|over|above)|"
+        # "we can only afford 200", "can't afford a lot, maybe 300?": what they can afford (two digits at least:
+        # "afford 2 visits" is no price)
+        r"afford(?:\s+(?:a lot|much|too much|more|a ton)(?:\s+than)?)?[\s,;-]*(?:(?:maybe|so|just|probably|only)\s+)?"
+        r"(?=(?:(?:a|like|about|around|roughly)\s+)?\$?\s*\d{2}))"
         r"\s*(?:(?:a|like|about|around|roughly)\s+)?" + _NUM,
     ),
     FilterPhrase("max_price", r"<=?\s*" + _NUM),
@@ -76,9 +81,11 @@ NEGATIONS = (
 # words before a service word that make it scenery, not the ask (it weighs a third): where ("everyone in the
 # field", "a barn on our farm") and who the customer is ("we run a strawberry farm", "he's been farming it")
 SCENERY_WHERE = (
-    r"(?:\b(?:on|at|in|near|by|outside(?: of)?|behind|beside|next to|across from|inside)\s+"
+    r"(?:\b(?:on|at|in|near|by|outside(?: of)?|behind|beside|next to|across(?: from)?|over|inside)\s+"
     r"(?:(?:a|an|the|our|my|his|her|their|your|this|that)\s+)?"
-    r"|\bfor\s+(?:our|my|his|her|their|the)\s+)(?:[a-z]+\s+)?$"  # and for whom: "training for our fire department"
+    r"|\bof\s+(?:our|my|his|her|their)\s+"  # and what is pictured: "shots of our farm"
+    r"|\bfor\s+(?:our|my|his|her|their|the)\s+"  # and for whom: "training for our fire department"
+    r"|\bto\s+(?:our|my|his|her|their)\s+)(?:[a-z]+\s+)?$"  # and where to: "parts out to our job site"
 )
 SCENERY_WHO = (
     r"\b(?:i|we|he|she|they|my|our|his|her|their)\b(?:\s+[a-z]+){0,3}?\s+"

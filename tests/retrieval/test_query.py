@@ -89,6 +89,14 @@ def test_outside_the_service_area(parser: QueryParser) -> None:
         ("forty five acres to spray", None, None),
         ("inspector 15 miles max from Troy", None, None),
         ("I'd spend more than $500 for a great wedding film", None, None),
+        # what the customer can afford, and a cap said as "go over"
+        ("we could maybe afford 175 for a chimney look", 175.0, None),
+        ("thermal scan, can't afford much, like $220?", 220.0, None),
+        ("the club can afford 3 lessons", None, None),
+        ("we shouldn't go over $90 for the courier", 90.0, None),
+        # the hundred left out, as prices are said aloud
+        ("a gutter check for two fifty or less", 250.0, None),
+        ("thermal scan, under three twenty five", 325.0, None),
     ],
 )
 def test_price_and_distance(parser: QueryParser, query: str, price: float | None, radius: float | None) -> None:
@@ -308,3 +316,129 @@ def test_insurance_asked_of_the_operator_is_insured_but_a_claim_is_not(parser: Q
 )
 def test_when_in_customers_words(parser: QueryParser, query: str, feature: str) -> None:
     assert feature in parser.parse(query).features
+
+
+@pytest.mark.parametrize(
+    ("query", "category"),
+    [
+        # a verb of the service in another tense, an errand flown for someone
+        ("can the lab samples be couriered over by lunch", "delivery"),
+        ("spare fittings dropped off at the marina", "delivery"),
+        ("a quick pharmacy run for grandpa", "delivery"),
+        ("a supply run out to our construction trailer", "delivery"),
+    ],
+)
+def test_delivery_said_as_an_errand_or_in_the_past_tense(parser: QueryParser, query: str, category: str) -> None:
+    assert parser.parse(query).category == category
+
+
+def test_a_tour_video_of_a_property_is_real_estate_alone(parser: QueryParser) -> None:
+    it = parser.parse("a property video tour for our luxury listing")
+    assert it.category == "real_estate" and it.categories == ["real_estate"]
+    assert parser.parse("photos for a new listing in Clawson").category == "real_estate"
+
+
+def test_flying_inside_a_home_or_venue_is_indoor_flight(parser: QueryParser) -> None:
+    assert "indoor_flight" in parser.parse("a fly-through inside of the church").features
+    assert "indoor_flight" in parser.parse("shots inside our home").features
+
+
+@pytest.mark.parametrize(
+    ("query", "category"),
+    [
+        ("we need the back forty mapped before we sell", "mapping_surveying"),
+        ("had the parcel surveyed years ago, need it redone", "mapping_surveying"),
+        ("want the wheat sprayed next week", "agriculture"),
+        ("our team photographed from up high", "aerial_photography"),
+    ],
+)
+def test_a_service_said_as_a_past_participle(parser: QueryParser, query: str, category: str) -> None:
+    assert parser.parse(query).category == category
+
+
+@pytest.mark.parametrize(
+    ("query", "category"),
+    [
+        # what the customer sees or fears rather than the service's name
+        ("the bedrooms over the garage are drafty", "thermal_imaging"),
+        ("our gas bill doubled, where is the heat escaping", "thermal_imaging"),
+        ("a slab leak somewhere under the kitchen", "thermal_imaging"),
+        ("loose masonry on the bell tower", "inspection"),
+        ("a gas leak at the depot, responders need eyes up top", "public_safety"),
+        ("the river flooded half the subdivision", "public_safety"),
+        # how they say the picture or the film
+        ("a birds-eye shot of the cottage", "aerial_photography"),
+        ("a picture of the whole crew from up high", "aerial_photography"),
+        ("film the regatta for the yacht club", "videography"),
+        ("short vid for our bakery's instagram", "videography"),
+        # and the rest of the trades
+        ("progress pics every friday on the warehouse", "construction"),
+        ("our new clinic being built on Main St", "construction"),
+        ("we're putting up a church hall and the pastor wants weekly updates, video is fine", "construction"),
+        ("an orthophoto of the school grounds", "mapping_surveying"),
+        ("keep an eye on the herd in the north pasture", "agriculture"),
+        ("which rows are growing poorly this year", "agriculture"),
+        ("the hops look stressed, is it the plant health", "agriculture"),
+        ("teach our staff pix4d", "training"),
+        ("spare parts dropped at the plant gate", "delivery"),
+        ("some nice shots of our orchard for the farm stand's calendar", "aerial_photography"),
+        ("a canvas print of the cottage from above", "aerial_photography"),
+        ("is the caulking failing up on the high-rise", "inspection"),
+        ("a heat cam to see where the critters get in", "thermal_imaging"),
+    ],
+)
+def test_customers_words_for_what_they_need(parser: QueryParser, query: str, category: str) -> None:
+    assert parser.parse(query).category == category
+
+
+@pytest.mark.parametrize(
+    ("query", "feature"),
+    [
+        ("the footage has to be ultra HD", "4k_video"),
+        ("grandparents want to watch it live from Arizona", "live_stream"),
+        ("we'd broadcast the launch to the whole company", "live_stream"),
+        ("the kind that stays up on a cord all afternoon", "tethered"),
+        ("needs to be survey accurate for the engineer", "rtk_gps"),
+        ("elevations to within an inch", "rtk_gps"),
+        ("we need the grade under the canopy of the woodlot", "lidar"),
+        ("scan it with an IR camera", "thermal_camera"),
+        ("is somebody on call 24 7", "emergency_callout"),
+        ("the fireworks start after sundown", "night_ops"),
+        ("photos back by end of the day", "same_day"),
+    ],
+)
+def test_equipment_and_timing_in_customers_words(parser: QueryParser, query: str, feature: str) -> None:
+    assert feature in parser.parse(query).features
+
+
+def test_a_word_like_a_far_away_place_is_no_place_without_a_preposition(parser: QueryParser) -> None:
+    it = parser.parse("drop the package from a rope, there is no landing area")
+    assert it.outside_place is None and it.place is None
+    typo = parser.parse("a roof inspection in Lansng")  # said as where: still read, and out of the area
+    assert typo.outside_place is not None and typo.outside_place.name.startswith("Lansing")
+
+
+@pytest.mark.parametrize(
+    ("query", "place"),
+    [("a gutter check somewhere downriver", "Southgate"), ("who flies in southeast Michigan", "Detroit")],
+)
+def test_regions_of_the_area_customers_name(parser: QueryParser, query: str, place: str) -> None:
+    it = parser.parse(query)
+    assert it.place is not None and it.place.name == place and it.outside_place is None
+
+
+def test_a_parcel_of_land_is_mapping_and_a_parcel_to_send_is_delivery(parser: QueryParser) -> None:
+    assert parser.parse("the wooded parcel behind the house").category == "mapping_surveying"
+    assert parser.parse("a parcel to send across town").category == "delivery"
+
+
+def test_a_word_after_a_determiner_is_no_typo_of_a_place(parser: QueryParser) -> None:
+    it = parser.parse("a thermal look at our attic insulation")
+    assert it.place is None and it.outside_place is None
+    assert parser.parse("gutters in Attic").place is not None  # said as where, a typo of Attica still is
+
+
+def test_a_place_said_as_a_landmark_gives_way_to_the_place_meant(parser: QueryParser) -> None:
+    it = parser.parse("we're just west of Ann Arbor, in Dexter")
+    assert it.place is not None and it.place.name == "Dexter"
+    assert parser.parse("the farm is south of Lapeer").place.name == "Lapeer"  # type: ignore[union-attr]

@@ -338,7 +338,7 @@ def test_the_optional_llm_step_adds_what_the_words_missed(build: Build, shipped_
     from langchain_core.messages import AIMessage
 
     hints = '{"category": "agriculture", "place": null, "max_price": null, "features": []}'
-    turns = {"messages": [{"role": "user", "content": "my cows need counting, can someone help?"},
+    turns = {"messages": [{"role": "user", "content": "my alpacas need counting, can someone help?"},
                           {"role": "assistant", "content": "Where?"},
                           {"role": "user", "content": "near Almont"}]}
     without = build(Scripted(reply="Okay.")).invoke(turns)

@@ -193,3 +193,84 @@ def test_another_service_of_the_same_kind_instead_replaces_the_words_searched() 
     assert kept is not None and "spraying" in kept.text.split()
     gone = _it("parts delivery in Warren", "nah, scratch the delivery, thermal scan of the breaker panels").interpreted
     assert gone is not None and gone.category == "thermal_imaging"
+
+
+@pytest.mark.parametrize(
+    ("first", "where", "category"),
+    [
+        ("a promo video for the band", "my cousin has an orchard near Romeo, we could do it there", "videography"),
+        ("photos of the family reunion", "it moved to Saline, my in-laws own a farm out there", "aerial_photography"),
+    ],
+)
+def test_someone_elses_place_named_later_keeps_the_service(first: str, where: str, category: str) -> None:
+    it = _it(first, where).interpreted
+    assert it is not None and it.category == category and it.place is not None
+
+
+def test_a_relative_asking_for_a_service_still_switches() -> None:
+    it = _it("wedding video in Howell", "oh and my dad needs his soybeans sprayed in Dexter").interpreted
+    assert it is not None and it.category == "agriculture" and it.place and it.place.name == "Dexter"
+
+
+@pytest.mark.parametrize(
+    ("first", "later", "place"),
+    [
+        ("gutter check in Wyandotte", "we relocated from Cleveland last spring, no clue who to call", "Wyandotte"),
+        ("aerial photos of the lake house in Algonac", "my sister in Toronto wants copies", "Algonac"),
+        ("event video at the fairgrounds in Armada", "half the crowd drives in from Flint", "Armada"),
+    ],
+)
+def test_an_outside_place_said_as_where_someone_comes_from_moves_nothing(first: str, later: str, place: str) -> None:
+    it = _it(first, later).interpreted
+    assert it is not None and it.outside_place is None and it.place is not None and it.place.name == place
+
+
+def test_an_outside_place_said_as_where_the_job_is_still_moves_it() -> None:
+    it = _it("gutter check in Wyandotte", "sorry, the rental is actually over in Toledo").interpreted
+    assert it is not None and it.place is None and it.outside_place is not None
+    kin = _it("gutter check in Wyandotte", "oh wait, it's for my dad in Toledo").interpreted
+    assert kin is not None and kin.place is None and kin.outside_place is not None
+    alone = _it("we moved here from Cleveland, need our gutters checked").interpreted
+    assert alone is not None and alone.outside_place is None and alone.category == "inspection"
+
+
+
+def test_equipment_asked_as_a_drone_with_it_refines_the_service() -> None:
+    it = _it("search and rescue team near Holly", "ideally a drone with infrared").interpreted
+    assert it is not None and it.category == "public_safety" and "thermal_camera" in it.features
+
+
+def test_a_walk_through_asked_for_later_stays_real_estate() -> None:
+    it = _it("listing photos for a condo in Novi", "also a video walkthrough of the rooms").interpreted
+    assert it is not None and it.category == "real_estate"
+
+
+def test_a_landmark_across_or_over_which_the_place_lies_names_no_service() -> None:
+    it = _it("medical supplies flown to a clinic in Sarnia", "ok Port Huron then, just across the bridge").interpreted
+    assert it is not None and it.category == "delivery" and it.place and it.place.name == "Port Huron"
+
+
+@pytest.mark.parametrize(
+    ("first", "question", "category"),
+    [
+        ("gutter check in Redford", "what about the 2nd one, could they email pictures to me", "inspection"),
+        ("listing photos of a ranch in Milford", "is there one that can draw the lot lines on it", "real_estate"),
+        ("drone classes near Dexter", "any that also do mapping?", "training"),
+    ],
+)
+def test_a_question_about_one_of_the_results_keeps_the_service(first: str, question: str, category: str) -> None:
+    it = _it(first, question).interpreted
+    assert it is not None and it.category == category
+
+
+def test_the_second_place_of_the_customer_is_no_question_about_the_results() -> None:
+    it = _it("gutter check in Redford", "the second house is in Toledo though").interpreted
+    assert it is not None and it.outside_place is not None
+
+
+def test_a_cap_corrected_by_a_bare_number_or_taken_back() -> None:
+    assert _it("orthomosaic in Saline under 400", "oops, 4000").interpreted.max_price == 4000  # type: ignore[union-attr]
+    raised = _it("orthomosaic in Saline under 400", "we can go higher: 900").interpreted
+    assert raised is not None and raised.max_price == 900
+    gone = _it("orthomosaic in Saline under 400", "honestly the price isn't a concern")
+    assert gone.interpreted is not None and gone.interpreted.max_price is None and gone.order == "relevance"
