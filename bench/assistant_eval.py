@@ -98,12 +98,12 @@ def _violations(text: str, output: Any, operators: set[str], cap: float | None) 
     cited = output.listings
     prices = {x.price_from_usd for x in cited} | ({cap} if cap is not None else set())
     ids = {x.id for x in cited}
-    names = {x.operator for x in cited}
+    names = {x.operator for x in cited} | {x.title for x in cited}  # a cited title may hold another's name
     bad = [f"price ${m}" for m in _MONEY.findall(text)
            if not any(abs(float(m.replace(",", "")) - p) < 0.5 for p in prices)]
     bad += [f"id {i}" for i in _ID.findall(text) if i not in ids]
     rest = text
-    for name in sorted(names, key=len, reverse=True):  # a cited operator's name may contain another's
+    for name in sorted(names, key=len, reverse=True):  # a cited name may contain a shorter one
         rest = rest.replace(name, " ")
     bad += [f"operator {o}" for o in operators if o in rest]
     return bad
