@@ -8,7 +8,8 @@ without it, with thresholds chosen without it (out-of-fold over the other famili
   they were written with (column "rules seen"): those figures are in-sample for the rules.
 - A text over the length limit (4,000 characters) never reaches the guard (a 422): counted apart.
 
-    .venv/bin/python bench/guard_eval.py [--families a,b] [--no-templates] [--without-extra] [--show-misses FAMILY]
+    .venv/bin/python bench/guard_eval.py [--families a,b] [--no-templates] [--without-extra] [--embedding-only]
+        [--show-misses FAMILY]
 
 Latency is measured by `bench/guard_latency.py`.
 """
@@ -29,6 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.guard_embed import embed_all  # noqa: E402
+from bench.guard_features import Features, build_features  # noqa: E402
 from bench.guard_learn import (  # noqa: E402
     choose_thresholds,
     detected,
@@ -59,7 +61,7 @@ _SMUGGLING = re.compile(
 )
 
 
-def _held_out(x: np.ndarray, samples: list[Sample], rules: np.ndarray, test: np.ndarray) -> np.ndarray:
+def _held_out(x: np.ndarray | Features, samples: list[Sample], rules: np.ndarray, test: np.ndarray) -> np.ndarray:
     """Detections on `test` from a model and thresholds that never saw it."""
     train = ~test
     tr = [s for s, t in zip(samples, train, strict=True) if t]
@@ -80,11 +82,15 @@ def main() -> None:
     ap.add_argument("--no-templates", action="store_true", help="skip leave-one-template-out")
     ap.add_argument("--without-extra", action="store_true",
                     help="leave out bench/guard_sources_extra.py's sources (the figures before guard2)")
+    ap.add_argument("--embedding-only", action="store_true",
+                    help="the learned layer over the embedding alone (the model before guard3)")
     ap.add_argument("--show-misses", metavar="FAMILY", help="print held-out misses (attacks) or false positives")
     args = ap.parse_args()
     started = time.monotonic()
     samples = load_all(extra=not args.without_extra)
-    x = embed_all([s.text for s in samples], progress=True)
+    emb = embed_all([s.text for s in samples], progress=True)
+    x: np.ndarray | Features = emb if args.embedding_only else build_features(
+        [s.text for s in samples], emb, [s.family for s in samples])
     rules = rule_scores(samples)
     too_long = np.isnan(rules)
     norm_ok = np.array(
@@ -124,7 +130,8 @@ def main() -> None:
     print(f"\n({len(samples)} samples; {time.monotonic() - started:.0f} s)")
 
 
-def _templates(x: np.ndarray, samples: list[Sample], rules: np.ndarray, norm_ok: np.ndarray, fams: list[str]) -> None:
+def _templates(x: np.ndarray | Features, samples: list[Sample], rules: np.ndarray, norm_ok: np.ndarray,
+               fams: list[str]) -> None:
     print("\n| generated source | held-out template | n | rules only | rules + learned (template held out) |")
     print("|---|---|---:|---:|---:|")
     r = np.nan_to_num(rules)
