@@ -29,6 +29,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench import guard_learn  # noqa: E402
 from bench.guard_embed import embed_all  # noqa: E402
 from bench.guard_features import Features, build_features  # noqa: E402
 from bench.guard_learn import (  # noqa: E402
@@ -84,8 +85,12 @@ def main() -> None:
                     help="leave out bench/guard_sources_extra.py's sources (the figures before guard2)")
     ap.add_argument("--embedding-only", action="store_true",
                     help="the learned layer over the embedding alone (the model before guard3)")
+    ap.add_argument("--zero-margin", type=float,
+                    help="guard_learn.ZERO_MARGIN for this run (choosing it: zero-FP benign families only)")
     ap.add_argument("--show-misses", metavar="FAMILY", help="print held-out misses (attacks) or false positives")
     args = ap.parse_args()
+    if args.zero_margin is not None:
+        guard_learn.ZERO_MARGIN = args.zero_margin
     started = time.monotonic()
     samples = load_all(extra=not args.without_extra)
     emb = embed_all([s.text for s in samples], progress=True)

@@ -48,8 +48,9 @@ FLAG_AT = 0.5
 # The zero-false-positive families must stay clear of the flag threshold by this much probability: a family
 # held out is scored by a model that never saw it, so zero in-fold is not zero out of it. Chosen on benign
 # data only: the smallest of 0, 0.05, 0.1, 0.15 with no false positive on any zero-FP family held out in
-# turn (0: 2/40 marketplace_hard, 0.05: 1/40, 0.1: 0).
-ZERO_MARGIN = 0.1
+# turn (guard2, embedding alone: 0: 2/40 marketplace_hard, 0.05: 1/40, 0.1: 0; guard3, with the n-gram view:
+# 0.1: 1/40 marketplace_hard, 0.15: 0 on all six, `guard_eval.py --families <the six> --zero-margin M`).
+ZERO_MARGIN = 0.15
 RULES_CACHE = ROOT / "bench" / ".cache" / "guard" / "rule_scores.json"
 
 

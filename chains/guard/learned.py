@@ -63,7 +63,7 @@ __all__ = [
 
 MODEL_FILE = Path(__file__).resolve().parents[2] / "data" / "guard" / "learned.json"
 # Written by `bench/guard_train.py`, which prints the new value after a re-train.
-MODEL_SHA256 = "1d43df7f50b66923ec64de3719da26a5e97056b8fbfdc57ac6f954815a6a6afa"
+MODEL_SHA256 = "ec99b96546e52219f721b75409230d651af1db33d67d9a5fe80d1ecc1444b4d7"
 MAX_WEIGHT = 0.8  # the learned layer alone flags, never blocks (block_at is 0.9)
 _CACHE_SIZE = 4096
 _BATCH = 16  # texts per ONNX run at most (short chat turns, CPU: ~7 ms for one, ~33 ms for eight)
