@@ -8,7 +8,8 @@ without it, with thresholds chosen without it (out-of-fold over the other famili
   they were written with (column "rules seen"): those figures are in-sample for the rules.
 - A text over the length limit (4,000 characters) never reaches the guard (a 422): counted apart.
 
-    .venv/bin/python bench/guard_eval.py [--families a,b] [--no-templates] [--without-extra] [--embedding-only]
+    .venv/bin/python bench/guard_eval.py [--families a,b] [--no-templates] [--without-extra]
+        [--embedding-only | --two-view]
         [--show-misses FAMILY]
 
 Latency is measured by `bench/guard_latency.py`.
@@ -84,7 +85,9 @@ def main() -> None:
     ap.add_argument("--without-extra", action="store_true",
                     help="leave out bench/guard_sources_extra.py's sources (the figures before guard2)")
     ap.add_argument("--embedding-only", action="store_true",
-                    help="the learned layer over the embedding alone (the model before guard3)")
+                    help="the learned layer over the embedding alone (what ships: guard_learn.TWO_VIEW)")
+    ap.add_argument("--two-view", action="store_true",
+                    help="the embedding and the n-gram scores (bench/guard_features.py; tried, not shipped)")
     ap.add_argument("--zero-margin", type=float,
                     help="guard_learn.ZERO_MARGIN for this run (choosing it: zero-FP benign families only)")
     ap.add_argument("--show-misses", metavar="FAMILY", help="print held-out misses (attacks) or false positives")
@@ -94,7 +97,8 @@ def main() -> None:
     started = time.monotonic()
     samples = load_all(extra=not args.without_extra)
     emb = embed_all([s.text for s in samples], progress=True)
-    x: np.ndarray | Features = emb if args.embedding_only else build_features(
+    two_view = args.two_view or (guard_learn.TWO_VIEW and not args.embedding_only)
+    x: np.ndarray | Features = emb if not two_view else build_features(
         [s.text for s in samples], emb, [s.family for s in samples])
     rules = rule_scores(samples)
     too_long = np.isnan(rules)

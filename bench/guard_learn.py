@@ -39,6 +39,12 @@ from errors import InputTooLong  # noqa: E402
 __all__ = ["MAX_FP", "ZERO_FP", "choose_thresholds", "detected", "fit", "out_of_fold", "rule_scores", "weights"]
 
 SEED = 17
+# guard3 tried a second feature view (hashed word and character n-grams as two naive-Bayes scores,
+# bench/guard_features.py) and does not ship it: under guard_eval's own protocol on the development families
+# only (bench/guard_select.py --nested; the families under target neither fitted nor shown) the embedding
+# alone scored macro 0.880 against 0.866 with the n-grams (the simpler out-of-fold comparison had said 0.856
+# against 0.885: it chose thresholds on the very probabilities it scored).
+TWO_VIEW = False
 L2 = 3e-3
 FAMILY_POWER = 1.0  # a family's weight within its class is size ** (1 - FAMILY_POWER): 1.0 = equal totals
 MAX_FP = 0.005  # the thresholds keep dev false positives at half the 1% target
@@ -48,8 +54,9 @@ FLAG_AT = 0.5
 # The zero-false-positive families must stay clear of the flag threshold by this much probability: a family
 # held out is scored by a model that never saw it, so zero in-fold is not zero out of it. Chosen on benign
 # data only: the smallest of 0, 0.05, 0.1, 0.15 with no false positive on any zero-FP family held out in
-# turn (guard2, embedding alone: 0: 2/40 marketplace_hard, 0.05: 1/40, 0.1: 0; guard3, with the n-gram view:
-# 0.1: 1/40 marketplace_hard, 0.15: 0 on all six, `guard_eval.py --families <the six> --zero-margin M`).
+# turn (guard2: 0: 2/40 marketplace_hard, 0.05: 1/40, 0.1: 0; guard3, with its new corpora, the embedding
+# alone and with the n-gram view alike: 0.1: 1/40 marketplace_hard, 0.15: 0 on all six zero-FP families,
+# `guard_eval.py --families <the six> --no-templates --zero-margin M`).
 ZERO_MARGIN = 0.15
 RULES_CACHE = ROOT / "bench" / ".cache" / "guard" / "rule_scores.json"
 

@@ -55,6 +55,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--configs", default="emb,nb:1e-5:3e-3,nb:1e-4:3e-3,nb:1e-6:3e-3",
                     help="emb (the embedding alone) or nb:ALPHA:L2 (two views), comma-separated")
+    ap.add_argument("--nested", action="store_true",
+                    help="guard_eval's protocol on the development families: each held out with thresholds chosen "
+                         "without it (out-of-fold over the others), the zero-FP margin of --zero-margin")
+    ap.add_argument("--zero-margin", type=float, default=None)
     args = ap.parse_args()
     samples = [s for s in load_all() if s.family not in UNSEEN]
     emb = embed_all([s.text for s in samples], progress=False)
@@ -64,6 +68,9 @@ def main() -> None:
     fams = np.array([s.family for s in samples])
     attack_fams = sorted({s.family for s in samples if s.label == 1})
     print(f"{len(samples)} development samples, {len(attack_fams)} attack families")
+    if args.nested:
+        _nested(args, samples, emb, feats, rules)
+        return
     for cfg in args.configs.split(","):
         t0 = time.monotonic()
         if cfg == "emb":
@@ -88,6 +95,31 @@ def main() -> None:
               f"fp {int(hit[benign].sum())}/{int(benign.sum())} zero-fp {int(hit[zero].sum())}  "
               f"t {t_low:.3f}/{t_flag:.3f}  ({time.monotonic() - t0:.0f} s)")
         print("   " + "  ".join(f"{f}:{v:.2f}" for f, v in per.items()))
+
+
+def _nested(args: argparse.Namespace, samples: list[Sample], emb: np.ndarray, feats: Features,
+            rules: np.ndarray) -> None:
+    from bench import guard_learn
+    from bench.guard_eval import _held_out
+
+    if args.zero_margin is not None:
+        guard_learn.ZERO_MARGIN = args.zero_margin
+    fams = np.array([s.family for s in samples])
+    r = np.nan_to_num(rules)
+    for cfg in args.configs.split(","):
+        t0 = time.monotonic()
+        x: Any = emb if cfg == "emb" else feats
+        det: list[tuple[str, float, int]] = []
+        fp: list[tuple[str, float, int]] = []
+        for fam in sorted(set(fams)):
+            test = fams == fam
+            hit = _held_out(x, samples, r, test)
+            label = next(s.label for s in samples if s.family == fam)
+            (det if label else fp).append((fam, float(hit.mean()), int(hit.sum())))
+        print(f"{cfg:8} nested macro {np.mean([d for _, d, _ in det]):.3f}  false positives "
+              f"{sum(k for _, _, k in fp)} ({', '.join(f'{f} {k}' for f, _, k in fp if k)})  "
+              f"({time.monotonic() - t0:.0f} s)")
+        print("   " + "  ".join(f"{f}:{d:.2f}" for f, d, _ in det))
 
 
 if __name__ == "__main__":

@@ -29,7 +29,17 @@ sys.path.insert(0, str(ROOT))
 
 from bench.guard_embed import embed_all  # noqa: E402
 from bench.guard_features import ALPHA, INNER_FOLDS, build_features  # noqa: E402
-from bench.guard_learn import FAMILY_POWER, L2, SEED, choose_thresholds, fit, out_of_fold, rule_scores, weights  # noqa: E402
+from bench.guard_learn import (  # noqa: E402
+    FAMILY_POWER,
+    L2,
+    SEED,
+    TWO_VIEW,
+    choose_thresholds,
+    fit,
+    out_of_fold,
+    rule_scores,
+    weights,
+)
 from bench.guard_sources import load_all  # noqa: E402
 from chains.guard.learned import MODEL_FILE, MODEL_SHA256  # noqa: E402
 from chains.guard.ngrams import BITS  # noqa: E402
@@ -63,7 +73,8 @@ def train() -> bytes:
     """Fits the shipped model on every family; returns the file's bytes."""
     samples = load_all()
     texts = [s.text for s in samples]
-    x = build_features(texts, embed_all(texts), [s.family for s in samples])
+    emb = embed_all(texts)
+    x = build_features(texts, emb, [s.family for s in samples]) if TWO_VIEW else emb
     y = np.array([s.label for s in samples], dtype=np.float64)
     rules = rule_scores(samples)
     p_oof = out_of_fold(x, samples)
@@ -74,8 +85,7 @@ def train() -> bytes:
         "families": dict(sorted(fams.items())),
         "family_power": FAMILY_POWER,
         "l2": L2,
-        "ngram_alpha": ALPHA,
-        "ngram_inner_folds": INNER_FOLDS,
+        **({"ngram_alpha": ALPHA, "ngram_inner_folds": INNER_FOLDS} if TWO_VIEW else {}),
         "seed": SEED,
         "samples": len(samples),
     }
