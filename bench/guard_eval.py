@@ -56,6 +56,8 @@ RULES_SEEN = {
     # been read (their grammars and carriers) before: in-sample for the rules.
     "ours_styles", "ours_carriers_benign", "ragredteam_indirect", "tripwire_indirect", "agentprobe_indirect",
     "agentprobe_benign",
+    # guard3: jailbreak_persona_opening was changed after reading a false positive in our own benign contrasts.
+    "ours_direct_benign",
 }
 GENERATED = ("promptinject", "encoding", "garak_latent_injection")
 _SMUGGLING = re.compile(
