@@ -8,7 +8,9 @@ without it, with thresholds chosen without it (out-of-fold over the other famili
   they were written with (column "rules seen"): those figures are in-sample for the rules.
 - A text over the length limit (4,000 characters) never reaches the guard (a 422): counted apart.
 
-    .venv/bin/python bench/guard_eval.py [--families a,b] [--no-templates] [--without-extra] [--show-misses FAMILY]
+    .venv/bin/python bench/guard_eval.py [--families a,b] [--no-templates] [--without-extra]
+        [--embedding-only | --two-view]
+        [--show-misses FAMILY]
 
 Latency is measured by `bench/guard_latency.py`.
 """
@@ -28,7 +30,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench import guard_learn  # noqa: E402
 from bench.guard_embed import embed_all  # noqa: E402
+from bench.guard_features import Features, build_features  # noqa: E402
 from bench.guard_learn import (  # noqa: E402
     choose_thresholds,
     detected,
@@ -52,6 +56,8 @@ RULES_SEEN = {
     # been read (their grammars and carriers) before: in-sample for the rules.
     "ours_styles", "ours_carriers_benign", "ragredteam_indirect", "tripwire_indirect", "agentprobe_indirect",
     "agentprobe_benign",
+    # guard3: jailbreak_persona_opening was changed after reading a false positive in our own benign contrasts.
+    "ours_direct_benign",
 }
 GENERATED = ("promptinject", "encoding", "garak_latent_injection")
 _SMUGGLING = re.compile(
@@ -59,7 +65,7 @@ _SMUGGLING = re.compile(
 )
 
 
-def _held_out(x: np.ndarray, samples: list[Sample], rules: np.ndarray, test: np.ndarray) -> np.ndarray:
+def _held_out(x: np.ndarray | Features, samples: list[Sample], rules: np.ndarray, test: np.ndarray) -> np.ndarray:
     """Detections on `test` from a model and thresholds that never saw it."""
     train = ~test
     tr = [s for s, t in zip(samples, train, strict=True) if t]
@@ -80,11 +86,22 @@ def main() -> None:
     ap.add_argument("--no-templates", action="store_true", help="skip leave-one-template-out")
     ap.add_argument("--without-extra", action="store_true",
                     help="leave out bench/guard_sources_extra.py's sources (the figures before guard2)")
+    ap.add_argument("--embedding-only", action="store_true",
+                    help="the learned layer over the embedding alone (what ships: guard_learn.TWO_VIEW)")
+    ap.add_argument("--two-view", action="store_true",
+                    help="the embedding and the n-gram scores (bench/guard_features.py; tried, not shipped)")
+    ap.add_argument("--zero-margin", type=float,
+                    help="guard_learn.ZERO_MARGIN for this run (choosing it: zero-FP benign families only)")
     ap.add_argument("--show-misses", metavar="FAMILY", help="print held-out misses (attacks) or false positives")
     args = ap.parse_args()
+    if args.zero_margin is not None:
+        guard_learn.ZERO_MARGIN = args.zero_margin
     started = time.monotonic()
     samples = load_all(extra=not args.without_extra)
-    x = embed_all([s.text for s in samples], progress=True)
+    emb = embed_all([s.text for s in samples], progress=True)
+    two_view = args.two_view or (guard_learn.TWO_VIEW and not args.embedding_only)
+    x: np.ndarray | Features = emb if not two_view else build_features(
+        [s.text for s in samples], emb, [s.family for s in samples])
     rules = rule_scores(samples)
     too_long = np.isnan(rules)
     norm_ok = np.array(
@@ -124,7 +141,8 @@ def main() -> None:
     print(f"\n({len(samples)} samples; {time.monotonic() - started:.0f} s)")
 
 
-def _templates(x: np.ndarray, samples: list[Sample], rules: np.ndarray, norm_ok: np.ndarray, fams: list[str]) -> None:
+def _templates(x: np.ndarray | Features, samples: list[Sample], rules: np.ndarray, norm_ok: np.ndarray,
+               fams: list[str]) -> None:
     print("\n| generated source | held-out template | n | rules only | rules + learned (template held out) |")
     print("|---|---|---:|---:|---:|")
     r = np.nan_to_num(rules)

@@ -29,6 +29,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.guard_features import Features, fit_two_view, predict_two_view  # noqa: E402
 from bench.guard_sources import Sample  # noqa: E402
 from chains.guard import GuardConfig, screen  # noqa: E402
 from chains.guard.learned import MAX_WEIGHT  # noqa: E402
@@ -38,16 +39,25 @@ from errors import InputTooLong  # noqa: E402
 __all__ = ["MAX_FP", "ZERO_FP", "choose_thresholds", "detected", "fit", "out_of_fold", "rule_scores", "weights"]
 
 SEED = 17
+# guard3 tried a second feature view (hashed word and character n-grams as two naive-Bayes scores,
+# bench/guard_features.py) and does not ship it: under guard_eval's own protocol on the development families
+# only (bench/guard_select.py --nested; the families under target neither fitted nor shown) the embedding
+# alone scored macro 0.880 against 0.866 with the n-grams (the simpler out-of-fold comparison had said 0.856
+# against 0.885: it chose thresholds on the very probabilities it scored).
+TWO_VIEW = False
 L2 = 3e-3
 FAMILY_POWER = 1.0  # a family's weight within its class is size ** (1 - FAMILY_POWER): 1.0 = equal totals
 MAX_FP = 0.005  # the thresholds keep dev false positives at half the 1% target
-ZERO_FP = frozenset({"marketplace", "marketplace_holdout", "marketplace_hard", "listing_hard", "ours_requests_benign"})
+ZERO_FP = frozenset({"marketplace", "marketplace_holdout", "marketplace_hard", "listing_hard", "ours_requests_benign",
+                     "ours_direct_benign"})
 FLAG_AT = 0.5
 # The zero-false-positive families must stay clear of the flag threshold by this much probability: a family
 # held out is scored by a model that never saw it, so zero in-fold is not zero out of it. Chosen on benign
 # data only: the smallest of 0, 0.05, 0.1, 0.15 with no false positive on any zero-FP family held out in
-# turn (0: 2/40 marketplace_hard, 0.05: 1/40, 0.1: 0).
-ZERO_MARGIN = 0.1
+# turn (guard2: 0: 2/40 marketplace_hard, 0.05: 1/40, 0.1: 0; guard3, with its new corpora, the embedding
+# alone and with the n-gram view alike: 0.1: 1/40 marketplace_hard, 0.15: 0 on all six zero-FP families,
+# `guard_eval.py --families <the six> --no-templates --zero-margin M`).
+ZERO_MARGIN = 0.15
 RULES_CACHE = ROOT / "bench" / ".cache" / "guard" / "rule_scores.json"
 
 
@@ -64,16 +74,20 @@ def weights(samples: Sequence[Sample]) -> np.ndarray:
     return raw / 2.0
 
 
-def fit(x: np.ndarray, y: np.ndarray, w: np.ndarray, *, l2: float = L2, iters: int = 30) -> tuple[np.ndarray, float]:
-    """Weighted L2 logistic regression (Newton's method); returns (weights, bias).
+def fit(x: np.ndarray | Features, y: np.ndarray, w: np.ndarray, *, l2: float = L2,
+        iters: int = 30) -> tuple[np.ndarray, float]:
+    """Weighted L2 logistic regression (Newton's method); returns (weights, bias). Given `Features` (the
+    embedding and the hashed n-grams), the two-view fit of `bench/guard_features.py`.
 
     Args:
-        x: (n, d) features.
+        x: (n, d) features, or `Features`.
         y: (n,) labels 0/1.
         w: (n,) sample weights (summing to 1).
         l2: the penalty on the weights (not the bias).
         iters: at most this many Newton steps.
     """
+    if isinstance(x, Features):
+        return fit_two_view(x, y, w, lambda xd, yd, wd: fit(xd, yd, wd, l2=l2, iters=iters))
     n, d = x.shape
     xb = np.hstack([x.astype(np.float64), np.ones((n, 1))])
     theta = np.zeros(d + 1)
@@ -91,11 +105,13 @@ def fit(x: np.ndarray, y: np.ndarray, w: np.ndarray, *, l2: float = L2, iters: i
     return theta[:-1], float(theta[-1])
 
 
-def predict(x: np.ndarray, coef: np.ndarray, bias: float) -> np.ndarray:
+def predict(x: np.ndarray | Features, coef: np.ndarray, bias: float) -> np.ndarray:
+    if isinstance(x, Features):
+        return predict_two_view(x, coef, bias)
     return 1.0 / (1.0 + np.exp(-np.clip(x.astype(np.float64) @ coef + bias, -40, 40)))
 
 
-def out_of_fold(x: np.ndarray, samples: Sequence[Sample], *, folds: int = 4) -> np.ndarray:
+def out_of_fold(x: np.ndarray | Features, samples: Sequence[Sample], *, folds: int = 4) -> np.ndarray:
     """Each sample's probability from a model fitted without its family (families dealt into `folds`
     groups by a seeded shuffle)."""
     fams = sorted({s.family for s in samples})

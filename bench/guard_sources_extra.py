@@ -20,6 +20,11 @@ the data modules import nothing but the standard library):
   of indirect injection (attacks, and benign contrasts from the same carriers), and
   `bench/corpora/benign_requests_styles.txt` (`bench/guard_write_benign.py`): marketplace requests that use
   attack words, a benign family whose false positives count like our other requests' (zero allowed).
+- ours (guard3): `bench/corpora/direct_styles.jsonl`, written by `bench/guard_write_direct.py` from the
+  definition of a direct jailbreak (persona without limits, games and simulations with the rules off, fiction
+  carrying the request, overrides, fake authority, refusal suppression and forced formats, prompt extraction,
+  one-liners): family `ours_direct_styles`; its benign contrasts (the same shapes asking for ordinary
+  marketplace things) are family `ours_direct_benign`, zero false positives allowed.
 
 Not used: bastionprobe (its payloads come from bastioncorpus, a held-out family here: training on them would
 leak it), Pliny's L1B3RT4S replays (the PyRIT Pliny family).
@@ -125,8 +130,8 @@ def short_lists() -> Iterator[Sample]:
             yield Sample(r["prompt"], 1, "direct", "jbmini", r["category"], "chat", "jailbreak-corpus-mini-py")
 
 
-def _ours() -> list[dict[str, Any]]:
-    path = CORPORA / "indirect_styles.jsonl"
+def _ours(name: str = "indirect_styles.jsonl") -> list[dict[str, Any]]:
+    path = CORPORA / name
     return [json.loads(ln) for ln in path.read_text(encoding="utf-8").splitlines() if ln.strip()]
 
 
@@ -135,16 +140,22 @@ def extra_attacks() -> Iterator[Sample]:
     for r in _ours():
         if r["label"] == 1:
             yield Sample(r["text"], 1, "indirect", "ours_styles", r["carrier"], "listing", "ours")
+    for r in _ours("direct_styles.jsonl"):
+        if r["label"] == 1:
+            yield Sample(r["text"], 1, "direct", "ours_direct_styles", r["style"], "chat", "ours")
     for gen in (rag_redteam, agentprobe, tripwire, dual_llm, hermes, short_lists):
         yield from gen()
 
 
 def extra_benign() -> Iterator[Sample]:
     """Benign text: our carriers with instructions for people, our requests with attack words
-    (`bench/guard_write_benign.py`), agentprobe's benign e-mails."""
+    (`bench/guard_write_benign.py`, `bench/guard_write_direct.py`), agentprobe's benign e-mails."""
     for r in _ours():
         if r["label"] == 0:
             yield Sample(r["text"], 0, "benign", "ours_carriers_benign", r["carrier"], "listing", "ours")
+    for r in _ours("direct_styles.jsonl"):
+        if r["label"] == 0:
+            yield Sample(r["text"], 0, "benign", "ours_direct_benign", "requests", "chat", "ours")
     text = (CORPORA / "benign_requests_styles.txt").read_text(encoding="utf-8")
     for line in text.splitlines():
         if line.strip() and not line.startswith("#"):

@@ -28,30 +28,53 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.guard_embed import embed_all  # noqa: E402
-from bench.guard_learn import FAMILY_POWER, L2, SEED, choose_thresholds, fit, out_of_fold, rule_scores, weights  # noqa: E402
+from bench.guard_features import ALPHA, INNER_FOLDS, build_features  # noqa: E402
+from bench.guard_learn import (  # noqa: E402
+    FAMILY_POWER,
+    L2,
+    SEED,
+    TWO_VIEW,
+    choose_thresholds,
+    fit,
+    out_of_fold,
+    rule_scores,
+    weights,
+)
 from bench.guard_sources import load_all  # noqa: E402
 from chains.guard.learned import MODEL_FILE, MODEL_SHA256  # noqa: E402
+from chains.guard.ngrams import BITS  # noqa: E402
 
 __all__ = ["model_bytes", "train"]
 
 
 def model_bytes(coef: np.ndarray, bias: float, t_low: float, t_flag: float, meta: dict[str, object]) -> bytes:
-    """The model file's exact bytes (rounded numbers, sorted keys: the same inputs give the same bytes)."""
-    doc = {
-        "kind": "logistic regression over all-MiniLM-L6-v2 int8 query embeddings (384), chains/guard/learned.py",
+    """The model file's exact bytes (rounded numbers, sorted keys: the same inputs give the same bytes).
+    `coef` is the 384 embedding weights, then, for a two-view model (`bench/guard_features.py`), the weights of
+    the word and character n-gram scores and each view's `2 ** BITS` log odds."""
+    doc: dict[str, object] = {
+        "kind": "logistic regression over all-MiniLM-L6-v2 int8 query embeddings (384) and two naive Bayes "
+                "scores of hashed word and character n-grams (chains/guard/ngrams.py), chains/guard/learned.py",
         "bias": round(float(bias), 5),
         "t_low": round(float(t_low), 4),
         "t_flag": round(float(t_flag), 4),
-        "weights": [round(float(v), 5) for v in coef],
+        "weights": [round(float(v), 5) for v in coef[:384]],
         "trained_on": meta,
     }
+    if len(coef) > 384:
+        size = 1 << BITS
+        doc["ngram_bits"] = BITS
+        doc["ngram_view_weights"] = [round(float(v), 5) for v in coef[384:386]]
+        doc["ngram_logodds"] = [[round(float(v), 3) for v in coef[386 + k * size : 386 + (k + 1) * size]]
+                                for k in range(2)]
     return (json.dumps(doc, sort_keys=True, indent=0) + "\n").encode("utf-8")
 
 
 def train() -> bytes:
     """Fits the shipped model on every family; returns the file's bytes."""
     samples = load_all()
-    x = embed_all([s.text for s in samples])
+    texts = [s.text for s in samples]
+    emb = embed_all(texts)
+    x = build_features(texts, emb, [s.family for s in samples]) if TWO_VIEW else emb
     y = np.array([s.label for s in samples], dtype=np.float64)
     rules = rule_scores(samples)
     p_oof = out_of_fold(x, samples)
@@ -62,6 +85,7 @@ def train() -> bytes:
         "families": dict(sorted(fams.items())),
         "family_power": FAMILY_POWER,
         "l2": L2,
+        **({"ngram_alpha": ALPHA, "ngram_inner_folds": INNER_FOLDS} if TWO_VIEW else {}),
         "seed": SEED,
         "samples": len(samples),
     }

@@ -3,8 +3,12 @@
 The model (`data/guard/learned.json`: 384 weights, a bias and two thresholds) is trained by
 `bench/guard_train.py` from the public corpora in `bench/guard_sources.py`, seeded and rounded so a re-run
 writes the same bytes; its sha256 is pinned here and checked when it is loaded (a different file is a
-configuration error, not a silent change of behaviour). Nothing is loaded at import time: the model on the
-first `load_model()`, the embedding model on the first text that needs embedding.
+configuration error, not a silent change of behaviour). A model file may also carry an n-gram view (guard3:
+for the word and the character n-grams of `chains/guard/ngrams.py`, a table of log odds of attack per hashed
+bucket and the weight of the view's score, a text's weighted mean log odds); it is read when present, but the
+shipped model has none: on the development families the embedding alone did better (`bench/guard_learn.py`
+TWO_VIEW). Nothing is loaded at import time: the model on the first `load_model()`, the embedding model on
+the first text that needs embedding.
 
 The probability becomes a weight for the noisy-OR score (`weight()`): nothing below `t_low`; from `t_low`
 up to `t_flag` it grows to the flag threshold, so a probability at `t_flag` flags on its own and one in
@@ -35,6 +39,7 @@ from typing import Any
 
 import numpy as np
 
+from chains.guard.ngrams import BITS, views
 from chains.guard.normalize import normalize
 from errors import ConfigError
 from livefiles import live_file
@@ -58,7 +63,7 @@ __all__ = [
 
 MODEL_FILE = Path(__file__).resolve().parents[2] / "data" / "guard" / "learned.json"
 # Written by `bench/guard_train.py`, which prints the new value after a re-train.
-MODEL_SHA256 = "0112e1e936779a5d2d4d5dfcc6b0bac27b2d6b0a5c9d98410684d996ea075716"
+MODEL_SHA256 = "9296b9522ed7f8b7d31d619703d27476b3ea586fd4fd3523fe48278c8a6fa8e1"
 MAX_WEIGHT = 0.8  # the learned layer alone flags, never blocks (block_at is 0.9)
 _CACHE_SIZE = 4096
 _BATCH = 16  # texts per ONNX run at most (short chat turns, CPU: ~7 ms for one, ~33 ms for eight)
@@ -66,20 +71,29 @@ _BATCH = 16  # texts per ONNX run at most (short chat turns, CPU: ~7 ms for one,
 
 @dataclass(frozen=True)
 class LearnedModel:
-    """A logistic regression over 384-dimensional unit embeddings, with its two thresholds."""
+    """A logistic regression over 384-dimensional unit embeddings and, when `logodds` is set, two n-gram
+    scores of the text (words, characters: `chains/guard/ngrams.py`), each the weighted mean of its n-grams'
+    log odds of attack (a `(2, 2 ** bits)` table) with weight `view_weights[k]`; and its two thresholds."""
 
     weights: np.ndarray
     bias: float
     t_low: float
     t_flag: float
+    view_weights: np.ndarray | None = None
+    logodds: np.ndarray | None = None
+    bits: int = BITS
 
-    def probability(self, vector: np.ndarray) -> float:
-        """P(attack) for one embedding.
+    def probability(self, vector: np.ndarray, text: str | None = None) -> float:
+        """P(attack) for one embedding (and its text's n-grams).
 
         Args:
             vector: a (384,) MiniLM embedding.
+            text: the normalised text the embedding is of (read by a model with n-gram tables).
         """
         z = float(np.dot(self.weights, vector)) + self.bias
+        if self.logodds is not None and self.view_weights is not None and text is not None:
+            for k, (idx, vals) in enumerate(views(text, self.bits)):
+                z += float(self.view_weights[k]) * float(np.dot(self.logodds[k, idx], vals))
         return 1.0 / (1.0 + math.exp(-max(min(z, 40.0), -40.0)))
 
     def weight(self, p: float, flag_at: float) -> float:
@@ -135,10 +149,17 @@ def parse_model(raw: bytes, path: Path, expected: str) -> LearnedModel:
     try:
         doc: dict[str, Any] = json.loads(raw)
         weights = np.asarray(doc["weights"], dtype=np.float32)
-        model = LearnedModel(weights, float(doc["bias"]), float(doc["t_low"]), float(doc["t_flag"]))
+        bits = int(doc.get("ngram_bits", BITS))
+        two_view = "ngram_logodds" in doc
+        view_w = np.asarray(doc["ngram_view_weights"], dtype=np.float32) if two_view else None
+        tables = np.asarray(doc["ngram_logodds"], dtype=np.float32) if two_view else None
+        model = LearnedModel(weights, float(doc["bias"]), float(doc["t_low"]), float(doc["t_flag"]), view_w, tables,
+                             bits)
     except (ValueError, KeyError, TypeError) as exc:
         raise ConfigError(f"the guard's learned model {path.name} is malformed: {exc}") from None
-    if weights.shape != (384,) or not 0 < model.t_low < model.t_flag < 1:
+    bad_ngrams = two_view and (tables is None or tables.shape != (2, 1 << bits)
+                               or view_w is None or view_w.shape != (2,))
+    if weights.shape != (384,) or bad_ngrams or not 0 < model.t_low < model.t_flag < 1:
         raise ConfigError(f"the guard's learned model {path.name} is malformed: bad shape or thresholds")
     return model
 
@@ -191,11 +212,11 @@ def probability(text: str, *, embedding: Any = None, model: LearnedModel | None 
     """
     m = model or load_model()
     if embedding is not None:
-        return m.probability(np.asarray(embedding, dtype=np.float32))
+        return m.probability(np.asarray(embedding, dtype=np.float32), text)
     key = _digest(text)
     p = _EMBEDDER.cached(key)
     if p is None:
-        p = m.probability(_EMBEDDER.batcher(text))
+        p = m.probability(_EMBEDDER.batcher(text), text)
         _EMBEDDER.remember(key, p)
     return p
 
@@ -243,8 +264,8 @@ def _uncached(texts: list[str]) -> dict[bytes, str]:
 
 def _remember(todo: dict[bytes, str], vectors: Any, model: LearnedModel | None) -> None:
     m = model or load_model()
-    for k, vector in zip(todo, vectors, strict=True):
-        _EMBEDDER.remember(k, m.probability(vector))
+    for (k, text), vector in zip(todo.items(), vectors, strict=True):
+        _EMBEDDER.remember(k, m.probability(vector, text))
 
 
 def batches() -> tuple[int, int]:
