@@ -63,7 +63,7 @@ __all__ = [
 
 MODEL_FILE = Path(__file__).resolve().parents[2] / "data" / "guard" / "learned.json"
 # Written by `bench/guard_train.py`, which prints the new value after a re-train.
-MODEL_SHA256 = "9296b9522ed7f8b7d31d619703d27476b3ea586fd4fd3523fe48278c8a6fa8e1"
+MODEL_SHA256 = "348177d973f5c8138e87e8f12315e742c06429cfed847be3316185c00e95ddc5"
 MAX_WEIGHT = 0.8  # the learned layer alone flags, never blocks (block_at is 0.9)
 _CACHE_SIZE = 4096
 _BATCH = 16  # texts per ONNX run at most (short chat turns, CPU: ~7 ms for one, ~33 ms for eight)
