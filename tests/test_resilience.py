@@ -92,7 +92,12 @@ def test_fault_matrix(
 def test_everything_down_is_a_fast_503_with_retry_after(client: TestClient, fake_openai: FakeOpenAI) -> None:
     for m in (PRIMARY, FALLBACK, LOCAL):
         fake_openai.always(m, Fail(503))
-    r, took = timed_post(client)
+    # A question with listings to cite, which every model may take (a general one is answered from data when the
+    # paid models are down: the embedded model is not for it, tests/chains/assistant/test_chain.py)
+    roof = {"input": {"messages": [{"role": "user", "content": "Who can inspect my roof in Troy?"}]}}
+    started = time.monotonic()
+    r = client.post("/chat/invoke", json=roof)
+    took = time.monotonic() - started
     assert r.status_code == 503 and r.json()["error"]["code"] == "provider_unavailable"
     assert int(r.headers["Retry-After"]) >= 1 and took < 3 + SLACK_S
 

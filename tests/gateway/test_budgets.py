@@ -150,11 +150,19 @@ def test_over_budget_the_local_model_answers_and_no_paid_model_is_called(fake_op
     store.create_table()
     capped = store.create(name="capped", scopes=["chat"], daily_budget_usd=0.0)
     free = store.create(name="free", scopes=["chat"])
+    roof = {"input": {"messages": [{"role": "user", "content": "Who can inspect my roof in Troy?"}]}}
     with TestClient(create_app(s)) as c:
+        # listings to cite: the embedded model answers (its unbacked text gives way to the listings' answer)
+        r = c.post("/chat/invoke", json=roof, headers={"Authorization": f"Bearer {capped}"})
+        assert r.status_code == 200 and "Listing lst-" in r.json()["output"]
+        assert fake_openai.count(s.local_model_name) == 1
+        with c.stream("POST", "/chat/stream", json=roof, headers={"Authorization": f"Bearer {capped}"}) as st:
+            assert st.status_code == 200 and "Listing lst-" in st.read().decode()  # streamed
+        assert fake_openai.count(s.local_model_name) == 2
+        # nothing to cite: the embedded model is not for it either; the assistant's own help text answers
         r = c.post("/chat/invoke", json=ASK, headers={"Authorization": f"Bearer {capped}"})
-        assert r.status_code == 200 and "Local answer" in r.json()["output"]
-        with c.stream("POST", "/chat/stream", json=ASK, headers={"Authorization": f"Bearer {capped}"}) as st:
-            assert st.status_code == 200 and "data: \"Local answer" in st.read().decode()  # streamed
+        assert r.status_code == 200 and "Detroit Metro" in r.json()["output"]
+        assert fake_openai.count(s.local_model_name) == 2
         assert fake_openai.count(s.ai_model_primary) == 0 and fake_openai.count(s.ai_model_fallback) == 0
         # the key under its budget still gets the paid model (the flag is per request)
         fake_openai.always(s.ai_model_primary, Reply("Paid answer."))

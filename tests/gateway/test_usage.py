@@ -25,6 +25,8 @@ from tests.gateway.usage_support import FALLBACK, LOCAL, PRIMARY, ask, expected_
 # Big enough that cents are meaningful: 1.2M prompt tokens (300k cached), 250k output.
 BIG: dict[str, Any] = {"prompt_tokens": 1_200_000, "cached_tokens": 300_000, "completion_tokens": 250_000}
 
+ROOF = "Who can inspect my roof in Troy?"  # listings to cite: every model may take it
+
 
 @pytest.fixture
 def app(openai_settings: Settings) -> FastAPI:
@@ -100,7 +102,8 @@ def test_local_model_is_free(client: TestClient, app: FastAPI, fake_openai: Fake
     fake_openai.always(PRIMARY, Fail(500))
     fake_openai.always(FALLBACK, Fail(500))
     fake_openai.script(LOCAL, Reply("Local answer.", prompt_tokens=900, completion_tokens=50))
-    assert client.post("/chat/invoke", json={"input": ask()}).status_code == 200
+    # a question with listings: the embedded model takes over (it never answers one without: test_chain.py)
+    assert client.post("/chat/invoke", json={"input": ask(ROOF)}).status_code == 200
     [row] = rows(app)
     assert row["model"] == LOCAL and row["cost_usd"] == 0 and row["priced"] and row["input_tokens"] == 900
 
@@ -124,7 +127,7 @@ def test_unknown_model_is_recorded_unpriced_with_a_warning(
 def test_all_models_failing_is_an_error_row(client: TestClient, app: FastAPI, fake_openai: FakeOpenAI) -> None:
     for m in (PRIMARY, FALLBACK, LOCAL):
         fake_openai.always(m, Fail(503))
-    assert client.post("/chat/invoke", json={"input": ask()}).status_code == 503
+    assert client.post("/chat/invoke", json={"input": ask(ROOF)}).status_code == 503
     [row] = rows(app)
     assert row["error"] and row["status"] == 503 and row["model"] is None and row["cost_usd"] == 0
     assert row["models_tried"] == f"{PRIMARY},{FALLBACK},{LOCAL}" and row["error_type"]

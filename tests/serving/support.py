@@ -84,8 +84,7 @@ class Served:
         """The serving processes: the parent itself with one worker, else its uvicorn workers."""
         if self.workers == 1:
             return [self.proc.pid]
-        kids = psutil.Process(self.proc.pid).children()
-        return sorted(k.pid for k in kids if "spawn_main" in " ".join(k.cmdline()))
+        return sorted(k.pid for k in psutil.Process(self.proc.pid).children() if "spawn_main" in _cmdline(k))
 
     def holder(self, conn: Conn) -> int | None:
         """The worker process holding the server side of `conn`."""
@@ -184,3 +183,11 @@ def serve(env: dict[str, str], *, workers: int, log: Path, ready: bool = True) -
     finally:
         if proc.poll() is None:
             served.stop()
+
+
+def _cmdline(proc: psutil.Process) -> str:
+    """A child's command line; '' for one that has just exited (a zombie until reaped) or is gone."""
+    try:
+        return " ".join(proc.cmdline())
+    except (psutil.ZombieProcess, psutil.NoSuchProcess):
+        return ""
