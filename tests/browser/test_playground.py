@@ -17,6 +17,7 @@ from typing import Any
 
 import httpx
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from server import create_app
 from tests.browser.conftest import Tab
@@ -65,8 +66,15 @@ def fill(tab: Tab, field: dict[str, Any], name: str, value: Any) -> None:
     control = tab.page.locator(f'[id="#/properties/{name}-input"]')
     if name == "messages":  # LangServe draws a conversation as message rows: a type <select>, a <textarea>
         [message] = value  # the page starts with one row
-        tab.page.locator("select").first.select_option(message["type"])
-        tab.page.locator("textarea").first.fill(message["content"])
+        start = tab.page.get_by_role("button", name="Start")
+        for attempt in range(3):  # on a loaded machine, text typed while the row was still settling was lost
+            tab.page.locator("select").first.select_option(message["type"])
+            tab.page.locator("textarea").first.fill(message["content"])
+            try:  # the row is taken when Start becomes enabled
+                tab.page.wait_for_function("(b) => !b.disabled", arg=start.element_handle(), timeout=5_000)
+                return
+            except PlaywrightTimeout:
+                assert attempt < 2, "Start stays disabled with the message typed in"
     elif "enum" in field:
         control.select_option(str(value))
     elif field.get("type") == "boolean":
@@ -121,9 +129,16 @@ def test_playground_runs(tab: Tab, live: LiveServer, fake_openai: FakeOpenAI, fo
     assert tab.page.get_by_role("button", name="Start").count() == 1, "the page is blank"
     drawn = [name for name in schema["properties"] if tab.page.locator(f'[id="#/properties/{name}-input"]').count()]
     assert drawn == [n for n, f in schema["properties"].items() if f.get("type") != "array"], "the form is not drawn"
-    for name, value in form.fields.items():
-        fill(tab, schema["properties"][name], name, value)
-    tab.page.get_by_role("button", name="Start").click()
+    start = tab.page.get_by_role("button", name="Start")
+    for attempt in range(2):  # a value typed while the form was still settling can be lost on a loaded machine
+        for name, value in form.fields.items():
+            fill(tab, schema["properties"][name], name, value)
+        try:
+            tab.page.wait_for_function("(b) => !b.disabled", arg=start.element_handle(), timeout=10_000)
+            break
+        except PlaywrightTimeout:
+            assert attempt == 0, "Start stays disabled with every field filled"
+    start.click()
     output(tab, form.shows)
     assert not tab.errors, tab.errors
 
