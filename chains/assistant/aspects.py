@@ -23,7 +23,8 @@ Aspect = Literal["price", "insured", "rating", "distance", "certifications", "fe
 # How a question about the listings is worded, by what it asks (lower-case text, word boundaries).
 _ASKS: dict[Aspect, re.Pattern[str]] = {
     "price": re.compile(r"\b(?:how much|costs?|costing|price[sd]?|pricing|rates?|charges?|fees?|quotes?|"
-                        r"expensive|afford(?:able)?|budget|ballpark|what do they ask)\b"),
+                        r"expensive|afford(?:able)?|budget|ballpark|what do they ask|"
+                        r"(?:would|will|does|did) (?:that|it|this|they) (?:run|set) (?:me|us|him|her|them|you))\b"),
     "insured": re.compile(r"\b(?:insur(?:ed|ance)|liability|bonded|covered)\b"),
     "rating": re.compile(r"\b(?:ratings?|rated|reviews?|reputation|stars?|trustworthy|reliable|any good)\b"),
     "distance": re.compile(r"\b(?:how far|far away|far from|distance|miles? away|how close|located|based|"
@@ -31,7 +32,8 @@ _ASKS: dict[Aspect, re.Pattern[str]] = {
     "certifications": re.compile(r"\b(?:certifi\w*|licen[cs]\w*|part 107|faa|waivers?|qualified|qualifications?|"
                                  r"accredit\w*)\b"),
 }
-_QUESTION = re.compile(r"\?|^\s*(?:how|what|which|who|where|are|is|do|does|can|could|would|will|any)\b")
+_QUESTION = re.compile(r"\?|^\s*(?:(?:and|so|ok(?:ay)?|also|but|well|hmm+),?\s+)?"
+                       r"(?:how|what|which|who|where|are|is|do|does|can|could|would|will|any)\b")
 # How a feature reads in a sentence (the rest: its name with spaces).
 _FEATURE_WORDS = {"same_day": "same-day service", "night_ops": "night flights",
                   "emergency_callout": "emergency call-outs", "4k_video": "4K video", "fpv": "FPV flight",

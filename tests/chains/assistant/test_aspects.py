@@ -30,6 +30,8 @@ B = _listing("Birch Aerial Works", price_from_usd=99.5, insured=True, features=[
 
 @pytest.mark.parametrize(("turn", "aspects", "features"), [
     ("ballpark, what are they charging for something like that?", ("price",), ()),
+    ("and what would that set us back", ("price",), ()),
+    ("what'll that run my mom, more or less? would it run her a lot", ("price",), ()),
     ("Would any of these have liability coverage", ("insured",), ()),
     ("are those guys any good? how many stars", ("rating",), ()),
     ("how far away are they from me", ("distance",), ()),
