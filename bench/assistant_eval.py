@@ -177,7 +177,9 @@ def _mean(values: list[float]) -> float:
     return statistics.mean(values) if values else math.nan
 
 
-def report(records: list[dict[str, Any]]) -> None:
+def report(records: list[dict[str, Any]], *, name_misses: bool = True) -> None:
+    """Prints the figures; `name_misses` also lists the conversations below 1 (development sets only: a held-out
+    conversation's id is the first step to tuning on it)."""
     graded = [r for r in records if "precision" in r]
     print(f"{len(records)} conversations ({len(graded)} graded)")
     print(f"precision@3: assistant {_mean([r['precision'] for r in graded]):.3f}, "
@@ -199,9 +201,12 @@ def report(records: list[dict[str, Any]]) -> None:
         a = f"{_mean([r['precision'] for r in g]):.3f}" if g else "-"
         b = f"{_mean([r['bar'] for r in g]):.3f}" if g else "-"
         print(f"{family:<22}{len(rs):>3}  {a:>9}  {b:>6}  {sum(len(r['violations']) for r in rs)}")
-    for r in graded:
-        if r["precision"] < 1:
-            print(f"  below 1: {r['id']} precision {r['precision']:.2f} (bar {r['bar']:.2f})")
+    misses = [r for r in graded if r["precision"] < 1]
+    if not name_misses:
+        print(f"{len(misses)} graded conversations below 1 (not named: held-out set)")
+        return
+    for r in misses:
+        print(f"  below 1: {r['id']} precision {r['precision']:.2f} (bar {r['bar']:.2f})")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -220,7 +225,7 @@ def main(argv: list[str] | None = None) -> None:
                                       prompts=PromptStore(settings.prompts_dir))
         result = evaluate(chain, engine, conversations)
     print(f"machine: {machine()}; model: {args.model}; conversations: {path.name}")
-    report(result["records"])
+    report(result["records"], name_misses=args.set != "held-out")
 
 
 if __name__ == "__main__":
