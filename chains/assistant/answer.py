@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from chains.assistant.aspects import asked, aspect_text
+from chains.assistant.aspects import asked, aspect_text, money
 from chains.assistant.conversation import Request
 
 __all__ = ["GENERAL", "GREETING", "asked_text", "cards", "found_text", "none_found_text", "offered_text", "price_of",
@@ -24,13 +24,9 @@ _CATEGORY_WORDS = {"mapping_surveying": "mapping and surveying"}  # how a catego
 _ORDERED = {"price": ", cheapest first", "rating": ", best rated first", "distance": ", nearest first"}
 
 
-def _money(value: float) -> str:
-    return f"${value:,.0f}" if float(value).is_integer() else f"${value:,.2f}"
-
-
 def price_of(listing: Any) -> str:
     """'from $149 per project', exactly as the listing states it."""
-    return f"from {_money(listing.price_from_usd)} per {listing.price_unit}"
+    return f"from {money(listing.price_from_usd)} per {listing.price_unit}"
 
 
 def _what(request: Request) -> str:
@@ -50,7 +46,7 @@ def _where(request: Request, *, one: bool = False) -> str:
 
 def _cap(request: Request) -> str:
     it = request.interpreted
-    return f" priced from {_money(it.max_price)} or less" if it is not None and it.max_price is not None else ""
+    return f" priced from {money(it.max_price)} or less" if it is not None and it.max_price is not None else ""
 
 
 def found_text(request: Request, listings: Sequence[Any], question: str = "") -> str:
@@ -88,7 +84,7 @@ def asked_text(request: Request, listings: Sequence[Any], question: str, *, said
     """
     it = request.interpreted
     aspects, features = asked(question)
-    if said and "price" in aspects and all(_money(x.price_from_usd) in said for x in listings):
+    if said and "price" in aspects and all(money(x.price_from_usd) in said for x in listings):
         aspects = tuple(a for a in aspects if a != "price")
     return aspect_text(aspects, features, listings, it.place.name if it is not None and it.place is not None else None)
 
@@ -119,7 +115,7 @@ def request_text(request: Request) -> str:
     if it.outside_place is not None:
         parts.append(f"in {it.outside_place.name}, outside the service area")
     if it.max_price is not None:
-        parts.append(f"priced from {_money(it.max_price)} or less")
+        parts.append(f"priced from {money(it.max_price)} or less")
     if it.features:
         parts.append("with " + ", ".join(f.replace("_", " ") for f in it.features))
     if it.insured:

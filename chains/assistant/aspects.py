@@ -14,9 +14,9 @@ import re
 from collections.abc import Sequence
 from typing import Any, Literal
 
-from retrieval.vocab.features import FEATURES
+from retrieval.vocab import FEATURE_PATTERNS
 
-__all__ = ["Aspect", "asked", "aspect_text"]
+__all__ = ["Aspect", "asked", "aspect_text", "money"]
 
 Aspect = Literal["price", "insured", "rating", "distance", "certifications", "features"]
 
@@ -41,7 +41,6 @@ _FEATURE_WORDS = {"same_day": "same-day service", "night_ops": "night flights",
                   "live_stream": "live streaming", "rtk_gps": "RTK GPS", "multispectral": "a multispectral camera",
                   "spray_system": "a spray system", "indoor_flight": "indoor flight", "tethered": "tethered flight",
                   "payload_drop": "payload drops"}
-_FEATURES = {name: re.compile(r"\b(?:" + "|".join(f.phrases) + r")\b") for name, f in FEATURES.items()}
 
 
 def asked(question: str) -> tuple[tuple[Aspect, ...], tuple[str, ...]]:
@@ -57,13 +56,14 @@ def asked(question: str) -> tuple[tuple[Aspect, ...], tuple[str, ...]]:
     if not _QUESTION.search(text):
         return (), ()
     aspects: list[Aspect] = [name for name, pattern in _ASKS.items() if pattern.search(text)]
-    features = tuple(name for name, pattern in _FEATURES.items() if pattern.search(text))
+    features = tuple(name for name, pattern in FEATURE_PATTERNS.items() if pattern.search(text))
     if features:
         aspects.append("features")
     return tuple(aspects), features
 
 
-def _money(value: float) -> str:
+def money(value: float) -> str:
+    """A dollar amount as a listing states it: "$149", "$99.50" (answer.py says prices the same way)."""
     return f"${value:,.0f}" if float(value).is_integer() else f"${value:,.2f}"
 
 
@@ -118,7 +118,7 @@ def aspect_text(aspects: Sequence[Aspect], features: Sequence[str], listings: Se
     out: list[str] = []
     for aspect in aspects:
         if aspect == "price":
-            each = [f"{_money(x.price_from_usd)} per {x.price_unit} ({name})" for name, x in named]
+            each = [f"{money(x.price_from_usd)} per {x.price_unit} ({name})" for name, x in named]
             out.append(f"{'The price starts' if one else 'Prices start'} at {_join(each)}; the final price depends "
                        "on the job, so ask the operator for a quote.")
         elif aspect == "insured":
