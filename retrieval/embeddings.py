@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 from langchain_core.embeddings import Embeddings
 
+from retrieval.onnx_model import model_file, model_id
 from settings import Settings
 
 __all__ = ["TOKENIZER_FILE", "MiniLMEmbeddings", "build_embeddings", "embed_queries", "embedding_id"]
@@ -70,15 +71,11 @@ class MiniLMEmbeddings(Embeddings):
     @property
     def path(self) -> Path:
         """The ONNX file run (built first when it is the default one and missing)."""
-        from retrieval.onnx_model import model_file
-
         return self.model_path if self.model_path is not None else model_file()
 
     @property
     def model_id(self) -> str:
         """What the search index records as the model of its vectors: the ONNX file's name and digest."""
-        from retrieval.onnx_model import model_id
-
         return model_id(self.path)
 
     def _load(self) -> None:

@@ -15,6 +15,7 @@ import numpy as np
 
 from errors import NotReady
 from retrieval import filters
+from retrieval.embeddings import embedding_id
 from retrieval.filters import SearchFilters
 from retrieval.schema import CATEGORIES, Listing
 from retrieval.store import ListingsStore, query_ids_many
@@ -50,8 +51,6 @@ class ListingIndex:
     def _check_models(self, models: set[str]) -> None:
         """Vectors from another model than the one embedding the queries match nothing they should (BM25 and the
         filters still do): said in the log and in /readyz's `degraded`, until an ingest embeds them again."""
-        from retrieval.embeddings import embedding_id
-
         queries = embedding_id(self.store.embeddings) if self.store.embeddings is not None else "unknown"
         stale = sorted(models - {queries})
         self.stale = (f"the index holds vectors made by {', '.join(stale)}; queries are embedded by {queries}: "
