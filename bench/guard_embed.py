@@ -28,9 +28,9 @@ CACHE_DIR = ROOT / "bench" / ".cache" / "guard"
 
 def _cache_file() -> Path:
     """The cache of the embedding model in use (another model's vectors are another file)."""
-    from retrieval.embeddings import MiniLMEmbeddings
+    from retrieval.onnx_model import model_file, model_id
 
-    return CACHE_DIR / f"embeddings-{MiniLMEmbeddings(threads=1).model_id.replace(':', '-')}.npz"
+    return CACHE_DIR / f"embeddings-{model_id(model_file()).replace(':', '-')}.npz"
 
 
 def _key(text: str) -> str:
