@@ -279,6 +279,8 @@ def create_app(settings: Settings | None = None, *, freeze_gc: bool = False,
         finally:
             if services.gateway is not None:
                 await services.gateway.aclose()  # settlements still waiting to ride on an admission
+            if services.moderator is not None:
+                await services.moderator.aclose()  # its HTTP session on this loop
             services.stop()
 
     app = FastAPI(

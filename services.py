@@ -22,7 +22,7 @@ from chains.guard import build_guard_chain, warm_learned
 from chains.guarded import paid_models_off
 from chains.local_llm import LocalModelServer, embedded_model_server, uses_local_model
 from chains.models import build_chat_model
-from chains.moderation import build_moderator
+from chains.moderation import Moderator, build_moderator
 from chains.prompting import PromptStore
 from chains.search import build_search_chain
 from errors import SkyMarketError
@@ -54,6 +54,7 @@ class Services:
     freeze_gc: bool = False  # the serving process: gc.freeze() once the search index has loaded (server.py)
     retention: RetentionJob | None = None  # prunes every store once a day (gateway/retention_job.py)
     draining: bool = False  # shutting down (SIGTERM, serving/drain.py): /readyz answers 503 so no new traffic comes
+    moderator: Moderator | None = None  # the assistant's and describe's (chains/moderation.py): closed by the lifespan
 
     @property
     def local_base_url(self) -> str | None:
@@ -181,7 +182,7 @@ def build_services(settings: Settings) -> Services:
     if settings.local_model_enabled:  # over budget: the paid models are skipped and the local model answers
         services.gateway.over_budget = _paid_models_off
     services.search = build_search_engine(settings=settings)
-    moderator = build_moderator(settings, breakers=breakers)  # one memo for the assistant and describe
+    moderator = services.moderator = build_moderator(settings, breakers=breakers)  # one memo for assistant, describe
     catalog = IndexCatalog(services.search)  # the names the listings know, for the claim check
     chat_model = build_chat_model(settings=settings, use_case="chat", local_base_url=local_url, breakers=breakers)
     hints_model = None

@@ -5,10 +5,12 @@ OpenAI's endpoint with a key, an honest local check without.
                                -> LocalModerator   (auto without a key, or =local; data/moderation.yaml)
                                -> NoModerator      (=off)
 
-`OpenAIModerator` calls `omni-moderation-latest` through the official client (honouring OPENAI_BASE_URL);
-when that call fails it falls back to the local check and says so in the verdict's `source`, so a provider
-outage never lets text through unchecked. Verdicts are memoised per text (a stream's pre-check and the
-chain's own check then cost one call).
+`OpenAIModerator` calls `omni-moderation-latest` (honouring OPENAI_BASE_URL): through the official client
+from sync code, and from the event loop with one plain aiohttp POST (the SDK's request machinery cost ~1 ms
+of CPU per call there, ~5x the HTTP itself: `bench/moderation_cost.py`). When a call fails it falls back to
+the local check and says so in the verdict's `source`, so a provider outage never lets text through
+unchecked. Verdicts are memoised per text: a conversation's earlier turns, a stream's pre-check and the
+chain's own check cost no new call; only the texts not seen yet are sent, in one request.
 """
 
 from __future__ import annotations
@@ -16,13 +18,18 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import random
 import re
 import threading
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
+from urllib.parse import urlsplit
+from urllib.request import getproxies, proxy_bypass
 
+import aiohttp
 import openai
 import yaml
 
@@ -33,7 +40,9 @@ from errors import ConfigError
 from livefiles import live_file
 from settings import Settings
 
-__all__ = ["LocalModerator", "Memo", "Moderator", "NoModerator", "OpenAIModerator", "Verdict", "build_moderator"]
+__all__ = [
+    "LocalModerator", "Memo", "Moderator", "NoModerator", "OpenAIModerator", "Verdict", "build_moderator", "combine",
+]
 
 log = logging.getLogger("skymarket.moderation")
 
@@ -49,12 +58,27 @@ class Verdict:
     source: str = "local"
 
 
+def combine(verdicts: Sequence[Verdict], source: str = "local") -> Verdict:
+    """One verdict for several texts: flagged if any is, every category once; the source says the local check
+    stood in for the provider if it did for any text (`source` when there is no verdict)."""
+    cats = tuple(dict.fromkeys(c for v in verdicts for c in v.categories))
+    sources = [v.source for v in verdicts]
+    chosen = LOCAL_UNAVAILABLE if LOCAL_UNAVAILABLE in sources else (sources[0] if sources else source)
+    return Verdict(any(v.flagged for v in verdicts), cats, chosen)
+
+
 class Moderator(Protocol):
     name: str
 
     def check(self, texts: list[str]) -> Verdict: ...
 
     async def acheck(self, texts: list[str]) -> Verdict: ...
+
+    def check_each(self, texts: list[str]) -> list[Verdict]: ...
+
+    async def acheck_each(self, texts: list[str]) -> list[Verdict]: ...
+
+    async def aclose(self) -> None: ...
 
 
 class NoModerator:
@@ -67,6 +91,15 @@ class NoModerator:
 
     async def acheck(self, texts: list[str]) -> Verdict:
         return self.check(texts)
+
+    def check_each(self, texts: list[str]) -> list[Verdict]:
+        return [Verdict(False, (), "off") for _ in texts]
+
+    async def acheck_each(self, texts: list[str]) -> list[Verdict]:
+        return self.check_each(texts)
+
+    async def aclose(self) -> None:
+        return None
 
 
 class LocalModerator:
@@ -87,15 +120,25 @@ class LocalModerator:
         return live_file(self.rules_file, lambda text: parse_rules(text, self.rules_file), kind="moderation").get()
 
     def check(self, texts: list[str]) -> Verdict:
-        cats: list[str] = []
-        for text in texts:
-            folded = fold(normalize(text).text)
-            cats.extend(c for c, patterns in self.rules.items() if any(p.search(folded) for p in patterns))
-        unique = tuple(dict.fromkeys(cats))
-        return Verdict(bool(unique), unique, "local")
+        return combine(self.check_each(texts))
 
     async def acheck(self, texts: list[str]) -> Verdict:
         return self.check(texts)
+
+    def check_each(self, texts: list[str]) -> list[Verdict]:
+        rules = self.rules
+        out: list[Verdict] = []
+        for text in texts:
+            folded = fold(normalize(text).text)
+            cats = tuple(c for c, patterns in rules.items() if any(p.search(folded) for p in patterns))
+            out.append(Verdict(bool(cats), cats, "local"))
+        return out
+
+    async def acheck_each(self, texts: list[str]) -> list[Verdict]:
+        return self.check_each(texts)
+
+    async def aclose(self) -> None:
+        return None
 
 
 def parse_rules(text: str, path: Path) -> dict[str, list[re.Pattern[str]]]:
@@ -108,6 +151,13 @@ def parse_rules(text: str, path: Path) -> dict[str, list[re.Pattern[str]]]:
         }
     except (yaml.YAMLError, re.error, AttributeError, TypeError) as exc:
         raise ConfigError(f"cannot load moderation rules {path}: {exc}") from None
+
+
+_RETRY_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504})  # what the OpenAI SDK retries, too
+
+
+class _Unanswered(Exception):
+    """The endpoint answered with an error status, or with a body that is not its answer."""
 
 
 @dataclass
@@ -123,33 +173,53 @@ class OpenAIModerator:
     breaker: CircuitBreaker | None = None  # open after repeated failures: the local check answers at once
     name: str = "openai"
     _client: openai.OpenAI | None = field(default=None, repr=False)
-    _aclients: dict[int, openai.AsyncOpenAI] = field(default_factory=dict, repr=False)
+    # One aiohttp session per event loop (a session's connections belong to the loop that opened them).
+    _sessions: dict[int, tuple[asyncio.AbstractEventLoop, aiohttp.ClientSession]] = field(
+        default_factory=dict, repr=False)
+    _proxy: tuple[str | None] | None = field(default=None, repr=False)
+
+    @property
+    def url(self) -> str:
+        return (self.base_url or "https://api.openai.com/v1").rstrip("/") + "/moderations"
+
+    def proxy(self) -> str | None:
+        """The proxy the environment names for the endpoint (HTTPS_PROXY, NO_PROXY...), as the SDK's client
+        reads it: once. (aiohttp's `trust_env` reads the environment again on every request: ~0.5 ms.)"""
+        if self._proxy is None:
+            parts = urlsplit(self.url)
+            bypass = parts.hostname is None or bool(proxy_bypass(parts.hostname))
+            self._proxy = (None if bypass else getproxies().get(parts.scheme),)
+        return self._proxy[0]
 
     def _kwargs(self) -> dict[str, Any]:
         return {"api_key": self.api_key, "base_url": self.base_url, "timeout": self.timeout_s,
                 "max_retries": self.max_retries}
 
-    def _verdict(self, raw: Any) -> Verdict:
+    def _verdicts(self, body: Any, texts: list[str]) -> list[Verdict]:
         # The raw JSON, not the SDK's typed objects: building those cost ~30 ms of CPU per call here.
-        results = raw.http_response.json().get("results") or []
-        cats = [name for r in results for name, on in (r.get("categories") or {}).items() if on]
-        flagged = any(r.get("flagged") for r in results)
-        return Verdict(flagged, tuple(dict.fromkeys(cats)), "openai")
+        results = body.get("results") if isinstance(body, dict) else None
+        if not isinstance(results, list) or len(results) != len(texts):
+            raise _Unanswered("the moderation answer does not have one result per input")
+        out = []
+        for r in results:
+            cats = (r.get("categories") or {}) if isinstance(r, dict) else {}
+            names = tuple(name for name, on in cats.items() if on)
+            out.append(Verdict(bool(r.get("flagged")) if isinstance(r, dict) else False, names, "openai"))
+        return out
 
-    def _local(self, texts: list[str]) -> Verdict:
-        v = self.fallback.check(texts)
-        return Verdict(v.flagged, v.categories, LOCAL_UNAVAILABLE)
+    def _local(self, texts: list[str]) -> list[Verdict]:
+        return [Verdict(v.flagged, v.categories, LOCAL_UNAVAILABLE) for v in self.fallback.check_each(texts)]
 
-    def _failed(self, exc: BaseException, texts: list[str]) -> Verdict:
+    def _failed(self, exc: BaseException, texts: list[str]) -> list[Verdict]:
         if self.breaker is not None:
             self.breaker.failure()
         log.warning("moderation call failed (%s); using the local check", type(exc).__name__)
         return self._local(texts)
 
-    def _answered(self, verdict: Verdict) -> Verdict:
+    def _answered(self, verdicts: list[Verdict]) -> list[Verdict]:
         if self.breaker is not None:
             self.breaker.success()
-        return verdict
+        return verdicts
 
     def _open(self) -> bool:
         """While the endpoint keeps failing (its breaker open), no call is made: a failing endpoint would
@@ -157,43 +227,94 @@ class OpenAIModerator:
         return self.breaker is not None and not self.breaker.allow()
 
     def check(self, texts: list[str]) -> Verdict:
+        return combine(self.check_each(texts), "openai")
+
+    async def acheck(self, texts: list[str]) -> Verdict:
+        return combine(await self.acheck_each(texts), "openai")
+
+    def check_each(self, texts: list[str]) -> list[Verdict]:
+        if not texts:
+            return []
         if self._open():
             return self._local(texts)
         if self._client is None:
             self._client = openai.OpenAI(**self._kwargs())
         try:
-            verdict = self._verdict(self._client.moderations.with_raw_response.create(model=self.model, input=texts))
-        except openai.OpenAIError as exc:
+            raw = self._client.moderations.with_raw_response.create(model=self.model, input=texts)
+            verdicts = self._verdicts(raw.http_response.json(), texts)
+        except (openai.OpenAIError, _Unanswered, ValueError) as exc:
             return self._failed(exc, texts)
         except BaseException:
             if self.breaker is not None:
                 self.breaker.release()  # not the endpoint's failure: free a half-open probe's slot
             raise
-        return self._answered(verdict)
+        return self._answered(verdicts)
 
-    async def acheck(self, texts: list[str]) -> Verdict:
+    async def acheck_each(self, texts: list[str]) -> list[Verdict]:
+        if not texts:
+            return []
         if self._open():
             return self._local(texts)
-        # An async client's connections belong to one event loop: one client per loop.
-        loop = id(asyncio.get_running_loop())
-        client = self._aclients.get(loop)
-        if client is None:
-            client = self._aclients[loop] = openai.AsyncOpenAI(**self._kwargs())
         try:
-            verdict = self._verdict(await client.moderations.with_raw_response.create(model=self.model, input=texts))
-        except openai.OpenAIError as exc:
+            verdicts = self._verdicts(await self._apost(texts), texts)
+        except (TimeoutError, aiohttp.ClientError, _Unanswered, ValueError) as exc:
             return self._failed(exc, texts)
         except BaseException:
             if self.breaker is not None:
                 self.breaker.release()  # not the endpoint's failure: free a half-open probe's slot
             raise
-        return self._answered(verdict)
+        return self._answered(verdicts)
+
+    def _session(self) -> aiohttp.ClientSession:
+        loop = asyncio.get_running_loop()
+        held = self._sessions.get(id(loop))
+        if held is None or held[0] is not loop or held[1].closed:
+            session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.timeout_s),
+                                            headers={"Authorization": f"Bearer {self.api_key}"})
+            self._sessions[id(loop)] = held = (loop, session)
+        return held[1]
+
+    async def _apost(self, texts: list[str]) -> Any:
+        """POST /moderations; retried as the SDK retries (connection errors, 408, 409, 429, 5xx), with its
+        backoff (0.5 s doubling, jittered, at most 8 s; a shorter Retry-After is honoured)."""
+        url, proxy = self.url, self.proxy()
+        payload = {"model": self.model, "input": texts}
+        attempt = 0
+        while True:
+            wait: float | None = None
+            try:
+                async with self._session().post(url, json=payload, proxy=proxy) as r:
+                    if r.status < 400:
+                        return await r.json(content_type=None)
+                    if r.status not in _RETRY_STATUSES or attempt >= self.max_retries:
+                        raise _Unanswered(f"HTTP {r.status}")
+                    wait = _retry_after(r.headers.get("retry-after"))
+            except (TimeoutError, aiohttp.ClientConnectionError):
+                if attempt >= self.max_retries:
+                    raise
+            await asyncio.sleep(wait if wait is not None else min(0.5 * 2**attempt, 8.0) * random.uniform(0.75, 1))
+            attempt += 1
+
+    async def aclose(self) -> None:
+        """Closes this event loop's session (the app's lifespan calls it on the serving loop)."""
+        held = self._sessions.pop(id(asyncio.get_running_loop()), None)
+        if held is not None:
+            await held[1].close()
+
+
+def _retry_after(value: str | None) -> float | None:
+    try:
+        seconds = float(value) if value is not None else None
+    except ValueError:
+        return None
+    return seconds if seconds is not None and 0 <= seconds <= 60 else None
 
 
 class Memo:
-    """Remembers the last `size` verdicts by text, so the same texts are never sent twice in a row."""
+    """Remembers the last `size` verdicts per text: a text seen before (a conversation's earlier turns, a
+    stream's pre-check) costs no new call, and only the unseen texts of a check are sent, in one call."""
 
-    def __init__(self, inner: Moderator, size: int = 2048) -> None:
+    def __init__(self, inner: Moderator, size: int = 4096) -> None:
         self.inner = inner
         self.name = inner.name
         self.size = size
@@ -201,32 +322,48 @@ class Memo:
         self._lock = threading.Lock()
 
     @staticmethod
-    def _key(texts: list[str]) -> str:
-        return hashlib.sha256("\x1f".join(texts).encode("utf-8")).hexdigest()
+    def _key(text: str) -> str:
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
-    def _get(self, key: str) -> Verdict | None:
+    def _lookup(self, texts: list[str]) -> tuple[list[str], list[Verdict | None], list[str]]:
+        keys = [self._key(t) for t in texts]
         with self._lock:
-            v = self._seen.get(key)
-            if v is not None:
-                self._seen.move_to_end(key)
-            return v
+            known = [self._seen.get(k) for k in keys]
+            for k, v in zip(keys, known, strict=True):
+                if v is not None:
+                    self._seen.move_to_end(k)
+        missing = list(dict.fromkeys(t for t, v in zip(texts, known, strict=True) if v is None))
+        return keys, known, missing
 
-    def _put(self, key: str, v: Verdict) -> Verdict:
-        if v.source == LOCAL_UNAVAILABLE:
-            return v  # ask the provider again next time
+    def _store(self, texts: list[str], keys: list[str], known: list[Verdict | None], missing: list[str],
+               fresh: list[Verdict]) -> list[Verdict]:
+        got = dict(zip(missing, fresh, strict=True))
         with self._lock:
-            self._seen[key] = v
+            for text, v in got.items():
+                if v.source != LOCAL_UNAVAILABLE:  # ask the provider again next time
+                    self._seen[self._key(text)] = v
             while len(self._seen) > self.size:
                 self._seen.popitem(last=False)
-        return v
+        return [v if v is not None else got[t] for t, v in zip(texts, known, strict=True)]
+
+    def check_each(self, texts: list[str]) -> list[Verdict]:
+        keys, known, missing = self._lookup(texts)
+        fresh = self.inner.check_each(missing) if missing else []
+        return self._store(texts, keys, known, missing, fresh)
+
+    async def acheck_each(self, texts: list[str]) -> list[Verdict]:
+        keys, known, missing = self._lookup(texts)
+        fresh = await self.inner.acheck_each(missing) if missing else []
+        return self._store(texts, keys, known, missing, fresh)
 
     def check(self, texts: list[str]) -> Verdict:
-        key = self._key(texts)
-        return self._get(key) or self._put(key, self.inner.check(texts))
+        return combine(self.check_each(texts), self.name)
 
     async def acheck(self, texts: list[str]) -> Verdict:
-        key = self._key(texts)
-        return self._get(key) or self._put(key, await self.inner.acheck(texts))
+        return combine(await self.acheck_each(texts), self.name)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
 
 
 def build_moderator(settings: Settings, *, breakers: BreakerRegistry | None = None) -> Moderator:

@@ -90,6 +90,9 @@ _GENERIC = frozenset(
 )
 
 
+_VOCAB_MEMO = 50_000  # words remembered by `_vocab_word`
+
+
 class PlaceRef(BaseModel):
     name: str
     county: str | None = None
@@ -162,6 +165,7 @@ class QueryParser:
         self.gazetteer = gazetteer
         self._cache: LRUCache[str, str] = LRUCache(cache_size)  # query -> its Interpreted as JSON
         self._vocab = [p for pairs in CATEGORY_PATTERNS.values() for p, _ in pairs] + list(FEATURE_PATTERNS.values())
+        self._vocab_seen: dict[str, bool] = {}  # word -> a vocabulary word? (~60 patterns a word otherwise)
         self._names: dict[tuple[str, ...], Place | OutsidePlace] = {}
         for o in gazetteer.outside:
             for name in (o.name, *o.aliases):
@@ -180,7 +184,12 @@ class QueryParser:
     def _vocab_word(self, word: str) -> bool:
         if word in STOPWORDS or word in _GENERIC or word.isdigit():
             return True
-        return any(p.fullmatch(word) for p in self._vocab)
+        seen = self._vocab_seen.get(word)
+        if seen is None:
+            if len(self._vocab_seen) >= _VOCAB_MEMO:  # customers' words are unbounded: start over
+                self._vocab_seen.clear()
+            seen = self._vocab_seen[word] = any(p.fullmatch(word) for p in self._vocab)
+        return seen
 
     def _places(self, tokens: list[str]) -> list[_Match]:
         found: list[_Match] = []

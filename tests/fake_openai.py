@@ -8,7 +8,8 @@ is recorded (model, stream flag, headers, body), so tests can count upstream cal
     ChatOpenAI(base_url=fake.url, ...)
 
 `/v1/moderations` answers too (calls recorded under the moderation model's name): nothing is flagged unless
-`fake.flag("fragment", "violence")` says so; `fake.script("omni-moderation-latest", Fail(500))` fails it.
+`fake.flag("fragment", "violence")` says so; `fake.script("omni-moderation-latest", Fail(500))` fails it
+(`Garbage()`: a body that is not JSON).
 """
 
 from __future__ import annotations
@@ -213,7 +214,11 @@ class _Handler(BaseHTTPRequestHandler):
             rules = dict(self.owner.moderation_flags)
         b = self.owner._next(model)
         if isinstance(b, Fail):
-            self._json(b.status, {"error": {"message": b.message, "type": "fake", "code": str(b.status)}})
+            headers = {"retry-after": str(b.retry_after)} if b.retry_after is not None else {}
+            self._json(b.status, {"error": {"message": b.message, "type": "fake", "code": str(b.status)}}, headers)
+            return
+        if isinstance(b, Garbage):
+            self._raw(200, b"this is {not json", "application/json")
             return
         texts = body.get("input") or []
         results = []
