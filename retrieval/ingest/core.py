@@ -179,36 +179,31 @@ def embedded_by(store: Chroma) -> str | None:
 
 
 def existing_hashes(store: Chroma, embedding: str | None = None) -> dict[str, str]:
-    """id -> content hash of everything in the collection, read page by page; with `embedding`, a listing whose
-    vector another model made counts as changed (its hash is '')."""
-    out: dict[str, str] = {}
+    """id -> content hash of everything in the collection; with `embedding`, a listing whose vector another
+    model made counts as changed (its hash is '')."""
+    return {lid: content for lid, (content, _) in _stored(store, embedding).items()}
+
+
+def _stored(store: Chroma, embedding: str | None) -> dict[str, tuple[str, str | None]]:
+    """id -> (content hash, hash of the text its vector was made from) of everything in the collection, read
+    once, page by page. With `embedding`, a vector another model made counts as changed: content hash '' and
+    no text hash (it must be made again). An index from before `text_hash` was stored: recomputed."""
+    out: dict[str, tuple[str, str | None]] = {}
     offset = 0
     while True:
         page = store.get(include=["metadatas"], limit=_PAGE, offset=offset)
         for lid, meta in zip(page["ids"], page["metadatas"], strict=True):
             meta = meta or {}
-            stale = embedding is not None and meta.get("embedding") != embedding
-            out[lid] = "" if stale else str(meta.get("content_hash", ""))
+            if embedding is not None and meta.get("embedding") != embedding:
+                out[lid] = ("", None)
+                continue
+            text_hash = str(meta["text_hash"]) if meta.get("text_hash") else None
+            if text_hash is None and meta.get("listing"):
+                text_hash = Listing.model_validate_json(meta["listing"]).text_hash()
+            out[lid] = (str(meta.get("content_hash", "")), text_hash)
         if len(page["ids"]) < _PAGE:
             return out
         offset += _PAGE
-
-
-def _stored_text_hashes(store: Chroma, ids: list[str], embedding: str) -> dict[str, str]:
-    """id -> the hash of the text embedded for it (an index from before `text_hash` was stored: recomputed), for
-    the vectors `embedding` made (another model's must be made again)."""
-    out: dict[str, str] = {}
-    for start in range(0, len(ids), _PAGE):
-        page = store.get(ids=ids[start : start + _PAGE], include=["metadatas"])
-        for lid, meta in zip(page["ids"], page["metadatas"], strict=True):
-            meta = meta or {}
-            if meta.get("embedding") != embedding:
-                continue
-            if meta.get("text_hash"):
-                out[lid] = str(meta["text_hash"])
-            elif meta.get("listing"):
-                out[lid] = Listing.model_validate_json(meta["listing"]).text_hash()
-    return out
 
 
 def _screened(listing: Listing, screen: Screen) -> tuple[Listing | None, list[str], bool]:
@@ -251,7 +246,9 @@ def ingest(
         listings, bad, protected, unknown = read_listings(fh)
     report = IngestReport(total=len(listings), bad_lines=bad)
     model = embedding_id(store.embeddings) if store.embeddings is not None else ""
-    old = existing_hashes(store, model)
+    stored = _stored(store, model)  # one read of the collection's metadata
+    old = {lid: content for lid, (content, _) in stored.items()}
+    embedded = {lid: text for lid, (_, text) in stored.items() if text is not None}
     todo: list[tuple[Listing, str]] = []
     for listing in listings:
         digest = listing.content_hash()
@@ -259,7 +256,6 @@ def ingest(
             report.unchanged += 1
         else:
             todo.append((listing, digest))
-    embedded = _stored_text_hashes(store, [x.id for x, _ in todo if x.id in old], model)
     to_delete: list[str] = []
     with tqdm(total=len(todo), unit="listing", desc="embedding", disable=not progress) as bar:
         for start in range(0, len(todo), batch_size):
