@@ -187,6 +187,8 @@ def check(
         about, context = _sources(sentence, all_facts)
         for rule, patterns in active:
             for pattern in patterns:
+                if pattern.search(sentence) is None:  # the common case, without a generator per pattern
+                    continue
                 if any(not _claim_backed(rule, m, about, context) for m in pattern.finditer(sentence)):
                     found.append(Finding(rule=rule.id, reason=rule.reason, sentence=sentence))
                     break
