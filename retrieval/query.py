@@ -37,6 +37,10 @@ _TOKEN = re.compile(r"[a-z0-9]+")
 _ASK = re.compile(r"\b(?:and|but|so|want|wants|need|needs|looking|like to|would like|hoping)\b")
 _PERIOD = re.compile(r"\.(?=\s|$)")
 _SCENERY = 1 / 3  # the weight of a service word that only sets the scene
+# after a service: it is had already ("the survey is done already", "photos were taken care of")
+_DONE = re.compile(r"\s+(?:is|was|are|were|has been|have been|got)\s+(?:already\s+|all\s+)?"
+                   r"(?:done|finished|complete|completed|taken care of|handled|covered|sorted)\b")
+_FIRM = 2.0  # a category phrase weighing less is a loose word ("land", "photos"): it names no service alone
 _JOINED = frozenset({"", "or", "nor", "/", "and/or"})
 _LANDMARK = re.compile(r"\b(?:north|south|east|west)(?:east|west)?\s+of\s+(?:the\s+)?$")
 # before a word, a determiner says it is a thing ("the attic", "our landing"): no typo'd place name
@@ -246,11 +250,15 @@ class QueryParser:
 
     @staticmethod
     def _categories(low: str, out: Interpreted) -> tuple[list[Category], list[tuple[int, int]]]:
-        """Scores the categories named in `low` (sets `out.category`); returns them and the turned-down spans."""
+        """Scores the categories named in `low` (sets `out.category`); returns them and the turned-down spans.
+        A loose word inside a longer feature phrase is that feature's ("no place to land" asks for no survey)."""
         scores: dict[Category, float] = {}
+        gear = [g.span() for p in FEATURE_PATTERNS.values() for g in p.finditer(low)]
         claimed: list[tuple[int, int]] = []
         turned_down: list[tuple[int, int]] = []
-        hits = [(m, cat, w) for cat, pairs in CATEGORY_PATTERNS.items() for p, w in pairs for m in p.finditer(low)]
+        hits = [(m, cat, w) for cat, pairs in CATEGORY_PATTERNS.items() for p, w in pairs for m in p.finditer(low)
+                if w >= _FIRM or not any(a <= m.start() and m.end() <= b and b - a > m.end() - m.start()
+                                         for a, b in gear)]
         kept: list[tuple[re.Match[str], Category, float]] = []
         for m, cat, w in sorted(hits, key=lambda h: h[0].start() - h[0].end()):  # longest phrase first
             if not any(m.start() < b and a < m.end() for a, b in claimed):
@@ -258,7 +266,8 @@ class QueryParser:
                 kept.append((m, cat, w))
         end = -1  # where the last turned-down phrase ended: "no wedding film", "not photos or video" go together
         for m, _, _ in sorted(kept, key=lambda h: h[0].start()):
-            if _negated(low, m.start()) or (end >= 0 and low[end : m.start()].strip() in _JOINED):
+            if _negated(low, m.start()) or _DONE.match(low, m.end()) or (
+                    end >= 0 and low[end : m.start()].strip() in _JOINED):
                 turned_down.append(m.span())  # "not photos": its words count for nothing else, it is not scored
                 end = m.end()
             else:
@@ -326,7 +335,8 @@ def _scenery(low: str, start: int) -> bool:
     if SCENERY_WHERE_PATTERN.search(low, max(clause, start - 40), start) is not None:
         return True
     who = SCENERY_WHO_PATTERN.search(low, clause, start)  # "we run an orchard and want ...": the ask ends the scene
-    return who is not None and _ASK.search(low, who.end(), start) is None
+    # "what we need now is someone to ...": an ask inside the clause is no scene either
+    return who is not None and _ASK.search(low, who.start(), start) is None
 
 
 def _asked(pattern: re.Pattern[str], low: str) -> bool:

@@ -37,7 +37,10 @@ CATEGORY_PHRASES: dict[Category, list[tuple[float, list[str]]]] = {
                "same[- ]day drop",
                # an errand flown for someone: "a parts run to the job site", "a pharmacy run"
                r"(?:parts?|supply|supplies|grocery|pharmacy|medicine|prescription|document|paperwork) runs?"]),
-        (2.0, [r"medicines?", r"prescriptions?", "pharmacy", r"parcels?", r"packages?", "shipping", "aed"]),
+        (2.0, [r"medicines?", r"prescriptions?", "pharmacy", r"parcels?", r"packages?", "shipping", "aed",
+               r"insulin", "supplies",
+               # something carried out to someone: "supplies brought out to the cottage", "fly it over to us"
+               r"(?:brought|bring|flown|carried|carry|sent|send) (?:out|over) to"]),
         (2.0, [r"(?:food|meal|takeout) (?:drop|run)s?", "to my boat", "island"]),
         # what is carried, and how: "auto parts dropped at the shop", "paperwork signed and returned"
         (2.0, [r"(?:auto|car|truck|spare|replacement|machine) parts", "documents", "paperwork",
@@ -65,10 +68,14 @@ CATEGORY_PHRASES: dict[Category, list[tuple[float, list[str]]]] = {
         (3.5, ["real estate", r"realtors?", "mls", r"listing (?:photos?|video)", "zillow", r"(?:house|home) for sale",
                r"(?:house|home|property|condo|rental) listings?",
                r"for (?:a|the|my|our|her|his|their) (?:(?:big|new|nice|huge|luxury|small|little) )?listing",
-               r"(?:goes|going|go|put it|putting it|list it) on the market", r"lot lines? overlays?"]),
-        (3.0, [r"sell(?:ing)? (?:my|a|the) (?:house|home|property)",
+               r"(?:goes|going|go|put it|putting it|list it) on the market", r"lot lines? overlays?",
+               # the verb: "listing a lakefront house", "we're listing our condo next month"
+               r"listing (?:a|an|my|our|the|his|her|their) (?:\w+ )?"
+               r"(?:house|home|condo|property|cottage|cabin|ranch)"]),
+        (3.0, [r"sell(?:ing)? (?:my|a|the|our|his|her|their) (?:\w+ )?(?:house|home|property|condo|cottage|cabin)",
                r"property (?:photos?|video(?: tour)?|tour(?: video)?)",  # "a property tour video": one phrase
-               "open house", "twilight", r"(?:video|virtual|3d) (?:walk-?through|tour)s?", r"walk-?throughs?",
+               "open house", "twilight", r"dusk (?:shots?|photos?|pictures?|pics?)",
+               r"(?:video|virtual|3d) (?:walk-?through|tour)s?", r"walk-?throughs?",
                r"commercial propert(?:y|ies)", r"vacant (?:land|lots?|parcels?)", r"neighbou?rhood amenities",
                r"(?:for|before|when) selling"]),
     ],
@@ -91,10 +98,14 @@ CATEGORY_PHRASES: dict[Category, list[tuple[float, list[str]]]] = {
                r"damp(?:ness)?"]),
         # the symptoms a heat picture finds: a cold house, a leaking pipe
         (3.0, [r"draft(?:s|y)", r"cold (?:spots?|rooms?|upstairs|floors?)", r"(?:so|too|always|really|very) cold",
-               r"(?:heating|energy|gas) bills?",
+               r"(?:heating|energy|gas|water) bills?",
                r"(?:heat|warm air|air) (?:is )?(?:leak(?:s|ing)?|escap(?:es|ing))",
                r"(?:pipe|water|slab) leaks?", r"leak(?:s|ing|y)? (?:pipes?|water lines?)",
-               r"pipes? (?:is |are )?leak(?:s|ing)"]),
+               r"pipes? (?:is |are )?leak(?:s|ing)",
+               # "the water line under the yard is leaking", "the main must be leaking"
+               r"(?:water |sewer |gas )?(?:line|main|plumbing)s? (?:\w+ ){0,3}?"
+               r"(?:is |are |must be |might be )?leak(?:s|ing)",
+               r"wet spots? (?:in|on) the (?:yard|lawn|floor|slab)"]),
     ],
     "mapping_surveying": [
         (3.0, [r"survey(?:s|ing|ed|or|ors)?", r"mapp?(?:ing|s|ed)?", r"topo(?:graphic|graphy)?", "orthomosaic",
@@ -130,6 +141,9 @@ CATEGORY_PHRASES: dict[Category, list[tuple[float, list[str]]]] = {
         (3.5, [r"(?:accident|crash) (?:scene|reconstruction)s?"]),
         (3.5, ["search and rescue", "sar", rf"missing {_PERSON}",
                rf"{_PERSON} (?:is |went |has gone |has been )?missing", "first responders?", "police",
+               # someone who walked away: "my dad wandered off", "grandma has dementia and got out"
+               rf"{_PERSON} (?:\w+ ){{0,2}}?(?:wander(?:ed|s|ing)?|walked|ran) (?:off|away)", "dementia", "alzheimers",
+               r"search(?:ing)? (?:party|for (?:him|her|them|my|our))", r"help search(?:ing)?",
                "fire department", "fire scene", "emergency response"]),
         (2.0, ["rescue", r"missing", "security", "overwatch", r"accidents?", r"flood(?:s|ed|ing)?", "hazmat", "crowd"]),
         (3.0, [r"(?:chemical|gas|oil|fuel|toxic) (?:spill|leak|release)s?"]),

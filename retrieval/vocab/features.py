@@ -25,8 +25,13 @@ class Feature:
     implied_by: tuple[str, ...] = ()
 
 
+# before a time word: "last night", "the other night", "this past weekend" are past, not an ask
+_NOT_PAST = r"(?<!last )(?<!other )(?<!past )(?<!previous )(?<!yesterday )"
+
 FEATURES: dict[str, Feature] = {
-    "night_ops": Feature((r"night(?:time|s)?", "after dark", "overnight", "at dusk", "evening", "tonight",
+    # a time already past says when something happened, not when to fly ("the fence blew down last night")
+    "night_ops": Feature((_NOT_PAST + r"night(?:time|s)?", "after dark", "overnight", "at dusk",
+                          _NOT_PAST + "evening", "tonight",
                           "after hours", "before (?:sunrise|dawn)", "after sunset", "(?:after|at) sundown")),
     "thermal_camera": Feature(
         (r"thermal", r"infra-?red", "heat loss", "flir", "heat signature",
@@ -47,10 +52,13 @@ FEATURES: dict[str, Feature] = {
                          r"ultra ?hd", "uhd")),
     "fpv": Feature(("fpv", "fly[- ]through")),
     "live_stream": Feature((r"live ?stream(?:ing|s|ed)?", "live video", "live feed", r"broadcast(?:s|ing|ed)?",
+                            r"stream(?:ed|ing|s)? (?:(?:it|them|that|this|the \w+) )?(?:live|online)",
+                            r"stream(?:ed|ing)? (?:\w+ ){0,3}?to (?:the |a |our |my )?(?:big )?"
+                            r"(?:screens?|tvs?|youtube|facebook|website|web|internet|audience)",
                             r"(?:watch|see|view)(?:ing)? (?:it |them |everything )?live")),
     "emergency_callout": Feature(("24/7", r"24 7", r"24 ?hours?", r"emergenc(?:y|ies)", "on call",
                                   "around the clock")),
-    "weekend_availability": Feature((r"weekends?", r"saturdays?", r"sundays?")),
+    "weekend_availability": Feature((_NOT_PAST + r"weekends?", _NOT_PAST + r"saturdays?", _NOT_PAST + r"sundays?")),
     "indoor_flight": Feature(("indoors?", "inside (?:of )?(?:a |the |my |our |their )?"
                               "(?:warehouse|building|tank|house|home|church|gym|arena|factory|barn|venue)")),
     "tethered": Feature(("tether(?:ed)?", r"on (?:a|the) (?:cord|cable|leash|power line)",
@@ -59,5 +67,8 @@ FEATURES: dict[str, Feature] = {
     "spray_system": Feature(
         (r"spray(?:ing|ed)?", r"crop dust(?:ing)?"), implied_by=("crop spraying", "orchard and vineyard spraying")
     ),
-    "payload_drop": Feature(("payload drop", r"winch(?:ed)?", r"lower(?:ed)? (?:a |the )?(?:package|parcel)s?")),
+    "payload_drop": Feature(("payload drop", r"winch(?:ed)?", r"lower(?:ed)? (?:a |the )?(?:package|parcel)s?",
+                             # nowhere to set down: it comes down from the air ("it has to be dropped")
+                             r"(?:has|have|needs?|had) to be dropped", r"air ?drop(?:s|ped)?",
+                             r"(?:(?:no|not a|without a|isnt a) (?:good )?(?:place|spot|room)|nowhere) to land")),
 }

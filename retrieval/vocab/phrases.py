@@ -41,6 +41,8 @@ FILTER_PHRASES: tuple[FilterPhrase, ...] = (
     FilterPhrase(
         "max_price",
         r"\b(?:under|below|less than|cheaper than|max(?:imum)?|up to|no more than|at most|budget(?: of| is)?|"
+        # "nothing over 150", "none above $300", "not more than 80": a cap said as what is out
+        r"(?:nothing|none|nobody|no one|not|anything but) (?:over|above|more than|higher than|pricier than)|"
         # "I don't want to spend more than 150", "can't pay over $80": a cap said as a refusal
         r"(?:dont|do not|wont|will not|cant|cannot|shouldnt|should not|not)\s+(?:\w+\s+){0,2}?(?:spend|pay|go)\s+"
         r"(?:more than|over|above)|"
@@ -85,7 +87,10 @@ SCENERY_WHERE = (
     r"(?:(?:a|an|the|our|my|his|her|their|your|this|that)\s+)?"
     r"|\bof\s+(?:our|my|his|her|their)\s+"  # and what is pictured: "shots of our farm"
     r"|\bfor\s+(?:our|my|his|her|their|the)\s+"  # and for whom: "training for our fire department"
-    r"|\bto\s+(?:our|my|his|her|their)\s+)(?:[a-z]+\s+)?$"  # and where to: "parts out to our job site"
+    r"|\bto\s+(?:our|my|his|her|their)\s+"  # and where to: "parts out to our job site"
+    # and where something is carried: "a fitting sent out to a job site", "flown over to the farm"
+    r"|\b(?:sent|send|sending|brought|bring|bringing|flown|fly|carried|carry|shipped|taken|take|run|delivered)"
+    r"(?:\s+(?:out|over|up|down|back))?\s+to\s+(?:a|an|the|this|that)\s+)(?:[a-z]+\s+)?$"
 )
 SCENERY_WHO = (
     r"\b(?:i|we|he|she|they|my|our|his|her|their)\b(?:\s+[a-z]+){0,3}?\s+"

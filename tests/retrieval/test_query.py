@@ -442,3 +442,63 @@ def test_a_place_said_as_a_landmark_gives_way_to_the_place_meant(parser: QueryPa
     it = parser.parse("we're just west of Ann Arbor, in Dexter")
     assert it.place is not None and it.place.name == "Dexter"
     assert parser.parse("the farm is south of Lapeer").place.name == "Lapeer"  # type: ignore[union-attr]
+
+
+def test_a_time_already_past_asks_for_no_feature(parser: QueryParser) -> None:
+    assert "night_ops" not in parser.parse("the siding got torn up the other night, Canton").features
+    assert "weekend_availability" not in parser.parse("hail hit the garage this past weekend").features
+    assert "night_ops" in parser.parse("a search tonight or tomorrow night").features  # still a time to fly
+
+
+@pytest.mark.parametrize(
+    ("query", "price"),
+    [("gutter check, nothing over $90", 90.0), ("ortho map, none above 1,200 please", 1200.0),
+     ("over 20 years in business, inspection", None)],
+)
+def test_a_cap_said_as_what_is_out(parser: QueryParser, query: str, price: float | None) -> None:
+    assert parser.parse(query).max_price == price
+
+
+def test_streaming_said_as_a_verb_asks_for_live_stream(parser: QueryParser) -> None:
+    assert "live_stream" in parser.parse("could you stream the regatta live for the families").features
+    assert "live_stream" in parser.parse("graduation flyover streamed to youtube").features
+    assert "live_stream" not in parser.parse("map the stream to the north of the barn").features
+
+
+def test_a_loose_word_inside_a_longer_feature_phrase_names_no_service(parser: QueryParser) -> None:
+    it = parser.parse("there is nowhere to land by the pole barn, it has to be dropped")
+    assert it.category is None and "payload_drop" in it.features
+    assert parser.parse("map my land").category == "mapping_surveying"  # alone, still the loose word
+
+
+def test_an_ask_inside_a_clause_about_us_is_the_ask_not_the_scene(parser: QueryParser) -> None:
+    it = parser.parse("what they want from us now is a time-lapse of the build")
+    assert it.category == "construction" and it.categories == ["construction"]
+
+
+def test_a_service_already_done_is_not_asked_for(parser: QueryParser) -> None:
+    it = parser.parse("the roof inspection was already handled, we need gutter pictures for the adjuster")
+    assert "roof" not in it.text.split()
+    it = parser.parse("mapping is complete, now crop spraying")
+    assert it.categories == ["agriculture"]
+
+
+def test_where_something_is_carried_is_scenery(parser: QueryParser) -> None:
+    it = parser.parse("a pump part flown out to a farm north of town")
+    assert it.category == "delivery" and it.categories == ["delivery"]
+
+
+@pytest.mark.parametrize(
+    ("query", "category"),
+    [
+        ("grandpa walked off from the nursing home an hour ago", "public_safety"),
+        ("my neighbor has alzheimers and is not home", "public_safety"),
+        ("we're listing our cabin in august, need aerials", "real_estate"),
+        ("some dusk photos of the house with the porch lit", "real_estate"),
+        ("our water bill tripled, no idea why", "thermal_imaging"),
+        ("the sewer line out back might be leaking", "thermal_imaging"),
+        ("bring insulin out to my aunt", "delivery"),
+    ],
+)
+def test_services_said_by_their_situation(parser: QueryParser, query: str, category: str) -> None:
+    assert parser.parse(query).category == category
