@@ -103,6 +103,14 @@ _PASSING = re.compile(
     r"\s+$"
 )
 _FROM = re.compile(r"\bfrom\s+(?:[a-z]+[,;]?\s+){0,3}$")
+# A category phrase weighing less than this is a loose word (retrieval/vocab/categories.py)
+_FIRM = 2.0
+# Photos and video as a medium: the services that deliver them themselves (a property video tour, progress
+# photos), and the words that name only the medium
+_TAKES_MEDIA = frozenset({"real_estate", "construction"})
+_MEDIA = frozenset({"videography", "aerial_photography"})
+_MEDIUM = re.compile(r"\b(?:(?:aerial|drone|4k|hd|overhead|some|a few|nice) )?(?:videos?|vids?|footage|photos?|"
+                     r"pictures?|pics?|shots?|stills?|images?|aerials)\b")
 # Words that point at the listings shown ("their drones", "one with", "any of those")
 _SHOWN = re.compile(
     r"\b(?:they|them|their|theirs|those|these|(?:one|ones|any|anyone|someone|somebody|something|drones?) with)\b")
@@ -175,9 +183,11 @@ def _incidental(low: str, category: str, earlier: list[tuple[str, list[str]]]) -
     """Whether every phrase of `category` in this turn (normalised: `low`) names no new service: it says where
     ("a barn on our farm near Dexter", "at a vineyard"), or it was said before (`earlier`) in a turn not read
     as that category ("golf course" -> aerial photography; then "the course" is the same course), or it is
-    equipment asked of the listings shown ("can their drones do thermal?", "one with an infrared camera")."""
+    equipment asked of the service already asked for ("can their drones do thermal?", "one with an infrared
+    camera", "it has to have a heat camera", "the fpv kind") — unless the turn swaps services ("thermal instead").
+    """
     said = [m for p, _ in CATEGORY_PATTERNS[category] for m in p.finditer(low)]  # type: ignore[index]
-    gear = [g.span() for g in _SHOWN.finditer(low)] and [
+    gear = [] if _SWITCH.search(low) and not _SHOWN.search(low) else [
         g.span() for p in FEATURE_PATTERNS.values() for g in p.finditer(low)]
     return bool(said) and all(
         SCENERY_WHERE_PATTERN.search(low, max(0, m.start() - 40), m.start()) is not None
@@ -186,6 +196,22 @@ def _incidental(low: str, category: str, earlier: list[tuple[str, list[str]]]) -
         or any(a < m.end() and m.start() < b for a, b in gear)
         for m in said
     )
+
+
+def _loose(low: str, category: str) -> bool:
+    """Whether `category` is named in this turn (normalised: `low`) by loose words only ("no place to land",
+    "a few shots"): they refine the service asked for, they start no new one."""
+    return all(w < _FIRM for p, w in CATEGORY_PATTERNS[category] if p.search(low))  # type: ignore[index]
+
+
+def _medium(low: str, category: str, current: str) -> bool:
+    """Whether `category` (photos, video) is only the medium of the `current` service, which delivers it
+    ("selling my house" then "can they do video too?": a property video tour, not a videographer)."""
+    if current not in _TAKES_MEDIA or category not in _MEDIA:
+        return False
+    media = [m.span() for m in _MEDIUM.finditer(low)]
+    return all(any(a <= m.start() and m.end() <= b for a, b in media)
+               for p, _ in CATEGORY_PATTERNS[category] for m in p.finditer(low))  # type: ignore[index]
 
 
 def _in_passing(low: str, it: Interpreted, merged: Interpreted, parser: QueryParser) -> bool:
@@ -227,8 +253,9 @@ def condense(turns: list[str], parser: QueryParser) -> Request:
             if it.outside_place is not None and not _COVER.search(low):  # "can they stream it to grandma in Florida?"
                 it.outside_place = None
         if merged.category is not None and any(c != merged.category for c in it.categories):
-            back = [c for c in it.categories if c != merged.category and _incidental(
-                low, c, earlier if c not in merged.categories else [])]
+            back = [c for c in it.categories if c != merged.category and (_incidental(
+                low, c, earlier if c not in merged.categories else []) or (_loose(low, c) and not _SWITCH.search(low))
+                or _medium(low, c, merged.category))]
             if back:
                 it.categories = [c for c in it.categories if c not in back]
                 it.category = it.categories[0] if it.categories else None

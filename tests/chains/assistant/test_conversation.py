@@ -274,3 +274,26 @@ def test_a_cap_corrected_by_a_bare_number_or_taken_back() -> None:
     assert raised is not None and raised.max_price == 900
     gone = _it("orthomosaic in Saline under 400", "honestly the price isn't a concern")
     assert gone.interpreted is not None and gone.interpreted.max_price is None and gone.order == "relevance"
+
+
+def test_equipment_asked_later_refines_the_service_asked_first() -> None:
+    it = _it("learning to fly, lessons near Wixom", "I'm into the fpv goggle stuff").interpreted
+    assert it is not None and it.category == "training" and "fpv" in it.features
+    it = _it("our teenager is missing near Milan", "need a pilot with an infrared camera").interpreted
+    assert it is not None and it.category == "public_safety" and "thermal_camera" in it.features
+    it = _it("a roof inspection in Troy", "no, thermal imaging instead").interpreted  # a swap is still one
+    assert it is not None and it.category == "thermal_imaging"
+
+
+def test_a_loose_word_later_starts_no_new_topic() -> None:
+    it = _it("medical supplies to a clinic in Utica, under $40", "there's no land to set down on").interpreted
+    assert it is not None and it.category == "delivery" and it.max_price == 40
+
+
+def test_photos_or_video_later_are_the_medium_of_the_service_asked_first() -> None:
+    it = _it("selling our condo in Novi", "can they shoot some 4k video too?").interpreted
+    assert it is not None and it.category == "real_estate" and "4k_video" in it.features
+    it = _it("weekly progress updates of the build in Troy", "drone photos are fine").interpreted
+    assert it is not None and it.category == "construction"
+    it = _it("roof inspection in Troy", "actually I want a wedding video").interpreted  # a real service: a new topic
+    assert it is not None and it.category == "videography"
