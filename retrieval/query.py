@@ -19,7 +19,7 @@ from rapidfuzz import fuzz, process
 from retrieval.filters import SearchFilters, accepts
 from retrieval.lru import LRUCache
 from retrieval.places import Gazetteer, OutsidePlace, Place
-from retrieval.text import STOPWORDS
+from retrieval.text import STOPWORDS, stem
 from retrieval.vocab import (
     CATEGORY_PATTERNS,
     FEATURE_PATTERNS,
@@ -28,6 +28,7 @@ from retrieval.vocab import (
     PREPOSITIONS,
     SCENERY_WHERE_PATTERN,
     SCENERY_WHO_PATTERN,
+    SERVICE_HINT_PATTERNS,
     Category,
 )
 
@@ -324,8 +325,29 @@ class QueryParser:
             out.outside_place = _ref(matches[0].place)
         kept = [w for i, w in enumerate(tokens)
                 if i not in drop and not (turned_down and any(a <= spans[i].start() < b for a, b in turned_down))]
+        kept += _service_words(low, out.categories, kept, turned_down)
         out.text = " ".join(kept).strip() or (out.category or "drone services").replace("_", " ")
         return out
+
+
+def _service_words(low: str, categories: list[Category], kept: list[str],
+                   turned_down: list[tuple[int, int]]) -> list[str]:
+    """The names of the services `low` describes by their situation (retrieval/vocab/services.py), for the
+    categories it points to: their words not already searched ("our dog ran off" + "search missing pets")."""
+    have = {stem(w) for w in kept}
+    out: list[str] = []
+    for service, (category, pattern) in SERVICE_HINT_PATTERNS.items():
+        if category not in categories:
+            continue
+        m = next((m for m in pattern.finditer(low) if not _negated(low, m.start())
+                  and not any(a <= m.start() < b for a, b in turned_down)), None)
+        if m is None:
+            continue
+        for w in service.split():
+            if w not in STOPWORDS and stem(w) not in have:
+                have.add(stem(w))
+                out.append(w)
+    return out
 
 
 def _scenery(low: str, start: int) -> bool:

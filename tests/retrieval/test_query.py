@@ -502,3 +502,22 @@ def test_where_something_is_carried_is_scenery(parser: QueryParser) -> None:
 )
 def test_services_said_by_their_situation(parser: QueryParser, query: str, category: str) -> None:
     assert parser.parse(query).category == category
+
+
+@pytest.mark.parametrize(
+    ("query", "words"),
+    [
+        ("the cat slipped out last week and she hides in the barn, thermal drone?", {"search", "missing", "pets"}),
+        ("a thermal look, the slab must be leaking under the kitchen", {"pipe", "detection"}),
+        ("someone to tell me how much gravel we have in the stockpiles", {"volume", "calculations"}),
+    ],
+)
+def test_a_service_said_by_its_situation_is_searched_by_its_name(parser: QueryParser, query: str,
+                                                                 words: set[str]) -> None:
+    assert words <= set(parser.parse(query).text.split())
+
+
+def test_a_situation_adds_nothing_outside_the_categories_asked_or_when_turned_down(parser: QueryParser) -> None:
+    assert "volume" not in parser.parse("wedding video by the gravel pile").text.split()
+    assert "detection" not in parser.parse("thermal scan of the attic, no leaking pipes").text.split()
+    assert parser.parse("roof inspection").text == "roof inspection"  # a service said by its name: as said

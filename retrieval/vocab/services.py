@@ -1,0 +1,76 @@
+"""Services said by their situation: what a customer describes instead of the service's name ("the dog ran
+off" is a search for missing pets, "how many cubic yards in that pile" a volume calculation).
+
+A listing names its services in its own words (`SERVICES`), which the lexical and vector search match; a
+customer often says only the problem. When one of these phrases is in a query and the service's category is
+among those the query points to, the parser adds the service's own name to the words searched, so the
+listings that offer it rank first. It filters nothing and names no category by itself.
+
+Phrases are regex alternatives over the normalised, lower-case query, matched on word boundaries.
+"""
+
+from __future__ import annotations
+
+__all__ = ["SERVICE_HINTS"]
+
+_ANIMAL = r"(?:pets?|dogs?|cats?|pupp(?:y|ies)|kittens?|horses?)"
+
+SERVICE_HINTS: dict[str, tuple[str, ...]] = {
+    # thermal imaging
+    "search for missing pets": (rf"(?:lost|missing|runaway|escaped) {_ANIMAL}",
+                                rf"{_ANIMAL} (?:\w+ )?(?:ran|run|runs|got|went|slipped|wandered|bolted) "
+                                r"(?:off|away|out|loose)"),
+    "pipe and leak detection": (r"(?:pipes?|lines?|mains?|plumbing|slab) (?:\w+ ){0,3}?"
+                                r"(?:is |are |must be |might be )?leak(?:s|ing|y)?",
+                                r"leak(?:s|ing|y)? (?:pipes?|lines?|mains?)", r"water bills?",
+                                r"wet spots? (?:in|on) the (?:yard|lawn|floor|slab|basement)"),
+    "building heat loss": (r"draft(?:s|y)", r"cold (?:spots?|rooms?|floors?|walls?|upstairs)",
+                           r"(?:heating|energy|gas|utility) bills?", r"(?:heat|warm air) (?:is )?(?:leak|escap)\w*",
+                           r"insulation", r"energy audits?"),
+    "flat roof moisture survey": (r"flat roofs?", r"(?:roof|ceiling) (?:is )?leak(?:s|ing|y)?",
+                                  r"leak(?:s|ing|y)? (?:in the )?roofs?", r"wet insulation"),
+    "electrical hot spots": (r"(?:electrical|breaker|service) (?:panels?|boxes?|rooms?|gear)", r"switchgear",
+                             r"transformers?", r"breakers?", r"(?:overheating|hot) (?:wires?|wiring|connections?)"),
+    "solar farm thermography": (r"solar (?:\w+ )?(?:output|production|yield)",
+                                r"(?:dead|bad|failed|failing|faulty|broken) (?:solar )?(?:panels?|cells?|modules?)"),
+    "livestock and wildlife counts": (r"(?:count|counting|how many) (?:\w+ ){0,2}?"
+                                      r"(?:deer|geese|animals|head|cattle|cows)",
+                                      r"wildlife", r"deer"),
+    # inspection
+    "solar panel inspection": (r"solar (?:\w+ )?(?:output|production|yield)",
+                               r"(?:dead|bad|failed|failing|faulty|broken) (?:solar )?(?:panels?|cells?|modules?)"),
+    "storm damage assessment": (r"trees? (?:\w+ )?(?:fell|fall|fallen|came down|down on)", r"hail",
+                                r"wind damage", r"storms?", r"blew (?:off|down|away)", r"tornado"),
+    "cell tower inspection": (r"antennas?", r"(?:radio|comms?|communication|telecom) towers?", r"monopoles?"),
+    "facade inspection": (r"spall(?:ing|ed)?", r"(?:brick|masonry|stone|cladding|exterior walls?)"),
+    # mapping and construction
+    "volume calculations": (r"cubic (?:yards?|feet|meters)", r"(?:stock)?piles?", r"tonnage",
+                            r"how much (?:dirt|gravel|sand|mulch|soil|stone|salt|material|fill)"),
+    "earthwork volumes": (r"cubic (?:yards?|feet|meters)", r"(?:stock)?piles?", r"cut and fill",
+                          r"how much (?:dirt|gravel|sand|soil|fill) (?:\w+ ){0,3}?(?:moved|hauled|removed)"),
+    "drainage analysis": (r"(?:water|rain) (?:pools?|pooling|puddles?|stands?|sits?)", r"standing water",
+                          r"(?:yard|lot|field) floods?"),
+    "progress monitoring": (r"(?:how|where) (?:the build|it|things|the project|the job) (?:is|are) (?:coming|going)",
+                            r"(?:monthly|weekly|biweekly|regular) (?:updates?|flyovers?|fly-?overs?|visits?)"),
+    "safety audits": (r"osha", r"(?:fall|site|safety) hazards?", r"safety (?:issues?|checks?|walks?|reviews?)"),
+    # agriculture
+    "livestock monitoring": (r"cattle", r"cows?", r"herds?", r"head of", r"calves", r"livestock"),
+    "ndvi crop health maps": (r"yellow(?:ing)? (?:patches|spots|rows)", r"patches (?:are |of )?yellow\w*",
+                              r"nitrogen", r"(?:crop|plant) (?:health|stress)", r"health maps?"),
+    # training
+    "fpv lessons": (r"goggles", r"(?:drone )?racing", r"freestyle"),
+    "corporate team training": (r"(?:our|the|my|whole) (?:team|staff|crew|employees|deputies|officers|department)",
+                                r"(?:employees|staff|deputies|officers|workers)"),
+    # videography
+    "sports filming": (r"races?", r"\d+k (?:run|race|walk)", r"marathons?", r"tournaments?", r"games?",
+                       r"regattas?", r"football", r"soccer", r"baseball", r"lacrosse", r"hockey"),
+    # delivery
+    "prescription delivery": (r"insulin", r"meds", r"medications?", r"pharmacy", r"prescriptions?"),
+    "document courier": (r"documents?", r"paperwork", r"contracts?", r"papers", r"signatures?"),
+    "boat and island delivery": (r"islands?", r"boats?", r"cottage on", r"(?:on|across) the (?:lake|river|water)"),
+    # public safety
+    "search and rescue": (r"wander(?:ed|s|ing)? (?:off|away)", r"dementia", r"alzheimers", r"search(?:ing)? party"),
+    "event security": (r"crowds?", r"festivals?", r"concerts?", r"parades?"),
+    # real estate
+    "twilight shots": (r"dusk", r"sunset (?:shots?|photos?|pictures?)", r"lights on"),
+}  # fmt: skip
