@@ -22,6 +22,7 @@ from retrieval.places import Gazetteer, OutsidePlace, Place
 from retrieval.text import STOPWORDS, stem
 from retrieval.vocab import (
     CATEGORY_PATTERNS,
+    CREDENTIAL_PATTERN,
     FEATURE_PATTERNS,
     FILTER_PATTERNS,
     NEGATION_PATTERN,
@@ -297,6 +298,7 @@ class QueryParser:
                 found[phrase.filter] = value
             low = low[: m.start()] + " " * (m.end() - m.start()) + low[m.end() :]
         out = Interpreted(text="", **found)
+        said_of_them = [m.span() for m in CREDENTIAL_PATTERN.finditer(low)]  # "licensed for commercial work"
         spans = list(_TOKEN.finditer(low))
         tokens = [t.group() for t in spans]
         matches = self._places(tokens)  # before the categories: "Grosse Pointe Farms" asks for no farming
@@ -323,8 +325,9 @@ class QueryParser:
             out.fuzzy_place = here.fuzzy
         elif matches:
             out.outside_place = _ref(matches[0].place)
+        unsearched = turned_down + said_of_them
         kept = [w for i, w in enumerate(tokens)
-                if i not in drop and not (turned_down and any(a <= spans[i].start() < b for a, b in turned_down))]
+                if i not in drop and not (unsearched and any(a <= spans[i].start() < b for a, b in unsearched))]
         kept += _service_words(low, out.categories, kept, turned_down)
         out.text = " ".join(kept).strip() or (out.category or "drone services").replace("_", " ")
         return out

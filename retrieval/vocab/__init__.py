@@ -17,12 +17,21 @@ import re
 
 from retrieval.vocab.categories import CATEGORIES, CATEGORY_PHRASES, SERVICES, Category
 from retrieval.vocab.features import FEATURES, Feature
-from retrieval.vocab.phrases import FILTER_PHRASES, NEGATIONS, PREPOSITIONS, SCENERY_WHERE, SCENERY_WHO, FilterPhrase
+from retrieval.vocab.phrases import (
+    CREDENTIALS,
+    FILTER_PHRASES,
+    NEGATIONS,
+    PREPOSITIONS,
+    SCENERY_WHERE,
+    SCENERY_WHO,
+    FilterPhrase,
+)
 from retrieval.vocab.services import SERVICE_HINTS
 
 __all__ = [
     "CATEGORIES",
     "CATEGORY_PATTERNS",
+    "CREDENTIAL_PATTERN",
     "FEATURES",
     "FEATURE_NAMES",
     "FEATURE_PATTERNS",
@@ -54,6 +63,7 @@ FILTER_PATTERNS: tuple[tuple[FilterPhrase, re.Pattern[str]], ...] = tuple(
     (p, re.compile(p.pattern)) for p in FILTER_PHRASES
 )
 NEGATION_PATTERN: re.Pattern[str] = re.compile(NEGATIONS)
+CREDENTIAL_PATTERN: re.Pattern[str] = re.compile(CREDENTIALS)
 # service -> (its category, the phrases that describe it by its situation)
 SERVICE_HINT_PATTERNS: dict[str, tuple[str, re.Pattern[str]]] = {
     service: (next(c for c, offered in SERVICES.items() if service in offered), _words(phrases))

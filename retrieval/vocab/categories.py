@@ -154,6 +154,9 @@ CATEGORY_PHRASES: dict[Category, list[tuple[float, list[str]]]] = {
         (3.0, [r"train(?:ing|er)?", r"lessons?", "learn to fly", r"courses?", r"class(?:es)?", "flight school",
                r"part 107 (?:test|exam|prep|course|certification|license|licence|certificate)",
                r"(?:get|earn|pass|study for|prepare for|prep for) (?:my |the |your |a )?part 107",
+               # "how do I get a commercial drone license", "getting certified to fly commercially"
+               r"(?:get|getting|earn|obtain) (?:my |the |your |a )?(?:commercial )?(?:drone |pilot |uav )?"
+               r"(?:licen[cs]e|certificate)",
                r"teach(?:ing|es|ers?)?", r"instructors?", r"tutors?",
                r"(?:faa|drone|pilot|knowledge|certification) (?:test|exam)s?"]),
         (2.0, ["learn", "beginner", r"become a (?:drone )?pilot", "get certified", "certification"]),

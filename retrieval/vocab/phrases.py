@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["FILTER_PHRASES", "NEGATIONS", "PREPOSITIONS", "SCENERY_WHERE", "SCENERY_WHO", "FilterPhrase"]
+__all__ = ["CREDENTIALS", "FILTER_PHRASES", "NEGATIONS", "PREPOSITIONS", "SCENERY_WHERE", "SCENERY_WHO", "FilterPhrase"]
 
 
 @dataclass(frozen=True)
@@ -64,12 +64,24 @@ FILTER_PHRASES: tuple[FilterPhrase, ...] = (
     ),
     FilterPhrase(
         "insured",
-        r"\b(?:insured|insurance certificate|liability insurance|coi|insurance coverage|"
+        r"\b(?:insured|insurance certificate|liability insurance|coi|insurance coverage|liability coverage|"
+        # "make sure they carry liability", "someone with general liability"
+        r"(?:have|has|carry|carries|with|got) (?:general )?liability(?! (?:waiver|form|release))|"
         # "do they carry insurance?" (but "help with an insurance claim" asks for no insured operator)
         r"(?:have|has|carry|carries|with|got|any|proof of) (?:general |liability )?insurance"
         r"(?! (?:claim|adjuster|company|agent|guy)))\b",
         True,
     ),
+)
+
+# the operator's credentials said with "commercial" ("licensed for commercial work", "certified to fly
+# commercially"): every listing flies under Part 107, and the word asks for no commercial video or property.
+# Its words are not searched (they still count for a category: "get my commercial license" is training)
+CREDENTIALS = (
+    r"\b(?:licen[cs]ed|certified|certificated|legal|legit|approved|qualified|cleared|allowed)"
+    r"(?: (?:and insured|to|for|fly|do|operate|as|a|be|flying|doing))*(?: \w+)?? commercial(?:ly)?"
+    r"(?: (?:drone|uav))?(?: (?:work|use|flights?|flying|jobs?|operations?|purposes?|pilots?|operators?))?\b"
+    r"|\bcommercial(?:ly)? (?:drone |pilot |uav )?(?:licen[cs](?:ed?|es)|certifi\w+|waivers?)\b"
 )
 
 # words just before a category or feature phrase that turn it down ("not photos, video", "never mind the

@@ -14,6 +14,8 @@ from __future__ import annotations
 __all__ = ["SERVICE_HINTS"]
 
 _ANIMAL = r"(?:pets?|dogs?|cats?|pupp(?:y|ies)|kittens?|horses?)"
+_CROP = r"(?:corn|soybeans?|soy|beans|wheat|oats|barley|hay|alfalfa|potatoes|sugar ?beets?|fields?)"
+_FRUIT = r"(?:apples?|cherr(?:y|ies)|grapes?|peach(?:es)?|blueberr(?:y|ies)|fruit trees?|vines?)"
 
 SERVICE_HINTS: dict[str, tuple[str, ...]] = {
     # thermal imaging
@@ -57,6 +59,8 @@ SERVICE_HINTS: dict[str, tuple[str, ...]] = {
     "livestock monitoring": (r"cattle", r"cows?", r"herds?", r"head of", r"calves", r"livestock"),
     "ndvi crop health maps": (r"yellow(?:ing)? (?:patches|spots|rows)", r"patches (?:are |of )?yellow\w*",
                               r"nitrogen", r"(?:crop|plant) (?:health|stress)", r"health maps?"),
+    "crop spraying": (rf"{_CROP} (?:\w+ ){{0,2}}?spray\w*", rf"spray\w* (?:\w+ ){{0,2}}?{_CROP}"),
+    "orchard and vineyard spraying": (rf"{_FRUIT} (?:\w+ ){{0,2}}?spray\w*", rf"spray\w* (?:\w+ ){{0,2}}?{_FRUIT}"),
     # training
     "fpv lessons": (r"goggles", r"(?:drone )?racing", r"freestyle"),
     "corporate team training": (r"(?:our|the|my|whole) (?:team|staff|crew|employees|deputies|officers|department)",

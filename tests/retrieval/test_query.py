@@ -521,3 +521,21 @@ def test_a_situation_adds_nothing_outside_the_categories_asked_or_when_turned_do
     assert "volume" not in parser.parse("wedding video by the gravel pile").text.split()
     assert "detection" not in parser.parse("thermal scan of the attic, no leaking pipes").text.split()
     assert parser.parse("roof inspection").text == "roof inspection"  # a service said by its name: as said
+
+
+def test_credentials_said_with_commercial_are_not_searched(parser: QueryParser) -> None:
+    it = parser.parse("aerial video of the ceremony, the pilot has to be certified to fly commercially")
+    assert it.category == "videography" and "commercial" not in it.text and "commercially" not in it.text
+    assert "commercial" in parser.parse("a commercial shoot for our gym").text.split()  # the service, searched
+    assert parser.parse("how would I get my commercial drone license").category == "training"
+
+
+def test_liability_coverage_asks_for_an_insured_operator(parser: QueryParser) -> None:
+    assert parser.parse("chimney check, they must carry general liability").insured is True
+    assert parser.parse("gutters, with liability coverage").insured is True
+    assert parser.parse("a liability waiver for the event").insured is None
+
+
+def test_a_crop_to_spray_is_crop_spraying_and_fruit_is_orchard_spraying(parser: QueryParser) -> None:
+    assert "crop" in parser.parse("wheat needs fungicide sprayed, 60 acres").text.split()
+    assert "orchard" in parser.parse("spraying the cherries this week").text.split()
