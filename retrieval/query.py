@@ -15,6 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 from rapidfuzz import fuzz, process
+from rapidfuzz.distance import OSA, Levenshtein
 
 from retrieval.filters import SearchFilters, accepts
 from retrieval.lru import LRUCache
@@ -30,6 +31,7 @@ from retrieval.vocab import (
     SCENERY_WHERE_PATTERN,
     SCENERY_WHO_PATTERN,
     SERVICE_HINT_PATTERNS,
+    SERVICE_WORDS,
     Category,
 )
 
@@ -42,7 +44,10 @@ _SCENERY = 1 / 3  # the weight of a service word that only sets the scene
 # after a service: it is had already ("the survey is done already", "photos were taken care of")
 _DONE = re.compile(r"\s+(?:is|was|are|were|has been|have been|got)\s+(?:already\s+|all\s+)?"
                    r"(?:done|finished|complete|completed|taken care of|handled|covered|sorted)\b")
-_FIRM = 2.0  # a category phrase weighing less is a loose word ("land", "photos"): it names no service alone
+# a category phrase weighing less is a loose word ("land", "photos"): it names no service alone
+_FIRM = 2.0
+_SERVICE_SET = frozenset(SERVICE_WORDS)
+_VOWELS = frozenset("aeiouy")
 _JOINED = frozenset({"", "or", "nor", "/", "and/or"})
 _LANDMARK = re.compile(r"\b(?:north|south|east|west)(?:east|west)?\s+of\s+(?:the\s+)?$")
 # before a word, a determiner says it is a thing ("the attic", "our landing"): no typo'd place name
@@ -314,6 +319,15 @@ class QueryParser:
             if isinstance(pm.place, Place) or not any(isinstance(m.place, Place) for m in matches):
                 drop.update(range(lead[k], pm.end))
         out.categories, turned_down = self._categories(low, out)
+        if not out.categories and not turned_down:  # no service named: perhaps one typo'd ("chimny inspecton")
+            fixed = {i: w for i, t in enumerate(tokens) if i not in drop and (w := _service_word(t)) is not None}
+            if fixed:
+                spelled = " ".join(fixed.get(i, t) for i, t in enumerate(tokens) if i not in drop)
+                scratch = Interpreted(text="")
+                categories, _ = self._categories(spelled, scratch)
+                if categories:
+                    out.categories, out.category = categories, scratch.category
+                    tokens = [fixed.get(i, t) for i, t in enumerate(tokens)]
         out.features = [f for f, p in FEATURE_PATTERNS.items() if _asked(p, low)]
         inside = [(k, m) for k, m in enumerate(matches) if isinstance(m.place, Place)]
         said = [m for k, m in inside if not _negated(low, spans[lead[k]].start())] or [m for _, m in inside]
@@ -331,6 +345,28 @@ class QueryParser:
         kept += _service_words(low, out.categories, kept, turned_down)
         out.text = " ".join(kept).strip() or (out.category or "drone services").replace("_", " ")
         return out
+
+
+def _service_word(token: str) -> str | None:
+    """The service word `token` is a typo of ("chimny" -> "chimney", "vidoe" -> "video"), or None. The same
+    first letter and one slip: a letter left out or added, two swapped, a vowel for a vowel ("survay"); two
+    slips in a long word ("photografer"). A consonant for a consonant is a word of its own ("party", "parts")."""
+    if len(token) < 5 or token in STOPWORDS or token in _GENERIC or not token.isalpha() or token in _SERVICE_SET:
+        return None
+    best: tuple[int, str] | None = None
+    for w in SERVICE_WORDS:
+        if w[0] != token[0] or abs(len(w) - len(token)) > 2:
+            continue
+        d = OSA.distance(token, w, score_cutoff=2)
+        if d > 2 or (d == 2 and min(len(w), len(token)) < 8):
+            continue
+        if d == 1 and len(w) == len(token) and Levenshtein.distance(token, w) == 1:  # one letter for another
+            ((a, b),) = [(x, y) for x, y in zip(token, w, strict=True) if x != y]
+            if a not in _VOWELS or b not in _VOWELS:
+                continue
+        if best is None or (d, w) < best:
+            best = (d, w)
+    return best[1] if best is not None else None
 
 
 def _service_words(low: str, categories: list[Category], kept: list[str],

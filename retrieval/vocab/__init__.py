@@ -43,6 +43,7 @@ __all__ = [
     "SERVICES",
     "SERVICE_HINTS",
     "SERVICE_HINT_PATTERNS",
+    "SERVICE_WORDS",
     "Category",
     "Feature",
     "FilterPhrase",
@@ -64,6 +65,12 @@ FILTER_PATTERNS: tuple[tuple[FilterPhrase, re.Pattern[str]], ...] = tuple(
 )
 NEGATION_PATTERN: re.Pattern[str] = re.compile(NEGATIONS)
 CREDENTIAL_PATTERN: re.Pattern[str] = re.compile(CREDENTIALS)
+# The plain words (5 letters or more) that name a service: a typo of one is read as it ("chimny", "survay")
+SERVICE_WORDS: tuple[str, ...] = tuple(sorted(
+    {w for groups in CATEGORY_PHRASES.values() for _, alts in groups for a in alts
+     if re.fullmatch(r"[a-z]{5,}", w := re.sub(r"(?:\(\?:e?s\)|s)\?$", "", a))}
+    | {w for offered in SERVICES.values() for name in offered for w in name.split() if re.fullmatch(r"[a-z]{5,}", w)}
+))
 # service -> (its category, the phrases that describe it by its situation)
 SERVICE_HINT_PATTERNS: dict[str, tuple[str, re.Pattern[str]]] = {
     service: (next(c for c, offered in SERVICES.items() if service in offered), _words(phrases))

@@ -95,12 +95,15 @@ CATEGORY_PHRASES: dict[Category, list[tuple[float, list[str]]]] = {
                r"heat (?:vision|cameras?|cams?|sensing|seeking)",
                r"solar farms?"]),
         (2.0, ["insulation", "moisture", "energy audit", "leak detection", "heat signature", "wildlife", "deer",
-               r"damp(?:ness)?"]),
+               "geese", r"damp(?:ness)?"]),
         # the symptoms a heat picture finds: a cold house, a leaking pipe
         (3.0, [r"draft(?:s|y)", r"cold (?:spots?|rooms?|upstairs|floors?)", r"(?:so|too|always|really|very) cold",
                r"(?:heating|energy|gas|water) bills?",
                r"(?:heat|warm air|air) (?:is )?(?:leak(?:s|ing)?|escap(?:es|ing))",
                r"(?:pipe|water|slab) leaks?", r"leak(?:s|ing|y)? (?:pipes?|water lines?)",
+               r"(?:losing|lose|loses|lost|wasting) (?:\w+ )?heat", r"ice dams?",
+               # a count of animals is made by their heat: "how many deer are on the property"
+               r"(?:count|counting|how many) (?:\w+ ){0,2}?(?:deer|geese|animals|wildlife|birds|coyotes|hogs)",
                r"pipes? (?:is |are )?leak(?:s|ing)",
                # "the water line under the yard is leaking", "the main must be leaking"
                r"(?:water |sewer |gas )?(?:line|main|plumbing)s? (?:\w+ ){0,3}?"
@@ -125,7 +128,8 @@ CATEGORY_PHRASES: dict[Category, list[tuple[float, list[str]]]] = {
         (2.0, [r"yields?", r"(?:plant|crop|vine|tree) (?:health|stress)", r"growing (?:well|poorly|good|bad)",
                r"stressed (?:plants|crops|vines|trees|rows)"]),
         (2.0, [r"fields?", r"seed(?:ing)?", "cover crops?", "livestock", "cattle", "corn", r"soybeans?", "fungicide",
-               "herbicide", r"(?<!\d )(?<!\d-)(?<!\d)acres?"]),  # "5 acres" is a size
+               "herbicide", r"(?<!\d )(?<!\d-)(?<!\d)acres?",  # "5 acres" is a size
+               r"fertiliz(?:er|ers|ing|e)", r"pesticides?", r"insecticides?", r"top ?dress(?:ing)?"]),
     ],
     "construction": [
         (3.0, ["construction", r"job ?sites?", r"contractors?", r"builders?", r"(?:site|build) progress",

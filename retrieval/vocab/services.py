@@ -26,7 +26,8 @@ SERVICE_HINTS: dict[str, tuple[str, ...]] = {
                                 r"(?:is |are |must be |might be )?leak(?:s|ing|y)?",
                                 r"leak(?:s|ing|y)? (?:pipes?|lines?|mains?)", r"water bills?",
                                 r"wet spots? (?:in|on) the (?:yard|lawn|floor|slab|basement)"),
-    "building heat loss": (r"draft(?:s|y)", r"cold (?:spots?|rooms?|floors?|walls?|upstairs)",
+    "building heat loss": (r"(?:losing|lose|loses|lost|wasting) (?:\w+ )?heat", r"ice dams?",
+                           r"draft(?:s|y)", r"cold (?:spots?|rooms?|floors?|walls?|upstairs)",
                            r"(?:heating|energy|gas|utility) bills?", r"(?:heat|warm air) (?:is )?(?:leak|escap)\w*",
                            r"insulation", r"energy audits?"),
     "flat roof moisture survey": (r"flat roofs?", r"(?:roof|ceiling) (?:is )?leak(?:s|ing|y)?",
@@ -35,7 +36,7 @@ SERVICE_HINTS: dict[str, tuple[str, ...]] = {
                              r"transformers?", r"breakers?", r"(?:overheating|hot) (?:wires?|wiring|connections?)"),
     "solar farm thermography": (r"solar (?:\w+ )?(?:output|production|yield)",
                                 r"(?:dead|bad|failed|failing|faulty|broken) (?:solar )?(?:panels?|cells?|modules?)"),
-    "livestock and wildlife counts": (r"(?:count|counting|how many) (?:\w+ ){0,2}?"
+    "livestock and wildlife counts": (r"counts?", r"counting", r"census", r"(?:count|counting|how many) (?:\w+ ){0,2}?"
                                       r"(?:deer|geese|animals|head|cattle|cows)",
                                       r"wildlife", r"deer"),
     # inspection
@@ -61,6 +62,7 @@ SERVICE_HINTS: dict[str, tuple[str, ...]] = {
                               r"nitrogen", r"(?:crop|plant) (?:health|stress)", r"health maps?"),
     "crop spraying": (rf"{_CROP} (?:\w+ ){{0,2}}?spray\w*", rf"spray\w* (?:\w+ ){{0,2}}?{_CROP}"),
     "orchard and vineyard spraying": (rf"{_FRUIT} (?:\w+ ){{0,2}}?spray\w*", rf"spray\w* (?:\w+ ){{0,2}}?{_FRUIT}"),
+    "drainage tile mapping": (r"tiles?(?: lines?| drains?| runs?)?", r"(?:field|farm) drains?"),
     # training
     "fpv lessons": (r"goggles", r"(?:drone )?racing", r"freestyle"),
     "corporate team training": (r"(?:our|the|my|whole) (?:team|staff|crew|employees|deputies|officers|department)",

@@ -539,3 +539,39 @@ def test_liability_coverage_asks_for_an_insured_operator(parser: QueryParser) ->
 def test_a_crop_to_spray_is_crop_spraying_and_fruit_is_orchard_spraying(parser: QueryParser) -> None:
     assert "crop" in parser.parse("wheat needs fungicide sprayed, 60 acres").text.split()
     assert "orchard" in parser.parse("spraying the cherries this week").text.split()
+
+
+@pytest.mark.parametrize(
+    ("query", "category", "word"),
+    [
+        ("gutter cleaning check, my gutetrs overflow", "inspection", None),  # a service named: nothing corrected
+        ("can somebody look at my chimeny", "inspection", "chimney"),
+        ("a vidoe of the ribbon cutting", "videography", "video"),
+        ("a photograhper for the reunion", "aerial_photography", "photographer"),
+        ("drone delivary to the marina", "delivery", "delivery"),
+    ],
+)
+def test_a_typo_of_a_service_word_is_read_when_nothing_else_names_a_service(
+    parser: QueryParser, query: str, category: str, word: str | None
+) -> None:
+    it = parser.parse(query)
+    assert it.category == category
+    assert word is None or word in it.text.split()
+
+
+def test_a_word_of_its_own_is_no_typo_of_a_service_word(parser: QueryParser) -> None:
+    for query in ("a party at our place", "what model is best", "hello there"):
+        it = parser.parse(query)
+        assert it.category is None and it.text.split() == query.split()
+
+
+@pytest.mark.parametrize(
+    ("query", "category"),
+    [
+        ("the upstairs keeps losing heat and we get ice dams", "thermal_imaging"),
+        ("how many deer bed down on the back forty", "thermal_imaging"),
+        ("fertilizer on the winter wheat by drone", "agriculture"),
+    ],
+)
+def test_more_services_said_by_their_situation(parser: QueryParser, query: str, category: str) -> None:
+    assert parser.parse(query).category == category
