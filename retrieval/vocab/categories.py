@@ -86,7 +86,7 @@ CATEGORY_PHRASES: dict[Category, list[tuple[float, list[str]]]] = {
                r"solar (?:panels?|arrays?|modules?)", "siding", r"(?:insurance )?adjusters?"]),
         (2.0, [r"damaged?", r"trees? (?:fell|fall|fallen|came down)", r"brick(?:work|s)?", "masonry", r"steeples?",
                r"crack(?:s|ed)?", r"caulk(?:ing)?", "sealant", r"high[- ]rises?", r"power lines?",
-               r"utility (?:poles?|lines?)"]),
+               r"utility (?:poles?|lines?)", r"wind turbines?", r"turbine blades?"]),
     ],
     "thermal_imaging": [
         (3.5, [r"moisture (?:survey|scan|map(?:ping)?)s?", "wet insulation"]),
@@ -138,6 +138,9 @@ CATEGORY_PHRASES: dict[Category, list[tuple[float, list[str]]]] = {
         # a build followed over time: "monthly updates for the board", "we're building a new school"
         (2.0, [r"(?:monthly|weekly|biweekly|regular) (?:updates?|flyovers?|fly-?overs?|site visits?)",
                r"(?:were|we are|they are|theyre|currently) (?:building|constructing|putting up)"]),
+        # where a build goes: "where to put the house and driveway on our new acreage"
+        (3.0, [r"where to (?:put|build|place|locate|site) (?:the |a |our |my )?(?:new )?(?:\w+ )?"
+               r"(?:house|home|barn|building|driveway|garage|pond|septic|shop)"]),
         (2.0, ["time-?lapse", "site plan(?:ning)?", r"safety audits?", r"excavat(?:ion|ing|ors?)", "cut and fill",
                "new build", "dirt", "general contractor"]),
     ],
@@ -150,7 +153,10 @@ CATEGORY_PHRASES: dict[Category, list[tuple[float, list[str]]]] = {
                r"search(?:ing)? (?:party|for (?:him|her|them|my|our))", r"help search(?:ing)?",
                "fire department", "fire scene", "emergency response"]),
         (2.0, ["rescue", r"missing", "security", "overwatch", r"accidents?", r"flood(?:s|ed|ing)?", "hazmat", "crowd"]),
-        (3.0, [r"(?:chemical|gas|oil|fuel|toxic) (?:spill|leak|release)s?"]),
+        (3.0, [r"(?:chemical|gas|oil|fuel|toxic) (?:spill|leak|release)s?",
+               # water on the way: "the river is rising", "watch the levee", "we may have to evacuate"
+               r"(?:river|water|creek|lake|flood ?water)s? (?:is |are |keeps? )?(?:rising|cresting|coming up)",
+               r"(?:over|topping) (?:the|its) banks", r"levees?", r"dikes?", r"evacuat(?:e|ion|ing)"]),
     ],
     "training": [
         (3.5, [r"(?:mapping|photogrammetry|flight planning) software", "pix4d", "dronedeploy",
@@ -162,7 +168,11 @@ CATEGORY_PHRASES: dict[Category, list[tuple[float, list[str]]]] = {
                r"(?:get|getting|earn|obtain) (?:my |the |your |a )?(?:commercial )?(?:drone |pilot |uav )?"
                r"(?:licen[cs]e|certificate)",
                r"teach(?:ing|es|ers?)?", r"instructors?", r"tutors?",
-               r"(?:faa|drone|pilot|knowledge|certification) (?:test|exam)s?"]),
+               r"(?:faa|drone|pilot|knowledge|certification) (?:test|exam)s?",
+               # doing it oneself: "I want to do my own mapping, which software?"
+               r"(?:do|fly|make|run|process) (?:my|our|his|her|their) own (?:mapping|maps|surveys?|inspections?|"
+               r"flying|flights|photos|video)", r"(?:best|good|easiest|cheapest) (?:\w+ ){0,2}?software",
+               r"(?:which|what) software (?:should|would|to|can|do) (?:i|we)"]),
         (2.0, ["learn", "beginner", r"become a (?:drone )?pilot", "get certified", "certification"]),
     ],
 }

@@ -95,7 +95,9 @@ NEGATIONS = (
 # words before a service word that make it scenery, not the ask (it weighs a third): where ("everyone in the
 # field", "a barn on our farm") and who the customer is ("we run a strawberry farm", "he's been farming it")
 SCENERY_WHERE = (
-    r"(?:\b(?:on|at|in|near|by|outside(?: of)?|behind|beside|next to|across(?: from)?|over|inside)\s+"
+    # ("a look at the chimney" names what is looked at, not where)
+    r"(?:\b(?:on|(?<!look )(?<!looks )(?<!looking )(?<!glance )(?<!peek )at|in|near|by|outside(?: of)?|behind|beside|"
+    r"next to|across(?: from)?|over|inside)\s+"
     r"(?:(?:a|an|the|our|my|his|her|their|your|this|that)\s+)?"
     r"|\bof\s+(?:our|my|his|her|their)\s+"  # and what is pictured: "shots of our farm"
     r"|\bfor\s+(?:our|my|his|her|their|the)\s+"  # and for whom: "training for our fire department"

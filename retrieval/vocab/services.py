@@ -51,10 +51,12 @@ SERVICE_HINTS: dict[str, tuple[str, ...]] = {
                             r"how much (?:dirt|gravel|sand|mulch|soil|stone|salt|material|fill)"),
     "earthwork volumes": (r"cubic (?:yards?|feet|meters)", r"(?:stock)?piles?", r"cut and fill",
                           r"how much (?:dirt|gravel|sand|soil|fill) (?:\w+ ){0,3}?(?:moved|hauled|removed)"),
-    "drainage analysis": (r"(?:water|rain) (?:pools?|pooling|puddles?|stands?|sits?)", r"standing water",
+    "drainage analysis": (r"(?:water|rain|runoff) (?:\w+ )?flows?", r"runoff", r"wetlands?",
+                          r"(?:water|rain) (?:pools?|pooling|puddles?|stands?|sits?)", r"standing water",
                           r"(?:yard|lot|field) floods?"),
     "progress monitoring": (r"(?:how|where) (?:the build|it|things|the project|the job) (?:is|are) (?:coming|going)",
                             r"(?:monthly|weekly|biweekly|regular) (?:updates?|flyovers?|fly-?overs?|visits?)"),
+    "site planning": (r"where to (?:put|build|place|locate|site)", r"layout", r"before (?:we|i|they) build"),
     "safety audits": (r"osha", r"(?:fall|site|safety) hazards?", r"safety (?:issues?|checks?|walks?|reviews?)"),
     # agriculture
     "livestock monitoring": (r"cattle", r"cows?", r"herds?", r"head of", r"calves", r"livestock"),
@@ -65,6 +67,7 @@ SERVICE_HINTS: dict[str, tuple[str, ...]] = {
     "drainage tile mapping": (r"tiles?(?: lines?| drains?| runs?)?", r"(?:field|farm) drains?"),
     # training
     "fpv lessons": (r"goggles", r"(?:drone )?racing", r"freestyle"),
+    "mapping software training": (r"software", r"(?:do|make|process) (?:my|our|his|her|their) own (?:mapping|maps)"),
     "corporate team training": (r"(?:our|the|my|whole) (?:team|staff|crew|employees|deputies|officers|department)",
                                 r"(?:employees|staff|deputies|officers|workers)"),
     # videography
@@ -76,6 +79,8 @@ SERVICE_HINTS: dict[str, tuple[str, ...]] = {
     "boat and island delivery": (r"islands?", r"boats?", r"cottage on", r"(?:on|across) the (?:lake|river|water)"),
     # public safety
     "search and rescue": (r"wander(?:ed|s|ing)? (?:off|away)", r"dementia", r"alzheimers", r"search(?:ing)? party"),
+    "flood and storm response": (r"(?:rising|high) water", r"(?:river|creek|lake)s? (?:is |are )?(?:rising|cresting)",
+                                 r"levees?", r"dikes?", r"evacuat(?:e|ion|ing)", r"(?:over|topping) (?:the|its) banks"),
     "event security": (r"crowds?", r"festivals?", r"concerts?", r"parades?"),
     # real estate
     "twilight shots": (r"dusk", r"sunset (?:shots?|photos?|pictures?)", r"lights on"),

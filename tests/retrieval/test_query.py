@@ -575,3 +575,24 @@ def test_a_word_of_its_own_is_no_typo_of_a_service_word(parser: QueryParser) -> 
 )
 def test_more_services_said_by_their_situation(parser: QueryParser, query: str, category: str) -> None:
     assert parser.parse(query).category == category
+
+
+@pytest.mark.parametrize(
+    ("query", "category", "word"),
+    [
+        ("the creek keeps rising toward the houses, may need to evacuate", "public_safety", "flood"),
+        ("help deciding where to build the pole barn on our land", "construction", "planning"),
+        ("we want to fly our own surveys, which software should we learn", "training", "software"),
+        ("a look at the wind turbine on the farm", "inspection", None),
+        ("runoff from the neighbor's lot is eroding our yard, need a map", "mapping_surveying", "drainage"),
+    ],
+)
+def test_situations_for_safety_planning_training_and_drainage(parser: QueryParser, query: str, category: str,
+                                                              word: str | None) -> None:
+    it = parser.parse(query)
+    assert it.category == category
+    assert word is None or word in it.text.split()
+
+
+def test_a_question_to_the_operator_about_their_software_asks_for_no_training(parser: QueryParser) -> None:
+    assert parser.parse("which software do they use for the topo map").category == "mapping_surveying"
