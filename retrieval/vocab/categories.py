@@ -80,7 +80,7 @@ CATEGORY_PHRASES: dict[Category, list[tuple[float, list[str]]]] = {
                r"(?:for|before|when) selling"]),
     ],
     "inspection": [
-        (3.0, [r"roof(?:s|ing)?(?: (?:check|inspection|survey|look))?", r"chimneys?", r"gutters?", r"shingles?",
+        (3.0, [r"roof(?:s|ing|ers?)?(?: (?:check|inspection|survey|look))?", r"chimneys?", r"gutters?", r"shingles?",
                r"inspect(?:ion|ions|ed|or)?"]),
         (2.5, ["storm damage", "hail", "wind damage", r"cell towers?", r"bridges?", r"facades?", "insurance claim",
                r"solar (?:panels?|arrays?|modules?)", "siding", r"(?:insurance )?adjusters?"]),

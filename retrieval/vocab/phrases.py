@@ -64,7 +64,7 @@ FILTER_PHRASES: tuple[FilterPhrase, ...] = (
     ),
     FilterPhrase(
         "insured",
-        r"\b(?:insured|insurance certificate|liability insurance|coi|insurance coverage|liability coverage|"
+        r"\b(?:insured|bonded|insurance certificate|liability insurance|coi|insurance coverage|liability coverage|"
         # "make sure they carry liability", "someone with general liability"
         r"(?:have|has|carry|carries|with|got) (?:general )?liability(?! (?:waiver|form|release))|"
         # "do they carry insurance?" (but "help with an insurance claim" asks for no insured operator)

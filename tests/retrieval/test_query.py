@@ -596,3 +596,23 @@ def test_situations_for_safety_planning_training_and_drainage(parser: QueryParse
 
 def test_a_question_to_the_operator_about_their_software_asks_for_no_training(parser: QueryParser) -> None:
     assert parser.parse("which software do they use for the topo map").category == "mapping_surveying"
+
+
+@pytest.mark.parametrize(
+    ("query", "feature"),
+    [
+        ("search the field once it gets dark", "night_ops"),
+        ("filming the rally in high-res video", "4k_video"),
+        ("lessons flying with goggles, first person view", "fpv"),
+        ("a look through the ductwork at the plant", "indoor_flight"),
+        ("send it as soon as possible", "same_day"),
+        ("someone we can call any time of the night", "emergency_callout"),
+    ],
+)
+def test_features_said_in_other_words(parser: QueryParser, query: str, feature: str) -> None:
+    assert feature in parser.parse(query).features
+
+
+def test_a_bonded_roofer_is_an_insured_inspection(parser: QueryParser) -> None:
+    it = parser.parse("licensed and bonded roofer to check the flashing")
+    assert it.category == "inspection" and it.insured is True
