@@ -107,7 +107,7 @@ _FROM = re.compile(r"\bfrom\s+(?:[a-z]+[,;]?\s+){0,3}$")
 _FIRM = 2.0
 # Photos and video as a medium: the services that deliver them themselves (a property video tour, progress
 # photos), and the words that name only the medium
-_TAKES_MEDIA = frozenset({"real_estate", "construction"})
+_TAKES_MEDIA = frozenset({"real_estate", "construction", "inspection", "mapping_surveying", "thermal_imaging"})
 _MEDIA = frozenset({"videography", "aerial_photography"})
 _MEDIUM = re.compile(r"\b(?:(?:aerial|drone|4k|hd|overhead|some|a few|nice) )?(?:videos?|vids?|footage|photos?|"
                      r"pictures?|pics?|shots?|stills?|images?|aerials)\b")
@@ -255,7 +255,7 @@ def condense(turns: list[str], parser: QueryParser) -> Request:
         if merged.category is not None and any(c != merged.category for c in it.categories):
             back = [c for c in it.categories if c != merged.category and (_incidental(
                 low, c, earlier if c not in merged.categories else []) or (_loose(low, c) and not _SWITCH.search(low))
-                or _medium(low, c, merged.category))]
+                or (_medium(low, c, merged.category) and not _SWITCH.search(low)))]
             if back:
                 it.categories = [c for c in it.categories if c not in back]
                 it.category = it.categories[0] if it.categories else None

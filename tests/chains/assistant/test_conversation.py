@@ -297,3 +297,7 @@ def test_photos_or_video_later_are_the_medium_of_the_service_asked_first() -> No
     assert it is not None and it.category == "construction"
     it = _it("roof inspection in Troy", "actually I want a wedding video").interpreted  # a real service: a new topic
     assert it is not None and it.category == "videography"
+    it = _it("a topo map of the lot in Dexter, rtk please", "and some drone pictures of it").interpreted
+    assert it is not None and it.category == "mapping_surveying" and it.features == ["rtk_gps"]
+    it = _it("chimney check in Berkley", "no, aerial photos of the house instead").interpreted  # a swap
+    assert it is not None and it.category == "aerial_photography"
