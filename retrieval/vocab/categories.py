@@ -38,9 +38,10 @@ CATEGORY_PHRASES: dict[Category, list[tuple[float, list[str]]]] = {
                # an errand flown for someone: "a parts run to the job site", "a pharmacy run"
                r"(?:parts?|supply|supplies|grocery|pharmacy|medicine|prescription|document|paperwork) runs?"]),
         (2.0, [r"medicines?", r"prescriptions?", "pharmacy", r"parcels?", r"packages?", "shipping", "aed",
-               r"insulin", "supplies",
+               r"insulin", "supplies", "meds", r"medications?",
                # something carried out to someone: "supplies brought out to the cottage", "fly it over to us"
-               r"(?:brought|bring|flown|carried|carry|sent|send) (?:out|over) to"]),
+               r"(?:brought|bring|flown|carried|carry|sent|send) (?:out|over) to",
+               r"(?:brought|bring|carried|carry|flown|run) (?:it |them |this |that |these )?over\b"]),
         (2.0, [r"(?:food|meal|takeout) (?:drop|run)s?", "to my boat", "island"]),
         # what is carried, and how: "auto parts dropped at the shop", "paperwork signed and returned"
         (2.0, [r"(?:auto|car|truck|spare|replacement|machine) parts", "documents", "paperwork",
@@ -62,7 +63,8 @@ CATEGORY_PHRASES: dict[Category, list[tuple[float, list[str]]]] = {
         (3.0, [r"weddings?", r"videograph(?:er|ers|y)", "cinematic", "music video", r"film(?:ing|s|ed|maker)?"]),
         (2.0, [r"videos?", r"vids?", r"footage", "commercial shoot", "promo", "highlight reel", "b-roll", "fpv"]),
         # games and races are filmed: "our 5k race", "the lacrosse tournament"
-        (2.0, [r"tournaments?", r"races?", r"regattas?", "football", "soccer", "baseball", "lacrosse", "hockey"]),
+        (2.0, [r"tournaments?", r"races?", r"regattas?", "football", "soccer", "baseball", "lacrosse", "hockey",
+               r"(?:fun|color|charity|\d+k) runs?", r"marathons?", r"triathlons?"]),
     ],
     "real_estate": [
         (3.5, ["real estate", r"realtors?", "mls", r"listing (?:photos?|video)", "zillow", r"(?:house|home) for sale",
@@ -82,7 +84,9 @@ CATEGORY_PHRASES: dict[Category, list[tuple[float, list[str]]]] = {
     "inspection": [
         (3.0, [r"roof(?:s|ing|ers?)?(?: (?:check|inspection|survey|look))?", r"chimneys?", r"gutters?", r"shingles?",
                r"inspect(?:ion|ions|ed|or)?"]),
-        (2.5, ["storm damage", "hail", "wind damage", r"cell towers?", r"bridges?", r"facades?", "insurance claim",
+        (2.5, ["storm damage", "hail", "wind damage",
+               r"(?:cell(?: phone)?|radio|telecom|communications?) towers?", r"bridges?", r"facades?",
+               "insurance claim",
                r"solar (?:panels?|arrays?|modules?)", "siding", r"(?:insurance )?adjusters?"]),
         (2.0, [r"damaged?", r"trees? (?:fell|fall|fallen|came down)", r"brick(?:work|s)?", "masonry", r"steeples?",
                r"crack(?:s|ed)?", r"caulk(?:ing)?", "sealant", r"high[- ]rises?", r"power lines?",
@@ -117,7 +121,7 @@ CATEGORY_PHRASES: dict[Category, list[tuple[float, list[str]]]] = {
                r"lot splits?", "land division"]),
         (2.0, [r"acreage", r"boundar(?:y|ies)", r"lot lines?", r"3d models?", r"(?:stock)?piles?", r"volumes?",
                r"my land", "parcel map", r"(?:other|land|vacant|wooded|farm|acre) parcels?", r"parcels? of land",
-               r"lidar", r"slopes?", r"elevations?", r"property (?:lines?|corners?|pins?)"]),
+               r"lidar", r"slopes?", r"elevations?", r"property (?:lines?|corners?|pins?)", r"fence ?lines?"]),
         (1.0, [r"land", "drainage"]),
     ],
     "agriculture": [
@@ -133,7 +137,7 @@ CATEGORY_PHRASES: dict[Category, list[tuple[float, list[str]]]] = {
     ],
     "construction": [
         (3.0, ["construction", r"job ?sites?", r"contractors?", r"builders?", r"(?:site|build) progress",
-               r"progress (?:photos?|pics?|pictures?|shots?|videos?|updates?|monitoring|reports?)", "as-built",
+               r"progress (?:photos?|pics?|pictures?|shots?|videos?|updates?|monitoring|reports?)", r"as[- ]?built",
                "earthwork", "groundbreaking", r"site (?:photos?|pics?|pictures?|shots?)", "being built"]),
         # a build followed over time: "monthly updates for the board", "we're building a new school"
         (2.0, [r"(?:monthly|weekly|biweekly|regular) (?:updates?|flyovers?|fly-?overs?|site visits?)",
@@ -145,14 +149,20 @@ CATEGORY_PHRASES: dict[Category, list[tuple[float, list[str]]]] = {
                "new build", "dirt", "general contractor"]),
     ],
     "public_safety": [
-        (3.5, [r"(?:accident|crash) (?:scene|reconstruction)s?"]),
+        (3.5, [r"(?:accident|crash) (?:scene|reconstruction)s?",
+               # a wreck to be mapped is a reconstruction: "the collision needs to be mapped for court"
+               r"(?:accidents?|crash(?:es)?|collisions?|wrecks?) (?:\w+ ){0,6}?(?:map|mapping|mapped|reconstruct\w*)",
+               r"(?:map|mapping|mapped|reconstruct\w*) (?:\w+ ){0,3}?(?:accidents?|crash(?:es)?|collisions?|wrecks?)"]),
         (3.5, ["search and rescue", "sar", rf"missing {_PERSON}",
                rf"{_PERSON} (?:is |went |has gone |has been )?missing", "first responders?", "police",
                # someone who walked away: "my dad wandered off", "grandma has dementia and got out"
                rf"{_PERSON} (?:\w+ ){{0,2}}?(?:wander(?:ed|s|ing)?|walked|ran) (?:off|away)", "dementia", "alzheimers",
                r"search(?:ing)? (?:party|for (?:him|her|them|my|our))", r"help search(?:ing)?",
-               "fire department", "fire scene", "emergency response"]),
-        (2.0, ["rescue", r"missing", "security", "overwatch", r"accidents?", r"flood(?:s|ed|ing)?", "hazmat", "crowd"]),
+               "fire department", "fire scene", "emergency response",
+               r"fire (?:dept|marshal|chief|investigat(?:ion|ors?))", r"capsized", "overboard", r"drown(?:ing|ed)?"]),
+        (2.0, ["rescue", r"missing", "security", "overwatch", r"accidents?", r"collisions?", r"flood(?:s|ed|ing)?",
+               "hazmat", "crowd",
+               r"(?:need|start|begin|organi[sz]e|help with) (?:a |the )?search(?:es|ing)?"]),
         (3.0, [r"(?:chemical|gas|oil|fuel|toxic) (?:spill|leak|release)s?",
                # water on the way: "the river is rising", "watch the levee", "we may have to evacuate"
                r"(?:river|water|creek|lake|flood ?water)s? (?:is |are |keeps? )?(?:rising|cresting|coming up)",

@@ -7,6 +7,7 @@ import pytest
 
 from retrieval.places import load_gazetteer
 from retrieval.query import QueryParser
+from retrieval.ranking import named_services
 from tests.conftest import ROOT
 
 
@@ -616,3 +617,23 @@ def test_features_said_in_other_words(parser: QueryParser, query: str, feature: 
 def test_a_bonded_roofer_is_an_insured_inspection(parser: QueryParser) -> None:
     it = parser.parse("licensed and bonded roofer to check the flashing")
     assert it.category == "inspection" and it.insured is True
+
+
+@pytest.mark.parametrize(
+    ("query", "service"),
+    [
+        ("can you bring grandpa's meds over this afternoon", "prescription delivery"),
+        ("the hailstorm tore up the siding and roof", "storm damage assessment"),
+        ("our fence line is off, where do we actually end", "property boundary mapping"),
+        ("a slope and elevation map before we pour the foundation", "topographic mapping"),
+        ("studying for the faa exam, any tutors", "part 107 test prep"),
+        ("aerial shots at our anniversary party", "event photography"),
+        ("a collision on the interstate, the troopers need it mapped", "accident reconstruction"),
+        ("my kayak capsized and my buddy is still out there", "search and rescue"),
+        ("broadcast seed over the burned acres", "cover crop seeding"),
+        ("the breaker panel smells hot, thermal scan", "electrical hot spots"),
+    ],
+)
+def test_the_service_a_situation_names_is_read(parser: QueryParser, query: str, service: str) -> None:
+    it = parser.parse(query)
+    assert service in named_services(it.text, it.categories)
