@@ -260,12 +260,13 @@ class QueryParser:
         """Scores the categories named in `low` (sets `out.category`); returns them and the turned-down spans.
         A loose word inside a longer feature phrase is that feature's ("no place to land" asks for no survey)."""
         scores: dict[Category, float] = {}
-        gear = [g.span() for p in FEATURE_PATTERNS.values() for g in p.finditer(low)]
         claimed: list[tuple[int, int]] = []
         turned_down: list[tuple[int, int]] = []
-        hits = [(m, cat, w) for cat, pairs in CATEGORY_PATTERNS.items() for p, w in pairs for m in p.finditer(low)
-                if w >= _FIRM or not any(a <= m.start() and m.end() <= b and b - a > m.end() - m.start()
-                                         for a, b in gear)]
+        hits = [(m, cat, w) for cat, pairs in CATEGORY_PATTERNS.items() for p, w in pairs for m in p.finditer(low)]
+        if any(w < _FIRM for _, _, w in hits):
+            gear = [g.span() for p in FEATURE_PATTERNS.values() for g in p.finditer(low)]
+            hits = [(m, cat, w) for m, cat, w in hits if w >= _FIRM or not any(
+                a <= m.start() and m.end() <= b and b - a > m.end() - m.start() for a, b in gear)]
         kept: list[tuple[re.Match[str], Category, float]] = []
         for m, cat, w in sorted(hits, key=lambda h: h[0].start() - h[0].end()):  # longest phrase first
             if not any(m.start() < b and a < m.end() for a, b in claimed):
@@ -373,15 +374,15 @@ def _service_words(low: str, categories: list[Category], kept: list[str],
                    turned_down: list[tuple[int, int]]) -> list[str]:
     """The names of the services `low` describes by their situation (retrieval/vocab/services.py), for the
     categories it points to: their words not already searched ("our dog ran off" + "search missing pets")."""
+    hinted = [service for service, (category, pattern) in SERVICE_HINT_PATTERNS.items()
+              if category in categories and any(
+                  not _negated(low, m.start()) and not any(a <= m.start() < b for a, b in turned_down)
+                  for m in pattern.finditer(low))]
+    if not hinted:
+        return []
     have = {stem(w) for w in kept}
     out: list[str] = []
-    for service, (category, pattern) in SERVICE_HINT_PATTERNS.items():
-        if category not in categories:
-            continue
-        m = next((m for m in pattern.finditer(low) if not _negated(low, m.start())
-                  and not any(a <= m.start() < b for a, b in turned_down)), None)
-        if m is None:
-            continue
+    for service in hinted:
         for w in service.split():
             if w not in STOPWORDS and stem(w) not in have:
                 have.add(stem(w))
