@@ -198,6 +198,14 @@ def _incidental(low: str, category: str, earlier: list[tuple[str, list[str]]]) -
     )
 
 
+def _gear_only(low: str, category: str) -> bool:
+    """Whether `category` is named in this turn (normalised: `low`) only by words that ask for equipment
+    ("need thermal and night ops": a thermal camera, not yet a thermal imaging job)."""
+    gear = [g.span() for p in FEATURE_PATTERNS.values() for g in p.finditer(low)]
+    said = [m for p, _ in CATEGORY_PATTERNS[category] for m in p.finditer(low)]  # type: ignore[index]
+    return bool(said) and all(any(a <= m.start() and m.end() <= b for a, b in gear) for m in said)
+
+
 def _loose(low: str, category: str) -> bool:
     """Whether `category` is named in this turn (normalised: `low`) by loose words only ("no place to land",
     "a few shots"): they refine the service asked for, they start no new one."""
@@ -242,6 +250,7 @@ def condense(turns: list[str], parser: QueryParser) -> Request:
     words: list[str] = []
     order: Order = "relevance"
     since_topic: list[Interpreted] = []  # the readings of the turns since the topic started
+    gear_only = False  # the service so far was read from equipment alone ("night ops and thermal"): no topic yet
     earlier: list[tuple[str, list[str]]] = []  # each turn so far, normalised, with the categories read in it
     for raw in turns:
         if is_small_talk(raw):
@@ -262,7 +271,9 @@ def condense(turns: list[str], parser: QueryParser) -> Request:
         if it.place is None and it.outside_place is not None and _in_passing(low, it, merged, parser):
             it.outside_place = None
         earlier.append((low, list(it.categories)))
-        if it.category is not None and merged.category is not None and it.category not in merged.categories:
+        if gear_only and it.category is not None and it.category not in merged.categories and not _SWITCH.search(low):
+            pass  # "night ops and thermal" then "a missing teenager": the service at last, the equipment still holds
+        elif it.category is not None and merged.category is not None and it.category not in merged.categories:
             words, order = [], "relevance"  # a new topic: what was asked for the old one no longer holds
             merged.max_price, merged.features, merged.insured = None, [], None
             since_topic = []
@@ -271,6 +282,7 @@ def condense(turns: list[str], parser: QueryParser) -> Request:
         since_topic.append(it)
         if it.category is not None:
             merged.category, merged.categories = it.category, list(it.categories)
+            gear_only = _gear_only(low, it.category)
         if it.place is not None or it.outside_place is not None:
             merged.place, merged.outside_place, merged.fuzzy_place = it.place, it.outside_place, it.fuzzy_place
         if it.max_price is None and merged.max_price is not None:  # "300 was wrong, more like 450": the new cap

@@ -301,3 +301,12 @@ def test_photos_or_video_later_are_the_medium_of_the_service_asked_first() -> No
     assert it is not None and it.category == "mapping_surveying" and it.features == ["rtk_gps"]
     it = _it("chimney check in Berkley", "no, aerial photos of the house instead").interpreted  # a swap
     assert it is not None and it.category == "aerial_photography"
+
+
+def test_equipment_asked_before_any_service_holds_when_the_service_is_named() -> None:
+    it = _it("need infrared and someone who flies after dark",
+             "my uncle with dementia walked off near Holly").interpreted
+    assert it is not None and it.category == "public_safety"
+    assert {"thermal_camera", "night_ops"} <= set(it.features)
+    it = _it("a thermal inspection of the roof in Troy, under 300", "what about wedding videos").interpreted
+    assert it is not None and it.category == "videography" and it.features == [] and it.max_price is None
