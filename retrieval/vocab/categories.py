@@ -85,12 +85,12 @@ CATEGORY_PHRASES: dict[Category, list[tuple[float, list[str]]]] = {
         (3.0, [r"roof(?:s|ing|ers?)?(?: (?:check|inspection|survey|look))?", r"chimneys?", r"gutters?", r"shingles?",
                r"inspect(?:ion|ions|ed|or)?"]),
         (2.5, ["storm damage", "hail", "wind damage",
-               r"(?:cell(?: phone)?|radio|telecom|communications?) towers?", r"bridges?", r"facades?",
+               r"(?:cell(?: phone)?|radio|telecom|communications?|water) towers?", r"bridges?", r"facades?",
                "insurance claim",
                r"solar (?:panels?|arrays?|modules?)", "siding", r"(?:insurance )?adjusters?"]),
         (2.0, [r"damaged?", r"trees? (?:fell|fall|fallen|came down)", r"brick(?:work|s)?", "masonry", r"steeples?",
                r"crack(?:s|ed)?", r"caulk(?:ing)?", "sealant", r"high[- ]rises?", r"power lines?",
-               r"utility (?:poles?|lines?)", r"wind turbines?", r"turbine blades?"]),
+               r"utility (?:poles?|lines?)", r"wind turbines?", r"turbine blades?", r"rust(?:ing|ed|y)?", "corrosion"]),
     ],
     "thermal_imaging": [
         (3.5, [r"moisture (?:survey|scan|map(?:ping)?)s?", "wet insulation"]),
@@ -171,7 +171,7 @@ CATEGORY_PHRASES: dict[Category, list[tuple[float, list[str]]]] = {
     "training": [
         (3.5, [r"(?:mapping|photogrammetry|flight planning) software", "pix4d", "dronedeploy",
                r"thermal (?:camera )?(?:training|courses?|class(?:es)?|certification|lessons?)"]),
-        (3.0, [r"train(?:ing|er)?", r"lessons?", "learn to fly", r"courses?", r"class(?:es)?", "flight school",
+        (3.0, [r"train(?:ing|er|ed|ers)?", r"lessons?", "learn to fly", r"courses?", r"class(?:es)?", "flight school",
                r"part 107 (?:test|exam|prep|course|certification|license|licence|certificate)",
                r"(?:get|earn|pass|study for|prepare for|prep for) (?:my |the |your |a )?part 107",
                # "how do I get a commercial drone license", "getting certified to fly commercially"

@@ -110,6 +110,8 @@ SCENERY_WHO = (
     r"\b(?:i|we|he|she|they|my|our|his|her|their)\b(?:\s+[a-z]+){0,3}?\s+"
     r"(?:run|runs|own|owns|manage|manages|operate|operates|work (?:for|at)|works (?:for|at)|have|has|had|been|am|"
     r"im|are|is|hes|shes|were)\b"
+    # said contracted: "I'm a realtor", "we're a construction company" (normalised: "im", "were a")
+    r"|\b(?:im|were|theyre|hes|shes) (?=(?:a|an|the|your|with|from|in charge)\b)"
 )
 
 # words before a place name that go with it ("near Troy", "in Ann Arbor"): not searched either

@@ -87,6 +87,8 @@ SERVICE_HINTS: dict[str, tuple[str, ...]] = {
                                 r"(?:employees|staff|deputies|officers|workers|teachers|volunteers|firefighters)"),
     # videography
     "event videography": (_EVENT,),
+    "commercial video": (r"promo(?:tional)?", r"ads?", r"advert\w*", r"commercials?", r"brand(?:ing)?", r"marketing",
+                         r"for (?:our|my|the) (?:business|company|website|shop|store|restaurant|brewery|bakery)"),
     "sports filming": (r"(?:fun|color|charity) runs?", r"races?", r"\d+k (?:run|race|walk)", r"marathons?",
                        r"tournaments?", r"games?",
                        r"regattas?", r"football", r"soccer", r"baseball", r"lacrosse", r"hockey"),

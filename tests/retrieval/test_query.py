@@ -637,3 +637,15 @@ def test_a_bonded_roofer_is_an_insured_inspection(parser: QueryParser) -> None:
 def test_the_service_a_situation_names_is_read(parser: QueryParser, query: str, service: str) -> None:
     it = parser.parse(query)
     assert service in named_services(it.text, it.categories)
+
+
+@pytest.mark.parametrize(
+    ("query", "category"),
+    [
+        ("I'm a home builder, and my buyer wants the gutters looked at", "inspection"),
+        ("we're a landscaping crew that needs to get trained on drones", "training"),
+        ("rust on the water tower legs", "inspection"),
+    ],
+)
+def test_who_the_customer_is_said_contracted_is_the_scene(parser: QueryParser, query: str, category: str) -> None:
+    assert parser.parse(query).category == category
