@@ -42,8 +42,10 @@ _ASK = re.compile(r"\b(?:and|but|so|want|wants|need|needs|looking|like to|would 
 _PERIOD = re.compile(r"\.(?=\s|$)")
 _SCENERY = 1 / 3  # the weight of a service word that only sets the scene
 # after a service: it is had already ("the survey is done already", "photos were taken care of")
+# ("the inspection is done by drone" says how it is done: not turned down)
 _DONE = re.compile(r"\s+(?:is|was|are|were|has been|have been|got)\s+(?:already\s+|all\s+)?"
-                   r"(?:done|finished|complete|completed|taken care of|handled|covered|sorted)\b")
+                   r"(?:done|finished|complete|completed|taken care of|handled|covered|sorted)\b"
+                   r"(?!\s+(?:by|with|using|from|in|on|at|for|via|through|remotely|safely|properly|quickly)\b)")
 # a category phrase weighing less is a loose word ("land", "photos"): it names no service alone
 _FIRM = 2.0
 _SERVICE_SET = frozenset(SERVICE_WORDS)

@@ -649,3 +649,8 @@ def test_the_service_a_situation_names_is_read(parser: QueryParser, query: str, 
 )
 def test_who_the_customer_is_said_contracted_is_the_scene(parser: QueryParser, query: str, category: str) -> None:
     assert parser.parse(query).category == category
+
+
+def test_a_service_said_as_how_it_is_done_is_still_asked(parser: QueryParser) -> None:
+    assert parser.parse("can a chimney inspection be done by drone in Troy").category == "inspection"
+    assert parser.parse("the roof inspection was done already, now gutters").text.split()[:1] != ["roof"]
