@@ -207,9 +207,11 @@ def _gear_only(low: str, category: str) -> bool:
 
 
 def _loose(low: str, category: str) -> bool:
-    """Whether `category` is named in this turn (normalised: `low`) by loose words only ("no place to land",
-    "a few shots"): they refine the service asked for, they start no new one."""
-    return all(w < _FIRM for p, w in CATEGORY_PATTERNS[category] if p.search(low))  # type: ignore[index]
+    """Whether `category` is named in this turn (normalised: `low`) by a loose word only ("no place to land",
+    "a few shots"): it refines the service asked for, it starts no new one (two of them do: "photos of the
+    golf course")."""
+    said = [w for p, w in CATEGORY_PATTERNS[category] for _ in p.finditer(low)]  # type: ignore[index]
+    return sum(said) < _FIRM
 
 
 def _medium(low: str, category: str, current: str) -> bool:

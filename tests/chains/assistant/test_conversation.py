@@ -310,3 +310,8 @@ def test_equipment_asked_before_any_service_holds_when_the_service_is_named() ->
     assert {"thermal_camera", "night_ops"} <= set(it.features)
     it = _it("a thermal inspection of the roof in Troy, under 300", "what about wedding videos").interpreted
     assert it is not None and it.category == "videography" and it.features == [] and it.max_price is None
+
+
+def test_two_loose_words_later_do_start_a_new_topic() -> None:
+    it = _it("a gutter check in Troy", "and then pictures of the golf course too").interpreted
+    assert it is not None and it.category == "aerial_photography"
