@@ -27,6 +27,7 @@ from retrieval.vocab import (
     FEATURE_PATTERNS,
     FILTER_PATTERNS,
     NEGATION_PATTERN,
+    OPERATOR_CREDENTIAL_PATTERN,
     PREPOSITIONS,
     SCENERY_WHERE_PATTERN,
     SCENERY_WHO_PATTERN,
@@ -305,8 +306,9 @@ class QueryParser:
             if accepts(phrase.filter, value):
                 found[phrase.filter] = value
             low = low[: m.start()] + " " * (m.end() - m.start()) + low[m.end() :]
-        out = Interpreted(text="", **found)
         said_of_them = [m.span() for m in CREDENTIAL_PATTERN.finditer(low)]  # "licensed for commercial work"
+        low = OPERATOR_CREDENTIAL_PATTERN.sub(lambda m: " " * len(m.group()), low)  # "they need a part 107 license"
+        out = Interpreted(text="", **found)
         spans = list(_TOKEN.finditer(low))
         tokens = [t.group() for t in spans]
         matches = self._places(tokens)  # before the categories: "Grosse Pointe Farms" asks for no farming

@@ -21,6 +21,7 @@ from retrieval.vocab.phrases import (
     CREDENTIALS,
     FILTER_PHRASES,
     NEGATIONS,
+    OPERATOR_CREDENTIALS,
     PREPOSITIONS,
     SCENERY_WHERE,
     SCENERY_WHO,
@@ -37,6 +38,7 @@ __all__ = [
     "FEATURE_PATTERNS",
     "FILTER_PATTERNS",
     "NEGATION_PATTERN",
+    "OPERATOR_CREDENTIAL_PATTERN",
     "PREPOSITIONS",
     "SCENERY_WHERE_PATTERN",
     "SCENERY_WHO_PATTERN",
@@ -65,6 +67,7 @@ FILTER_PATTERNS: tuple[tuple[FilterPhrase, re.Pattern[str]], ...] = tuple(
 )
 NEGATION_PATTERN: re.Pattern[str] = re.compile(NEGATIONS)
 CREDENTIAL_PATTERN: re.Pattern[str] = re.compile(CREDENTIALS)
+OPERATOR_CREDENTIAL_PATTERN: re.Pattern[str] = re.compile(OPERATOR_CREDENTIALS)
 # The plain words (5 letters or more) that name a service: a typo of one is read as it ("chimny", "survay")
 SERVICE_WORDS: tuple[str, ...] = tuple(sorted(
     {w for groups in CATEGORY_PHRASES.values() for _, alts in groups for a in alts

@@ -175,7 +175,8 @@ CATEGORY_PHRASES: dict[Category, list[tuple[float, list[str]]]] = {
                r"part 107 (?:test|exam|prep|course|certification|license|licence|certificate)",
                r"(?:get|earn|pass|study for|prepare for|prep for) (?:my |the |your |a )?part 107",
                # "how do I get a commercial drone license", "getting certified to fly commercially"
-               r"(?:get|getting|earn|obtain) (?:my |the |your |a )?(?:commercial )?(?:drone |pilot |uav )?"
+               r"(?:become|becoming|get|getting) (?:a )?(?:faa |part 107 )?(?:certified|licensed)",
+               r"(?:get|getting|earn|obtain) (?:my |the |your |a )?(?:commercial )?(?:faa )?(?:drone |pilot |uav )?"
                r"(?:licen[cs]e|certificate)",
                r"teach(?:ing|es|ers?)?", r"instructors?", r"tutors?",
                r"(?:faa|drone|pilot|knowledge|certification) (?:test|exam)s?",

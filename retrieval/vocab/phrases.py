@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["CREDENTIALS", "FILTER_PHRASES", "NEGATIONS", "PREPOSITIONS", "SCENERY_WHERE", "SCENERY_WHO", "FilterPhrase"]
+__all__ = ["CREDENTIALS", "FILTER_PHRASES", "NEGATIONS", "OPERATOR_CREDENTIALS", "PREPOSITIONS", "SCENERY_WHERE",
+           "SCENERY_WHO", "FilterPhrase"]
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,8 @@ FILTER_PHRASES: tuple[FilterPhrase, ...] = (
         r"\b(?:insured|bonded|insurance certificate|liability insurance|coi|insurance coverage|liability coverage|"
         # "make sure they carry liability", "someone with general liability"
         r"(?:have|has|carry|carries|with|got) (?:general )?liability(?! (?:waiver|form|release))|"
+        # "a license and insurance", "certified plus insurance"
+        r"(?:and|&|plus) (?:liability )?insurance(?! (?:claim|adjuster|company|agent|guy))|"
         # "do they carry insurance?" (but "help with an insurance claim" asks for no insured operator)
         r"(?:have|has|carry|carries|with|got|any|proof of) (?:general |liability )?insurance"
         r"(?! (?:claim|adjuster|company|agent|guy)))\b",
@@ -82,6 +85,24 @@ CREDENTIALS = (
     r"(?: (?:and insured|to|for|fly|do|operate|as|a|be|flying|doing))*(?: \w+)?? commercial(?:ly)?"
     r"(?: (?:drone|uav))?(?: (?:work|use|flights?|flying|jobs?|operations?|purposes?|pilots?|operators?))?\b"
     r"|\bcommercial(?:ly)? (?:drone |pilot |uav )?(?:licen[cs](?:ed?|es)|certifi\w+|waivers?)\b"
+)
+
+_CRED = r"(?:licen[cs](?:e|es|ed)|certifi(?:ed|cation|cations)|certificates?|certificated|waivers?)"
+# a credential asked of the operator ("they need their part 107 license", "must hold an FAA certificate", "a
+# part 107 certified pilot"): no training asked for; read after the filters and blanked like them (neither
+# searched nor counted). Said of oneself it is ("get my part 107 license", "part 107 certification course").
+OPERATOR_CREDENTIALS = (
+    r"\b(?:they|them|their|theyre|pilots?|operators?|compan(?:y|ies)|someone|somebody|anyone|anybody|whoever|he|"
+    r"she|his|her|you|your|guys?|vendors?|contractors?)\b"
+    r"(?:\s+(?!(?:me|my|i|im|myself|us|our|we|get|getting|earn|pass|become|study|prep|take)\b)[a-z]+){0,5}?\s+"
+    r"(?:(?:faa\s+)?part\s+107\s+|faa\s+|commercial\s+|drone\s+|pilots?\s+)*" + _CRED + r"\b"
+    # "must hold a part 107 certificate"
+    r"|\b(?:must|should|has to|have to|needs? to|required to)\s+(?:hold|have|carry|possess|show)\s+"
+    r"(?:(?:a|an|the|their|his|her|valid|current)\s+)*(?:(?:faa\s+)?part\s+107\s+|faa\s+|commercial\s+|drone\s+|"
+    r"pilots?\s+)*" + _CRED + r"\b"
+    # "a part 107 certified pilot", "FAA licensed only" (but "become part 107 certified" is training)
+    r"|(?<!get )(?<!getting )(?<!become )(?<!becoming )(?<!be )(?<!earn )(?<!my )(?<!our )"
+    r"\b(?:(?:faa\s+)?part\s+107|faa)\s+(?:certified|licensed|certificated|compliant|approved)\b"
 )
 
 # words just before a category or feature phrase that turn it down ("not photos, video", "never mind the

@@ -654,3 +654,27 @@ def test_who_the_customer_is_said_contracted_is_the_scene(parser: QueryParser, q
 def test_a_service_said_as_how_it_is_done_is_still_asked(parser: QueryParser) -> None:
     assert parser.parse("can a chimney inspection be done by drone in Troy").category == "inspection"
     assert parser.parse("the roof inspection was done already, now gutters").text.split()[:1] != ["roof"]
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["gutter check, and the pilot has to have an faa license", "a part 107 certified operator for the topo map",
+     "whoever comes must hold a current part 107 certificate, chimney inspection"],
+)
+def test_a_credential_asked_of_the_operator_asks_for_no_training(parser: QueryParser, query: str) -> None:
+    it = parser.parse(query)
+    assert it.category is not None and "training" not in it.categories
+    assert "license" not in it.text and "certificate" not in it.text
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["how do I get my faa license", "I need a part 107 license", "we want to become part 107 certified",
+     "part 107 certification course near Troy"],
+)
+def test_a_credential_for_oneself_is_training(parser: QueryParser, query: str) -> None:
+    assert parser.parse(query).category == "training"
+
+
+def test_a_license_and_insurance_asks_for_an_insured_operator(parser: QueryParser) -> None:
+    assert parser.parse("bridge inspection, they need a license and insurance").insured is True

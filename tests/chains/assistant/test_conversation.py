@@ -315,3 +315,8 @@ def test_equipment_asked_before_any_service_holds_when_the_service_is_named() ->
 def test_two_loose_words_later_do_start_a_new_topic() -> None:
     it = _it("a gutter check in Troy", "and then pictures of the golf course too").interpreted
     assert it is not None and it.category == "aerial_photography"
+
+
+def test_a_credential_asked_later_keeps_the_service() -> None:
+    it = _it("solar panel inspection in Saline", "they must have their part 107 license").interpreted
+    assert it is not None and it.category == "inspection" and "license" not in it.text
