@@ -33,6 +33,7 @@ _PERSON = (r"(?:person|child|children|kid|kids|hiker|people|senior|man|woman|boy
 
 CATEGORY_PHRASES: dict[Category, list[tuple[float, list[str]]]] = {
     "delivery": [
+        (1.0, ["documents", "paperwork"]),  # papers to carry, or papers about the job ("the paperwork for the city")
         (3.0, [r"deliver(?:y|ies|ed|ing|s)?", r"courier(?:s|ed|ing)?", r"drop(?:s|ped|ping)?[- ]?offs?",
                "same[- ]day drop",
                # an errand flown for someone: "a parts run to the job site", "a pharmacy run"
@@ -44,7 +45,7 @@ CATEGORY_PHRASES: dict[Category, list[tuple[float, list[str]]]] = {
                r"(?:brought|bring|carried|carry|flown|run) (?:it |them |this |that |these )?over\b"]),
         (2.0, [r"(?:food|meal|takeout) (?:drop|run)s?", "to my boat", "island"]),
         # what is carried, and how: "auto parts dropped at the shop", "paperwork signed and returned"
-        (2.0, [r"(?:auto|car|truck|spare|replacement|machine) parts", "documents", "paperwork",
+        (2.0, [r"(?:auto|car|truck|spare|replacement|machine) parts",
                r"dropped (?:at|to|by)", r"flown (?:to|out|over)"]),
     ],
     "aerial_photography": [

@@ -118,9 +118,11 @@ NEGATIONS = (
 SCENERY_WHERE = (
     # ("a look at the chimney" names what is looked at, not where)
     r"(?:\b(?:on|(?<!look )(?<!looks )(?<!looking )(?<!glance )(?<!peek )at|in|near|by|outside(?: of)?|behind|beside|"
-    r"next to|across(?: from)?|over|inside)\s+"
+    r"next to|across(?: from)?|over|inside|around|along|under|underneath|beneath)\s+"
     r"(?:(?:a|an|the|our|my|his|her|their|your|this|that)\s+)?"
     r"|\bof\s+(?:our|my|his|her|their)\s+"  # and what is pictured: "shots of our farm"
+    # and when: "done before the crops come up", "after the wedding"
+    r"|\b(?:before|after|until|till|by the time)\s+(?:the|our|my|his|her|their)\s+"
     r"|\bfor\s+(?:our|my|his|her|their|the)\s+"  # and for whom: "training for our fire department"
     r"|\bto\s+(?:our|my|his|her|their)\s+"  # and where to: "parts out to our job site"
     # and where something is carried: "a fitting sent out to a job site", "flown over to the farm"

@@ -320,3 +320,14 @@ def test_two_loose_words_later_do_start_a_new_topic() -> None:
 def test_a_credential_asked_later_keeps_the_service() -> None:
     it = _it("solar panel inspection in Saline", "they must have their part 107 license").interpreted
     assert it is not None and it.category == "inspection" and "license" not in it.text
+
+
+@pytest.mark.parametrize(
+    "later",
+    ["it has to be finished before the harvest starts on our fields",
+     "they have to be careful flying around the power lines",
+     "we also need someone who handles the paperwork for the township"],
+)
+def test_a_service_word_said_as_when_where_or_as_papers_keeps_the_service(later: str) -> None:
+    it = _it("a gutter check in Troy, insured", later).interpreted
+    assert it is not None and it.category == "inspection" and it.insured is True
