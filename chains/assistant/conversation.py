@@ -31,7 +31,8 @@ from typing import Literal
 
 from retrieval.llm_hints import Hints, merge_hints
 from retrieval.query import Interpreted, QueryParser, normalize, spell_out
-from retrieval.text import STOPWORDS
+from retrieval.ranking import named_services
+from retrieval.text import STOPWORDS, stem, tokenize
 from retrieval.vocab import CATEGORY_PATTERNS, FEATURE_PATTERNS, SCENERY_WHERE_PATTERN
 
 __all__ = ["Order", "Request", "condense", "is_small_talk", "llm_query", "with_hints"]
@@ -175,8 +176,11 @@ def _order(text: str) -> Order | None:
 
 
 def _content(it: Interpreted) -> list[str]:
-    """The words a turn adds to the search (the parser's words, without stopwords and filler)."""
-    return [w for w in it.text.split() if w not in STOPWORDS and w not in _FILLER and not w.isdigit()]
+    """The words a turn adds to the search (the parser's words, without stopwords and filler; a filler word
+    that names a service with the others stays: "help searching" + "rescue" is search and rescue)."""
+    named = {t for s in named_services(it.text, it.categories) for t in tokenize(s)}
+    return [w for w in it.text.split()
+            if w not in STOPWORDS and (w not in _FILLER or stem(w) in named) and not w.isdigit()]
 
 
 def _incidental(low: str, category: str, earlier: list[tuple[str, list[str]]]) -> bool:

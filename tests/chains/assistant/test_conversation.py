@@ -331,3 +331,8 @@ def test_a_credential_asked_later_keeps_the_service() -> None:
 def test_a_service_word_said_as_when_where_or_as_papers_keeps_the_service(later: str) -> None:
     it = _it("a gutter check in Troy, insured", later).interpreted
     assert it is not None and it.category == "inspection" and it.insured is True
+
+
+def test_a_filler_word_that_names_a_service_with_the_others_is_searched() -> None:
+    it = _it("grandma with alzheimers walked away from home in Holly, please help searching", "hurry").interpreted
+    assert it is not None and {"searching", "rescue"} <= set(it.text.split())
