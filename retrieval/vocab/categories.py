@@ -171,7 +171,10 @@ CATEGORY_PHRASES: dict[Category, list[tuple[float, list[str]]]] = {
     ],
     "training": [
         (3.5, [r"(?:mapping|photogrammetry|flight planning) software", "pix4d", "dronedeploy",
-               r"thermal (?:camera )?(?:training|courses?|class(?:es)?|certification|lessons?)"]),
+               r"thermal (?:camera )?(?:training|courses?|class(?:es)?|certification|lessons?)",
+               # a skill taught: "teach our firefighters thermal", "train the crew on mapping"
+               r"(?:teach|train)\w* (?:\w+ ){0,3}?(?:on |in |to use )?"
+               r"(?:thermal|infrared|mapping|fpv|photogrammetry)"]),
         (3.0, [r"train(?:ing|er|ed|ers)?", r"lessons?", "learn to fly", r"courses?", r"class(?:es)?", "flight school",
                r"part 107 (?:test|exam|prep|course|certification|license|licence|certificate)",
                r"(?:get|earn|pass|study for|prepare for|prep for) (?:my |the |your |a )?part 107",

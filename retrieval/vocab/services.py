@@ -69,7 +69,8 @@ SERVICE_HINTS: dict[str, tuple[str, ...]] = {
     "as-built documentation": (r"as[- ]?built", r"document(?:ing)? (?:the )?(?:\w+ )?(?:condition|finished|completed)"),
     "safety audits": (r"osha", r"(?:fall|site|safety) hazards?", r"safety (?:issues?|checks?|walks?|reviews?)"),
     # agriculture
-    "livestock monitoring": (r"cattle", r"cows?", r"herds?", r"head of", r"calves", r"livestock"),
+    "livestock monitoring": (r"cattle", r"cows?", r"herds?", r"head of", r"calves", r"livestock", r"horses?",
+                             r"pastures?", r"sheep", r"goats?"),
     "ndvi crop health maps": (r"(?:crops?|plants?|trees?|vines?|fields?|corn|beans) (?:are |is |look |looks )?"
                               r"(?:healthy|unhealthy|sick|dying|struggling|stressed)",
                               r"yellow(?:ing)? (?:patches|spots|rows)", r"patches (?:are |of )?yellow\w*",

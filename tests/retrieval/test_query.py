@@ -678,3 +678,8 @@ def test_a_credential_for_oneself_is_training(parser: QueryParser, query: str) -
 
 def test_a_license_and_insurance_asks_for_an_insured_operator(parser: QueryParser) -> None:
     assert parser.parse("bridge inspection, they need a license and insurance").insured is True
+
+
+def test_a_skill_taught_is_training(parser: QueryParser) -> None:
+    it = parser.parse("someone to teach our deputies infrared")
+    assert it.category == "training" and "thermal_camera" in it.features
