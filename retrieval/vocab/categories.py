@@ -106,6 +106,7 @@ CATEGORY_PHRASES: dict[Category, list[tuple[float, list[str]]]] = {
                r"(?:heating|energy|gas|water) bills?",
                r"(?:heat|warm air|air) (?:is )?(?:leak(?:s|ing)?|escap(?:es|ing))",
                r"(?:pipe|water|slab) leaks?", r"leak(?:s|ing|y)? (?:pipes?|water lines?)",
+               r"(?:sewer|water|gas) (?:lines?|mains?|pipes?)", r"(?:buried|underground) (?:pipes?|lines?)",
                r"(?:losing|lose|loses|lost|wasting) (?:\w+ )?heat", r"ice dams?",
                # a count of animals is made by their heat: "how many deer are on the property"
                r"(?:count|counting|how many) (?:\w+ ){0,2}?(?:deer|geese|animals|wildlife|birds|coyotes|hogs)",
@@ -141,6 +142,9 @@ CATEGORY_PHRASES: dict[Category, list[tuple[float, list[str]]]] = {
                r"progress (?:photos?|pics?|pictures?|shots?|videos?|updates?|monitoring|reports?)", r"as[- ]?built",
                "earthwork", "groundbreaking", r"site (?:photos?|pics?|pictures?|shots?)", "being built"]),
         # a build followed over time: "monthly updates for the board", "we're building a new school"
+        (3.0, [r"progress (?:on|of) (?:the |our |my |a )?(?:new )?(?:\w+ )?(?:build|building|school|house|home|"
+               r"project|site|construction|addition|store|church|warehouse|plant|office)",
+               r"progress (?:on|of) (?:the |our |my |a )?new \w+"]),
         (2.0, [r"(?:monthly|weekly|biweekly|regular) (?:updates?|flyovers?|fly-?overs?|site visits?)",
                r"(?:were|we are|they are|theyre|currently) (?:building|constructing|putting up)"]),
         # where a build goes: "where to put the house and driveway on our new acreage"

@@ -24,7 +24,9 @@ SERVICE_HINTS: dict[str, tuple[str, ...]] = {
     "search for missing pets": (rf"(?:lost|missing|runaway|escaped) {_ANIMAL}",
                                 rf"{_ANIMAL} (?:\w+ )?(?:ran|run|runs|got|went|slipped|wandered|bolted) "
                                 r"(?:off|away|out|loose)"),
-    "pipe and leak detection": (r"(?:pipes?|lines?|mains?|plumbing|slab) (?:\w+ ){0,3}?"
+    "pipe and leak detection": (r"(?:sewer|water|gas) (?:lines?|mains?|pipes?)",
+                                r"(?:buried|underground) (?:pipes?|lines?)",
+                                r"(?:pipes?|lines?|mains?|plumbing|slab) (?:\w+ ){0,3}?"
                                 r"(?:is |are |must be |might be )?leak(?:s|ing|y)?",
                                 r"leak(?:s|ing|y)? (?:pipes?|lines?|mains?)", r"water bills?",
                                 r"wet spots? (?:in|on) the (?:yard|lawn|floor|slab|basement)"),

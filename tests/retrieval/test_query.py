@@ -683,3 +683,12 @@ def test_a_license_and_insurance_asks_for_an_insured_operator(parser: QueryParse
 def test_a_skill_taught_is_training(parser: QueryParser) -> None:
     it = parser.parse("someone to teach our deputies infrared")
     assert it.category == "training" and "thermal_camera" in it.features
+
+
+@pytest.mark.parametrize(
+    ("query", "category"),
+    [("the gas line under the garage may be cracked", "thermal_imaging"),
+     ("drone pictures every month of the progress on our new clinic", "construction")],
+)
+def test_buried_lines_and_progress_on_a_build(parser: QueryParser, query: str, category: str) -> None:
+    assert parser.parse(query).category == category
