@@ -98,6 +98,11 @@ class ListingIndex:
             self.features = np.zeros((len(listings), len(names)), dtype=bool)  # listing x feature it offers
             for i, x in enumerate(listings):
                 self.features[i, [self.feature_column[f] for f in x.features]] = True
+            offered = sorted({s for x in listings for s in x.services})
+            self.service_column = {s: j for j, s in enumerate(offered)}
+            self.services = np.zeros((len(listings), len(offered)), dtype=bool)  # listing x service it offers
+            for i, x in enumerate(listings):
+                self.services[i, [self.service_column[s] for s in x.services]] = True
             self.quality = np.array(
                 [(x.rating - 1) / 4 * min(1.0, np.log1p(x.review_count) / np.log(100)) for x in listings]
             )

@@ -15,19 +15,24 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 from rapidfuzz import fuzz, process
+from rapidfuzz.distance import OSA, Levenshtein
 
 from retrieval.filters import SearchFilters, accepts
 from retrieval.lru import LRUCache
 from retrieval.places import Gazetteer, OutsidePlace, Place
-from retrieval.text import STOPWORDS
+from retrieval.text import STOPWORDS, stem
 from retrieval.vocab import (
     CATEGORY_PATTERNS,
+    CREDENTIAL_PATTERN,
     FEATURE_PATTERNS,
     FILTER_PATTERNS,
     NEGATION_PATTERN,
+    OPERATOR_CREDENTIAL_PATTERN,
     PREPOSITIONS,
     SCENERY_WHERE_PATTERN,
     SCENERY_WHO_PATTERN,
+    SERVICE_HINT_PATTERNS,
+    SERVICE_WORDS,
     Category,
 )
 
@@ -37,6 +42,15 @@ _TOKEN = re.compile(r"[a-z0-9]+")
 _ASK = re.compile(r"\b(?:and|but|so|want|wants|need|needs|looking|like to|would like|hoping)\b")
 _PERIOD = re.compile(r"\.(?=\s|$)")
 _SCENERY = 1 / 3  # the weight of a service word that only sets the scene
+# after a service: it is had already ("the survey is done already", "photos were taken care of")
+# ("the inspection is done by drone" says how it is done: not turned down)
+_DONE = re.compile(r"\s+(?:is|was|are|were|has been|have been|got)\s+(?:already\s+|all\s+)?"
+                   r"(?:done|finished|complete|completed|taken care of|handled|covered|sorted)\b"
+                   r"(?!\s+(?:by|with|using|from|in|on|at|for|via|through|remotely|safely|properly|quickly)\b)")
+# a category phrase weighing less is a loose word ("land", "photos"): it names no service alone
+_FIRM = 2.0
+_SERVICE_SET = frozenset(SERVICE_WORDS)
+_VOWELS = frozenset("aeiouy")
 _JOINED = frozenset({"", "or", "nor", "/", "and/or"})
 _LANDMARK = re.compile(r"\b(?:north|south|east|west)(?:east|west)?\s+of\s+(?:the\s+)?$")
 # before a word, a determiner says it is a thing ("the attic", "our landing"): no typo'd place name
@@ -255,11 +269,16 @@ class QueryParser:
 
     @staticmethod
     def _categories(low: str, out: Interpreted) -> tuple[list[Category], list[tuple[int, int]]]:
-        """Scores the categories named in `low` (sets `out.category`); returns them and the turned-down spans."""
+        """Scores the categories named in `low` (sets `out.category`); returns them and the turned-down spans.
+        A loose word inside a longer feature phrase is that feature's ("no place to land" asks for no survey)."""
         scores: dict[Category, float] = {}
         claimed: list[tuple[int, int]] = []
         turned_down: list[tuple[int, int]] = []
         hits = [(m, cat, w) for cat, pairs in CATEGORY_PATTERNS.items() for p, w in pairs for m in p.finditer(low)]
+        if any(w < _FIRM for _, _, w in hits):
+            gear = [g.span() for p in FEATURE_PATTERNS.values() for g in p.finditer(low)]
+            hits = [(m, cat, w) for m, cat, w in hits if w >= _FIRM or not any(
+                a <= m.start() and m.end() <= b and b - a > m.end() - m.start() for a, b in gear)]
         kept: list[tuple[re.Match[str], Category, float]] = []
         for m, cat, w in sorted(hits, key=lambda h: h[0].start() - h[0].end()):  # longest phrase first
             if not any(m.start() < b and a < m.end() for a, b in claimed):
@@ -267,7 +286,8 @@ class QueryParser:
                 kept.append((m, cat, w))
         end = -1  # where the last turned-down phrase ended: "no wedding film", "not photos or video" go together
         for m, _, _ in sorted(kept, key=lambda h: h[0].start()):
-            if _negated(low, m.start()) or (end >= 0 and low[end : m.start()].strip() in _JOINED):
+            if _negated(low, m.start()) or _DONE.match(low, m.end()) or (
+                    end >= 0 and low[end : m.start()].strip() in _JOINED):
                 turned_down.append(m.span())  # "not photos": its words count for nothing else, it is not scored
                 end = m.end()
             else:
@@ -295,6 +315,8 @@ class QueryParser:
             if accepts(phrase.filter, value):
                 found[phrase.filter] = value
             low = low[: m.start()] + " " * (m.end() - m.start()) + low[m.end() :]
+        said_of_them = [m.span() for m in CREDENTIAL_PATTERN.finditer(low)]  # "licensed for commercial work"
+        low = OPERATOR_CREDENTIAL_PATTERN.sub(lambda m: " " * len(m.group()), low)  # "they need a part 107 license"
         out = Interpreted(text="", **found)
         spans = list(_TOKEN.finditer(low))
         tokens = [t.group() for t in spans]
@@ -311,6 +333,15 @@ class QueryParser:
             if isinstance(pm.place, Place) or not any(isinstance(m.place, Place) for m in matches):
                 drop.update(range(lead[k], pm.end))
         out.categories, turned_down = self._categories(low, out)
+        if not out.categories and not turned_down:  # no service named: perhaps one typo'd ("chimny inspecton")
+            fixed = {i: w for i, t in enumerate(tokens) if i not in drop and (w := _service_word(t)) is not None}
+            if fixed:
+                spelled = " ".join(fixed.get(i, t) for i, t in enumerate(tokens) if i not in drop)
+                scratch = Interpreted(text="")
+                categories, _ = self._categories(spelled, scratch)
+                if categories:
+                    out.categories, out.category = categories, scratch.category
+                    tokens = [fixed.get(i, t) for i, t in enumerate(tokens)]
         out.features = [f for f, p in FEATURE_PATTERNS.items() if _asked(p, low)]
         inside = [(k, m) for k, m in enumerate(matches) if isinstance(m.place, Place)]
         said = [m for k, m in inside if not _negated(low, spans[lead[k]].start())] or [m for _, m in inside]
@@ -322,10 +353,54 @@ class QueryParser:
             out.fuzzy_place = here.fuzzy
         elif matches:
             out.outside_place = _ref(matches[0].place)
+        unsearched = turned_down + said_of_them
         kept = [w for i, w in enumerate(tokens)
-                if i not in drop and not (turned_down and any(a <= spans[i].start() < b for a, b in turned_down))]
+                if i not in drop and not (unsearched and any(a <= spans[i].start() < b for a, b in unsearched))]
+        kept += _service_words(low, out.categories, kept, turned_down)
         out.text = " ".join(kept).strip() or (out.category or "drone services").replace("_", " ")
         return out
+
+
+def _service_word(token: str) -> str | None:
+    """The service word `token` is a typo of ("chimny" -> "chimney", "vidoe" -> "video"), or None. The same
+    first letter and one slip: a letter left out or added, two swapped, a vowel for a vowel ("survay"); two
+    slips in a long word ("photografer"). A consonant for a consonant is a word of its own ("party", "parts")."""
+    if len(token) < 5 or token in STOPWORDS or token in _GENERIC or not token.isalpha() or token in _SERVICE_SET:
+        return None
+    best: tuple[int, str] | None = None
+    for w in SERVICE_WORDS:
+        if w[0] != token[0] or abs(len(w) - len(token)) > 2:
+            continue
+        d = OSA.distance(token, w, score_cutoff=2)
+        if d > 2 or (d == 2 and min(len(w), len(token)) < 8):
+            continue
+        if d == 1 and len(w) == len(token) and Levenshtein.distance(token, w) == 1:  # one letter for another
+            ((a, b),) = [(x, y) for x, y in zip(token, w, strict=True) if x != y]
+            if a not in _VOWELS or b not in _VOWELS:
+                continue
+        if best is None or (d, w) < best:
+            best = (d, w)
+    return best[1] if best is not None else None
+
+
+def _service_words(low: str, categories: list[Category], kept: list[str],
+                   turned_down: list[tuple[int, int]]) -> list[str]:
+    """The names of the services `low` describes by their situation (retrieval/vocab/services.py), for the
+    categories it points to: their words not already searched ("our dog ran off" + "search missing pets")."""
+    hinted = [service for service, (category, pattern) in SERVICE_HINT_PATTERNS.items()
+              if category in categories and any(
+                  not _negated(low, m.start()) and not any(a <= m.start() < b for a, b in turned_down)
+                  for m in pattern.finditer(low))]
+    if not hinted:
+        return []
+    have = {stem(w) for w in kept}
+    out: list[str] = []
+    for service in hinted:
+        for w in service.split():
+            if w not in STOPWORDS and stem(w) not in have:
+                have.add(stem(w))
+                out.append(w)
+    return out
 
 
 def _scenery(low: str, start: int) -> bool:
@@ -335,7 +410,8 @@ def _scenery(low: str, start: int) -> bool:
     if SCENERY_WHERE_PATTERN.search(low, max(clause, start - 40), start) is not None:
         return True
     who = SCENERY_WHO_PATTERN.search(low, clause, start)  # "we run an orchard and want ...": the ask ends the scene
-    return who is not None and _ASK.search(low, who.end(), start) is None
+    # "what we need now is someone to ...": an ask inside the clause is no scene either
+    return who is not None and _ASK.search(low, who.start(), start) is None
 
 
 def _asked(pattern: re.Pattern[str], low: str) -> bool:

@@ -31,7 +31,8 @@ from typing import Literal
 
 from retrieval.llm_hints import Hints, merge_hints
 from retrieval.query import Interpreted, QueryParser, normalize, spell_out
-from retrieval.text import STOPWORDS
+from retrieval.ranking import named_services
+from retrieval.text import STOPWORDS, stem, tokenize
 from retrieval.vocab import CATEGORY_PATTERNS, FEATURE_PATTERNS, SCENERY_WHERE_PATTERN
 
 __all__ = ["Order", "Request", "condense", "is_small_talk", "llm_query", "with_hints"]
@@ -103,6 +104,14 @@ _PASSING = re.compile(
     r"\s+$"
 )
 _FROM = re.compile(r"\bfrom\s+(?:[a-z]+[,;]?\s+){0,3}$")
+# A category phrase weighing less than this is a loose word (retrieval/vocab/categories.py)
+_FIRM = 2.0
+# Photos and video as a medium: the services that deliver them themselves (a property video tour, progress
+# photos), and the words that name only the medium
+_TAKES_MEDIA = frozenset({"real_estate", "construction", "inspection", "mapping_surveying", "thermal_imaging"})
+_MEDIA = frozenset({"videography", "aerial_photography"})
+_MEDIUM = re.compile(r"\b(?:(?:aerial|drone|4k|hd|overhead|some|a few|nice) )?(?:videos?|vids?|footage|photos?|"
+                     r"pictures?|pics?|shots?|stills?|images?|aerials)\b")
 # Words that point at the listings shown ("their drones", "one with", "any of those")
 _SHOWN = re.compile(
     r"\b(?:they|them|their|theirs|those|these|(?:one|ones|any|anyone|someone|somebody|something|drones?) with)\b")
@@ -167,17 +176,22 @@ def _order(text: str) -> Order | None:
 
 
 def _content(it: Interpreted) -> list[str]:
-    """The words a turn adds to the search (the parser's words, without stopwords and filler)."""
-    return [w for w in it.text.split() if w not in STOPWORDS and w not in _FILLER and not w.isdigit()]
+    """The words a turn adds to the search (the parser's words, without stopwords and filler; a filler word
+    that names a service with the others stays: "help searching" + "rescue" is search and rescue)."""
+    named = {t for s in named_services(it.text, it.categories) for t in tokenize(s)}
+    return [w for w in it.text.split()
+            if w not in STOPWORDS and (w not in _FILLER or stem(w) in named) and not w.isdigit()]
 
 
 def _incidental(low: str, category: str, earlier: list[tuple[str, list[str]]]) -> bool:
     """Whether every phrase of `category` in this turn (normalised: `low`) names no new service: it says where
     ("a barn on our farm near Dexter", "at a vineyard"), or it was said before (`earlier`) in a turn not read
     as that category ("golf course" -> aerial photography; then "the course" is the same course), or it is
-    equipment asked of the listings shown ("can their drones do thermal?", "one with an infrared camera")."""
+    equipment asked of the service already asked for ("can their drones do thermal?", "one with an infrared
+    camera", "it has to have a heat camera", "the fpv kind") — unless the turn swaps services ("thermal instead").
+    """
     said = [m for p, _ in CATEGORY_PATTERNS[category] for m in p.finditer(low)]  # type: ignore[index]
-    gear = [g.span() for g in _SHOWN.finditer(low)] and [
+    gear = [] if _SWITCH.search(low) and not _SHOWN.search(low) else [
         g.span() for p in FEATURE_PATTERNS.values() for g in p.finditer(low)]
     return bool(said) and all(
         SCENERY_WHERE_PATTERN.search(low, max(0, m.start() - 40), m.start()) is not None
@@ -186,6 +200,32 @@ def _incidental(low: str, category: str, earlier: list[tuple[str, list[str]]]) -
         or any(a < m.end() and m.start() < b for a, b in gear)
         for m in said
     )
+
+
+def _gear_only(low: str, category: str) -> bool:
+    """Whether `category` is named in this turn (normalised: `low`) only by words that ask for equipment
+    ("need thermal and night ops": a thermal camera, not yet a thermal imaging job)."""
+    gear = [g.span() for p in FEATURE_PATTERNS.values() for g in p.finditer(low)]
+    said = [m for p, _ in CATEGORY_PATTERNS[category] for m in p.finditer(low)]  # type: ignore[index]
+    return bool(said) and all(any(a <= m.start() and m.end() <= b for a, b in gear) for m in said)
+
+
+def _loose(low: str, category: str) -> bool:
+    """Whether `category` is named in this turn (normalised: `low`) by a loose word only ("no place to land",
+    "a few shots"): it refines the service asked for, it starts no new one (two of them do: "photos of the
+    golf course")."""
+    said = [w for p, w in CATEGORY_PATTERNS[category] for _ in p.finditer(low)]  # type: ignore[index]
+    return sum(said) < _FIRM
+
+
+def _medium(low: str, category: str, current: str) -> bool:
+    """Whether `category` (photos, video) is only the medium of the `current` service, which delivers it
+    ("selling my house" then "can they do video too?": a property video tour, not a videographer)."""
+    if current not in _TAKES_MEDIA or category not in _MEDIA:
+        return False
+    media = [m.span() for m in _MEDIUM.finditer(low)]
+    return all(any(a <= m.start() and m.end() <= b for a, b in media)
+               for p, _ in CATEGORY_PATTERNS[category] for m in p.finditer(low))  # type: ignore[index]
 
 
 def _in_passing(low: str, it: Interpreted, merged: Interpreted, parser: QueryParser) -> bool:
@@ -216,6 +256,7 @@ def condense(turns: list[str], parser: QueryParser) -> Request:
     words: list[str] = []
     order: Order = "relevance"
     since_topic: list[Interpreted] = []  # the readings of the turns since the topic started
+    gear_only = False  # the service so far was read from equipment alone ("night ops and thermal"): no topic yet
     earlier: list[tuple[str, list[str]]] = []  # each turn so far, normalised, with the categories read in it
     for raw in turns:
         if is_small_talk(raw):
@@ -227,15 +268,18 @@ def condense(turns: list[str], parser: QueryParser) -> Request:
             if it.outside_place is not None and not _COVER.search(low):  # "can they stream it to grandma in Florida?"
                 it.outside_place = None
         if merged.category is not None and any(c != merged.category for c in it.categories):
-            back = [c for c in it.categories if c != merged.category and _incidental(
-                low, c, earlier if c not in merged.categories else [])]
+            back = [c for c in it.categories if c != merged.category and (_incidental(
+                low, c, earlier if c not in merged.categories else []) or (_loose(low, c) and not _SWITCH.search(low))
+                or (_medium(low, c, merged.category) and not _SWITCH.search(low)))]
             if back:
                 it.categories = [c for c in it.categories if c not in back]
                 it.category = it.categories[0] if it.categories else None
         if it.place is None and it.outside_place is not None and _in_passing(low, it, merged, parser):
             it.outside_place = None
         earlier.append((low, list(it.categories)))
-        if it.category is not None and merged.category is not None and it.category not in merged.categories:
+        if gear_only and it.category is not None and it.category not in merged.categories and not _SWITCH.search(low):
+            pass  # "night ops and thermal" then "a missing teenager": the service at last, the equipment still holds
+        elif it.category is not None and merged.category is not None and it.category not in merged.categories:
             words, order = [], "relevance"  # a new topic: what was asked for the old one no longer holds
             merged.max_price, merged.features, merged.insured = None, [], None
             since_topic = []
@@ -244,6 +288,7 @@ def condense(turns: list[str], parser: QueryParser) -> Request:
         since_topic.append(it)
         if it.category is not None:
             merged.category, merged.categories = it.category, list(it.categories)
+            gear_only = _gear_only(low, it.category)
         if it.place is not None or it.outside_place is not None:
             merged.place, merged.outside_place, merged.fuzzy_place = it.place, it.outside_place, it.fuzzy_place
         if it.max_price is None and merged.max_price is not None:  # "300 was wrong, more like 450": the new cap

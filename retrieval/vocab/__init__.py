@@ -3,6 +3,7 @@
     categories.py  the categories (the `Category` type), the phrases that point a query to each, their services
     features.py    the features, the phrases that ask for each, what implies each
     phrases.py     the phrases that set a search filter (price, distance, insured), prepositions
+    services.py    services said by their situation ("the dog ran off"): their names are searched too
 
 Everything else is generated from these tables: the query parser compiles them (below), the LLM step's
 schema and its prompt's variable parts come from them (retrieval.llm_hints; `python -m retrieval.vocab`
@@ -16,20 +17,35 @@ import re
 
 from retrieval.vocab.categories import CATEGORIES, CATEGORY_PHRASES, SERVICES, Category
 from retrieval.vocab.features import FEATURES, Feature
-from retrieval.vocab.phrases import FILTER_PHRASES, NEGATIONS, PREPOSITIONS, SCENERY_WHERE, SCENERY_WHO, FilterPhrase
+from retrieval.vocab.phrases import (
+    CREDENTIALS,
+    FILTER_PHRASES,
+    NEGATIONS,
+    OPERATOR_CREDENTIALS,
+    PREPOSITIONS,
+    SCENERY_WHERE,
+    SCENERY_WHO,
+    FilterPhrase,
+)
+from retrieval.vocab.services import SERVICE_HINTS
 
 __all__ = [
     "CATEGORIES",
     "CATEGORY_PATTERNS",
+    "CREDENTIAL_PATTERN",
     "FEATURES",
     "FEATURE_NAMES",
     "FEATURE_PATTERNS",
     "FILTER_PATTERNS",
     "NEGATION_PATTERN",
+    "OPERATOR_CREDENTIAL_PATTERN",
     "PREPOSITIONS",
     "SCENERY_WHERE_PATTERN",
     "SCENERY_WHO_PATTERN",
     "SERVICES",
+    "SERVICE_HINTS",
+    "SERVICE_HINT_PATTERNS",
+    "SERVICE_WORDS",
     "Category",
     "Feature",
     "FilterPhrase",
@@ -50,6 +66,19 @@ FILTER_PATTERNS: tuple[tuple[FilterPhrase, re.Pattern[str]], ...] = tuple(
     (p, re.compile(p.pattern)) for p in FILTER_PHRASES
 )
 NEGATION_PATTERN: re.Pattern[str] = re.compile(NEGATIONS)
+CREDENTIAL_PATTERN: re.Pattern[str] = re.compile(CREDENTIALS)
+OPERATOR_CREDENTIAL_PATTERN: re.Pattern[str] = re.compile(OPERATOR_CREDENTIALS)
+# The plain words (5 letters or more) that name a service: a typo of one is read as it ("chimny", "survay")
+SERVICE_WORDS: tuple[str, ...] = tuple(sorted(
+    {w for groups in CATEGORY_PHRASES.values() for _, alts in groups for a in alts
+     if re.fullmatch(r"[a-z]{5,}", w := re.sub(r"(?:\(\?:e?s\)|s)\?$", "", a))}
+    | {w for offered in SERVICES.values() for name in offered for w in name.split() if re.fullmatch(r"[a-z]{5,}", w)}
+))
+# service -> (its category, the phrases that describe it by its situation)
+SERVICE_HINT_PATTERNS: dict[str, tuple[str, re.Pattern[str]]] = {
+    service: (next(c for c, offered in SERVICES.items() if service in offered), _words(phrases))
+    for service, phrases in SERVICE_HINTS.items()
+}
 SCENERY_WHERE_PATTERN: re.Pattern[str] = re.compile(SCENERY_WHERE)
 SCENERY_WHO_PATTERN: re.Pattern[str] = re.compile(SCENERY_WHO)
 

@@ -33,14 +33,19 @@ _PERSON = (r"(?:person|child|children|kid|kids|hiker|people|senior|man|woman|boy
 
 CATEGORY_PHRASES: dict[Category, list[tuple[float, list[str]]]] = {
     "delivery": [
+        (1.0, ["documents", "paperwork"]),  # papers to carry, or papers about the job ("the paperwork for the city")
         (3.0, [r"deliver(?:y|ies|ed|ing|s)?", r"courier(?:s|ed|ing)?", r"drop(?:s|ped|ping)?[- ]?offs?",
                "same[- ]day drop",
                # an errand flown for someone: "a parts run to the job site", "a pharmacy run"
                r"(?:parts?|supply|supplies|grocery|pharmacy|medicine|prescription|document|paperwork) runs?"]),
-        (2.0, [r"medicines?", r"prescriptions?", "pharmacy", r"parcels?", r"packages?", "shipping", "aed"]),
+        (2.0, [r"medicines?", r"prescriptions?", "pharmacy", r"parcels?", r"packages?", "shipping", "aed",
+               r"insulin", "supplies", "meds", r"medications?",
+               # something carried out to someone: "supplies brought out to the cottage", "fly it over to us"
+               r"(?:brought|bring|flown|carried|carry|sent|send) (?:out|over) to",
+               r"(?:brought|bring|carried|carry|flown|run) (?:it |them |this |that |these )?over\b"]),
         (2.0, [r"(?:food|meal|takeout) (?:drop|run)s?", "to my boat", "island"]),
         # what is carried, and how: "auto parts dropped at the shop", "paperwork signed and returned"
-        (2.0, [r"(?:auto|car|truck|spare|replacement|machine) parts", "documents", "paperwork",
+        (2.0, [r"(?:auto|car|truck|spare|replacement|machine) parts",
                r"dropped (?:at|to|by)", r"flown (?:to|out|over)"]),
     ],
     "aerial_photography": [
@@ -59,27 +64,34 @@ CATEGORY_PHRASES: dict[Category, list[tuple[float, list[str]]]] = {
         (3.0, [r"weddings?", r"videograph(?:er|ers|y)", "cinematic", "music video", r"film(?:ing|s|ed|maker)?"]),
         (2.0, [r"videos?", r"vids?", r"footage", "commercial shoot", "promo", "highlight reel", "b-roll", "fpv"]),
         # games and races are filmed: "our 5k race", "the lacrosse tournament"
-        (2.0, [r"tournaments?", r"races?", r"regattas?", "football", "soccer", "baseball", "lacrosse", "hockey"]),
+        (2.0, [r"tournaments?", r"races?", r"regattas?", "football", "soccer", "baseball", "lacrosse", "hockey",
+               r"(?:fun|color|charity|\d+k) runs?", r"marathons?", r"triathlons?"]),
     ],
     "real_estate": [
         (3.5, ["real estate", r"realtors?", "mls", r"listing (?:photos?|video)", "zillow", r"(?:house|home) for sale",
                r"(?:house|home|property|condo|rental) listings?",
                r"for (?:a|the|my|our|her|his|their) (?:(?:big|new|nice|huge|luxury|small|little) )?listing",
-               r"(?:goes|going|go|put it|putting it|list it) on the market", r"lot lines? overlays?"]),
-        (3.0, [r"sell(?:ing)? (?:my|a|the) (?:house|home|property)",
+               r"(?:goes|going|go|put it|putting it|list it) on the market", r"lot lines? overlays?",
+               # the verb: "listing a lakefront house", "we're listing our condo next month"
+               r"listing (?:a|an|my|our|the|his|her|their) (?:\w+ )?"
+               r"(?:house|home|condo|property|cottage|cabin|ranch)"]),
+        (3.0, [r"sell(?:ing)? (?:my|a|the|our|his|her|their) (?:\w+ )?(?:house|home|property|condo|cottage|cabin)",
                r"property (?:photos?|video(?: tour)?|tour(?: video)?)",  # "a property tour video": one phrase
-               "open house", "twilight", r"(?:video|virtual|3d) (?:walk-?through|tour)s?", r"walk-?throughs?",
+               "open house", "twilight", r"dusk (?:shots?|photos?|pictures?|pics?)",
+               r"(?:video|virtual|3d) (?:walk-?through|tour)s?", r"walk-?throughs?",
                r"commercial propert(?:y|ies)", r"vacant (?:land|lots?|parcels?)", r"neighbou?rhood amenities",
                r"(?:for|before|when) selling"]),
     ],
     "inspection": [
-        (3.0, [r"roof(?:s|ing)?(?: (?:check|inspection|survey|look))?", r"chimneys?", r"gutters?", r"shingles?",
+        (3.0, [r"roof(?:s|ing|ers?)?(?: (?:check|inspection|survey|look))?", r"chimneys?", r"gutters?", r"shingles?",
                r"inspect(?:ion|ions|ed|or)?"]),
-        (2.5, ["storm damage", "hail", "wind damage", r"cell towers?", r"bridges?", r"facades?", "insurance claim",
+        (2.5, ["storm damage", "hail", "wind damage",
+               r"(?:cell(?: phone)?|radio|telecom|communications?|water) towers?", r"bridges?", r"facades?",
+               "insurance claim",
                r"solar (?:panels?|arrays?|modules?)", "siding", r"(?:insurance )?adjusters?"]),
         (2.0, [r"damaged?", r"trees? (?:fell|fall|fallen|came down)", r"brick(?:work|s)?", "masonry", r"steeples?",
                r"crack(?:s|ed)?", r"caulk(?:ing)?", "sealant", r"high[- ]rises?", r"power lines?",
-               r"utility (?:poles?|lines?)"]),
+               r"utility (?:poles?|lines?)", r"wind turbines?", r"turbine blades?", r"rust(?:ing|ed|y)?", "corrosion"]),
     ],
     "thermal_imaging": [
         (3.5, [r"moisture (?:survey|scan|map(?:ping)?)s?", "wet insulation"]),
@@ -88,13 +100,21 @@ CATEGORY_PHRASES: dict[Category, list[tuple[float, list[str]]]] = {
                r"heat (?:vision|cameras?|cams?|sensing|seeking)",
                r"solar farms?"]),
         (2.0, ["insulation", "moisture", "energy audit", "leak detection", "heat signature", "wildlife", "deer",
-               r"damp(?:ness)?"]),
+               "geese", r"damp(?:ness)?"]),
         # the symptoms a heat picture finds: a cold house, a leaking pipe
         (3.0, [r"draft(?:s|y)", r"cold (?:spots?|rooms?|upstairs|floors?)", r"(?:so|too|always|really|very) cold",
-               r"(?:heating|energy|gas) bills?",
+               r"(?:heating|energy|gas|water) bills?",
                r"(?:heat|warm air|air) (?:is )?(?:leak(?:s|ing)?|escap(?:es|ing))",
                r"(?:pipe|water|slab) leaks?", r"leak(?:s|ing|y)? (?:pipes?|water lines?)",
-               r"pipes? (?:is |are )?leak(?:s|ing)"]),
+               r"(?:sewer|water|gas) (?:lines?|mains?|pipes?)", r"(?:buried|underground) (?:pipes?|lines?)",
+               r"(?:losing|lose|loses|lost|wasting) (?:\w+ )?heat", r"ice dams?",
+               # a count of animals is made by their heat: "how many deer are on the property"
+               r"(?:count|counting|how many) (?:\w+ ){0,2}?(?:deer|geese|animals|wildlife|birds|coyotes|hogs)",
+               r"pipes? (?:is |are )?leak(?:s|ing)",
+               # "the water line under the yard is leaking", "the main must be leaking"
+               r"(?:water |sewer |gas )?(?:line|main|plumbing)s? (?:\w+ ){0,3}?"
+               r"(?:is |are |must be |might be )?leak(?:s|ing)",
+               r"wet spots? (?:in|on) the (?:yard|lawn|floor|slab)"]),
     ],
     "mapping_surveying": [
         (3.0, [r"survey(?:s|ing|ed|or|ors)?", r"mapp?(?:ing|s|ed)?", r"topo(?:graphic|graphy)?", "orthomosaic",
@@ -103,7 +123,7 @@ CATEGORY_PHRASES: dict[Category, list[tuple[float, list[str]]]] = {
                r"lot splits?", "land division"]),
         (2.0, [r"acreage", r"boundar(?:y|ies)", r"lot lines?", r"3d models?", r"(?:stock)?piles?", r"volumes?",
                r"my land", "parcel map", r"(?:other|land|vacant|wooded|farm|acre) parcels?", r"parcels? of land",
-               r"lidar", r"slopes?", r"elevations?", r"property (?:lines?|corners?|pins?)"]),
+               r"lidar", r"slopes?", r"elevations?", r"property (?:lines?|corners?|pins?)", r"fence ?lines?"]),
         (1.0, [r"land", "drainage"]),
     ],
     "agriculture": [
@@ -114,34 +134,64 @@ CATEGORY_PHRASES: dict[Category, list[tuple[float, list[str]]]] = {
         (2.0, [r"yields?", r"(?:plant|crop|vine|tree) (?:health|stress)", r"growing (?:well|poorly|good|bad)",
                r"stressed (?:plants|crops|vines|trees|rows)"]),
         (2.0, [r"fields?", r"seed(?:ing)?", "cover crops?", "livestock", "cattle", "corn", r"soybeans?", "fungicide",
-               "herbicide", r"(?<!\d )(?<!\d-)(?<!\d)acres?"]),  # "5 acres" is a size
+               "herbicide", r"(?<!\d )(?<!\d-)(?<!\d)acres?",  # "5 acres" is a size
+               r"fertiliz(?:er|ers|ing|e)", r"pesticides?", r"insecticides?", r"top ?dress(?:ing)?"]),
     ],
     "construction": [
         (3.0, ["construction", r"job ?sites?", r"contractors?", r"builders?", r"(?:site|build) progress",
-               r"progress (?:photos?|pics?|pictures?|shots?|videos?|updates?|monitoring|reports?)", "as-built",
+               r"progress (?:photos?|pics?|pictures?|shots?|videos?|updates?|monitoring|reports?)", r"as[- ]?built",
                "earthwork", "groundbreaking", r"site (?:photos?|pics?|pictures?|shots?)", "being built"]),
         # a build followed over time: "monthly updates for the board", "we're building a new school"
+        (3.0, [r"progress (?:on|of) (?:the |our |my |a )?(?:new )?(?:\w+ )?(?:build|building|school|house|home|"
+               r"project|site|construction|addition|store|church|warehouse|plant|office)",
+               r"progress (?:on|of) (?:the |our |my |a )?new \w+"]),
         (2.0, [r"(?:monthly|weekly|biweekly|regular) (?:updates?|flyovers?|fly-?overs?|site visits?)",
                r"(?:were|we are|they are|theyre|currently) (?:building|constructing|putting up)"]),
+        # where a build goes: "where to put the house and driveway on our new acreage"
+        (3.0, [r"where to (?:put|build|place|locate|site) (?:the |a |our |my )?(?:new )?(?:\w+ )?"
+               r"(?:house|home|barn|building|driveway|garage|pond|septic|shop)"]),
         (2.0, ["time-?lapse", "site plan(?:ning)?", r"safety audits?", r"excavat(?:ion|ing|ors?)", "cut and fill",
                "new build", "dirt", "general contractor"]),
     ],
     "public_safety": [
-        (3.5, [r"(?:accident|crash) (?:scene|reconstruction)s?"]),
+        (3.5, [r"(?:accident|crash) (?:scene|reconstruction)s?",
+               # a wreck to be mapped is a reconstruction: "the collision needs to be mapped for court"
+               r"(?:accidents?|crash(?:es)?|collisions?|wrecks?) (?:\w+ ){0,6}?(?:map|mapping|mapped|reconstruct\w*)",
+               r"(?:map|mapping|mapped|reconstruct\w*) (?:\w+ ){0,3}?(?:accidents?|crash(?:es)?|collisions?|wrecks?)"]),
         (3.5, ["search and rescue", "sar", rf"missing {_PERSON}",
                rf"{_PERSON} (?:is |went |has gone |has been )?missing", "first responders?", "police",
-               "fire department", "fire scene", "emergency response"]),
-        (2.0, ["rescue", r"missing", "security", "overwatch", r"accidents?", r"flood(?:s|ed|ing)?", "hazmat", "crowd"]),
-        (3.0, [r"(?:chemical|gas|oil|fuel|toxic) (?:spill|leak|release)s?"]),
+               # someone who walked away: "my dad wandered off", "grandma has dementia and got out"
+               rf"{_PERSON} (?:\w+ ){{0,2}}?(?:wander(?:ed|s|ing)?|walked|ran) (?:off|away)", "dementia", "alzheimers",
+               r"search(?:ing)? (?:party|for (?:him|her|them|my|our))", r"help search(?:ing)?",
+               "fire department", "fire scene", "emergency response",
+               r"fire (?:dept|marshal|chief|investigat(?:ion|ors?))", r"capsized", "overboard", r"drown(?:ing|ed)?"]),
+        (2.0, ["rescue", r"missing", "security", "overwatch", r"accidents?", r"collisions?", r"flood(?:s|ed|ing)?",
+               "hazmat", "crowd",
+               r"(?:need|start|begin|organi[sz]e|help with) (?:a |the )?search(?:es|ing)?"]),
+        (3.0, [r"(?:chemical|gas|oil|fuel|toxic) (?:spill|leak|release)s?",
+               # water on the way: "the river is rising", "watch the levee", "we may have to evacuate"
+               r"(?:river|water|creek|lake|flood ?water)s? (?:is |are |keeps? )?(?:rising|cresting|coming up)",
+               r"(?:over|topping) (?:the|its) banks", r"levees?", r"dikes?", r"evacuat(?:e|ion|ing)"]),
     ],
     "training": [
         (3.5, [r"(?:mapping|photogrammetry|flight planning) software", "pix4d", "dronedeploy",
-               r"thermal (?:camera )?(?:training|courses?|class(?:es)?|certification|lessons?)"]),
-        (3.0, [r"train(?:ing|er)?", r"lessons?", "learn to fly", r"courses?", r"class(?:es)?", "flight school",
+               r"thermal (?:camera )?(?:training|courses?|class(?:es)?|certification|lessons?)",
+               # a skill taught: "teach our firefighters thermal", "train the crew on mapping"
+               r"(?:teach|train)\w* (?:\w+ ){0,3}?(?:on |in |to use )?"
+               r"(?:thermal|infrared|mapping|fpv|photogrammetry)"]),
+        (3.0, [r"train(?:ing|er|ed|ers)?", r"lessons?", "learn to fly", r"courses?", r"class(?:es)?", "flight school",
                r"part 107 (?:test|exam|prep|course|certification|license|licence|certificate)",
                r"(?:get|earn|pass|study for|prepare for|prep for) (?:my |the |your |a )?part 107",
+               # "how do I get a commercial drone license", "getting certified to fly commercially"
+               r"(?:become|becoming|get|getting) (?:a )?(?:faa |part 107 )?(?:certified|licensed)",
+               r"(?:get|getting|earn|obtain) (?:my |the |your |a )?(?:commercial )?(?:faa )?(?:drone |pilot |uav )?"
+               r"(?:licen[cs]e|certificate)",
                r"teach(?:ing|es|ers?)?", r"instructors?", r"tutors?",
-               r"(?:faa|drone|pilot|knowledge|certification) (?:test|exam)s?"]),
+               r"(?:faa|drone|pilot|knowledge|certification) (?:test|exam)s?",
+               # doing it oneself: "I want to do my own mapping, which software?"
+               r"(?:do|fly|make|run|process) (?:my|our|his|her|their) own (?:mapping|maps|surveys?|inspections?|"
+               r"flying|flights|photos|video)", r"(?:best|good|easiest|cheapest) (?:\w+ ){0,2}?software",
+               r"(?:which|what) software (?:should|would|to|can|do) (?:i|we)"]),
         (2.0, ["learn", "beginner", r"become a (?:drone )?pilot", "get certified", "certification"]),
     ],
 }

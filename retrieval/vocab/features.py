@@ -25,9 +25,16 @@ class Feature:
     implied_by: tuple[str, ...] = ()
 
 
+# before a time word: "last night", "the other night", "this past weekend" are past, not an ask
+_NOT_PAST = r"(?<!last )(?<!other )(?<!past )(?<!previous )(?<!yesterday )"
+
 FEATURES: dict[str, Feature] = {
-    "night_ops": Feature((r"night(?:time|s)?", "after dark", "overnight", "at dusk", "evening", "tonight",
-                          "after hours", "before (?:sunrise|dawn)", "after sunset", "(?:after|at) sundown")),
+    # a time already past says when something happened, not when to fly ("the fence blew down last night")
+    "night_ops": Feature((_NOT_PAST + r"night(?:time|s)?", "after dark", "overnight", "at dusk",
+                          _NOT_PAST + "evening", "tonight",
+                          "after hours", "before (?:sunrise|dawn)", "after sunset", "(?:after|at) sundown",
+                          # "once it gets dark", "after the sun goes down", "in the dark"
+                          r"(?:gets|getting|get|is|its|goes) dark", "in the dark", "after the sun (?:goes|is) down")),
     "thermal_camera": Feature(
         (r"thermal", r"infra-?red", "heat loss", "flir", "heat signature",
          r"heat (?:vision|cameras?|cams?|sensing|seeking)", r"ir (?:cameras?|imaging|scans?|sensors?)"),
@@ -38,26 +45,37 @@ FEATURES: dict[str, Feature] = {
                       r"(?:through|under|below|beneath) (?:the |all the |those )?(?:trees|canopy|woods|brush|leaves)")),
     "same_day": Feature(("same[- ]day", "today", "asap", "urgent(?:ly)?", "right away", "rush", "(?:on )?short notice",
                          "last[- ]minute", "tonight", "this (?:morning|afternoon|evening)", "right now",
-                         "(?:by|before) (?:the )?end of (?:the )?(?:day|business)")),
+                         "(?:by|before) (?:the )?end of (?:the )?(?:day|business)", "(?:as )?soon as possible",
+                         "immediately", "within (?:the|an) hour")),
     "rtk_gps": Feature(("rtk", "survey[- ]grade", "centimeter", r"survey[- ]accura(?:te|cy)",
                         r"(?:within|to) (?:an|one|1|a couple|two|2) (?:inch|inches|cm)",
                         r"(?:inch|cm)[- ](?:level|accurate|accuracy)")),
     "multispectral": Feature(("multispectral", "ndvi", "crop health"), implied_by=("ndvi crop health maps",)),
     "4k_video": Feature(("4k", r"5k(?= (?:video|camera|footage|resolution|quality|cinema))", "6k",  # a 5k is a race
-                         r"ultra ?hd", "uhd")),
-    "fpv": Feature(("fpv", "fly[- ]through")),
+                         r"ultra ?hd", "uhd", "8k", r"high[- ]res(?:olution)? (?:video|footage)",
+                         r"ultra high def(?:inition)?")),
+    "fpv": Feature(("fpv", "fly[- ]through", r"first[- ]person(?: view)?", "goggles", r"racing drones?")),
     "live_stream": Feature((r"live ?stream(?:ing|s|ed)?", "live video", "live feed", r"broadcast(?:s|ing|ed)?",
+                            r"stream(?:ed|ing|s)? (?:(?:it|them|that|this|the \w+) )?(?:live|online)",
+                            r"stream(?:ed|ing)? (?:\w+ ){0,3}?to (?:the |a |our |my )?(?:big )?"
+                            r"(?:screens?|tvs?|youtube|facebook|website|web|internet|audience)",
                             r"(?:watch|see|view)(?:ing)? (?:it |them |everything )?live")),
     "emergency_callout": Feature(("24/7", r"24 7", r"24 ?hours?", r"emergenc(?:y|ies)", "on call",
-                                  "around the clock")),
-    "weekend_availability": Feature((r"weekends?", r"saturdays?", r"sundays?")),
+                                  "around the clock", r"any ?time(?: of (?:the )?(?:day|night))", "all hours")),
+    "weekend_availability": Feature((_NOT_PAST + r"weekends?", _NOT_PAST + r"saturdays?", _NOT_PAST + r"sundays?")),
     "indoor_flight": Feature(("indoors?", "inside (?:of )?(?:a |the |my |our |their )?"
-                              "(?:warehouse|building|tank|house|home|church|gym|arena|factory|barn|venue)")),
+                              "(?:warehouse|building|tank|house|home|church|gym|arena|factory|barn|venue)",
+                              # places a drone can only fly inside: "in the silo", "through the tunnel"
+                              r"(?:in|inside|through) (?:a |the |our |my |their )?(?:grain )?(?:silos?|tunnels?|"
+                              r"mines?|atrium|boiler|culverts?|sewers?|ductwork|crawl ?space)")),
     "tethered": Feature(("tether(?:ed)?", r"on (?:a|the) (?:cord|cable|leash|power line)",
                          r"(?:no|without|never) (?:battery|batteries) (?:swaps?|changes?)",
                          r"(?:cable|cord)[- ]powered")),
     "spray_system": Feature(
         (r"spray(?:ing|ed)?", r"crop dust(?:ing)?"), implied_by=("crop spraying", "orchard and vineyard spraying")
     ),
-    "payload_drop": Feature(("payload drop", r"winch(?:ed)?", r"lower(?:ed)? (?:a |the )?(?:package|parcel)s?")),
+    "payload_drop": Feature(("payload drop", r"winch(?:ed)?", r"lower(?:ed)? (?:a |the )?(?:package|parcel)s?",
+                             # nowhere to set down: it comes down from the air ("it has to be dropped")
+                             r"(?:has|have|needs?|had) to be dropped", r"air ?drop(?:s|ped)?",
+                             r"(?:(?:no|not a|without a|isnt a) (?:good )?(?:place|spot|room)|nowhere) to land")),
 }

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["FILTER_PHRASES", "NEGATIONS", "PREPOSITIONS", "SCENERY_WHERE", "SCENERY_WHO", "FilterPhrase"]
+__all__ = ["CREDENTIALS", "FILTER_PHRASES", "NEGATIONS", "OPERATOR_CREDENTIALS", "PREPOSITIONS", "SCENERY_WHERE",
+           "SCENERY_WHO", "FilterPhrase"]
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,8 @@ FILTER_PHRASES: tuple[FilterPhrase, ...] = (
     FilterPhrase(
         "max_price",
         r"\b(?:under|below|less than|cheaper than|max(?:imum)?|up to|no more than|at most|budget(?: of| is)?|"
+        # "nothing over 150", "none above $300", "not more than 80": a cap said as what is out
+        r"(?:nothing|none|nobody|no one|not|anything but) (?:over|above|more than|higher than|pricier than)|"
         # "I don't want to spend more than 150", "can't pay over $80": a cap said as a refusal
         r"(?:dont|do not|wont|will not|cant|cannot|shouldnt|should not|not)\s+(?:\w+\s+){0,2}?(?:spend|pay|go)\s+"
         r"(?:more than|over|above)|"
@@ -62,12 +65,44 @@ FILTER_PHRASES: tuple[FilterPhrase, ...] = (
     ),
     FilterPhrase(
         "insured",
-        r"\b(?:insured|insurance certificate|liability insurance|coi|insurance coverage|"
+        r"\b(?:insured|bonded|insurance certificate|liability insurance|coi|insurance coverage|liability coverage|"
+        # "make sure they carry liability", "someone with general liability"
+        r"(?:have|has|carry|carries|with|got) (?:general )?liability(?! (?:waiver|form|release))|"
+        # "a license and insurance", "certified plus insurance"
+        r"(?:and|&|plus) (?:liability )?insurance(?! (?:claim|adjuster|company|agent|guy))|"
         # "do they carry insurance?" (but "help with an insurance claim" asks for no insured operator)
         r"(?:have|has|carry|carries|with|got|any|proof of) (?:general |liability )?insurance"
         r"(?! (?:claim|adjuster|company|agent|guy)))\b",
         True,
     ),
+)
+
+# the operator's credentials said with "commercial" ("licensed for commercial work", "certified to fly
+# commercially"): every listing flies under Part 107, and the word asks for no commercial video or property.
+# Its words are not searched (they still count for a category: "get my commercial license" is training)
+CREDENTIALS = (
+    r"\b(?:licen[cs]ed|certified|certificated|legal|legit|approved|qualified|cleared|allowed)"
+    r"(?: (?:and insured|to|for|fly|do|operate|as|a|be|flying|doing))*(?: \w+)?? commercial(?:ly)?"
+    r"(?: (?:drone|uav))?(?: (?:work|use|flights?|flying|jobs?|operations?|purposes?|pilots?|operators?))?\b"
+    r"|\bcommercial(?:ly)? (?:drone |pilot |uav )?(?:licen[cs](?:ed?|es)|certifi\w+|waivers?)\b"
+)
+
+_CRED = r"(?:licen[cs](?:e|es|ed)|certifi(?:ed|cation|cations)|certificates?|certificated|waivers?)"
+# a credential asked of the operator ("they need their part 107 license", "must hold an FAA certificate", "a
+# part 107 certified pilot"): no training asked for; read after the filters and blanked like them (neither
+# searched nor counted). Said of oneself it is ("get my part 107 license", "part 107 certification course").
+OPERATOR_CREDENTIALS = (
+    r"\b(?:they|them|their|theyre|pilots?|operators?|compan(?:y|ies)|someone|somebody|anyone|anybody|whoever|he|"
+    r"she|his|her|you|your|guys?|vendors?|contractors?)\b"
+    r"(?:\s+(?!(?:me|my|i|im|myself|us|our|we|get|getting|earn|pass|become|study|prep|take)\b)[a-z]+){0,5}?\s+"
+    r"(?:(?:faa\s+)?part\s+107\s+|faa\s+|commercial\s+|drone\s+|pilots?\s+)*" + _CRED + r"\b"
+    # "must hold a part 107 certificate"
+    r"|\b(?:must|should|has to|have to|needs? to|required to)\s+(?:hold|have|carry|possess|show)\s+"
+    r"(?:(?:a|an|the|their|his|her|valid|current)\s+)*(?:(?:faa\s+)?part\s+107\s+|faa\s+|commercial\s+|drone\s+|"
+    r"pilots?\s+)*" + _CRED + r"\b"
+    # "a part 107 certified pilot", "FAA licensed only" (but "become part 107 certified" is training)
+    r"|(?<!get )(?<!getting )(?<!become )(?<!becoming )(?<!be )(?<!earn )(?<!my )(?<!our )"
+    r"\b(?:(?:faa\s+)?part\s+107|faa)\s+(?:certified|licensed|certificated|compliant|approved)\b"
 )
 
 # words just before a category or feature phrase that turn it down ("not photos, video", "never mind the
@@ -81,16 +116,25 @@ NEGATIONS = (
 # words before a service word that make it scenery, not the ask (it weighs a third): where ("everyone in the
 # field", "a barn on our farm") and who the customer is ("we run a strawberry farm", "he's been farming it")
 SCENERY_WHERE = (
-    r"(?:\b(?:on|at|in|near|by|outside(?: of)?|behind|beside|next to|across(?: from)?|over|inside)\s+"
+    # ("a look at the chimney" names what is looked at, not where)
+    r"(?:\b(?:on|(?<!look )(?<!looks )(?<!looking )(?<!glance )(?<!peek )at|in|near|by|outside(?: of)?|behind|beside|"
+    r"next to|across(?: from)?|over|inside|around|along|under|underneath|beneath)\s+"
     r"(?:(?:a|an|the|our|my|his|her|their|your|this|that)\s+)?"
     r"|\bof\s+(?:our|my|his|her|their)\s+"  # and what is pictured: "shots of our farm"
+    # and when: "done before the crops come up", "after the wedding"
+    r"|\b(?:before|after|until|till|by the time)\s+(?:the|our|my|his|her|their)\s+"
     r"|\bfor\s+(?:our|my|his|her|their|the)\s+"  # and for whom: "training for our fire department"
-    r"|\bto\s+(?:our|my|his|her|their)\s+)(?:[a-z]+\s+)?$"  # and where to: "parts out to our job site"
+    r"|\bto\s+(?:our|my|his|her|their)\s+"  # and where to: "parts out to our job site"
+    # and where something is carried: "a fitting sent out to a job site", "flown over to the farm"
+    r"|\b(?:sent|send|sending|brought|bring|bringing|flown|fly|carried|carry|shipped|taken|take|run|delivered)"
+    r"(?:\s+(?:out|over|up|down|back))?\s+to\s+(?:a|an|the|this|that)\s+)(?:[a-z]+\s+)?$"
 )
 SCENERY_WHO = (
     r"\b(?:i|we|he|she|they|my|our|his|her|their)\b(?:\s+[a-z]+){0,3}?\s+"
     r"(?:run|runs|own|owns|manage|manages|operate|operates|work (?:for|at)|works (?:for|at)|have|has|had|been|am|"
     r"im|are|is|hes|shes|were)\b"
+    # said contracted: "I'm a realtor", "we're a construction company" (normalised: "im", "were a")
+    r"|\b(?:im|were|theyre|hes|shes) (?=(?:a|an|the|your|with|from|in charge)\b)"
 )
 
 # words before a place name that go with it ("near Troy", "in Ann Arbor"): not searched either

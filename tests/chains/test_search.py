@@ -112,7 +112,7 @@ def test_llm_step_adds_what_the_parser_missed(engine: SearchEngine) -> None:
     answer = '{"category": "inspection", "place": "Royal Oak", "max_price": null, "features": ["thermal_camera"]}'
     model = GenericFakeChatModel(messages=iter([AIMessage(answer)]))
     with client_for(engine, model) as c:
-        out = invoke(c, {"query": "is my attic losing heat, Roayl Ok area"}).json()["output"]
+        out = invoke(c, {"query": "can someone look at the top of my house, Roayl Ok area"}).json()["output"]
     it = out["interpreted"]
     assert it["llm"] is True and it["category"] == "inspection" and "thermal_camera" in it["features"]
 

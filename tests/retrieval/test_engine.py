@@ -61,3 +61,11 @@ def test_typo_notice_and_no_match(engine: SearchEngine) -> None:
     assert out.notice == "Showing results for Sterling Heights."
     none = engine.search("crop spraying under $1", limit=3)
     assert none.in_service_area and none.hits == [] and none.notice
+
+
+def test_a_listing_offering_the_service_named_ranks_over_one_that_shares_only_words(engine: SearchEngine) -> None:
+    out = engine.search("inspection of a cell tower, check the antenna for corrosion", limit=3)
+    offering = [h for h in out.hits if "cell tower inspection" in h.listing.services]
+    assert offering and out.hits[0] in offering
+    ranked = [("cell tower inspection" in h.listing.services) for h in out.hits]
+    assert ranked == sorted(ranked, reverse=True)  # every one that offers it comes first

@@ -7,6 +7,7 @@ import pytest
 
 from retrieval.places import load_gazetteer
 from retrieval.query import QueryParser
+from retrieval.ranking import named_services
 from tests.conftest import ROOT
 
 
@@ -442,3 +443,252 @@ def test_a_place_said_as_a_landmark_gives_way_to_the_place_meant(parser: QueryPa
     it = parser.parse("we're just west of Ann Arbor, in Dexter")
     assert it.place is not None and it.place.name == "Dexter"
     assert parser.parse("the farm is south of Lapeer").place.name == "Lapeer"  # type: ignore[union-attr]
+
+
+def test_a_time_already_past_asks_for_no_feature(parser: QueryParser) -> None:
+    assert "night_ops" not in parser.parse("the siding got torn up the other night, Canton").features
+    assert "weekend_availability" not in parser.parse("hail hit the garage this past weekend").features
+    assert "night_ops" in parser.parse("a search tonight or tomorrow night").features  # still a time to fly
+
+
+@pytest.mark.parametrize(
+    ("query", "price"),
+    [("gutter check, nothing over $90", 90.0), ("ortho map, none above 1,200 please", 1200.0),
+     ("over 20 years in business, inspection", None)],
+)
+def test_a_cap_said_as_what_is_out(parser: QueryParser, query: str, price: float | None) -> None:
+    assert parser.parse(query).max_price == price
+
+
+def test_streaming_said_as_a_verb_asks_for_live_stream(parser: QueryParser) -> None:
+    assert "live_stream" in parser.parse("could you stream the regatta live for the families").features
+    assert "live_stream" in parser.parse("graduation flyover streamed to youtube").features
+    assert "live_stream" not in parser.parse("map the stream to the north of the barn").features
+
+
+def test_a_loose_word_inside_a_longer_feature_phrase_names_no_service(parser: QueryParser) -> None:
+    it = parser.parse("there is nowhere to land by the pole barn, it has to be dropped")
+    assert it.category is None and "payload_drop" in it.features
+    assert parser.parse("map my land").category == "mapping_surveying"  # alone, still the loose word
+
+
+def test_an_ask_inside_a_clause_about_us_is_the_ask_not_the_scene(parser: QueryParser) -> None:
+    it = parser.parse("what they want from us now is a time-lapse of the build")
+    assert it.category == "construction" and it.categories == ["construction"]
+
+
+def test_a_service_already_done_is_not_asked_for(parser: QueryParser) -> None:
+    it = parser.parse("the roof inspection was already handled, we need gutter pictures for the adjuster")
+    assert "roof" not in it.text.split()
+    it = parser.parse("mapping is complete, now crop spraying")
+    assert it.categories == ["agriculture"]
+
+
+def test_where_something_is_carried_is_scenery(parser: QueryParser) -> None:
+    it = parser.parse("a pump part flown out to a farm north of town")
+    assert it.category == "delivery" and it.categories == ["delivery"]
+
+
+@pytest.mark.parametrize(
+    ("query", "category"),
+    [
+        ("grandpa walked off from the nursing home an hour ago", "public_safety"),
+        ("my neighbor has alzheimers and is not home", "public_safety"),
+        ("we're listing our cabin in august, need aerials", "real_estate"),
+        ("some dusk photos of the house with the porch lit", "real_estate"),
+        ("our water bill tripled, no idea why", "thermal_imaging"),
+        ("the sewer line out back might be leaking", "thermal_imaging"),
+        ("bring insulin out to my aunt", "delivery"),
+    ],
+)
+def test_services_said_by_their_situation(parser: QueryParser, query: str, category: str) -> None:
+    assert parser.parse(query).category == category
+
+
+@pytest.mark.parametrize(
+    ("query", "words"),
+    [
+        ("the cat slipped out last week and she hides in the barn, thermal drone?", {"search", "missing", "pets"}),
+        ("a thermal look, the slab must be leaking under the kitchen", {"pipe", "detection"}),
+        ("someone to tell me how much gravel we have in the stockpiles", {"volume", "calculations"}),
+    ],
+)
+def test_a_service_said_by_its_situation_is_searched_by_its_name(parser: QueryParser, query: str,
+                                                                 words: set[str]) -> None:
+    assert words <= set(parser.parse(query).text.split())
+
+
+def test_a_situation_adds_nothing_outside_the_categories_asked_or_when_turned_down(parser: QueryParser) -> None:
+    assert "volume" not in parser.parse("wedding video by the gravel pile").text.split()
+    assert "detection" not in parser.parse("thermal scan of the attic, no leaking pipes").text.split()
+    assert parser.parse("roof inspection").text == "roof inspection"  # a service said by its name: as said
+
+
+def test_credentials_said_with_commercial_are_not_searched(parser: QueryParser) -> None:
+    it = parser.parse("aerial video of the ceremony, the pilot has to be certified to fly commercially")
+    assert it.category == "videography" and "commercial" not in it.text and "commercially" not in it.text
+    assert "commercial" in parser.parse("a commercial shoot for our gym").text.split()  # the service, searched
+    assert parser.parse("how would I get my commercial drone license").category == "training"
+
+
+def test_liability_coverage_asks_for_an_insured_operator(parser: QueryParser) -> None:
+    assert parser.parse("chimney check, they must carry general liability").insured is True
+    assert parser.parse("gutters, with liability coverage").insured is True
+    assert parser.parse("a liability waiver for the event").insured is None
+
+
+def test_a_crop_to_spray_is_crop_spraying_and_fruit_is_orchard_spraying(parser: QueryParser) -> None:
+    assert "crop" in parser.parse("wheat needs fungicide sprayed, 60 acres").text.split()
+    assert "orchard" in parser.parse("spraying the cherries this week").text.split()
+
+
+@pytest.mark.parametrize(
+    ("query", "category", "word"),
+    [
+        ("gutter cleaning check, my gutetrs overflow", "inspection", None),  # a service named: nothing corrected
+        ("can somebody look at my chimeny", "inspection", "chimney"),
+        ("a vidoe of the ribbon cutting", "videography", "video"),
+        ("a photograhper for the reunion", "aerial_photography", "photographer"),
+        ("drone delivary to the marina", "delivery", "delivery"),
+    ],
+)
+def test_a_typo_of_a_service_word_is_read_when_nothing_else_names_a_service(
+    parser: QueryParser, query: str, category: str, word: str | None
+) -> None:
+    it = parser.parse(query)
+    assert it.category == category
+    assert word is None or word in it.text.split()
+
+
+def test_a_word_of_its_own_is_no_typo_of_a_service_word(parser: QueryParser) -> None:
+    for query in ("a party at our place", "what model is best", "hello there"):
+        it = parser.parse(query)
+        assert it.category is None and it.text.split() == query.split()
+
+
+@pytest.mark.parametrize(
+    ("query", "category"),
+    [
+        ("the upstairs keeps losing heat and we get ice dams", "thermal_imaging"),
+        ("how many deer bed down on the back forty", "thermal_imaging"),
+        ("fertilizer on the winter wheat by drone", "agriculture"),
+    ],
+)
+def test_more_services_said_by_their_situation(parser: QueryParser, query: str, category: str) -> None:
+    assert parser.parse(query).category == category
+
+
+@pytest.mark.parametrize(
+    ("query", "category", "word"),
+    [
+        ("the creek keeps rising toward the houses, may need to evacuate", "public_safety", "flood"),
+        ("help deciding where to build the pole barn on our land", "construction", "planning"),
+        ("we want to fly our own surveys, which software should we learn", "training", "software"),
+        ("a look at the wind turbine on the farm", "inspection", None),
+        ("runoff from the neighbor's lot is eroding our yard, need a map", "mapping_surveying", "drainage"),
+    ],
+)
+def test_situations_for_safety_planning_training_and_drainage(parser: QueryParser, query: str, category: str,
+                                                              word: str | None) -> None:
+    it = parser.parse(query)
+    assert it.category == category
+    assert word is None or word in it.text.split()
+
+
+def test_a_question_to_the_operator_about_their_software_asks_for_no_training(parser: QueryParser) -> None:
+    assert parser.parse("which software do they use for the topo map").category == "mapping_surveying"
+
+
+@pytest.mark.parametrize(
+    ("query", "feature"),
+    [
+        ("search the field once it gets dark", "night_ops"),
+        ("filming the rally in high-res video", "4k_video"),
+        ("lessons flying with goggles, first person view", "fpv"),
+        ("a look through the ductwork at the plant", "indoor_flight"),
+        ("send it as soon as possible", "same_day"),
+        ("someone we can call any time of the night", "emergency_callout"),
+    ],
+)
+def test_features_said_in_other_words(parser: QueryParser, query: str, feature: str) -> None:
+    assert feature in parser.parse(query).features
+
+
+def test_a_bonded_roofer_is_an_insured_inspection(parser: QueryParser) -> None:
+    it = parser.parse("licensed and bonded roofer to check the flashing")
+    assert it.category == "inspection" and it.insured is True
+
+
+@pytest.mark.parametrize(
+    ("query", "service"),
+    [
+        ("can you bring grandpa's meds over this afternoon", "prescription delivery"),
+        ("the hailstorm tore up the siding and roof", "storm damage assessment"),
+        ("our fence line is off, where do we actually end", "property boundary mapping"),
+        ("a slope and elevation map before we pour the foundation", "topographic mapping"),
+        ("studying for the faa exam, any tutors", "part 107 test prep"),
+        ("aerial shots at our anniversary party", "event photography"),
+        ("a collision on the interstate, the troopers need it mapped", "accident reconstruction"),
+        ("my kayak capsized and my buddy is still out there", "search and rescue"),
+        ("broadcast seed over the burned acres", "cover crop seeding"),
+        ("the breaker panel smells hot, thermal scan", "electrical hot spots"),
+    ],
+)
+def test_the_service_a_situation_names_is_read(parser: QueryParser, query: str, service: str) -> None:
+    it = parser.parse(query)
+    assert service in named_services(it.text, it.categories)
+
+
+@pytest.mark.parametrize(
+    ("query", "category"),
+    [
+        ("I'm a home builder, and my buyer wants the gutters looked at", "inspection"),
+        ("we're a landscaping crew that needs to get trained on drones", "training"),
+        ("rust on the water tower legs", "inspection"),
+    ],
+)
+def test_who_the_customer_is_said_contracted_is_the_scene(parser: QueryParser, query: str, category: str) -> None:
+    assert parser.parse(query).category == category
+
+
+def test_a_service_said_as_how_it_is_done_is_still_asked(parser: QueryParser) -> None:
+    assert parser.parse("can a chimney inspection be done by drone in Troy").category == "inspection"
+    assert parser.parse("the roof inspection was done already, now gutters").text.split()[:1] != ["roof"]
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["gutter check, and the pilot has to have an faa license", "a part 107 certified operator for the topo map",
+     "whoever comes must hold a current part 107 certificate, chimney inspection"],
+)
+def test_a_credential_asked_of_the_operator_asks_for_no_training(parser: QueryParser, query: str) -> None:
+    it = parser.parse(query)
+    assert it.category is not None and "training" not in it.categories
+    assert "license" not in it.text and "certificate" not in it.text
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["how do I get my faa license", "I need a part 107 license", "we want to become part 107 certified",
+     "part 107 certification course near Troy"],
+)
+def test_a_credential_for_oneself_is_training(parser: QueryParser, query: str) -> None:
+    assert parser.parse(query).category == "training"
+
+
+def test_a_license_and_insurance_asks_for_an_insured_operator(parser: QueryParser) -> None:
+    assert parser.parse("bridge inspection, they need a license and insurance").insured is True
+
+
+def test_a_skill_taught_is_training(parser: QueryParser) -> None:
+    it = parser.parse("someone to teach our deputies infrared")
+    assert it.category == "training" and "thermal_camera" in it.features
+
+
+@pytest.mark.parametrize(
+    ("query", "category"),
+    [("the gas line under the garage may be cracked", "thermal_imaging"),
+     ("drone pictures every month of the progress on our new clinic", "construction")],
+)
+def test_buried_lines_and_progress_on_a_build(parser: QueryParser, query: str, category: str) -> None:
+    assert parser.parse(query).category == category

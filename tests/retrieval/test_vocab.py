@@ -19,6 +19,7 @@ from retrieval.vocab import (
     FEATURE_NAMES,
     FEATURES,
     FILTER_PATTERNS,
+    SERVICE_HINTS,
     SERVICES,
     Category,
     implied_features,
@@ -37,6 +38,7 @@ def test_the_tables_agree() -> None:
         assert f.phrases, name
         assert set(f.implied_by) <= services | set(CATEGORIES), (name, f.implied_by)
     assert implied_features("agriculture", ["crop spraying"]) == {"spray_system"}
+    assert set(SERVICE_HINTS) <= services  # a situation names a service a listing can offer
 
 
 def test_every_filter_phrase_sets_a_real_filter_with_a_value_it_accepts() -> None:

@@ -71,7 +71,9 @@ def poisoned_engine(tmp_path_factory: pytest.TempPathFactory) -> SearchEngine:
     """An index of Troy-area inspection listings, one of whose descriptions addresses the assistant."""
     rows = [json.loads(line) for line in (ROOT / "data" / "listings.jsonl").open(encoding="utf-8")]
     inspection = [r for r in rows if r["category"] == "inspection" and r["county"] == "Oakland"][:6]
-    inspection[0] = {**inspection[0], "description": POISON}
+    # the poisoned one offers what the tests ask for (a roof inspection), so the search would cite it
+    first = next(i for i, r in enumerate(inspection) if "roof inspection" in r["services"])
+    inspection[0], inspection[first] = {**inspection[first], "description": POISON}, inspection[0]
     tmp = tmp_path_factory.mktemp("poisoned")
     path = tmp / "listings.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in inspection), encoding="utf-8")

@@ -274,3 +274,65 @@ def test_a_cap_corrected_by_a_bare_number_or_taken_back() -> None:
     assert raised is not None and raised.max_price == 900
     gone = _it("orthomosaic in Saline under 400", "honestly the price isn't a concern")
     assert gone.interpreted is not None and gone.interpreted.max_price is None and gone.order == "relevance"
+
+
+def test_equipment_asked_later_refines_the_service_asked_first() -> None:
+    it = _it("learning to fly, lessons near Wixom", "I'm into the fpv goggle stuff").interpreted
+    assert it is not None and it.category == "training" and "fpv" in it.features
+    it = _it("our teenager is missing near Milan", "need a pilot with an infrared camera").interpreted
+    assert it is not None and it.category == "public_safety" and "thermal_camera" in it.features
+    it = _it("a roof inspection in Troy", "no, thermal imaging instead").interpreted  # a swap is still one
+    assert it is not None and it.category == "thermal_imaging"
+
+
+def test_a_loose_word_later_starts_no_new_topic() -> None:
+    it = _it("medical supplies to a clinic in Utica, under $40", "there's no land to set down on").interpreted
+    assert it is not None and it.category == "delivery" and it.max_price == 40
+
+
+def test_photos_or_video_later_are_the_medium_of_the_service_asked_first() -> None:
+    it = _it("selling our condo in Novi", "can they shoot some 4k video too?").interpreted
+    assert it is not None and it.category == "real_estate" and "4k_video" in it.features
+    it = _it("weekly progress updates of the build in Troy", "drone photos are fine").interpreted
+    assert it is not None and it.category == "construction"
+    it = _it("roof inspection in Troy", "actually I want a wedding video").interpreted  # a real service: a new topic
+    assert it is not None and it.category == "videography"
+    it = _it("a topo map of the lot in Dexter, rtk please", "and some drone pictures of it").interpreted
+    assert it is not None and it.category == "mapping_surveying" and it.features == ["rtk_gps"]
+    it = _it("chimney check in Berkley", "no, aerial photos of the house instead").interpreted  # a swap
+    assert it is not None and it.category == "aerial_photography"
+
+
+def test_equipment_asked_before_any_service_holds_when_the_service_is_named() -> None:
+    it = _it("need infrared and someone who flies after dark",
+             "my uncle with dementia walked off near Holly").interpreted
+    assert it is not None and it.category == "public_safety"
+    assert {"thermal_camera", "night_ops"} <= set(it.features)
+    it = _it("a thermal inspection of the roof in Troy, under 300", "what about wedding videos").interpreted
+    assert it is not None and it.category == "videography" and it.features == [] and it.max_price is None
+
+
+def test_two_loose_words_later_do_start_a_new_topic() -> None:
+    it = _it("a gutter check in Troy", "and then pictures of the golf course too").interpreted
+    assert it is not None and it.category == "aerial_photography"
+
+
+def test_a_credential_asked_later_keeps_the_service() -> None:
+    it = _it("solar panel inspection in Saline", "they must have their part 107 license").interpreted
+    assert it is not None and it.category == "inspection" and "license" not in it.text
+
+
+@pytest.mark.parametrize(
+    "later",
+    ["it has to be finished before the harvest starts on our fields",
+     "they have to be careful flying around the power lines",
+     "we also need someone who handles the paperwork for the township"],
+)
+def test_a_service_word_said_as_when_where_or_as_papers_keeps_the_service(later: str) -> None:
+    it = _it("a gutter check in Troy, insured", later).interpreted
+    assert it is not None and it.category == "inspection" and it.insured is True
+
+
+def test_a_filler_word_that_names_a_service_with_the_others_is_searched() -> None:
+    it = _it("grandma with alzheimers walked away from home in Holly, please help searching", "hurry").interpreted
+    assert it is not None and {"searching", "rescue"} <= set(it.text.split())
