@@ -11,53 +11,17 @@ say) can see an instruction the whole-text vector averages away.
 
 from __future__ import annotations
 
-import re
 import sys
 from collections.abc import Sequence
-from itertools import pairwise
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from chains.guard.learned import embedding_text  # noqa: E402
+from chains.guard.windows import windows  # noqa: E402
 
-__all__ = ["MAX_WINDOWS", "MIN_UNIT", "units", "windows"]
-
-MIN_UNIT = 40  # characters: a shorter sentence is merged with the next one
-MAX_WINDOWS = 48  # per text: a 4,000-character text has ~30 sentences
-_SPLIT = re.compile(r"(?<=[.!?])\s+|\s*\n+\s*")
-
-
-def units(text: str) -> list[str]:
-    """The text's sentence units (sentences, short ones merged forward)."""
-    out: list[str] = []
-    cur = ""
-    for part in _SPLIT.split(text):
-        part = part.strip()
-        if not part:
-            continue
-        cur = f"{cur} {part}" if cur else part
-        if len(cur) >= MIN_UNIT:
-            out.append(cur)
-            cur = ""
-    if cur:
-        if out:
-            out[-1] = f"{out[-1]} {cur}"
-        else:
-            out.append(cur)
-    return out
-
-
-def windows(text: str) -> list[str]:
-    """Windows of one and two consecutive units of a normalised text, none when it has a single unit (the
-    whole text is its only window then); at most `MAX_WINDOWS`, the first ones."""
-    u = units(text)
-    if len(u) < 2:
-        return []
-    out = list(u)
-    out += [f"{a} {b}" for a, b in pairwise(u)] if len(u) > 2 else []
-    return out[:MAX_WINDOWS]
+__all__ = ["all_windows"]
 
 
 def all_windows(texts: Sequence[str]) -> list[list[str]]:
