@@ -47,7 +47,7 @@ SEED = 17
 TWO_VIEW = False
 # guard4: the learned layer's configuration over sentence windows (bench/guard_bags.py; None = whole texts
 # only, as before guard4), chosen by bench/guard_window_select.py on the development families only.
-WINDOWS: str | None = None
+WINDOWS: str | None = "neg-data"
 L2 = 3e-3
 FAMILY_POWER = 1.0  # a family's weight within its class is size ** (1 - FAMILY_POWER): 1.0 = equal totals
 MAX_FP = 0.005  # the thresholds keep dev false positives at half the 1% target
