@@ -121,7 +121,8 @@ def _fit_mlp(x: np.ndarray, y: np.ndarray, w: np.ndarray, *, hidden: int, steps:
     rng = np.random.default_rng(SEED)
     x, y, w = x.astype(np.float32), y.astype(np.float32), w.astype(np.float32)
     d = x.shape[1]
-    params = [rng.normal(0, 1 / np.sqrt(d), (d, hidden)).astype(np.float32), np.zeros(hidden, np.float32),
+    params: list[np.ndarray] = [rng.normal(0, 1 / np.sqrt(d), (d, hidden)).astype(np.float32),
+              np.zeros(hidden, np.float32),
               rng.normal(0, 1 / np.sqrt(hidden), hidden).astype(np.float32), np.zeros(1, np.float32)]
     m = [np.zeros_like(p) for p in params]
     v = [np.zeros_like(p) for p in params]

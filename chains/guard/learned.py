@@ -10,6 +10,11 @@ shipped model has none: on the development families the embedding alone did bett
 TWO_VIEW). Nothing is loaded at import time: the model on the first `load_model()`, the embedding model on
 the first text that needs embedding.
 
+For data sources (`GuardConfig.window_sources`: listings, describe input) the probability is the max over
+the text and its sentence windows (`chains/guard/windows.py`), each window embedded like a text, so an
+instruction inside a longer document is not averaged away (guard4; the model is fitted with benign texts'
+windows as negatives: `bench/guard_bags.py` `neg-data`); a chat turn is scored whole.
+
 The probability becomes a weight for the noisy-OR score (`weight()`): nothing below `t_low`; from `t_low`
 up to `t_flag` it grows to the flag threshold, so a probability at `t_flag` flags on its own and one in
 between flags only together with a rule; above `t_flag` it grows to `MAX_WEIGHT` (below the block
