@@ -9,7 +9,7 @@ without it, with thresholds chosen without it (out-of-fold over the other famili
 - A text over the length limit (4,000 characters) never reaches the guard (a 422): counted apart.
 
     .venv/bin/python bench/guard_eval.py [--families a,b] [--no-templates] [--without-extra]
-        [--embedding-only | --two-view]
+        [--embedding-only | --two-view] [--no-windows]
         [--show-misses FAMILY]
 
 Latency is measured by `bench/guard_latency.py`.
@@ -23,6 +23,7 @@ import re
 import sys
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -90,6 +91,8 @@ def main() -> None:
                     help="the learned layer over the embedding alone (what ships: guard_learn.TWO_VIEW)")
     ap.add_argument("--two-view", action="store_true",
                     help="the embedding and the n-gram scores (bench/guard_features.py; tried, not shipped)")
+    ap.add_argument("--no-windows", action="store_true",
+                    help="whole texts only (before guard4), not guard_learn.WINDOWS's pooling over sentence windows")
     ap.add_argument("--zero-margin", type=float,
                     help="guard_learn.ZERO_MARGIN for this run (choosing it: zero-FP benign families only)")
     ap.add_argument("--show-misses", metavar="FAMILY", help="print held-out misses (attacks) or false positives")
@@ -103,6 +106,13 @@ def main() -> None:
     x: np.ndarray | Features = emb if not two_view else build_features(
         [s.text for s in samples], emb, [s.family for s in samples])
     rules = rule_scores(samples)
+    if guard_learn.WINDOWS and not (two_view or args.no_windows):
+        from bench.guard_bags import held_out, load_bags
+
+        bags, cfg = load_bags(samples, progress=False), guard_learn.WINDOWS
+        held = lambda _x, smp, r, test: held_out(cfg, bags, smp, r, test)  # noqa: E731
+    else:
+        held = _held_out
     too_long = np.isnan(rules)
     norm_ok = np.array(
         [s.family != "unicode_smuggling" or not _SMUGGLING.search(normalize(s.text).text) for s in samples]
@@ -115,7 +125,7 @@ def main() -> None:
         s0 = next(s for s in samples if s.family == fam)
         screened = test & ~too_long
         hit = np.zeros(len(samples), dtype=bool)
-        hit[test] = _held_out(x, samples, np.nan_to_num(rules), test)
+        hit[test] = held(x, samples, np.nan_to_num(rules), test)
         rules_hit = (np.nan_to_num(rules) >= 0.5) & norm_ok
         learned_hit = hit & norm_ok
         n = int(screened.sum())
@@ -137,12 +147,12 @@ def main() -> None:
         seen = "yes" if fam in RULES_SEEN else "no"
         print(f"| {kind} | {fam} | {seen} | {n} | {over} | {what}: {_pct(kr, n)} | {what}: **{_pct(kb, n)}** |")
     if not args.no_templates:
-        _templates(x, samples, rules, norm_ok, [f for f in GENERATED if f in families])
+        _templates(held, x, samples, rules, norm_ok, [f for f in GENERATED if f in families])
     print(f"\n({len(samples)} samples; {time.monotonic() - started:.0f} s)")
 
 
-def _templates(x: np.ndarray | Features, samples: list[Sample], rules: np.ndarray, norm_ok: np.ndarray,
-               fams: list[str]) -> None:
+def _templates(held: Callable[..., np.ndarray], x: np.ndarray | Features, samples: list[Sample],
+               rules: np.ndarray, norm_ok: np.ndarray, fams: list[str]) -> None:
     print("\n| generated source | held-out template | n | rules only | rules + learned (template held out) |")
     print("|---|---|---:|---:|---:|")
     r = np.nan_to_num(rules)
@@ -155,7 +165,7 @@ def _templates(x: np.ndarray | Features, samples: list[Sample], rules: np.ndarra
         for t, idx in sorted(by_t.items()):
             test = np.zeros(len(samples), dtype=bool)
             test[idx] = True
-            hit = _held_out(x, samples, r, test) & norm_ok[test]
+            hit = held(x, samples, r, test) & norm_ok[test]
             kr = int(((r[test] >= 0.5) & norm_ok[test]).sum())
             tot[0] += len(idx)
             tot[1] += kr

@@ -45,6 +45,11 @@ SEED = 17
 # alone scored macro 0.880 against 0.866 with the n-grams (the simpler out-of-fold comparison had said 0.856
 # against 0.885: it chose thresholds on the very probabilities it scored).
 TWO_VIEW = False
+# guard4: the learned layer's configuration over sentence windows (bench/guard_bags.py; None = whole texts
+# only, as before guard4), chosen by bench/guard_window_select.py on the development families only: nested
+# macro emb 0.921, max 0.928, neg 0.931, mil 0.932, neg-data 0.928 (all 0 false positives), mlp:32 0.909 (1 FP);
+# neg-data because windows for chat turns cost an ONNX run per window (the 3 ms p99 per chat turn).
+WINDOWS: str | None = "neg-data"
 L2 = 3e-3
 FAMILY_POWER = 1.0  # a family's weight within its class is size ** (1 - FAMILY_POWER): 1.0 = equal totals
 MAX_FP = 0.005  # the thresholds keep dev false positives at half the 1% target

@@ -34,6 +34,7 @@ from bench.guard_learn import (  # noqa: E402
     L2,
     SEED,
     TWO_VIEW,
+    WINDOWS,
     choose_thresholds,
     fit,
     out_of_fold,
@@ -77,15 +78,23 @@ def train() -> bytes:
     x = build_features(texts, emb, [s.family for s in samples]) if TWO_VIEW else emb
     y = np.array([s.label for s in samples], dtype=np.float64)
     rules = rule_scores(samples)
-    p_oof = out_of_fold(x, samples)
-    t_low, t_flag = choose_thresholds(p_oof, rules, samples)
-    coef, bias = fit(x, y, weights(samples))
+    if WINDOWS:  # out-of-fold pooled probabilities over windows, and the fit with benign windows (guard_bags)
+        from bench.guard_bags import fit_coef, load_bags, oof
+
+        bags, everything = load_bags(samples, progress=False), np.arange(len(samples))
+        t_low, t_flag = choose_thresholds(oof(WINDOWS, bags, samples, everything), rules, samples)
+        coef, bias = fit_coef(WINDOWS, bags, samples, everything)
+    else:
+        p_oof = out_of_fold(x, samples)
+        t_low, t_flag = choose_thresholds(p_oof, rules, samples)
+        coef, bias = fit(x, y, weights(samples))
     fams = Counter(f"{s.kind}/{s.family}" for s in samples)
     meta = {
         "families": dict(sorted(fams.items())),
         "family_power": FAMILY_POWER,
         "l2": L2,
         **({"ngram_alpha": ALPHA, "ngram_inner_folds": INNER_FOLDS} if TWO_VIEW else {}),
+        **({"windows": f"{WINDOWS} (bench/guard_bags.py; chains/guard/windows.py)"} if WINDOWS else {}),
         "seed": SEED,
         "samples": len(samples),
     }

@@ -10,6 +10,11 @@ shipped model has none: on the development families the embedding alone did bett
 TWO_VIEW). Nothing is loaded at import time: the model on the first `load_model()`, the embedding model on
 the first text that needs embedding.
 
+For data sources (`GuardConfig.window_sources`: listings, describe input) the probability is the max over
+the text and its sentence windows (`chains/guard/windows.py`), each window embedded like a text, so an
+instruction inside a longer document is not averaged away (guard4; the model is fitted with benign texts'
+windows as negatives: `bench/guard_bags.py` `neg-data`); a chat turn is scored whole.
+
 The probability becomes a weight for the noisy-OR score (`weight()`): nothing below `t_low`; from `t_low`
 up to `t_flag` it grows to the flag threshold, so a probability at `t_flag` flags on its own and one in
 between flags only together with a rule; above `t_flag` it grows to `MAX_WEIGHT` (below the block
@@ -41,6 +46,7 @@ import numpy as np
 
 from chains.guard.ngrams import BITS, views
 from chains.guard.normalize import normalize
+from chains.guard.windows import windows as split_windows
 from errors import ConfigError
 from livefiles import live_file
 from retrieval.batching import Batcher
@@ -63,7 +69,7 @@ __all__ = [
 
 MODEL_FILE = Path(__file__).resolve().parents[2] / "data" / "guard" / "learned.json"
 # Written by `bench/guard_train.py`, which prints the new value after a re-train.
-MODEL_SHA256 = "348177d973f5c8138e87e8f12315e742c06429cfed847be3316185c00e95ddc5"
+MODEL_SHA256 = "4dfb4181712b0ae13b2f59d1f79a982bcc5d31d9196ab8b5b952579e858b40db"
 MAX_WEIGHT = 0.8  # the learned layer alone flags, never blocks (block_at is 0.9)
 _CACHE_SIZE = 4096
 _BATCH = 16  # texts per ONNX run at most (short chat turns, CPU: ~7 ms for one, ~33 ms for eight)
@@ -202,15 +208,26 @@ class _Embedder:
 _EMBEDDER = _Embedder()
 
 
-def probability(text: str, *, embedding: Any = None, model: LearnedModel | None = None) -> float:
+def probability(text: str, *, embedding: Any = None, model: LearnedModel | None = None,
+                windows: bool = False) -> float:
     """P(attack) for a normalised text, from a given embedding or one computed here (cached by digest).
 
     Args:
         text: the normalised text (`embedding_text()` of the raw text).
         embedding: MiniLM's query embedding of that text, if the caller already has it.
         model: the model; the shipped one when None.
+        windows: also score the text's sentence windows (`chains/guard/windows.py`: a data source, where an
+            instruction hides in a longer text) and return the max; each window costs an ONNX run.
     """
     m = model or load_model()
+    if windows and _windows_of(text):
+        key = _digest(text, windows=True)
+        p = _EMBEDDER.cached(key)
+        if p is None:
+            prefetch([text], model=m, windows=True)
+            p = _EMBEDDER.cached(key)
+        if p is not None:
+            return p
     if embedding is not None:
         return m.probability(np.asarray(embedding, dtype=np.float32), text)
     key = _digest(text)
@@ -221,51 +238,85 @@ def probability(text: str, *, embedding: Any = None, model: LearnedModel | None 
     return p
 
 
-def cached(text: str) -> float | None:
+def cached(text: str, *, windows: bool = False) -> float | None:
     """The probability already computed for a normalised text (`probability()`'s cache), or None.
 
     Args:
         text: the normalised text (`embedding_text()` of the raw text).
+        windows: the probability pooled over the text's windows (`probability(..., windows=True)`).
     """
-    return _EMBEDDER.cached(_digest(text))
+    return _EMBEDDER.cached(_digest(text, windows=windows and bool(_windows_of(text))))
 
 
-def prefetch(texts: list[str], *, model: LearnedModel | None = None) -> None:
+def prefetch(texts: list[str], *, model: LearnedModel | None = None, windows: bool = False) -> None:
     """Computes the probabilities of the texts not cached yet in one ONNX run (a few listings at once cost
     less than one by one); `probability()` then finds them in the cache.
 
     Args:
         texts: normalised texts (`embedding_text()`).
         model: the model; the shipped one when None.
+        windows: pool over the texts' sentence windows too (see `probability()`).
     """
-    todo = _uncached(texts)
+    todo = _uncached(texts, windows)
     if todo:
-        _remember(todo, _EMBEDDER.embed(list(todo.values())), model)
+        flat, owners = _flatten(todo)
+        _remember(todo, flat, _EMBEDDER.embed(flat), owners, model)
 
 
-async def aprefetch(texts: list[str], *, model: LearnedModel | None = None) -> None:
+async def aprefetch(texts: list[str], *, model: LearnedModel | None = None, windows: bool = False) -> None:
     """`prefetch` for an event loop: the texts not cached yet are embedded by the batcher's worker thread,
     together with whatever other requests queued meanwhile, while the loop serves others.
 
     Args:
         texts: normalised texts (`embedding_text()`).
         model: the model; the shipped one when None.
+        windows: pool over the texts' sentence windows too (see `probability()`).
     """
-    todo = _uncached(texts)
+    todo = _uncached(texts, windows)
     if todo:
-        futures = [_EMBEDDER.batcher.submit(t) for t in todo.values()]  # all queued first: one run for them
-        _remember(todo, await asyncio.gather(*(asyncio.wrap_future(f) for f in futures)), model)
+        flat, owners = _flatten(todo)
+        futures = [_EMBEDDER.batcher.submit(t) for t in flat]  # all queued first: one run for them
+        vectors = await asyncio.gather(*(asyncio.wrap_future(f) for f in futures))
+        _remember(todo, flat, vectors, owners, model)
 
 
-def _uncached(texts: list[str]) -> dict[bytes, str]:
-    """The texts whose probability is not cached yet, by digest."""
-    return {k: t for t in texts if _EMBEDDER.cached(k := _digest(t)) is None}
+def _windows_of(text: str) -> list[str]:
+    """What the learned layer embeds of a normalised text's windows (each normalised as a text is)."""
+    return [embedding_text(w) for w in split_windows(text)]
 
 
-def _remember(todo: dict[bytes, str], vectors: Any, model: LearnedModel | None) -> None:
+def _uncached(texts: list[str], windows: bool) -> dict[bytes, str]:
+    """The texts whose probability is not cached yet, by digest (of the pooled probability, for a text that
+    has windows, when `windows`)."""
+    out: dict[bytes, str] = {}
+    for t in texts:
+        k = _digest(t, windows=windows and bool(_windows_of(t)))
+        if _EMBEDDER.cached(k) is None:
+            out[k] = t
+    return out
+
+
+def _flatten(todo: dict[bytes, str]) -> tuple[list[str], list[int]]:
+    """Every text to embed and the index in `todo` of the entry it belongs to: each text, then its windows
+    when its key is a pooled one."""
+    flat: list[str] = []
+    owners: list[int] = []
+    for i, (k, text) in enumerate(todo.items()):
+        parts = [text] if k == _digest(text) else [text, *_windows_of(text)]
+        flat += parts
+        owners += [i] * len(parts)
+    return flat, owners
+
+
+def _remember(todo: dict[bytes, str], flat: list[str], vectors: Any, owners: list[int],
+              model: LearnedModel | None) -> None:
+    """Caches each entry's probability: the max over its text and windows."""
     m = model or load_model()
-    for (k, text), vector in zip(todo.items(), vectors, strict=True):
-        _EMBEDDER.remember(k, m.probability(vector, text))
+    best = [0.0] * len(todo)
+    for text, vector, i in zip(flat, vectors, owners, strict=True):
+        best[i] = max(best[i], m.probability(vector, text))
+    for i, k in enumerate(todo):
+        _EMBEDDER.remember(k, best[i])
 
 
 def batches() -> tuple[int, int]:
@@ -279,5 +330,7 @@ def warm() -> None:
     _EMBEDDER.embed(["warm up"])
 
 
-def _digest(text: str) -> bytes:
-    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).digest()
+def _digest(text: str, *, windows: bool = False) -> bytes:
+    """The cache key of a text's probability (of its pooled probability over windows when `windows`)."""
+    prefix = b"windows\0" if windows else b""
+    return hashlib.sha256(prefix + text.encode("utf-8", "surrogatepass")).digest()

@@ -72,6 +72,10 @@ class GuardConfig:
     # Sources for which screen() embeds the text itself when no embedding is passed. A search query is
     # screened by the rules alone unless the caller passes the query's embedding (which the search computes).
     embed_sources: frozenset[str] = frozenset({"chat", "describe", "listing"})
+    # Sources whose texts the learned layer also scores by sentence window (the max over the text and its
+    # windows: chains/guard/windows.py): data, where an instruction hides in a longer document. A chat turn
+    # is scored whole (one ONNX run, or none when its embedding is passed in); each window costs a run.
+    window_sources: frozenset[str] = frozenset({"describe", "listing"})
 
     @classmethod
     def from_settings(cls, settings: Any) -> GuardConfig:

@@ -97,7 +97,8 @@ def screen(text: str, *, source: str = "chat", config: Any = None, embedding: An
         and _WORDY.search(norm.text)
     ):
         model = load_model()
-        weight = model.weight(probability(norm.text, embedding=embedding, model=model), cfg.flag_at)
+        p = probability(norm.text, embedding=embedding, model=model, windows=source in cfg.window_sources)
+        weight = model.weight(p, cfg.flag_at)
         if weight > 0:
             found.add(LEARNED_REASON, weight)
 
@@ -136,7 +137,8 @@ async def aprefetch_learned(texts: list[str], *, source: str, config: Any = None
         source: their source (nothing to do for a source the guard does not embed).
         config: a `GuardConfig` or the `Settings` object.
     """
-    await aprefetch(_learned_views(texts, source, config))
+    cfg = _DEFAULT if config is None else GuardConfig.from_settings(config)
+    await aprefetch(_learned_views(texts, source, cfg), windows=source in cfg.window_sources)
 
 
 def prefetch_learned(texts: list[str], *, source: str, config: Any = None) -> None:
@@ -148,7 +150,8 @@ def prefetch_learned(texts: list[str], *, source: str, config: Any = None) -> No
         source: their source (nothing to do for a source the guard does not embed).
         config: a `GuardConfig` or the `Settings` object.
     """
-    prefetch(_learned_views(texts, source, config))
+    cfg = _DEFAULT if config is None else GuardConfig.from_settings(config)
+    prefetch(_learned_views(texts, source, cfg), windows=source in cfg.window_sources)
 
 
 def _learned_views(texts: list[str], source: str, config: Any) -> list[str]:
