@@ -4,12 +4,17 @@ The ingest screens every listing too and quarantines what it flags; this is the 
 reaches a model today (a listing edited since, a rule added since). Verdicts are kept per listing version,
 so a listing is screened once; new ones are screened together (`screen_many`: one embedding run). A listing
 the guard flags or blocks is not cited: its words never reach the model, and the flags say so.
+
+This door scores each field whole, not sentence window by window as the ingest does: windows cost one
+embedding run each (a 700-character description: ~19), which a customer would wait for the first time a
+listing is cited in a process; the ingest, run once per change, is where they are paid.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from chains.guard import GuardConfig, screen_many
@@ -34,7 +39,7 @@ class ListingScreen:
     """
 
     def __init__(self, guard: GuardConfig, size: int = 4096) -> None:
-        self.guard = guard
+        self.guard = replace(guard, window_sources=guard.window_sources - {"listing"})  # whole fields (above)
         self.verdicts: LRUCache[tuple[str, str], str] = LRUCache(size)
 
     @staticmethod
