@@ -45,7 +45,8 @@ def main(argv: list[str] | None = None, *, screen: Screen | None = None) -> int:
     parser.add_argument("--if-missing", action="store_true",
                         help="do nothing when the collection has data embedded by the configured model")
     parser.add_argument("--batch-size", type=int, default=None, help="listings per upsert")
-    parser.add_argument("--threads", type=int, default=None, help="embedding runs at once (default: every core)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="ONNX runs at once, embedding and screening (default: every core)")
     parser.add_argument("--no-progress", action="store_true")
     parser.add_argument("--no-screen", action="store_true", help="skip the guard (trusted files only)")
     args = parser.parse_args(argv)
@@ -70,6 +71,7 @@ def main(argv: list[str] | None = None, *, screen: Screen | None = None) -> int:
             batch_size=args.batch_size or settings.embeddings_batch_size * threads,
             screen=screen,
             progress=not args.no_progress,
+            threads=threads,
         )
     except SkyMarketError as exc:
         print(f"error: {exc.message}", file=sys.stderr)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -230,6 +231,7 @@ def ingest(
     batch_size: int = 32,
     screen: Screen | None = None,
     progress: bool = True,
+    threads: int = 1,
 ) -> IngestReport:
     """Brings the collection in line with the file.
 
@@ -239,6 +241,8 @@ def ingest(
         batch_size: listings per embedding + upsert call.
         screen: the guard for untrusted listing text (None: not screened).
         progress: show a tqdm progress bar.
+        threads: listings screened at once (the guard embeds each field's sentence windows: one ONNX run each,
+            which releases the GIL); the screen must be thread-safe (the guard's is).
     """
     from tqdm import tqdm
 
@@ -257,13 +261,15 @@ def ingest(
         else:
             todo.append((listing, digest))
     to_delete: list[str] = []
-    with tqdm(total=len(todo), unit="listing", desc="embedding", disable=not progress) as bar:
+    pool = ThreadPoolExecutor(max_workers=max(1, threads), thread_name_prefix="ingest-screen")
+    with pool, tqdm(total=len(todo), unit="listing", desc="embedding", disable=not progress) as bar:
         for start in range(0, len(todo), batch_size):
             chunk = todo[start : start + batch_size]
             ids, texts, metas = [], [], []
             same_ids, same_metas = [], []  # embedded text unchanged: only the stored copy is updated
-            for listing, digest in chunk:
-                clean, reasons, flagged = _screened(listing, screen) if screen else (listing, [], False)
+            verdicts = (pool.map(lambda item: _screened(item[0], screen), chunk) if screen is not None
+                        else ((listing, [], False) for listing, _ in chunk))  # in the chunk's order
+            for (listing, digest), (clean, reasons, flagged) in zip(chunk, verdicts, strict=True):
                 if clean is None or flagged:
                     (report.quarantined if clean is not None else report.rejected)[listing.id] = reasons
                     if listing.id in old:
