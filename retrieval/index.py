@@ -28,6 +28,16 @@ __all__ = ["ListingIndex"]
 _PAGE = 5000
 
 
+def _membership(tags: list[list[str]]) -> tuple[dict[str, int], np.ndarray]:
+    """Each tag's column, and a (listings x tags) bool matrix: which listing has which tag."""
+    names = sorted({t for own in tags for t in own})
+    column = {t: j for j, t in enumerate(names)}
+    matrix = np.zeros((len(tags), len(names)), dtype=bool)
+    for i, own in enumerate(tags):
+        matrix[i, [column[t] for t in own]] = True
+    return column, matrix
+
+
 class ListingIndex:
     """Hybrid index over the listings collection.
 
@@ -93,16 +103,8 @@ class ListingIndex:
             self.category = np.array([CATEGORIES.index(x.category) for x in listings], dtype=np.int8)
             self.county = np.array([x.county for x in listings])
             self.columns = filters.columns(listings)
-            names = sorted({f for x in listings for f in x.features})
-            self.feature_column = {f: j for j, f in enumerate(names)}
-            self.features = np.zeros((len(listings), len(names)), dtype=bool)  # listing x feature it offers
-            for i, x in enumerate(listings):
-                self.features[i, [self.feature_column[f] for f in x.features]] = True
-            offered = sorted({s for x in listings for s in x.services})
-            self.service_column = {s: j for j, s in enumerate(offered)}
-            self.services = np.zeros((len(listings), len(offered)), dtype=bool)  # listing x service it offers
-            for i, x in enumerate(listings):
-                self.services[i, [self.service_column[s] for s in x.services]] = True
+            self.feature_column, self.features = _membership([x.features for x in listings])  # listing x feature
+            self.service_column, self.services = _membership([x.services for x in listings])  # listing x service
             self.quality = np.array(
                 [(x.rating - 1) / 4 * min(1.0, np.log1p(x.review_count) / np.log(100)) for x in listings]
             )

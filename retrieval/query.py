@@ -26,6 +26,7 @@ from retrieval.vocab import (
     CREDENTIAL_PATTERN,
     FEATURE_PATTERNS,
     FILTER_PATTERNS,
+    FIRM,
     NEGATION_PATTERN,
     OPERATOR_CREDENTIAL_PATTERN,
     PREPOSITIONS,
@@ -47,15 +48,13 @@ _SCENERY = 1 / 3  # the weight of a service word that only sets the scene
 _DONE = re.compile(r"\s+(?:is|was|are|were|has been|have been|got)\s+(?:already\s+|all\s+)?"
                    r"(?:done|finished|complete|completed|taken care of|handled|covered|sorted)\b"
                    r"(?!\s+(?:by|with|using|from|in|on|at|for|via|through|remotely|safely|properly|quickly)\b)")
-# a category phrase weighing less is a loose word ("land", "photos"): it names no service alone
-_FIRM = 2.0
 _SERVICE_SET = frozenset(SERVICE_WORDS)
 _VOWELS = frozenset("aeiouy")
-_JOINED = frozenset({"", "or", "nor", "/", "and/or"})
+_JOINED = frozenset({"", "or", "nor", "/", "and/or"})  # between two phrases turned down by one "no"
 _LANDMARK = re.compile(r"\b(?:north|south|east|west)(?:east|west)?\s+of\s+(?:the\s+)?$")
 # before a word, a determiner says it is a thing ("the attic", "our landing"): no typo'd place name
 _DETERMINERS = frozenset({"the", "a", "an", "my", "our", "your", "his", "her", "their", "this", "that", "these",
-                          "those", "its"})  # between two phrases turned down by one "no"
+                          "those", "its"})
 _WATER = frozenset({"lake"})  # "Lake St. Clair" is water, not the city of St. Clair ("Lake Orion" is a place name)
 _UNITS = {"a": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9}
 _TENS = {"twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80, "ninety": 90}
@@ -275,9 +274,9 @@ class QueryParser:
         claimed: list[tuple[int, int]] = []
         turned_down: list[tuple[int, int]] = []
         hits = [(m, cat, w) for cat, pairs in CATEGORY_PATTERNS.items() for p, w in pairs for m in p.finditer(low)]
-        if any(w < _FIRM for _, _, w in hits):
+        if any(w < FIRM for _, _, w in hits):
             gear = [g.span() for p in FEATURE_PATTERNS.values() for g in p.finditer(low)]
-            hits = [(m, cat, w) for m, cat, w in hits if w >= _FIRM or not any(
+            hits = [(m, cat, w) for m, cat, w in hits if w >= FIRM or not any(
                 a <= m.start() and m.end() <= b and b - a > m.end() - m.start() for a, b in gear)]
         kept: list[tuple[re.Match[str], Category, float]] = []
         for m, cat, w in sorted(hits, key=lambda h: h[0].start() - h[0].end()):  # longest phrase first

@@ -14,10 +14,9 @@ import numpy as np
 from retrieval.index import ListingIndex
 from retrieval.query import Interpreted
 from retrieval.schema import CATEGORIES, Listing
-from retrieval.text import tokenize
-from retrieval.vocab import SERVICES
+from retrieval.vocab import named_services
 
-__all__ = ["NO_MATCH", "Hit", "Outcome", "Weights", "named_services", "rank"]
+__all__ = ["NO_MATCH", "Hit", "Outcome", "Weights", "rank"]
 
 _RRF_K = 60
 NO_MATCH = "No listing matches all of that; try a wider area or a higher price."
@@ -28,37 +27,6 @@ _W_TEXT, _W_FEAT, _W_GEO, _W_QUALITY, _W_CAT = 0.55, 0.2, 0.1, 0.03, 0.05
 # A listing offering a service the query names ("a roof inspection", "the dog ran off": search for missing
 # pets) over one that only shares words or a feature with it
 _W_SERVICE = 0.1
-
-
-_ASK_WORDS = frozenset({"check", "assessment", "analysis", "detection", "response"})  # say what is done, to anything
-
-
-def _distinctive() -> dict[str, tuple[str, frozenset[str]]]:
-    """Each service: its category and the words that tell it from the category's other services (a word in
-    two or more of them, "inspection", "video", "mapping", tells nothing; a service with no word of its own,
-    "crop spraying", is told by all of its words)."""
-    out: dict[str, tuple[str, frozenset[str]]] = {}
-    for category, offered in SERVICES.items():
-        words = {s: set(tokenize(s)) - _ASK_WORDS for s in offered}
-        common = {w for s in offered for w in words[s] if sum(w in words[o] for o in offered) >= 2}
-        out.update({s: (category, frozenset(words[s] - common or words[s])) for s in offered})
-    return out
-
-
-_SERVICE_WORDS = _distinctive()
-
-
-def named_services(text: str, categories: Sequence[str]) -> list[str]:
-    """The services of `categories` that the searched words name: most of their distinctive words ("roof"
-    names roof inspection, "heat loss" building heat loss; "heat" alone, "site" alone name nothing).
-
-    Args:
-        text: the words searched (the parser adds a service's name when the customer said its situation).
-        categories: the categories the query points to.
-    """
-    said = set(tokenize(text))
-    return [s for s, (c, words) in _SERVICE_WORDS.items()
-            if c in categories and 2 * len(words & said) > len(words)]
 
 
 @dataclass(frozen=True)

@@ -31,9 +31,8 @@ from typing import Literal
 
 from retrieval.llm_hints import Hints, merge_hints
 from retrieval.query import Interpreted, QueryParser, normalize, spell_out
-from retrieval.ranking import named_services
 from retrieval.text import STOPWORDS, stem, tokenize
-from retrieval.vocab import CATEGORY_PATTERNS, FEATURE_PATTERNS, SCENERY_WHERE_PATTERN
+from retrieval.vocab import CATEGORY_PATTERNS, FEATURE_PATTERNS, FIRM, SCENERY_WHERE_PATTERN, named_services
 
 __all__ = ["Order", "Request", "condense", "is_small_talk", "llm_query", "with_hints"]
 
@@ -104,8 +103,6 @@ _PASSING = re.compile(
     r"\s+$"
 )
 _FROM = re.compile(r"\bfrom\s+(?:[a-z]+[,;]?\s+){0,3}$")
-# A category phrase weighing less than this is a loose word (retrieval/vocab/categories.py)
-_FIRM = 2.0
 # Photos and video as a medium: the services that deliver them themselves (a property video tour, progress
 # photos), and the words that name only the medium
 _TAKES_MEDIA = frozenset({"real_estate", "construction", "inspection", "mapping_surveying", "thermal_imaging"})
@@ -215,7 +212,7 @@ def _loose(low: str, category: str) -> bool:
     "a few shots"): it refines the service asked for, it starts no new one (two of them do: "photos of the
     golf course")."""
     said = [w for p, w in CATEGORY_PATTERNS[category] for _ in p.finditer(low)]  # type: ignore[index]
-    return sum(said) < _FIRM
+    return sum(said) < FIRM
 
 
 def _medium(low: str, category: str, current: str) -> bool:

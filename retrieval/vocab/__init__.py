@@ -14,8 +14,10 @@ features from them (retrieval.synth), and tests/retrieval/test_vocab.py fails wh
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
-from retrieval.vocab.categories import CATEGORIES, CATEGORY_PHRASES, SERVICES, Category
+from retrieval.text import tokenize
+from retrieval.vocab.categories import CATEGORIES, CATEGORY_PHRASES, FIRM, SERVICES, Category
 from retrieval.vocab.features import FEATURES, Feature
 from retrieval.vocab.phrases import (
     CREDENTIALS,
@@ -37,6 +39,7 @@ __all__ = [
     "FEATURE_NAMES",
     "FEATURE_PATTERNS",
     "FILTER_PATTERNS",
+    "FIRM",
     "NEGATION_PATTERN",
     "OPERATOR_CREDENTIAL_PATTERN",
     "PREPOSITIONS",
@@ -50,6 +53,7 @@ __all__ = [
     "Feature",
     "FilterPhrase",
     "implied_features",
+    "named_services",
 ]
 
 
@@ -92,3 +96,34 @@ def implied_features(category: str, services: list[str] | tuple[str, ...]) -> se
     """
     offered = {category, *services}
     return {name for name, f in FEATURES.items() if offered.intersection(f.implied_by)}
+
+
+_ASK_WORDS = frozenset({"check", "assessment", "analysis", "detection", "response"})  # say what is done, to anything
+
+
+def _distinctive() -> dict[str, tuple[str, frozenset[str]]]:
+    """Each service: its category and the words that tell it from the category's other services (a word in
+    two or more of them, "inspection", "video", "mapping", tells nothing; a service with no word of its own,
+    "crop spraying", is told by all of its words)."""
+    out: dict[str, tuple[str, frozenset[str]]] = {}
+    for category, offered in SERVICES.items():
+        words = {s: set(tokenize(s)) - _ASK_WORDS for s in offered}
+        common = {w for s in offered for w in words[s] if sum(w in words[o] for o in offered) >= 2}
+        out.update({s: (category, frozenset(words[s] - common or words[s])) for s in offered})
+    return out
+
+
+_DISTINCTIVE = _distinctive()
+
+
+def named_services(text: str, categories: Sequence[str]) -> list[str]:
+    """The services of `categories` that the searched words name: most of their distinctive words ("roof"
+    names roof inspection, "heat loss" building heat loss; "heat" alone, "site" alone name nothing).
+
+    Args:
+        text: the words searched (the parser adds a service's name when the customer said its situation).
+        categories: the categories the query points to.
+    """
+    said = set(tokenize(text))
+    return [s for s, (c, words) in _DISTINCTIVE.items()
+            if c in categories and 2 * len(words & said) > len(words)]

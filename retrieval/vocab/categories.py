@@ -10,7 +10,10 @@ from __future__ import annotations
 
 from typing import Literal, get_args
 
-__all__ = ["CATEGORIES", "CATEGORY_PHRASES", "SERVICES", "Category"]
+__all__ = ["CATEGORIES", "CATEGORY_PHRASES", "FIRM", "SERVICES", "Category"]
+
+# A phrase weighing less is a loose word ("photos", "land"): it names no service alone
+FIRM = 2.0
 
 Category = Literal[
     "delivery",

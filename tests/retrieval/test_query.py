@@ -7,7 +7,7 @@ import pytest
 
 from retrieval.places import load_gazetteer
 from retrieval.query import QueryParser
-from retrieval.ranking import named_services
+from retrieval.vocab import named_services
 from tests.conftest import ROOT
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from retrieval.ranking import named_services
+from retrieval.vocab import named_services
 
 
 @pytest.mark.parametrize(
