@@ -180,6 +180,20 @@ def _content(it: Interpreted) -> list[str]:
             if w not in STOPWORDS and (w not in _FILLER or stem(w) in named) and not w.isdigit()]
 
 
+def _said(low: str, category: str) -> list[re.Match[str]]:
+    """The phrases of `category` in a normalised turn."""
+    return [m for p, _ in CATEGORY_PATTERNS[category] for m in p.finditer(low)]  # type: ignore[index]
+
+
+def _gear(low: str) -> list[tuple[int, int]]:
+    """Where a normalised turn asks for equipment (any feature's phrase)."""
+    return [g.span() for p in FEATURE_PATTERNS.values() for g in p.finditer(low)]
+
+
+def _inside(m: re.Match[str], spans: list[tuple[int, int]]) -> bool:
+    return any(a <= m.start() and m.end() <= b for a, b in spans)
+
+
 def _incidental(low: str, category: str, earlier: list[tuple[str, list[str]]]) -> bool:
     """Whether every phrase of `category` in this turn (normalised: `low`) names no new service: it says where
     ("a barn on our farm near Dexter", "at a vineyard"), or it was said before (`earlier`) in a turn not read
@@ -187,9 +201,8 @@ def _incidental(low: str, category: str, earlier: list[tuple[str, list[str]]]) -
     equipment asked of the service already asked for ("can their drones do thermal?", "one with an infrared
     camera", "it has to have a heat camera", "the fpv kind") — unless the turn swaps services ("thermal instead").
     """
-    said = [m for p, _ in CATEGORY_PATTERNS[category] for m in p.finditer(low)]  # type: ignore[index]
-    gear = [] if _SWITCH.search(low) and not _SHOWN.search(low) else [
-        g.span() for p in FEATURE_PATTERNS.values() for g in p.finditer(low)]
+    said = _said(low, category)
+    gear = [] if _SWITCH.search(low) and not _SHOWN.search(low) else _gear(low)
     return bool(said) and all(
         SCENERY_WHERE_PATTERN.search(low, max(0, m.start() - 40), m.start()) is not None
         or _THEIRS.search(low, max(0, m.start() - 60), m.start()) is not None
@@ -202,9 +215,8 @@ def _incidental(low: str, category: str, earlier: list[tuple[str, list[str]]]) -
 def _gear_only(low: str, category: str) -> bool:
     """Whether `category` is named in this turn (normalised: `low`) only by words that ask for equipment
     ("need thermal and night ops": a thermal camera, not yet a thermal imaging job)."""
-    gear = [g.span() for p in FEATURE_PATTERNS.values() for g in p.finditer(low)]
-    said = [m for p, _ in CATEGORY_PATTERNS[category] for m in p.finditer(low)]  # type: ignore[index]
-    return bool(said) and all(any(a <= m.start() and m.end() <= b for a, b in gear) for m in said)
+    said, gear = _said(low, category), _gear(low)
+    return bool(said) and all(_inside(m, gear) for m in said)
 
 
 def _loose(low: str, category: str) -> bool:
@@ -221,8 +233,7 @@ def _medium(low: str, category: str, current: str) -> bool:
     if current not in _TAKES_MEDIA or category not in _MEDIA:
         return False
     media = [m.span() for m in _MEDIUM.finditer(low)]
-    return all(any(a <= m.start() and m.end() <= b for a, b in media)
-               for p, _ in CATEGORY_PATTERNS[category] for m in p.finditer(low))  # type: ignore[index]
+    return all(_inside(m, media) for m in _said(low, category))
 
 
 def _in_passing(low: str, it: Interpreted, merged: Interpreted, parser: QueryParser) -> bool:
@@ -260,27 +271,28 @@ def condense(turns: list[str], parser: QueryParser) -> Request:
             continue
         it = parser.parse(raw)
         low = normalize(raw)
+        switch, uncap = _SWITCH.search(low) is not None, _UNCAP.search(low) is not None
         if merged.category is not None and _ABOUT_SHOWN.search(raw):
             it.category, it.categories = None, []
             if it.outside_place is not None and not _COVER.search(low):  # "can they stream it to grandma in Florida?"
                 it.outside_place = None
         if merged.category is not None and any(c != merged.category for c in it.categories):
             back = [c for c in it.categories if c != merged.category and (_incidental(
-                low, c, earlier if c not in merged.categories else []) or (_loose(low, c) and not _SWITCH.search(low))
-                or (_medium(low, c, merged.category) and not _SWITCH.search(low)))]
+                low, c, earlier if c not in merged.categories else [])
+                or (not switch and (_loose(low, c) or _medium(low, c, merged.category))))]
             if back:
                 it.categories = [c for c in it.categories if c not in back]
                 it.category = it.categories[0] if it.categories else None
         if it.place is None and it.outside_place is not None and _in_passing(low, it, merged, parser):
             it.outside_place = None
         earlier.append((low, list(it.categories)))
-        if gear_only and it.category is not None and it.category not in merged.categories and not _SWITCH.search(low):
+        if gear_only and it.category is not None and it.category not in merged.categories and not switch:
             pass  # "night ops and thermal" then "a missing teenager": the service at last, the equipment still holds
         elif it.category is not None and merged.category is not None and it.category not in merged.categories:
             words, order = [], "relevance"  # a new topic: what was asked for the old one no longer holds
             merged.max_price, merged.features, merged.insured = None, [], None
             since_topic = []
-        elif it.category is not None and merged.category is not None and _SWITCH.search(low):
+        elif it.category is not None and merged.category is not None and switch:
             words, since_topic = [], []  # "forget mapping, a land survey instead": the same kind, another service
         since_topic.append(it)
         if it.category is not None:
@@ -293,14 +305,14 @@ def condense(turns: list[str], parser: QueryParser) -> Request:
             it.max_price = float(again["n"].replace(",", "")) * (1000 if again["k"] else 1) if again else None
         if it.max_price is not None:
             merged.max_price = it.max_price
-        elif _UNCAP.search(low):
+        elif uncap:
             merged.max_price = None
         if it.radius_miles is not None:
             merged.radius_miles = it.radius_miles
         merged.features = list(dict.fromkeys([*merged.features, *it.features]))
         merged.insured = True if it.insured else merged.insured
         words += [w for w in _content(it) if w not in words]
-        order = (None if _UNCAP.search(low) else _order(raw)) or order
+        order = (None if uncap else _order(raw)) or order
     wanted = (merged.category, merged.place, merged.outside_place, merged.max_price, merged.insured)
     if all(v is None for v in wanted) and not set(merged.features) - _WHEN:  # "flying today?" asks for nothing
         return Request(None, order=order)
