@@ -54,7 +54,7 @@ class Services:
     freeze_gc: bool = False  # the serving process: gc.freeze() once the search index has loaded (server.py)
     retention: RetentionJob | None = None  # prunes every store once a day (gateway/retention_job.py)
     draining: bool = False  # shutting down (SIGTERM, serving/drain.py): /readyz answers 503 so no new traffic comes
-    moderator: Moderator | None = None  # the assistant's and describe's (chains/moderation.py): closed by the lifespan
+    moderator: Moderator | None = None  # the assistant's and describe's (chains/moderation): closed by the lifespan
 
     @property
     def local_base_url(self) -> str | None:

@@ -1,4 +1,4 @@
-"""CPU per moderation call from the event loop: the OpenAI SDK's async client (how chains/moderation.py called
+"""CPU per moderation call from the event loop: the OpenAI SDK's async client (how chains.moderation called
 the endpoint until 2026-12-07) against the moderator's own aiohttp POST (how it calls it now), in the same run,
 alternating, against the bench upstream (bench/upstream.py) on 127.0.0.1.
 

@@ -1,4 +1,4 @@
-"""chains/moderation.py: verdicts kept per text (a conversation's earlier turns cost no new call), the event
+"""chains/moderation: verdicts kept per text (a conversation's earlier turns cost no new call), the event
 loop's call (aiohttp) retried as the SDK retries and falling back to the local check on a bad answer, one
 session per loop closed by `aclose`. The routes' moderation is tested in tests/chains/describe and assistant."""
 
@@ -108,8 +108,8 @@ def test_the_proxy_is_read_from_the_environment_once_as_the_sdk_reads_it(monkeyp
                                fallback=local)
 
     remote, nearby = moderator(None), moderator("http://127.0.0.1:9/v1")
-    assert remote.url == "https://api.openai.com/v1/moderations" and remote.proxy() == "http://proxy.example:3128"
-    assert nearby.proxy() is None
+    assert remote.url == "https://api.openai.com/v1/moderations" and remote.proxy == "http://proxy.example:3128"
+    assert nearby.proxy is None
     monkeypatch.delenv("HTTPS_PROXY")
-    assert remote.proxy() == "http://proxy.example:3128"  # read once, like the SDK's client
-    assert moderator(None).proxy() is None
+    assert remote.proxy == "http://proxy.example:3128"  # read once, like the SDK's client
+    assert moderator(None).proxy is None
