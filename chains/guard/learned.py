@@ -285,30 +285,26 @@ def _windows_of(text: str) -> list[str]:
     return [embedding_text(w) for w in split_windows(text)]
 
 
-def _uncached(texts: list[str], windows: bool) -> dict[bytes, str]:
+def _uncached(texts: list[str], windows: bool) -> dict[bytes, list[str]]:
     """The texts whose probability is not cached yet, by digest (of the pooled probability, for a text that
-    has windows, when `windows`)."""
-    out: dict[bytes, str] = {}
+    has windows, when `windows`), each with what to embed for it: the text, then its windows when pooled."""
+    out: dict[bytes, list[str]] = {}
     for t in texts:
-        k = _digest(t, windows=windows and bool(_windows_of(t)))
+        parts = [t, *_windows_of(t)] if windows else [t]
+        k = _digest(t, windows=len(parts) > 1)
         if _EMBEDDER.cached(k) is None:
-            out[k] = t
+            out[k] = parts
     return out
 
 
-def _flatten(todo: dict[bytes, str]) -> tuple[list[str], list[int]]:
-    """Every text to embed and the index in `todo` of the entry it belongs to: each text, then its windows
-    when its key is a pooled one."""
-    flat: list[str] = []
-    owners: list[int] = []
-    for i, (k, text) in enumerate(todo.items()):
-        parts = [text] if k == _digest(text) else [text, *_windows_of(text)]
-        flat += parts
-        owners += [i] * len(parts)
+def _flatten(todo: dict[bytes, list[str]]) -> tuple[list[str], list[int]]:
+    """Every text to embed, and the index in `todo` of the entry it belongs to."""
+    flat = [text for parts in todo.values() for text in parts]
+    owners = [i for i, parts in enumerate(todo.values()) for _ in parts]
     return flat, owners
 
 
-def _remember(todo: dict[bytes, str], flat: list[str], vectors: Any, owners: list[int],
+def _remember(todo: dict[bytes, list[str]], flat: list[str], vectors: Any, owners: list[int],
               model: LearnedModel | None) -> None:
     """Caches each entry's probability: the max over its text and windows."""
     m = model or load_model()
