@@ -27,6 +27,11 @@ _WORDY = re.compile(r"[^\W_]")  # a letter or digit
 LEARNED_REASON = "learned_classifier"
 
 
+def _config(config: Any) -> GuardConfig:
+    """The guard's configuration from a `GuardConfig`, the `Settings` object or None (the defaults)."""
+    return _DEFAULT if config is None else GuardConfig.from_settings(config)
+
+
 def screen(text: str, *, source: str = "chat", config: Any = None, embedding: Any = None) -> GuardOutput:
     """Screens one untrusted text.
 
@@ -46,7 +51,7 @@ def screen(text: str, *, source: str = "chat", config: Any = None, embedding: An
     Raises:
         InputTooLong: the text is over `config.max_chars` (a validation error, not a verdict).
     """
-    cfg = _DEFAULT if config is None else GuardConfig.from_settings(config)
+    cfg = _config(config)
     if not isinstance(text, str):
         text = str(text)
     if len(text) > cfg.max_chars:
@@ -123,7 +128,7 @@ def screen_many(texts: list[str], *, source: str = "listing", config: Any = None
     Raises:
         InputTooLong: a text is over the length limit.
     """
-    cfg = _DEFAULT if config is None else GuardConfig.from_settings(config)
+    cfg = _config(config)
     prefetch_learned(texts, source=source, config=cfg)
     return [screen(t, source=source, config=cfg) for t in texts]
 
@@ -137,7 +142,7 @@ async def aprefetch_learned(texts: list[str], *, source: str, config: Any = None
         source: their source (nothing to do for a source the guard does not embed).
         config: a `GuardConfig` or the `Settings` object.
     """
-    cfg = _DEFAULT if config is None else GuardConfig.from_settings(config)
+    cfg = _config(config)
     await aprefetch(_learned_views(texts, source, cfg), windows=source in cfg.window_sources)
 
 
@@ -150,14 +155,14 @@ def prefetch_learned(texts: list[str], *, source: str, config: Any = None) -> No
         source: their source (nothing to do for a source the guard does not embed).
         config: a `GuardConfig` or the `Settings` object.
     """
-    cfg = _DEFAULT if config is None else GuardConfig.from_settings(config)
+    cfg = _config(config)
     prefetch(_learned_views(texts, source, cfg), windows=source in cfg.window_sources)
 
 
 def _learned_views(texts: list[str], source: str, config: Any) -> list[str]:
     """What `screen()` would give the learned layer of these texts: their normalised views, for a source the
     guard embeds, within the length limit, with words to read (none when the layer is off)."""
-    cfg = _DEFAULT if config is None else GuardConfig.from_settings(config)
+    cfg = _config(config)
     if not (cfg.learned and source in cfg.embed_sources):
         return []
     views = (normalize(t, max_combining=cfg.max_combining).text for t in texts if len(t) <= cfg.max_chars)
