@@ -39,7 +39,6 @@ __all__ = [
     "IngestReport",
     "ScreenResult",
     "embedded_by",
-    "existing_hashes",
     "ingest",
     "print_report",
     "read_listings",
@@ -177,12 +176,6 @@ def embedded_by(store: Chroma) -> str | None:
     if not first["ids"]:
         return None
     return str((first["metadatas"][0] or {}).get("embedding") or "")
-
-
-def existing_hashes(store: Chroma, embedding: str | None = None) -> dict[str, str]:
-    """id -> content hash of everything in the collection; with `embedding`, a listing whose vector another
-    model made counts as changed (its hash is '')."""
-    return {lid: content for lid, (content, _) in _stored(store, embedding).items()}
 
 
 def _stored(store: Chroma, embedding: str | None) -> dict[str, tuple[str, str | None]]:
