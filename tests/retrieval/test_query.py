@@ -406,6 +406,12 @@ def test_customers_words_for_what_they_need(parser: QueryParser, query: str, cat
         ("is somebody on call 24 7", "emergency_callout"),
         ("the fireworks start after sundown", "night_ops"),
         ("photos back by end of the day", "same_day"),
+        ("search the field once it gets dark", "night_ops"),
+        ("filming the rally in high-res video", "4k_video"),
+        ("lessons flying with goggles, first person view", "fpv"),
+        ("a look through the ductwork at the plant", "indoor_flight"),
+        ("send it as soon as possible", "same_day"),
+        ("someone we can call any time of the night", "emergency_callout"),
     ],
 )
 def test_equipment_and_timing_in_customers_words(parser: QueryParser, query: str, feature: str) -> None:
@@ -597,21 +603,6 @@ def test_situations_for_safety_planning_training_and_drainage(parser: QueryParse
 
 def test_a_question_to_the_operator_about_their_software_asks_for_no_training(parser: QueryParser) -> None:
     assert parser.parse("which software do they use for the topo map").category == "mapping_surveying"
-
-
-@pytest.mark.parametrize(
-    ("query", "feature"),
-    [
-        ("search the field once it gets dark", "night_ops"),
-        ("filming the rally in high-res video", "4k_video"),
-        ("lessons flying with goggles, first person view", "fpv"),
-        ("a look through the ductwork at the plant", "indoor_flight"),
-        ("send it as soon as possible", "same_day"),
-        ("someone we can call any time of the night", "emergency_callout"),
-    ],
-)
-def test_features_said_in_other_words(parser: QueryParser, query: str, feature: str) -> None:
-    assert feature in parser.parse(query).features
 
 
 def test_a_bonded_roofer_is_an_insured_inspection(parser: QueryParser) -> None:
