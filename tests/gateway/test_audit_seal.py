@@ -46,7 +46,8 @@ def test_sealed_text_is_not_in_the_file_and_the_chain_verifies_without_a_key(tmp
         log.record(_ctx(i))
     log.record(_ctx(3, answer=None))
     raw = path.read_bytes()
-    assert b"Maple" not in raw and b"Troy" not in raw and b"Skyline" not in raw
+    # Phrases with a space: the sealed tokens are base64, where a bare "Troy" turns up about once in 10^4 runs.
+    assert b"Maple Road" not in raw and b"near Troy" not in raw and b"Skyline Roofing" not in raw
     assert verify(path) == (4, None)  # no key involved
     recs = _records(path)
     assert all("prompt" not in r and "answer" not in r for r in recs)
