@@ -1,5 +1,6 @@
 """What the customer's newest turn asks about the listings — their prices, insurance, ratings, distance,
-certifications or a feature — and the sentence that answers it from the cited listings' own fields.
+certifications or a feature, or which of them is first by one ("which has the best reviews?") — and the
+sentence that answers it from the cited listings' own fields.
 
 With the embedded 135M model most answers are the one built from the listings (the model's claims do not
 survive the check), so "what would that cost?" or "are they insured?" must be answered there, from data:
@@ -18,7 +19,8 @@ from retrieval.vocab import FEATURE_PATTERNS
 
 __all__ = ["Aspect", "asked", "aspect_text", "money"]
 
-Aspect = Literal["price", "insured", "rating", "distance", "certifications", "features"]
+Aspect = Literal["price", "insured", "rating", "distance", "certifications", "features",
+                 "top_rating", "top_reviews", "top_price", "top_distance"]
 
 # How a question about the listings is worded, by what it asks (lower-case text, word boundaries).
 _ASKS: dict[Aspect, re.Pattern[str]] = {
@@ -31,6 +33,16 @@ _ASKS: dict[Aspect, re.Pattern[str]] = {
                            r"where (?:are|is) (?:they|it|that|those|the \w+))\b"),
     "certifications": re.compile(r"\b(?:certifi\w*|licen[cs]\w*|part 107|faa|waivers?|qualified|qualifications?|"
                                  r"accredit\w*)\b"),
+}
+# Which of the listings is first by a field ("which of those is cheapest?", "who has the most reviews?"): a
+# superlative; a comparative ("anything cheaper?", "closer ones?") asks for other listings (conversation.py).
+_FIRST: dict[Aspect, re.Pattern[str]] = {
+    "top_rating": re.compile(r"\b(?:best|highest|top)[\s-]*(?:rated|ratings?|reviews?|reviewed)\b|"
+                             r"\b(?:best|highest) (?:rating|ratings|reputation)\b|\bmost stars\b"),
+    "top_reviews": re.compile(r"\bmost (?:reviews|reviewed|ratings|popular)\b"),
+    "top_price": re.compile(r"\b(?:cheapest|least expensive|most affordable|lowest[\s-](?:price|cost|rate|fee)s?|"
+                            r"best (?:price|deal)s?)\b"),
+    "top_distance": re.compile(r"\b(?:closest|nearest)\b"),
 }
 _QUESTION = re.compile(r"\?|^\s*(?:(?:and|so|ok(?:ay)?|also|but|well|hmm+),?\s+)?"
                        r"(?:how|what|which|who|where|are|is|do|does|can|could|would|will|any)\b")
@@ -55,7 +67,8 @@ def asked(question: str) -> tuple[tuple[Aspect, ...], tuple[str, ...]]:
     text = question.lower().replace("’", "'")
     if not _QUESTION.search(text):
         return (), ()
-    aspects: list[Aspect] = [name for name, pattern in _ASKS.items() if pattern.search(text)]
+    aspects: list[Aspect] = [name for name, pattern in _FIRST.items() if pattern.search(text)]
+    aspects += [name for name, pattern in _ASKS.items() if pattern.search(text)]
     features = tuple(name for name, pattern in FEATURE_PATTERNS.items() if pattern.search(text))
     if features:
         aspects.append("features")
@@ -101,6 +114,41 @@ def _split(listings: Sequence[Any], has: Any, verbs: tuple[str, str], none: tupl
             f"{_join(no)} {'does' if len(no) == 1 else 'do'} not say so.")
 
 
+def _first(aspect: Aspect, listings: Sequence[Any], place: str | None) -> str:
+    """"Of these 3, X has the highest rating: 4.5 from 11 reviews." — the listings first by one field (ties
+    named together), every value copied from them."""
+    named = list(zip(_names(listings), listings, strict=True))
+    of = f"Of these {len(listings)}, " if len(listings) > 1 else ""
+    if aspect == "top_distance":
+        near = [(name, x) for name, x in named if x.distance_miles is not None]
+        if not place or not near:
+            return "Tell me the city or township of the job and I'll say which of them is closest."
+        best = min(x.distance_miles for _, x in near)
+        tops = [name for name, x in near if x.distance_miles == best]
+        return f"{of}{_join(tops)} {'is' if len(tops) == 1 else 'are'} the closest to {place}, {best:.0f} miles away."
+    if aspect == "top_price":
+        best = min(x.price_from_usd for x in listings)
+        cheapest = [(name, x) for name, x in named if x.price_from_usd == best]
+        units = {x.price_unit for x in listings}
+        note = " (they price by different units, so compare what each price covers)" if len(units) > 1 else ""
+        return (f"{of}{_join([n for n, _ in cheapest])} {'has' if len(cheapest) == 1 else 'have'} the lowest "
+                f"starting price: {money(best)} per {' or '.join(sorted({x.price_unit for _, x in cheapest}))}{note}.")
+    rated = [(name, x) for name, x in named if x.review_count]
+    if not rated:
+        return "None of them has reviews yet." if len(listings) > 1 else "It has no reviews yet."
+    if aspect == "top_reviews":
+        most = max(x.review_count for _, x in rated)
+        tops = [name for name, x in rated if x.review_count == most]
+        return f"{of}{_join(tops)} {'has' if len(tops) == 1 else 'have'} the most reviews: {most}."
+    best_rating = max(x.rating for _, x in rated)
+    top = [(name, x) for name, x in rated if x.rating == best_rating]
+    each = _join([f"{name} from {x.review_count} reviews" if len(top) > 1 else f"from {x.review_count} reviews"
+                  for name, x in top])
+    if len(top) == 1:
+        return f"{of}{top[0][0]} has the highest rating: {best_rating:g} {each}."
+    return f"{of}{_join([n for n, _ in top])} share the highest rating, {best_rating:g} ({each})."
+
+
 def aspect_text(aspects: Sequence[Aspect], features: Sequence[str], listings: Sequence[Any],
                 place: str | None) -> str:
     """One sentence per aspect asked, every value copied from the listings ('' when nothing is asked).
@@ -117,7 +165,9 @@ def aspect_text(aspects: Sequence[Aspect], features: Sequence[str], listings: Se
     named = list(zip(_names(listings), listings, strict=True))
     out: list[str] = []
     for aspect in aspects:
-        if aspect == "price":
+        if aspect.startswith("top_"):
+            out.append(_first(aspect, listings, place))
+        elif aspect == "price":
             each = [f"{money(x.price_from_usd)} per {x.price_unit} ({name})" for name, x in named]
             out.append(f"{'The price starts' if one else 'Prices start'} at {_join(each)}; the final price depends "
                        "on the job, so ask the operator for a quote.")

@@ -148,11 +148,12 @@ class Steps:
         """The conversation as one search request (conversation.py). A question about the listings just shown
         that asks for nothing new ("what would that cost?", "how far are they?") searches as the turns before
         it did: the same listings, and the answer says what was asked about them (aspects.py). One that adds
-        something ("are they insured?", "any that work weekends?") is a refinement like any other turn."""
+        something ("are they insured?", "any that work weekends?") is a refinement like any other turn. Once
+        answered, such a question stays out of the request: "which has the best reviews?" orders nothing later."""
         turns = read.turns
-        if len(turns) > 1 and asked(turns[-1])[0] and _adds_nothing(self.engine.parser.parse(turns[-1])):
-            turns = turns[:-1]
-        return condense(turns, self.engine.parser)
+        kept = [t for i, t in enumerate(turns)
+                if i == 0 or not (asked(t)[0] and _adds_nothing(self.engine.parser.parse(t)))]
+        return condense(kept, self.engine.parser)
 
     def _wants_hints(self, request: Request) -> bool:
         it = request.interpreted

@@ -9,7 +9,8 @@ sources only, so "SkyEye is insured" needs SkyEye to be insured, not any cited l
 names none is about all of them: "they are insured" needs every one insured, while a price or a name in it
 only has to be one of theirs. With no source at all (an answer that cites nothing), a sentence about
 operators is general advice: only names, ids, prices, figures and places are checked. Context facts (the
-request: the place searched) back every sentence. Pure functions, no model calls: `/describe` checks
+request: the place searched) back every sentence. A comparison ("X has the best reviews", `kind: rank`) must
+name a source that is first of all of them by that field. Pure functions, no model calls: `/describe` checks
 against the operator's input, the assistant against the listings it cites.
 """
 
@@ -20,7 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from chains.claims.facts import Catalog, Facts
-from chains.claims.rules import ClaimRules, Rule
+from chains.claims.rules import RANKS, ClaimRules, Rule
 
 __all__ = ["Finding", "check", "complete_sentences", "split_sentences", "strip", "trim_words"]
 
@@ -135,12 +136,25 @@ def _unit_backed(value: float, unit: str, sources: Sequence[Facts]) -> bool:
     return any(i >= len(f.price_units) or f.price_units[i] == said for f, i in priced)
 
 
-def _sources(sentence: str, facts: Sequence[Facts]) -> tuple[list[Facts], list[Facts]]:
-    """The sources a sentence is about (the ones it names; all when it names none), and the context."""
+def _sources(sentence: str, facts: Sequence[Facts]) -> tuple[list[Facts], list[Facts], bool]:
+    """The sources a sentence is about (the ones it names; all when it names none), the context, and whether
+    it named any."""
     low = sentence.lower()
     own = [f for f in facts if not f.context]
     named = [f for f in own if any(n and n.lower() in low for n in f.names)]
-    return named or own, [f for f in facts if f.context]
+    return named or own, [f for f in facts if f.context], bool(named)
+
+
+def _first(rule: Rule, about: list[Facts], own: list[Facts]) -> bool:
+    """A `rank` claim ("X has the best reviews", "Y is the closest"): one of the listings the sentence names is
+    first of all the cited listings by the rule's field (ties count as first); a sentence that names none
+    ranks nobody in particular."""
+    assert rule.by is not None
+    values = [f.ranks[rule.by] for f in own if rule.by in f.ranks]
+    if not values:
+        return False
+    top = RANKS[rule.by](values)
+    return any(rule.by in f.ranks and abs(f.ranks[rule.by] - top) < 1e-9 for f in about)
 
 
 def _claim_backed(rule: Rule, match: re.Match[str], about: list[Facts], context: list[Facts]) -> bool:
@@ -181,13 +195,20 @@ def check(
         One finding per (sentence, rule), in text order.
     """
     all_facts = [facts] if isinstance(facts, Facts) else list(facts)
+    own = [f for f in all_facts if not f.context]
     active = [(r, _patterns(r, catalog)) for r in rules.for_feature(feature)]
     found: list[Finding] = []
     for sentence in split_sentences(text):
-        about, context = _sources(sentence, all_facts)
+        about, context, named = _sources(sentence, all_facts)
         for rule, patterns in active:
             for pattern in patterns:
                 if pattern.search(sentence) is None:  # the common case, without a generator per pattern
+                    continue
+                if rule.kind == "rank":
+                    backed = not named or _first(rule, about, own)
+                    if not backed:
+                        found.append(Finding(rule=rule.id, reason=rule.reason, sentence=sentence))
+                        break
                     continue
                 if any(not _claim_backed(rule, m, about, context) for m in pattern.finditer(sentence)):
                     found.append(Finding(rule=rule.id, reason=rule.reason, sentence=sentence))

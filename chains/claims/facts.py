@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
@@ -39,6 +39,8 @@ class Facts:
         names: how a sentence names this source (a title, an operator): a sentence that names some sources
             is checked against those only; one that names none, against all.
         context: the request itself (searched place, service area): backs every sentence, names nothing.
+        ranks: what a `rank` rule compares sources by ("rating", "reviews", "price", "distance"): a source
+            without a value (no reviews, no distance) is never first by it.
     """
 
     fields: Mapping[str, str]
@@ -48,6 +50,7 @@ class Facts:
     id: str | None = None
     names: tuple[str, ...] = ()
     context: bool = False
+    ranks: Mapping[str, float] = field(default_factory=dict)
 
     def text(self, names: Iterable[str]) -> str:
         return "\n".join(self.fields.get(n, "") for n in names)
@@ -80,6 +83,11 @@ _LISTING_FACTS: dict[tuple[int, str], tuple[Any, Facts]] = {}
 
 def _listing_facts(listing: Any) -> Facts:
     figures = [listing.price_from_usd, listing.rating, listing.review_count, listing.service_radius_miles]
+    ranks = {"reviews": float(listing.review_count), "price": float(listing.price_from_usd)}
+    if listing.review_count:
+        ranks["rating"] = float(listing.rating)
+    if (miles := getattr(listing, "distance_miles", None)) is not None:  # a search result: from the place searched
+        ranks["distance"] = float(miles)
     return Facts(
         fields={
             "certifications": _join(listing.certifications),
@@ -97,6 +105,7 @@ def _listing_facts(listing: Any) -> Facts:
         price_units=(str(listing.price_unit),),
         id=listing.id,
         names=(listing.title, listing.operator, listing.id),
+        ranks=ranks,
     )
 
 

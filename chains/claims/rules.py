@@ -18,7 +18,7 @@ import yaml
 from errors import ConfigError
 from livefiles import live_file
 
-__all__ = ["FEATURES", "FIELDS", "KNOWN", "ClaimRules", "Rule", "load_claims", "parse_claims"]
+__all__ = ["FEATURES", "FIELDS", "KNOWN", "RANKS", "ClaimRules", "Rule", "load_claims", "parse_claims"]
 
 # The fields a rule may name in `in` (chains/claims/facts.py fills them for a describe input and a listing).
 FIELDS = frozenset({"certifications", "services", "features", "title", "notes", "category", "operator", "places",
@@ -27,8 +27,11 @@ FIELDS = frozenset({"certifications", "services", "features", "title", "notes", 
 KNOWN = frozenset({"services", "names", "places"})
 # The features whose text a rule applies to; a rule without `for` applies to both.
 FEATURES = frozenset({"describe", "assistant"})
-_KINDS = {"pattern", "price", "price_unit", "number", "known", "id"}
-_KEYS = {"id", "reason", "match", "support", "in", "when", "kind", "known", "for"}
+# What a `rank` rule compares the cited listings by (chains/claims/facts.py `Facts.ranks`), and which end is first:
+# the best rated and the most reviewed are the highest, the cheapest and the closest the lowest.
+RANKS = {"rating": max, "reviews": max, "price": min, "distance": min}
+_KINDS = {"pattern", "price", "price_unit", "number", "known", "id", "rank"}
+_KEYS = {"id", "reason", "match", "support", "in", "when", "kind", "known", "for", "by"}
 
 
 @dataclass(frozen=True)
@@ -44,6 +47,7 @@ class Rule:
     when: str | None = None
     known: str | None = None
     features: frozenset[str] = FEATURES
+    by: str | None = None
 
     @property
     def offer(self) -> bool:
@@ -92,9 +96,11 @@ def _rule(raw: Any, source: str) -> Rule:
         raise ConfigError(f"{where}: a 'known' rule needs 'known' ({', '.join(sorted(KNOWN))}) or 'match', and 'in'")
     if kind != "known" and not raw.get("match"):
         raise ConfigError(f"{where}: needs 'match'")
+    if (kind == "rank") != (raw.get("by") is not None) or (kind == "rank" and raw["by"] not in RANKS):
+        raise ConfigError(f"{where}: a 'rank' rule, and only one, needs 'by' ({', '.join(sorted(RANKS))})")
     return Rule(id=str(raw["id"]), reason=str(raw["reason"]), match=_compile(raw.get("match") or [], where),
                 kind=kind, support=_compile(raw.get("support") or [], where), fields=fields, when=raw.get("when"),
-                known=raw.get("known"), features=features)
+                known=raw.get("known"), features=features, by=raw.get("by"))
 
 
 def parse_claims(text: str, source: str) -> ClaimRules:

@@ -38,6 +38,11 @@ B = _listing("Birch Aerial Works", price_from_usd=99.5, insured=True, features=[
     ("is the first one licensed?", ("certifications",), ()),
     ("can either of them fly after dark?", ("features",), ("night_ops",)),
     ("what's the cost, and do they carry insurance?", ("price", "insured"), ()),
+    ("which of those is the least expensive", ("top_price", "price"), ()),
+    ("ok, who's got the top reviews?", ("top_rating", "rating"), ()),
+    ("which one has been reviewed by the most people? most popular?", ("top_reviews",), ()),
+    ("and which is nearest to my place?", ("top_distance",), ()),
+    ("are there cheaper ones?", (), ()),  # a comparative asks for other listings (conversation.py orders them)
 ])
 def test_a_question_about_the_results_is_read(turn: str, aspects: tuple[str, ...], features: tuple[str, ...]) -> None:
     assert asked(turn) == (aspects, features)
@@ -74,6 +79,25 @@ def test_each_aspect_says_the_listings_own_values() -> None:
         "Birch Aerial Works lists same-day service; Heron Thermal does not say so.")
     assert aspect_text(("features",), ("night_ops",), listings, None) == "All 2 list night flights."
     assert aspect_text(("price",), (), [], None) == ""
+
+
+def test_which_is_first_is_answered_from_the_listings_values() -> None:
+    C = _listing("Cedar Sky", rating=4.6, review_count=31, price_from_usd=99.5, distance_miles=9.0)
+    three = [A, B, C]  # A: 4.2 from 7, $240/project, 2.2 mi; B: no reviews, $99.50/hour; C: 4.6 from 31, $99.50/hour
+    assert aspect_text(("top_rating",), (), three, None) == (
+        "Of these 3, Cedar Sky has the highest rating: 4.6 from 31 reviews.")
+    assert aspect_text(("top_reviews",), (), three, None) == "Of these 3, Cedar Sky has the most reviews: 31."
+    assert aspect_text(("top_price",), (), three, None) == (
+        "Of these 3, Birch Aerial Works and Cedar Sky have the lowest starting price: $99.50 per hour "
+        "(they price by different units, so compare what each price covers).")
+    assert aspect_text(("top_distance",), (), three, "Royal Oak") == (
+        "Of these 3, Heron Thermal is the closest to Royal Oak, 2 miles away.")
+    assert "Tell me the city" in aspect_text(("top_distance",), (), three, None)
+    assert aspect_text(("top_rating",), (), [B], None) == "It has no reviews yet."
+    tie = _listing("Dune Aerial", rating=4.6, review_count=4)
+    assert aspect_text(("top_rating",), (), [C, tie], None) == (
+        "Of these 2, Cedar Sky and Dune Aerial share the highest rating, 4.6 "
+        "(Cedar Sky from 31 reviews and Dune Aerial from 4 reviews).")
 
 
 def test_the_answer_from_the_data_addresses_the_question() -> None:

@@ -156,6 +156,32 @@ async def test_a_backed_model_answer_is_followed_by_what_was_asked(build: Build,
     assert all(f"${x.price_from_usd:,.0f} per {x.price_unit}" in top.text for x in top.listings)
 
 
+def test_which_of_them_is_first_is_said_from_their_values_and_a_wrong_pick_is_removed(
+    build: Build, shipped_engine: SearchEngine,
+) -> None:
+    answer = _backed_answer(shipped_engine)
+    convo = {"messages": [*ASK["messages"], {"role": "assistant", "content": answer},
+                          {"role": "user", "content": "which of those has the best reviews?"}]}
+    shown = _expected(shipped_engine, ASK["messages"][0]["content"])
+    rated = [x for x in shown if x.review_count]
+    best = max(x.rating for x in rated)
+    wrong = next(x for x in rated if x.rating < best)  # the shipped data has one: else the test proves nothing
+    out = build(Scripted(reply=f"{wrong.operator} has the best reviews. {answer}")).invoke(convo)
+    assert [x.id for x in out.listings] == [x.id for x in shown]  # the same ones, not a new search
+    assert wrong.operator + " has the best reviews" not in out.text
+    assert any(f.startswith("removed rank_rating") for f in out.flags)
+    tops = [x.title for x in rated if x.rating == best]
+    assert f"Of these 3, {tops[0]}" in out.text and f"{best:g}" in out.text
+    # Answered, the question orders nothing later: the next one is still about the same three.
+    later = {"messages": [*convo["messages"], {"role": "assistant", "content": out.text},
+                          {"role": "user", "content": "and which one is cheapest?"}]}
+    cheap = build(Scripted(reply="Okay.")).invoke(later)
+    assert [x.id for x in cheap.listings] == [x.id for x in shown]
+    low = min(x.price_from_usd for x in shown)
+    assert "has the lowest starting price" in cheap.text or "have the lowest starting price" in cheap.text
+    assert f"${low:,.0f}" in cheap.text
+
+
 async def test_a_stream_sends_the_listings_before_the_text(build: Build, shipped_engine: SearchEngine) -> None:
     answer = _backed_answer(shipped_engine)
     chunks = [c async for c in build(FakeListChatModel(responses=[answer])).astream(ASK)]

@@ -7,8 +7,12 @@ from __future__ import annotations
 from types import SimpleNamespace
 from typing import Any
 
+import pytest
+
 from chains.claims import Catalog, check, context_facts, listing_facts, load_claims
+from chains.claims.rules import parse_claims
 from chains.describe.schema import canonical, facts_of
+from errors import ConfigError
 from settings import ROOT
 
 RULES = load_claims(ROOT / "data" / "claims.yaml")
@@ -108,3 +112,36 @@ def test_describe_checks_the_unit_it_was_given() -> None:
     assert not check("Roof checks from $120 per hour.", facts_of(inp), RULES, feature="describe")
     found = check("Roof checks from $120 per project.", facts_of(inp), RULES, feature="describe")
     assert [f.rule for f in found] == ["price_unit"]
+
+
+def test_a_comparison_must_name_the_listing_that_is_first_by_that_field() -> None:
+    # A: 4.8 from 32 reviews, $149; B: 4.1 from 7 reviews, $99.
+    assert "rank_rating" in _rules("Bluebird Drones has the best reviews of the two.", A, B)
+    assert _rules("Northwind Aerial has the best reviews of the two.", A, B) == set()
+    assert "rank_price" in _rules("Northwind Aerial is the cheapest option.", A, B)
+    assert _rules("Bluebird Drones is the cheapest option.", A, B) == set()
+    assert "rank_reviews" in _rules("Bluebird Drones has the most reviews.", A, B)
+    # Naming nobody ranks nobody; with one listing cited, it is first of one.
+    assert _rules("The highest rated one is worth a call.", A, B) == set()
+    assert _rules("Bluebird Drones is the top rated choice here.", B) == set()
+
+
+def test_a_listing_without_reviews_or_distance_is_never_first_by_them() -> None:
+    unrated = _listing(id="lst-9004", operator="Newcomer Aerial", title="Fresh Flights", rating=5.0, review_count=0)
+    assert "rank_rating" in _rules("Newcomer Aerial is the best rated of these.", A, unrated)
+    far, near = (SimpleNamespace(**{**vars(x), "distance_miles": d}) for x, d in ((A, 26.4), (B, 7.1)))
+    assert "rank_distance" in _rules("Northwind Aerial is the closest to you.", far, near)
+    assert _rules("Bluebird Drones is the closest to you.", far, near) == set()
+    assert "rank_distance" in _rules("Northwind Aerial is the closest to you.", A, B)  # no place searched
+
+
+def test_ties_count_as_first() -> None:
+    twin = _listing(id="lst-9005", operator="Twin Rotor Aerial", title="Twin Roof Checks", review_count=5)
+    assert _rules("Twin Rotor Aerial has the highest rating.", A, twin) == set()
+
+
+def test_a_rank_rule_needs_its_field() -> None:
+    for body in ("kind: rank\n    match: ['x']", "kind: rank\n    by: speed\n    match: ['x']",
+                 "by: rating\n    match: ['x']\n    support: ['x']\n    in: [notes]"):
+        with pytest.raises(ConfigError, match="'by'"):
+            parse_claims(f"rules:\n  - id: r\n    reason: r\n    {body}\n", "t.yaml")
