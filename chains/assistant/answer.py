@@ -13,8 +13,8 @@ from typing import Any
 from chains.assistant.aspects import asked, aspect_text, money
 from chains.assistant.conversation import Request
 
-__all__ = ["GENERAL", "GREETING", "asked_text", "cards", "found_text", "none_found_text", "offered_text", "price_of",
-           "request_text"]
+__all__ = ["GENERAL", "GREETING", "asked_text", "cards", "found_text", "nearest_text", "none_found_text",
+           "offered_text", "price_of", "request_text"]
 
 GREETING = ("Hi! I can help you find drone services in Detroit Metro. Tell me what you need (a roof inspection, "
             "real estate photos, crop spraying...) and where, and I'll show you operators with their prices.")
@@ -87,6 +87,17 @@ def asked_text(request: Request, listings: Sequence[Any], question: str, *, said
     if said and "price" in aspects and all(money(x.price_from_usd) in said for x in listings):
         aspects = tuple(a for a in aspects if a != "price")
     return aspect_text(aspects, features, listings, it.place.name if it is not None and it.place is not None else None)
+
+
+def nearest_text(request: Request, listings: Sequence[Any]) -> str:
+    """The answer when no listing serves the place but some fit the rest of the request: the nearest, each with
+    its distance and its own service radius, so the customer knows to ask whether they would travel."""
+    it = request.interpreted
+    assert it is not None and it.place is not None
+    each = [f"{x.title}{'' if x.city in x.title else f' in {x.city}'}, {x.distance_miles:.0f} miles away "
+            f"(it serves within {x.service_radius_miles:g} miles), {price_of(x)}" for x in listings]
+    return (f"No {_what(request)} listing{_cap(request)} lists {it.place.name} in its service area. The nearest "
+            f"that fit the rest of your request: {'; '.join(each)}. Ask them whether they would make the trip.")
 
 
 def none_found_text(request: Request) -> str:

@@ -99,7 +99,10 @@ class AssistantChain(Runnable[Any, Any]):
         request = s.refine(s.condense(read), read.turns, config)
         search = s.search(request)
         docs = s.retriever.invoke(search[0], config, **search[1]) if search else None
-        return read, s.found(request, docs, read.question)
+        found = s.found(request, docs, read.question)
+        if (wider := s.wider(found)) is not None:  # nothing serves the place: the nearest that fit the rest
+            found = s.nearest(found, s.retriever.invoke(wider[0], config, **wider[1]))
+        return read, found
 
     async def _aretrieve(self, data: Any, config: RunnableConfig) -> tuple[Read, Found]:
         s = self.steps
@@ -108,7 +111,10 @@ class AssistantChain(Runnable[Any, Any]):
         request = await s.arefine(s.condense(read), read.turns, config)
         search = s.search(request)
         docs = await s.retriever.ainvoke(search[0], config, **search[1]) if search else None
-        return read, s.found(request, docs, read.question)
+        found = s.found(request, docs, read.question)
+        if (wider := s.wider(found)) is not None:
+            found = s.nearest(found, await s.retriever.ainvoke(wider[0], config, **wider[1]))
+        return read, found
 
     # --- invoke: prompt -> model -> ground (-> once more) -> moderate ---
     def _run(self, data: Any, config: RunnableConfig) -> Any:

@@ -1,7 +1,7 @@
 """The assistant's steps, one method each, on the parts they need (models, retriever, prompts, guard, ...):
 
-    read -> condense (conversation.py) -> search -> found -> turn (the prompt per model) -> review (ground)
-         -> retry -> settle -> output
+    read -> condense (conversation.py) -> search -> found (-> nearest, when nothing serves the place)
+         -> turn (the prompt per model) -> review (ground) -> retry -> settle -> output
 
 `chain.py` runs them for invoke and for streams (with `stream.py` keeping a stream's state).
 """
@@ -37,6 +37,7 @@ from chains.search import SearchResult
 from errors import InputRejected
 from retrieval.fence import fence_listing_lines, fence_listings
 from retrieval.llm_hints import Hints, ask_llm
+from retrieval.places import haversine_miles
 from retrieval.ranking import NO_MATCH
 from retrieval.retriever import ListingRetriever
 from settings import Preset
@@ -222,6 +223,29 @@ class Steps:
             return Found(request, [], in_area, NO_MATCH, final=answer.none_found_text(request), flags=flags)
         fuzzy = f"Showing results for {it.place.name}." if it.fuzzy_place and it.place else None
         return Found(request, listings, in_area, fuzzy, flags=flags, question=question)
+
+    def wider(self, found: Found) -> tuple[str, dict[str, Any]] | None:
+        """When no listing serves the place searched: the same search without the place (its other filters
+        kept), to show the nearest that fit the rest. Not when the customer set a radius themselves."""
+        it = found.request.interpreted
+        if found.listings or found.notice != NO_MATCH or it is None or it.place is None or it.radius_miles:
+            return None
+        return it.text, {"interpreted": it.model_copy(update={"place": None, "fuzzy_place": False}),
+                         "limit": _OFFERED}
+
+    def nearest(self, found: Found, docs: Sequence[Document]) -> Found:
+        """The nearest of the wider search's listings to the place (`wider`), as an answer built from them."""
+        it = found.request.interpreted
+        assert it is not None and it.place is not None
+        lat, lon = it.place.lat, it.place.lon
+        listings, flags = self.screen.keep([SearchResult.model_validate(d.metadata) for d in docs])
+        if not listings:
+            return found
+        placed = sorted((round(haversine_miles(lat, lon, x.lat, x.lon), 1), x.id, x) for x in listings)
+        near = [x.model_copy(update={"distance_miles": miles}) for miles, _, x in placed[: self.k]]
+        notice = f"No listing serves {it.place.name}: showing the nearest."
+        return Found(found.request, near, True, notice, final=answer.nearest_text(found.request, near),
+                     flags=[*found.flags, *flags], question=found.question)
 
     def turn(self, found: Found, read: Read) -> Turn:
         canary = make_canary()

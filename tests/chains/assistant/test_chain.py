@@ -182,6 +182,22 @@ def test_which_of_them_is_first_is_said_from_their_values_and_a_wrong_pick_is_re
     assert f"${low:,.0f}" in cheap.text
 
 
+def test_when_nothing_serves_the_place_the_nearest_are_shown_as_such(build: Build) -> None:
+    # Drone deliveries fly a few miles: none of the shipped ones lists Algonac, on the St. Clair River.
+    model = Scripted(reply="Sure, SkyHigh Drones delivers there.")
+    out = build(model).invoke({"messages": [{"role": "user", "content": "can a drone deliver a package in Algonac?"}]})
+    assert model.seen == []  # an answer built from the data: the model could not tell serving from near
+    assert out.listings and out.in_service_area is True and out.notice is not None and "Algonac" in out.notice
+    miles = [x.distance_miles for x in out.listings]
+    assert all(m is not None for m in miles) and miles == sorted(miles)  # type: ignore[type-var]
+    assert all(x.category == "delivery" and x.distance_miles > x.service_radius_miles for x in out.listings)
+    assert out.text.startswith("No delivery listing lists Algonac in its service area.")
+    assert all(x.title in out.text for x in out.listings)
+    # A radius the customer set is theirs: nothing is widened past it.
+    near = build(model).invoke({"messages": [{"role": "user", "content": "drone delivery within 5 miles of Algonac"}]})
+    assert near.listings == [] and near.text.startswith("I found no")
+
+
 async def test_a_stream_sends_the_listings_before_the_text(build: Build, shipped_engine: SearchEngine) -> None:
     answer = _backed_answer(shipped_engine)
     chunks = [c async for c in build(FakeListChatModel(responses=[answer])).astream(ASK)]
