@@ -135,6 +135,11 @@ class Settings(BaseSettings):
     chroma_host: str | None = None
     chroma_port: int | None = None
     chroma_collection: str = "listings"
+    # HNSW's search breadth. Search asks Chroma for 100 candidates; at Chroma's default (100) a query's tail
+    # changed from one process to the next (an index under Chroma's sync threshold is rebuilt at every load, on
+    # several threads). 400 gave the same candidates in every process (tests/retrieval/test_store.py); the cost
+    # at scale is in BENCHMARKS.md (bench/hnsw_ef.py). Set on the collection when the store opens.
+    chroma_ef_search: int = Field(default=400, ge=100, le=10_000)
     embeddings_provider: Literal["local", "openai"] = "local"
     openai_embeddings_model: str = "text-embedding-3-small"
     listings_file: Path = ROOT / "data" / "listings.jsonl"

@@ -10,6 +10,7 @@ processes (`skymarket serve --workers N`) share one `chroma run` server through 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import Any
 
@@ -21,6 +22,8 @@ from settings import Settings
 
 __all__ = ["ListingsStore", "build_chroma_client", "build_vectorstore", "query_ids", "query_ids_many",
            "update_metadatas"]
+
+log = logging.getLogger("skymarket.search")
 
 
 def build_chroma_client(*, settings: Settings) -> Any:
@@ -47,13 +50,27 @@ class ListingsStore(Chroma):
         client: the chromadb client.
         collection_name: the listings collection, created (cosine space) when missing.
         embeddings: the embeddings; never Chroma's default function.
+        ef_search: HNSW's search breadth, set on the collection (new or existing) when it differs.
     """
 
-    def __init__(self, *, client: Any, collection_name: str, embeddings: Embeddings) -> None:
+    def __init__(self, *, client: Any, collection_name: str, embeddings: Embeddings, ef_search: int = 400) -> None:
         super().__init__(collection_name=collection_name, embedding_function=embeddings, client=client,
                          collection_metadata={"hnsw:space": "cosine"})
         # embedding_function=None: chromadb's default would be its own model, downloaded on first use
         self.collection = client.get_collection(collection_name, embedding_function=None)
+        _set_ef_search(self.collection, ef_search)
+
+
+def _set_ef_search(collection: Any, ef_search: int) -> None:
+    """Sets HNSW's `ef_search` on the collection (chromadb's public `modify`), unless it already has it. An
+    index built before this setting existed gets it the first time it is opened."""
+    hnsw = (collection.configuration or {}).get("hnsw") or {}
+    if hnsw.get("ef_search") == ef_search:
+        return
+    try:
+        collection.modify(configuration={"hnsw": {"ef_search": ef_search}})
+    except Exception as exc:  # a read-only server, an older Chroma: search still works, only less stable
+        log.warning("could not set ef_search=%d on collection %s: %s", ef_search, collection.name, exc)
 
 
 def build_vectorstore(*, settings: Settings, embeddings: Embeddings, client: Any = None) -> ListingsStore:
@@ -65,7 +82,8 @@ def build_vectorstore(*, settings: Settings, embeddings: Embeddings, client: Any
         client: an existing Chroma client; built from settings when None.
     """
     return ListingsStore(client=client if client is not None else build_chroma_client(settings=settings),
-                         collection_name=settings.chroma_collection, embeddings=embeddings)
+                         collection_name=settings.chroma_collection, embeddings=embeddings,
+                         ef_search=settings.chroma_ef_search)
 
 
 def query_ids(store: ListingsStore, vector: list[float], *, k: int, where: dict[str, Any] | None = None) -> list[str]:
