@@ -59,8 +59,8 @@ def _listing(id_: str, lat: float, lon: float, radius: float, services: list[str
 # by its radius the far one is "near" (26 of 200 mi), the near one at its edge (7.5 of 8 mi)
 FAR = _listing("far", 42.3086, -83.4821, 200, ["roof inspection"],  # ~26 mi from Troy
                "We inspect your roof. Roof inspect, roof inspect: we inspect every roof.")  # fmt: skip
-NEAR = _listing("near", 42.6389, -83.2910, 8, ["roof inspection", "gutter check"],  # ~7.5 mi
-                "Roof inspection reports with photos of shingles and flashing; gutters checked too.")  # fmt: skip
+NEAR = _listing("near", 42.6389, -83.2910, 8, ["roof inspection", "chimney inspection"],  # ~7.5 mi
+                "Roof inspection reports with photos of shingles and flashing; chimneys checked too.")  # fmt: skip
 CHIMNEY = _listing("chimney", 42.58, -83.14, 30, ["chimney inspection"],  # ~2 mi, not the service asked
                    "Chimney inspection: we inspect the crown, the flue and the flashing.")  # fmt: skip
 
@@ -83,3 +83,14 @@ def test_the_nearer_of_two_offering_the_named_service_comes_first() -> None:
 def test_nearness_does_not_lift_a_listing_without_the_named_service() -> None:
     ranked = _rank("Who can inspect my roof in Troy?", ["far", "near", "chimney"])
     assert ranked.index("chimney") > ranked.index("far")  # 2 mi away, but it does not inspect roofs
+
+
+def test_a_nearer_listing_must_offer_every_named_service() -> None:
+    # 2 mi away but only chimneys; 7.5 mi away and both the roof and the chimney
+    assert _rank("roof and chimney inspection in Troy", ["chimney", "far", "near"])[0] == "near"
+
+
+def test_no_nearness_in_miles_without_a_category() -> None:
+    # nothing said about what is wanted: the order is the words', vectors' and radius-nearness's, as before
+    ranked = _rank("Can someone help me out in Troy?", ["far", "near", "chimney"])
+    assert ranked.index("near") > ranked.index("far")
