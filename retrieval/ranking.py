@@ -27,6 +27,12 @@ _W_TEXT, _W_FEAT, _W_GEO, _W_QUALITY, _W_CAT = 0.55, 0.2, 0.1, 0.03, 0.05
 # A listing offering a service the query names ("a roof inspection", "the dog ran off": search for missing
 # pets) over one that only shares words or a feature with it
 _W_SERVICE = 0.1
+# Nearness in miles among the listings that offer what was clearly asked: a customer in Troy expects the roof
+# inspector 7 mi away before the one 26 mi away, and `_W_GEO`'s nearness, relative to each listing's radius,
+# counts a wide-radius listing 26 mi away as near. Clearly asked: the query points to a category (to several,
+# only with a named service; then the main one), and the listing offers every named service and every requested
+# feature, so a nearer listing that offers less never overtakes. Chosen on bench/search_nearness.yaml.
+_W_NEAR, _NEAR_MILES = 0.15, 25.0
 
 
 @dataclass(frozen=True)
@@ -108,20 +114,28 @@ def _scores(
     """Final scores of the candidates (and their distances), over arrays: the same float64 operations, in the
     same order, as scoring them one by one, so the same numbers."""
     score = _W_TEXT * rrf / best + _W_QUALITY * index.quality[cand]
+    asked = np.full(len(cand), bool(it.categories))  # offers what was clearly asked (see _W_NEAR)
     if it.features:
         cols = np.array([index.feature_column[f] for f in set(it.features) if f in index.feature_column], dtype=int)
         shared = index.features[np.ix_(cand, cols)].sum(axis=1)
         score += _W_FEAT * shared / len(it.features)
+        asked &= shared == len(cols)
     named = [index.service_column[s] for s in named_services(it.text, it.categories) if s in index.service_column]
     if named:
-        score += _W_SERVICE * index.services[np.ix_(cand, np.array(named, dtype=int))].any(axis=1)
+        offers = index.services[np.ix_(cand, np.array(named, dtype=int))]
+        score += _W_SERVICE * offers.any(axis=1)
+        asked &= offers.all(axis=1)
     if len(it.categories) > 1 and it.category is not None:
-        score += np.where(index.category[cand] == CATEGORIES.index(it.category), _W_CAT, 0.0)
+        main = index.category[cand] == CATEGORIES.index(it.category)
+        score += np.where(main, _W_CAT, 0.0)
+        asked &= main & bool(named)  # several categories and no service named: not clear enough
     if dist is None:
         return score, None
     miles = dist[cand].astype(np.float64)
     near = np.maximum(0.0, 1.0 - miles / np.maximum(index.radius[cand], 1.0))
-    if it.place is not None and it.place.kind == "county":
+    closer = np.maximum(0.0, 1.0 - miles / _NEAR_MILES)
+    if it.place is not None and it.place.kind == "county":  # a county has no centre a customer is at
         near = np.where(index.county[cand] == it.place.county, 1.0, near)
-    score += _W_GEO * near
+        closer = np.where(index.county[cand] == it.place.county, 1.0, closer)
+    score += _W_GEO * near + _W_NEAR * np.where(asked, closer, 0.0)
     return score, miles
