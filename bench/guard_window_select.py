@@ -7,6 +7,7 @@ rest scores the held-out family. The families under target (`guard_select.UNSEEN
 printed. The configurations are `bench/guard_bags.py`'s (`emb` is what shipped before guard4).
 
     .venv/bin/python bench/guard_window_select.py [--configs emb,max,neg,mil,neg-data,mlp:32] [--families a,b]
+        [--pretrained none,logit,hidden] [--sources listing,describe] [--unaddressed]
 """
 
 from __future__ import annotations
@@ -33,10 +34,20 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--configs", default="emb,max,neg,mil")
     ap.add_argument("--families", help="development families to hold out (default: every one)")
+    ap.add_argument("--sources", help="only texts from these sources, e.g. listing,describe (guard5: a data-source "
+                    "specialist fitted and evaluated on data-source families alone)")
+    ap.add_argument("--unaddressed", action="store_true",
+                    help="include guard5's ours_unaddressed families (bench/guard_sources_extra.py UNADDRESSED; tried, "
+                         "not shipped)")
     ap.add_argument("--pretrained", default="",
                     help="comma-separated views of the pre-trained MLP to compare (guard5: none,logit,hidden)")
     args = ap.parse_args()
-    samples = [s for s in load_all() if s.family not in UNSEEN]
+    if args.unaddressed:
+        from bench import guard_sources_extra
+
+        guard_sources_extra.UNADDRESSED = True
+    keep = set(args.sources.split(",")) if args.sources else None
+    samples = [s for s in load_all() if s.family not in UNSEEN and (keep is None or s.source in keep)]
     plain = load_bags(samples)
     raw = rule_scores(samples)
     rules = np.nan_to_num(raw)  # as guard_eval: the thresholds see every text
