@@ -32,7 +32,8 @@ from bench.guard_sources import Sample  # noqa: E402
 from bench.guard_windows import all_windows  # noqa: E402
 from chains.guard.models import GuardConfig  # noqa: E402
 
-__all__ = ["Bags", "fit_coef", "fit_variant", "held_out", "load_bags", "oof", "pool_of"]
+__all__ = ["PRETRAINED_VIEWS", "Bags", "augment", "fit_coef", "fit_variant", "held_out", "load_bags", "oof",
+           "pool_of"]
 
 Scorer = Callable[[np.ndarray], np.ndarray]
 
@@ -177,6 +178,33 @@ def held_out(cfg: str, bags: Bags, samples: list[Sample], rules: np.ndarray, tes
     scorer = fit_variant(cfg, bags, samples, train)
     te = np.flatnonzero(test)
     return detected(rules[te], bags.pooled(scorer, te, pool_of(cfg)), t_low, t_flag)
+
+
+# guard5 (route 3, not shipped): the pre-trained MLP's output appended to each embedding as extra features
+# (bench/guard_pretrained.py): `logit` its logit / LOGIT_SCALE (one column), `hidden` its 128 last hidden
+# units (ReLU) / HIDDEN_SCALE. bench/guard_window_select.py --pretrained compares them.
+PRETRAINED_VIEWS = ("logit", "hidden")
+LOGIT_SCALE = 10.0
+HIDDEN_SCALE = 10.0
+
+
+def pretrained_features(e: np.ndarray, view: str) -> np.ndarray:
+    """The extra columns of view `view` for embeddings `e` (n, 384)."""
+    from bench.guard_pretrained import load_mlp
+
+    mlp = load_mlp()
+    if view == "logit":
+        return (mlp.logits(e) / LOGIT_SCALE)[:, None]
+    return mlp.hidden(e).astype(np.float64) / HIDDEN_SCALE
+
+
+def augment(bags: Bags, view: str | None) -> Bags:
+    """`bags` with the pre-trained view's columns appended to every text and window embedding (None: as is)."""
+    if not view:
+        return bags
+    x = np.hstack([bags.x.astype(np.float64), pretrained_features(bags.x, view)])
+    w = np.hstack([bags.w.astype(np.float64), pretrained_features(bags.w, view)]) if len(bags.w) else bags.w
+    return Bags(x, w, bags.owner, bags.data)
 
 
 def load_bags(samples: list[Sample], *, progress: bool = True) -> Bags:

@@ -130,6 +130,15 @@ def short_lists() -> Iterator[Sample]:
             yield Sample(r["prompt"], 1, "direct", "jbmini", r["category"], "chat", "jailbreak-corpus-mini-py")
 
 
+# guard5: `bench/corpora/indirect_unaddressed.jsonl` (bench/guard_write_unaddressed.py): indirect injections
+# that address nobody and their benign contrasts, families ours_unaddressed and ours_unaddressed_benign (listed
+# last: every other family keeps its texts). Off: with them the nested protocol on the development families
+# scored worse (BENCHMARKS.md, guard5: macro 0.928 -> 0.894 over the same families, and the new family itself
+# 54% caught with 12/128 of its benign contrasts flagged), so the shipped model and every figure are without.
+# `bench/guard_window_select.py --unaddressed` includes them.
+UNADDRESSED = False
+
+
 def _ours(name: str = "indirect_styles.jsonl") -> list[dict[str, Any]]:
     path = CORPORA / name
     return [json.loads(ln) for ln in path.read_text(encoding="utf-8").splitlines() if ln.strip()]
@@ -145,6 +154,10 @@ def extra_attacks() -> Iterator[Sample]:
             yield Sample(r["text"], 1, "direct", "ours_direct_styles", r["style"], "chat", "ours")
     for gen in (rag_redteam, agentprobe, tripwire, dual_llm, hermes, short_lists):
         yield from gen()
+    if UNADDRESSED:
+        for r in _ours("indirect_unaddressed.jsonl"):
+            if r["label"] == 1:
+                yield Sample(r["text"], 1, "indirect", "ours_unaddressed", r["carrier"], "listing", "ours")
 
 
 def extra_benign() -> Iterator[Sample]:
@@ -163,3 +176,7 @@ def extra_benign() -> Iterator[Sample]:
     tasks = _module("agentprobe_injection", "agentprobe.injection.benign_tasks")
     for t in tasks.BENIGN_TASKS:
         yield Sample(t.email_content, 0, "benign", "agentprobe_benign", t.name, "listing", "agentprobe-injection")
+    if UNADDRESSED:
+        for r in _ours("indirect_unaddressed.jsonl"):
+            if r["label"] == 0:
+                yield Sample(r["text"], 0, "benign", "ours_unaddressed_benign", r["carrier"], "listing", "ours")
