@@ -18,6 +18,8 @@ from typing import Any
 
 from chains.assistant.conversation import Request
 from chains.claims import (
+    ALWAYS_NAMES,
+    AREA_NAMES,
     Catalog,
     ClaimRules,
     Facts,
@@ -32,11 +34,6 @@ from chains.guard import check_output
 
 __all__ = ["ALWAYS_NAMES", "AREA_NAMES", "SentenceGate", "Sources", "sources_for"]
 
-# Names an answer may always use: the service area itself, the marketplace, the rules of the air, the calendar.
-AREA_NAMES = ("Detroit", "Detroit Metro", "Metro Detroit", "Michigan", "Southeast Michigan", "SE Michigan")
-ALWAYS_NAMES = (*AREA_NAMES, "SkyMarket", "FAA", "DTW", "LAANC", "Part", "Remote ID", "Detroit Metro Airport",
-                "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday", "January", "February",
-                "March", "April", "May", "June", "July", "August", "September", "October", "November", "December")
 _DECLINE = re.compile(
     r"\b(sorry|unfortunately|unable|can ?not|can'?t|could ?n'?t|not able|do(es)? ?n[o']t (have|offer|provide|know)|"
     r"no (operators?|one|listings?)|not available)\b|^\s*no\b",

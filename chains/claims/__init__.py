@@ -9,10 +9,12 @@ listings it cites. No model call anywhere here.
 """
 
 from chains.claims.check import Finding, check, complete_sentences, split_sentences, strip, trim_words
-from chains.claims.facts import Catalog, Facts, context_facts, listing_facts
+from chains.claims.facts import ALWAYS_NAMES, AREA_NAMES, Catalog, Facts, context_facts, listing_facts
 from chains.claims.rules import ClaimRules, Rule, load_claims
 
 __all__ = [
+    "ALWAYS_NAMES",
+    "AREA_NAMES",
     "Catalog",
     "ClaimRules",
     "Facts",

@@ -15,7 +15,13 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
-__all__ = ["Catalog", "Facts", "context_facts", "listing_facts"]
+__all__ = ["ALWAYS_NAMES", "AREA_NAMES", "Catalog", "Facts", "context_facts", "listing_facts"]
+
+# Names any generated text may use: the service area itself, the marketplace, the rules of the air, the calendar.
+AREA_NAMES = ("Detroit", "Detroit Metro", "Metro Detroit", "Michigan", "Southeast Michigan", "SE Michigan")
+ALWAYS_NAMES = (*AREA_NAMES, "SkyMarket", "FAA", "DTW", "LAANC", "Part", "Remote ID", "Detroit Metro Airport",
+                "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday", "January", "February",
+                "March", "April", "May", "June", "July", "August", "September", "October", "November", "December")
 
 _SPACE = re.compile(r"\s+")
 _SEP = re.compile(r"[\s-]+")

@@ -13,11 +13,12 @@ The claim check against the operator's input is the shared one (chains/claims, r
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from langchain_core.runnables import Runnable
 
-from chains.claims import Catalog
+from chains.claims import AREA_NAMES, Catalog
 from chains.describe.cache import DescribeCache, build_cache
 from chains.describe.chain import DescribeRunnable, error_output
 from chains.describe.schema import DescribeInput, DescribeOutput
@@ -25,12 +26,14 @@ from chains.guard import GuardConfig
 from chains.models import model_chain
 from chains.moderation import Moderator, build_moderator
 from chains.prompting import PromptStore
+from retrieval.places import load_gazetteer
 from settings import Preset, Settings
 
 __all__ = [
     "DescribeInput",
     "DescribeOutput",
     "DescribeRunnable",
+    "area_places",
     "build_describe_chain",
     "error_output",
 ]
@@ -72,8 +75,20 @@ def build_describe_chain(
         max_attempts=settings.describe_max_attempts, min_words=settings.describe_min_words,
         guard_config=GuardConfig.from_settings(settings),
         local_model=next((c.name for c in choices if c.is_local), None), catalog=catalog,
+        places=area_places(settings.places_file),
     )
     return runnable.with_types(input_type=DescribeInput, output_type=DescribeOutput).with_config(run_name="describe")
+
+
+def area_places(places_file: Path) -> tuple[str, ...]:
+    """The names of the service area's places and counties ("Troy", "Oakland", "Oakland County"), as a
+    description may use them (`name_unknown` flags any other proper name the input does not contain).
+
+    Args:
+        places_file: the gazetteer (`settings.places_file`).
+    """
+    g = load_gazetteer(places_file)
+    return (*AREA_NAMES, *(p.name for p in g.places), *g.service_area, *(f"{c} County" for c in g.service_area))
 
 
 class _LiveSetup:

@@ -14,7 +14,7 @@ the checked result as one chunk: no text leaves before its claims are checked.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,7 +26,16 @@ from pydantic import ValidationError
 
 from chains import claims
 from chains.describe.cache import DescribeCache, cache_key
-from chains.describe.schema import DescribeError, DescribeInput, DescribeOutput, Moderation, canonical, facts_of
+from chains.describe.fallback import from_input
+from chains.describe.schema import (
+    DescribeError,
+    DescribeInput,
+    DescribeOutput,
+    Moderation,
+    about,
+    canonical,
+    sources_of,
+)
 from chains.guard import GuardOutput, guard_text, prefetch_learned, worst
 from chains.moderation import LOCAL_UNAVAILABLE, Moderator, Verdict
 from chains.prompting import PromptStore
@@ -90,6 +99,7 @@ class DescribeRunnable(Runnable[DescribeInput, DescribeOutput]):
         max_attempts: int, min_words: int, guard_config: Any = None, local_model: str | None = None,
         catalog: Callable[[], claims.Catalog | None] | None = None,
         setup: Callable[[], tuple[str, dict[str, Any], str]] | None = None,
+        places: Sequence[str] = claims.AREA_NAMES,
     ) -> None:
         self.model = model
         self.prompts = prompts
@@ -105,6 +115,7 @@ class DescribeRunnable(Runnable[DescribeInput, DescribeOutput]):
         self.guard_config = guard_config
         self.local_model = local_model
         self.catalog = catalog  # the services the listings know, for the `known` claim rules (None: skipped)
+        self.places = tuple(places)  # the service area's place names: a description may name any of them
 
     @property
     def prompt_name(self) -> str:
@@ -203,8 +214,12 @@ class DescribeRunnable(Runnable[DescribeInput, DescribeOutput]):
     def _review(self, job: _Job, text: str, attempt: int) -> tuple[str, bool, list[BaseMessage] | None]:
         """Returns the cleaned text, whether it is grounded, and the next messages (None: done)."""
         catalog = self.catalog() if self.catalog is not None else None
-        findings = claims.check(text, facts_of(job.inp), job.rules, feature="describe", catalog=catalog)
+        findings = claims.check(text, sources_of(job.inp, self.places), job.rules, feature="describe",
+                                catalog=catalog)
         clean = claims.strip(text, findings) if findings else text
+        if clean and not about(clean, job.inp):  # speaks of something else: no description at all
+            findings.append(claims.Finding("unrelated", "names none of the listing's city, services or title", clean))
+            clean = ""
         enough = len(clean.split()) >= self.min_words
         if findings and not enough and attempt < self.max_attempts:
             ids = ", ".join(dict.fromkeys(f.rule for f in findings))
@@ -213,10 +228,15 @@ class DescribeRunnable(Runnable[DescribeInput, DescribeOutput]):
             follow_up, _ = job.retry_prompt.render(problems=problems, max_words=job.inp.max_words)
             return clean, False, [*job.messages, AIMessage(text), HumanMessage(follow_up)]
         job.flags.extend(f"removed {f}" for f in dict.fromkeys(f.flag for f in findings))
+        if findings and not enough:  # the last attempt: the operator's facts as sentences, checked the same way
+            built = from_input(job.inp)
+            clean = claims.strip(built, claims.check(built, sources_of(job.inp, self.places), job.rules,
+                                                     feature="describe", catalog=catalog))
+            job.flags.append("replaced: too little of the model's text was backed; built from the input")
         clean, trimmed = claims.trim_words(clean, job.inp.max_words)
         if trimmed:
             job.flags.append(f"trimmed: cut to at most {job.inp.max_words} words")
-        return clean, bool(clean) and (enough or not findings), None
+        return clean, bool(clean), None
 
     def _result(self, job: _Job, text: str, grounded: bool, model: str, verdict: Verdict) -> DescribeOutput:
         if verdict.source == LOCAL_UNAVAILABLE:
@@ -237,7 +257,10 @@ class DescribeRunnable(Runnable[DescribeInput, DescribeOutput]):
 
     @staticmethod
     def _cacheable(out: DescribeOutput) -> bool:
-        return out.grounded and not out.moderation.flagged and bool(out.description)
+        """A grounded model text only: one built from the input is cheap to build again, and the model may do
+        better next time."""
+        return (out.grounded and not out.moderation.flagged and bool(out.description)
+                and not any(f.startswith("replaced:") for f in out.flags))
 
     # --- invoke ---
     def _run(self, raw: Any, run_manager: CallbackManagerForChainRun, config: RunnableConfig) -> DescribeOutput:

@@ -7,15 +7,17 @@ two requests that differ only in spacing, letter case of list items or list orde
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from chains.claims import Facts
+from chains.claims import ALWAYS_NAMES, AREA_NAMES, Facts, context_facts
 from chains.schemas import InputModel
 from retrieval.schema import Category, PriceUnit
 
-__all__ = ["DescribeError", "DescribeInput", "DescribeOutput", "Moderation", "Tone", "canonical", "facts_of"]
+__all__ = ["DescribeError", "DescribeInput", "DescribeOutput", "Moderation", "Tone", "about", "canonical",
+           "facts_of", "sources_of"]
 
 Tone = Literal["professional", "friendly", "premium"]
 _SPACE = re.compile(r"\s+")
@@ -145,3 +147,29 @@ def facts_of(inp: DescribeInput) -> Facts:
         prices=() if inp.price_from_usd is None else (inp.price_from_usd,),
         price_units=(inp.price_unit,) if inp.price_from_usd is not None and inp.price_unit else (),
     )
+
+
+def sources_of(inp: DescribeInput, places: Sequence[str] = AREA_NAMES) -> list[Facts]:
+    """What a description of `inp` is checked against: the operator's facts, and the names any description
+    may use (the marketplace, the FAA, the calendar, and `places`: the service area's place names).
+
+    Args:
+        inp: the operator's input.
+        places: the place names a description may use (the chain passes the gazetteer's).
+    """
+    return [facts_of(inp), context_facts(places=places, names=ALWAYS_NAMES)]
+
+
+_WORD = re.compile(r"[a-z0-9]+")
+_GENERIC = frozenset({"drone", "drones", "service", "services", "aerial", "aerials", "with", "from", "your", "and"})
+
+
+def about(text: str, inp: DescribeInput) -> bool:
+    """Whether a description speaks of this listing at all: it names its city, or a word of its services,
+    category, features or title (by its first five letters: "inspect" is "inspection"). The embedded model
+    sometimes answers with something else entirely ("we can't find the image for this product"), or echoes
+    its instructions; such a text makes no false claim the rules can see, and is still no description."""
+    said = {w[:5] for w in _WORD.findall(text.lower())}
+    own = " ".join([inp.city, inp.title, inp.category.replace("_", " "), *inp.services,
+                    *(f.replace("_", " ") for f in inp.features)]).lower()
+    return any(w[:5] in said for w in _WORD.findall(own) if len(w) >= 4 and w not in _GENERIC)

@@ -11,12 +11,15 @@ import pytest
 from langchain_core.runnables import Runnable
 
 from chains.claims import check, load_claims, split_sentences, strip, trim_words
-from chains.describe.schema import canonical, facts_of
+from chains.describe import area_places
+from chains.describe.fallback import from_input
+from chains.describe.schema import about, canonical, sources_of
 from settings import ROOT, Settings
 from tests.fake_openai import FakeOpenAI, Reply
 
 PRIMARY = "gpt-4o-mini"
 RULES = load_claims(ROOT / "data" / "claims.yaml")
+PLACES = area_places(ROOT / "data" / "places.json")
 
 INVENTED = (
     "Looking for a roof inspection in Troy? Our FAA Part 107 certified, night-certified pilots are fully insured "
@@ -32,7 +35,7 @@ BANNED = ["107", "certified", "licensed", "insured", "thermal", "lidar", "night"
 
 def _check(text: str, **facts: Any) -> set[str]:
     base = {"title": "Aerial work", "category": "aerial_photography", "city": "Novi", "services": ["photos"]}
-    return {f.rule for f in check(text, facts_of(canonical({**base, **facts})), RULES)}
+    return {f.rule for f in check(text, sources_of(canonical({**base, **facts}), PLACES), RULES)}
 
 
 def test_invented_claims_never_reach_the_output(
@@ -68,15 +71,28 @@ def test_too_little_left_regenerates_with_the_problems(
     assert "Part 107" in retry[2]["content"] and "not listed" in retry[3]["content"]
 
 
-def test_still_ungrounded_after_the_last_attempt_is_reported_not_hidden(
+def test_still_ungrounded_after_the_last_attempt_the_input_is_the_description(
     describe_settings: Settings, build_describe: Callable[..., Runnable], fake_openai: FakeOpenAI,
     listing: dict[str, Any],
 ) -> None:
     fake_openai.always(PRIMARY, Reply("We are FAA Part 107 certified and fully insured. We fly at night."))
     out = build_describe(describe_settings).invoke(listing)
-    assert out.description == "" and out.grounded is False
     assert fake_openai.count(PRIMARY) == describe_settings.describe_max_attempts
-    assert any(f.startswith("removed insurance") for f in out.flags)
+    assert any(f.startswith("removed insurance") for f in out.flags)  # reported, not hidden
+    assert any(f.startswith("replaced:") for f in out.flags)
+    assert out.description == strip(from_input(canonical(listing)), [])  # the operator's facts, as sentences
+    assert out.description.startswith(listing["title"]) and listing["city"] in out.description
+    assert check(out.description, sources_of(canonical(listing), PLACES), RULES) == [] and out.grounded is True
+
+
+def test_the_input_built_description_drops_a_note_the_rules_reject() -> None:
+    inp = canonical({"title": "Night Roof Scans", "category": "inspection", "city": "Novi",
+                     "services": ["roof inspection"], "insured": True, "price_from_usd": 99.5, "price_unit": "hour",
+                     "notes": "We fly at night over crowds. Reports in two days."})
+    built = from_input(inp)
+    assert "Insured." in built and "From $99.50 per hour." in built
+    kept = strip(built, check(built, sources_of(inp, PLACES), RULES))
+    assert "crowds" not in kept and "Reports in two days." in kept
 
 
 def test_backed_claims_are_kept(
@@ -129,8 +145,8 @@ def test_sentences_split_without_breaking_abbreviations() -> None:
     text = "We serve St. Clair Shores and Mt. Clemens. Fully insured! Call now?\nBook on SkyMarket"
     assert split_sentences(text) == ["We serve St. Clair Shores and Mt. Clemens.", "Fully insured!", "Call now?",
                                      "Book on SkyMarket"]
-    findings = check(text, facts_of(canonical({"title": "t", "category": "delivery", "city": "Warren",
-                                              "services": ["x"]})), RULES)
+    findings = check(text, sources_of(canonical({"title": "t", "category": "delivery", "city": "Warren",
+                                                "services": ["x"]}), PLACES), RULES)
     assert strip(text, findings) == "We serve St. Clair Shores and Mt. Clemens. Call now? Book on SkyMarket"
 
 
@@ -148,3 +164,27 @@ def test_the_rules_file_is_validated(tmp_path: Path) -> None:
     bad.write_text("rules:\n  - id: x\n    reason: y\n    match: ['(']\n    when: insured\n")
     with pytest.raises(ConfigError, match=r"rule 'x'.*bad regex"):
         load_claims(bad)
+
+
+def test_a_proper_name_must_come_from_the_input_or_the_area() -> None:
+    # The local model once wrote "The SkyMarket Truck is a premier drone service": an invented business.
+    assert "name_unknown" in _check("Book The SkyMarket Truck for your next inspection.")
+    assert "operator_invented" in _check("Ask for Blue Heron Aerials when you call.")
+    assert "name_unknown" in _check("Our lead pilot, Marcus, trained in Ohio.")
+    assert _check("Serving Royal Oak, Oakland County and the rest of Detroit Metro from Novi.") == set()
+    assert _check("We fly the Mavic 3T on Saturday mornings.", notes="We fly a DJI Mavic 3T.") == set()
+
+
+def test_a_text_about_something_else_is_no_description(
+    describe_settings: Settings, build_describe: Callable[..., Runnable], fake_openai: FakeOpenAI,
+    listing: dict[str, Any],
+) -> None:
+    # Both were written by the embedded model for a Troy roof listing: no false claim, and no description.
+    for reply in ("Please note that we can't find the image for this product in our database, as it is a product "
+                  "of an organization not licensed to sell the device.", "Reply with the description only."):
+        assert not about(reply, canonical(listing))
+    assert about("Your roof, inspected from the air.", canonical(listing))  # "inspected" is the service's word
+    fake_openai.always(PRIMARY, Reply("Reply with the description only. Nothing else matters here, friend."))
+    out = build_describe(describe_settings).invoke(listing)
+    assert any(f.startswith("removed unrelated") for f in out.flags)
+    assert out.description.startswith(listing["title"]) and "Reply with" not in out.description

@@ -13,7 +13,8 @@ from typing import Any
 import httpx
 
 from chains.claims import check, load_claims
-from chains.describe.schema import canonical, facts_of
+from chains.describe import area_places
+from chains.describe.schema import canonical, sources_of
 from server import create_app
 from settings import ROOT
 from tests.conftest import LiveServer, make_settings
@@ -42,4 +43,5 @@ def test_local_model_describes_a_shipped_listing(local_llm: str, tmp_path: Path)
     assert out["moderation"]["flagged"] is False
     assert out["grounded"] is bool(out["description"])
     assert len(out["description"].split()) <= 80
-    assert check(out["description"], facts_of(canonical(facts)), load_claims(settings.describe_claims_file)) == []
+    sources = sources_of(canonical(facts), area_places(settings.places_file))
+    assert check(out["description"], sources, load_claims(settings.describe_claims_file)) == []
