@@ -34,6 +34,9 @@ CATEGORIES: tuple[str, ...] = get_args(Category)
 _PERSON = (r"(?:person|child|children|kid|kids|hiker|people|senior|man|woman|boy|girl|son|daughter|dad|mom|grandpa|"
            r"grandma)s?")
 
+# a pet, said as such ("the puppy", "our two cats")
+_PET = r"(?:pets?|dogs?|pup|pupp(?:y|ies)|cats?|kitt(?:y|ies|en|ens))"
+
 CATEGORY_PHRASES: dict[Category, list[tuple[float, list[str]]]] = {
     "delivery": [
         (1.0, ["documents", "paperwork"]),  # papers to carry, or papers about the job ("the paperwork for the city")
@@ -98,7 +101,11 @@ CATEGORY_PHRASES: dict[Category, list[tuple[float, list[str]]]] = {
     ],
     "thermal_imaging": [
         (3.5, [r"moisture (?:survey|scan|map(?:ping)?)s?", "wet insulation"]),
-        (3.5, [r"(?:missing|lost|runaway) (?:pets?|dogs?|cats?)"]),
+        (3.5, [r"(?:missing|lost|runaway) (?:pets?|dogs?|cats?)",
+               # a pet gone, said as what happened: "the dog ran off", "our cat got out last night"
+               rf"{_PET} (?:\w+ ){{0,2}}?(?:ran|run|runs|got|went|slipped|wandered|bolted|escaped|took) "
+               r"(?:off|away|out|loose)",
+               rf"(?:cant|cannot|can not|couldnt) find (?:my|our|the|his|her|their) {_PET}"]),
         (3.0, [r"thermal", r"infra-?red", "heat loss", r"thermograph(?:y|er)", r"hot ?spots?", "flir",
                r"heat (?:vision|cameras?|cams?|sensing|seeking)",
                r"solar farms?"]),
@@ -133,6 +140,8 @@ CATEGORY_PHRASES: dict[Category, list[tuple[float, list[str]]]] = {
         (3.0, [r"crops?", r"spray(?:ing|s|ed|er)?", r"dust(?:ing|er)", r"farms?", r"farm(?:ing|er|ers)",
                r"agricultur\w*", "ndvi", r"orchards?", r"vineyards?"]),
         (2.0, [r"cows?", r"pastures?", r"herds?", "horses", "sheep", "goats"]),
+        # a map of how the plants are doing, not of the land: "health maps of the corn", "a plant health scan"
+        (3.5, [r"(?:(?:crop|plant|field|vegetation) )?(?:health|vigou?r) (?:maps?|mapping|scans?|surveys?|imagery)"]),
         # how the crop is doing: "which rows are growing well", "the vines look stressed"
         (2.0, [r"yields?", r"(?:plant|crop|vine|tree) (?:health|stress)", r"growing (?:well|poorly|good|bad)",
                r"stressed (?:plants|crops|vines|trees|rows)"]),
@@ -160,7 +169,11 @@ CATEGORY_PHRASES: dict[Category, list[tuple[float, list[str]]]] = {
         (3.5, [r"(?:accident|crash) (?:scene|reconstruction)s?",
                # a wreck to be mapped is a reconstruction: "the collision needs to be mapped for court"
                r"(?:accidents?|crash(?:es)?|collisions?|wrecks?) (?:\w+ ){0,6}?(?:map|mapping|mapped|reconstruct\w*)",
-               r"(?:map|mapping|mapped|reconstruct\w*) (?:\w+ ){0,3}?(?:accidents?|crash(?:es)?|collisions?|wrecks?)"]),
+               r"(?:map|mapping|mapped|reconstruct\w*) (?:\w+ ){0,3}?(?:accidents?|crash(?:es)?|collisions?|wrecks?)",
+               # a wreck to be recorded: "the crash site documented from above", "photograph the collision scene"
+               r"(?:accidents?|crash(?:es)?|collisions?|wrecks?) (?:\w+ ){0,8}?(?:document\w*|scenes?|sites?)",
+               r"(?:document\w*|photograph\w*|record\w*) (?:\w+ ){0,3}?"
+               r"(?:accidents?|crash(?:es)?|collisions?|wrecks?)"]),
         (3.5, ["search and rescue", "sar", rf"missing {_PERSON}",
                rf"{_PERSON} (?:is |went |has gone |has been )?missing", "first responders?", "police",
                # someone who walked away: "my dad wandered off", "grandma has dementia and got out"
@@ -168,7 +181,8 @@ CATEGORY_PHRASES: dict[Category, list[tuple[float, list[str]]]] = {
                r"search(?:ing)? (?:party|for (?:him|her|them|my|our))", r"help search(?:ing)?",
                "fire department", "fire scene", "emergency response",
                r"fire (?:dept|marshal|chief|investigat(?:ion|ors?))", r"capsized", "overboard", r"drown(?:ing|ed)?"]),
-        (2.0, ["rescue", r"missing", "security", "overwatch", r"accidents?", r"collisions?", r"flood(?:s|ed|ing)?",
+        (2.0, ["rescue", r"missing", "security", "overwatch", r"accidents?", r"collisions?", r"crash(?:es)?(?! course)",
+               r"wrecks?", r"pile-?ups?", r"flood(?:s|ed|ing)?",
                "hazmat", "crowd",
                r"(?:need|start|begin|organi[sz]e|help with) (?:a |the )?search(?:es|ing)?"]),
         (3.0, [r"(?:chemical|gas|oil|fuel|toxic) (?:spill|leak|release)s?",

@@ -36,7 +36,10 @@ FEATURES: dict[str, Feature] = {
                           # "once it gets dark", "after the sun goes down", "in the dark"
                           r"(?:gets|getting|get|is|its|goes) dark", "in the dark", "after the sun (?:goes|is) down")),
     "thermal_camera": Feature(
-        (r"thermal", r"infra-?red", "heat loss", "flir", "heat signature",
+        (r"thermal", r"infra-?red", "heat loss", "flir", r"heat signatures?",
+         # what only a heat picture shows: "see body heat", "pick up his heat", "find her by her heat"
+         r"body heat",
+         r"(?:see|detect|spot|pick up|find|locate|track)\w* (?:\w+ ){0,4}?heat\b(?! (?:loss|leaks?|escap\w*))",
          r"heat (?:vision|cameras?|cams?|sensing|seeking)", r"ir (?:cameras?|imaging|scans?|sensors?)"),
         implied_by=("thermal_imaging", "thermal training"),
     ),

@@ -412,6 +412,8 @@ def test_customers_words_for_what_they_need(parser: QueryParser, query: str, cat
         ("a look through the ductwork at the plant", "indoor_flight"),
         ("send it as soon as possible", "same_day"),
         ("someone we can call any time of the night", "emergency_callout"),
+        ("a camera that picks up a person's body heat in the brush", "thermal_camera"),
+        ("so the pilot can spot the deer by their heat", "thermal_camera"),
     ],
 )
 def test_equipment_and_timing_in_customers_words(parser: QueryParser, query: str, feature: str) -> None:
@@ -683,3 +685,27 @@ def test_a_skill_taught_is_training(parser: QueryParser) -> None:
 )
 def test_buried_lines_and_progress_on_a_build(parser: QueryParser, query: str, category: str) -> None:
     assert parser.parse(query).category == category
+
+
+@pytest.mark.parametrize(
+    ("query", "category", "service"),
+    [
+        # a pet gone, said as what happened
+        ("the puppy slipped out of the yard in Wixom yesterday", "thermal_imaging", "search for missing pets"),
+        ("we cannot find our cat since the storm", "thermal_imaging", "search for missing pets"),
+        # a wreck to be recorded for a claim or a court
+        ("our insurer wants the collision at the quarry photographed", "public_safety", "accident reconstruction"),
+        ("two trucks in a pileup on the county road, the site needs documenting", "public_safety",
+         "accident reconstruction"),
+        # a map of how the plants are doing, whatever is mapped
+        ("plant health scans of the blueberry rows", "agriculture", "ndvi crop health maps"),
+        ("vigor maps for our wheat ground", "agriculture", "ndvi crop health maps"),
+    ],
+)
+def test_situations_name_their_service(parser: QueryParser, query: str, category: str, service: str) -> None:
+    it = parser.parse(query)
+    assert it.category == category and service in named_services(it.text, it.categories)
+
+
+def test_a_crash_course_is_a_class_not_a_wreck(parser: QueryParser) -> None:
+    assert parser.parse("a crash course on flying before my part 107").category == "training"
