@@ -46,7 +46,10 @@ _SMALL_TALK_WORDS = """
 _SMALL_TALK = frozenset(_SMALL_TALK_WORDS.split())
 _ORDER: tuple[tuple[Order, re.Pattern[str]], ...] = (
     ("price", re.compile(r"\b(cheap(er|est)|less expensive|lower[- ]priced?|lowest price|least expensive|"
-                         r"most affordable|more affordable|budget)\b")),
+                         r"most affordable|more affordable)\b"
+                         # "on a budget" asks for the cheap ones; "budget is about $200" only sets a cap
+                         r"|\bbudget\b(?!'?s?\W+(?:is|of|was|would be|will be|around|about|roughly|under|up to|max|"
+                         r"tops|\$|\d))")),
     ("rating", re.compile(r"\b(best|highest|top)[- ]rated\b|\bbest reviews?\b|\bhighest rating\b")),
     ("distance", re.compile(r"\b(closest|nearest|nearer|closer)\b")),
 )

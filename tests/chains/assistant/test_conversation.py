@@ -336,3 +336,14 @@ def test_a_service_word_said_as_when_where_or_as_papers_keeps_the_service(later:
 def test_a_filler_word_that_names_a_service_with_the_others_is_searched() -> None:
     it = _it("grandma with alzheimers walked away from home in Holly, please help searching", "hurry").interpreted
     assert it is not None and {"searching", "rescue"} <= set(it.text.split())
+
+
+@pytest.mark.parametrize(("turn", "order", "cap"), [
+    ("drone photos of our storefront in Novi, our budget's around 150", "relevance", 150),
+    ("a survey of the back forty in Milan, budget of $900", "relevance", 900),
+    ("a videographer in Troy, we're on a tight budget", "price", None),
+    ("what are the budget options for a roof inspection in Warren?", "price", None),
+])
+def test_a_budget_with_a_number_is_a_cap_not_cheapest_first(turn: str, order: str, cap: float | None) -> None:
+    r = _it(turn)
+    assert r.interpreted is not None and r.order == order and r.interpreted.max_price == cap
