@@ -52,10 +52,13 @@ CATEGORY_PHRASES: dict[Category, list[tuple[float, list[str]]]] = {
         (2.0, [r"(?:food|meal|takeout) (?:drop|run)s?", "to my boat", "island"]),
         # what is carried, and how: "auto parts dropped at the shop", "paperwork signed and returned"
         (2.0, [r"(?:auto|car|truck|spare|replacement|machine) parts",
-               r"dropped (?:at|to|by)", r"flown (?:to|out|over)"]),
+               r"dropped (?:at|to|by)", r"flown (?:to|out|over)",
+               # something flown somewhere: "fly a part over to our other plant" (not "fly the drone over to")
+               r"fl(?:y|ies|ying) (?:a|an|the|some|this|that|these|those|my|our) (?!drones?\b|uavs?\b)(?:\w+ ){0,2}?"
+               r"(?:over|out|across) to"]),
     ],
     "aerial_photography": [
-        (3.0, [r"aerial (?:photo(?:s|graphy|graph|graphs)?|pictures?|shots?|stills?|images?)",
+        (3.0, [r"aerial (?:photo(?:s|graphy|graph|graphs)?|pictures?|shots?|stills?|images?|imagery)",
                r"promo(?:tional)? (?:photos?|pictures?|shots?|stills?|images?)"]),
         (2.5, [r"drone (?:photo(?:s|graphy)?|pictures?|shots?)", r"photographers?", "panoramas?", "portraits?",
                "aerials"]),
@@ -63,11 +66,15 @@ CATEGORY_PHRASES: dict[Category, list[tuple[float, list[str]]]] = {
         (1.0, [r"photos?", r"pictures?", r"pics?", "pix", r"photograph(?:y|ed|ing)?", "golf course", "landscape",
                r"shots?",
                "from (?:the air|above)"]),
-        (2.5, [r"overhead (?:photos?|pictures?|pics?|shots?|images?)", r"birds?[- ]?eye(?: view)?",
+        (2.5, [r"overhead (?:photos?|pictures?|pics?|shots?|images?|imagery)", r"birds?[- ]?eye(?: view)?",
                r"from (?:way )?up (?:high|above|top)", "from the sky"]),
     ],
     "videography": [
-        (3.0, [r"weddings?", r"videograph(?:er|ers|y)", "cinematic", "music video", r"film(?:ing|s|ed|maker)?"]),
+        (3.0, [r"weddings?", r"videograph(?:er|ers|y)", "cinematic", "music video", r"film(?:ing|s|ed|maker)?",
+               # the wedding said as what happens: "we're getting married at a barn", "our daughter's elopement"
+               r"(?:getting|get|got|be|being) married", r"elop(?:e|ing|ement)"]),
+        # an event covered from the air: "drone coverage of the parade"
+        (2.5, [r"(?:drone|aerial|video|air) coverage"]),
         (2.0, [r"videos?", r"vids?", r"footage", "commercial shoot", "promo", "highlight reel", "b-roll", "fpv"]),
         # games and races are filmed: "our 5k race", "the lacrosse tournament"
         (2.0, [r"tournaments?", r"races?", r"regattas?", "football", "soccer", "baseball", "lacrosse", "hockey",
@@ -135,6 +142,9 @@ CATEGORY_PHRASES: dict[Category, list[tuple[float, list[str]]]] = {
                r"my land", "parcel map", r"(?:other|land|vacant|wooded|farm|acre) parcels?", r"parcels? of land",
                r"lidar", r"slopes?", r"elevations?", r"property (?:lines?|corners?|pins?)", r"fence ?lines?"]),
         (1.0, [r"land", "drainage"]),
+        # where water goes: "water keeps pooling in the backyard", "standing water by the driveway"
+        (2.0, [r"(?:water|rain(?:water)?) (?:\w+ )?(?:pool(?:s|ing)?|puddl(?:es|ing)|stands|sits|collects)",
+               r"standing water", r"runoff", r"(?:yard|lot|driveway|basement) (?:keeps )?flood(?:s|ing)?"]),
     ],
     "agriculture": [
         (3.0, [r"crops?", r"spray(?:ing|s|ed|er)?", r"dust(?:ing|er)", r"farms?", r"farm(?:ing|er|ers)",
@@ -195,7 +205,9 @@ CATEGORY_PHRASES: dict[Category, list[tuple[float, list[str]]]] = {
                r"thermal (?:camera )?(?:training|courses?|class(?:es)?|certification|lessons?)",
                # a skill taught: "teach our firefighters thermal", "train the crew on mapping"
                r"(?:teach|train)\w* (?:\w+ ){0,3}?(?:on |in |to use )?"
-               r"(?:thermal|infrared|mapping|fpv|photogrammetry)"]),
+               r"(?:thermal|infrared|mapping|fpv|photogrammetry)",
+               # the flying itself taught, whatever it is for: "teach me to fly for real estate shoots"
+               r"(?:teach|train|show)\w* (?:me|us|him|her|them|(?:my|our) \w+) (?:how )?to (?:fly|pilot|operate)"]),
         (3.0, [r"train(?:ing|er|ed|ers)?", r"lessons?", "learn to fly", r"courses?", r"class(?:es)?", "flight school",
                r"part 107 (?:test|exam|prep|course|certification|license|licence|certificate)",
                r"(?:get|earn|pass|study for|prepare for|prep for) (?:my |the |your |a )?part 107",

@@ -62,7 +62,8 @@ SERVICE_HINTS: dict[str, tuple[str, ...]] = {
                                   r"fence ?(?:lines?|disputes?)",
                                   r"encroach\w*", r"where (?:my|our|the) (?:property|lot|land) (?:ends|stops)"),
     "drainage analysis": (r"(?:water|rain|runoff) (?:\w+ )?flows?", r"runoff", r"wetlands?",
-                          r"(?:water|rain) (?:pools?|pooling|puddles?|stands?|sits?)", r"standing water",
+                          r"(?:water|rain) (?:\w+ )?(?:pools?|pooling|puddles?|puddling|stands?|sits?|collects?)",
+                          r"standing water",
                           r"(?:yard|lot|field) floods?"),
     "time-lapse": (r"timelapse",),
     "progress monitoring": (r"progress",
@@ -82,6 +83,8 @@ SERVICE_HINTS: dict[str, tuple[str, ...]] = {
     "crop spraying": (rf"{_CROP} (?:\w+ ){{0,2}}?spray\w*", rf"spray\w* (?:\w+ ){{0,2}}?{_CROP}"),
     "orchard and vineyard spraying": (rf"{_FRUIT} (?:\w+ ){{0,2}}?spray\w*", rf"spray\w* (?:\w+ ){{0,2}}?{_FRUIT}"),
     "drainage tile mapping": (r"tiles?(?: lines?| drains?| runs?)?", r"(?:field|farm) drains?"),
+    "crop scouting": (r"bugs", r"pests?", r"insects?", r"beetles?", r"worms", r"weeds?", r"blight", r"fungus",
+                      r"(?:walk|check|look over|go over) (?:the |my |our )?(?:fields?|rows|crops?)", r"scout\w*"),
     "cover crop seeding": (r"(?:spread|broadcast|sow|drop|fly)\w* (?:\w+ )?seeds?", r"seeds? (?:spread|broadcast|sown)",
                            r"re-?seed\w*", r"seeding"),
     # training

@@ -709,3 +709,27 @@ def test_situations_name_their_service(parser: QueryParser, query: str, category
 
 def test_a_crash_course_is_a_class_not_a_wreck(parser: QueryParser) -> None:
     assert parser.parse("a crash course on flying before my part 107").category == "training"
+
+
+@pytest.mark.parametrize(
+    ("query", "category"),
+    [
+        ("my sister is getting married on a farm in Milford next June", "videography"),
+        ("we want aerial coverage of the homecoming parade", "videography"),
+        ("the insurer asked for overhead imagery after the fire", "aerial_photography"),
+        ("rainwater always collects along the side of our garage", "mapping_surveying"),
+        ("could somebody fly a gasket out to our crew at the quarry", "delivery"),
+        ("please show my daughter how to fly, she wants to shoot real estate later", "training"),
+    ],
+)
+def test_needs_said_without_the_service_word(parser: QueryParser, query: str, category: str) -> None:
+    assert parser.parse(query).category == category
+
+
+def test_flying_the_drone_over_somewhere_is_no_delivery(parser: QueryParser) -> None:
+    assert parser.parse("you can fly the drone over to the north field and map it").category == "mapping_surveying"
+
+
+def test_pests_in_a_crop_ask_for_scouting(parser: QueryParser) -> None:
+    it = parser.parse("something is eating the soybeans, beetles maybe, can a drone check the rows")
+    assert it.category == "agriculture" and "crop scouting" in named_services(it.text, it.categories)
