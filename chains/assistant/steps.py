@@ -49,8 +49,8 @@ log = logging.getLogger("skymarket.assistant")
 
 View = Literal["object", "text"]
 _MIN_LEAK_WORDS = 12  # a run of this many words shared with the system prompt is a leak
-# listings considered when the customer asks for an order (cheapest, best rated, nearest) or for equipment or
-# availability (those that have all of it come first)
+# listings considered for the few cited: those offering the service named and the features asked for come first,
+# in the order asked for (cheapest, best rated, nearest)
 _POOL = 10
 _OFFERED = 50  # listings counted when the customer names a place and nothing else
 _PROMPT_FIELDS = ("title", "operator", "city", "county", "price_from_usd", "price_unit", "rating", "review_count",
@@ -200,8 +200,7 @@ class Steps:
         it = request.interpreted
         if it is None or it.outside_place is not None:
             return None
-        plain = request.order == "relevance" and not it.features
-        limit = _OFFERED if request.broad else self.k if plain else _POOL
+        limit = _OFFERED if request.broad else max(self.k, _POOL)
         return it.text, {"interpreted": it, "limit": limit}
 
     def found(self, request: Request, docs: Sequence[Document] | None, question: str = "") -> Found:

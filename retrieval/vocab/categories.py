@@ -184,6 +184,8 @@ CATEGORY_PHRASES: dict[Category, list[tuple[float, list[str]]]] = {
                r"(?:accidents?|crash(?:es)?|collisions?|wrecks?) (?:\w+ ){0,8}?(?:document\w*|scenes?|sites?)",
                r"(?:document\w*|photograph\w*|record\w*) (?:\w+ ){0,3}?"
                r"(?:accidents?|crash(?:es)?|collisions?|wrecks?)"]),
+        # the service's own name outweighs what is watched over: "event security for the football game"
+        (3.5, [r"(?:event|crowd) (?:security|safety|control|monitoring|management)", "security (?:overwatch|detail)"]),
         (3.5, ["search and rescue", "sar", rf"missing {_PERSON}",
                rf"{_PERSON} (?:is |went |has gone |has been )?missing", "first responders?", "police",
                # someone who walked away: "my dad wandered off", "grandma has dementia and got out"

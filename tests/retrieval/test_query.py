@@ -720,6 +720,8 @@ def test_a_crash_course_is_a_class_not_a_wreck(parser: QueryParser) -> None:
         ("rainwater always collects along the side of our garage", "mapping_surveying"),
         ("could somebody fly a gasket out to our crew at the quarry", "delivery"),
         ("please show my daughter how to fly, she wants to shoot real estate later", "training"),
+        ("crowd control for the hockey tournament in Fraser", "public_safety"),
+        ("event security at the soccer final", "public_safety"),
     ],
 )
 def test_needs_said_without_the_service_word(parser: QueryParser, query: str, category: str) -> None:
