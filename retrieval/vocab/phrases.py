@@ -74,7 +74,9 @@ FILTER_PHRASES: tuple[FilterPhrase, ...] = (
         r"(?:and|&|plus) (?:liability )?insurance(?! (?:claim|adjuster|company|agent|guy))|"
         # "do they carry insurance?" (but "help with an insurance claim" asks for no insured operator)
         r"(?:have|has|carry|carries|with|got|any|proof of) (?:general |liability )?insurance"
-        r"(?! (?:claim|adjuster|company|agent|guy)))\b",
+        r"(?! (?:claim|adjuster|company|agent|guy))|"
+        # "insurance is a must", "insurance required"
+        r"insurance (?:is )?(?:a must|required|mandatory|needed|necessary|non-?negotiable))\b",
         True,
     ),
 )

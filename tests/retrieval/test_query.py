@@ -735,3 +735,23 @@ def test_flying_the_drone_over_somewhere_is_no_delivery(parser: QueryParser) -> 
 def test_pests_in_a_crop_ask_for_scouting(parser: QueryParser) -> None:
     it = parser.parse("something is eating the soybeans, beetles maybe, can a drone check the rows")
     assert it.category == "agriculture" and "crop scouting" in named_services(it.text, it.categories)
+
+
+@pytest.mark.parametrize(
+    ("query", "feature"),
+    [
+        ("the lot is all woods, it has to map the ground through the tree cover", "lidar"),
+        ("is there a sprayer drone for hire out here", "spray_system"),
+        ("can somebody get there in the next few hours", "same_day"),
+        ("we want high resolution for the promo video", "4k_video"),
+        ("the ceremony needs to go out live for relatives overseas", "live_stream"),
+        ("grandma wants to watch it live on our facebook page", "live_stream"),
+    ],
+)
+def test_more_features_in_customers_words(parser: QueryParser, query: str, feature: str) -> None:
+    assert feature in parser.parse(query).features
+
+
+def test_insurance_said_as_a_must(parser: QueryParser) -> None:
+    assert parser.parse("insurance is mandatory for our school district").insured is True
+    assert parser.parse("need pics of the hail damage for my insurance claim").insured is None
