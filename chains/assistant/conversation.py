@@ -32,7 +32,14 @@ from typing import Literal
 from retrieval.llm_hints import Hints, merge_hints
 from retrieval.query import Interpreted, QueryParser, normalize, spell_out
 from retrieval.text import STOPWORDS, stem, tokenize
-from retrieval.vocab import CATEGORY_PATTERNS, FEATURE_PATTERNS, FIRM, SCENERY_WHERE_PATTERN, named_services
+from retrieval.vocab import (
+    CATEGORY_PATTERNS,
+    FEATURE_PATTERNS,
+    FIRM,
+    NEGATION_PATTERN,
+    SCENERY_WHERE_PATTERN,
+    named_services,
+)
 
 __all__ = ["Order", "Request", "condense", "is_small_talk", "llm_query", "with_hints"]
 
@@ -84,6 +91,12 @@ _RECAP = re.compile(
 _UNCAP = re.compile(
     r"\b(?:budget|price|cost|money)s? (?:doesnt|does not|dont|isnt|is not|wont be) (?:matter|an issue|a concern|"
     r"a problem)|\bno budget\b|\bprice is no object|\b(?:any|whatever) (?:price|budget)\b"
+)
+# A feature taken back after it ("night flying isn't needed after all", "the thermal part doesn't matter"); one
+# taken back before it ("forget the night thing", "don't need 4k") is the parser's own turned-down phrase
+_UNNEEDED = re.compile(
+    r"\W*(?:[a-z]+\W+){0,3}?(?:isnt|is not|arent|are not|not|doesnt|does not|dont|wont be|no longer)\s+(?:really\s+|"
+    r"actually\s+|even\s+)?(?:needed|necessary|required|important|a must|a requirement|matter|an issue|need(?:ed)?)\b"
 )
 # Someone else's place, where the job happens ("my buddy has a farm there", "my in-laws' barn"): it names no
 # service (the customer's own "we have a roof leak" may)
@@ -254,6 +267,18 @@ def _in_passing(low: str, it: Interpreted, merged: Interpreted, parser: QueryPar
     return False
 
 
+def _taken_back(low: str) -> set[str]:
+    """The features a normalised turn (`low`) names only to take back, every time: turned down before ("forget
+    the night thing", as the parser reads it) or after ("the night part isn't needed")."""
+    out = set()
+    for name, p in FEATURE_PATTERNS.items():
+        said = list(p.finditer(low))
+        if said and all(NEGATION_PATTERN.search(low, max(0, m.start() - 32), m.start()) is not None
+                        or _UNNEEDED.match(low, m.end()) is not None for m in said):
+            out.add(name)
+    return out
+
+
 def condense(turns: list[str], parser: QueryParser) -> Request:
     """Merges the customer's turns (oldest first) into one search request.
 
@@ -312,7 +337,8 @@ def condense(turns: list[str], parser: QueryParser) -> Request:
             merged.max_price = None
         if it.radius_miles is not None:
             merged.radius_miles = it.radius_miles
-        merged.features = list(dict.fromkeys([*merged.features, *it.features]))
+        dropped = _taken_back(low)
+        merged.features = [f for f in dict.fromkeys([*merged.features, *it.features]) if f not in dropped]
         merged.insured = True if it.insured else merged.insured
         words += [w for w in _content(it) if w not in words]
         order = (None if uncap else _order(raw)) or order

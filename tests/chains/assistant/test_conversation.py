@@ -347,3 +347,19 @@ def test_a_filler_word_that_names_a_service_with_the_others_is_searched() -> Non
 def test_a_budget_with_a_number_is_a_cap_not_cheapest_first(turn: str, order: str, cap: float | None) -> None:
     r = _it(turn)
     assert r.interpreted is not None and r.order == order and r.interpreted.max_price == cap
+
+
+@pytest.mark.parametrize("later", [
+    "never mind the live stream, we'll just watch the video after",
+    "the live stream isn't needed after all",
+    "streaming it live doesn't matter, honestly",
+])
+def test_a_feature_taken_back_no_longer_holds(later: str) -> None:
+    it = _it("film our lacrosse game in Novi and stream it live, on a saturday", later).interpreted
+    assert it is not None and it.category == "videography"
+    assert "live_stream" not in it.features and "weekend_availability" in it.features
+
+
+def test_a_feature_said_again_without_taking_it_back_still_holds() -> None:
+    it = _it("chimney inspection in Milan, needs to be on a weekend", "weekend is important to us").interpreted
+    assert it is not None and it.features == ["weekend_availability"]
