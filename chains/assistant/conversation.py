@@ -11,8 +11,11 @@ newest turn winning field by field:
 - category: the newest turn that names one. A different category is a new topic: price cap, features,
   insurance and the words searched from before it are dropped; the place and radius stay;
 - price cap, radius: the newest turn that states one (since the topic started);
-- features, insurance, words: gathered since the topic started;
-- order: "cheaper/cheapest" sorts by price, "best rated" by rating, "closest" by distance (newest wins);
+- features, insurance, words: gathered since the topic started; a feature taken back ("forget the night
+  thing", "4k isn't needed after all") is dropped;
+- photos <-> video said alone ("what about video instead?") swaps the medium: the subject's words stay;
+- order: "cheaper/cheapest" sorts by price, "best rated"/"better reviews" by rating, "closest" by distance
+  (newest wins); a comparative ("anyone with better reviews?") asks for other listings (`wants_others`);
 - a question about what was shown ("do they use RTK?") refines the request: its category words are ignored;
 - a word that refers back to something named earlier as part of another service ("golf course" then "the
   course is in Metamora"), or that says where ("a barn on our farm near Dexter"), names no new category.
@@ -41,7 +44,7 @@ from retrieval.vocab import (
     named_services,
 )
 
-__all__ = ["Order", "Request", "condense", "is_small_talk", "llm_query", "with_hints"]
+__all__ = ["Order", "Request", "condense", "is_small_talk", "llm_query", "wants_others", "with_hints"]
 
 Order = Literal["relevance", "price", "rating", "distance"]
 
@@ -57,9 +60,17 @@ _ORDER: tuple[tuple[Order, re.Pattern[str]], ...] = (
                          # "on a budget" asks for the cheap ones; "budget is about $200" only sets a cap
                          r"|\bbudget\b(?!'?s?\W+(?:is|of|was|would be|will be|around|about|roughly|under|up to|max|"
                          r"tops|\$|\d))")),
-    ("rating", re.compile(r"\b(best|highest|top)[- ]rated\b|\bbest reviews?\b|\bhighest rating\b")),
+    ("rating", re.compile(r"\b(best|highest|top)[- ]rated\b|\bbest reviews?\b|\bhighest rating\b"
+                          # "any with better reviews?", "someone more experienced", "higher rated ones"
+                          r"|\b(?:better|higher|highly|well)[- ](?:rated|ratings?|reviews?|reviewed)\b"
+                          r"|\bmore (?:reviews|experience|experienced|established)\b")),
     ("distance", re.compile(r"\b(closest|nearest|nearer|closer)\b")),
 )
+# Asking for other listings than those shown, better by some measure ("any cheaper?", "someone with better
+# reviews?", "closer ones?"): a comparative, not "which of them is cheapest?"
+_COMPARATIVE = re.compile(
+    r"\b(?:cheaper|less expensive|lower[- ]priced?|more affordable|closer|nearer|more experience[d]?|"
+    r"(?:better|higher|highly)[- ](?:rated|ratings?|reviews?|reviewed)|more (?:reviews|established))\b")
 # A question about what was already shown ("do they use RTK?", "are any of them insured?") refines the request:
 # a category word in it ("survey-grade") does not start a new topic.
 _ABOUT_SHOWN = re.compile(
@@ -183,6 +194,12 @@ def is_small_talk(text: str) -> bool:
     return any(w in _SMALL_TALK for w in words) and all(w in _SMALL_TALK or w in STOPWORDS for w in words)
 
 
+def wants_others(text: str) -> bool:
+    """Whether a turn asks for other listings, better by some measure than those shown ("anything cheaper?",
+    "do you have someone with better reviews?"), rather than which of the shown is best by it."""
+    return _COMPARATIVE.search(text.lower().replace("’", "'")) is not None
+
+
 def _order(text: str) -> Order | None:
     low = text.lower()
     return next((name for name, pattern in _ORDER if pattern.search(low)), None)
@@ -252,6 +269,16 @@ def _medium(low: str, category: str, current: str) -> bool:
     return all(_inside(m, media) for m in _said(low, category))
 
 
+def _other_medium(low: str, category: str | None, current: str | None) -> bool:
+    """Whether a normalised turn (`low`) swaps the medium of the service asked for, naming nothing but the new
+    medium (photos <-> video: "what about video instead?"); its subject still holds."""
+    if category is None or current is None or category == current or {category, current} - _MEDIA:
+        return False
+    media = [m.span() for m in _MEDIUM.finditer(low)]
+    said = _said(low, category)
+    return bool(said) and all(_inside(m, media) for m in said)
+
+
 def _in_passing(low: str, it: Interpreted, merged: Interpreted, parser: QueryParser) -> bool:
     """Whether the outside place of this turn (normalised: `low`) is said as where someone comes from or lives,
     not where the job is (`_PASSING`; a plain "from" too when a place of ours is already known)."""
@@ -316,6 +343,10 @@ def condense(turns: list[str], parser: QueryParser) -> Request:
         earlier.append((low, list(it.categories)))
         if gear_only and it.category is not None and it.category not in merged.categories and not switch:
             pass  # "night ops and thermal" then "a missing teenager": the service at last, the equipment still holds
+        elif _other_medium(low, it.category, merged.category):
+            # "photos of the regatta" then "video instead": the same subject in another medium, at another price
+            words, order, merged.max_price = [w for w in words if not _MEDIUM.fullmatch(w)], "relevance", None
+            it.categories = [c for c in it.categories if c != merged.category]  # the medium left behind
         elif it.category is not None and merged.category is not None and it.category not in merged.categories:
             words, order = [], "relevance"  # a new topic: what was asked for the old one no longer holds
             merged.max_price, merged.features, merged.insured = None, [], None

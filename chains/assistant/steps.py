@@ -24,7 +24,7 @@ from langchain_core.runnables.utils import AddableDict
 from chains import claims
 from chains.assistant import answer
 from chains.assistant.aspects import asked
-from chains.assistant.conversation import Request, condense, llm_query, with_hints
+from chains.assistant.conversation import Request, condense, llm_query, wants_others, with_hints
 from chains.assistant.grounding import SentenceGate, Sources, sources_for
 from chains.assistant.listings import ListingScreen
 from chains.assistant.schema import AssistantOutput
@@ -153,10 +153,11 @@ class Steps:
         that asks for nothing new ("what would that cost?", "how far are they?") searches as the turns before
         it did: the same listings, and the answer says what was asked about them (aspects.py). One that adds
         something ("are they insured?", "any that work weekends?") is a refinement like any other turn. Once
-        answered, such a question stays out of the request: "which has the best reviews?" orders nothing later."""
+        answered, such a question stays out of the request: "which has the best reviews?" orders nothing later.
+        One that asks for others better by a measure ("anyone with better reviews?") orders a new search."""
         turns = read.turns
         kept = [t for i, t in enumerate(turns)
-                if i == 0 or not (asked(t)[0] and _adds_nothing(self.engine.parser.parse(t)))]
+                if i == 0 or wants_others(t) or not (asked(t)[0] and _adds_nothing(self.engine.parser.parse(t)))]
         return condense(kept, self.engine.parser)
 
     def _wants_hints(self, request: Request) -> bool:

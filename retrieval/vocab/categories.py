@@ -76,8 +76,10 @@ CATEGORY_PHRASES: dict[Category, list[tuple[float, list[str]]]] = {
         # an event covered from the air: "drone coverage of the parade"
         (2.5, [r"(?:drone|aerial|video|air) coverage"]),
         (2.0, [r"videos?", r"vids?", r"footage", "commercial shoot", "promo", "highlight reel", "b-roll", "fpv"]),
-        # games and races are filmed: "our 5k race", "the lacrosse tournament"
-        (2.0, [r"tournaments?", r"races?", r"regattas?", "football", "soccer", "baseball", "lacrosse", "hockey",
+        # games and races are filmed: "our 5k race", "the lacrosse tournament" (one phrase: the sport and its
+        # tournament say one thing, and "photos of the soccer tournament" still asks for photos)
+        (2.0, [r"(?:(?:football|soccer|baseball|lacrosse|hockey) )?(?:tournaments?|races?|regattas?)",
+               "football", "soccer", "baseball", "lacrosse", "hockey",
                r"(?:fun|color|charity|\d+k) runs?", r"marathons?", r"triathlons?"]),
     ],
     "real_estate": [

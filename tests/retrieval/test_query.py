@@ -722,6 +722,8 @@ def test_a_crash_course_is_a_class_not_a_wreck(parser: QueryParser) -> None:
         ("please show my daughter how to fly, she wants to shoot real estate later", "training"),
         ("crowd control for the hockey tournament in Fraser", "public_safety"),
         ("event security at the soccer final", "public_safety"),
+        ("drone pictures of the hockey tournament for the team's site", "aerial_photography"),
+        ("the regatta this summer, filmed from the air", "videography"),
     ],
 )
 def test_needs_said_without_the_service_word(parser: QueryParser, query: str, category: str) -> None:

@@ -160,6 +160,15 @@ def test_a_single_request_cites_those_offering_the_named_service_first(build: Bu
     assert any("fpv lessons" not in x.services for x in alone)
 
 
+def test_asking_for_better_reviewed_ones_searches_again_by_rating(build: Build) -> None:
+    first = _ask(build, "chimney inspection in Farmington")
+    better = _ask(build, "chimney inspection in Farmington", "anyone with better reviews than those?")
+    ratings = [x.rating for x in better.listings]
+    assert better.listings and ratings == sorted(ratings, reverse=True)
+    assert sum(ratings) / len(ratings) > sum(x.rating for x in first.listings) / len(first.listings)
+    assert {x.id for x in better.listings} != {x.id for x in first.listings}
+
+
 def test_the_service_asked_for_comes_before_the_equipment(build: Build) -> None:
     out = _ask(build, "my grandpa with alzheimers walked off from the farmhouse near Romeo",
                "they would have to fly after dark and find him by his heat")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from chains.assistant.conversation import condense, is_small_talk
+from chains.assistant.conversation import condense, is_small_talk, wants_others
 from retrieval.places import load_gazetteer
 from retrieval.query import QueryParser
 from tests.conftest import make_settings
@@ -363,3 +363,24 @@ def test_a_feature_taken_back_no_longer_holds(later: str) -> None:
 def test_a_feature_said_again_without_taking_it_back_still_holds() -> None:
     it = _it("chimney inspection in Milan, needs to be on a weekend", "weekend is important to us").interpreted
     assert it is not None and it.features == ["weekend_availability"]
+
+
+def test_photos_then_video_instead_keeps_the_subject() -> None:
+    it = _it("aerial pictures of the sailing regatta off Marine City", "hmm, video instead?").interpreted
+    assert it is not None and it.category == "videography" and it.categories == ["videography"]
+    assert "regatta" in it.text.split() and it.place and it.place.name == "Marine City"
+
+
+@pytest.mark.parametrize(("turn", "others"), [
+    ("anyone with better reviews than those?", True),
+    ("do you have somebody more experienced", True),
+    ("any of them cheaper?", True),
+    ("which of them has the best reviews?", False),
+    ("which one is cheapest?", False),
+])
+def test_a_comparative_asks_for_other_listings(turn: str, others: bool) -> None:
+    assert wants_others(turn) is others
+
+
+def test_better_reviews_orders_by_rating() -> None:
+    assert _it("fpv lessons in Troy", "anyone with better reviews than those?").order == "rating"
