@@ -41,6 +41,7 @@ from retrieval.vocab import (
     FIRM,
     NEGATION_PATTERN,
     SCENERY_WHERE_PATTERN,
+    SERVICE_HINT_PATTERNS,
     named_services,
 )
 
@@ -294,6 +295,18 @@ def _in_passing(low: str, it: Interpreted, merged: Interpreted, parser: QueryPar
     return False
 
 
+def _hinted(low: str, category: str) -> list[str]:
+    """The words of the services of `category` that a normalised turn (`low`) that names no category of its own
+    describes by their situation (retrieval/vocab/services.py): "can they also do video?" asked of real estate
+    photos is a property video tour."""
+    out: list[str] = []
+    for service, (cat, pattern) in SERVICE_HINT_PATTERNS.items():
+        if cat == category and any(NEGATION_PATTERN.search(low, max(0, m.start() - 32), m.start()) is None
+                                   for m in pattern.finditer(low)):
+            out += [w for w in tokenize(service) if w not in STOPWORDS]
+    return out
+
+
 def _taken_back(low: str) -> set[str]:
     """The features a normalised turn (`low`) names only to take back, every time: turned down before ("forget
     the night thing", as the parser reads it) or after ("the night part isn't needed")."""
@@ -372,6 +385,8 @@ def condense(turns: list[str], parser: QueryParser) -> Request:
         merged.features = [f for f in dict.fromkeys([*merged.features, *it.features]) if f not in dropped]
         merged.insured = True if it.insured else merged.insured
         words += [w for w in _content(it) if w not in words]
+        if it.category is None and merged.category is not None:  # "can they also do video?" (a listing's tour)
+            words += [w for w in _hinted(low, merged.category) if w not in words]
         order = (None if uncap else _order(raw)) or order
     wanted = (merged.category, merged.place, merged.outside_place, merged.max_price, merged.insured)
     if all(v is None for v in wanted) and not set(merged.features) - _WHEN:  # "flying today?" asks for nothing

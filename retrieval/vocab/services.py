@@ -123,4 +123,6 @@ SERVICE_HINTS: dict[str, tuple[str, ...]] = {
     "360 panoramas": (r"360",),
     # real estate
     "twilight shots": (r"dusk", r"sunset (?:shots?|photos?|pictures?)", r"lights on"),
+    # a listing's video is its tour: "can they also do video?", "a walkthrough for the listing"
+    "property video tour": (r"videos?", r"footage", r"walk-?throughs?", r"(?:virtual|video|3d) tours?"),
 }  # fmt: skip

@@ -8,6 +8,7 @@ import pytest
 from chains.assistant.conversation import condense, is_small_talk, wants_others
 from retrieval.places import load_gazetteer
 from retrieval.query import QueryParser
+from retrieval.vocab import named_services
 from tests.conftest import make_settings
 
 PARSER = QueryParser(load_gazetteer(make_settings().places_file))
@@ -384,3 +385,11 @@ def test_a_comparative_asks_for_other_listings(turn: str, others: bool) -> None:
 
 def test_better_reviews_orders_by_rating() -> None:
     assert _it("fpv lessons in Troy", "anyone with better reviews than those?").order == "rating"
+
+
+def test_a_refinement_that_describes_a_service_of_the_current_category_names_it() -> None:
+    it = _it("drone pics for our condo listing in Canton", "could they shoot some video as well?").interpreted
+    assert it is not None and it.category == "real_estate"
+    assert "property video tour" in named_services(it.text, it.categories)
+    kept = _it("drone pics for our condo listing in Canton", "no video though, on a weekend").interpreted
+    assert kept is not None and "property video tour" not in named_services(kept.text, kept.categories)
