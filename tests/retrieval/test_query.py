@@ -757,3 +757,13 @@ def test_more_features_in_customers_words(parser: QueryParser, query: str, featu
 def test_insurance_said_as_a_must(parser: QueryParser) -> None:
     assert parser.parse("insurance is mandatory for our school district").insured is True
     assert parser.parse("need pics of the hail damage for my insurance claim").insured is None
+
+
+@pytest.mark.parametrize(("query", "place"), [
+    ("gutter check, gp woods", "Grosse Pointe Woods"),
+    ("chimney sweep inspection for a colonial in w bloomfield", "West Bloomfield"),
+    ("facade work somewhere in the grosse pointes", "Grosse Pointe"),
+])
+def test_places_as_locals_shorten_them(parser: QueryParser, query: str, place: str) -> None:
+    it = parser.parse(query)
+    assert it.place is not None and it.place.name == place and not it.fuzzy_place
