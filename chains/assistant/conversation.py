@@ -300,17 +300,26 @@ def _hinted(low: str, category: str) -> list[str]:
     describes by their situation (retrieval/vocab/services.py): "can they also do video?" asked of real estate
     photos is a property video tour."""
     out: list[str] = []
-    for service, (cat, pattern) in SERVICE_HINT_PATTERNS.items():
-        if cat == category and any(NEGATION_PATTERN.search(low, max(0, m.start() - 32), m.start()) is None
-                                   for m in pattern.finditer(low)):
+    for service, pattern in _HINTS.get(category, ()):
+        if any(NEGATION_PATTERN.search(low, max(0, m.start() - 32), m.start()) is None for m in pattern.finditer(low)):
             out += [w for w in tokenize(service) if w not in STOPWORDS]
     return out
+
+
+_HINTS: dict[str, list[tuple[str, re.Pattern[str]]]] = {}  # category -> its services' situation phrases
+for _service, (_category, _pattern) in SERVICE_HINT_PATTERNS.items():
+    _HINTS.setdefault(_category, []).append((_service, _pattern))
+# the words without which no feature is taken back (a quick test before the feature phrases are searched)
+_TAKE_BACK = re.compile(r"\b(?:not?|never|forget|skip|scratch|ditch|cancel|instead|rather|dont|do not|isnt|arent|"
+                        r"doesnt|wont|no longer|nevermind)\b")
 
 
 def _taken_back(low: str) -> set[str]:
     """The features a normalised turn (`low`) names only to take back, every time: turned down before ("forget
     the night thing", as the parser reads it) or after ("the night part isn't needed")."""
-    out = set()
+    out: set[str] = set()
+    if _TAKE_BACK.search(low) is None:
+        return out
     for name, p in FEATURE_PATTERNS.items():
         said = list(p.finditer(low))
         if said and all(NEGATION_PATTERN.search(low, max(0, m.start() - 32), m.start()) is not None
