@@ -11,8 +11,11 @@ newest turn winning field by field:
 - category: the newest turn that names one. A different category is a new topic: price cap, features,
   insurance and the words searched from before it are dropped; the place and radius stay;
 - price cap, radius: the newest turn that states one (since the topic started);
-- features, insurance, words: gathered since the topic started;
-- order: "cheaper/cheapest" sorts by price, "best rated" by rating, "closest" by distance (newest wins);
+- features, insurance, words: gathered since the topic started; a feature taken back ("forget the night
+  thing", "4k isn't needed after all") is dropped;
+- photos <-> video said alone ("what about video instead?") swaps the medium: the subject's words stay;
+- order: "cheaper/cheapest" sorts by price, "best rated"/"better reviews" by rating, "closest" by distance
+  (newest wins); a comparative ("anyone with better reviews?") asks for other listings (`wants_others`);
 - a question about what was shown ("do they use RTK?") refines the request: its category words are ignored;
 - a word that refers back to something named earlier as part of another service ("golf course" then "the
   course is in Metamora"), or that says where ("a barn on our farm near Dexter"), names no new category.
@@ -32,9 +35,17 @@ from typing import Literal
 from retrieval.llm_hints import Hints, merge_hints
 from retrieval.query import Interpreted, QueryParser, normalize, spell_out
 from retrieval.text import STOPWORDS, stem, tokenize
-from retrieval.vocab import CATEGORY_PATTERNS, FEATURE_PATTERNS, FIRM, SCENERY_WHERE_PATTERN, named_services
+from retrieval.vocab import (
+    CATEGORY_PATTERNS,
+    FEATURE_PATTERNS,
+    FIRM,
+    NEGATION_PATTERN,
+    SCENERY_WHERE_PATTERN,
+    SERVICE_HINT_PATTERNS,
+    named_services,
+)
 
-__all__ = ["Order", "Request", "condense", "is_small_talk", "llm_query", "with_hints"]
+__all__ = ["Order", "Request", "condense", "is_small_talk", "llm_query", "wants_others", "with_hints"]
 
 Order = Literal["relevance", "price", "rating", "distance"]
 
@@ -46,10 +57,21 @@ _SMALL_TALK_WORDS = """
 _SMALL_TALK = frozenset(_SMALL_TALK_WORDS.split())
 _ORDER: tuple[tuple[Order, re.Pattern[str]], ...] = (
     ("price", re.compile(r"\b(cheap(er|est)|less expensive|lower[- ]priced?|lowest price|least expensive|"
-                         r"most affordable|more affordable|budget)\b")),
-    ("rating", re.compile(r"\b(best|highest|top)[- ]rated\b|\bbest reviews?\b|\bhighest rating\b")),
+                         r"most affordable|more affordable)\b"
+                         # "on a budget" asks for the cheap ones; "budget is about $200" only sets a cap
+                         r"|\bbudget\b(?!'?s?\W+(?:is|of|was|would be|will be|around|about|roughly|under|up to|max|"
+                         r"tops|\$|\d))")),
+    ("rating", re.compile(r"\b(best|highest|top)[- ]rated\b|\bbest reviews?\b|\bhighest rating\b"
+                          # "any with better reviews?", "someone more experienced", "higher rated ones"
+                          r"|\b(?:better|higher|highly|well)[- ](?:rated|ratings?|reviews?|reviewed)\b"
+                          r"|\bmore (?:reviews|experience|experienced|established)\b")),
     ("distance", re.compile(r"\b(closest|nearest|nearer|closer)\b")),
 )
+# Asking for other listings than those shown, better by some measure ("any cheaper?", "someone with better
+# reviews?", "closer ones?"): a comparative, not "which of them is cheapest?"
+_COMPARATIVE = re.compile(
+    r"\b(?:cheaper|less expensive|lower[- ]priced?|more affordable|closer|nearer|more experience[d]?|"
+    r"(?:better|higher|highly)[- ](?:rated|ratings?|reviews?|reviewed)|more (?:reviews|established))\b")
 # A question about what was already shown ("do they use RTK?", "are any of them insured?") refines the request:
 # a category word in it ("survey-grade") does not start a new topic.
 _ABOUT_SHOWN = re.compile(
@@ -81,6 +103,12 @@ _RECAP = re.compile(
 _UNCAP = re.compile(
     r"\b(?:budget|price|cost|money)s? (?:doesnt|does not|dont|isnt|is not|wont be) (?:matter|an issue|a concern|"
     r"a problem)|\bno budget\b|\bprice is no object|\b(?:any|whatever) (?:price|budget)\b"
+)
+# A feature taken back after it ("night flying isn't needed after all", "the thermal part doesn't matter"); one
+# taken back before it ("forget the night thing", "don't need 4k") is the parser's own turned-down phrase
+_UNNEEDED = re.compile(
+    r"\W*(?:[a-z]+\W+){0,3}?(?:isnt|is not|arent|are not|not|doesnt|does not|dont|wont be|no longer)\s+(?:really\s+|"
+    r"actually\s+|even\s+)?(?:needed|necessary|required|important|a must|a requirement|matter|an issue|need(?:ed)?)\b"
 )
 # Someone else's place, where the job happens ("my buddy has a farm there", "my in-laws' barn"): it names no
 # service (the customer's own "we have a roof leak" may)
@@ -167,6 +195,12 @@ def is_small_talk(text: str) -> bool:
     return any(w in _SMALL_TALK for w in words) and all(w in _SMALL_TALK or w in STOPWORDS for w in words)
 
 
+def wants_others(text: str) -> bool:
+    """Whether a turn asks for other listings, better by some measure than those shown ("anything cheaper?",
+    "do you have someone with better reviews?"), rather than which of the shown is best by it."""
+    return _COMPARATIVE.search(text.lower().replace("’", "'")) is not None
+
+
 def _order(text: str) -> Order | None:
     low = text.lower()
     return next((name for name, pattern in _ORDER if pattern.search(low)), None)
@@ -236,6 +270,16 @@ def _medium(low: str, category: str, current: str) -> bool:
     return all(_inside(m, media) for m in _said(low, category))
 
 
+def _other_medium(low: str, category: str | None, current: str | None) -> bool:
+    """Whether a normalised turn (`low`) swaps the medium of the service asked for, naming nothing but the new
+    medium (photos <-> video: "what about video instead?"); its subject still holds."""
+    if category is None or current is None or category == current or {category, current} - _MEDIA:
+        return False
+    media = [m.span() for m in _MEDIUM.finditer(low)]
+    said = _said(low, category)
+    return bool(said) and all(_inside(m, media) for m in said)
+
+
 def _in_passing(low: str, it: Interpreted, merged: Interpreted, parser: QueryParser) -> bool:
     """Whether the outside place of this turn (normalised: `low`) is said as where someone comes from or lives,
     not where the job is (`_PASSING`; a plain "from" too when a place of ours is already known)."""
@@ -249,6 +293,39 @@ def _in_passing(low: str, it: Interpreted, merged: Interpreted, parser: QueryPar
             plain = merged.place is not None and _FROM.search(before) is not None
             return plain or _PASSING.search(before) is not None
     return False
+
+
+def _hinted(low: str, category: str) -> list[str]:
+    """The words of the services of `category` that a normalised turn (`low`) that names no category of its own
+    describes by their situation (retrieval/vocab/services.py): "can they also do video?" asked of real estate
+    photos is a property video tour."""
+    out: list[str] = []
+    for service, pattern in _HINTS.get(category, ()):
+        if any(NEGATION_PATTERN.search(low, max(0, m.start() - 32), m.start()) is None for m in pattern.finditer(low)):
+            out += [w for w in tokenize(service) if w not in STOPWORDS]
+    return out
+
+
+_HINTS: dict[str, list[tuple[str, re.Pattern[str]]]] = {}  # category -> its services' situation phrases
+for _service, (_category, _pattern) in SERVICE_HINT_PATTERNS.items():
+    _HINTS.setdefault(_category, []).append((_service, _pattern))
+# the words without which no feature is taken back (a quick test before the feature phrases are searched)
+_TAKE_BACK = re.compile(r"\b(?:not?|never|forget|skip|scratch|ditch|cancel|instead|rather|dont|do not|isnt|arent|"
+                        r"doesnt|wont|no longer|nevermind)\b")
+
+
+def _taken_back(low: str) -> set[str]:
+    """The features a normalised turn (`low`) names only to take back, every time: turned down before ("forget
+    the night thing", as the parser reads it) or after ("the night part isn't needed")."""
+    out: set[str] = set()
+    if _TAKE_BACK.search(low) is None:
+        return out
+    for name, p in FEATURE_PATTERNS.items():
+        said = list(p.finditer(low))
+        if said and all(NEGATION_PATTERN.search(low, max(0, m.start() - 32), m.start()) is not None
+                        or _UNNEEDED.match(low, m.end()) is not None for m in said):
+            out.add(name)
+    return out
 
 
 def condense(turns: list[str], parser: QueryParser) -> Request:
@@ -288,6 +365,10 @@ def condense(turns: list[str], parser: QueryParser) -> Request:
         earlier.append((low, list(it.categories)))
         if gear_only and it.category is not None and it.category not in merged.categories and not switch:
             pass  # "night ops and thermal" then "a missing teenager": the service at last, the equipment still holds
+        elif _other_medium(low, it.category, merged.category):
+            # "photos of the regatta" then "video instead": the same subject in another medium, at another price
+            words, order, merged.max_price = [w for w in words if not _MEDIUM.fullmatch(w)], "relevance", None
+            it.categories = [c for c in it.categories if c != merged.category]  # the medium left behind
         elif it.category is not None and merged.category is not None and it.category not in merged.categories:
             words, order = [], "relevance"  # a new topic: what was asked for the old one no longer holds
             merged.max_price, merged.features, merged.insured = None, [], None
@@ -309,9 +390,12 @@ def condense(turns: list[str], parser: QueryParser) -> Request:
             merged.max_price = None
         if it.radius_miles is not None:
             merged.radius_miles = it.radius_miles
-        merged.features = list(dict.fromkeys([*merged.features, *it.features]))
+        dropped = _taken_back(low)
+        merged.features = [f for f in dict.fromkeys([*merged.features, *it.features]) if f not in dropped]
         merged.insured = True if it.insured else merged.insured
         words += [w for w in _content(it) if w not in words]
+        if it.category is None and merged.category is not None:  # "can they also do video?" (a listing's tour)
+            words += [w for w in _hinted(low, merged.category) if w not in words]
         order = (None if uncap else _order(raw)) or order
     wanted = (merged.category, merged.place, merged.outside_place, merged.max_price, merged.insured)
     if all(v is None for v in wanted) and not set(merged.features) - _WHEN:  # "flying today?" asks for nothing

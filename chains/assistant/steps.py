@@ -24,7 +24,7 @@ from langchain_core.runnables.utils import AddableDict
 from chains import claims
 from chains.assistant import answer
 from chains.assistant.aspects import asked
-from chains.assistant.conversation import Request, condense, llm_query, with_hints
+from chains.assistant.conversation import Request, condense, llm_query, wants_others, with_hints
 from chains.assistant.grounding import SentenceGate, Sources, sources_for
 from chains.assistant.listings import ListingScreen
 from chains.assistant.schema import AssistantOutput
@@ -40,6 +40,7 @@ from retrieval.llm_hints import Hints, ask_llm
 from retrieval.places import haversine_miles
 from retrieval.ranking import NO_MATCH
 from retrieval.retriever import ListingRetriever
+from retrieval.vocab import named_services
 from settings import Preset
 
 __all__ = ["Found", "Read", "Steps", "Turn", "View", "removed", "text_of", "was_cut"]
@@ -48,7 +49,9 @@ log = logging.getLogger("skymarket.assistant")
 
 View = Literal["object", "text"]
 _MIN_LEAK_WORDS = 12  # a run of this many words shared with the system prompt is a leak
-_POOL = 10  # listings considered when the customer asks for an order (cheapest, best rated, nearest)
+# listings considered for the few cited: those offering the service named and the features asked for come first,
+# in the order asked for (cheapest, best rated, nearest)
+_POOL = 10
 _OFFERED = 50  # listings counted when the customer names a place and nothing else
 _PROMPT_FIELDS = ("title", "operator", "city", "county", "price_from_usd", "price_unit", "rating", "review_count",
                   "services", "certifications", "insured", "features", "description")
@@ -150,10 +153,11 @@ class Steps:
         that asks for nothing new ("what would that cost?", "how far are they?") searches as the turns before
         it did: the same listings, and the answer says what was asked about them (aspects.py). One that adds
         something ("are they insured?", "any that work weekends?") is a refinement like any other turn. Once
-        answered, such a question stays out of the request: "which has the best reviews?" orders nothing later."""
+        answered, such a question stays out of the request: "which has the best reviews?" orders nothing later.
+        One that asks for others better by a measure ("anyone with better reviews?") orders a new search."""
         turns = read.turns
         kept = [t for i, t in enumerate(turns)
-                if i == 0 or not (asked(t)[0] and _adds_nothing(self.engine.parser.parse(t)))]
+                if i == 0 or wants_others(t) or not (asked(t)[0] and _adds_nothing(self.engine.parser.parse(t)))]
         return condense(kept, self.engine.parser)
 
     def _wants_hints(self, request: Request) -> bool:
@@ -197,7 +201,7 @@ class Steps:
         it = request.interpreted
         if it is None or it.outside_place is not None:
             return None
-        limit = _OFFERED if request.broad else self.k if request.order == "relevance" else _POOL
+        limit = _OFFERED if request.broad else max(self.k, _POOL)
         return it.text, {"interpreted": it, "limit": limit}
 
     def found(self, request: Request, docs: Sequence[Document] | None, question: str = "") -> Found:
@@ -217,7 +221,8 @@ class Steps:
             summary = answer.offered_text(it.place.name, listings)
             return Found(request, [], True, None, final=summary)
         listings, flags = self.screen.keep(listings)
-        listings = _ordered(listings, request.order)[: self.k]
+        listings = _ordered(listings, request.order, it.features,
+                            named_services(it.text, it.categories))[: self.k]
         in_area = True if it.place is not None else None
         if not listings:
             return Found(request, [], in_area, NO_MATCH, final=answer.none_found_text(request), flags=flags)
@@ -351,14 +356,25 @@ def removed(gate: SentenceGate) -> list[str]:
     return [f"removed {flag}" for flag in dict.fromkeys(f.flag for f in gate.findings)]
 
 
-def _ordered(listings: list[SearchResult], order: str) -> list[SearchResult]:
+def _ordered(listings: list[SearchResult], order: str, features: Sequence[str] = (),
+             services: Sequence[str] = ()) -> list[SearchResult]:
+    """The listings in the order asked for; first those that offer a service named (`services`), then among
+    them those that lack fewer of the features asked for ("they need to fly at night", "4k and same day"). The
+    search only weighs these, with the words: a listing without them answers less of what was asked (the
+    service first: a night flyer that does no search and rescue is no answer to a missing person)."""
+    wanted, named = set(features), set(services)
+
+    def lacks(x: SearchResult) -> tuple[bool, int]:
+        return bool(named) and not named & set(x.services), len(wanted - set(x.features))
+
     if order == "price":
-        return sorted(listings, key=lambda x: x.price_from_usd)
+        return sorted(listings, key=lambda x: (lacks(x), x.price_from_usd))
     if order == "rating":
-        return sorted(listings, key=lambda x: (-x.rating, -x.review_count))
+        return sorted(listings, key=lambda x: (lacks(x), -x.rating, -x.review_count))
     if order == "distance":
-        return sorted(listings, key=lambda x: x.distance_miles if x.distance_miles is not None else float("inf"))
-    return listings
+        return sorted(listings, key=lambda x: (lacks(x), x.distance_miles if x.distance_miles is not None
+                                               else float("inf")))
+    return sorted(listings, key=lacks)
 
 
 def _speaker(m: Any) -> str:

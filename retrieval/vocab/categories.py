@@ -34,6 +34,9 @@ CATEGORIES: tuple[str, ...] = get_args(Category)
 _PERSON = (r"(?:person|child|children|kid|kids|hiker|people|senior|man|woman|boy|girl|son|daughter|dad|mom|grandpa|"
            r"grandma)s?")
 
+# a pet, said as such ("the puppy", "our two cats")
+_PET = r"(?:pets?|dogs?|pup|pupp(?:y|ies)|cats?|kitt(?:y|ies|en|ens))"
+
 CATEGORY_PHRASES: dict[Category, list[tuple[float, list[str]]]] = {
     "delivery": [
         (1.0, ["documents", "paperwork"]),  # papers to carry, or papers about the job ("the paperwork for the city")
@@ -49,10 +52,13 @@ CATEGORY_PHRASES: dict[Category, list[tuple[float, list[str]]]] = {
         (2.0, [r"(?:food|meal|takeout) (?:drop|run)s?", "to my boat", "island"]),
         # what is carried, and how: "auto parts dropped at the shop", "paperwork signed and returned"
         (2.0, [r"(?:auto|car|truck|spare|replacement|machine) parts",
-               r"dropped (?:at|to|by)", r"flown (?:to|out|over)"]),
+               r"dropped (?:at|to|by)", r"flown (?:to|out|over)",
+               # something flown somewhere: "fly a part over to our other plant" (not "fly the drone over to")
+               r"fl(?:y|ies|ying) (?:a|an|the|some|this|that|these|those|my|our) (?!drones?\b|uavs?\b)(?:\w+ ){0,2}?"
+               r"(?:over|out|across) to"]),
     ],
     "aerial_photography": [
-        (3.0, [r"aerial (?:photo(?:s|graphy|graph|graphs)?|pictures?|shots?|stills?|images?)",
+        (3.0, [r"aerial (?:photo(?:s|graphy|graph|graphs)?|pictures?|shots?|stills?|images?|imagery)",
                r"promo(?:tional)? (?:photos?|pictures?|shots?|stills?|images?)"]),
         (2.5, [r"drone (?:photo(?:s|graphy)?|pictures?|shots?)", r"photographers?", "panoramas?", "portraits?",
                "aerials"]),
@@ -60,14 +66,20 @@ CATEGORY_PHRASES: dict[Category, list[tuple[float, list[str]]]] = {
         (1.0, [r"photos?", r"pictures?", r"pics?", "pix", r"photograph(?:y|ed|ing)?", "golf course", "landscape",
                r"shots?",
                "from (?:the air|above)"]),
-        (2.5, [r"overhead (?:photos?|pictures?|pics?|shots?|images?)", r"birds?[- ]?eye(?: view)?",
+        (2.5, [r"overhead (?:photos?|pictures?|pics?|shots?|images?|imagery)", r"birds?[- ]?eye(?: view)?",
                r"from (?:way )?up (?:high|above|top)", "from the sky"]),
     ],
     "videography": [
-        (3.0, [r"weddings?", r"videograph(?:er|ers|y)", "cinematic", "music video", r"film(?:ing|s|ed|maker)?"]),
+        (3.0, [r"weddings?", r"videograph(?:er|ers|y)", "cinematic", "music video", r"film(?:ing|s|ed|maker)?",
+               # the wedding said as what happens: "we're getting married at a barn", "our daughter's elopement"
+               r"(?:getting|get|got|be|being) married", r"elop(?:e|ing|ement)"]),
+        # an event covered from the air: "drone coverage of the parade"
+        (2.5, [r"(?:drone|aerial|video|air) coverage"]),
         (2.0, [r"videos?", r"vids?", r"footage", "commercial shoot", "promo", "highlight reel", "b-roll", "fpv"]),
-        # games and races are filmed: "our 5k race", "the lacrosse tournament"
-        (2.0, [r"tournaments?", r"races?", r"regattas?", "football", "soccer", "baseball", "lacrosse", "hockey",
+        # games and races are filmed: "our 5k race", "the lacrosse tournament" (one phrase: the sport and its
+        # tournament say one thing, and "photos of the soccer tournament" still asks for photos)
+        (2.0, [r"(?:(?:football|soccer|baseball|lacrosse|hockey) )?(?:tournaments?|races?|regattas?)",
+               "football", "soccer", "baseball", "lacrosse", "hockey",
                r"(?:fun|color|charity|\d+k) runs?", r"marathons?", r"triathlons?"]),
     ],
     "real_estate": [
@@ -98,7 +110,11 @@ CATEGORY_PHRASES: dict[Category, list[tuple[float, list[str]]]] = {
     ],
     "thermal_imaging": [
         (3.5, [r"moisture (?:survey|scan|map(?:ping)?)s?", "wet insulation"]),
-        (3.5, [r"(?:missing|lost|runaway) (?:pets?|dogs?|cats?)"]),
+        (3.5, [r"(?:missing|lost|runaway) (?:pets?|dogs?|cats?)",
+               # a pet gone, said as what happened: "the dog ran off", "our cat got out last night"
+               rf"{_PET} (?:\w+ ){{0,2}}?(?:ran|run|runs|got|went|slipped|wandered|bolted|escaped|took) "
+               r"(?:off|away|out|loose)",
+               rf"(?:cant|cannot|can not|couldnt) find (?:my|our|the|his|her|their) {_PET}"]),
         (3.0, [r"thermal", r"infra-?red", "heat loss", r"thermograph(?:y|er)", r"hot ?spots?", "flir",
                r"heat (?:vision|cameras?|cams?|sensing|seeking)",
                r"solar farms?"]),
@@ -128,11 +144,16 @@ CATEGORY_PHRASES: dict[Category, list[tuple[float, list[str]]]] = {
                r"my land", "parcel map", r"(?:other|land|vacant|wooded|farm|acre) parcels?", r"parcels? of land",
                r"lidar", r"slopes?", r"elevations?", r"property (?:lines?|corners?|pins?)", r"fence ?lines?"]),
         (1.0, [r"land", "drainage"]),
+        # where water goes: "water keeps pooling in the backyard", "standing water by the driveway"
+        (2.0, [r"(?:water|rain(?:water)?) (?:\w+ )?(?:pool(?:s|ing)?|puddl(?:es|ing)|stands|sits|collects)",
+               r"standing water", r"runoff", r"(?:yard|lot|driveway|basement) (?:keeps )?flood(?:s|ing)?"]),
     ],
     "agriculture": [
         (3.0, [r"crops?", r"spray(?:ing|s|ed|er)?", r"dust(?:ing|er)", r"farms?", r"farm(?:ing|er|ers)",
                r"agricultur\w*", "ndvi", r"orchards?", r"vineyards?"]),
         (2.0, [r"cows?", r"pastures?", r"herds?", "horses", "sheep", "goats"]),
+        # a map of how the plants are doing, not of the land: "health maps of the corn", "a plant health scan"
+        (3.5, [r"(?:(?:crop|plant|field|vegetation) )?(?:health|vigou?r) (?:maps?|mapping|scans?|surveys?|imagery)"]),
         # how the crop is doing: "which rows are growing well", "the vines look stressed"
         (2.0, [r"yields?", r"(?:plant|crop|vine|tree) (?:health|stress)", r"growing (?:well|poorly|good|bad)",
                r"stressed (?:plants|crops|vines|trees|rows)"]),
@@ -160,7 +181,13 @@ CATEGORY_PHRASES: dict[Category, list[tuple[float, list[str]]]] = {
         (3.5, [r"(?:accident|crash) (?:scene|reconstruction)s?",
                # a wreck to be mapped is a reconstruction: "the collision needs to be mapped for court"
                r"(?:accidents?|crash(?:es)?|collisions?|wrecks?) (?:\w+ ){0,6}?(?:map|mapping|mapped|reconstruct\w*)",
-               r"(?:map|mapping|mapped|reconstruct\w*) (?:\w+ ){0,3}?(?:accidents?|crash(?:es)?|collisions?|wrecks?)"]),
+               r"(?:map|mapping|mapped|reconstruct\w*) (?:\w+ ){0,3}?(?:accidents?|crash(?:es)?|collisions?|wrecks?)",
+               # a wreck to be recorded: "the crash site documented from above", "photograph the collision scene"
+               r"(?:accidents?|crash(?:es)?|collisions?|wrecks?) (?:\w+ ){0,8}?(?:document\w*|scenes?|sites?)",
+               r"(?:document\w*|photograph\w*|record\w*) (?:\w+ ){0,3}?"
+               r"(?:accidents?|crash(?:es)?|collisions?|wrecks?)"]),
+        # the service's own name outweighs what is watched over: "event security for the football game"
+        (3.5, [r"(?:event|crowd) (?:security|safety|control|monitoring|management)", "security (?:overwatch|detail)"]),
         (3.5, ["search and rescue", "sar", rf"missing {_PERSON}",
                rf"{_PERSON} (?:is |went |has gone |has been )?missing", "first responders?", "police",
                # someone who walked away: "my dad wandered off", "grandma has dementia and got out"
@@ -168,7 +195,8 @@ CATEGORY_PHRASES: dict[Category, list[tuple[float, list[str]]]] = {
                r"search(?:ing)? (?:party|for (?:him|her|them|my|our))", r"help search(?:ing)?",
                "fire department", "fire scene", "emergency response",
                r"fire (?:dept|marshal|chief|investigat(?:ion|ors?))", r"capsized", "overboard", r"drown(?:ing|ed)?"]),
-        (2.0, ["rescue", r"missing", "security", "overwatch", r"accidents?", r"collisions?", r"flood(?:s|ed|ing)?",
+        (2.0, ["rescue", r"missing", "security", "overwatch", r"accidents?", r"collisions?", r"crash(?:es)?(?! course)",
+               r"wrecks?", r"pile-?ups?", r"flood(?:s|ed|ing)?",
                "hazmat", "crowd",
                r"(?:need|start|begin|organi[sz]e|help with) (?:a |the )?search(?:es|ing)?"]),
         (3.0, [r"(?:chemical|gas|oil|fuel|toxic) (?:spill|leak|release)s?",
@@ -181,7 +209,9 @@ CATEGORY_PHRASES: dict[Category, list[tuple[float, list[str]]]] = {
                r"thermal (?:camera )?(?:training|courses?|class(?:es)?|certification|lessons?)",
                # a skill taught: "teach our firefighters thermal", "train the crew on mapping"
                r"(?:teach|train)\w* (?:\w+ ){0,3}?(?:on |in |to use )?"
-               r"(?:thermal|infrared|mapping|fpv|photogrammetry)"]),
+               r"(?:thermal|infrared|mapping|fpv|photogrammetry)",
+               # the flying itself taught, whatever it is for: "teach me to fly for real estate shoots"
+               r"(?:teach|train|show)\w* (?:me|us|him|her|them|(?:my|our) \w+) (?:how )?to (?:fly|pilot|operate)"]),
         (3.0, [r"train(?:ing|er|ed|ers)?", r"lessons?", "learn to fly", r"courses?", r"class(?:es)?", "flight school",
                r"part 107 (?:test|exam|prep|course|certification|license|licence|certificate)",
                r"(?:get|earn|pass|study for|prepare for|prep for) (?:my |the |your |a )?part 107",

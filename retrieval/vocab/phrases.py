@@ -41,7 +41,9 @@ _NUM = (
 FILTER_PHRASES: tuple[FilterPhrase, ...] = (
     FilterPhrase(
         "max_price",
-        r"\b(?:under|below|less than|cheaper than|max(?:imum)?|up to|no more than|at most|budget(?: of| is)?|"
+        r"\b(?:under|below|less than|cheaper than|max(?:imum)?|up to|no more than|at most|"
+        # "budget of 300", "our budget's around 150" (normalised: "budgets"), "the budget would be 2k"
+        r"budget(?:s| of| is| was| would be| will be)?[:,]?|"
         # "nothing over 150", "none above $300", "not more than 80": a cap said as what is out
         r"(?:nothing|none|nobody|no one|not|anything but) (?:over|above|more than|higher than|pricier than)|"
         # "I don't want to spend more than 150", "can't pay over $80": a cap said as a refusal
@@ -72,7 +74,9 @@ FILTER_PHRASES: tuple[FilterPhrase, ...] = (
         r"(?:and|&|plus) (?:liability )?insurance(?! (?:claim|adjuster|company|agent|guy))|"
         # "do they carry insurance?" (but "help with an insurance claim" asks for no insured operator)
         r"(?:have|has|carry|carries|with|got|any|proof of) (?:general |liability )?insurance"
-        r"(?! (?:claim|adjuster|company|agent|guy)))\b",
+        r"(?! (?:claim|adjuster|company|agent|guy))|"
+        # "insurance is a must", "insurance required"
+        r"insurance (?:is )?(?:a must|required|mandatory|needed|necessary|non-?negotiable))\b",
         True,
     ),
 )

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 __all__ = ["SERVICE_HINTS"]
 
-_ANIMAL = r"(?:pets?|dogs?|cats?|pupp(?:y|ies)|kittens?|horses?)"
+_ANIMAL = r"(?:pets?|dogs?|cats?|pup|pupp(?:y|ies)|kitt(?:y|ies|en|ens)|horses?)"
 _EVENT = (r"(?:picnic|party|parties|reunion|gala|fundraiser|festival|concert|graduation|ceremony|celebration|"
           r"quincea\w*|mitzvah|birthday|anniversary|homecoming|prom|opening|ribbon cutting)s?")
 _CROP = r"(?:corn|soybeans?|soy|beans|wheat|oats|barley|hay|alfalfa|potatoes|sugar ?beets?|fields?)"
@@ -22,8 +22,9 @@ _FRUIT = r"(?:apples?|cherr(?:y|ies)|grapes?|peach(?:es)?|blueberr(?:y|ies)|frui
 SERVICE_HINTS: dict[str, tuple[str, ...]] = {
     # thermal imaging
     "search for missing pets": (rf"(?:lost|missing|runaway|escaped) {_ANIMAL}",
-                                rf"{_ANIMAL} (?:\w+ )?(?:ran|run|runs|got|went|slipped|wandered|bolted) "
-                                r"(?:off|away|out|loose)"),
+                                rf"{_ANIMAL} (?:\w+ ){{0,2}}?(?:ran|run|runs|got|went|slipped|wandered|bolted|escaped|"
+                                r"took) (?:off|away|out|loose)",
+                                rf"(?:cant|cannot|can not|couldnt) find (?:my|our|the|his|her|their) {_ANIMAL}"),
     "pipe and leak detection": (r"(?:sewer|water|gas) (?:lines?|mains?|pipes?)",
                                 r"(?:buried|underground) (?:pipes?|lines?)",
                                 r"(?:pipes?|lines?|mains?|plumbing|slab) (?:\w+ ){0,3}?"
@@ -61,7 +62,8 @@ SERVICE_HINTS: dict[str, tuple[str, ...]] = {
                                   r"fence ?(?:lines?|disputes?)",
                                   r"encroach\w*", r"where (?:my|our|the) (?:property|lot|land) (?:ends|stops)"),
     "drainage analysis": (r"(?:water|rain|runoff) (?:\w+ )?flows?", r"runoff", r"wetlands?",
-                          r"(?:water|rain) (?:pools?|pooling|puddles?|stands?|sits?)", r"standing water",
+                          r"(?:water|rain) (?:\w+ )?(?:pools?|pooling|puddles?|puddling|stands?|sits?|collects?)",
+                          r"standing water",
                           r"(?:yard|lot|field) floods?"),
     "time-lapse": (r"timelapse",),
     "progress monitoring": (r"progress",
@@ -76,10 +78,13 @@ SERVICE_HINTS: dict[str, tuple[str, ...]] = {
     "ndvi crop health maps": (r"(?:crops?|plants?|trees?|vines?|fields?|corn|beans) (?:are |is |look |looks )?"
                               r"(?:healthy|unhealthy|sick|dying|struggling|stressed)",
                               r"yellow(?:ing)? (?:patches|spots|rows)", r"patches (?:are |of )?yellow\w*",
-                              r"nitrogen", r"(?:crop|plant) (?:health|stress)", r"health maps?"),
+                              r"nitrogen", r"(?:crop|plant) (?:health|stress)",
+                              r"(?:health|vigou?r) (?:maps?|mapping|scans?|surveys?|imagery)"),
     "crop spraying": (rf"{_CROP} (?:\w+ ){{0,2}}?spray\w*", rf"spray\w* (?:\w+ ){{0,2}}?{_CROP}"),
     "orchard and vineyard spraying": (rf"{_FRUIT} (?:\w+ ){{0,2}}?spray\w*", rf"spray\w* (?:\w+ ){{0,2}}?{_FRUIT}"),
     "drainage tile mapping": (r"tiles?(?: lines?| drains?| runs?)?", r"(?:field|farm) drains?"),
+    "crop scouting": (r"bugs", r"pests?", r"insects?", r"beetles?", r"worms", r"weeds?", r"blight", r"fungus",
+                      r"(?:walk|check|look over|go over) (?:the |my |our )?(?:fields?|rows|crops?)", r"scout\w*"),
     "cover crop seeding": (r"(?:spread|broadcast|sow|drop|fly)\w* (?:\w+ )?seeds?", r"seeds? (?:spread|broadcast|sown)",
                            r"re-?seed\w*", r"seeding"),
     # training
@@ -102,7 +107,8 @@ SERVICE_HINTS: dict[str, tuple[str, ...]] = {
     "document courier": (r"documents?", r"paperwork", r"contracts?", r"papers", r"signatures?"),
     "boat and island delivery": (r"islands?", r"boats?", r"cottage on", r"(?:on|across) the (?:lake|river|water)"),
     # public safety
-    "accident reconstruction": (r"crash(?:es)?", r"collisions?", r"(?:car|traffic|vehicle|highway) accidents?",
+    "accident reconstruction": (r"crash(?:es)?(?! course)", r"collisions?", r"pile-?ups?",
+                                r"(?:car|traffic|vehicle|highway) accidents?",
                                 r"wrecks?"),
     "search and rescue": (r"missing (?:hiker|person|child|kid|man|woman|boy|girl|swimmer|hunter|boater)s?",
                           r"capsized", r"overboard", r"drown(?:ing|ed)?",
@@ -117,4 +123,6 @@ SERVICE_HINTS: dict[str, tuple[str, ...]] = {
     "360 panoramas": (r"360",),
     # real estate
     "twilight shots": (r"dusk", r"sunset (?:shots?|photos?|pictures?)", r"lights on"),
+    # a listing's video is its tour: "can they also do video?", "a walkthrough for the listing"
+    "property video tour": (r"videos?", r"footage", r"walk-?throughs?", r"(?:virtual|video|3d) tours?"),
 }  # fmt: skip

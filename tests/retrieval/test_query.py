@@ -412,6 +412,8 @@ def test_customers_words_for_what_they_need(parser: QueryParser, query: str, cat
         ("a look through the ductwork at the plant", "indoor_flight"),
         ("send it as soon as possible", "same_day"),
         ("someone we can call any time of the night", "emergency_callout"),
+        ("a camera that picks up a person's body heat in the brush", "thermal_camera"),
+        ("so the pilot can spot the deer by their heat", "thermal_camera"),
     ],
 )
 def test_equipment_and_timing_in_customers_words(parser: QueryParser, query: str, feature: str) -> None:
@@ -683,3 +685,85 @@ def test_a_skill_taught_is_training(parser: QueryParser) -> None:
 )
 def test_buried_lines_and_progress_on_a_build(parser: QueryParser, query: str, category: str) -> None:
     assert parser.parse(query).category == category
+
+
+@pytest.mark.parametrize(
+    ("query", "category", "service"),
+    [
+        # a pet gone, said as what happened
+        ("the puppy slipped out of the yard in Wixom yesterday", "thermal_imaging", "search for missing pets"),
+        ("we cannot find our cat since the storm", "thermal_imaging", "search for missing pets"),
+        # a wreck to be recorded for a claim or a court
+        ("our insurer wants the collision at the quarry photographed", "public_safety", "accident reconstruction"),
+        ("two trucks in a pileup on the county road, the site needs documenting", "public_safety",
+         "accident reconstruction"),
+        # a map of how the plants are doing, whatever is mapped
+        ("plant health scans of the blueberry rows", "agriculture", "ndvi crop health maps"),
+        ("vigor maps for our wheat ground", "agriculture", "ndvi crop health maps"),
+    ],
+)
+def test_situations_name_their_service(parser: QueryParser, query: str, category: str, service: str) -> None:
+    it = parser.parse(query)
+    assert it.category == category and service in named_services(it.text, it.categories)
+
+
+def test_a_crash_course_is_a_class_not_a_wreck(parser: QueryParser) -> None:
+    assert parser.parse("a crash course on flying before my part 107").category == "training"
+
+
+@pytest.mark.parametrize(
+    ("query", "category"),
+    [
+        ("my sister is getting married on a farm in Milford next June", "videography"),
+        ("we want aerial coverage of the homecoming parade", "videography"),
+        ("the insurer asked for overhead imagery after the fire", "aerial_photography"),
+        ("rainwater always collects along the side of our garage", "mapping_surveying"),
+        ("could somebody fly a gasket out to our crew at the quarry", "delivery"),
+        ("please show my daughter how to fly, she wants to shoot real estate later", "training"),
+        ("crowd control for the hockey tournament in Fraser", "public_safety"),
+        ("event security at the soccer final", "public_safety"),
+        ("drone pictures of the hockey tournament for the team's site", "aerial_photography"),
+        ("the regatta this summer, filmed from the air", "videography"),
+    ],
+)
+def test_needs_said_without_the_service_word(parser: QueryParser, query: str, category: str) -> None:
+    assert parser.parse(query).category == category
+
+
+def test_flying_the_drone_over_somewhere_is_no_delivery(parser: QueryParser) -> None:
+    assert parser.parse("you can fly the drone over to the north field and map it").category == "mapping_surveying"
+
+
+def test_pests_in_a_crop_ask_for_scouting(parser: QueryParser) -> None:
+    it = parser.parse("something is eating the soybeans, beetles maybe, can a drone check the rows")
+    assert it.category == "agriculture" and "crop scouting" in named_services(it.text, it.categories)
+
+
+@pytest.mark.parametrize(
+    ("query", "feature"),
+    [
+        ("the lot is all woods, it has to map the ground through the tree cover", "lidar"),
+        ("is there a sprayer drone for hire out here", "spray_system"),
+        ("can somebody get there in the next few hours", "same_day"),
+        ("we want high resolution for the promo video", "4k_video"),
+        ("the ceremony needs to go out live for relatives overseas", "live_stream"),
+        ("grandma wants to watch it live on our facebook page", "live_stream"),
+    ],
+)
+def test_more_features_in_customers_words(parser: QueryParser, query: str, feature: str) -> None:
+    assert feature in parser.parse(query).features
+
+
+def test_insurance_said_as_a_must(parser: QueryParser) -> None:
+    assert parser.parse("insurance is mandatory for our school district").insured is True
+    assert parser.parse("need pics of the hail damage for my insurance claim").insured is None
+
+
+@pytest.mark.parametrize(("query", "place"), [
+    ("gutter check, gp woods", "Grosse Pointe Woods"),
+    ("chimney sweep inspection for a colonial in w bloomfield", "West Bloomfield"),
+    ("facade work somewhere in the grosse pointes", "Grosse Pointe"),
+])
+def test_places_as_locals_shorten_them(parser: QueryParser, query: str, place: str) -> None:
+    it = parser.parse(query)
+    assert it.place is not None and it.place.name == place and not it.fuzzy_place

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from chains.assistant.conversation import condense, is_small_talk
+from chains.assistant.conversation import condense, is_small_talk, wants_others
 from retrieval.places import load_gazetteer
 from retrieval.query import QueryParser
+from retrieval.vocab import named_services
 from tests.conftest import make_settings
 
 PARSER = QueryParser(load_gazetteer(make_settings().places_file))
@@ -336,3 +337,59 @@ def test_a_service_word_said_as_when_where_or_as_papers_keeps_the_service(later:
 def test_a_filler_word_that_names_a_service_with_the_others_is_searched() -> None:
     it = _it("grandma with alzheimers walked away from home in Holly, please help searching", "hurry").interpreted
     assert it is not None and {"searching", "rescue"} <= set(it.text.split())
+
+
+@pytest.mark.parametrize(("turn", "order", "cap"), [
+    ("drone photos of our storefront in Novi, our budget's around 150", "relevance", 150),
+    ("a survey of the back forty in Milan, budget of $900", "relevance", 900),
+    ("a videographer in Troy, we're on a tight budget", "price", None),
+    ("what are the budget options for a roof inspection in Warren?", "price", None),
+])
+def test_a_budget_with_a_number_is_a_cap_not_cheapest_first(turn: str, order: str, cap: float | None) -> None:
+    r = _it(turn)
+    assert r.interpreted is not None and r.order == order and r.interpreted.max_price == cap
+
+
+@pytest.mark.parametrize("later", [
+    "never mind the live stream, we'll just watch the video after",
+    "the live stream isn't needed after all",
+    "streaming it live doesn't matter, honestly",
+])
+def test_a_feature_taken_back_no_longer_holds(later: str) -> None:
+    it = _it("film our lacrosse game in Novi and stream it live, on a saturday", later).interpreted
+    assert it is not None and it.category == "videography"
+    assert "live_stream" not in it.features and "weekend_availability" in it.features
+
+
+def test_a_feature_said_again_without_taking_it_back_still_holds() -> None:
+    it = _it("chimney inspection in Milan, needs to be on a weekend", "weekend is important to us").interpreted
+    assert it is not None and it.features == ["weekend_availability"]
+
+
+def test_photos_then_video_instead_keeps_the_subject() -> None:
+    it = _it("aerial pictures of the sailing regatta off Marine City", "hmm, video instead?").interpreted
+    assert it is not None and it.category == "videography" and it.categories == ["videography"]
+    assert "regatta" in it.text.split() and it.place and it.place.name == "Marine City"
+
+
+@pytest.mark.parametrize(("turn", "others"), [
+    ("anyone with better reviews than those?", True),
+    ("do you have somebody more experienced", True),
+    ("any of them cheaper?", True),
+    ("which of them has the best reviews?", False),
+    ("which one is cheapest?", False),
+])
+def test_a_comparative_asks_for_other_listings(turn: str, others: bool) -> None:
+    assert wants_others(turn) is others
+
+
+def test_better_reviews_orders_by_rating() -> None:
+    assert _it("fpv lessons in Troy", "anyone with better reviews than those?").order == "rating"
+
+
+def test_a_refinement_that_describes_a_service_of_the_current_category_names_it() -> None:
+    it = _it("drone pics for our condo listing in Canton", "could they shoot some video as well?").interpreted
+    assert it is not None and it.category == "real_estate"
+    assert "property video tour" in named_services(it.text, it.categories)
+    kept = _it("drone pics for our condo listing in Canton", "no video though, on a weekend").interpreted
+    assert kept is not None and "property video tour" not in named_services(kept.text, kept.categories)
