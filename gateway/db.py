@@ -22,7 +22,7 @@ from typing import Any, Literal
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
 
-__all__ = ["BUSY_TIMEOUT_S", "database_url", "open_engine"]
+__all__ = ["BUSY_TIMEOUT_S", "create_tables", "database_url", "open_engine"]
 
 BUSY_TIMEOUT_S = 10.0
 
@@ -67,3 +67,15 @@ def open_engine(url: str, *, synchronous: Literal["FULL", "NORMAL"] = "FULL", **
         cur.close()
 
     return engine
+
+
+def create_tables(metadata: Any, engine: Engine) -> None:
+    """`metadata.create_all(engine)`, safe when several processes start at once: two workers can both see a
+    table missing and both create it, and the second then fails ("table api_keys already exists" on SQLite, a
+    duplicate on PostgreSQL). That failure means another process made the tables: check again, once."""
+    from sqlalchemy.exc import DBAPIError
+
+    try:
+        metadata.create_all(engine, checkfirst=True)
+    except DBAPIError:
+        metadata.create_all(engine, checkfirst=True)  # the other process's tables are there now; else it raises

@@ -33,7 +33,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from gateway.db import database_url, open_engine
+from gateway.db import create_tables, database_url, open_engine
 from settings import Settings
 
 __all__ = ["ALL_SCOPES", "KeyRecord", "KeyStore", "build_key_store", "hash_key", "main"]
@@ -92,7 +92,7 @@ class KeyStore:
         self._lock = threading.Lock()
 
     def create_table(self) -> None:
-        _meta.create_all(self.engine)
+        create_tables(_meta, self.engine)
 
     # --- administration (CLI) ---
     def create(self, *, name: str, scopes: list[str], rpm: int | None = None, tpm: int | None = None,

@@ -43,7 +43,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.elements import ColumnElement
 
-from gateway.db import database_url, open_engine
+from gateway.db import create_tables, database_url, open_engine
 from gateway.ledger_tables import (
     BINS,
     DIMS,
@@ -199,7 +199,7 @@ class Ledger:
     def create(self) -> Ledger:
         """Makes the tables (idempotent), adds `record_id` to an older ledger, and, for a ledger older than the
         rollups, fills them (`backfill`)."""
-        metadata.create_all(self.engine, checkfirst=True)
+        create_tables(metadata, self.engine)
         add_record_ids(self.engine, is_sqlite=self.is_sqlite)
         self.backfill()
         if self.local_model_name:

@@ -7,11 +7,14 @@ from __future__ import annotations
 import datetime as dt
 import multiprocessing
 from pathlib import Path
+from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from sqlalchemy import func, select, text
+from sqlalchemy.exc import OperationalError
 
-from gateway.db import database_url, open_engine
+from gateway.db import create_tables, database_url, open_engine
 from gateway.keys import KeyStore, build_key_store
 from gateway.ledger import Ledger, UsageRow, usage_table
 from tests.conftest import make_settings
@@ -67,3 +70,33 @@ def test_postgres_urls_get_the_psycopg_driver(tmp_path: Path) -> None:
     assert database_url(database_url="postgresql://u@h/db", sqlite_file=tmp_path / "x.db") == \
         "postgresql+psycopg://u@h/db"
     assert database_url(database_url=None, sqlite_file=tmp_path / "x.db") == f"sqlite:///{tmp_path / 'x.db'}"
+
+
+class _Racing:
+    """A table set whose first create fails as when another process created the tables a moment before."""
+
+    def __init__(self, real: Any) -> None:
+        self.real, self.calls = real, 0
+
+    def create_all(self, engine: Any, checkfirst: bool = True) -> None:
+        self.calls += 1
+        if self.calls == 1:
+            self.real.create_all(engine, checkfirst=checkfirst)  # the other worker
+            raise OperationalError("CREATE TABLE t", {}, Exception("table t already exists"))
+        self.real.create_all(engine, checkfirst=checkfirst)
+
+
+def test_tables_made_by_another_worker_at_the_same_moment_are_not_an_error(tmp_path: Path) -> None:
+    meta = sa.MetaData()
+    sa.Table("t", meta, sa.Column("id", sa.Integer, primary_key=True))
+    engine = open_engine(f"sqlite:///{tmp_path / 'x.db'}")
+    racing = _Racing(meta)
+    create_tables(racing, engine)
+    assert racing.calls == 2 and sa.inspect(engine).has_table("t")
+
+    class Broken(_Racing):
+        def create_all(self, engine: Any, checkfirst: bool = True) -> None:
+            raise OperationalError("CREATE TABLE t", {}, Exception("disk I/O error"))
+
+    with pytest.raises(OperationalError):  # a real failure still fails, after the one check
+        create_tables(Broken(meta), engine)
