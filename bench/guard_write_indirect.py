@@ -26,7 +26,7 @@ import json
 import random
 from pathlib import Path
 
-__all__ = ["OUT", "build"]
+__all__ = ["OUT", "build", "fill"]
 
 OUT = Path(__file__).resolve().parent / "corpora" / "indirect_styles.jsonl"
 SEED = 1717
@@ -119,7 +119,8 @@ HUMAN = [
 ]
 
 
-def _fill(rng: random.Random, template: str, slot: str) -> str:
+def fill(rng: random.Random, template: str, slot: str) -> str:
+    """The carrier `template` with its fields drawn from `rng` and `slot` (itself filled) in it."""
     num = rng.randint(1000, 9999)
     fields = {
         "name": rng.choice(NAMES), "handle": rng.choice(HANDLES), "domain": rng.choice(DOMAINS),
@@ -153,9 +154,9 @@ def build() -> list[dict[str, object]]:
     rows: list[dict[str, object]] = []
     for carrier, template in CARRIERS.items():
         for _ in range(20):
-            rows.append({"carrier": carrier, "label": 1, "text": _fill(rng, template, _attack(rng))})
+            rows.append({"carrier": carrier, "label": 1, "text": fill(rng, template, _attack(rng))})
         for _ in range(12):
-            rows.append({"carrier": carrier, "label": 0, "text": _fill(rng, template, rng.choice(HUMAN))})
+            rows.append({"carrier": carrier, "label": 0, "text": fill(rng, template, rng.choice(HUMAN))})
     return rows
 
 

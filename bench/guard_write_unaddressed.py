@@ -31,7 +31,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.guard_write_indirect import CARRIERS, CITIES, DOMAINS, FILLERS, HANDLES, NAMES, SUBJECTS
+from bench.guard_write_indirect import CARRIERS, fill
 
 __all__ = ["OUT", "build"]
 
@@ -94,17 +94,6 @@ HUMAN = [
 ]
 
 
-def _fill(rng: random.Random, template: str, slot: str) -> str:
-    """The carrier with its fields drawn (as bench/guard_write_indirect.py fills them) and the slot in it."""
-    num = rng.randint(1000, 9999)
-    fields = {
-        "name": rng.choice(NAMES), "handle": rng.choice(HANDLES), "domain": rng.choice(DOMAINS),
-        "city": rng.choice(CITIES), "subject": rng.choice(SUBJECTS), "filler": rng.choice(FILLERS),
-        "num": num, "num2": num % 100,
-    }
-    return template.format(slot=slot.format(**fields), **fields)
-
-
 def _sentence(text: str) -> str:
     return text[0].upper() + text[1:] + ("" if text.endswith((".", "!", "?")) else ".")
 
@@ -125,9 +114,9 @@ def build() -> list[dict[str, object]]:
     rows: list[dict[str, object]] = []
     for carrier, template in CARRIERS.items():
         for _ in range(12):
-            rows.append({"carrier": carrier, "label": 1, "text": _fill(rng, template, _attack(rng))})
+            rows.append({"carrier": carrier, "label": 1, "text": fill(rng, template, _attack(rng))})
         for _ in range(8):
-            rows.append({"carrier": carrier, "label": 0, "text": _fill(rng, template, _benign(rng))})
+            rows.append({"carrier": carrier, "label": 0, "text": fill(rng, template, _benign(rng))})
     return rows
 
 
