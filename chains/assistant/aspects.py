@@ -15,6 +15,7 @@ import re
 from collections.abc import Sequence
 from typing import Any, Literal
 
+from chains.claims import money
 from retrieval.vocab import FEATURE_PATTERNS
 
 __all__ = ["Aspect", "asked", "aspect_text", "money"]
@@ -73,11 +74,6 @@ def asked(question: str) -> tuple[tuple[Aspect, ...], tuple[str, ...]]:
     if features:
         aspects.append("features")
     return tuple(aspects), features
-
-
-def money(value: float) -> str:
-    """A dollar amount as a listing states it: "$149", "$99.50" (answer.py says prices the same way)."""
-    return f"${value:,.0f}" if float(value).is_integer() else f"${value:,.2f}"
 
 
 def _join(parts: Sequence[str], sep: str = ", ") -> str:

@@ -9,7 +9,7 @@ listings it cites. No model call anywhere here.
 """
 
 from chains.claims.check import Finding, check, complete_sentences, split_sentences, strip, trim_words
-from chains.claims.facts import ALWAYS_NAMES, AREA_NAMES, Catalog, Facts, context_facts, listing_facts
+from chains.claims.facts import ALWAYS_NAMES, AREA_NAMES, Catalog, Facts, context_facts, listing_facts, money
 from chains.claims.rules import ClaimRules, Rule, load_claims
 
 __all__ = [
@@ -25,6 +25,7 @@ __all__ = [
     "context_facts",
     "listing_facts",
     "load_claims",
+    "money",
     "split_sentences",
     "strip",
     "trim_words",

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
-__all__ = ["ALWAYS_NAMES", "AREA_NAMES", "Catalog", "Facts", "context_facts", "listing_facts"]
+__all__ = ["ALWAYS_NAMES", "AREA_NAMES", "Catalog", "Facts", "context_facts", "listing_facts", "money"]
 
 # Names any generated text may use: the service area itself, the marketplace, the rules of the air, the calendar.
 AREA_NAMES = ("Detroit", "Detroit Metro", "Metro Detroit", "Michigan", "Southeast Michigan", "SE Michigan")
@@ -68,6 +68,11 @@ class Facts:
         if names not in cache:
             cache[names] = _SEP.sub(" ", self.text(names).lower())
         return cache[names]
+
+
+def money(value: float) -> str:
+    """A dollar amount as a listing states it: "$149", "$99.50" (every generated text says prices this way)."""
+    return f"${value:,.0f}" if float(value).is_integer() else f"${value:,.2f}"
 
 
 def listing_facts(listing: Any) -> Facts:

@@ -8,6 +8,7 @@ through the claim check (a note that claims a night flight without the waiver is
 
 from __future__ import annotations
 
+from chains.claims import money
 from chains.describe.schema import DescribeInput
 
 __all__ = ["from_input"]
@@ -34,9 +35,7 @@ def from_input(inp: DescribeInput) -> str:
     if inp.insured:
         out.append("Insured.")
     if inp.price_from_usd is not None:
-        value = inp.price_from_usd
-        price = f"${value:,.0f}" if float(value).is_integer() else f"${value:,.2f}"
-        out.append(f"From {price}{f' per {inp.price_unit}' if inp.price_unit else ''}.")
+        out.append(f"From {money(inp.price_from_usd)}{f' per {inp.price_unit}' if inp.price_unit else ''}.")
     if inp.notes.strip():
         out.append(inp.notes.strip())
     out.append("Request a quote on SkyMarket.")
