@@ -66,19 +66,30 @@ def complete_sentences(text: str) -> int:
     return ends[-1] if ends else 0
 
 
-def split_sentences(text: str) -> list[str]:
-    """Splits text into sentences (a line break also ends one); abbreviations like "St." do not."""
-    out: list[str] = []
+def _pieces(text: str) -> list[tuple[str, str]]:
+    """Each sentence with what ended it: "\n" when a line break did, else " "."""
+    out: list[tuple[str, str]] = []
     start = 0
     for begin, end in _ends(text):
         piece = text[begin:end].strip()
         if piece:
-            out.append(piece)
+            out.append((piece, "\n" if "\n" in text[begin:end] else " "))
         start = end
     tail = text[start:].strip()
     if tail:
-        out.append(tail)
+        out.append((tail, " "))
     return out
+
+
+def _join(pieces: list[tuple[str, str]]) -> str:
+    """Sentences back into a text: a sentence a line break ended keeps its line (lines read as sentences, so
+    joining two with a space would make one sentence of them, and change what the check sees)."""
+    return "".join(s + sep for s, sep in pieces).rstrip()
+
+
+def split_sentences(text: str) -> list[str]:
+    """Splits text into sentences (a line break also ends one); abbreviations like "St." do not."""
+    return [s for s, _ in _pieces(text)]
 
 
 def _number(text: str) -> float | None:
@@ -219,7 +230,7 @@ def check(
 def strip(text: str, findings: list[Finding]) -> str:
     """The text without the sentences of `findings` (the rest joined with single spaces)."""
     bad = {f.sentence for f in findings}
-    return " ".join(s for s in split_sentences(text) if s not in bad)
+    return _join([p for p in _pieces(text) if p[0] not in bad])
 
 
 def trim_words(text: str, max_words: int) -> tuple[str, bool]:
@@ -230,14 +241,14 @@ def trim_words(text: str, max_words: int) -> tuple[str, bool]:
     """
     if len(text.split()) <= max_words:
         return text, False
-    kept: list[str] = []
+    kept: list[tuple[str, str]] = []
     count = 0
-    for sentence in split_sentences(text):
+    for sentence, sep in _pieces(text):
         n = len(sentence.split())
         if count + n > max_words:
             break
-        kept.append(sentence)
+        kept.append((sentence, sep))
         count += n
     if not kept:
         return " ".join(text.split()[:max_words]).rstrip(",;:") + "…", True
-    return " ".join(kept), True
+    return _join(kept), True

@@ -8,6 +8,9 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import settings as hyp_settings
+from hypothesis import strategies as st
 
 from chains.claims import Catalog, check, context_facts, listing_facts, load_claims
 from chains.claims.rules import parse_claims
@@ -145,3 +148,41 @@ def test_a_rank_rule_needs_its_field() -> None:
                  "by: rating\n    match: ['x']\n    support: ['x']\n    in: [notes]"):
         with pytest.raises(ConfigError, match="'by'"):
             parse_claims(f"rules:\n  - id: r\n    reason: r\n    {body}\n", "t.yaml")
+
+
+def test_removing_a_sentence_keeps_the_lines_of_the_others() -> None:
+    """A line break ends a sentence; joining the kept lines with a space would make one sentence of two, and a
+    capitalised word starting a line would read as a name inside it (CI caught the local model's
+    "...required for operation within\\nUS cities" returned as one flagged sentence)."""
+    from chains.claims import strip, trim_words
+    from chains.claims.check import Finding, split_sentences
+
+    text = "Services: aerial photos; event photography\nInsured and rated 5.0.\nEquipment and features: fpv"
+    kept = strip(text, [Finding("x", "y", "Insured and rated 5.0.")])
+    assert kept == "Services: aerial photos; event photography\nEquipment and features: fpv"
+    assert split_sentences(kept) == ["Services: aerial photos; event photography", "Equipment and features: fpv"]
+    trimmed, cut = trim_words(text, 11)
+    assert cut and trimmed == "Services: aerial photos; event photography\nInsured and rated 5.0."
+    # "Equipment" starts its line: no name inside a sentence; the same words on one line are one.
+    assert "name_unknown" not in {f.rule for f in check(kept, listing_facts(A), RULES)}
+    assert "name_unknown" in {f.rule for f in check(kept.replace("\n", " "), listing_facts(A), RULES)}
+
+
+_LINES = ["Services: aerial photos; event photography", "Insured and rated 5.0.", "Equipment and features: fpv",
+          "We fly in Troy.", "Call Bluebird Drones today!", "From $149 per project.", "Prices from $999.",
+          "Book on SkyMarket", "Certified by Acme Labs and fully insured."]
+
+
+@hyp_settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(_LINES), st.sampled_from([" ", "\n", "\n\n"])), min_size=1, max_size=8),
+       st.integers(min_value=3, max_value=40))
+def test_what_survives_stripping_and_trimming_passes_the_check(pieces: list[tuple[str, str]], words: int) -> None:
+    """/describe returns strip(text) cut by trim_words and calls it grounded: neither may make a new claim of
+    what is left, however the model laid its text out."""
+    from chains.claims import strip, trim_words
+
+    text = "".join(s + sep for s, sep in pieces)
+    facts = listing_facts(A)
+    kept = strip(text, check(text, facts, RULES))
+    assert check(kept, facts, RULES) == []
+    assert check(trim_words(kept, words)[0], facts, RULES) == []

@@ -147,7 +147,7 @@ def test_sentences_split_without_breaking_abbreviations() -> None:
                                      "Book on SkyMarket"]
     findings = check(text, sources_of(canonical({"title": "t", "category": "delivery", "city": "Warren",
                                                 "services": ["x"]}), PLACES), RULES)
-    assert strip(text, findings) == "We serve St. Clair Shores and Mt. Clemens. Call now? Book on SkyMarket"
+    assert strip(text, findings) == "We serve St. Clair Shores and Mt. Clemens. Call now?\nBook on SkyMarket"
 
 
 def test_trim_keeps_whole_sentences() -> None:
