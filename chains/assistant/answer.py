@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from chains.assistant.aspects import asked, aspect_text, money
+from chains.assistant.aspects import asked, asked_services, aspect_text, money
 from chains.assistant.conversation import Request
 
 __all__ = ["GENERAL", "GREETING", "asked_text", "cards", "found_text", "nearest_text", "none_found_text",
@@ -86,7 +86,9 @@ def asked_text(request: Request, listings: Sequence[Any], question: str, *, said
     aspects, features = asked(question)
     if said and "price" in aspects and all(money(x.price_from_usd) in said for x in listings):
         aspects = tuple(a for a in aspects if a != "price")
-    return aspect_text(aspects, features, listings, it.place.name if it is not None and it.place is not None else None)
+    services = asked_services(question, it.categories) if it is not None else ()
+    return aspect_text(aspects, features, listings, it.place.name if it is not None and it.place is not None else None,
+                       services)
 
 
 def nearest_text(request: Request, listings: Sequence[Any]) -> str:

@@ -16,9 +16,9 @@ from collections.abc import Sequence
 from typing import Any, Literal
 
 from chains.claims import money
-from retrieval.vocab import FEATURE_PATTERNS
+from retrieval.vocab import FEATURE_PATTERNS, SERVICE_HINT_PATTERNS, named_services
 
-__all__ = ["Aspect", "asked", "aspect_text", "money"]
+__all__ = ["Aspect", "asked", "asked_services", "aspect_text", "money"]
 
 Aspect = Literal["price", "insured", "rating", "distance", "certifications", "features",
                  "top_rating", "top_reviews", "top_price", "top_distance"]
@@ -47,6 +47,8 @@ _FIRST: dict[Aspect, re.Pattern[str]] = {
 }
 _QUESTION = re.compile(r"\?|^\s*(?:(?:and|so|ok(?:ay)?|also|but|well|hmm+),?\s+)?"
                        r"(?:how|what|which|who|where|are|is|do|does|can|could|would|will|any)\b")
+# A turn that points at the listings shown ("do they...", "can either of them...", "does the first one...").
+_REFERS = re.compile(r"\b(?:they|them|those|these|either|both|each|the (?:first|second|third|last|other) one)\b")
 # How a feature reads in a sentence (the rest: its name with spaces).
 _FEATURE_WORDS = {"same_day": "same-day service", "night_ops": "night flights",
                   "emergency_callout": "emergency call-outs", "4k_video": "4K video", "fpv": "FPV flight",
@@ -74,6 +76,23 @@ def asked(question: str) -> tuple[tuple[Aspect, ...], tuple[str, ...]]:
     if features:
         aspects.append("features")
     return tuple(aspects), features
+
+
+def asked_services(question: str, categories: Sequence[str]) -> tuple[str, ...]:
+    """The services of `categories` a question about the shown listings names ("do any of them check gutters?"
+    -> gutter check), in the search's own vocabulary; () when the turn is no question ("I also need the gutters
+    checked" states a need, which the search already ranks by) or does not point at them ("Who can inspect my
+    roof?" asks for listings: the search answers it).
+
+    Args:
+        question: the customer's newest turn.
+        categories: the categories of the request (a service is named within its category).
+    """
+    low = question.lower()
+    if not categories or not _QUESTION.search(low) or not _REFERS.search(low):
+        return ()
+    hinted = [s for s, (c, pattern) in SERVICE_HINT_PATTERNS.items() if c in categories and pattern.search(low)]
+    return tuple(dict.fromkeys([*named_services(question, categories), *hinted]))
 
 
 def _join(parts: Sequence[str], sep: str = ", ") -> str:
@@ -146,7 +165,7 @@ def _first(aspect: Aspect, listings: Sequence[Any], place: str | None) -> str:
 
 
 def aspect_text(aspects: Sequence[Aspect], features: Sequence[str], listings: Sequence[Any],
-                place: str | None) -> str:
+                place: str | None, services: Sequence[str] = ()) -> str:
     """One sentence per aspect asked, every value copied from the listings ('' when nothing is asked).
 
     Args:
@@ -154,6 +173,7 @@ def aspect_text(aspects: Sequence[Aspect], features: Sequence[str], listings: Se
         features: the features asked about (from `asked()`).
         listings: the cited listings (SearchResult: a listing with distance_miles).
         place: the searched place's name, when there is one.
+        services: the services asked about (from `asked_services()`): which listings list each.
     """
     if not listings:
         return ""
@@ -188,4 +208,7 @@ def aspect_text(aspects: Sequence[Aspect], features: Sequence[str], listings: Se
                 words = _FEATURE_WORDS.get(name, name.replace("_", " "))
                 out.append(_split(listings, lambda x, n=name: n in x.features, (f"lists {words}", f"list {words}"),
                                   (f"does not list {words}", f"lists {words}")))
+    for service in services:
+        out.append(_split(listings, lambda x, s=service: s in x.services, (f"lists {service}", f"list {service}"),
+                          (f"does not list {service}", f"lists {service}")))
     return " ".join(out)

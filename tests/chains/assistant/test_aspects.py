@@ -108,3 +108,21 @@ def test_the_answer_from_the_data_addresses_the_question() -> None:
     assert priced.startswith(
         "Here are 2 thermal imaging listings that serve Royal Oak. Prices start at $240 per project")
     assert "The top match" not in priced
+
+
+def test_a_question_naming_a_service_says_which_listings_list_it() -> None:
+    """'do any of them check gutters?' is answered from each listing's services, in the search's vocabulary."""
+    from chains.assistant.aspects import asked_services
+
+    roof = _listing("Roof Looks", services=["roof inspection", "gutter check"])
+    tower = _listing("Tower Looks", services=["cell tower inspection"])
+    request = Request(Interpreted(text="roof inspection", categories=["inspection"], place=ROYAL_OAK))
+    assert asked_services("Do any of them check gutters too?", ["inspection"]) == ("gutter check",)
+    assert asked_services("do they do video walkthroughs too?", ["real_estate"]) == ("property video tour",)
+    assert asked_services("I also need the gutters checked", ["inspection"]) == ()  # a need, not a question
+    assert asked_services("do any of them check gutters?", ["real_estate"]) == ()  # not a service of theirs
+    assert asked_services("Who can check my gutters?", ["inspection"]) == ()  # asks for listings: a search
+    text = found_text(request, [roof, tower], question="do any of them check gutters too?")
+    assert "Roof Looks lists gutter check; Tower Looks does not say so." in text
+    both = found_text(request, [roof, roof], question="can they check the gutters?")
+    assert "All 2 list gutter check." in both
