@@ -55,7 +55,7 @@ __all__ = ["DescribeRunnable", "error_output"]
 
 log = logging.getLogger("skymarket.describe")
 
-OPENING_MAX_WORDS = 35  # compose mode: a longer "opening sentence" is a paragraph the checks were not meant for
+OPENING_MAX_WORDS = 20  # compose mode: an opening line is short; the 135M model's longer ones wander off the listing
 _LEAD_LABEL = re.compile(r"^\s*(?:[A-Za-z]+ ){0,2}[A-Za-z]+:\s*")  # "Sentence: ...", "Opening line: ..."
 
 
@@ -71,6 +71,22 @@ class _Job:
     flags: list[str] = field(default_factory=list)
     draft: str | None = None  # write mode, after a draft with unbacked claims: the draft and what is wrong
     problems: str = ""
+
+
+def _prose(sentence: str) -> bool:
+    """Whether a compose-mode opening reads as one sentence: capitalised, 5 to OPENING_MAX_WORDS words, no label
+    or list punctuation, no word said three times (the 135M model's loops: "helicopter service; helicopter ...")."""
+    words = re.findall(r"[a-z]{4,}", sentence.lower())
+    return (sentence[:1].isupper() and 5 <= len(sentence.split()) <= OPENING_MAX_WORDS
+            and not any(c in sentence for c in ":;|*#") and all(words.count(w) < 3 for w in set(words)))
+
+
+def _names_listing(sentence: str, inp: DescribeInput) -> bool:
+    """Whether a compose-mode opening names the listing's city and one of its services (a word of 4+ letters, by
+    its first five letters): an opening is the listing's first line, not a sentence about anything at all."""
+    said = {w[:5] for w in re.findall(r"[a-z0-9]+", sentence.lower())}
+    service_words = {w[:5] for s in inp.services for w in re.findall(r"[a-z0-9]+", s.lower()) if len(w) >= 4}
+    return inp.city.lower() in sentence.lower() and bool(said & service_words)
 
 
 def error_output(exc: BaseException) -> DescribeOutput:
@@ -240,8 +256,12 @@ class DescribeRunnable(Runnable[DescribeInput, DescribeOutput]):
     def _messages(self, job: _Job, model: Runnable) -> list[BaseMessage]:
         preset, local = self._preset(), self._is_local(model)
         name = preset.prompt_for(local=local)
-        system, human = self.prompts.get(name).render(**job.values)
-        messages: list[BaseMessage] = [SystemMessage(system), HumanMessage(human or "")]
+        prompt = self.prompts.get(name)
+        system, human = prompt.render(**job.values)
+        messages: list[BaseMessage] = [SystemMessage(system)]
+        for said, answered in prompt.examples:  # example turns: a small model follows them, not a described form
+            messages += [HumanMessage(said), AIMessage(answered)]
+        messages.append(HumanMessage(human or ""))
         if job.draft is not None and preset.mode_for(local=local) == "write":
             follow_up, _ = self.prompts.get(f"{name}_retry").render(problems=job.problems,
                                                                      max_words=job.inp.max_words)
@@ -286,12 +306,12 @@ class DescribeRunnable(Runnable[DescribeInput, DescribeOutput]):
         opening = sentences[0].strip() if sentences else ""
         opening = opening if not opening or opening[-1] in ".!?" else opening + "."
         findings: list[claims.Finding] = []
-        if not opening or ":" in opening or len(opening.split()) > OPENING_MAX_WORDS:
+        if not _prose(opening):
             findings.append(claims.Finding("form", "is not one sentence of prose", opening))
         else:
             findings = self._findings(job, opening, catalog)
-            if not findings and not about(opening, job.inp):
-                findings.append(claims.Finding("unrelated", "names none of the listing's city, services or title",
+            if not findings and not _names_listing(opening, job.inp):
+                findings.append(claims.Finding("unrelated", "does not name the listing's city and a service",
                                                opening))
         if findings and attempt < self.max_attempts:
             ids = ", ".join(dict.fromkeys(f.rule for f in findings))

@@ -21,6 +21,16 @@ __all__ = ["from_input"]
 
 # A category as a sentence names it ("this drone mapping and surveying service"); others: underscores as spaces
 _CATEGORY = {"mapping_surveying": "mapping and surveying"}
+# The features the listings use, as a sentence names them; any other: underscores as spaces. Lower case: a
+# capitalised word the operator did not write as a name is a name the claim check cannot place (name_unknown).
+_FEATURE = {
+    "same_day": "same-day service", "weekend_availability": "weekend availability",
+    "night_ops": "night operations", "thermal_camera": "a thermal camera", "4k_video": "4K video",
+    "fpv": "first-person-view flights", "emergency_callout": "emergency call-outs",
+    "multispectral": "multispectral imaging", "rtk_gps": "rtk gps positioning", "live_stream": "live streaming",
+    "spray_system": "a spray system", "lidar": "lidar", "indoor_flight": "indoor flights",
+    "payload_drop": "payload drops", "tethered": "tethered flights",
+}
 
 
 def _join(items: list[str]) -> str:
@@ -35,7 +45,7 @@ def _kept(items: list[str], sentence: Callable[[str], str], backed: Callable[[st
 
 
 def _equipment(items: str) -> str:
-    return f"Jobs can include {items}."
+    return f"Options include {items}."
 
 
 def _credentials(items: str) -> str:
@@ -54,7 +64,7 @@ def from_input(inp: DescribeInput, *, backed: Callable[[str], bool] | None = Non
     """
     category = _CATEGORY.get(inp.category, inp.category.replace("_", " "))
     out = [f"Based in {inp.city.strip()}, this drone {category} service offers {_join(inp.services)}."]
-    if features := _kept(inp.features, _equipment, backed):
+    if features := _kept([_FEATURE.get(f.strip().lower(), f) for f in inp.features], _equipment, backed):
         out.append(_equipment(_join(features)))
     if certifications := _kept(inp.certifications, _credentials, backed):
         out.append(_credentials(_join(certifications)))
