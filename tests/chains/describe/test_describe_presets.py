@@ -79,8 +79,8 @@ def test_an_open_breaker_skips_openai_and_the_local_model_gets_its_prompt(
     breakers = BreakerRegistry(failure_threshold=1, window_s=30, reset_timeout_s=600)
     model = build_chat_model(settings=with_local, use_case="describe", local_base_url=fake_openai.url,
                              breakers=breakers)
-    chain = build_describe_chain(settings=with_local, prompts=PromptStore(with_local.prompts_dir), model=model,
-                                 local_base_url=fake_openai.url)
+    chain: Runnable[Any, Any] = build_describe_chain(
+        settings=with_local, prompts=PromptStore(with_local.prompts_dir), model=model, local_base_url=fake_openai.url)
     fake_openai.always(PRIMARY, Fail(500)).always(FALLBACK, Fail(500)).always(LOCAL, Reply(OPENING))
     chain.invoke(listing)
     paid = fake_openai.count(PRIMARY) + fake_openai.count(FALLBACK)
@@ -144,5 +144,6 @@ def test_the_local_mode_is_part_of_the_cache_key(
         presets["describe"]["local"]["prompt"] = "describe"
         path = tmp_path / f"presets-{mode}.yaml"
         path.write_text(yaml.safe_dump(presets), encoding="utf-8")
-        keys.append(build_describe(with_local.model_copy(update={"presets_file": path})).key(listing))
+        chain: Any = build_describe(with_local.model_copy(update={"presets_file": path}))
+        keys.append(chain.key(listing))
     assert keys[0] != keys[1]  # a description made in another mode is not reused
