@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parent
 _PLACEHOLDER_KEY = re.compile(r"(your|xxx|placeholder|changeme|replace|example|dummy|<.*>)", re.IGNORECASE)
 
 # How /describe makes a description with a model (data/presets.yaml `mode`; see Preset.mode)
-DescribeMode = Literal["write", "compose"]
+DescribeMode = Literal["write", "compose", "facts"]
 
 
 class LocalPreset(BaseModel):
@@ -58,7 +58,8 @@ class Preset(BaseModel):
     prompt: str
     local: LocalPreset | None = None  # the embedded model's own prompt and parameters
     # describe only. write: the model writes the whole description; compose: the description is built from the
-    # input as prose and the model writes its opening sentence (checked like any sentence)
+    # input as prose and the model writes its opening sentence (checked like any sentence); facts: the prose
+    # alone, this model is not asked (the next one is, if any)
     mode: DescribeMode = "write"
 
     def answers_without_listings(self, *, local: bool) -> bool:

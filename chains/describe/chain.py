@@ -10,6 +10,7 @@ about to call: the describe preset's `local:` gives the embedded model its own p
 paid model fails over to it). `mode: write`: the model writes the description. `mode: compose`: the text is the
 operator's facts as prose (`fallback.from_input`) and the model writes only its opening sentence, checked like
 any sentence and regenerated (same prompt) when unusable; after the last attempt the prose stands alone.
+`mode: facts`: that model is not asked; the next one is, and with none left the prose is the description.
 
 Invoke raises (`InputRejected` for guard/moderation refusals, provider errors after fallbacks). Batch never
 fails as a whole for one item: it de-duplicates identical inputs (one model call each), runs the distinct
@@ -43,7 +44,7 @@ from chains.describe.schema import (
     canonical,
     sources_of,
 )
-from chains.fallbacks import Fallbacks
+from chains.fallbacks import Fallbacks, NoSuitedModel, Unsuited
 from chains.guard import GuardOutput, guard_text, prefetch_learned, worst
 from chains.moderation import LOCAL_UNAVAILABLE, Moderator, Verdict
 from chains.prompting import PromptStore
@@ -163,8 +164,8 @@ class DescribeRunnable(Runnable[DescribeInput, DescribeOutput]):
         """The prompt files the preset in force may use (each model's, and the retry of a `write` one)."""
         preset, names = self._preset(), [self.prompt_name]
         for local in (False, True):
-            name = preset.prompt_for(local=local)
-            names += [name, f"{name}_retry"] if preset.mode_for(local=local) == "write" else [name]
+            name, mode = preset.prompt_for(local=local), preset.mode_for(local=local)
+            names += [name, f"{name}_retry"] if mode == "write" else [name] if mode == "compose" else []
         return {n: self.prompts.get(n).version for n in dict.fromkeys(names)}
 
     @property
@@ -255,6 +256,8 @@ class DescribeRunnable(Runnable[DescribeInput, DescribeOutput]):
     # --- each model's messages: its own prompt, and in write mode the retry turn after a rejected draft ---
     def _messages(self, job: _Job, model: Runnable) -> list[BaseMessage]:
         preset, local = self._preset(), self._is_local(model)
+        if preset.mode_for(local=local) == "facts":
+            raise Unsuited("describe mode facts: the prose of the input, without this model")
         name = preset.prompt_for(local=local)
         prompt = self.prompts.get(name)
         system, human = prompt.render(**job.values)
@@ -327,6 +330,13 @@ class DescribeRunnable(Runnable[DescribeInput, DescribeOutput]):
             clean = f"{opening} {body}".strip()
         return self._trimmed(job, clean), bool(clean), False
 
+    def _facts_only(self, job: _Job, exc: NoSuitedModel) -> tuple[str, bool]:
+        """No model wrote (mode facts for the models not asked; any other failed): the input's prose."""
+        failed = "; the models asked failed" if exc.__cause__ is not None else ""
+        job.flags.append(f"composed: the operator's facts as prose, without a model (describe mode facts{failed})")
+        clean = self._trimmed(job, self._built(job, self.catalog() if self.catalog is not None else None))
+        return clean, bool(clean)
+
     @staticmethod
     def _trimmed(job: _Job, text: str) -> str:
         clean, trimmed = claims.trim_words(text, job.inp.max_words)
@@ -370,7 +380,11 @@ class DescribeRunnable(Runnable[DescribeInput, DescribeOutput]):
         attempt, text, grounded, model, again = 0, "", False, self.default_model, True
         while again:
             attempt += 1
-            used, answer = self.models.invoke_with_model(lambda m: self._messages(job, m), child)
+            try:
+                used, answer = self.models.invoke_with_model(lambda m: self._messages(job, m), child)
+            except NoSuitedModel as exc:
+                (text, grounded), model, again = self._facts_only(job, exc), "", False
+                continue
             model = self._model_name(answer)
             text, grounded, again = self._review(job, _text(answer), attempt, self._mode(used))
         out = self._result(job, text, grounded, model, self.moderator.check([text]) if text else Verdict(False))
@@ -391,7 +405,11 @@ class DescribeRunnable(Runnable[DescribeInput, DescribeOutput]):
         attempt, text, grounded, model, again = 0, "", False, self.default_model, True
         while again:
             attempt += 1
-            used, answer = await self.models.ainvoke_with_model(lambda m: self._messages(job, m), child)
+            try:
+                used, answer = await self.models.ainvoke_with_model(lambda m: self._messages(job, m), child)
+            except NoSuitedModel as exc:
+                (text, grounded), model, again = self._facts_only(job, exc), "", False
+                continue
             model = self._model_name(answer)
             text, grounded, again = self._review(job, _text(answer), attempt, self._mode(used))
         verdict = await self.moderator.acheck([text]) if text else Verdict(False)

@@ -4,6 +4,7 @@ breaker is open; the mode is a preset field; a compose-mode opening is checked l
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -147,3 +148,44 @@ def test_the_local_mode_is_part_of_the_cache_key(
         chain: Any = build_describe(with_local.model_copy(update={"presets_file": path}))
         keys.append(chain.key(listing))
     assert keys[0] != keys[1]  # a description made in another mode is not reused
+
+
+def _facts_preset(tmp_path: Path) -> Path:
+    presets = yaml.safe_load((ROOT / "data" / "presets.yaml").read_text(encoding="utf-8"))
+    presets["describe"]["local"]["mode"] = "facts"
+    path = tmp_path / "presets.yaml"
+    path.write_text(yaml.safe_dump(presets), encoding="utf-8")
+    return path
+
+
+def test_mode_facts_never_asks_that_model(
+    with_local: Settings, build_describe: Callable[..., Runnable], fake_openai: FakeOpenAI, listing: dict[str, Any],
+    tmp_path: Path,
+) -> None:
+    settings = with_local.model_copy(update={"openai_api_key": None, "presets_file": _facts_preset(tmp_path)})
+    out = build_describe(settings).invoke(listing)
+    assert fake_openai.count(LOCAL) == 0 and out.description == _prose(listing) and out.grounded is True
+    assert out.model == "" and out.flags == [
+        "composed: the operator's facts as prose, without a model (describe mode facts)"]
+
+
+def test_mode_facts_for_the_local_model_still_lets_openai_write(
+    with_local: Settings, build_describe: Callable[..., Runnable], fake_openai: FakeOpenAI, listing: dict[str, Any],
+    tmp_path: Path,
+) -> None:
+    settings = with_local.model_copy(update={"presets_file": _facts_preset(tmp_path)})
+    fake_openai.always(PRIMARY, Reply(DESCRIPTION))
+    assert build_describe(settings).invoke(listing).description == DESCRIPTION
+    fake_openai.always(PRIMARY, Fail(500)).always(FALLBACK, Fail(500))
+    out = build_describe(settings).invoke({**listing, "title": "Other"})  # OpenAI down: the prose, no local call
+    assert fake_openai.count(LOCAL) == 0 and out.description.startswith("Based in Troy")
+    assert out.flags == ["composed: the operator's facts as prose, without a model (describe mode facts; the models "
+                         "asked failed)"]
+
+
+def test_ainvoke_composes_on_failover_too(
+    with_local: Settings, build_describe: Callable[..., Runnable], fake_openai: FakeOpenAI, listing: dict[str, Any],
+) -> None:
+    fake_openai.always(PRIMARY, Fail(500)).always(FALLBACK, Fail(500)).always(LOCAL, Reply(OPENING))
+    out = asyncio.run(build_describe(with_local).ainvoke(listing))
+    assert out.description == f"Need a roof inspection in Troy? {_prose(listing)}" and out.model == LOCAL
