@@ -275,10 +275,20 @@ class DescribeRunnable(Runnable[DescribeInput, DescribeOutput]):
     def _findings(self, job: _Job, text: str, catalog: claims.Catalog | None) -> list[claims.Finding]:
         return claims.check(text, sources_of(job.inp, self.places), job.rules, feature="describe", catalog=catalog)
 
-    def _built(self, job: _Job, catalog: claims.Catalog | None) -> str:
-        """The operator's facts as prose (`fallback.from_input`), checked like any text."""
+    def _built(self, job: _Job, catalog: claims.Catalog | None, *, opening: str = "") -> str:
+        """The operator's facts as prose (`fallback.from_input`), checked like any text, within max_words: the
+        opening is left out first, then sentences before the call to action (which always ends it)."""
         built = from_input(job.inp, backed=lambda sentence: not self._findings(job, sentence, catalog))
-        return claims.strip(built, self._findings(job, built, catalog))
+        body = claims.strip(built, self._findings(job, built, catalog))
+        limit = job.inp.max_words
+        if opening and len(opening.split()) + len(body.split()) <= limit:
+            return f"{opening} {body}"
+        if len(body.split()) <= limit:
+            return body
+        *facts, action = claims.split_sentences(body)
+        kept, _ = claims.trim_words(" ".join(facts), limit - len(action.split()))
+        job.flags.append(f"trimmed: cut to at most {limit} words")
+        return f"{kept} {action}".strip()
 
     def _review(self, job: _Job, text: str, attempt: int, mode: DescribeMode = "write") -> tuple[str, bool, bool]:
         """Returns the cleaned text, whether it is grounded, and whether to ask the model again."""
@@ -298,8 +308,8 @@ class DescribeRunnable(Runnable[DescribeInput, DescribeOutput]):
             return clean, False, True
         job.flags.extend(f"removed {f}" for f in dict.fromkeys(f.flag for f in findings))
         if findings and not enough:  # the last attempt: the operator's facts as prose, checked the same way
-            clean = self._built(job, catalog)
             job.flags.append("replaced: too little of the model's text was backed; built from the input")
+            return (clean := self._built(job, catalog)), bool(clean), False
         return self._trimmed(job, clean), bool(clean), False
 
     def _review_opening(self, job: _Job, text: str, attempt: int,
@@ -320,21 +330,22 @@ class DescribeRunnable(Runnable[DescribeInput, DescribeOutput]):
             ids = ", ".join(dict.fromkeys(f.rule for f in findings))
             job.flags.append(f"regenerated: opening sentence {attempt} was not usable ({ids})")
             return "", False, True
-        body = self._built(job, catalog)
         if findings:
             job.flags.extend(f"removed {f}" for f in dict.fromkeys(f.flag for f in findings))
             job.flags.append("replaced: the model's opening sentence was not usable; built from the input")
-            clean = body
+            clean = self._built(job, catalog)
         else:
-            job.flags.append("composed: the operator's facts as prose; the model wrote the opening sentence")
-            clean = f"{opening} {body}".strip()
-        return self._trimmed(job, clean), bool(clean), False
+            clean = self._built(job, catalog, opening=opening)
+            kept = clean.startswith(opening)
+            job.flags.append("composed: the operator's facts as prose; the model wrote the opening sentence" if kept
+                             else "composed: the operator's facts as prose; the model's opening left out for length")
+        return clean, bool(clean), False
 
     def _facts_only(self, job: _Job, exc: NoSuitedModel) -> tuple[str, bool]:
         """No model wrote (mode facts for the models not asked; any other failed): the input's prose."""
         failed = "; the models asked failed" if exc.__cause__ is not None else ""
         job.flags.append(f"composed: the operator's facts as prose, without a model (describe mode facts{failed})")
-        clean = self._trimmed(job, self._built(job, self.catalog() if self.catalog is not None else None))
+        clean = self._built(job, self.catalog() if self.catalog is not None else None)
         return clean, bool(clean)
 
     @staticmethod

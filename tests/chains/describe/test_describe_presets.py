@@ -189,3 +189,18 @@ def test_ainvoke_composes_on_failover_too(
     fake_openai.always(PRIMARY, Fail(500)).always(FALLBACK, Fail(500)).always(LOCAL, Reply(OPENING))
     out = asyncio.run(build_describe(with_local).ainvoke(listing))
     assert out.description == f"Need a roof inspection in Troy? {_prose(listing)}" and out.model == LOCAL
+
+
+def test_within_max_words_the_opening_goes_first_and_the_call_to_action_stays(
+    with_local: Settings, build_describe: Callable[..., Runnable], fake_openai: FakeOpenAI, listing: dict[str, Any],
+) -> None:
+    local_only = with_local.model_copy(update={"openai_api_key": None})
+    fake_openai.always(LOCAL, Reply(OPENING))
+    long = {**listing, "certifications": ["FAA Part 107", "HAAG Certified Inspector"], "insured": True,
+            "features": ["same_day", "weekend_availability"], "price_from_usd": 149, "price_unit": "project",
+            "max_words": 30}
+    out = build_describe(local_only).invoke(long)
+    assert len(out.description.split()) <= 30 and out.description.endswith("Request a quote on SkyMarket.")
+    assert out.description.startswith("Based in Troy") and out.grounded is True
+    assert "composed: the operator's facts as prose; the model's opening left out for length" in out.flags
+    assert "trimmed: cut to at most 30 words" in out.flags
