@@ -49,7 +49,7 @@ def _equipment(items: str) -> str:
 
 
 def _credentials(items: str) -> str:
-    return f"The operator holds {items}."
+    return f"Credentials include {items}."
 
 
 def from_input(inp: DescribeInput, *, backed: Callable[[str], bool] | None = None) -> str:

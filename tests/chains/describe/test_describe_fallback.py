@@ -23,7 +23,7 @@ def test_every_fact_in_prose_without_field_labels() -> None:
     text = from_input(canonical(FULL))
     assert text == (
         "Based in Novi, this drone mapping and surveying service offers orthomosaic maps, roof inspection and site "
-        "survey. Options include rtk gps positioning and a thermal camera. The operator holds FAA Part 107. The "
+        "survey. Options include rtk gps positioning and a thermal camera. Credentials include FAA Part 107. The "
         "operator carries liability insurance. Prices start at $250 per project. Reports within two days. Request "
         "a quote on SkyMarket.")
     assert re.search(r"\b(Services|Equipment|Certifications|Insured)\s*:", text) is None
