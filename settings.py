@@ -19,12 +19,15 @@ from pydantic_settings import BaseSettings, DotEnvSettingsSource, EnvSettingsSou
 from errors import ConfigError
 from livefiles import live_file
 
-__all__ = ["ROOT", "Preset", "Settings", "load_settings"]
+__all__ = ["ROOT", "DescribeMode", "Preset", "Settings", "load_settings"]
 
 ROOT = Path(__file__).resolve().parent
 
 # Keys copied from docs and templates; refused outside and inside development alike, since they never work.
 _PLACEHOLDER_KEY = re.compile(r"(your|xxx|placeholder|changeme|replace|example|dummy|<.*>)", re.IGNORECASE)
+
+# How /describe makes a description with a model (data/presets.yaml `mode`; see Preset.mode)
+DescribeMode = Literal["write", "compose", "facts"]
 
 
 class LocalPreset(BaseModel):
@@ -39,6 +42,8 @@ class LocalPreset(BaseModel):
     # false: with no listing to cite (small talk, a general question) the answer is the data's own text (what
     # the assistant does, how to ask), not this model's: a 135M model talks freely about a product it does not know
     answers_without_listings: bool = True
+    # describe only: how this model's text is made (`Preset.mode`); None: the use case's own
+    mode: DescribeMode | None = None
 
 
 class Preset(BaseModel):
@@ -52,10 +57,18 @@ class Preset(BaseModel):
     max_tokens: int | None = Field(default=None, ge=1, le=32_000)
     prompt: str
     local: LocalPreset | None = None  # the embedded model's own prompt and parameters
+    # describe only. write: the model writes the whole description; compose: the description is built from the
+    # input as prose and the model writes its opening sentence (checked like any sentence); facts: the prose
+    # alone, this model is not asked (the next one is, if any)
+    mode: DescribeMode = "write"
 
     def answers_without_listings(self, *, local: bool) -> bool:
         """Whether the model that answers writes the text when nothing is cited (the local model may not)."""
         return not (local and self.local is not None and not self.local.answers_without_listings)
+
+    def mode_for(self, *, local: bool) -> DescribeMode:
+        """How the model that answers makes a description: the local model may have its own mode."""
+        return self.local.mode if local and self.local is not None and self.local.mode else self.mode
 
     def prompt_for(self, *, local: bool) -> str:
         """The prompt file for the model that answers: the local model may have its own."""

@@ -7,6 +7,9 @@ A prompt file has these keys and no others:
     values: {name: text}                        # optional: fixed values of some variables, kept in the file
                                                 # so the version covers them (e.g. generated from data)
     system: the system prompt (a template)
+    examples: [{human: text, ai: text}]         # optional: example turns sent between system and human, as a
+                                                # conversation (a small model follows them better than examples
+                                                # written into the system text); plain text, not templates
     human: the human turn (a template, optional: chat prompts take the conversation instead)
 
 Templates use `{name}` placeholders (f-string syntax; `{{`/`}}` for literal braces). The loader rejects
@@ -34,7 +37,7 @@ __all__ = ["PromptFile", "PromptStore"]
 
 log = logging.getLogger("skymarket.prompts")
 
-_KEYS = {"description", "variables", "values", "system", "human"}
+_KEYS = {"description", "variables", "values", "system", "examples", "human"}
 
 
 @dataclass(frozen=True)
@@ -48,6 +51,7 @@ class PromptFile:
     version: str
     description: str = ""
     values: dict[str, str] = field(default_factory=dict)
+    examples: tuple[tuple[str, str], ...] = ()  # (human, ai) example turns, sent before the human turn
 
     def render(self, **values: Any) -> tuple[str, str | None]:
         """Fills the templates.
@@ -111,6 +115,12 @@ def parse_prompt(name: str, text: str, *, source: str) -> PromptFile:
         raise PromptError(f"{source}: 'values' must map variable names to texts")
     if stray := sorted(set(fixed) - set(declared)):
         raise PromptError(f"{source}: value(s) for {', '.join(stray)}, not declared in 'variables'")
+    examples = raw.get("examples") or []
+    if not isinstance(examples, list) or not all(
+        isinstance(e, dict) and set(e) == {"human", "ai"} and all(isinstance(v, str) and v.strip() for v in e.values())
+        for e in examples
+    ):
+        raise PromptError(f"{source}: 'examples' must be a list of {{human: text, ai: text}}")
     return PromptFile(
         name=name,
         system=system.strip(),
@@ -119,6 +129,7 @@ def parse_prompt(name: str, text: str, *, source: str) -> PromptFile:
         version=hashlib.sha256(text.encode("utf-8")).hexdigest()[:12],
         description=str(raw.get("description") or ""),
         values=dict(fixed),
+        examples=tuple((e["human"].strip(), e["ai"].strip()) for e in examples),
     )
 
 

@@ -53,7 +53,8 @@ def build_describe_chain(
 
     Args:
         settings: the service's settings (the `describe_*` fields, the describe preset, guard settings).
-        prompts: the prompt store; the preset's prompt and `<prompt>_retry` are read on every call.
+        prompts: the prompt store; each model's prompt (the preset's, or its `local:` one for the embedded
+            model) and, in `write` mode, `<prompt>_retry` are read on every call.
         model: the chat model with its fallbacks (`build_chat_model(use_case="describe", ...)`).
         local_base_url: the local model's URL as given to `build_chat_model` (names the models in the cache key).
         moderator: defaults to `build_moderator(settings)`.
@@ -75,7 +76,7 @@ def build_describe_chain(
         max_attempts=settings.describe_max_attempts, min_words=settings.describe_min_words,
         guard_config=GuardConfig.from_settings(settings),
         local_model=next((c.name for c in choices if c.is_local), None), catalog=catalog,
-        places=area_places(settings.places_file),
+        places=area_places(settings.places_file), preset=lambda: settings.preset("describe"),
     )
     return runnable.with_types(input_type=DescribeInput, output_type=DescribeOutput).with_config(run_name="describe")
 
@@ -106,7 +107,8 @@ class _LiveSetup:
             return last[1]
         choices = model_chain(settings=self.settings, preset=preset, local_base_url=self.local_base_url)
         model_id = [{"name": c.name, "temperature": c.temperature, "max_tokens": c.max_tokens,
-                     "frequency_penalty": c.frequency_penalty} for c in choices]
+                     "frequency_penalty": c.frequency_penalty, "prompt": preset.prompt_for(local=c.is_local),
+                     "mode": preset.mode_for(local=c.is_local)} for c in choices]
         setup = (preset.prompt, {"chain": model_id}, choices[0].name if choices else "unknown")
         self._last = (preset, setup)
         return setup

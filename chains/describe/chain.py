@@ -1,9 +1,16 @@
 """The `/describe` runnable: an operator's facts -> a grounded, moderated listing description.
 
     input -> canonical form -> guard (title, notes, lists) -> cache? -> input moderation
-          -> model (prompts/describe.yaml) -> claim check (data/claims.yaml): strip sentences, or
-             regenerate with prompts/describe_retry.yaml when too little is left -> trim to max_words
-          -> output moderation -> cache -> DescribeOutput
+          -> model (the prompt of the model tried: prompts/describe.yaml, the embedded model its own)
+          -> claim check (data/claims.yaml): strip sentences, or regenerate with <prompt>_retry when too
+             little is left -> trim to max_words -> output moderation -> cache -> DescribeOutput
+
+The chain tries the models itself (`chains.fallbacks.Fallbacks`), so it renders the prompt of the model it is
+about to call: the describe preset's `local:` gives the embedded model its own prompt and `mode` (also when a
+paid model fails over to it). `mode: write`: the model writes the description. `mode: compose`: the text is the
+operator's facts as prose (`fallback.from_input`) and the model writes only its opening sentence, checked like
+any sentence and regenerated (same prompt) when unusable; after the last attempt the prose stands alone.
+`mode: facts`: that model is not asked; the next one is, and with none left the prose is the description.
 
 Invoke raises (`InputRejected` for guard/moderation refusals, provider errors after fallbacks). Batch never
 fails as a whole for one item: it de-duplicates identical inputs (one model call each), runs the distinct
@@ -14,6 +21,7 @@ the checked result as one chunk: no text leaves before its claims are checked.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -36,15 +44,20 @@ from chains.describe.schema import (
     canonical,
     sources_of,
 )
+from chains.fallbacks import Fallbacks, NoSuitedModel, Unsuited
 from chains.guard import GuardOutput, guard_text, prefetch_learned, worst
 from chains.moderation import LOCAL_UNAVAILABLE, Moderator, Verdict
 from chains.prompting import PromptStore
 from errors import InputRejected, SkyMarketError, from_provider_error
 from gateway import metrics
+from settings import DescribeMode, Preset
 
 __all__ = ["DescribeRunnable", "error_output"]
 
 log = logging.getLogger("skymarket.describe")
+
+OPENING_MAX_WORDS = 20  # compose mode: an opening line is short; the 135M model's longer ones wander off the listing
+_LEAD_LABEL = re.compile(r"^\s*(?:[A-Za-z]+ ){0,2}[A-Za-z]+:\s*")  # "Sentence: ...", "Opening line: ..."
 
 
 @dataclass
@@ -53,11 +66,28 @@ class _Job:
 
     inp: DescribeInput
     key: str
-    messages: list[BaseMessage]
-    retry_prompt: Any
+    values: dict[str, Any]  # the prompt's variables (screened by the guard)
     rules: claims.ClaimRules
     texts: list[str]  # the operator's text, for moderation
     flags: list[str] = field(default_factory=list)
+    draft: str | None = None  # write mode, after a draft with unbacked claims: the draft and what is wrong
+    problems: str = ""
+
+
+def _prose(sentence: str) -> bool:
+    """Whether a compose-mode opening reads as one sentence: capitalised, 5 to OPENING_MAX_WORDS words, no label
+    or list punctuation, no word said three times (the 135M model's loops: "helicopter service; helicopter ...")."""
+    words = re.findall(r"[a-z]{4,}", sentence.lower())
+    return (sentence[:1].isupper() and 5 <= len(sentence.split()) <= OPENING_MAX_WORDS
+            and not any(c in sentence for c in ":;|*#") and all(words.count(w) < 3 for w in set(words)))
+
+
+def _names_listing(sentence: str, inp: DescribeInput) -> bool:
+    """Whether a compose-mode opening names the listing's city and one of its services (a word of 4+ letters, by
+    its first five letters): an opening is the listing's first line, not a sentence about anything at all."""
+    said = {w[:5] for w in re.findall(r"[a-z0-9]+", sentence.lower())}
+    service_words = {w[:5] for s in inp.services for w in re.findall(r"[a-z0-9]+", s.lower()) if len(w) >= 4}
+    return inp.city.lower() in sentence.lower() and bool(said & service_words)
 
 
 def error_output(exc: BaseException) -> DescribeOutput:
@@ -99,9 +129,12 @@ class DescribeRunnable(Runnable[DescribeInput, DescribeOutput]):
         max_attempts: int, min_words: int, guard_config: Any = None, local_model: str | None = None,
         catalog: Callable[[], claims.Catalog | None] | None = None,
         setup: Callable[[], tuple[str, dict[str, Any], str]] | None = None,
-        places: Sequence[str] = claims.AREA_NAMES,
+        places: Sequence[str] = claims.AREA_NAMES, preset: Callable[[], Preset] | None = None,
     ) -> None:
         self.model = model
+        self.models = Fallbacks(model)  # tried here, so each model gets its own prompt and mode
+        # the describe preset in force (prompt and mode per model); default: `prompt_name` for every model
+        self._preset = preset or (lambda: Preset(prompt=self.prompt_name))
         self.prompts = prompts
         self.rules_file = rules_file
         self.moderator = moderator
@@ -120,6 +153,20 @@ class DescribeRunnable(Runnable[DescribeInput, DescribeOutput]):
     @property
     def prompt_name(self) -> str:
         return self._setup()[0]
+
+    def _is_local(self, model: Runnable) -> bool:
+        return self.local_model is not None and model.name == f"model:{self.local_model}"
+
+    def _mode(self, model: Runnable) -> DescribeMode:
+        return self._preset().mode_for(local=self._is_local(model))
+
+    def _prompt_versions(self) -> dict[str, str]:
+        """The prompt files the preset in force may use (each model's, and the retry of a `write` one)."""
+        preset, names = self._preset(), [self.prompt_name]
+        for local in (False, True):
+            name, mode = preset.prompt_for(local=local), preset.mode_for(local=local)
+            names += [name, f"{name}_retry"] if mode == "write" else [name] if mode == "compose" else []
+        return {n: self.prompts.get(n).version for n in dict.fromkeys(names)}
 
     @property
     def model_id(self) -> dict[str, Any]:
@@ -142,10 +189,8 @@ class DescribeRunnable(Runnable[DescribeInput, DescribeOutput]):
     def key(self, raw: Any) -> str:
         """The cache key of an input (raises `ValidationError` on a malformed one)."""
         inp = canonical(raw)
-        prompt = self.prompts.get(self.prompt_name)
-        retry = self.prompts.get(f"{self.prompt_name}_retry")
-        parts = {"prompt": prompt.version, "retry": retry.version, "claims": claims.load_claims(self.rules_file)
-                 .version, "models": self.model_id, "attempts": self.max_attempts, "min_words": self.min_words}
+        parts = {"prompts": self._prompt_versions(), "claims": claims.load_claims(self.rules_file).version,
+                 "models": self.model_id, "attempts": self.max_attempts, "min_words": self.min_words}
         return cache_key(canonical_input=inp.model_dump(mode="json"), parts=parts)
 
     def _prepare(self, raw: Any, *, record: bool = True) -> _Job:
@@ -190,11 +235,9 @@ class DescribeRunnable(Runnable[DescribeInput, DescribeOutput]):
         if record:  # for the request's usage/audit record and the guard counter
             verdict = worst(verdicts)
             metrics.guard_action(verdict.action, verdict.reasons)
-        system, human = self.prompts.get(self.prompt_name).render(**values)
+        self.prompts.get(self.prompt_name).render(**values)  # a prompt that cannot be filled fails here
         return _Job(
-            inp=inp, key=self.key(inp), messages=[SystemMessage(system), HumanMessage(human or "")],
-            retry_prompt=self.prompts.get(f"{self.prompt_name}_retry"),
-            rules=claims.load_claims(self.rules_file),
+            inp=inp, key=self.key(inp), values=values, rules=claims.load_claims(self.rules_file),
             # One text, one moderation result: the fields read together, as a customer would see them.
             texts=["\n".join([inp.title, inp.city, inp.notes, *inp.services, *inp.certifications, *inp.features])],
             flags=flags,
@@ -210,12 +253,49 @@ class DescribeRunnable(Runnable[DescribeInput, DescribeOutput]):
                 code="moderation_flagged",
             )
 
+    # --- each model's messages: its own prompt, and in write mode the retry turn after a rejected draft ---
+    def _messages(self, job: _Job, model: Runnable) -> list[BaseMessage]:
+        preset, local = self._preset(), self._is_local(model)
+        if preset.mode_for(local=local) == "facts":
+            raise Unsuited("describe mode facts: the prose of the input, without this model")
+        name = preset.prompt_for(local=local)
+        prompt = self.prompts.get(name)
+        system, human = prompt.render(**job.values)
+        messages: list[BaseMessage] = [SystemMessage(system)]
+        for said, answered in prompt.examples:  # example turns: a small model follows them, not a described form
+            messages += [HumanMessage(said), AIMessage(answered)]
+        messages.append(HumanMessage(human or ""))
+        if job.draft is not None and preset.mode_for(local=local) == "write":
+            follow_up, _ = self.prompts.get(f"{name}_retry").render(problems=job.problems,
+                                                                     max_words=job.inp.max_words)
+            messages += [AIMessage(job.draft), HumanMessage(follow_up)]
+        return messages
+
     # --- after each draft: claims, length; decides whether to ask again ---
-    def _review(self, job: _Job, text: str, attempt: int) -> tuple[str, bool, list[BaseMessage] | None]:
-        """Returns the cleaned text, whether it is grounded, and the next messages (None: done)."""
+    def _findings(self, job: _Job, text: str, catalog: claims.Catalog | None) -> list[claims.Finding]:
+        return claims.check(text, sources_of(job.inp, self.places), job.rules, feature="describe", catalog=catalog)
+
+    def _built(self, job: _Job, catalog: claims.Catalog | None, *, opening: str = "") -> str:
+        """The operator's facts as prose (`fallback.from_input`), checked like any text, within max_words: the
+        opening is left out first, then sentences before the call to action (which always ends it)."""
+        built = from_input(job.inp, backed=lambda sentence: not self._findings(job, sentence, catalog))
+        body = claims.strip(built, self._findings(job, built, catalog))
+        limit = job.inp.max_words
+        if opening and len(opening.split()) + len(body.split()) <= limit:
+            return f"{opening} {body}"
+        if len(body.split()) <= limit:
+            return body
+        *facts, action = claims.split_sentences(body)
+        kept, _ = claims.trim_words(" ".join(facts), limit - len(action.split()))
+        job.flags.append(f"trimmed: cut to at most {limit} words")
+        return f"{kept} {action}".strip()
+
+    def _review(self, job: _Job, text: str, attempt: int, mode: DescribeMode = "write") -> tuple[str, bool, bool]:
+        """Returns the cleaned text, whether it is grounded, and whether to ask the model again."""
         catalog = self.catalog() if self.catalog is not None else None
-        findings = claims.check(text, sources_of(job.inp, self.places), job.rules, feature="describe",
-                                catalog=catalog)
+        if mode == "compose":
+            return self._review_opening(job, text, attempt, catalog)
+        findings = self._findings(job, text, catalog)
         clean = claims.strip(text, findings) if findings else text
         if clean and not about(clean, job.inp):  # speaks of something else: no description at all
             findings.append(claims.Finding("unrelated", "names none of the listing's city, services or title", clean))
@@ -224,19 +304,56 @@ class DescribeRunnable(Runnable[DescribeInput, DescribeOutput]):
         if findings and not enough and attempt < self.max_attempts:
             ids = ", ".join(dict.fromkeys(f.rule for f in findings))
             job.flags.append(f"regenerated: draft {attempt} made unsupported claims ({ids})")
-            problems = "\n".join(f"- {f.reason}: \"{f.sentence}\"" for f in findings)
-            follow_up, _ = job.retry_prompt.render(problems=problems, max_words=job.inp.max_words)
-            return clean, False, [*job.messages, AIMessage(text), HumanMessage(follow_up)]
+            job.draft, job.problems = text, "\n".join(f"- {f.reason}: \"{f.sentence}\"" for f in findings)
+            return clean, False, True
         job.flags.extend(f"removed {f}" for f in dict.fromkeys(f.flag for f in findings))
-        if findings and not enough:  # the last attempt: the operator's facts as sentences, checked the same way
-            built = from_input(job.inp)
-            clean = claims.strip(built, claims.check(built, sources_of(job.inp, self.places), job.rules,
-                                                     feature="describe", catalog=catalog))
+        if findings and not enough:  # the last attempt: the operator's facts as prose, checked the same way
             job.flags.append("replaced: too little of the model's text was backed; built from the input")
-        clean, trimmed = claims.trim_words(clean, job.inp.max_words)
+            return (clean := self._built(job, catalog)), bool(clean), False
+        return self._trimmed(job, clean), bool(clean), False
+
+    def _review_opening(self, job: _Job, text: str, attempt: int,
+                        catalog: claims.Catalog | None) -> tuple[str, bool, bool]:
+        """Compose mode: the model's first sentence opens the operator's facts as prose, if it is usable."""
+        sentences = claims.split_sentences(_LEAD_LABEL.sub("", text, count=1))
+        opening = sentences[0].strip() if sentences else ""
+        opening = opening if not opening or opening[-1] in ".!?" else opening + "."
+        findings: list[claims.Finding] = []
+        if not _prose(opening):
+            findings.append(claims.Finding("form", "is not one sentence of prose", opening))
+        else:
+            findings = self._findings(job, opening, catalog)
+            if not findings and not _names_listing(opening, job.inp):
+                findings.append(claims.Finding("unrelated", "does not name the listing's city and a service",
+                                               opening))
+        if findings and attempt < self.max_attempts:
+            ids = ", ".join(dict.fromkeys(f.rule for f in findings))
+            job.flags.append(f"regenerated: opening sentence {attempt} was not usable ({ids})")
+            return "", False, True
+        if findings:
+            job.flags.extend(f"removed {f}" for f in dict.fromkeys(f.flag for f in findings))
+            job.flags.append("replaced: the model's opening sentence was not usable; built from the input")
+            clean = self._built(job, catalog)
+        else:
+            clean = self._built(job, catalog, opening=opening)
+            kept = clean.startswith(opening)
+            job.flags.append("composed: the operator's facts as prose; the model wrote the opening sentence" if kept
+                             else "composed: the operator's facts as prose; the model's opening left out for length")
+        return clean, bool(clean), False
+
+    def _facts_only(self, job: _Job, exc: NoSuitedModel) -> tuple[str, bool]:
+        """No model wrote (mode facts for the models not asked; any other failed): the input's prose."""
+        failed = "; the models asked failed" if exc.__cause__ is not None else ""
+        job.flags.append(f"composed: the operator's facts as prose, without a model (describe mode facts{failed})")
+        clean = self._built(job, self.catalog() if self.catalog is not None else None)
+        return clean, bool(clean)
+
+    @staticmethod
+    def _trimmed(job: _Job, text: str) -> str:
+        clean, trimmed = claims.trim_words(text, job.inp.max_words)
         if trimmed:
             job.flags.append(f"trimmed: cut to at most {job.inp.max_words} words")
-        return clean, bool(clean), None
+        return clean
 
     def _result(self, job: _Job, text: str, grounded: bool, model: str, verdict: Verdict) -> DescribeOutput:
         if verdict.source == LOCAL_UNAVAILABLE:
@@ -271,13 +388,16 @@ class DescribeRunnable(Runnable[DescribeInput, DescribeOutput]):
             return hit
         self._refuse_input(job, self.moderator.check(job.texts))
         child = patch_config(config, callbacks=run_manager.get_child())
-        messages: list[BaseMessage] | None = job.messages
-        attempt, text, grounded, model = 0, "", False, self.default_model
-        while messages is not None:
+        attempt, text, grounded, model, again = 0, "", False, self.default_model, True
+        while again:
             attempt += 1
-            answer = self.model.invoke(messages, child)
+            try:
+                used, answer = self.models.invoke_with_model(lambda m: self._messages(job, m), child)
+            except NoSuitedModel as exc:
+                (text, grounded), model, again = self._facts_only(job, exc), "", False
+                continue
             model = self._model_name(answer)
-            text, grounded, messages = self._review(job, _text(answer), attempt)
+            text, grounded, again = self._review(job, _text(answer), attempt, self._mode(used))
         out = self._result(job, text, grounded, model, self.moderator.check([text]) if text else Verdict(False))
         if self._cacheable(out):
             self.cache.put(job.key, out.model_dump_json())
@@ -293,13 +413,16 @@ class DescribeRunnable(Runnable[DescribeInput, DescribeOutput]):
             return hit
         self._refuse_input(job, await self.moderator.acheck(job.texts))
         child = patch_config(config, callbacks=run_manager.get_child())
-        messages: list[BaseMessage] | None = job.messages
-        attempt, text, grounded, model = 0, "", False, self.default_model
-        while messages is not None:
+        attempt, text, grounded, model, again = 0, "", False, self.default_model, True
+        while again:
             attempt += 1
-            answer = await self.model.ainvoke(messages, child)
+            try:
+                used, answer = await self.models.ainvoke_with_model(lambda m: self._messages(job, m), child)
+            except NoSuitedModel as exc:
+                (text, grounded), model, again = self._facts_only(job, exc), "", False
+                continue
             model = self._model_name(answer)
-            text, grounded, messages = self._review(job, _text(answer), attempt)
+            text, grounded, again = self._review(job, _text(answer), attempt, self._mode(used))
         verdict = await self.moderator.acheck([text]) if text else Verdict(False)
         out = self._result(job, text, grounded, model, verdict)
         if self._cacheable(out):

@@ -96,3 +96,24 @@ def test_malformed_values_are_refused(tmp_path: Path, text: str, message: str) -
     write(tmp_path, "p", text)
     with pytest.raises(PromptError, match=message):
         PromptStore(tmp_path).get("p")
+
+
+def test_examples_are_kept_as_turns_in_order(tmp_path: Path) -> None:
+    text = ("variables: [city]\nsystem: One line.\nexamples:\n  - {human: 'City: Troy.', ai: 'Roofs in Troy.'}\n"
+            "  - {human: 'City: Novi.', ai: 'Homes in Novi.'}\nhuman: 'City: {city}.'\n")
+    write(tmp_path, "p", text)
+    prompt = PromptStore(tmp_path).get("p")
+    assert prompt.examples == (("City: Troy.", "Roofs in Troy."), ("City: Novi.", "Homes in Novi."))
+    assert prompt.render(city="Flint") == ("One line.", "City: Flint.")
+    assert PromptStore(tmp_path).get("p").examples == prompt.examples
+    write(tmp_path, "p", text.replace("Roofs in Troy.", "Gutters in Troy."))
+    assert PromptStore(tmp_path).get("p").version != prompt.version
+
+
+@pytest.mark.parametrize(
+    "examples", ["{human: a, ai: b}", "[{human: a}]", "[{human: a, ai: b, extra: c}]", "[{human: a, ai: ''}]"]
+)
+def test_malformed_examples_are_refused(tmp_path: Path, examples: str) -> None:
+    write(tmp_path, "p", f"system: x\nexamples: {examples}\n")
+    with pytest.raises(PromptError, match="'examples' must be a list"):
+        PromptStore(tmp_path).get("p")

@@ -80,8 +80,9 @@ def test_still_ungrounded_after_the_last_attempt_the_input_is_the_description(
     assert fake_openai.count(PRIMARY) == describe_settings.describe_max_attempts
     assert any(f.startswith("removed insurance") for f in out.flags)  # reported, not hidden
     assert any(f.startswith("replaced:") for f in out.flags)
-    assert out.description == strip(from_input(canonical(listing)), [])  # the operator's facts, as sentences
-    assert out.description.startswith(listing["title"]) and listing["city"] in out.description
+    assert out.description == strip(from_input(canonical(listing)), [])  # the operator's facts, as prose
+    assert out.description.startswith(f"Based in {listing['city']}, this drone inspection service offers")
+    assert "Services:" not in out.description and out.description.endswith("Request a quote on SkyMarket.")
     assert check(out.description, sources_of(canonical(listing), PLACES), RULES) == [] and out.grounded is True
 
 
@@ -90,7 +91,7 @@ def test_the_input_built_description_drops_a_note_the_rules_reject() -> None:
                      "services": ["roof inspection"], "insured": True, "price_from_usd": 99.5, "price_unit": "hour",
                      "notes": "We fly at night over crowds. Reports in two days."})
     built = from_input(inp)
-    assert "Insured." in built and "From $99.50 per hour." in built
+    assert "carries liability insurance." in built and "Prices start at $99.50 per hour." in built
     kept = strip(built, check(built, sources_of(inp, PLACES), RULES))
     assert "crowds" not in kept and "Reports in two days." in kept
 
@@ -187,4 +188,4 @@ def test_a_text_about_something_else_is_no_description(
     fake_openai.always(PRIMARY, Reply("Reply with the description only. Nothing else matters here, friend."))
     out = build_describe(describe_settings).invoke(listing)
     assert any(f.startswith("removed unrelated") for f in out.flags)
-    assert out.description.startswith(listing["title"]) and "Reply with" not in out.description
+    assert out.description.startswith("Based in Troy") and "Reply with" not in out.description
