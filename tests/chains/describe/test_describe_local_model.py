@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
+import yaml
 
 from chains.claims import check, load_claims
 from chains.describe import area_places
@@ -31,15 +33,24 @@ def _listing(listing_id: str) -> dict[str, Any]:
     raise AssertionError(f"{listing_id} is not in data/listings.jsonl")
 
 
-def test_local_model_describes_a_shipped_listing(local_llm: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize("mode", ["facts", "compose", "write"])
+def test_local_model_describes_a_shipped_listing(local_llm: str, tmp_path: Path, mode: str) -> None:
+    """Each mode the embedded model may be given (`facts` as shipped: it is not asked)."""
     facts = _listing("lst-0001")  # Marysville aerial photography, Part 107, not insured, from $149/hour
-    settings = make_settings(local_model_url=local_llm, describe_cache_path=tmp_path / "cache.db")
+    presets = yaml.safe_load((ROOT / "data" / "presets.yaml").read_text(encoding="utf-8"))
+    presets["describe"]["local"]["mode"] = mode
+    if mode == "write":
+        presets["describe"]["local"]["prompt"] = "describe"
+    (tmp_path / "presets.yaml").write_text(yaml.safe_dump(presets), encoding="utf-8")
+    settings = make_settings(local_model_url=local_llm, describe_cache_path=tmp_path / "cache.db",
+                             presets_file=tmp_path / "presets.yaml")
     with LiveServer(create_app(settings)) as live:
         r = httpx.post(f"{live.url}/describe/invoke", json={"input": {**facts, "max_words": 80}}, timeout=300)
     assert r.status_code == 200, r.text
     out = r.json()["output"]
     assert isinstance(out["description"], str) and isinstance(out["flags"], list)
-    assert out["model"] == settings.local_model_name and out["cached"] is False and out["error"] is None
+    assert out["model"] == ("" if mode == "facts" else settings.local_model_name)
+    assert out["cached"] is False and out["error"] is None
     assert out["moderation"]["flagged"] is False
     assert out["grounded"] is bool(out["description"])
     assert len(out["description"].split()) <= 80

@@ -1,6 +1,7 @@
 """The describe preset per model: a paid model gets prompts/describe.yaml and writes the text (mode write); the
-embedded model gets its own prompt (describe.local) in mode compose, also when OpenAI fails over to it or its
-breaker is open; the mode is a preset field; a compose-mode opening is checked like any sentence."""
+embedded model gets its own prompt and mode (describe.local: `facts` as shipped; most tests here set `compose`),
+also when OpenAI fails over to it or its breaker is open; the mode is a preset field; a compose-mode opening is
+checked like any sentence."""
 
 from __future__ import annotations
 
@@ -28,10 +29,26 @@ DESCRIPTION = ("Need your roof and gutters checked in Troy? We fly over your hom
                "business day. Request a quote on SkyMarket.")
 
 
+def _local_mode(tmp_path: Path, mode: str) -> Path:
+    presets = yaml.safe_load((ROOT / "data" / "presets.yaml").read_text(encoding="utf-8"))
+    presets["describe"]["local"]["mode"] = mode
+    path = tmp_path / f"presets-local-{mode}.yaml"
+    path.write_text(yaml.safe_dump(presets), encoding="utf-8")
+    return path
+
+
 @pytest.fixture
-def with_local(describe_settings: Settings, fake_openai: FakeOpenAI) -> Settings:
-    """OpenAI (primary, fallback) and the local model, all on the fake server."""
-    return describe_settings.model_copy(update={"local_model_enabled": True, "local_model_url": fake_openai.url})
+def with_local(describe_settings: Settings, fake_openai: FakeOpenAI, tmp_path: Path) -> Settings:
+    """OpenAI (primary, fallback) and the local model, all on the fake server; the local model composes."""
+    return describe_settings.model_copy(update={"local_model_enabled": True, "local_model_url": fake_openai.url,
+                                                "presets_file": _local_mode(tmp_path, "compose")})
+
+
+def test_as_shipped_the_embedded_model_is_not_asked_to_describe() -> None:
+    """data/presets.yaml: the 135M model's openings were odd or false more often than not (BENCHMARKS.md
+    "Describe quality"), so on the default setup the description is the operator's facts as prose."""
+    assert Settings(_env_file=None).preset("describe").mode_for(local=True) == "facts"  # type: ignore[call-arg]
+    assert Settings(_env_file=None).preset("describe").mode_for(local=False) == "write"  # type: ignore[call-arg]
 
 
 def _messages(fake: FakeOpenAI, model: str) -> list[dict[str, Any]]:
@@ -151,11 +168,7 @@ def test_the_local_mode_is_part_of_the_cache_key(
 
 
 def _facts_preset(tmp_path: Path) -> Path:
-    presets = yaml.safe_load((ROOT / "data" / "presets.yaml").read_text(encoding="utf-8"))
-    presets["describe"]["local"]["mode"] = "facts"
-    path = tmp_path / "presets.yaml"
-    path.write_text(yaml.safe_dump(presets), encoding="utf-8")
-    return path
+    return _local_mode(tmp_path, "facts")
 
 
 def test_mode_facts_never_asks_that_model(
