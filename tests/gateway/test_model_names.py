@@ -12,11 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, select, text
 
 from gateway.ledger import Ledger, UsageRow, hourly_table, marginals_table, usage_table
 from server import create_app
+from settings import ROOT
 from tests.conftest import make_settings
 from tests.fake_openai import FakeOpenAI, Reply
 
@@ -27,9 +29,13 @@ LISTING = {"title": "Roof and Gutter Checks in Troy", "category": "inspection", 
 
 
 def _no_path_anywhere(local_url: str, tmp_path: Path) -> tuple[dict[str, str], int]:
-    """Invoke, batch and stream through the app on the local model at `local_url`; what every report shows."""
+    """Invoke, batch and stream through the app on the local model at `local_url`; what every report shows (the
+    local model composes descriptions here: as shipped, `mode: facts`, it would not be asked)."""
+    presets = yaml.safe_load((ROOT / "data" / "presets.yaml").read_text(encoding="utf-8"))
+    presets["describe"]["local"]["mode"] = "compose"
+    (tmp_path / "presets.yaml").write_text(yaml.safe_dump(presets), encoding="utf-8")
     settings = make_settings(local_model_enabled=True, local_model_url=local_url, local_model_timeout_s=30,
-                             describe_cache_enabled=False, audit_text=True,
+                             describe_cache_enabled=False, audit_text=True, presets_file=tmp_path / "presets.yaml",
                              usage_db_file=tmp_path / "usage.db", audit_file=tmp_path / "audit.jsonl")
     app = create_app(settings)
     with TestClient(app) as c:
