@@ -222,7 +222,8 @@ def main(argv: list[str] | None = None) -> None:
                    help="held-out (reported), or dev / dev2 / ... / dev6 (blind sets to look at while building)")
     args = p.parse_args(argv)
     base = load_settings(local_model_enabled=True, describe_moderation="local")
-    path = {"dev": DEV, "dev2": DEV2, "dev3": DEV3, "dev4": DEV4, "dev5": DEV5, "dev6": DEV6}.get(args.set, CONVERSATIONS)
+    dev = {"dev": DEV, "dev2": DEV2, "dev3": DEV3, "dev4": DEV4, "dev5": DEV5, "dev6": DEV6}
+    path = dev.get(args.set, CONVERSATIONS)
     conversations = yaml.safe_load(path.read_text(encoding="utf-8"))
     with _model(args.model, base) as (model, settings):
         engine = build_search_engine(settings=settings)

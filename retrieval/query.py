@@ -35,6 +35,7 @@ from retrieval.vocab import (
     SERVICE_HINT_PATTERNS,
     SERVICE_WORDS,
     Category,
+    sited_words,
 )
 
 __all__ = ["Interpreted", "PlaceRef", "QueryParser", "normalize", "spell_out"]
@@ -356,6 +357,8 @@ class QueryParser:
         kept = [w for i, w in enumerate(tokens)
                 if i not in drop and not (unsearched and any(a <= spans[i].start() < b for a, b in unsearched))]
         kept += _service_words(low, out.categories, kept, turned_down)
+        sited = sited_words(low, out.categories, kept)  # "panels on the barn roof": the roof names no service
+        kept = [w for w in kept if stem(w) not in sited] if sited else kept
         out.text = " ".join(kept).strip() or (out.category or "drone services").replace("_", " ")
         return out
 

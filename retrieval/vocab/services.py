@@ -112,7 +112,11 @@ SERVICE_HINTS: dict[str, tuple[str, ...]] = {
                                 r"wrecks?"),
     "search and rescue": (r"missing (?:hiker|person|child|kid|man|woman|boy|girl|swimmer|hunter|boater)s?",
                           r"capsized", r"overboard", r"drown(?:ing|ed)?",
-                          r"wander(?:ed|s|ing)? (?:off|away)", r"dementia", r"alzheimers", r"search(?:ing)? party"),
+                          r"wander(?:ed|s|ing)? (?:off|away)", r"dementia", r"alzheimers", r"search(?:ing)? party",
+                          # who does it, and who needs it: "our rescue team", "someone in the water"
+                          r"(?:water|swift ?water|ice|dive|rescue) (?:teams?|crews?|squads?|units?|calls?|missions?)",
+                          r"(?:someone|somebody|person|people|swimmers?|kids?|boaters?|kayakers?) "
+                          r"(?:\w+ )?(?:in|into|under) the (?:water|lake|river|current)"),
     "flood and storm response": (r"(?:rising|high) water", r"(?:river|creek|lake)s? (?:is |are )?(?:rising|cresting)",
                                  r"levees?", r"dikes?", r"evacuat(?:e|ion|ing)", r"(?:over|topping) (?:the|its) banks"),
     "event security": (r"crowds?", r"festivals?", r"concerts?", r"parades?"),

@@ -767,3 +767,45 @@ def test_insurance_said_as_a_must(parser: QueryParser) -> None:
 def test_places_as_locals_shorten_them(parser: QueryParser, query: str, place: str) -> None:
     it = parser.parse(query)
     assert it.place is not None and it.place.name == place and not it.fuzzy_place
+
+
+def test_a_chore_the_drone_spares_names_no_service(parser: QueryParser) -> None:
+    # what the customer would rather not do themselves is no service they ask for
+    it = parser.parse("I'd like a head count of the goats without walking the property lines each evening")
+    assert it.category != "mapping_surveying" and "property boundary mapping" not in named_services(
+        it.text, it.categories)
+
+
+@pytest.mark.parametrize("query", [
+    "the lifeguards want something that can drop a life vest to a kayaker who tipped over",
+    "can it release a rope onto the ice for the guy who fell through",
+])
+def test_something_dropped_to_someone_asks_for_a_payload_drop(parser: QueryParser, query: str) -> None:
+    assert "payload_drop" in parser.parse(query).features
+
+
+@pytest.mark.parametrize("query", [
+    "our solar output dropped a lot since spring",
+    "can you drop off the parcel to my office",
+    "drop a line to the operator for me",
+])
+def test_a_fall_or_a_drop_off_asks_for_no_payload_drop(parser: QueryParser, query: str) -> None:
+    assert "payload_drop" not in parser.parse(query).features
+
+
+@pytest.mark.parametrize("query", [
+    "the ice rescue squad needs a drone up over the pond",
+    "a kid is in the water off the beach, need a rescue drone now",
+])
+def test_who_is_in_the_water_is_search_and_rescue(parser: QueryParser, query: str) -> None:
+    it = parser.parse(query)
+    assert it.category == "public_safety" and "search and rescue" in named_services(it.text, it.categories)
+
+
+def test_where_an_inspected_thing_sits_names_no_service(parser: QueryParser) -> None:
+    # the antenna is inspected; the roof of the garage is only where it is
+    it = parser.parse("need the cell antenna checked, the one on top of our detached garage roof")
+    assert named_services(it.text, it.categories) == ["cell tower inspection"]
+    # said as the thing looked at, the roof still names its inspection
+    it = parser.parse("shingles came loose on the roof and the gutter is sagging")
+    assert {"roof inspection", "gutter check"} <= set(named_services(it.text, it.categories))

@@ -393,3 +393,18 @@ def test_a_refinement_that_describes_a_service_of_the_current_category_names_it(
     assert "property video tour" in named_services(it.text, it.categories)
     kept = _it("drone pics for our condo listing in Canton", "no video though, on a weekend").interpreted
     assert kept is not None and "property video tour" not in named_services(kept.text, kept.categories)
+
+
+def test_a_chore_the_customer_would_skip_starts_no_new_topic() -> None:
+    # the sheep are the job; walking the property lines is what the drone spares them
+    it = _it("we keep about 60 sheep on rented pasture", "I'd love to know where they all are without walking "
+             "the property lines twice a day", "the farm is by Almont").interpreted
+    assert it is not None and it.category == "agriculture" and it.place and it.place.name == "Almont"
+    assert "livestock monitoring" in named_services(it.text, it.categories)
+
+
+def test_where_the_inspected_thing_sits_is_no_second_service() -> None:
+    it = _it("two of the solar modules up on the garage roof quit", "we're in Fenton Rd area of Holly",
+             "anybody with infrared?").interpreted
+    assert it is not None and it.category == "inspection" and "thermal_camera" in it.features
+    assert named_services(it.text, it.categories) == ["solar panel inspection"]
