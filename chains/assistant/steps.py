@@ -356,16 +356,26 @@ def removed(gate: SentenceGate) -> list[str]:
     return [f"removed {flag}" for flag in dict.fromkeys(f.flag for f in gate.findings)]
 
 
+# Gear without which the job cannot be done at all, whatever the service offered: nowhere to land ("it would
+# have to be dropped to us"), inside a building. A listing without it is no answer, so it comes after those with
+# it even when it names the service ("boat delivery" without a drop, to a boat with no room to land). Time
+# features (night, weekend) are not here: the service asked for comes before them.
+_CANNOT_DO_WITHOUT = frozenset({"payload_drop", "indoor_flight"})
+
+
 def _ordered(listings: list[SearchResult], order: str, features: Sequence[str] = (),
              services: Sequence[str] = ()) -> list[SearchResult]:
     """The listings in the order asked for; first those that offer a service named (`services`), then among
-    them those that lack fewer of the features asked for ("they need to fly at night", "4k and same day"). The
+    them those that lack fewer of the features asked for ("they need to fly at night", "4k and same day"); before
+    all of that, those with the gear the job cannot be done without (`_CANNOT_DO_WITHOUT`). The
     search only weighs these, with the words: a listing without them answers less of what was asked (the
     service first: a night flyer that does no search and rescue is no answer to a missing person)."""
     wanted, named = set(features), set(services)
+    needed = wanted & _CANNOT_DO_WITHOUT
 
-    def lacks(x: SearchResult) -> tuple[bool, int]:
-        return bool(named) and not named & set(x.services), len(wanted - set(x.features))
+    def lacks(x: SearchResult) -> tuple[bool, bool, int]:
+        return (bool(needed - set(x.features)), bool(named) and not named & set(x.services),
+                len(wanted - set(x.features)))
 
     if order == "price":
         return sorted(listings, key=lambda x: (lacks(x), x.price_from_usd))

@@ -55,7 +55,10 @@ CATEGORY_PHRASES: dict[Category, list[tuple[float, list[str]]]] = {
                r"dropped (?:at|to|by)", r"flown (?:to|out|over)",
                # something flown somewhere: "fly a part over to our other plant" (not "fly the drone over to")
                r"fl(?:y|ies|ying) (?:a|an|the|some|this|that|these|those|my|our) (?!drones?\b|uavs?\b)(?:\w+ ){0,2}?"
-               r"(?:over|out|across) to"]),
+               r"(?:over|out|across) to",
+               # something got out to someone: "get a box of tackle out to our pontoon" (not "get the drone out")
+               r"(?:get|gets|getting|take|taking) (?:a|an|the|some|this|that|these|those|my|our) (?!drones?\b|uavs?\b)"
+               r"(?:\w+ ){0,3}?(?:out|over|across) to", r"to (?:my|our|the|a) (?:pontoon|sailboat|yacht)"]),
     ],
     "aerial_photography": [
         (3.0, [r"aerial (?:photo(?:s|graphy|graph|graphs)?|pictures?|shots?|stills?|images?|imagery)",

@@ -93,5 +93,6 @@ FEATURES: dict[str, Feature] = {
                              # a parcel" is a delivery, "output dropped a lot" a fall)
                              r"(?:drop|release)(?:s|ping)? (?:a|an|some|the) (?!lot\b|bit\b|ton\b|line\b|pin\b)"
                              r"(?:\w+ ){1,3}?(?:to|onto|for|down to|into)\b",
-                             r"(?:(?:no|not a|without a|isnt a) (?:good )?(?:place|spot|room)|nowhere) to land")),
+                             r"(?:(?:no|not a|without a|isnt a) (?:good )?(?:place|spot|room)|nowhere) to "
+                             r"(?:land|touch down|set (?:\w+ ){0,2}?down)")),
 }

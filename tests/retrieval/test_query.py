@@ -809,3 +809,19 @@ def test_where_an_inspected_thing_sits_names_no_service(parser: QueryParser) -> 
     # said as the thing looked at, the roof still names its inspection
     it = parser.parse("shingles came loose on the roof and the gutter is sagging")
     assert {"roof inspection", "gutter check"} <= set(named_services(it.text, it.categories))
+
+
+@pytest.mark.parametrize("query", [
+    "could somebody take a cooler of sandwiches over to my crew at the quarry",
+    "need to get some bait out to my brother's sailboat",
+])
+def test_something_got_out_to_someone_is_a_delivery(parser: QueryParser, query: str) -> None:
+    assert parser.parse(query).category == "delivery"
+
+
+def test_getting_the_drone_somewhere_is_no_delivery(parser: QueryParser) -> None:
+    assert parser.parse("can you get the drone out to the gravel pit to measure the piles").category != "delivery"
+
+
+def test_nowhere_to_set_down_asks_for_a_payload_drop(parser: QueryParser) -> None:
+    assert "payload_drop" in parser.parse("medicine to the cabin, no spot to set the thing down").features
