@@ -34,6 +34,7 @@ from retrieval.vocab.services import SERVICE_HINTS
 __all__ = [
     "CATEGORIES",
     "CATEGORY_PATTERNS",
+    "CATEGORY_WORDS",
     "CREDENTIAL_PATTERN",
     "FEATURES",
     "FEATURE_NAMES",
@@ -79,6 +80,15 @@ SERVICE_WORDS: tuple[str, ...] = tuple(sorted(
      if re.fullmatch(r"[a-z]{5,}", w := re.sub(r"(?:\(\?:e?s\)|s)\?$", "", a))}
     | {w for offered in SERVICES.values() for name in offered for w in name.split() if re.fullmatch(r"[a-z]{5,}", w)}
 ))
+# category -> the plain words (5 letters or more) of its phrases and services: a typo beside a service already
+# named is read as one of these only ("chimeny inspection", not "contracts" -> "contractor" in a delivery)
+CATEGORY_WORDS: dict[str, frozenset[str]] = {
+    cat: frozenset(
+        {w for _, alts in CATEGORY_PHRASES[cat] for a in alts
+         if re.fullmatch(r"[a-z]{5,}", w := re.sub(r"(?:\(\?:e?s\)|s)\?$", "", a))}
+        | {w for name in SERVICES[cat] for w in name.split() if re.fullmatch(r"[a-z]{5,}", w)})
+    for cat in CATEGORY_PHRASES
+}
 # service -> (its category, the phrases that describe it by its situation)
 SERVICE_HINT_PATTERNS: dict[str, tuple[str, re.Pattern[str]]] = {
     service: (next(c for c, offered in SERVICES.items() if service in offered), _words(phrases))

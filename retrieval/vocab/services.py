@@ -43,7 +43,10 @@ SERVICE_HINTS: dict[str, tuple[str, ...]] = {
                                 r"(?:dead|bad|failed|failing|faulty|broken) (?:solar )?(?:panels?|cells?|modules?)"),
     "livestock and wildlife counts": (r"counts?", r"counting", r"census", r"(?:count|counting|how many) (?:\w+ ){0,2}?"
                                       r"(?:deer|geese|animals|head|cattle|cows)",
-                                      r"wildlife", r"deer"),
+                                      r"wildlife", r"deer",
+                                      # the animals a heat picture finds, asked of thermal imaging ("a heat camera
+                                      # over my cows"): only read when the query points to thermal imaging
+                                      r"cattle", r"cows?", r"herds?", r"livestock"),
     # inspection
     "solar panel inspection": (r"solar (?:\w+ )?(?:output|production|yield)", r"solar (?:arrays?|modules?|systems?)",
                                r"(?:dead|bad|failed|failing|faulty|broken) (?:solar )?(?:panels?|cells?|modules?)"),
@@ -61,7 +64,8 @@ SERVICE_HINTS: dict[str, tuple[str, ...]] = {
     "property boundary mapping": (r"property (?:corners?|pins?|lines?|markers?|stakes?)",
                                   r"fence ?(?:lines?|disputes?)",
                                   r"encroach\w*", r"where (?:my|our|the) (?:property|lot|land) (?:ends|stops)"),
-    "drainage analysis": (r"(?:water|rain|runoff) (?:\w+ )?flows?", r"runoff", r"wetlands?",
+    "drainage analysis": (r"(?:water|rain|runoff) (?:\w+ )?(?:flows?|runs? (?:across|down|off|into|through|toward))",
+                          r"runoff", r"wetlands?", r"basement (?:keeps )?floods?",
                           r"(?:water|rain) (?:\w+ )?(?:pools?|pooling|puddles?|puddling|stands?|sits?|collects?)",
                           r"standing water",
                           r"(?:yard|lot|field) floods?"),

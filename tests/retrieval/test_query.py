@@ -825,3 +825,29 @@ def test_getting_the_drone_somewhere_is_no_delivery(parser: QueryParser) -> None
 
 def test_nowhere_to_set_down_asks_for_a_payload_drop(parser: QueryParser) -> None:
     assert "payload_drop" in parser.parse("medicine to the cabin, no spot to set the thing down").features
+
+
+@pytest.mark.parametrize(("query", "service"), [
+    ("facade inspecton plus a quick look at the chimeny, this week", "chimney inspection"),
+    ("need a weding video filmed by drone, reception after", "wedding videography"),
+])
+def test_a_typo_beside_a_named_service_is_read(parser: QueryParser, query: str, service: str) -> None:
+    it = parser.parse(query)
+    assert service in named_services(it.text, it.categories)
+
+
+def test_a_typo_beside_a_named_service_is_read_only_as_that_kind_of_service(parser: QueryParser) -> None:
+    # "contracts" is a word of its own, and "panels" only a plural: neither becomes another service's word
+    it = parser.parse("courier some contracts and a few solar panels brochures across town")
+    assert it.category == "delivery" and "contractor" not in it.text.split() and "panels" in it.text.split()
+
+
+def test_animals_asked_of_thermal_imaging_name_the_count(parser: QueryParser) -> None:
+    it = parser.parse("infrared flyover of the herd in the back forty")
+    assert it.category == "thermal_imaging"
+    assert "livestock and wildlife counts" in named_services(it.text, it.categories)
+
+
+def test_where_rain_runs_is_drainage(parser: QueryParser) -> None:
+    it = parser.parse("map how the rain runs off the driveway toward the garage")
+    assert "drainage analysis" in named_services(it.text, it.categories)
