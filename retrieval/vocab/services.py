@@ -107,7 +107,7 @@ SERVICE_HINTS: dict[str, tuple[str, ...]] = {
     # delivery
     "medical supplies": (r"lab samples?", r"specimens?", r"blood", r"(?:clinic|hospital|lab)s? (?:to|and) (?:\w+ )?"
                          r"(?:clinic|hospital|lab)s?", r"defibrillators?", r"aeds?"),
-    "prescription delivery": (r"insulin", r"meds", r"medications?", r"pharmacy", r"prescriptions?"),
+    "prescription delivery": (r"insulin", r"meds", r"medications?", r"medicines?", r"pharmacy", r"prescriptions?"),
     "document courier": (r"documents?", r"paperwork", r"contracts?", r"papers", r"signatures?"),
     "boat and island delivery": (r"islands?", r"boats?", r"cottage on", r"(?:on|across) the (?:lake|river|water)"),
     # public safety

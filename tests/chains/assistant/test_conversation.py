@@ -408,3 +408,31 @@ def test_where_the_inspected_thing_sits_is_no_second_service() -> None:
              "anybody with infrared?").interpreted
     assert it is not None and it.category == "inspection" and "thermal_camera" in it.features
     assert named_services(it.text, it.categories) == ["solar panel inspection"]
+
+
+@pytest.mark.parametrize(("turn", "talk"), [
+    ("good night!", True),
+    ("and at night", False),
+    ("in the evening too", False),
+])
+def test_a_time_alone_is_no_goodbye(turn: str, talk: bool) -> None:
+    assert is_small_talk(turn) is talk
+
+
+def test_a_time_added_last_refines_the_request() -> None:
+    it = _it("crowd overwatch for our street fair in Ferndale", "and at night").interpreted
+    assert it is not None and it.category == "public_safety" and "night_ops" in it.features
+
+
+def test_the_service_asked_for_turned_down_beside_another_swaps_it() -> None:
+    # no "instead": turning the old service down is the switch ("video" alone would be a loose word)
+    it = _it("shoot our graduation party on video in Livonia", "hmm, photos please, no video").interpreted
+    assert it is not None and it.category == "aerial_photography" and it.place and it.place.name == "Livonia"
+
+
+def test_a_word_turned_down_later_is_no_longer_searched() -> None:
+    it = _it("parts delivery to our shop in Wixom", "not parts actually, some lab samples to the clinic").interpreted
+    assert it is not None and it.category == "delivery" and "parts" not in it.text.split()
+    assert "medical supplies" in named_services(it.text, it.categories)
+    night = _it("real estate twilight shots at night in Novi", "skip the night part, daytime is ok").interpreted
+    assert night is not None and "night" not in night.text.split() and "night_ops" not in night.features
