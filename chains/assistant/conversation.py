@@ -69,7 +69,8 @@ _ORDER: tuple[tuple[Order, re.Pattern[str]], ...] = (
     ("rating", re.compile(r"\b(best|highest|top)[- ]rated\b|\bbest reviews?\b|\bhighest rating\b"
                           # "any with better reviews?", "someone more experienced", "higher rated ones"
                           r"|\b(?:better|higher|highly|well)[- ](?:rated|ratings?|reviews?|reviewed)\b"
-                          r"|\bmore (?:reviews|experience|experienced|established)\b")),
+                          r"|\bmore (?:reviews|experience|experienced|established)\b"
+                          r"|\bmost (?:reviews|reviewed|ratings|stars|experience|experienced)\b")),
     ("distance", re.compile(r"\b(closest|nearest|nearer|closer)\b")),
 )
 # Asking for other listings than those shown, better by some measure ("any cheaper?", "someone with better

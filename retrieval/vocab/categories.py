@@ -89,6 +89,9 @@ CATEGORY_PHRASES: dict[Category, list[tuple[float, list[str]]]] = {
         (3.5, ["real estate", r"realtors?", "mls", r"listing (?:photos?|video)", "zillow", r"(?:house|home) for sale",
                r"(?:house|home|property|condo|rental) listings?",
                r"for (?:a|the|my|our|her|his|their) (?:(?:big|new|nice|huge|luxury|small|little) )?listing",
+               # what is made of a listing: "video of a lakefront listing", "shots for our new listings"
+               r"(?:photos?|pics?|pictures?|videos?|footage|shots?|aerials?) (?:of|for) (?:a|an|the|my|our|her|"
+               r"his|their|this|that) (?:\w+ ){0,2}?listings?",
                r"(?:goes|going|go|put it|putting it|list it) on the market", r"lot lines? overlays?",
                # the verb: "listing a lakefront house", "we're listing our condo next month"
                r"listing (?:a|an|my|our|the|his|her|their) (?:\w+ )?"
@@ -149,7 +152,10 @@ CATEGORY_PHRASES: dict[Category, list[tuple[float, list[str]]]] = {
         (1.0, [r"land", "drainage"]),
         # where water goes: "water keeps pooling in the backyard", "standing water by the driveway"
         (2.0, [r"(?:water|rain(?:water)?) (?:\w+ )?(?:pool(?:s|ing)?|puddl(?:es|ing)|stands|sits|collects)",
-               r"standing water", r"runoff", r"(?:yard|lot|driveway|basement) (?:keeps )?flood(?:s|ing)?"]),
+               r"standing water", r"runoff", r"(?:yard|lot|driveway|basement) (?:keeps )?flood(?:s|ing)?",
+               # "where the water goes", "the pond keeps overflowing onto the neighbors"
+               r"where (?:the |all the |our |my )?(?:water|rain(?:water)?|runoff) (?:goes|drains|runs|flows|ends up)",
+               r"(?:ponds?|creeks?|ditch(?:es)?|drains?|culverts?) (?:keeps? |is |are )?overflow(?:s|ing|ed)?"]),
     ],
     "agriculture": [
         (3.0, [r"crops?", r"spray(?:ing|s|ed|er)?", r"dust(?:ing|er)", r"farms?", r"farm(?:ing|er|ers)",

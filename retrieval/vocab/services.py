@@ -54,7 +54,7 @@ SERVICE_HINTS: dict[str, tuple[str, ...]] = {
                                 r"wind damage", r"\w*storms?", r"blew (?:off|down|away)", r"tornado"),
     "cell tower inspection": (r"antennas?", r"(?:radio|comms?|communications?|telecom|phone) towers?", r"monopoles?"),
     "roof inspection": (r"shingles?", r"slates?", r"flashing", r"roofers?", r"roof(?:s|ing)"),
-    "facade inspection": (r"spall(?:ing|ed)?", r"(?:brick|masonry|stone|cladding|exterior walls?)"),
+    "facade inspection": (r"spall(?:ing|ed)?", r"(?:bricks?|brickwork|masonry|stone|cladding|exterior walls?)"),
     # mapping and construction
     "volume calculations": (r"cubic (?:yards?|feet|meters)", r"(?:stock)?piles?", r"tonnage",
                             r"how much (?:dirt|gravel|sand|mulch|soil|stone|salt|material|fill)"),
@@ -66,6 +66,10 @@ SERVICE_HINTS: dict[str, tuple[str, ...]] = {
                                   r"encroach\w*", r"where (?:my|our|the) (?:property|lot|land) (?:ends|stops)"),
     "drainage analysis": (r"(?:water|rain|runoff) (?:\w+ )?(?:flows?|runs? (?:across|down|off|into|through|toward))",
                           r"runoff", r"wetlands?", r"basement (?:keeps )?floods?",
+                          r"where (?:the |all the |our |my )?(?:water|rain(?:water)?|runoff) "
+                          r"(?:goes|drains|runs|flows|ends up)",
+                          r"(?:ponds?|creeks?|ditch(?:es)?|drains?|culverts?) (?:keeps? |is |are )?"
+                          r"overflow(?:s|ing|ed)?",
                           r"(?:water|rain) (?:\w+ )?(?:pools?|pooling|puddles?|puddling|stands?|sits?|collects?)",
                           r"standing water",
                           r"(?:yard|lot|field) floods?"),

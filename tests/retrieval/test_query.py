@@ -851,3 +851,22 @@ def test_animals_asked_of_thermal_imaging_name_the_count(parser: QueryParser) ->
 def test_where_rain_runs_is_drainage(parser: QueryParser) -> None:
     it = parser.parse("map how the rain runs off the driveway toward the garage")
     assert "drainage analysis" in named_services(it.text, it.categories)
+
+
+def test_what_is_made_of_a_listing_is_real_estate(parser: QueryParser) -> None:
+    assert parser.parse("need aerial footage for our new waterfront listing").category == "real_estate"
+    assert parser.parse("drone footage of my daughter's recital").category != "real_estate"
+
+
+@pytest.mark.parametrize("query", [
+    "the drainage ditch keeps overflowing into our basement",
+    "want to see where all the rainwater ends up on the property",
+])
+def test_where_water_goes_is_drainage_mapping(parser: QueryParser, query: str) -> None:
+    it = parser.parse(query)
+    assert it.category == "mapping_surveying" and "drainage analysis" in named_services(it.text, it.categories)
+
+
+def test_loose_bricks_name_the_facade(parser: QueryParser) -> None:
+    it = parser.parse("inspection of the old school, bricks crumbling near the top")
+    assert "facade inspection" in named_services(it.text, it.categories)

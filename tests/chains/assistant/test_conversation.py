@@ -436,3 +436,7 @@ def test_a_word_turned_down_later_is_no_longer_searched() -> None:
     assert "medical supplies" in named_services(it.text, it.categories)
     night = _it("real estate twilight shots at night in Novi", "skip the night part, daytime is ok").interpreted
     assert night is not None and "night" not in night.text.split() and "night_ops" not in night.features
+
+
+def test_the_most_reviews_orders_by_rating() -> None:
+    assert _it("drone photographer in Saline", "who has the most reviews?").order == "rating"
