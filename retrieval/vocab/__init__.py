@@ -55,6 +55,7 @@ __all__ = [
     "FilterPhrase",
     "implied_features",
     "named_services",
+    "sharing_services",
     "sited_words",
 ]
 
@@ -138,6 +139,18 @@ def named_services(text: str, categories: Sequence[str]) -> list[str]:
     said = set(tokenize(text))
     return [s for s, (c, words) in _DISTINCTIVE.items()
             if c in categories and 2 * len(words & said) > len(words)]
+
+
+def sharing_services(text: str, category: str) -> list[str]:
+    """The services of `category` that share a distinctive word with the words searched ("cattle ... livestock
+    monitoring" shares "livestock" with thermal imaging's livestock and wildlife counts).
+
+    Args:
+        text: the words searched.
+        category: the category whose services are looked at.
+    """
+    said = set(tokenize(text))
+    return [s for s, (c, words) in _DISTINCTIVE.items() if c == category and words & said]
 
 
 # where a thing sits: "the panels on our pole barn roof", "an antenna up on the roof"
