@@ -101,7 +101,8 @@ _SWITCH = re.compile(r"\b(?:instead|rather|change of plans|switch|scratch|never 
 _RECAP = re.compile(
     r"(?:\b(?:more like|closer to|make (?:that|it)|change (?:that|it) to|i meant|meant to say|meant|say)\s+"
     # "sorry, 5000" (a turn that only corrects the number), "budget is higher, like 1500"
-    r"|^\W*(?:sorry|oops|whoops|typo|correction|i mean)\W+|\b(?:higher|bigger|more|raise it)(?: to)?[,:]?\s+)"
+    r"|^\W*(?:(?:sorry|oops|whoops|typo|correction|i mean|wait|no|nope|actually|scratch that)\W+)+"
+    r"|\b(?:higher|bigger|more|raise it)(?: to)?[,:]?\s+)"
     r"(?:(?:about|around|maybe|like)\s+)?\$?\s*(?P<n>\d[\d,]*)(?![\d,])(?P<k>k\b)?"
     r"(?=\s*(?:$|[.,!?;)]|dollars|bucks|usd|max|tops|or |per |a |an |each |for |instead|then|total))"
 )

@@ -183,7 +183,7 @@ CATEGORY_PHRASES: dict[Category, list[tuple[float, list[str]]]] = {
         # where a build goes: "where to put the house and driveway on our new acreage"
         (3.0, [r"where to (?:put|build|place|locate|site) (?:the |a |our |my )?(?:new )?(?:\w+ )?"
                r"(?:house|home|barn|building|driveway|garage|pond|septic|shop)"]),
-        (2.0, ["time-?lapse", "site plan(?:ning)?", r"safety audits?", r"excavat(?:ion|ing|ors?)", "cut and fill",
+        (2.0, ["time[- ]?lapse", "site plan(?:ning)?", r"safety audits?", r"excavat(?:ion|ing|ors?)", "cut and fill",
                "new build", "dirt", "general contractor"]),
     ],
     "public_safety": [

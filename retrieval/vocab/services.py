@@ -73,7 +73,7 @@ SERVICE_HINTS: dict[str, tuple[str, ...]] = {
                           r"(?:water|rain) (?:\w+ )?(?:pools?|pooling|puddles?|puddling|stands?|sits?|collects?)",
                           r"standing water",
                           r"(?:yard|lot|field) floods?"),
-    "time-lapse": (r"timelapse",),
+    "time-lapse": (r"timelapse", r"time lapse"),
     "progress monitoring": (r"progress",
                             r"(?:how|where) (?:the build|it|things|the project|the job) (?:is|are) (?:coming|going)",
                             r"(?:monthly|weekly|biweekly|regular) (?:updates?|flyovers?|fly-?overs?|visits?)"),

@@ -870,3 +870,8 @@ def test_where_water_goes_is_drainage_mapping(parser: QueryParser, query: str) -
 def test_loose_bricks_name_the_facade(parser: QueryParser) -> None:
     it = parser.parse("inspection of the old school, bricks crumbling near the top")
     assert "facade inspection" in named_services(it.text, it.categories)
+
+
+def test_a_time_lapse_spelled_apart_is_construction(parser: QueryParser) -> None:
+    it = parser.parse("want a time lapse of the warehouse build from start to finish")
+    assert it.category == "construction" and "time-lapse" in named_services(it.text, it.categories)

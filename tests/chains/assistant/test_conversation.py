@@ -440,3 +440,8 @@ def test_a_word_turned_down_later_is_no_longer_searched() -> None:
 
 def test_the_most_reviews_orders_by_rating() -> None:
     assert _it("drone photographer in Saline", "who has the most reviews?").order == "rating"
+
+
+def test_a_cap_corrected_after_a_no_is_the_new_cap() -> None:
+    it = _it("topo map of a lot in Milford", "keep it under 400", "no wait, 650").interpreted
+    assert it is not None and it.max_price == 650
