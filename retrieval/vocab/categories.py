@@ -166,6 +166,10 @@ CATEGORY_PHRASES: dict[Category, list[tuple[float, list[str]]]] = {
         # how the crop is doing: "which rows are growing well", "the vines look stressed"
         (2.0, [r"yields?", r"(?:plant|crop|vine|tree) (?:health|stress)", r"growing (?:well|poorly|good|bad)",
                r"stressed (?:plants|crops|vines|trees|rows)"]),
+        # the crops themselves, and looking them over: "scout my wheat", "the bean field", "our hay"
+        (2.0, [r"wheat", r"oats", r"barley", r"alfalfa", r"hay", r"beans", r"sugar ?beets?",
+               r"scout(?:s|ing|ed)? (?:my|our|the|his|her|their|a|some) (?:\w+ )?(?:fields?|rows|acres|crops?|wheat|"
+               r"corn|beans|soybeans|oats|barley|alfalfa|hay)"]),
         (2.0, [r"fields?", r"seed(?:ing)?", "cover crops?", "livestock", "cattle", "corn", r"soybeans?", "fungicide",
                "herbicide", r"(?<!\d )(?<!\d-)(?<!\d)acres?",  # "5 acres" is a size
                r"fertiliz(?:er|ers|ing|e)", r"pesticides?", r"insecticides?", r"top ?dress(?:ing)?"]),

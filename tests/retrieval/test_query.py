@@ -875,3 +875,15 @@ def test_loose_bricks_name_the_facade(parser: QueryParser) -> None:
 def test_a_time_lapse_spelled_apart_is_construction(parser: QueryParser) -> None:
     it = parser.parse("want a time lapse of the warehouse build from start to finish")
     assert it.category == "construction" and "time-lapse" in named_services(it.text, it.categories)
+
+
+@pytest.mark.parametrize("query", [
+    "can a drone scout our barley for rust spots",
+    "how is the alfalfa doing on the back forty, want it looked at from above",
+])
+def test_the_crop_itself_points_to_agriculture(parser: QueryParser, query: str) -> None:
+    assert parser.parse(query).category == "agriculture"
+
+
+def test_scouting_a_location_is_no_farming(parser: QueryParser) -> None:
+    assert parser.parse("scouting locations for our music video shoot").category == "videography"
