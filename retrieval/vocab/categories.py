@@ -118,9 +118,12 @@ CATEGORY_PHRASES: dict[Category, list[tuple[float, list[str]]]] = {
         (3.5, [r"moisture (?:survey|scan|map(?:ping)?)s?", "wet insulation"]),
         (3.5, [r"(?:missing|lost|runaway) (?:pets?|dogs?|cats?)",
                # a pet gone, said as what happened: "the dog ran off", "our cat got out last night"
-               rf"{_PET} (?:\w+ ){{0,2}}?(?:ran|run|runs|got|went|slipped|wandered|bolted|escaped|took) "
+               rf"{_PET},? (?:\w+ ){{0,2}}?(?:ran|run|runs|got|went|slipped|wandered|bolted|escaped|took) "
                r"(?:off|away|out|loose)",
-               rf"(?:cant|cannot|can not|couldnt) find (?:my|our|the|his|her|their) {_PET}"]),
+               rf"(?:cant|cannot|can not|couldnt) find (?:my|our|the|his|her|their) {_PET}",
+               # "help finding my cat", "looking for our dog"
+               rf"(?:find|finding|look(?:ing)? for|search(?:ing)? for|track(?:ing)? down) (?:my|our|his|her|their) "
+               rf"(?:\w+ )?{_PET}\b"]),
         (3.0, [r"thermal", r"infra-?red", "heat loss", r"thermograph(?:y|er)", r"hot ?spots?", "flir",
                r"heat (?:vision|cameras?|cams?|sensing|seeking)",
                r"solar farms?"]),

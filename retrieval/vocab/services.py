@@ -22,9 +22,11 @@ _FRUIT = r"(?:apples?|cherr(?:y|ies)|grapes?|peach(?:es)?|blueberr(?:y|ies)|frui
 SERVICE_HINTS: dict[str, tuple[str, ...]] = {
     # thermal imaging
     "search for missing pets": (rf"(?:lost|missing|runaway|escaped) {_ANIMAL}",
-                                rf"{_ANIMAL} (?:\w+ ){{0,2}}?(?:ran|run|runs|got|went|slipped|wandered|bolted|escaped|"
-                                r"took) (?:off|away|out|loose)",
-                                rf"(?:cant|cannot|can not|couldnt) find (?:my|our|the|his|her|their) {_ANIMAL}"),
+                                rf"{_ANIMAL},? (?:\w+ ){{0,2}}?(?:ran|run|runs|got|went|slipped|wandered|bolted|"
+                                r"escaped|took) (?:off|away|out|loose)",
+                                rf"(?:cant|cannot|can not|couldnt) find (?:my|our|the|his|her|their) {_ANIMAL}",
+                                rf"(?:find|finding|look(?:ing)? for|search(?:ing)? for|track(?:ing)? down) "
+                                rf"(?:my|our|his|her|their) (?:\w+ )?{_ANIMAL}\b"),
     "pipe and leak detection": (r"(?:sewer|water|gas) (?:lines?|mains?|pipes?)",
                                 r"(?:buried|underground) (?:pipes?|lines?)",
                                 r"(?:pipes?|lines?|mains?|plumbing|slab) (?:\w+ ){0,3}?"

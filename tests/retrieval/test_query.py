@@ -887,3 +887,12 @@ def test_the_crop_itself_points_to_agriculture(parser: QueryParser, query: str) 
 
 def test_scouting_a_location_is_no_farming(parser: QueryParser) -> None:
     assert parser.parse("scouting locations for our music video shoot").category == "videography"
+
+
+@pytest.mark.parametrize("query", [
+    "could use help tracking down our old dog, he is deaf",
+    "our kitten, he slipped out the back door this morning",
+])
+def test_a_pet_looked_for_is_a_missing_pet_search(parser: QueryParser, query: str) -> None:
+    it = parser.parse(query)
+    assert it.category == "thermal_imaging" and "search for missing pets" in named_services(it.text, it.categories)
