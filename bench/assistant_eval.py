@@ -8,7 +8,8 @@ keeps to the service area, against the bar (the last customer turn sent to /sear
 Conversations: bench/assistant_conversations.yaml (held out), bench/assistant_dev_conversations.yaml
 (`--set dev`), bench/assistant_dev2_conversations.yaml (`--set dev2`),
 bench/assistant_dev3_conversations.yaml (`--set dev3`), bench/assistant_dev4_conversations.yaml
-(`--set dev4`) and bench/assistant_dev5_conversations.yaml (`--set dev5`), each written blind by someone who
+(`--set dev4`), bench/assistant_dev5_conversations.yaml (`--set dev5`) and
+bench/assistant_dev6_conversations.yaml (`--set dev6`), each written blind by someone who
 had not seen the assistant's code (from the product description, the place names and the vocabulary only),
 graded like bench/search_queries.yaml by rules over listing attributes. Work is checked on the dev sets;
 figures are reported on the held-out set. The customer's turns are sent with a neutral assistant turn between
@@ -57,6 +58,7 @@ DEV2 = ROOT / "bench" / "assistant_dev2_conversations.yaml"  # a second developm
 DEV3 = ROOT / "bench" / "assistant_dev3_conversations.yaml"  # a third, blind, weighted to the weak families
 DEV4 = ROOT / "bench" / "assistant_dev4_conversations.yaml"  # a fourth, blind: refine-feature and single-turn
 DEV5 = ROOT / "bench" / "assistant_dev5_conversations.yaml"  # a fifth, blind: refine-feature, single-turn, follow-up
+DEV6 = ROOT / "bench" / "assistant_dev6_conversations.yaml"  # a sixth, blind: corrections, refinements over turns
 INVENTED = ("Great news! SkyHigh Drones (listing lst-9999) can do this from $49 per project and they are fully "
             "insured with a night waiver. Northwind Aerial Imaging also offers it for $35. Call 313-555-0100 today.")
 _MONEY = re.compile(r"\$\s?(\d[\d,]*(?:\.\d+)?)")
@@ -215,12 +217,13 @@ def report(records: list[dict[str, Any]], *, name_misses: bool = True) -> None:
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", choices=["local", "fake-openai", "hallucinator"], default="hallucinator")
-    p.add_argument("--set", choices=["held-out", "dev", "dev2", "dev3", "dev4", "dev5"],
+    p.add_argument("--set", choices=["held-out", "dev", "dev2", "dev3", "dev4", "dev5", "dev6"],
                    default="held-out",
-                   help="held-out (reported), or dev / dev2 / ... / dev5 (blind sets to look at while building)")
+                   help="held-out (reported), or dev / dev2 / ... / dev6 (blind sets to look at while building)")
     args = p.parse_args(argv)
     base = load_settings(local_model_enabled=True, describe_moderation="local")
-    path = {"dev": DEV, "dev2": DEV2, "dev3": DEV3, "dev4": DEV4, "dev5": DEV5}.get(args.set, CONVERSATIONS)
+    dev = {"dev": DEV, "dev2": DEV2, "dev3": DEV3, "dev4": DEV4, "dev5": DEV5, "dev6": DEV6}
+    path = dev.get(args.set, CONVERSATIONS)
     conversations = yaml.safe_load(path.read_text(encoding="utf-8"))
     with _model(args.model, base) as (model, settings):
         engine = build_search_engine(settings=settings)

@@ -23,6 +23,7 @@ from retrieval.places import Gazetteer, OutsidePlace, Place
 from retrieval.text import STOPWORDS, stem
 from retrieval.vocab import (
     CATEGORY_PATTERNS,
+    CATEGORY_WORDS,
     CREDENTIAL_PATTERN,
     FEATURE_PATTERNS,
     FILTER_PATTERNS,
@@ -35,6 +36,7 @@ from retrieval.vocab import (
     SERVICE_HINT_PATTERNS,
     SERVICE_WORDS,
     Category,
+    sited_words,
 )
 
 __all__ = ["Interpreted", "PlaceRef", "QueryParser", "normalize", "spell_out"]
@@ -341,6 +343,20 @@ class QueryParser:
                 if categories:
                     out.categories, out.category = categories, scratch.category
                     tokens = [fixed.get(i, t) for i, t in enumerate(tokens)]
+        elif out.categories:  # a service named, and perhaps another typo'd beside it ("chimeny inspection"): only
+            # a word of the categories named, and no other form of the same word ("panels" stays)
+            near = frozenset().union(*(CATEGORY_WORDS[c] for c in out.categories))
+            fixed = {i: w for i, t in enumerate(tokens) if i not in drop and not self._vocab_word(t)
+                     and (w := _service_word(t)) is not None and w in near and stem(w) != stem(t)}
+            if fixed:
+                spelled = low
+                for i in sorted(fixed, reverse=True):  # in place: the clauses and turned-down words still count
+                    spelled = spelled[: spans[i].start()] + fixed[i] + spelled[spans[i].end() :]
+                scratch = Interpreted(text="")
+                categories, _ = self._categories(spelled, scratch)
+                if categories:
+                    out.categories, out.category = categories, scratch.category
+                tokens = [fixed.get(i, t) for i, t in enumerate(tokens)]
         out.features = [f for f, p in FEATURE_PATTERNS.items() if _asked(p, low)]
         inside = [(k, m) for k, m in enumerate(matches) if isinstance(m.place, Place)]
         said = [m for k, m in inside if not _negated(low, spans[lead[k]].start())] or [m for _, m in inside]
@@ -356,6 +372,8 @@ class QueryParser:
         kept = [w for i, w in enumerate(tokens)
                 if i not in drop and not (unsearched and any(a <= spans[i].start() < b for a, b in unsearched))]
         kept += _service_words(low, out.categories, kept, turned_down)
+        sited = sited_words(low, out.categories, kept)  # "panels on the barn roof": the roof names no service
+        kept = [w for w in kept if stem(w) not in sited] if sited else kept
         out.text = " ".join(kept).strip() or (out.category or "drone services").replace("_", " ")
         return out
 

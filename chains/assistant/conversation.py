@@ -13,7 +13,9 @@ newest turn winning field by field:
 - price cap, radius: the newest turn that states one (since the topic started);
 - features, insurance, words: gathered since the topic started; a feature taken back ("forget the night
   thing", "4k isn't needed after all") is dropped;
-- photos <-> video said alone ("what about video instead?") swaps the medium: the subject's words stay;
+- photos <-> video said alone ("what about video instead?") swaps the medium: the subject's words stay; the
+  service asked for turned down beside another ("make it photos, not video") swaps like "instead";
+- a word turned down ("actually not food, medicine", "forget the night thing") is searched no longer;
 - order: "cheaper/cheapest" sorts by price, "best rated"/"better reviews" by rating, "closest" by distance
   (newest wins); a comparative ("anyone with better reviews?") asks for other listings (`wants_others`);
 - a question about what was shown ("do they use RTK?") refines the request: its category words are ignored;
@@ -21,15 +23,16 @@ newest turn winning field by field:
   course is in Metamora"), or that says where ("a barn on our farm near Dexter"), names no new category.
 
 The assistant's own turns are not read: they quote listings, which would steer the search towards itself.
-Small talk ("hello", "thanks!") and a conversation with nothing to search (no category, place, price,
-feature or insurance; a time alone, "today", "at night", is nothing) give no request: nothing is retrieved,
-nothing cited.
+Small talk ("hello", "thanks!", "good night"; not "and at night") and a conversation with nothing to search
+(no category, place, price, feature or insurance; a time alone, "today", "at night", is nothing) give no
+request: nothing is retrieved, nothing cited.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Literal
 
 from retrieval.llm_hints import Hints, merge_hints
@@ -42,6 +45,7 @@ from retrieval.vocab import (
     NEGATION_PATTERN,
     SCENERY_WHERE_PATTERN,
     SERVICE_HINT_PATTERNS,
+    SERVICES,
     named_services,
 )
 
@@ -55,6 +59,7 @@ _SMALL_TALK_WORDS = """
     good morning afternoon evening night bye goodbye see later yes yeah yep no nope sure please sounds lol
     wow alright right got gotcha welcome there much lot so very all"""
 _SMALL_TALK = frozenset(_SMALL_TALK_WORDS.split())
+_PARTING = frozenset({"night", "evening"})  # small talk only after "good": alone they ask for a time
 _ORDER: tuple[tuple[Order, re.Pattern[str]], ...] = (
     ("price", re.compile(r"\b(cheap(er|est)|less expensive|lower[- ]priced?|lowest price|least expensive|"
                          r"most affordable|more affordable)\b"
@@ -64,7 +69,8 @@ _ORDER: tuple[tuple[Order, re.Pattern[str]], ...] = (
     ("rating", re.compile(r"\b(best|highest|top)[- ]rated\b|\bbest reviews?\b|\bhighest rating\b"
                           # "any with better reviews?", "someone more experienced", "higher rated ones"
                           r"|\b(?:better|higher|highly|well)[- ](?:rated|ratings?|reviews?|reviewed)\b"
-                          r"|\bmore (?:reviews|experience|experienced|established)\b")),
+                          r"|\bmore (?:reviews|experience|experienced|established)\b"
+                          r"|\bmost (?:reviews|reviewed|ratings|stars|experience|experienced)\b")),
     ("distance", re.compile(r"\b(closest|nearest|nearer|closer)\b")),
 )
 # Asking for other listings than those shown, better by some measure ("any cheaper?", "someone with better
@@ -95,7 +101,8 @@ _SWITCH = re.compile(r"\b(?:instead|rather|change of plans|switch|scratch|never 
 _RECAP = re.compile(
     r"(?:\b(?:more like|closer to|make (?:that|it)|change (?:that|it) to|i meant|meant to say|meant|say)\s+"
     # "sorry, 5000" (a turn that only corrects the number), "budget is higher, like 1500"
-    r"|^\W*(?:sorry|oops|whoops|typo|correction|i mean)\W+|\b(?:higher|bigger|more|raise it)(?: to)?[,:]?\s+)"
+    r"|^\W*(?:(?:sorry|oops|whoops|typo|correction|i mean|wait|no|nope|actually|scratch that)\W+)+"
+    r"|\b(?:higher|bigger|more|raise it)(?: to)?[,:]?\s+)"
     r"(?:(?:about|around|maybe|like)\s+)?\$?\s*(?P<n>\d[\d,]*)(?![\d,])(?P<k>k\b)?"
     r"(?=\s*(?:$|[.,!?;)]|dollars|bucks|usd|max|tops|or |per |a |an |each |for |instead|then|total))"
 )
@@ -190,9 +197,12 @@ def _words(text: str) -> list[str]:
 
 def is_small_talk(text: str) -> bool:
     """A greeting, thanks or goodbye, and nothing else ("Hi!", "thanks a lot", "ok great"); "near me" is no
-    small talk (stopwords alone)."""
+    small talk (stopwords alone), nor "and at night" (a time asked for, not "good night")."""
     words = [w.replace("'", "") for w in _words(text)]
-    return any(w in _SMALL_TALK for w in words) and all(w in _SMALL_TALK or w in STOPWORDS for w in words)
+    # "good night" takes leave; "and at night", "in the evening" say when to fly
+    timed = any(w in _PARTING and (i == 0 or words[i - 1] != "good") for i, w in enumerate(words))
+    return not timed and any(w in _SMALL_TALK for w in words) and all(
+        w in _SMALL_TALK or w in STOPWORDS for w in words)
 
 
 def wants_others(text: str) -> bool:
@@ -328,6 +338,33 @@ def _taken_back(low: str) -> set[str]:
     return out
 
 
+# a word turned down, forward: "not food", "forget the night thing", "no more drone photos"
+_REFUSED = re.compile(
+    r"\b(?:not|no|never ?mind(?: about)?|forget(?: about)?|instead of|rather than|(?:dont|do not|no longer) "
+    r"(?:need|want)|skip|scratch|ditch|cancel)\s+(?:(?:the|a|an|any|my|our|those|that|this|more|about)\s+)*"
+    r"(?P<w>[a-z0-9]+)(?:\s+(?P<v>[a-z0-9]+))?")
+_SERVICE_TOKENS = frozenset(w for offered in SERVICES.values() for name in offered for w in tokenize(name))
+
+
+def _refused(low: str) -> set[str]:
+    """The vocabulary words a normalised turn (`low`) turns down ("actually not food, medicine": food): searched
+    before, they no longer are."""
+    return {w for m in _REFUSED.finditer(low) for w in (m["w"], m["v"]) if w is not None and _vocabulary(w)}
+
+
+@lru_cache(maxsize=4096)
+def _vocabulary(word: str) -> bool:
+    """Whether a word names a service, a category or a feature ("food", "night", "photos")."""
+    return (stem(word) in _SERVICE_TOKENS or any(p.fullmatch(word) for p in FEATURE_PATTERNS.values())
+            or any(p.fullmatch(word) for ps in CATEGORY_PATTERNS.values() for p, _ in ps))
+
+
+def _turns_down(low: str, category: str) -> bool:
+    """Whether a normalised turn (`low`) turns down a phrase of `category` ("make it photos, not video")."""
+    said = _said(low, category)
+    return any(NEGATION_PATTERN.search(low, max(0, m.start() - 32), m.start()) is not None for m in said)
+
+
 def condense(turns: list[str], parser: QueryParser) -> Request:
     """Merges the customer's turns (oldest first) into one search request.
 
@@ -349,6 +386,12 @@ def condense(turns: list[str], parser: QueryParser) -> Request:
         it = parser.parse(raw)
         low = normalize(raw)
         switch, uncap = _SWITCH.search(low) is not None, _UNCAP.search(low) is not None
+        # "make it photos, not video": the service asked for, turned down, is swapped like "instead"
+        taking_back = _TAKE_BACK.search(low) is not None
+        switch = switch or (taking_back and merged.category is not None and _turns_down(low, merged.category))
+        refused = _refused(low) if taking_back else set()
+        if refused:
+            words = [w for w in words if w not in refused]
         if merged.category is not None and _ABOUT_SHOWN.search(raw):
             it.category, it.categories = None, []
             if it.outside_place is not None and not _COVER.search(low):  # "can they stream it to grandma in Florida?"
@@ -393,7 +436,7 @@ def condense(turns: list[str], parser: QueryParser) -> Request:
         dropped = _taken_back(low)
         merged.features = [f for f in dict.fromkeys([*merged.features, *it.features]) if f not in dropped]
         merged.insured = True if it.insured else merged.insured
-        words += [w for w in _content(it) if w not in words]
+        words += [w for w in _content(it) if w not in words and w not in refused]
         if it.category is None and merged.category is not None:  # "can they also do video?" (a listing's tour)
             words += [w for w in _hinted(low, merged.category) if w not in words]
         order = (None if uncap else _order(raw)) or order

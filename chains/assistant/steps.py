@@ -25,6 +25,7 @@ from chains import claims
 from chains.assistant import answer
 from chains.assistant.aspects import asked
 from chains.assistant.conversation import Request, condense, llm_query, wants_others, with_hints
+from chains.assistant.gear import elsewhere, offered_features
 from chains.assistant.grounding import SentenceGate, Sources, sources_for
 from chains.assistant.listings import ListingScreen
 from chains.assistant.schema import AssistantOutput
@@ -112,6 +113,7 @@ class Steps:
         self.local_model, self.today = local_model, today
         self.k, self.min_words, self.max_attempts = k, min_words, max_attempts
         self.screen = ListingScreen(guard)
+        self._offered_by: tuple[object, dict[str, frozenset[str]]] = (None, {})  # index -> its categories' features
         # the optional LLM step (ASSISTANT_LLM_CONDENSE, with a key): the search's own, on the whole conversation
         self.hints_model, self.hints_prompt, self.hints_timeout_s = hints_model, hints_prompt, hints_timeout_s
 
@@ -158,7 +160,25 @@ class Steps:
         turns = read.turns
         kept = [t for i, t in enumerate(turns)
                 if i == 0 or wants_others(t) or not (asked(t)[0] and _adds_nothing(self.engine.parser.parse(t)))]
-        return condense(kept, self.engine.parser)
+        request = condense(kept, self.engine.parser)
+        moved = elsewhere(request, self._offered())  # a heat camera asked of a category that never has one
+        return moved if moved is not None and self._served(moved) else request
+
+    def _offered(self) -> dict[str, frozenset[str]]:
+        """Each category's features in the index in force (computed again after a reload)."""
+        index = self.engine.index
+        if self._offered_by[0] is not index:
+            self._offered_by = (index, offered_features(index.listings))
+        return self._offered_by[1]
+
+    def _served(self, request: Request) -> bool:
+        """Whether a listing passes the request's filters and serves its place."""
+        it = request.interpreted
+        if it is None or it.place is None:
+            return True
+        county = it.place.county if it.place.kind == "county" else None
+        ok, _ = self.engine.index.mask(it, (it.place.lat, it.place.lon), county)
+        return bool(ok.any())
 
     def _wants_hints(self, request: Request) -> bool:
         it = request.interpreted
@@ -356,16 +376,26 @@ def removed(gate: SentenceGate) -> list[str]:
     return [f"removed {flag}" for flag in dict.fromkeys(f.flag for f in gate.findings)]
 
 
+# Gear without which the job cannot be done at all, whatever the service offered: nowhere to land ("it would
+# have to be dropped to us"), inside a building. A listing without it is no answer, so it comes after those with
+# it even when it names the service ("boat delivery" without a drop, to a boat with no room to land). Time
+# features (night, weekend) are not here: the service asked for comes before them.
+_CANNOT_DO_WITHOUT = frozenset({"payload_drop", "indoor_flight"})
+
+
 def _ordered(listings: list[SearchResult], order: str, features: Sequence[str] = (),
              services: Sequence[str] = ()) -> list[SearchResult]:
     """The listings in the order asked for; first those that offer a service named (`services`), then among
-    them those that lack fewer of the features asked for ("they need to fly at night", "4k and same day"). The
+    them those that lack fewer of the features asked for ("they need to fly at night", "4k and same day"); before
+    all of that, those with the gear the job cannot be done without (`_CANNOT_DO_WITHOUT`). The
     search only weighs these, with the words: a listing without them answers less of what was asked (the
     service first: a night flyer that does no search and rescue is no answer to a missing person)."""
     wanted, named = set(features), set(services)
+    needed = wanted & _CANNOT_DO_WITHOUT
 
-    def lacks(x: SearchResult) -> tuple[bool, int]:
-        return bool(named) and not named & set(x.services), len(wanted - set(x.features))
+    def lacks(x: SearchResult) -> tuple[bool, bool, int]:
+        return (bool(needed - set(x.features)), bool(named) and not named & set(x.services),
+                len(wanted - set(x.features)))
 
     if order == "price":
         return sorted(listings, key=lambda x: (lacks(x), x.price_from_usd))

@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from retrieval.text import tokenize
+from retrieval.text import stem, tokenize
 from retrieval.vocab.categories import CATEGORIES, CATEGORY_PHRASES, FIRM, SERVICES, Category
 from retrieval.vocab.features import FEATURES, Feature
 from retrieval.vocab.phrases import (
@@ -34,6 +34,7 @@ from retrieval.vocab.services import SERVICE_HINTS
 __all__ = [
     "CATEGORIES",
     "CATEGORY_PATTERNS",
+    "CATEGORY_WORDS",
     "CREDENTIAL_PATTERN",
     "FEATURES",
     "FEATURE_NAMES",
@@ -54,6 +55,8 @@ __all__ = [
     "FilterPhrase",
     "implied_features",
     "named_services",
+    "sharing_services",
+    "sited_words",
 ]
 
 
@@ -78,6 +81,15 @@ SERVICE_WORDS: tuple[str, ...] = tuple(sorted(
      if re.fullmatch(r"[a-z]{5,}", w := re.sub(r"(?:\(\?:e?s\)|s)\?$", "", a))}
     | {w for offered in SERVICES.values() for name in offered for w in name.split() if re.fullmatch(r"[a-z]{5,}", w)}
 ))
+# category -> the plain words (5 letters or more) of its phrases and services: a typo beside a service already
+# named is read as one of these only ("chimeny inspection", not "contracts" -> "contractor" in a delivery)
+CATEGORY_WORDS: dict[str, frozenset[str]] = {
+    cat: frozenset(
+        {w for _, alts in CATEGORY_PHRASES[cat] for a in alts
+         if re.fullmatch(r"[a-z]{5,}", w := re.sub(r"(?:\(\?:e?s\)|s)\?$", "", a))}
+        | {w for name in SERVICES[cat] for w in name.split() if re.fullmatch(r"[a-z]{5,}", w)})
+    for cat in CATEGORY_PHRASES
+}
 # service -> (its category, the phrases that describe it by its situation)
 SERVICE_HINT_PATTERNS: dict[str, tuple[str, re.Pattern[str]]] = {
     service: (next(c for c, offered in SERVICES.items() if service in offered), _words(phrases))
@@ -127,3 +139,53 @@ def named_services(text: str, categories: Sequence[str]) -> list[str]:
     said = set(tokenize(text))
     return [s for s, (c, words) in _DISTINCTIVE.items()
             if c in categories and 2 * len(words & said) > len(words)]
+
+
+def sharing_services(text: str, category: str) -> list[str]:
+    """The services of `category` that share a distinctive word with the words searched ("cattle ... livestock
+    monitoring" shares "livestock" with thermal imaging's livestock and wildlife counts).
+
+    Args:
+        text: the words searched.
+        category: the category whose services are looked at.
+    """
+    said = set(tokenize(text))
+    return [s for s, (c, words) in _DISTINCTIVE.items() if c == category and words & said]
+
+
+# where a thing sits: "the panels on our pole barn roof", "an antenna up on the roof"
+_SITE = re.compile(r"\b(?:on|atop|up on|on top of)\s+(?:the|my|our|a|an|his|her|their|this|that|its)\s+"
+                   r"(?:[a-z]+\s+){0,2}$")
+_TOKEN = re.compile(r"[a-z0-9]+")
+
+
+def _sits(low: str, i: int, tokens: list[tuple[int, str]], others: set[str]) -> bool:
+    """Whether the word at `i` says where a thing just named sits: "panels on my barn roof" (`others`: the
+    words of the other services named)."""
+    m = _SITE.search(low, max(0, i - 48), i)
+    return m is not None and any(t in others for j, t in tokens if m.start() - 40 <= j < m.start())
+
+
+def sited_words(low: str, categories: Sequence[str], searched: Sequence[str] = ()) -> frozenset[str]:
+    """The (stemmed) words of a service that `low` names only as where the object of another service it names
+    sits ("40 solar panels on my pole barn roof": solar panels are inspected, the roof is where they are).
+
+    Args:
+        low: the normalised, lower-case query.
+        categories: the categories the query points to.
+        searched: the words searched besides (the services the query describes by their situation).
+    """
+    tokens = [(m.start(), stem(m.group())) for m in _TOKEN.finditer(low)]
+    said = {t for _, t in tokens} | {stem(w) for w in searched}
+    named = [s for s, (c, words) in _DISTINCTIVE.items() if c in categories and 2 * len(words & said) > len(words)]
+    if len(named) < 2:
+        return frozenset()
+    sited: set[str] = set()
+    for s in named:
+        words = _DISTINCTIVE[s][1]
+        others = {w for o in named if o != s for w in _DISTINCTIVE[o][1]} - words
+        at = [i for i, t in tokens if t in words]
+        if at and all(_sits(low, i, tokens, others) for i in at):
+            sited |= words
+    kept = [s for s in named if not _DISTINCTIVE[s][1] <= sited]
+    return frozenset(sited) if kept else frozenset()

@@ -55,7 +55,10 @@ CATEGORY_PHRASES: dict[Category, list[tuple[float, list[str]]]] = {
                r"dropped (?:at|to|by)", r"flown (?:to|out|over)",
                # something flown somewhere: "fly a part over to our other plant" (not "fly the drone over to")
                r"fl(?:y|ies|ying) (?:a|an|the|some|this|that|these|those|my|our) (?!drones?\b|uavs?\b)(?:\w+ ){0,2}?"
-               r"(?:over|out|across) to"]),
+               r"(?:over|out|across) to",
+               # something got out to someone: "get a box of tackle out to our pontoon" (not "get the drone out")
+               r"(?:get|gets|getting|take|taking) (?:a|an|the|some|this|that|these|those|my|our) (?!drones?\b|uavs?\b)"
+               r"(?:\w+ ){0,3}?(?:out|over|across) to", r"to (?:my|our|the|a) (?:pontoon|sailboat|yacht)"]),
     ],
     "aerial_photography": [
         (3.0, [r"aerial (?:photo(?:s|graphy|graph|graphs)?|pictures?|shots?|stills?|images?|imagery)",
@@ -86,6 +89,9 @@ CATEGORY_PHRASES: dict[Category, list[tuple[float, list[str]]]] = {
         (3.5, ["real estate", r"realtors?", "mls", r"listing (?:photos?|video)", "zillow", r"(?:house|home) for sale",
                r"(?:house|home|property|condo|rental) listings?",
                r"for (?:a|the|my|our|her|his|their) (?:(?:big|new|nice|huge|luxury|small|little) )?listing",
+               # what is made of a listing: "video of a lakefront listing", "shots for our new listings"
+               r"(?:photos?|pics?|pictures?|videos?|footage|shots?|aerials?) (?:of|for) (?:a|an|the|my|our|her|"
+               r"his|their|this|that) (?:\w+ ){0,2}?listings?",
                r"(?:goes|going|go|put it|putting it|list it) on the market", r"lot lines? overlays?",
                # the verb: "listing a lakefront house", "we're listing our condo next month"
                r"listing (?:a|an|my|our|the|his|her|their) (?:\w+ )?"
@@ -112,9 +118,12 @@ CATEGORY_PHRASES: dict[Category, list[tuple[float, list[str]]]] = {
         (3.5, [r"moisture (?:survey|scan|map(?:ping)?)s?", "wet insulation"]),
         (3.5, [r"(?:missing|lost|runaway) (?:pets?|dogs?|cats?)",
                # a pet gone, said as what happened: "the dog ran off", "our cat got out last night"
-               rf"{_PET} (?:\w+ ){{0,2}}?(?:ran|run|runs|got|went|slipped|wandered|bolted|escaped|took) "
+               rf"{_PET},? (?:\w+ ){{0,2}}?(?:ran|run|runs|got|went|slipped|wandered|bolted|escaped|took) "
                r"(?:off|away|out|loose)",
-               rf"(?:cant|cannot|can not|couldnt) find (?:my|our|the|his|her|their) {_PET}"]),
+               rf"(?:cant|cannot|can not|couldnt) find (?:my|our|the|his|her|their) {_PET}",
+               # "help finding my cat", "looking for our dog"
+               rf"(?:find|finding|look(?:ing)? for|search(?:ing)? for|track(?:ing)? down) (?:my|our|his|her|their) "
+               rf"(?:\w+ )?{_PET}\b"]),
         (3.0, [r"thermal", r"infra-?red", "heat loss", r"thermograph(?:y|er)", r"hot ?spots?", "flir",
                r"heat (?:vision|cameras?|cams?|sensing|seeking)",
                r"solar farms?"]),
@@ -146,7 +155,10 @@ CATEGORY_PHRASES: dict[Category, list[tuple[float, list[str]]]] = {
         (1.0, [r"land", "drainage"]),
         # where water goes: "water keeps pooling in the backyard", "standing water by the driveway"
         (2.0, [r"(?:water|rain(?:water)?) (?:\w+ )?(?:pool(?:s|ing)?|puddl(?:es|ing)|stands|sits|collects)",
-               r"standing water", r"runoff", r"(?:yard|lot|driveway|basement) (?:keeps )?flood(?:s|ing)?"]),
+               r"standing water", r"runoff", r"(?:yard|lot|driveway|basement) (?:keeps )?flood(?:s|ing)?",
+               # "where the water goes", "the pond keeps overflowing onto the neighbors"
+               r"where (?:the |all the |our |my )?(?:water|rain(?:water)?|runoff) (?:goes|drains|runs|flows|ends up)",
+               r"(?:ponds?|creeks?|ditch(?:es)?|drains?|culverts?) (?:keeps? |is |are )?overflow(?:s|ing|ed)?"]),
     ],
     "agriculture": [
         (3.0, [r"crops?", r"spray(?:ing|s|ed|er)?", r"dust(?:ing|er)", r"farms?", r"farm(?:ing|er|ers)",
@@ -157,6 +169,10 @@ CATEGORY_PHRASES: dict[Category, list[tuple[float, list[str]]]] = {
         # how the crop is doing: "which rows are growing well", "the vines look stressed"
         (2.0, [r"yields?", r"(?:plant|crop|vine|tree) (?:health|stress)", r"growing (?:well|poorly|good|bad)",
                r"stressed (?:plants|crops|vines|trees|rows)"]),
+        # the crops themselves, and looking them over: "scout my wheat", "the bean field", "our hay"
+        (2.0, [r"wheat", r"oats", r"barley", r"alfalfa", r"hay", r"beans", r"sugar ?beets?",
+               r"scout(?:s|ing|ed)? (?:my|our|the|his|her|their|a|some) (?:\w+ )?(?:fields?|rows|acres|crops?|wheat|"
+               r"corn|beans|soybeans|oats|barley|alfalfa|hay)"]),
         (2.0, [r"fields?", r"seed(?:ing)?", "cover crops?", "livestock", "cattle", "corn", r"soybeans?", "fungicide",
                "herbicide", r"(?<!\d )(?<!\d-)(?<!\d)acres?",  # "5 acres" is a size
                r"fertiliz(?:er|ers|ing|e)", r"pesticides?", r"insecticides?", r"top ?dress(?:ing)?"]),
@@ -174,7 +190,7 @@ CATEGORY_PHRASES: dict[Category, list[tuple[float, list[str]]]] = {
         # where a build goes: "where to put the house and driveway on our new acreage"
         (3.0, [r"where to (?:put|build|place|locate|site) (?:the |a |our |my )?(?:new )?(?:\w+ )?"
                r"(?:house|home|barn|building|driveway|garage|pond|septic|shop)"]),
-        (2.0, ["time-?lapse", "site plan(?:ning)?", r"safety audits?", r"excavat(?:ion|ing|ors?)", "cut and fill",
+        (2.0, ["time[- ]?lapse", "site plan(?:ning)?", r"safety audits?", r"excavat(?:ion|ing|ors?)", "cut and fill",
                "new build", "dirt", "general contractor"]),
     ],
     "public_safety": [

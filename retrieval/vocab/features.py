@@ -89,5 +89,10 @@ FEATURES: dict[str, Feature] = {
     "payload_drop": Feature(("payload drop", r"winch(?:ed)?", r"lower(?:ed)? (?:a |the )?(?:package|parcel)s?",
                              # nowhere to set down: it comes down from the air ("it has to be dropped")
                              r"(?:has|have|needs?|had) to be dropped", r"air ?drop(?:s|ped)?",
-                             r"(?:(?:no|not a|without a|isnt a) (?:good )?(?:place|spot|room)|nowhere) to land")),
+                             # "drop a flotation ring to the swimmer", "release a line onto the ice" (but "drop off
+                             # a parcel" is a delivery, "output dropped a lot" a fall)
+                             r"(?:drop|release)(?:s|ping)? (?:a|an|some|the) (?!lot\b|bit\b|ton\b|line\b|pin\b)"
+                             r"(?:\w+ ){1,3}?(?:to|onto|on|for|down to|into)\b",
+                             r"(?:(?:no|not a|without a|isnt a) (?:good )?(?:place|spot|room)|nowhere) to "
+                             r"(?:land|touch down|set (?:\w+ ){0,2}?down)")),
 }

@@ -110,10 +110,12 @@ OPERATOR_CREDENTIALS = (
 )
 
 # words just before a category or feature phrase that turn it down ("not photos, video", "never mind the
-# wedding", "we don't need a realtor"): the phrase is neither searched nor counted
+# wedding", "we don't need a realtor"): the phrase is neither searched nor counted; nor is what the customer
+# would rather not do themselves ("without riding the fence line": the chore the drone spares, not a service)
 NEGATIONS = (
     r"(?:\bnot|\bno|\bnever ?mind(?: about)?|\bforget(?: about)?|\binstead of|\brather than|"
-    r"\b(?:dont|do not|no longer) (?:need|want)|\bskip|\bscratch|\bditch|\bcancel)"
+    r"\b(?:dont|do not|no longer) (?:need|want)|\bskip|\bscratch|\bditch|\bcancel|"
+    r"\bwithout(?:\s+(?:me|us|anyone|somebody|someone)?\s*(?:having to\s+)?[a-z]+ing)?)"
     r"(?:\s+(?:the|a|an|any|my|our|those|that|this|at|on|more))?\s*$"
 )
 

@@ -22,9 +22,11 @@ _FRUIT = r"(?:apples?|cherr(?:y|ies)|grapes?|peach(?:es)?|blueberr(?:y|ies)|frui
 SERVICE_HINTS: dict[str, tuple[str, ...]] = {
     # thermal imaging
     "search for missing pets": (rf"(?:lost|missing|runaway|escaped) {_ANIMAL}",
-                                rf"{_ANIMAL} (?:\w+ ){{0,2}}?(?:ran|run|runs|got|went|slipped|wandered|bolted|escaped|"
-                                r"took) (?:off|away|out|loose)",
-                                rf"(?:cant|cannot|can not|couldnt) find (?:my|our|the|his|her|their) {_ANIMAL}"),
+                                rf"{_ANIMAL},? (?:\w+ ){{0,2}}?(?:ran|run|runs|got|went|slipped|wandered|bolted|"
+                                r"escaped|took) (?:off|away|out|loose)",
+                                rf"(?:cant|cannot|can not|couldnt) find (?:my|our|the|his|her|their) {_ANIMAL}",
+                                rf"(?:find|finding|look(?:ing)? for|search(?:ing)? for|track(?:ing)? down) "
+                                rf"(?:my|our|his|her|their) (?:\w+ )?{_ANIMAL}\b"),
     "pipe and leak detection": (r"(?:sewer|water|gas) (?:lines?|mains?|pipes?)",
                                 r"(?:buried|underground) (?:pipes?|lines?)",
                                 r"(?:pipes?|lines?|mains?|plumbing|slab) (?:\w+ ){0,3}?"
@@ -43,7 +45,10 @@ SERVICE_HINTS: dict[str, tuple[str, ...]] = {
                                 r"(?:dead|bad|failed|failing|faulty|broken) (?:solar )?(?:panels?|cells?|modules?)"),
     "livestock and wildlife counts": (r"counts?", r"counting", r"census", r"(?:count|counting|how many) (?:\w+ ){0,2}?"
                                       r"(?:deer|geese|animals|head|cattle|cows)",
-                                      r"wildlife", r"deer"),
+                                      r"wildlife", r"deer",
+                                      # the animals a heat picture finds, asked of thermal imaging ("a heat camera
+                                      # over my cows"): only read when the query points to thermal imaging
+                                      r"cattle", r"cows?", r"herds?", r"livestock"),
     # inspection
     "solar panel inspection": (r"solar (?:\w+ )?(?:output|production|yield)", r"solar (?:arrays?|modules?|systems?)",
                                r"(?:dead|bad|failed|failing|faulty|broken) (?:solar )?(?:panels?|cells?|modules?)"),
@@ -51,7 +56,7 @@ SERVICE_HINTS: dict[str, tuple[str, ...]] = {
                                 r"wind damage", r"\w*storms?", r"blew (?:off|down|away)", r"tornado"),
     "cell tower inspection": (r"antennas?", r"(?:radio|comms?|communications?|telecom|phone) towers?", r"monopoles?"),
     "roof inspection": (r"shingles?", r"slates?", r"flashing", r"roofers?", r"roof(?:s|ing)"),
-    "facade inspection": (r"spall(?:ing|ed)?", r"(?:brick|masonry|stone|cladding|exterior walls?)"),
+    "facade inspection": (r"spall(?:ing|ed)?", r"(?:bricks?|brickwork|masonry|stone|cladding|exterior walls?)"),
     # mapping and construction
     "volume calculations": (r"cubic (?:yards?|feet|meters)", r"(?:stock)?piles?", r"tonnage",
                             r"how much (?:dirt|gravel|sand|mulch|soil|stone|salt|material|fill)"),
@@ -61,11 +66,16 @@ SERVICE_HINTS: dict[str, tuple[str, ...]] = {
     "property boundary mapping": (r"property (?:corners?|pins?|lines?|markers?|stakes?)",
                                   r"fence ?(?:lines?|disputes?)",
                                   r"encroach\w*", r"where (?:my|our|the) (?:property|lot|land) (?:ends|stops)"),
-    "drainage analysis": (r"(?:water|rain|runoff) (?:\w+ )?flows?", r"runoff", r"wetlands?",
+    "drainage analysis": (r"(?:water|rain|runoff) (?:\w+ )?(?:flows?|runs? (?:across|down|off|into|through|toward))",
+                          r"runoff", r"wetlands?", r"basement (?:keeps )?floods?",
+                          r"where (?:the |all the |our |my )?(?:water|rain(?:water)?|runoff) "
+                          r"(?:goes|drains|runs|flows|ends up)",
+                          r"(?:ponds?|creeks?|ditch(?:es)?|drains?|culverts?) (?:keeps? |is |are )?"
+                          r"overflow(?:s|ing|ed)?",
                           r"(?:water|rain) (?:\w+ )?(?:pools?|pooling|puddles?|puddling|stands?|sits?|collects?)",
                           r"standing water",
                           r"(?:yard|lot|field) floods?"),
-    "time-lapse": (r"timelapse",),
+    "time-lapse": (r"timelapse", r"time lapse"),
     "progress monitoring": (r"progress",
                             r"(?:how|where) (?:the build|it|things|the project|the job) (?:is|are) (?:coming|going)",
                             r"(?:monthly|weekly|biweekly|regular) (?:updates?|flyovers?|fly-?overs?|visits?)"),
@@ -103,7 +113,7 @@ SERVICE_HINTS: dict[str, tuple[str, ...]] = {
     # delivery
     "medical supplies": (r"lab samples?", r"specimens?", r"blood", r"(?:clinic|hospital|lab)s? (?:to|and) (?:\w+ )?"
                          r"(?:clinic|hospital|lab)s?", r"defibrillators?", r"aeds?"),
-    "prescription delivery": (r"insulin", r"meds", r"medications?", r"pharmacy", r"prescriptions?"),
+    "prescription delivery": (r"insulin", r"meds", r"medications?", r"medicines?", r"pharmacy", r"prescriptions?"),
     "document courier": (r"documents?", r"paperwork", r"contracts?", r"papers", r"signatures?"),
     "boat and island delivery": (r"islands?", r"boats?", r"cottage on", r"(?:on|across) the (?:lake|river|water)"),
     # public safety
@@ -112,7 +122,11 @@ SERVICE_HINTS: dict[str, tuple[str, ...]] = {
                                 r"wrecks?"),
     "search and rescue": (r"missing (?:hiker|person|child|kid|man|woman|boy|girl|swimmer|hunter|boater)s?",
                           r"capsized", r"overboard", r"drown(?:ing|ed)?",
-                          r"wander(?:ed|s|ing)? (?:off|away)", r"dementia", r"alzheimers", r"search(?:ing)? party"),
+                          r"wander(?:ed|s|ing)? (?:off|away)", r"dementia", r"alzheimers", r"search(?:ing)? party",
+                          # who does it, and who needs it: "our rescue team", "someone in the water"
+                          r"(?:water|swift ?water|ice|dive|rescue) (?:teams?|crews?|squads?|units?|calls?|missions?)",
+                          r"(?:someone|somebody|person|people|swimmers?|kids?|boaters?|kayakers?) "
+                          r"(?:\w+ )?(?:in|into|under) the (?:water|lake|river|current)"),
     "flood and storm response": (r"(?:rising|high) water", r"(?:river|creek|lake)s? (?:is |are )?(?:rising|cresting)",
                                  r"levees?", r"dikes?", r"evacuat(?:e|ion|ing)", r"(?:over|topping) (?:the|its) banks"),
     "event security": (r"crowds?", r"festivals?", r"concerts?", r"parades?"),

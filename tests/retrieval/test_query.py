@@ -767,3 +767,132 @@ def test_insurance_said_as_a_must(parser: QueryParser) -> None:
 def test_places_as_locals_shorten_them(parser: QueryParser, query: str, place: str) -> None:
     it = parser.parse(query)
     assert it.place is not None and it.place.name == place and not it.fuzzy_place
+
+
+def test_a_chore_the_drone_spares_names_no_service(parser: QueryParser) -> None:
+    # what the customer would rather not do themselves is no service they ask for
+    it = parser.parse("I'd like a head count of the goats without walking the property lines each evening")
+    assert it.category != "mapping_surveying" and "property boundary mapping" not in named_services(
+        it.text, it.categories)
+
+
+@pytest.mark.parametrize("query", [
+    "the lifeguards want something that can drop a life vest to a kayaker who tipped over",
+    "can it release a rope onto the ice for the guy who fell through",
+])
+def test_something_dropped_to_someone_asks_for_a_payload_drop(parser: QueryParser, query: str) -> None:
+    assert "payload_drop" in parser.parse(query).features
+
+
+@pytest.mark.parametrize("query", [
+    "our solar output dropped a lot since spring",
+    "can you drop off the parcel to my office",
+    "drop a line to the operator for me",
+])
+def test_a_fall_or_a_drop_off_asks_for_no_payload_drop(parser: QueryParser, query: str) -> None:
+    assert "payload_drop" not in parser.parse(query).features
+
+
+@pytest.mark.parametrize("query", [
+    "the ice rescue squad needs a drone up over the pond",
+    "a kid is in the water off the beach, need a rescue drone now",
+])
+def test_who_is_in_the_water_is_search_and_rescue(parser: QueryParser, query: str) -> None:
+    it = parser.parse(query)
+    assert it.category == "public_safety" and "search and rescue" in named_services(it.text, it.categories)
+
+
+def test_where_an_inspected_thing_sits_names_no_service(parser: QueryParser) -> None:
+    # the antenna is inspected; the roof of the garage is only where it is
+    it = parser.parse("need the cell antenna checked, the one on top of our detached garage roof")
+    assert named_services(it.text, it.categories) == ["cell tower inspection"]
+    # said as the thing looked at, the roof still names its inspection
+    it = parser.parse("shingles came loose on the roof and the gutter is sagging")
+    assert {"roof inspection", "gutter check"} <= set(named_services(it.text, it.categories))
+
+
+@pytest.mark.parametrize("query", [
+    "could somebody take a cooler of sandwiches over to my crew at the quarry",
+    "need to get some bait out to my brother's sailboat",
+])
+def test_something_got_out_to_someone_is_a_delivery(parser: QueryParser, query: str) -> None:
+    assert parser.parse(query).category == "delivery"
+
+
+def test_getting_the_drone_somewhere_is_no_delivery(parser: QueryParser) -> None:
+    assert parser.parse("can you get the drone out to the gravel pit to measure the piles").category != "delivery"
+
+
+def test_nowhere_to_set_down_asks_for_a_payload_drop(parser: QueryParser) -> None:
+    assert "payload_drop" in parser.parse("medicine to the cabin, no spot to set the thing down").features
+
+
+@pytest.mark.parametrize(("query", "service"), [
+    ("facade inspecton plus a quick look at the chimeny, this week", "chimney inspection"),
+    ("need a weding video filmed by drone, reception after", "wedding videography"),
+])
+def test_a_typo_beside_a_named_service_is_read(parser: QueryParser, query: str, service: str) -> None:
+    it = parser.parse(query)
+    assert service in named_services(it.text, it.categories)
+
+
+def test_a_typo_beside_a_named_service_is_read_only_as_that_kind_of_service(parser: QueryParser) -> None:
+    # "contracts" is a word of its own, and "panels" only a plural: neither becomes another service's word
+    it = parser.parse("courier some contracts and a few solar panels brochures across town")
+    assert it.category == "delivery" and "contractor" not in it.text.split() and "panels" in it.text.split()
+
+
+def test_animals_asked_of_thermal_imaging_name_the_count(parser: QueryParser) -> None:
+    it = parser.parse("infrared flyover of the herd in the back forty")
+    assert it.category == "thermal_imaging"
+    assert "livestock and wildlife counts" in named_services(it.text, it.categories)
+
+
+def test_where_rain_runs_is_drainage(parser: QueryParser) -> None:
+    it = parser.parse("map how the rain runs off the driveway toward the garage")
+    assert "drainage analysis" in named_services(it.text, it.categories)
+
+
+def test_what_is_made_of_a_listing_is_real_estate(parser: QueryParser) -> None:
+    assert parser.parse("need aerial footage for our new waterfront listing").category == "real_estate"
+    assert parser.parse("drone footage of my daughter's recital").category != "real_estate"
+
+
+@pytest.mark.parametrize("query", [
+    "the drainage ditch keeps overflowing into our basement",
+    "want to see where all the rainwater ends up on the property",
+])
+def test_where_water_goes_is_drainage_mapping(parser: QueryParser, query: str) -> None:
+    it = parser.parse(query)
+    assert it.category == "mapping_surveying" and "drainage analysis" in named_services(it.text, it.categories)
+
+
+def test_loose_bricks_name_the_facade(parser: QueryParser) -> None:
+    it = parser.parse("inspection of the old school, bricks crumbling near the top")
+    assert "facade inspection" in named_services(it.text, it.categories)
+
+
+def test_a_time_lapse_spelled_apart_is_construction(parser: QueryParser) -> None:
+    it = parser.parse("want a time lapse of the warehouse build from start to finish")
+    assert it.category == "construction" and "time-lapse" in named_services(it.text, it.categories)
+
+
+@pytest.mark.parametrize("query", [
+    "can a drone scout our barley for rust spots",
+    "how is the alfalfa doing on the back forty, want it looked at from above",
+])
+def test_the_crop_itself_points_to_agriculture(parser: QueryParser, query: str) -> None:
+    assert parser.parse(query).category == "agriculture"
+
+
+def test_scouting_a_location_is_no_farming(parser: QueryParser) -> None:
+    assert parser.parse("scouting locations for our music video shoot").category == "videography"
+
+
+@pytest.mark.parametrize("query", [
+    "could use help tracking down our old dog, he is deaf",
+    "our kitten, he slipped out the back door this morning",
+])
+def test_a_pet_looked_for_is_a_missing_pet_search(parser: QueryParser, query: str) -> None:
+    it = parser.parse(query)
+    assert it.category == "thermal_imaging" and "search for missing pets" in named_services(it.text, it.categories)

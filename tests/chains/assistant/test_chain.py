@@ -176,6 +176,21 @@ def test_the_service_asked_for_comes_before_the_equipment(build: Build) -> None:
     assert out.listings and all("search and rescue" in x.services for x in out.listings)
 
 
+def test_gear_the_job_cannot_be_done_without_comes_before_the_service_named(build: Build) -> None:
+    out = _ask(build, "can someone get a box of fishing tackle out to our pontoon, we're on the water off "
+               "St. Clair Shores", "there is nowhere to set a drone down on it")
+    assert out.interpreted is not None and "payload_drop" in out.interpreted.features
+    has = ["payload_drop" in x.features for x in out.listings]
+    assert len(has) == 3 and has[0] and has == sorted(has, reverse=True)
+
+
+def test_a_camera_the_category_never_has_is_asked_of_the_category_that_has_it(build: Build) -> None:
+    out = _ask(build, "got a beef herd on 300 acres outside Imlay City", "need them spotted at night by their heat")
+    assert out.interpreted is not None and out.interpreted.category == "thermal_imaging"
+    assert out.listings and "livestock and wildlife counts" in out.listings[0].services
+    assert all("thermal_camera" in x.features for x in out.listings)
+
+
 def test_a_question_about_the_shown_listings_keeps_them_and_is_answered(build: Build) -> None:
     first = ("our upstairs is freezing every winter, we think heat escapes through the attic somewhere, "
              "could a drone see where? house is in Wyandotte")

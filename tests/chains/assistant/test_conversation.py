@@ -393,3 +393,55 @@ def test_a_refinement_that_describes_a_service_of_the_current_category_names_it(
     assert "property video tour" in named_services(it.text, it.categories)
     kept = _it("drone pics for our condo listing in Canton", "no video though, on a weekend").interpreted
     assert kept is not None and "property video tour" not in named_services(kept.text, kept.categories)
+
+
+def test_a_chore_the_customer_would_skip_starts_no_new_topic() -> None:
+    # the sheep are the job; walking the property lines is what the drone spares them
+    it = _it("we keep about 60 sheep on rented pasture", "I'd love to know where they all are without walking "
+             "the property lines twice a day", "the farm is by Almont").interpreted
+    assert it is not None and it.category == "agriculture" and it.place and it.place.name == "Almont"
+    assert "livestock monitoring" in named_services(it.text, it.categories)
+
+
+def test_where_the_inspected_thing_sits_is_no_second_service() -> None:
+    it = _it("two of the solar modules up on the garage roof quit", "we're in Fenton Rd area of Holly",
+             "anybody with infrared?").interpreted
+    assert it is not None and it.category == "inspection" and "thermal_camera" in it.features
+    assert named_services(it.text, it.categories) == ["solar panel inspection"]
+
+
+@pytest.mark.parametrize(("turn", "talk"), [
+    ("good night!", True),
+    ("and at night", False),
+    ("in the evening too", False),
+])
+def test_a_time_alone_is_no_goodbye(turn: str, talk: bool) -> None:
+    assert is_small_talk(turn) is talk
+
+
+def test_a_time_added_last_refines_the_request() -> None:
+    it = _it("crowd overwatch for our street fair in Ferndale", "and at night").interpreted
+    assert it is not None and it.category == "public_safety" and "night_ops" in it.features
+
+
+def test_the_service_asked_for_turned_down_beside_another_swaps_it() -> None:
+    # no "instead": turning the old service down is the switch ("video" alone would be a loose word)
+    it = _it("shoot our graduation party on video in Livonia", "hmm, photos please, no video").interpreted
+    assert it is not None and it.category == "aerial_photography" and it.place and it.place.name == "Livonia"
+
+
+def test_a_word_turned_down_later_is_no_longer_searched() -> None:
+    it = _it("parts delivery to our shop in Wixom", "not parts actually, some lab samples to the clinic").interpreted
+    assert it is not None and it.category == "delivery" and "parts" not in it.text.split()
+    assert "medical supplies" in named_services(it.text, it.categories)
+    night = _it("real estate twilight shots at night in Novi", "skip the night part, daytime is ok").interpreted
+    assert night is not None and "night" not in night.text.split() and "night_ops" not in night.features
+
+
+def test_the_most_reviews_orders_by_rating() -> None:
+    assert _it("drone photographer in Saline", "who has the most reviews?").order == "rating"
+
+
+def test_a_cap_corrected_after_a_no_is_the_new_cap() -> None:
+    it = _it("topo map of a lot in Milford", "keep it under 400", "no wait, 650").interpreted
+    assert it is not None and it.max_price == 650
