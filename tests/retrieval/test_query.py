@@ -896,3 +896,24 @@ def test_scouting_a_location_is_no_farming(parser: QueryParser) -> None:
 def test_a_pet_looked_for_is_a_missing_pet_search(parser: QueryParser, query: str) -> None:
     it = parser.parse(query)
     assert it.category == "thermal_imaging" and "search for missing pets" in named_services(it.text, it.categories)
+
+
+@pytest.mark.parametrize(
+    ("query", "place"),
+    [
+        # Each used to be read as another place: the nearest spelling (Whitmore Lake, Washtenaw, 25 miles off;
+        # Grosse Pointe; Canton; Hartland) or, for New Boston, Boston, Massachusetts: an out-of-area refusal.
+        ("roof inspection in White Lake", "White Lake"),
+        ("drone delivery to Grosse Ile", "Grosse Ile"),
+        ("mapping in washington township", "Washington Township"),
+        ("survey in Highland Township", "Highland Township"),
+        ("thermal scan of a barn in new boston", "New Boston"),
+        ("crop spraying in huron township", "New Boston"),
+        ("realtor photos in Lambertville", "Lambertville"),
+    ],
+)
+def test_townships_of_the_area_are_themselves(parser: QueryParser, query: str, place: str) -> None:
+    it = parser.parse(query)
+    assert it.place is not None and it.place.name == place and it.fuzzy_place is False
+    assert it.outside_place is None
+    assert parser.parse("wedding photos in Highland Park").place.name == "Highland Park"  # type: ignore[union-attr]
