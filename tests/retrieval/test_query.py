@@ -917,3 +917,16 @@ def test_townships_of_the_area_are_themselves(parser: QueryParser, query: str, p
     assert it.place is not None and it.place.name == place and it.fuzzy_place is False
     assert it.outside_place is None
     assert parser.parse("wedding photos in Highland Park").place.name == "Highland Park"  # type: ignore[union-attr]
+
+
+def test_a_township_not_in_the_list_is_no_other_township(parser: QueryParser) -> None:
+    """'Township' is shared by many names: a typo'd name must be close without it ("Scio Township" used to read
+    as Ypsilanti Township, "Oceola Township" as Genoa Township); typos in the name or in 'township' still match."""
+    for unknown in ("photos in Scio Township", "survey in Oceola Township", "delivery in Clay Township",
+                    "spraying in Lodi Township"):
+        assert parser.parse(unknown).place is None, unknown
+    for typo, place in (("in Comerce Township", "Commerce Township"),
+                        ("in Chesterfeld Township", "Chesterfield Township"),
+                        ("in Hamburg Townshp", "Hamburg Township"), ("in Pittsfeld Township", "Pittsfield Township")):
+        it = parser.parse(typo)
+        assert it.place is not None and it.place.name == place, typo
