@@ -168,6 +168,23 @@ def spell_out(text: str) -> str:
     return _SPELLED.sub(_spelled, text)
 
 
+# Words many place names share ("Genoa Township", "Erie Township", "Oakland County"): a typo'd name must be close
+# without them, or "Scio Township" reads as Genoa Township and "Brownstown Township" as Brandon Township.
+_PLACE_KINDS = frozenset({"township", "twp", "charter", "county", "co", "city", "village", "of"})
+
+
+def _kind_word(word: str) -> bool:
+    """'township', 'twp', 'county'... and a typo'd 'township' ('townshp', 'twnship')."""
+    return word in _PLACE_KINDS or (len(word) >= 6 and fuzz.ratio(word, "township") >= 80)
+
+
+def _same_root(said: str, name: str, cutoff: float) -> bool:
+    """Whether a fuzzy match still holds on the words that tell places apart (True when either is only those)."""
+    a = " ".join(w for w in said.split() if not _kind_word(w))
+    b = " ".join(w for w in name.split() if not _kind_word(w))
+    return not a or not b or (a == said and b == name) or fuzz.ratio(a, b) >= cutoff
+
+
 class QueryParser:
     """Parses free-text queries against one gazetteer.
 
@@ -238,6 +255,8 @@ class QueryParser:
                 placed = i > 0 and tokens[i - 1] in PREPOSITIONS
                 cutoff = 78 if placed else 85
                 hit = process.extractOne(cand, self._choices.keys(), scorer=fuzz.ratio, score_cutoff=cutoff)
+                if hit is not None and not _same_root(cand, hit[0], cutoff):
+                    continue  # "scio township" is no "genoa township": the shared word is not the name
                 if hit is not None and not placed and isinstance(self._names[self._choices[hit[0]]], OutsidePlace):
                     continue  # "no landing spot" is no Lansing: a guessed place outside the area needs "in ..."
                 if hit is not None and (best is None or (hit[1], n) > best[:2]):
@@ -250,7 +269,7 @@ class QueryParser:
             return m
         cand = " ".join(tokens[m.start : m.end + 1])
         hit = process.extractOne(cand, self._choices.keys(), scorer=fuzz.ratio, score_cutoff=85)
-        if hit is None or len(self._choices[hit[0]]) <= m.end - m.start:
+        if hit is None or len(self._choices[hit[0]]) <= m.end - m.start or not _same_root(cand, hit[0], 85):
             return m
         return _Match(m.start, m.end + 1, self._names[self._choices[hit[0]]], fuzzy=True)
 

@@ -896,3 +896,37 @@ def test_scouting_a_location_is_no_farming(parser: QueryParser) -> None:
 def test_a_pet_looked_for_is_a_missing_pet_search(parser: QueryParser, query: str) -> None:
     it = parser.parse(query)
     assert it.category == "thermal_imaging" and "search for missing pets" in named_services(it.text, it.categories)
+
+
+@pytest.mark.parametrize(
+    ("query", "place"),
+    [
+        # Each used to be read as another place: the nearest spelling (Whitmore Lake, Washtenaw, 25 miles off;
+        # Grosse Pointe; Canton; Hartland) or, for New Boston, Boston, Massachusetts: an out-of-area refusal.
+        ("roof inspection in White Lake", "White Lake"),
+        ("drone delivery to Grosse Ile", "Grosse Ile"),
+        ("mapping in washington township", "Washington Township"),
+        ("survey in Highland Township", "Highland Township"),
+        ("thermal scan of a barn in new boston", "New Boston"),
+        ("crop spraying in huron township", "New Boston"),
+        ("realtor photos in Lambertville", "Lambertville"),
+    ],
+)
+def test_townships_of_the_area_are_themselves(parser: QueryParser, query: str, place: str) -> None:
+    it = parser.parse(query)
+    assert it.place is not None and it.place.name == place and it.fuzzy_place is False
+    assert it.outside_place is None
+    assert parser.parse("wedding photos in Highland Park").place.name == "Highland Park"  # type: ignore[union-attr]
+
+
+def test_a_township_not_in_the_list_is_no_other_township(parser: QueryParser) -> None:
+    """'Township' is shared by many names: a typo'd name must be close without it ("Scio Township" used to read
+    as Ypsilanti Township, "Oceola Township" as Genoa Township); typos in the name or in 'township' still match."""
+    for unknown in ("photos in Scio Township", "survey in Oceola Township", "delivery in Clay Township",
+                    "spraying in Lodi Township"):
+        assert parser.parse(unknown).place is None, unknown
+    for typo, place in (("in Comerce Township", "Commerce Township"),
+                        ("in Chesterfeld Township", "Chesterfield Township"),
+                        ("in Hamburg Townshp", "Hamburg Township"), ("in Pittsfeld Township", "Pittsfield Township")):
+        it = parser.parse(typo)
+        assert it.place is not None and it.place.name == place, typo
