@@ -46,7 +46,8 @@ def _operator(rng: random.Random, f: dict[str, Any]) -> str:
     o = f["operators"]
     if rng.random() < 0.3:
         return f"{rng.choice(o['surnames'])} {rng.choice(o['person_nouns'])}"
-    return f"{rng.choice(o['prefixes'])} {rng.choice(o['nouns'])}{rng.choice(o['suffixes'])}"
+    prefix, noun, suffix = rng.choice(o["prefixes"]), rng.choice(o["nouns"]), rng.choice(o["suffixes"])
+    return f"{prefix} {noun}" + ("" if noun.endswith(suffix.strip()) else suffix)  # "Drone Co.", never "Drone Co. Co."
 
 
 def _title(rng: random.Random, titles: list[str], services: list[str]) -> str:

@@ -85,3 +85,9 @@ def test_implied_features_are_required(all_rows: list[dict[str, Any]], gaz: Gaze
     broken = dict(row, features=[f for f in row["features"] if f != "spray_system"])
     assert listing_problems([broken], gaz) == [f"line 1 ({row['id']}): features: lacks ['spray_system'], implied by "
                                                "its category or services"]  # fmt: skip
+
+
+def test_no_operator_repeats_its_company_suffix(all_rows: list[dict[str, Any]]) -> None:
+    """Customers read every operator in the answers' cards: "Red Barn Drone Co. Co." was in seven of them."""
+    for suffix in ("Co.", "Inc.", "LLC", "Group"):
+        assert not [r["id"] for r in all_rows if r["operator"].endswith(f"{suffix} {suffix}")], suffix

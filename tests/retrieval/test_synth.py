@@ -54,3 +54,7 @@ def test_fragments_out_of_step_with_the_vocabulary_are_refused(gaz: Gazetteer, t
     path.write_text(yaml.safe_dump(f), encoding="utf-8")
     with pytest.raises(ValueError, match=r"delivery: services differ: \['drone light shows'\].*training: unknown"):
         generate_listings(gazetteer=gaz, count=100, seed=1, fragments=path)
+
+
+def test_an_operator_never_repeats_its_suffix(rows: list[dict[str, Any]]) -> None:
+    assert not [r["operator"] for r in rows if r["operator"].endswith("Co. Co.")]
