@@ -173,7 +173,7 @@ _LINES = ["Services: aerial photos; event photography", "Insured and rated 5.0."
           "Book on SkyMarket", "Certified by Acme Labs and fully insured."]
 
 
-@hyp_settings(max_examples=200, deadline=None)
+@hyp_settings(max_examples=200, deadline=None, derandomize=True)  # the same layouts on every run
 @given(st.lists(st.tuples(st.sampled_from(_LINES), st.sampled_from([" ", "\n", "\n\n"])), min_size=1, max_size=8),
        st.integers(min_value=3, max_value=40))
 def test_what_survives_stripping_and_trimming_passes_the_check(pieces: list[tuple[str, str]], words: int) -> None:
