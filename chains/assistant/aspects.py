@@ -15,6 +15,7 @@ import re
 from collections.abc import Sequence
 from typing import Any, Literal
 
+from chains.assistant.conversation import about_shown
 from chains.claims import money
 from retrieval.vocab import FEATURE_PATTERNS, SERVICE_HINT_PATTERNS, named_services
 
@@ -47,8 +48,6 @@ _FIRST: dict[Aspect, re.Pattern[str]] = {
 }
 _QUESTION = re.compile(r"\?|^\s*(?:(?:and|so|ok(?:ay)?|also|but|well|hmm+),?\s+)?"
                        r"(?:how|what|which|who|where|are|is|do|does|can|could|would|will|any)\b")
-# A turn that points at the listings shown ("do they...", "can either of them...", "does the first one...").
-_REFERS = re.compile(r"\b(?:they|them|those|these|either|both|each|the (?:first|second|third|last|other) one)\b")
 # How a feature reads in a sentence (the rest: its name with spaces).
 _FEATURE_WORDS = {"same_day": "same-day service", "night_ops": "night flights",
                   "emergency_callout": "emergency call-outs", "4k_video": "4K video", "fpv": "FPV flight",
@@ -80,17 +79,18 @@ def asked(question: str) -> tuple[tuple[Aspect, ...], tuple[str, ...]]:
 
 def asked_services(question: str, categories: Sequence[str]) -> tuple[str, ...]:
     """The services of `categories` a question about the shown listings names ("do any of them check gutters?"
-    -> gutter check), in the search's own vocabulary; () when the turn is no question ("I also need the gutters
-    checked" states a need, which the search already ranks by) or does not point at them ("Who can inspect my
-    roof?" asks for listings: the search answers it).
+    -> gutter check; "can they do a video walkthrough?" -> property video tour), in the search's own vocabulary
+    (a service's words, or a phrase that names it: retrieval/vocab/services.py); () when the turn does not ask
+    about them (`conversation.about_shown`): "I also need the gutters checked" states a need and "Who can
+    inspect my roof?" asks for listings; the search answers both.
 
     Args:
         question: the customer's newest turn.
         categories: the categories of the request (a service is named within its category).
     """
-    low = question.lower()
-    if not categories or not _QUESTION.search(low) or not _REFERS.search(low):
+    if not categories or not about_shown(question):
         return ()
+    low = question.lower()
     hinted = [s for s, (c, pattern) in SERVICE_HINT_PATTERNS.items() if c in categories and pattern.search(low)]
     return tuple(dict.fromkeys([*named_services(question, categories), *hinted]))
 

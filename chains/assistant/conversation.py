@@ -49,7 +49,8 @@ from retrieval.vocab import (
     named_services,
 )
 
-__all__ = ["Order", "Request", "condense", "is_small_talk", "llm_query", "wants_others", "with_hints"]
+__all__ = ["Order", "Request", "about_shown", "condense", "is_small_talk", "llm_query", "wants_others",
+           "with_hints"]
 
 Order = Literal["relevance", "price", "rating", "distance"]
 
@@ -203,6 +204,12 @@ def is_small_talk(text: str) -> bool:
     timed = any(w in _PARTING and (i == 0 or words[i - 1] != "good") for i, w in enumerate(words))
     return not timed and any(w in _SMALL_TALK for w in words) and all(
         w in _SMALL_TALK or w in STOPWORDS for w in words)
+
+
+def about_shown(turn: str) -> bool:
+    """Whether a turn asks about the listings already shown ("do they use RTK?", "are any of them insured?",
+    "the second one, does it...") rather than for listings ("Who can inspect my roof?")."""
+    return _ABOUT_SHOWN.search(turn) is not None
 
 
 def wants_others(text: str) -> bool:
@@ -392,7 +399,7 @@ def condense(turns: list[str], parser: QueryParser) -> Request:
         refused = _refused(low) if taking_back else set()
         if refused:
             words = [w for w in words if w not in refused]
-        if merged.category is not None and _ABOUT_SHOWN.search(raw):
+        if merged.category is not None and about_shown(raw):
             it.category, it.categories = None, []
             if it.outside_place is not None and not _COVER.search(low):  # "can they stream it to grandma in Florida?"
                 it.outside_place = None

@@ -215,20 +215,19 @@ def check(
             for pattern in patterns:
                 if pattern.search(sentence) is None:  # the common case, without a generator per pattern
                     continue
-                if rule.kind == "rank":
+                if rule.kind == "rank":  # a comparison: one of the listings named is first (naming none ranks nobody)
                     backed = not named or _first(rule, about, own)
-                    if not backed:
-                        found.append(Finding(rule=rule.id, reason=rule.reason, sentence=sentence))
-                        break
-                    continue
-                if any(not _claim_backed(rule, m, about, context) for m in pattern.finditer(sentence)):
+                else:
+                    backed = all(_claim_backed(rule, m, about, context) for m in pattern.finditer(sentence))
+                if not backed:
                     found.append(Finding(rule=rule.id, reason=rule.reason, sentence=sentence))
                     break
     return found
 
 
 def strip(text: str, findings: list[Finding]) -> str:
-    """The text without the sentences of `findings` (the rest joined with single spaces)."""
+    """The text without the sentences of `findings` (the rest as they were laid out: a sentence a line break
+    ended keeps its line)."""
     bad = {f.sentence for f in findings}
     return _join([p for p in _pieces(text) if p[0] not in bad])
 
