@@ -21,7 +21,6 @@ the checked result as one chunk: no text leaves before its claims are checked.
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,6 +34,7 @@ from pydantic import ValidationError
 from chains import claims
 from chains.describe.cache import DescribeCache, cache_key
 from chains.describe.fallback import from_input
+from chains.describe.opening import first_sentence, names_listing, reads_as_prose
 from chains.describe.schema import (
     DescribeError,
     DescribeInput,
@@ -56,10 +56,6 @@ __all__ = ["DescribeRunnable", "error_output"]
 
 log = logging.getLogger("skymarket.describe")
 
-OPENING_MAX_WORDS = 20  # compose mode: an opening line is short; the 135M model's longer ones wander off the listing
-_LEAD_LABEL = re.compile(r"^\s*(?:[A-Za-z]+ ){0,2}[A-Za-z]+:\s*")  # "Sentence: ...", "Opening line: ..."
-
-
 @dataclass
 class _Job:
     """One canonical input, ready for the model."""
@@ -72,22 +68,6 @@ class _Job:
     flags: list[str] = field(default_factory=list)
     draft: str | None = None  # write mode, after a draft with unbacked claims: the draft and what is wrong
     problems: str = ""
-
-
-def _prose(sentence: str) -> bool:
-    """Whether a compose-mode opening reads as one sentence: capitalised, 5 to OPENING_MAX_WORDS words, no label
-    or list punctuation, no word said three times (the 135M model's loops: "helicopter service; helicopter ...")."""
-    words = re.findall(r"[a-z]{4,}", sentence.lower())
-    return (sentence[:1].isupper() and 5 <= len(sentence.split()) <= OPENING_MAX_WORDS
-            and not any(c in sentence for c in ":;|*#") and all(words.count(w) < 3 for w in set(words)))
-
-
-def _names_listing(sentence: str, inp: DescribeInput) -> bool:
-    """Whether a compose-mode opening names the listing's city and one of its services (a word of 4+ letters, by
-    its first five letters): an opening is the listing's first line, not a sentence about anything at all."""
-    said = {w[:5] for w in re.findall(r"[a-z0-9]+", sentence.lower())}
-    service_words = {w[:5] for s in inp.services for w in re.findall(r"[a-z0-9]+", s.lower()) if len(w) >= 4}
-    return inp.city.lower() in sentence.lower() and bool(said & service_words)
 
 
 def error_output(exc: BaseException) -> DescribeOutput:
@@ -315,15 +295,13 @@ class DescribeRunnable(Runnable[DescribeInput, DescribeOutput]):
     def _review_opening(self, job: _Job, text: str, attempt: int,
                         catalog: claims.Catalog | None) -> tuple[str, bool, bool]:
         """Compose mode: the model's first sentence opens the operator's facts as prose, if it is usable."""
-        sentences = claims.split_sentences(_LEAD_LABEL.sub("", text, count=1))
-        opening = sentences[0].strip() if sentences else ""
-        opening = opening if not opening or opening[-1] in ".!?" else opening + "."
+        opening = first_sentence(text)
         findings: list[claims.Finding] = []
-        if not _prose(opening):
+        if not reads_as_prose(opening):
             findings.append(claims.Finding("form", "is not one sentence of prose", opening))
         else:
             findings = self._findings(job, opening, catalog)
-            if not findings and not _names_listing(opening, job.inp):
+            if not findings and not names_listing(opening, job.inp):
                 findings.append(claims.Finding("unrelated", "does not name the listing's city and a service",
                                                opening))
         if findings and attempt < self.max_attempts:

@@ -17,7 +17,7 @@ from chains.schemas import InputModel
 from retrieval.schema import Category, PriceUnit
 
 __all__ = ["DescribeError", "DescribeInput", "DescribeOutput", "Moderation", "Tone", "about", "canonical",
-           "facts_of", "sources_of"]
+           "facts_of", "sources_of", "stems"]
 
 Tone = Literal["professional", "friendly", "premium"]
 _SPACE = re.compile(r"\s+")
@@ -169,7 +169,12 @@ def about(text: str, inp: DescribeInput) -> bool:
     category, features or title (by its first five letters: "inspect" is "inspection"). The embedded model
     sometimes answers with something else entirely ("we can't find the image for this product"), or echoes
     its instructions; such a text makes no false claim the rules can see, and is still no description."""
-    said = {w[:5] for w in _WORD.findall(text.lower())}
     own = " ".join([inp.city, inp.title, inp.category.replace("_", " "), *inp.services,
-                    *(f.replace("_", " ") for f in inp.features)]).lower()
-    return any(w[:5] in said for w in _WORD.findall(own) if len(w) >= 4 and w not in _GENERIC)
+                    *(f.replace("_", " ") for f in inp.features)])
+    return bool(stems(text) & stems(own, 4, skip=_GENERIC))
+
+
+def stems(text: str, min_len: int = 0, *, skip: frozenset[str] = frozenset()) -> set[str]:
+    """The first five letters of each word of `text` ("inspected" and "inspection" share "inspe"), for words of
+    `min_len` letters or more not in `skip`: how a description is matched to its listing's words."""
+    return {w[:5] for w in _WORD.findall(text.lower()) if len(w) >= min_len and w not in skip}
