@@ -10,6 +10,7 @@ outside the service area); typos are matched with rapidfuzz.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,7 +40,7 @@ from retrieval.vocab import (
     sited_words,
 )
 
-__all__ = ["Interpreted", "PlaceRef", "QueryParser", "normalize", "spell_out"]
+__all__ = ["Interpreted", "PlaceRef", "QueryParser", "hinted_services", "normalize", "spell_out"]
 
 _TOKEN = re.compile(r"[a-z0-9]+")
 _ASK = re.compile(r"\b(?:and|but|so|want|wants|need|needs|looking|like to|would like|hoping)\b")
@@ -419,14 +420,22 @@ def _service_word(token: str) -> str | None:
     return best[1] if best is not None else None
 
 
+def hinted_services(low: str, categories: Sequence[str],
+                    turned_down: Sequence[tuple[int, int]] = ()) -> list[str]:
+    """The services of `categories` that `low` (a `normalize`d text) describes by their situation
+    (retrieval/vocab/services.py: "our dog ran off" is search for missing pets); a phrase negated ("no video")
+    or inside a `turned_down` span names none."""
+    return [service for service, (category, pattern) in SERVICE_HINT_PATTERNS.items()
+            if category in categories and any(
+                not _negated(low, m.start()) and not any(a <= m.start() < b for a, b in turned_down)
+                for m in pattern.finditer(low))]
+
+
 def _service_words(low: str, categories: list[Category], kept: list[str],
                    turned_down: list[tuple[int, int]]) -> list[str]:
-    """The names of the services `low` describes by their situation (retrieval/vocab/services.py), for the
-    categories it points to: their words not already searched ("our dog ran off" + "search missing pets")."""
-    hinted = [service for service, (category, pattern) in SERVICE_HINT_PATTERNS.items()
-              if category in categories and any(
-                  not _negated(low, m.start()) and not any(a <= m.start() < b for a, b in turned_down)
-                  for m in pattern.finditer(low))]
+    """The names of the services `low` describes by their situation, for the categories it points to: their
+    words not already searched ("our dog ran off" + "search missing pets")."""
+    hinted = hinted_services(low, categories, turned_down)
     if not hinted:
         return []
     have = {stem(w) for w in kept}

@@ -17,7 +17,8 @@ from typing import Any, Literal
 
 from chains.assistant.conversation import about_shown
 from chains.claims import money
-from retrieval.vocab import FEATURE_PATTERNS, SERVICE_HINT_PATTERNS, named_services
+from retrieval.query import hinted_services, normalize
+from retrieval.vocab import FEATURE_PATTERNS, named_services
 
 __all__ = ["Aspect", "asked", "asked_services", "aspect_text", "money"]
 
@@ -90,9 +91,8 @@ def asked_services(question: str, categories: Sequence[str]) -> tuple[str, ...]:
     """
     if not categories or not about_shown(question):
         return ()
-    low = question.lower()
-    hinted = [s for s, (c, pattern) in SERVICE_HINT_PATTERNS.items() if c in categories and pattern.search(low)]
-    return tuple(dict.fromkeys([*named_services(question, categories), *hinted]))
+    return tuple(dict.fromkeys([*named_services(question, categories),
+                                *hinted_services(normalize(question), categories)]))
 
 
 def _join(parts: Sequence[str], sep: str = ", ") -> str:
