@@ -397,14 +397,15 @@ def _ordered(listings: list[SearchResult], order: str, features: Sequence[str] =
         return (bool(needed - set(x.features)), bool(named) and not named & set(x.services),
                 len(wanted - set(x.features)))
 
-    if order == "price":
-        return sorted(listings, key=lambda x: (lacks(x), x.price_from_usd))
-    if order == "rating":
-        return sorted(listings, key=lambda x: (lacks(x), -x.rating, -x.review_count))
-    if order == "distance":
-        return sorted(listings, key=lambda x: (lacks(x), x.distance_miles if x.distance_miles is not None
-                                               else float("inf")))
-    return sorted(listings, key=lacks)
+    by = _ORDER_KEYS.get(order, lambda x: 0)  # relevance: the search's own order (the sort is stable)
+    return sorted(listings, key=lambda x: (lacks(x), by(x)))
+
+
+_ORDER_KEYS: dict[str, Callable[[SearchResult], Any]] = {
+    "price": lambda x: x.price_from_usd,
+    "rating": lambda x: (-x.rating, -x.review_count),
+    "distance": lambda x: x.distance_miles if x.distance_miles is not None else float("inf"),
+}
 
 
 def _speaker(m: Any) -> str:
