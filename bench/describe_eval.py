@@ -40,6 +40,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from chains.claims import money
+
 __all__ = ["DEV", "HELD_OUT", "coverage", "form", "inputs", "main", "nonsense", "score"]
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -102,10 +104,6 @@ def _input_text(inp: dict[str, Any]) -> str:
     return " ".join(parts)
 
 
-def _money(value: float) -> str:
-    return f"${value:,.0f}" if float(value).is_integer() else f"${value:,.2f}"
-
-
 def coverage(text: str, inp: dict[str, Any]) -> dict[str, bool]:
     """Which of the operator's key facts the text carries (only those that apply to this input).
 
@@ -119,7 +117,7 @@ def coverage(text: str, inp: dict[str, Any]) -> dict[str, bool]:
     found = sum(all(w[:5] in said for w in _WORD.findall(s.lower()) if len(w) >= 4) for s in services)
     out["services"] = found >= min(2, len(services))
     if inp.get("price_from_usd") is not None:
-        has_price = _money(inp["price_from_usd"]).lower() in low.replace(".00", "")
+        has_price = money(inp["price_from_usd"]).lower() in low.replace(".00", "")
         unit = inp.get("price_unit")
         out["price"] = has_price and (unit is None or re.search(rf"\b{unit}s?\b", low) is not None)
     if inp.get("insured"):
