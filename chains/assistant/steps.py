@@ -161,6 +161,9 @@ class Steps:
         kept = [t for i, t in enumerate(turns)
                 if i == 0 or wants_others(t) or not (asked(t)[0] and _adds_nothing(self.engine.parser.parse(t)))]
         request = condense(kept, self.engine.parser)
+        it = request.interpreted
+        if it is None or it.category is None or not it.features:  # no equipment asked: the index is not read
+            return request
         moved = elsewhere(request, self._offered())  # a heat camera asked of a category that never has one
         return moved if moved is not None and self._served(moved) else request
 

@@ -91,6 +91,23 @@ def test_small_talk_cites_nothing(build: Build) -> None:
     assert out.text == "Hi! What drone service do you need, and where?" and len(model.seen) == 1
 
 
+def test_a_question_that_searches_nothing_does_not_need_the_index(build: Build, tmp_path: Any) -> None:
+    """An empty index (before `make index`) fails only the turns that search: a general question is answered."""
+    from retrieval.embeddings import MiniLMEmbeddings
+    from retrieval.engine import build_search_engine
+    from retrieval.store import build_vectorstore
+    from tests.conftest import make_settings
+
+    settings = make_settings(chroma_path=tmp_path / "chroma", chroma_collection="empty")
+    embeddings = MiniLMEmbeddings()
+    store = build_vectorstore(settings=settings, embeddings=embeddings)
+    empty = build_search_engine(settings=settings, embeddings=embeddings, store=store)
+    model = Scripted(reply="You can list it from your account page.")
+    ask = {"messages": [{"role": "user", "content": "How do I list a drone for sale?"}]}
+    out = build(model, engine=empty).invoke(ask)
+    assert out.listings == [] and out.text == "You can list it from your account page." and len(model.seen) == 1
+
+
 @pytest.mark.parametrize("text", ["hello", "what can you do?", "are your pilots licensed?"])
 async def test_the_embedded_model_is_not_asked_when_nothing_is_cited(build: Build, text: str) -> None:
     local = Scripted(reply="I'm a professional drone pilot and this site lets you upload your drones.", seen=[])
