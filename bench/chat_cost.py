@@ -50,8 +50,9 @@ def _targets(url: str) -> tuple[Any, dict[str, Any]]:
 
     chains, model = {}, None
     for name, over in PARTS.items():
+        over = {"describe_moderation": "local", **over}
         settings = load_settings(openai_api_key="sk-bench-" + "0" * 40, openai_base_url=url,
-                                 local_model_enabled=False, ai_max_retries=0, **{"describe_moderation": "local", **over})
+                                 local_model_enabled=False, ai_max_retries=0, **over)
         engine = build_search_engine(settings=settings)
         engine.warm()
         model = build_chat_model(settings=settings, use_case="chat", local_base_url=None)
