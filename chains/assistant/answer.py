@@ -10,8 +10,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from chains.assistant.aspects import asked, asked_services, aspect_text, money
-from chains.assistant.conversation import Request
+from chains.assistant.aspects import (
+    asked,
+    asked_services,
+    aspect_text,
+    details_text,
+    lacking,
+    money,
+    referred,
+    wants_details,
+)
+from chains.assistant.conversation import Request, keeps_shown
 
 __all__ = ["GENERAL", "GREETING", "asked_text", "cards", "found_text", "nearest_text", "none_found_text",
            "offered_text", "price_of", "request_text"]
@@ -60,7 +69,8 @@ def found_text(request: Request, listings: Sequence[Any], question: str = "") ->
     """
     top = listings[0]
     n = len(listings)
-    head = (f"Here {'is' if n == 1 else 'are'} {n} {_what(request)} "
+    more = " more" if request.skip else ""  # past the listings shown before ("other options")
+    head = (f"Here {'is' if n == 1 else 'are'} {n}{more} {_what(request)} "
             f"{'listing' if n == 1 else 'listings'}{_where(request, one=n == 1)}{_cap(request)}"
             f"{_ORDERED.get(request.order, '')}.")
     rating = f", rated {top.rating:g} from {top.review_count} reviews" if top.review_count else ""
@@ -84,11 +94,26 @@ def asked_text(request: Request, listings: Sequence[Any], question: str, *, said
     """
     it = request.interpreted
     aspects, features = asked(question)
-    if said and "price" in aspects and all(money(x.price_from_usd) in said for x in listings):
+    picked = referred(question, listings)  # "is the Pontiac one insured?", "the first or the second?"
+    chosen = [listings[i] for i in picked] or list(listings)
+    if said and "price" in aspects and all(money(x.price_from_usd) in said for x in chosen):
         aspects = tuple(a for a in aspects if a != "price")
     services = asked_services(question, it.categories) if it is not None else ()
-    return aspect_text(aspects, features, listings, it.place.name if it is not None and it.place is not None else None,
-                       services)
+    place = it.place.name if it is not None and it.place is not None else None
+    text = aspect_text(aspects, features, chosen, place, services)
+    if text and len(chosen) == 1 < len(listings):
+        text = f"About {_name(chosen[0], listings)}: {text[0].lower()}{text[1:]}" if text.startswith("It ") else text
+    if text and lacking(aspects, features, chosen, services):  # a new search is the customer's call
+        text += " If that matters, ask me to search for it and I'll show you other listings."
+    if not text and (picked or (keeps_shown(question) and wants_details(question))):
+        text = details_text(chosen, question)  # "tell me more about the first one", "how do I book them?"
+    return text
+
+
+def _name(listing: Any, listings: Sequence[Any]) -> str:
+    """A listing's title, with its city when another listing shown has the same title."""
+    twin = sum(x.title == listing.title for x in listings) > 1
+    return f"{listing.title} in {listing.city}" if twin else listing.title
 
 
 def nearest_text(request: Request, listings: Sequence[Any]) -> str:
@@ -104,6 +129,9 @@ def nearest_text(request: Request, listings: Sequence[Any]) -> str:
 
 def none_found_text(request: Request) -> str:
     """The answer when the search found nothing that fits every filter."""
+    if request.skip:  # asked past the listings shown: there are no others
+        return (f"I found no other {_what(request)} listing{_where(request, one=True)}{_cap(request)} than those "
+                "shown. Try a nearby city, a wider area or a higher price.")
     return (f"I found no {_what(request)} listing{_where(request, one=True)}{_cap(request)}. "
             "Try a nearby city, a wider area or a higher price.")
 

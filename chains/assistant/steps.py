@@ -13,7 +13,7 @@ import datetime as dt
 import logging
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from langchain_core.documents import Document
@@ -24,7 +24,7 @@ from langchain_core.runnables.utils import AddableDict
 from chains import claims
 from chains.assistant import answer
 from chains.assistant.aspects import asked
-from chains.assistant.conversation import Request, condense, llm_query, wants_others, with_hints
+from chains.assistant.conversation import Request, asks_anew, asks_more, condense, keeps_shown, llm_query, with_hints
 from chains.assistant.gear import elsewhere, offered_features
 from chains.assistant.grounding import SentenceGate, Sources, sources_for
 from chains.assistant.listings import ListingScreen
@@ -151,18 +151,27 @@ class Steps:
             )
 
     def condense(self, read: Read) -> Request:
-        """The conversation as one search request (conversation.py). A question about the listings just shown
-        that asks for nothing new ("what would that cost?", "how far are they?") searches as the turns before
-        it did: the same listings, and the answer says what was asked about them (aspects.py). One that adds
-        something ("are they insured?", "any that work weekends?") is a refinement like any other turn. Once
-        answered, such a question stays out of the request: "which has the best reviews?" orders nothing later.
-        One that asks for others better by a measure ("anyone with better reviews?") orders a new search."""
-        turns = read.turns
-        kept = [t for i, t in enumerate(turns)
-                if i == 0 or wants_others(t) or not (asked(t)[0] and _adds_nothing(self.engine.parser.parse(t)))]
+        """The conversation as one search request (conversation.py). A turn about the listings just shown
+        (`keeps_shown`: "what would that cost?", "are they insured?", "can any of them come on a saturday?",
+        "is the Pontiac one insured?", "tell me more about the second one") searches as the turns before it
+        did: the same listings, and the answer says what was asked about them from their values (aspects.py),
+        "none of them" included, so the text and the cards are about the same listings. Once answered, such a
+        turn stays out of the request: "which has the best reviews?" orders nothing later. A turn that asks for
+        listings (`asks_anew`: "ok but any insured ones?", "anyone with better reviews?", "what about in
+        Canton?") is a refinement like any other turn: a new search; one that asks for others and nothing
+        else ("show me some other options") is the same search, past the listings shown (`Request.skip`)."""
+        kept, skip = [], 0
+        for i, t in enumerate(read.turns):
+            if i and asks_more(t) and _adds_nothing(self.engine.parser.parse(t)):
+                skip += 1  # "show me other options": the same search, past the listings shown
+            elif i == 0 or asks_anew(t) or not (
+                    keeps_shown(t) or (asked(t)[0] and _adds_nothing(self.engine.parser.parse(t)))):
+                kept.append(t)
+                skip = 0
         request = condense(kept, self.engine.parser)
         moved = elsewhere(request, self._offered())  # a heat camera asked of a category that never has one
-        return moved if moved is not None and self._served(moved) else request
+        request = moved if moved is not None and self._served(moved) else request
+        return replace(request, skip=skip) if skip and request.interpreted is not None else request
 
     def _offered(self) -> dict[str, frozenset[str]]:
         """Each category's features in the index in force (computed again after a reload)."""
@@ -221,7 +230,7 @@ class Steps:
         it = request.interpreted
         if it is None or it.outside_place is not None:
             return None
-        limit = _OFFERED if request.broad else max(self.k, _POOL)
+        limit = _OFFERED if request.broad else max(self.k * (request.skip + 1), _POOL)
         return it.text, {"interpreted": it, "limit": limit}
 
     def found(self, request: Request, docs: Sequence[Document] | None, question: str = "") -> Found:
@@ -242,7 +251,7 @@ class Steps:
             return Found(request, [], True, None, final=summary)
         listings, flags = self.screen.keep(listings)
         listings = _ordered(listings, request.order, it.features,
-                            named_services(it.text, it.categories))[: self.k]
+                            named_services(it.text, it.categories))[self.k * request.skip : self.k * (request.skip + 1)]
         in_area = True if it.place is not None else None
         if not listings:
             return Found(request, [], in_area, NO_MATCH, final=answer.none_found_text(request), flags=flags)
