@@ -15,6 +15,7 @@ from chains.assistant.aspects import (
     asked_services,
     aspect_text,
     details_text,
+    feature_words,
     lacking,
     money,
     referred,
@@ -22,8 +23,8 @@ from chains.assistant.aspects import (
 )
 from chains.assistant.conversation import Request, keeps_shown
 
-__all__ = ["GENERAL", "GREETING", "asked_text", "cards", "found_text", "nearest_text", "none_found_text",
-           "offered_text", "price_of", "request_text"]
+__all__ = ["GENERAL", "GREETING", "asked_text", "cards", "found_text", "instead_text", "nearest_text",
+           "none_found_text", "offered_text", "price_of", "request_text"]
 
 GREETING = ("Hi! I can help you find drone services in Detroit Metro. Tell me what you need (a roof inspection, "
             "real estate photos, crop spraying...) and where, and I'll show you operators with their prices.")
@@ -58,7 +59,7 @@ def _cap(request: Request) -> str:
     return f" priced from {money(it.max_price)} or less" if it is not None and it.max_price is not None else ""
 
 
-def found_text(request: Request, listings: Sequence[Any], question: str = "") -> str:
+def found_text(request: Request, listings: Sequence[Any], question: str = "", *, searched: bool = False) -> str:
     """The answer built from the cited listings: what was found, then what the newest turn asks about them
     (their prices, insurance, ratings...: `aspects`) or else the best match, and what to ask next.
 
@@ -66,6 +67,7 @@ def found_text(request: Request, listings: Sequence[Any], question: str = "") ->
         request: the search request.
         listings: the cited listings, best first.
         question: the customer's newest turn.
+        searched: other listings were searched for what none of these has, and none of them had it either.
     """
     top = listings[0]
     n = len(listings)
@@ -75,14 +77,15 @@ def found_text(request: Request, listings: Sequence[Any], question: str = "") ->
             f"{_ORDERED.get(request.order, '')}.")
     rating = f", rated {top.rating:g} from {top.review_count} reviews" if top.review_count else ""
     best = f" The top match is {top.title} by {top.operator} in {top.city}, {price_of(top)}{rating}."
-    detail = asked_text(request, listings, question)
+    detail = asked_text(request, listings, question, searched=searched)
     it = request.interpreted
     ask = "" if it is not None and it.place is not None else (
         " Tell me the city or township and I'll show the operators that serve it.")
     return head + (f" {detail}" if detail else best) + ask
 
 
-def asked_text(request: Request, listings: Sequence[Any], question: str, *, said: str = "") -> str:
+def asked_text(request: Request, listings: Sequence[Any], question: str, *, said: str = "",
+               searched: bool = False) -> str:
     """What the newest turn asks about the cited listings, answered from their fields (aspects.py); '' when it
     asks nothing of them. Prices the text `said` already states in full are not repeated.
 
@@ -91,11 +94,13 @@ def asked_text(request: Request, listings: Sequence[Any], question: str, *, said
         listings: the cited listings.
         question: the customer's newest turn.
         said: the text the answer already has (the model's, when it stands).
+        searched: what they lack was searched for already, and the other listings lacked it too.
     """
     it = request.interpreted
     aspects, features = asked(question)
     picked = referred(question, listings)  # "is the Pontiac one insured?", "the first or the second?"
     chosen = [listings[i] for i in picked] or list(listings)
+    plain = not aspects  # asks no value of them: "tell me more about the first one", "how do I book them?"
     if said and "price" in aspects and all(money(x.price_from_usd) in said for x in chosen):
         aspects = tuple(a for a in aspects if a != "price")
     services = asked_services(question, it.categories) if it is not None else ()
@@ -104,10 +109,23 @@ def asked_text(request: Request, listings: Sequence[Any], question: str, *, said
     if text and len(chosen) == 1 < len(listings):
         text = f"About {_name(chosen[0], listings)}: {text[0].lower()}{text[1:]}" if text.startswith("It ") else text
     if text and lacking(aspects, features, chosen, services):  # a new search is the customer's call
-        text += " If that matters, ask me to search for it and I'll show you other listings."
-    if not text and (picked or (keeps_shown(question) and wants_details(question))):
+        text += (" No other listing I found lists it either." if searched
+                 else " If that matters, ask me to search for it and I'll show you other listings.")
+    if not text and plain and not services and (picked or (keeps_shown(question) and wants_details(question))):
         text = details_text(chosen, question)  # "tell me more about the first one", "how do I book them?"
     return text
+
+
+def instead_text(request: Request, shown: Sequence[Any], question: str) -> str:
+    """What none of the listings shown has, said of them, before other listings are shown instead: "None of the
+    3 shown before lists weekend availability, so here are other listings." """
+    it = request.interpreted
+    aspects, features = asked(question)
+    services = asked_services(question, it.categories) if it is not None else ()
+    wanted = [*(["insurance"] if "insured" in aspects else []), *(feature_words(f) for f in features), *services]
+    what = wanted[0] if len(wanted) == 1 else "all of " + " and ".join(wanted)
+    return (f"None of the {len(shown)} listings shown before lists {what}, so here are other listings instead, "
+            "not the ones shown before.")
 
 
 def _name(listing: Any, listings: Sequence[Any]) -> str:

@@ -20,8 +20,8 @@ from chains.claims import money
 from retrieval.query import hinted_services, normalize
 from retrieval.vocab import FEATURE_PATTERNS, named_services
 
-__all__ = ["Aspect", "asked", "asked_services", "aspect_text", "details_text", "lacking", "money", "referred",
-           "wants_details"]
+__all__ = ["Aspect", "asked", "asked_services", "aspect_text", "details_text", "feature_words", "lacking", "money",
+           "referred", "wants_details"]
 
 Aspect = Literal["price", "insured", "rating", "distance", "certifications", "features",
                  "top_rating", "top_reviews", "top_price", "top_distance"]
@@ -48,7 +48,8 @@ _FIRST: dict[Aspect, re.Pattern[str]] = {
                             r"best (?:price|deal)s?)\b"),
     "top_distance": re.compile(r"\b(?:closest|nearest)\b"),
 }
-_QUESTION = re.compile(r"\?|^\s*(?:(?:and|so|ok(?:ay)?|also|but|well|hmm+),?\s+)?"
+# a question: "?", or a question word first, or after a clause ("that first company, how much do they charge")
+_QUESTION = re.compile(r"\?|(?:^|[,;:-])\s*(?:(?:and|so|ok(?:ay)?|also|but|well|hmm+),?\s+)?"
                        r"(?:how|what|which|who|whos|where|are|is|do|does|can|could|would|will|any)\b")
 # How a feature reads in a sentence (the rest: its name with spaces).
 _FEATURE_WORDS = {"same_day": "same-day service", "night_ops": "night flights",
@@ -71,6 +72,11 @@ _COMMON_NAME_WORDS = frozenset({"drone", "drones", "aerial", "aerials", "air", "
 _DETAILS = re.compile(r"\b(?:tell me (?:more|about)|more (?:info|information|details)|details|what else|"
                       r"book|hire|contact|reach|schedule|get in touch|go with)\b")
 _BOOK = re.compile(r"\b(?:book|hire|contact|reach|schedule|get in touch|go with)\b")
+
+
+def feature_words(feature: str) -> str:
+    """How a feature reads in a sentence ("night flights", "4K video")."""
+    return _FEATURE_WORDS.get(feature, feature.replace("_", " "))
 
 
 def referred(question: str, listings: Sequence[Any]) -> list[int]:
@@ -112,7 +118,7 @@ def details_text(listings: Sequence[Any], question: str) -> str:
         rating = f"rated {x.rating:g} from {x.review_count} reviews" if x.review_count else "no reviews yet"
         insured = "insured" if x.insured else "does not say it is insured"
         certs = f"lists {_join(x.certifications)}" if x.certifications else "lists no certification"
-        gear = [_FEATURE_WORDS.get(f, f.replace("_", " ")) for f in x.features]
+        gear = [feature_words(f) for f in x.features]
         offers = f"; offers {_join(gear)}" if gear else ""
         out.append(f"{name} by {x.operator}, based in {x.city}: from {money(x.price_from_usd)} per {x.price_unit}, "
                    f"{rating}, {insured}, {certs}{offers}; it serves within {x.service_radius_miles:g} miles.")
@@ -276,7 +282,7 @@ def aspect_text(aspects: Sequence[Aspect], features: Sequence[str], listings: Se
             out.append(_join(each, "; ") + ".")
         elif aspect == "features":
             for name in features:
-                words = _FEATURE_WORDS.get(name, name.replace("_", " "))
+                words = feature_words(name)
                 out.append(_split(listings, lambda x, n=name: n in x.features, (f"lists {words}", f"list {words}"),
                                   (f"does not list {words}", f"lists {words}")))
     for service in services:

@@ -102,6 +102,8 @@ class AssistantChain(Runnable[Any, Any]):
         found = s.found(request, docs, read.question)
         if (wider := s.wider(found)) is not None:  # nothing serves the place: the nearest that fit the rest
             found = s.nearest(found, s.retriever.invoke(wider[0], config, **wider[1]))
+        if (other := s.instead(found, read)) is not None and (again := s.search(other)) is not None:
+            found = s.replaced(found, other, s.retriever.invoke(again[0], config, **again[1]))  # none of them had it
         return read, found
 
     async def _aretrieve(self, data: Any, config: RunnableConfig) -> tuple[Read, Found]:
@@ -114,6 +116,8 @@ class AssistantChain(Runnable[Any, Any]):
         found = s.found(request, docs, read.question)
         if (wider := s.wider(found)) is not None:
             found = s.nearest(found, await s.retriever.ainvoke(wider[0], config, **wider[1]))
+        if (other := s.instead(found, read)) is not None and (again := s.search(other)) is not None:
+            found = s.replaced(found, other, await s.retriever.ainvoke(again[0], config, **again[1]))
         return read, found
 
     # --- invoke: prompt -> model -> ground (-> once more) -> moderate ---

@@ -23,7 +23,7 @@ from langchain_core.runnables.utils import AddableDict
 
 from chains import claims
 from chains.assistant import answer
-from chains.assistant.aspects import asked
+from chains.assistant.aspects import asked, asked_services, lacking, referred
 from chains.assistant.conversation import Request, asks_anew, asks_more, condense, keeps_shown, llm_query, with_hints
 from chains.assistant.gear import elsewhere, offered_features
 from chains.assistant.grounding import SentenceGate, Sources, sources_for
@@ -78,6 +78,8 @@ class Found:
     final: str | None = None
     flags: list[str] = field(default_factory=list)
     question: str = ""  # the customer's newest turn: what the answer built from the listings must address
+    note: str = ""  # said first: why these are other listings than those shown (`Steps.replaced`)
+    searched: bool = False  # other listings were searched for what none of these has: none had it either
 
 
 @dataclass(frozen=True)
@@ -103,7 +105,7 @@ class Steps:
         guard: GuardConfig, moderator: Moderator, rules_file: Any, catalog: Callable[[], claims.Catalog | None],
         view: View, local_model: str | None, today: Callable[[], dt.date], k: int, min_words: int,
         max_attempts: int, hints_model: Runnable | None = None, hints_prompt: str = "search_parse",
-        hints_timeout_s: float = 2.0,
+        hints_timeout_s: float = 2.0, search_when_none_has_it: bool = True,
     ) -> None:
         self.models = Fallbacks(model)  # tried here: RunnableWithFallbacks adds a run and a task per call
         self.retriever, self.engine = retriever, retriever.engine
@@ -113,6 +115,7 @@ class Steps:
         self.local_model, self.today = local_model, today
         self.k, self.min_words, self.max_attempts = k, min_words, max_attempts
         self.screen = ListingScreen(guard)
+        self.search_when_none_has_it = search_when_none_has_it  # ASSISTANT_SEARCH_WHEN_NONE_HAS_IT (`instead`)
         self._offered_by: tuple[object, dict[str, frozenset[str]]] = (None, {})  # index -> its categories' features
         # the optional LLM step (ASSISTANT_LLM_CONDENSE, with a key): the search's own, on the whole conversation
         self.hints_model, self.hints_prompt, self.hints_timeout_s = hints_model, hints_prompt, hints_timeout_s
@@ -160,18 +163,67 @@ class Steps:
         listings (`asks_anew`: "ok but any insured ones?", "anyone with better reviews?", "what about in
         Canton?") is a refinement like any other turn: a new search; one that asks for others and nothing
         else ("show me some other options") is the same search, past the listings shown (`Request.skip`)."""
-        kept, skip = [], 0
-        for i, t in enumerate(read.turns):
+        kept, skip = self._kept(read.turns)
+        request = self._request(kept)
+        return replace(request, skip=skip) if skip and request.interpreted is not None else request
+
+    def _kept(self, turns: list[str]) -> tuple[list[str], int]:
+        """The turns that make the request, and how many pages of listings the newest turns asked past."""
+        kept: list[str] = []
+        skip = 0
+        for i, t in enumerate(turns):
             if i and asks_more(t) and _adds_nothing(self.engine.parser.parse(t)):
                 skip += 1  # "show me other options": the same search, past the listings shown
             elif i == 0 or asks_anew(t) or not (
-                    keeps_shown(t) or (asked(t)[0] and _adds_nothing(self.engine.parser.parse(t)))):
+                    keeps_shown(t) or (asked(t)[0] and _adds_nothing(self.engine.parser.parse(t)))) or not _shown(
+                    condense(kept, self.engine.parser)):  # nothing shown yet ("can someone cover that one")
                 kept.append(t)
                 skip = 0
-        request = condense(kept, self.engine.parser)
+        return kept, skip
+
+    def _request(self, turns: list[str]) -> Request:
+        request = condense(turns, self.engine.parser)
         moved = elsewhere(request, self._offered())  # a heat camera asked of a category that never has one
-        request = moved if moved is not None and self._served(moved) else request
-        return replace(request, skip=skip) if skip and request.interpreted is not None else request
+        return moved if moved is not None and self._served(moved) else request
+
+    def instead(self, found: Found, read: Read) -> Request | None:
+        """When the newest turn asked the listings shown for something none of them has ("can any of them come
+        on a saturday?", "do any of them do video tours too?"): the request with that turn as a refinement, to
+        show other listings, said as such (`replaced`); None when one of them has it, when the turn points at
+        one of them (answered for it), when the turn asked nothing they could lack, and always when
+        ASSISTANT_SEARCH_WHEN_NONE_HAS_IT is off (the answer then says none has it, and offers to search)."""
+        turns = read.turns
+        it = found.request.interpreted
+        if (not self.search_when_none_has_it or len(turns) < 2 or not found.listings or found.final is not None
+                or it is None or found.request.skip):
+            return None
+        last = turns[-1]
+        kept, _ = self._kept(turns)
+        if kept[-1:] == [last] or referred(last, found.listings):
+            return None
+        aspects, features = asked(last)
+        services = asked_services(last, it.categories)
+        if not ("insured" in aspects or features or services) or not all(
+                lacking(aspects, features, [x], services) for x in found.listings):
+            return None
+        other = self._request([*kept, last])
+        return other if other.interpreted is not None and other.interpreted != it else None
+
+    def replaced(self, found: Found, other: Request, docs: Sequence[Document]) -> Found:
+        """The listings of `other` (`instead`), with a sentence that says none of those shown had what was
+        asked and these are other listings; the listings shown when the search finds none that has it (the
+        answer then says so: `searched`)."""
+        new = self.found(other, docs, found.question)
+        shown = {x.id for x in found.listings}
+        it, last = found.request.interpreted, found.question
+        aspects, features = asked(last)
+        services = asked_services(last, it.categories) if it is not None else ()
+        if new.final is not None or not new.listings or {x.id for x in new.listings} <= shown or all(
+                lacking(aspects, features, [x], services) for x in new.listings):
+            return replace(found, searched=True)  # no other listing has it either: the shown, and say so
+        new.note = answer.instead_text(found.request, found.listings, found.question)
+        new.flags = [*found.flags, *new.flags, "searched again: none of the listings shown had what was asked"]
+        return new
 
     def _offered(self) -> dict[str, frozenset[str]]:
         """Each category's features in the index in force (computed again after a reload)."""
@@ -312,7 +364,8 @@ class Steps:
         if found.final is not None:
             return found.final
         if found.listings:
-            return answer.found_text(found.request, found.listings, question=found.question)
+            text = answer.found_text(found.request, found.listings, question=found.question, searched=found.searched)
+            return f"{found.note} {text}" if found.note else text
         return answer.GREETING if found.request.small_talk else answer.GENERAL
 
     def gate(self, turn: Turn) -> SentenceGate:
@@ -354,7 +407,8 @@ class Steps:
     def addendum(self, found: Found, text: str) -> str:
         """What the model's usable text is followed by: the cited listings' own values for what the newest turn
         asked about them (a price question gets every price, whatever the model chose to say)."""
-        return answer.asked_text(found.request, found.listings, found.question, said=text)
+        extra = answer.asked_text(found.request, found.listings, found.question, said=text, searched=found.searched)
+        return f"{found.note} {extra}".strip() if found.note else extra
 
     def head(self, found: Found) -> AddableDict:
         return AddableDict(
@@ -369,6 +423,12 @@ class Steps:
         return AssistantOutput(text=text, listings=found.listings, in_service_area=found.in_service_area,
                                notice=found.notice, interpreted=found.request.interpreted,
                                flags=list(dict.fromkeys([*found.flags, *flags])))
+
+
+def _shown(request: Request) -> bool:
+    """Whether a request showed listings to ask about: something searched, inside the area."""
+    it = request.interpreted
+    return it is not None and it.outside_place is None
 
 
 def _adds_nothing(it: Any) -> bool:
