@@ -335,7 +335,10 @@ def _incidental(low: str, category: str, earlier: list[tuple[str, list[str]]]) -
     camera", "it has to have a heat camera", "the fpv kind") — unless the turn swaps services ("thermal instead").
     """
     said = _said(low, category)
-    gear = [] if _SWITCH.search(low) and not _SHOWN.search(low) else _gear(low)
+    # equipment, unless the words name a service of the category ("scan the house for heat loss": building heat
+    # loss, though "heat loss" also asks for a heat camera)
+    named = not _SHOWN.search(low) and bool(named_services(low, [category]))
+    gear = [] if (_SWITCH.search(low) and not _SHOWN.search(low)) or named else _gear(low)
     return bool(said) and all(
         SCENERY_WHERE_PATTERN.search(low, max(0, m.start() - 40), m.start()) is not None
         or _THEIRS.search(low, max(0, m.start() - 60), m.start()) is not None

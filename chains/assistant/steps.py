@@ -171,12 +171,18 @@ class Steps:
         """The turns that make the request, and how many pages of listings the newest turns asked past."""
         kept: list[str] = []
         skip = 0
+        shown: dict[int, bool] = {}  # whether the kept turns so far (by their number) showed listings
+
+        def showed() -> bool:  # nothing shown yet ("can someone cover that one?" after a city outside the area)
+            if len(kept) not in shown:
+                shown[len(kept)] = _shown(condense(kept, self.engine.parser))
+            return shown[len(kept)]
+
         for i, t in enumerate(turns):
             if i and asks_more(t) and _adds_nothing(self.engine.parser.parse(t)):
                 skip += 1  # "show me other options": the same search, past the listings shown
             elif i == 0 or asks_anew(t) or not (
-                    keeps_shown(t) or (asked(t)[0] and _adds_nothing(self.engine.parser.parse(t)))) or not _shown(
-                    condense(kept, self.engine.parser)):  # nothing shown yet ("can someone cover that one")
+                    keeps_shown(t) or (asked(t)[0] and _adds_nothing(self.engine.parser.parse(t)))) or not showed():
                 kept.append(t)
                 skip = 0
         return kept, skip

@@ -484,3 +484,13 @@ def test_a_need_is_not_a_turn_about_the_listings_shown(turn: str) -> None:
 def test_other_options_asks_for_more_of_the_same_not_better() -> None:
     assert asks_more("anybody else around?") and asks_more("got other choices")
     assert not asks_more("anyone with better reviews?")  # better by a measure: ordered anew (wants_others)
+
+
+def test_a_service_said_with_the_camera_it_needs_is_a_new_topic() -> None:
+    # "heat loss" asks for a heat camera, and names building heat loss: another service than the photos
+    it = _it("drone photos for our house listing in Wixom",
+             "oh and we'd like a check of where the heat loss is").interpreted
+    assert it is not None and it.category == "thermal_imaging" and it.place and it.place.name == "Wixom"
+    assert "building heat loss" in named_services(it.text, it.categories)
+    gear = _it("drone photos for our house listing in Wixom", "can their drones see heat?").interpreted
+    assert gear is not None and gear.category == "real_estate"  # gear asked of the listings shown
