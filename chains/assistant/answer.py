@@ -117,8 +117,9 @@ def asked_text(request: Request, listings: Sequence[Any], question: str, *, said
 
 
 def instead_text(request: Request, shown: Sequence[Any], question: str) -> str:
-    """What none of the listings shown has, said of them, before other listings are shown instead: "None of the
-    3 shown before lists weekend availability, so here are other listings." """
+    """What none of the listings shown has, said before other listings are shown instead ("None of the 3
+    listings shown before lists weekend availability, so here are other listings instead, ..."): no name of
+    theirs, since they are no longer cited."""
     it = request.interpreted
     aspects, features = asked(question)
     services = asked_services(question, it.categories) if it is not None else ()

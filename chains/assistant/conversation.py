@@ -19,6 +19,10 @@ newest turn winning field by field:
 - order: "cheaper/cheapest" sorts by price, "best rated"/"better reviews" by rating, "closest" by distance
   (newest wins); a comparative ("anyone with better reviews?") asks for other listings (`wants_others`);
 - a question about what was shown ("do they use RTK?") refines the request: its category words are ignored;
+  the assistant (steps.py) leaves a turn about the listings shown out of the request altogether (`keeps_shown`:
+  "are they insured?", "is the Pontiac one insured?", "how do I book the third one"), so they stay shown, and
+  answers it from their values; a turn that asks for listings (`asks_anew`: "ok but any insured ones?", "what
+  about in Canton?") is read like any other; "show me other options" (`asks_more`) pages past those shown;
 - a word that refers back to something named earlier as part of another service ("golf course" then "the
   course is in Metamora"), or that says where ("a barn on our farm near Dexter"), names no new category.
 
@@ -96,9 +100,9 @@ _ABOUT_SHOWN = re.compile(
 # company", "the last one") or by a word of its own ("the Pontiac one", "the cheap guys"): `aspects.referred`
 # says which
 _REFERS = re.compile(
-    r"\b(?:the|that|this)\s+(?:very\s+)?(?:first|second|third|last|1st|2nd|3rd|top|bottom|middle)\b"
+    r"\b(?:the|that|this)\s+(?:very\s+)?(?:first|second|third|last|1st|2nd|3rd)\b"
     r"(?! (?:time|house|home|property|place|lot|building|site|location|job|address|field|farm|wedding|event|floor|"
-    r"step|thing|step))"
+    r"step|thing))"
     r"|\b(?:the|that|this)\s+(?:[a-z.]+\s+){1,2}(?:one|company|outfit|operator|listing|guy|guys|pilot|option)\b"
     r"|\bthat (?:one|company|outfit|operator|listing|guy|pilot)\b"
     r"|\b(?:number|no\.?|#)\s?[123]\b")
