@@ -59,7 +59,8 @@ def _cap(request: Request) -> str:
     return f" priced from {money(it.max_price)} or less" if it is not None and it.max_price is not None else ""
 
 
-def found_text(request: Request, listings: Sequence[Any], question: str = "", *, searched: bool = False) -> str:
+def found_text(request: Request, listings: Sequence[Any], question: str = "", *, searched: bool = False,
+               earlier: str = "") -> str:
     """The answer built from the cited listings: what was found, then what the newest turn asks about them
     (their prices, insurance, ratings...: `aspects`) or else the best match, and what to ask next.
 
@@ -68,6 +69,7 @@ def found_text(request: Request, listings: Sequence[Any], question: str = "", *,
         listings: the cited listings, best first.
         question: the customer's newest turn.
         searched: other listings were searched for what none of these has, and none of them had it either.
+        earlier: the customer's turn before the newest ("that one" may point at what it asked for).
     """
     top = listings[0]
     n = len(listings)
@@ -77,7 +79,7 @@ def found_text(request: Request, listings: Sequence[Any], question: str = "", *,
             f"{_ORDERED.get(request.order, '')}.")
     rating = f", rated {top.rating:g} from {top.review_count} reviews" if top.review_count else ""
     best = f" The top match is {top.title} by {top.operator} in {top.city}, {price_of(top)}{rating}."
-    detail = asked_text(request, listings, question, searched=searched)
+    detail = asked_text(request, listings, question, searched=searched, earlier=earlier)
     it = request.interpreted
     ask = "" if it is not None and it.place is not None else (
         " Tell me the city or township and I'll show the operators that serve it.")
@@ -85,7 +87,7 @@ def found_text(request: Request, listings: Sequence[Any], question: str = "", *,
 
 
 def asked_text(request: Request, listings: Sequence[Any], question: str, *, said: str = "",
-               searched: bool = False) -> str:
+               searched: bool = False, earlier: str = "") -> str:
     """What the newest turn asks about the cited listings, answered from their fields (aspects.py); '' when it
     asks nothing of them. Prices the text `said` already states in full are not repeated.
 
@@ -95,10 +97,12 @@ def asked_text(request: Request, listings: Sequence[Any], question: str, *, said
         question: the customer's newest turn.
         said: the text the answer already has (the model's, when it stands).
         searched: what they lack was searched for already, and the other listings lacked it too.
+        earlier: the customer's turn before the newest: "is that one insured?" after "which is cheapest?" is
+            about the cheapest.
     """
     it = request.interpreted
     aspects, features = asked(question)
-    picked = referred(question, listings)  # "is the Pontiac one insured?", "the first or the second?"
+    picked = referred(question, listings, earlier)  # "is the Pontiac one insured?", "the first or the second?"
     chosen = [listings[i] for i in picked] or list(listings)
     plain = not aspects  # asks no value of them: "tell me more about the first one", "how do I book them?"
     if said and "price" in aspects and all(money(x.price_from_usd) in said for x in chosen):

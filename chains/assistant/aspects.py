@@ -79,14 +79,16 @@ def feature_words(feature: str) -> str:
     return _FEATURE_WORDS.get(feature, feature.replace("_", " "))
 
 
-def referred(question: str, listings: Sequence[Any]) -> list[int]:
+def referred(question: str, listings: Sequence[Any], earlier: str = "") -> list[int]:
     """Which of the listings shown a turn points at, by position ("the second one", "the first or the
-    second", "that last company") or by its city or its operator's name ("is the Pontiac one insured?");
-    [] when it points at none of them in particular.
+    second", "that last company"), by its city or its operator's name ("is the Pontiac one insured?"), or as
+    the one the turn before asked for ("which is cheapest?" then "is that one insured?"); [] when it points at
+    none of them in particular.
 
     Args:
         question: the customer's newest turn.
         listings: the listings shown, in the order shown.
+        earlier: the customer's turn before it.
     """
     if not listings or not refers(question):
         return []
@@ -102,7 +104,26 @@ def referred(question: str, listings: Sequence[Any]) -> list[int]:
                 picked.append(i)
         if len(picked) == n and n > 1:  # every one of them: no one in particular
             picked = []
+    if not picked and _THAT.search(low) and earlier:
+        tops = [a for a in asked(earlier)[0] if a.startswith("top_")]
+        picked = _tops(tops[0], listings)[:1] if tops else []
     return sorted(set(picked))
+
+
+_THAT = re.compile(r"\bthat (?:one|company|outfit|operator|listing|guy|pilot)\b")
+
+
+def _tops(aspect: Aspect, listings: Sequence[Any]) -> list[int]:
+    """The positions of the listings first by one field (as `_first` names them)."""
+    keys: dict[str, Any] = {
+        "top_price": lambda x: x.price_from_usd,
+        "top_rating": lambda x: (-x.rating, -x.review_count) if x.review_count else (1, 0),
+        "top_reviews": lambda x: -x.review_count,
+        "top_distance": lambda x: x.distance_miles if x.distance_miles is not None else float("inf"),
+    }
+    key = keys[aspect]
+    best = min(key(x) for x in listings)
+    return [i for i, x in enumerate(listings) if key(x) == best]
 
 
 def wants_details(question: str) -> bool:

@@ -66,6 +66,11 @@ class Read:
     turns: list[str]
     question: str
 
+    @property
+    def earlier(self) -> str:
+        """The customer's turn before the newest ('' when there is none): "that one" may point at its answer."""
+        return self.turns[-2] if len(self.turns) > 1 else ""
+
 
 @dataclass
 class Found:
@@ -79,6 +84,7 @@ class Found:
     flags: list[str] = field(default_factory=list)
     question: str = ""  # the customer's newest turn: what the answer built from the listings must address
     note: str = ""  # said first: why these are other listings than those shown (`Steps.replaced`)
+    earlier: str = ""  # the customer's turn before the newest: "is that one insured?" after "which is cheapest?"
     searched: bool = False  # other listings were searched for what none of these has: none had it either
 
 
@@ -219,7 +225,7 @@ class Steps:
         """The listings of `other` (`instead`), with a sentence that says none of those shown had what was
         asked and these are other listings; the listings shown when the search finds none that has it (the
         answer then says so: `searched`)."""
-        new = self.found(other, docs, found.question)
+        new = self.found(other, docs, found.question, earlier=found.earlier)
         shown = {x.id for x in found.listings}
         it, last = found.request.interpreted, found.question
         aspects, features = asked(last)
@@ -291,7 +297,8 @@ class Steps:
         limit = _OFFERED if request.broad else max(self.k * (request.skip + 1), _POOL)
         return it.text, {"interpreted": it, "limit": limit}
 
-    def found(self, request: Request, docs: Sequence[Document] | None, question: str = "") -> Found:
+    def found(self, request: Request, docs: Sequence[Document] | None, question: str = "", *,
+              earlier: str = "") -> Found:
         """What the search gave, and the answer when it needs no model (outside the area, nothing to search or
         found, a place and nothing else); `question` (the newest turn) is what that answer addresses."""
         it = request.interpreted
@@ -314,7 +321,7 @@ class Steps:
         if not listings:
             return Found(request, [], in_area, NO_MATCH, final=answer.none_found_text(request), flags=flags)
         fuzzy = f"Showing results for {it.place.name}." if it.fuzzy_place and it.place else None
-        return Found(request, listings, in_area, fuzzy, flags=flags, question=question)
+        return Found(request, listings, in_area, fuzzy, flags=flags, question=question, earlier=earlier)
 
     def wider(self, found: Found) -> tuple[str, dict[str, Any]] | None:
         """When no listing serves the place searched: the same search without the place (its other filters
@@ -370,7 +377,8 @@ class Steps:
         if found.final is not None:
             return found.final
         if found.listings:
-            text = answer.found_text(found.request, found.listings, question=found.question, searched=found.searched)
+            text = answer.found_text(found.request, found.listings, question=found.question, searched=found.searched,
+                                     earlier=found.earlier)
             return f"{found.note} {text}" if found.note else text
         return answer.GREETING if found.request.small_talk else answer.GENERAL
 
@@ -413,7 +421,8 @@ class Steps:
     def addendum(self, found: Found, text: str) -> str:
         """What the model's usable text is followed by: the cited listings' own values for what the newest turn
         asked about them (a price question gets every price, whatever the model chose to say)."""
-        extra = answer.asked_text(found.request, found.listings, found.question, said=text, searched=found.searched)
+        extra = answer.asked_text(found.request, found.listings, found.question, said=text, searched=found.searched,
+                                  earlier=found.earlier)
         return f"{found.note} {extra}".strip() if found.note else extra
 
     def head(self, found: Found) -> AddableDict:

@@ -131,7 +131,7 @@ def test_a_question_naming_a_service_says_which_listings_list_it() -> None:
 
 
 def test_a_listing_pointed_at_is_found_by_position_city_or_operator() -> None:
-    c = _listing("Cedar Sky", city="Wixom", operator="Marquardt Drone Co.")
+    c = _listing("Cedar Sky", city="Wixom", operator="Marquardt Drone Co.", rating=4.8, review_count=40)
     three = [A, B, c]  # A and B are in Berkley
     assert referred("and the 2nd one - insured?", three) == [1]
     assert referred("that last outfit, what do they charge", three) == [2]
@@ -140,6 +140,10 @@ def test_a_listing_pointed_at_is_found_by_position_city_or_operator() -> None:
     assert referred("the marquardt guys, are they certified", three) == [2]
     assert referred("are they all insured?", three) == []  # all of them: none in particular
     assert referred("the fifth one?", three) == []
+    # "that one" after "which is ...est?": the one that answer named (B is the cheapest, C the best rated)
+    assert referred("does that outfit carry insurance?", three, "who's the least expensive of them") == [1]
+    assert referred("and that company, licensed?", three, "ok which has the top reviews") == [2]
+    assert referred("does that one fly at night?", three, "are they insured") == []  # named no one
 
 
 def test_a_question_about_one_listing_shown_is_answered_for_it_alone() -> None:
