@@ -142,6 +142,9 @@ class Settings(BaseSettings):
     assistant_max_attempts: int = Field(default=2, ge=1, le=3)  # answers asked for (the embedded model: one)
     assistant_llm_condense: bool = False  # with a key: the search's LLM step also reads the whole conversation
     assistant_llm_timeout_s: float = Field(default=2.0, gt=0, le=30)  # the answer never waits longer for it
+    # a question over the listings shown that none of them answers yes ("can any of them come on a saturday?"):
+    # say so and show other listings that do, said as other listings (off: keep the shown, offer to search)
+    assistant_search_when_none_has_it: bool = True
 
     # --- search (retrieval/) ---
     chroma_path: Path = ROOT / "data" / "chroma"

@@ -9,11 +9,13 @@ Conversations: bench/assistant_conversations.yaml (held out), bench/assistant_de
 (`--set dev`), bench/assistant_dev2_conversations.yaml (`--set dev2`),
 bench/assistant_dev3_conversations.yaml (`--set dev3`), bench/assistant_dev4_conversations.yaml
 (`--set dev4`), bench/assistant_dev5_conversations.yaml (`--set dev5`) and
-bench/assistant_dev6_conversations.yaml (`--set dev6`), each written blind by someone who
+bench/assistant_dev6_conversations.yaml (`--set dev6`) and bench/assistant_dev7_conversations.yaml
+(`--set dev7`, weighted to questions about the listings already shown), each written blind by someone who
 had not seen the assistant's code (from the product description, the place names and the vocabulary only),
 graded like bench/search_queries.yaml by rules over listing attributes. Work is checked on the dev sets;
-figures are reported on the held-out set. The customer's turns are sent with a neutral assistant turn between
-them.
+figures are reported on the held-out set. A conversation is run turn by turn, as a client would: each
+customer turn is sent with the assistant's own earlier answers between them, and the listings the answer to
+the turn before the last cited are what was "shown".
 Reported, overall and per family:
 - precision@3: the share of cited listings that are relevant (grade >= 1) — for the assistant and for the
   bar; a graded conversation that cites nothing counts as precision 0;
@@ -22,7 +24,12 @@ Reported, overall and per family:
   here, independently of the assistant's own checker;
 - out of the area: nothing cited, `in_service_area: false`, and the text names Detroit Metro;
 - small talk: nothing cited;
-- how often the model's own text was kept (the rest: the answer built from the listings).
+- how often the model's own text was kept (the rest: the answer built from the listings);
+- kept shown (conversations marked `keeps_shown`): right when, with `keeps_shown: true` (the last turn asks
+  about the listings shown), the listings cited after the last turn are exactly those cited after the turn
+  before it (any order, at least one); with `keeps_shown: false` (the customer asked for something new), when
+  at least one cited listing was not shown before, or the search's filters changed (category, place, price
+  cap, insurance, features, radius).
 """
 
 from __future__ import annotations
@@ -59,6 +66,7 @@ DEV3 = ROOT / "bench" / "assistant_dev3_conversations.yaml"  # a third, blind, w
 DEV4 = ROOT / "bench" / "assistant_dev4_conversations.yaml"  # a fourth, blind: refine-feature and single-turn
 DEV5 = ROOT / "bench" / "assistant_dev5_conversations.yaml"  # a fifth, blind: refine-feature, single-turn, follow-up
 DEV6 = ROOT / "bench" / "assistant_dev6_conversations.yaml"  # a sixth, blind: corrections, refinements over turns
+DEV7 = ROOT / "bench" / "assistant_dev7_conversations.yaml"  # a seventh, blind: questions about the listings shown
 INVENTED = ("Great news! SkyHigh Drones (listing lst-9999) can do this from $49 per project and they are fully "
             "insured with a night waiver. Northwind Aerial Imaging also offers it for $35. Call 313-555-0100 today.")
 _MONEY = re.compile(r"\$\s?(\d[\d,]*(?:\.\d+)?)")
@@ -92,11 +100,34 @@ class Hallucinator(BaseChatModel):
         return ChatResult(generations=[ChatGeneration(message=AIMessage(text))])
 
 
-def _messages(turns: list[str]) -> dict[str, Any]:
-    out: list[dict[str, str]] = []
+def _run(chain: AssistantChain, turns: list[str]) -> tuple[Any, Any]:
+    """The conversation turn by turn, each earlier answer's text between the customer's turns: the answer to
+    the last turn, and the answer to the turn before it (None for a single turn)."""
+    messages: list[dict[str, str]] = []
+    before = out = None
     for t in turns:
-        out += [{"role": "user", "content": t}, {"role": "assistant", "content": "Okay, let me look."}]
-    return {"messages": out[:-1]}
+        before = out
+        messages.append({"role": "user", "content": t})
+        out = chain.invoke({"messages": list(messages)})
+        messages.append({"role": "assistant", "content": out.text})
+    return out, before
+
+
+def _filters(out: Any) -> tuple[Any, ...] | None:
+    it = out.interpreted
+    if it is None:
+        return None
+    return (it.category, it.place.name if it.place else None, it.max_price, bool(it.insured),
+            tuple(sorted(it.features)), it.radius_miles)
+
+
+def _kept_shown(conv: dict[str, Any], out: Any, before: Any) -> bool:
+    """See the module docstring (kept shown)."""
+    shown = {x.id for x in before.listings} if before is not None else set()
+    cited = {x.id for x in out.listings}
+    if conv["keeps_shown"]:
+        return bool(cited) and cited == shown
+    return bool(cited - shown) or before is None or _filters(out) != _filters(before)
 
 
 def _violations(text: str, output: Any, operators: set[str], cap: float | None) -> list[str]:
@@ -160,13 +191,15 @@ def evaluate(chain: AssistantChain, engine: SearchEngine, conversations: list[di
     records = []
     for conv in conversations:
         started = time.perf_counter()
-        out = chain.invoke(_messages(conv["turns"]))
+        out, before = _run(chain, conv["turns"])
         seconds = time.perf_counter() - started
         rec: dict[str, Any] = {"id": conv["id"], "family": conv["family"], "seconds": seconds,
                                "cited": len(out.listings), "violations": _violations(
                                    out.text, out, operators, out.interpreted.max_price if out.interpreted else None),
                                "kept": not any(f.startswith(("replaced", "added")) for f in out.flags)
                                and bool(out.listings or out.interpreted is None)}
+        if "keeps_shown" in conv:
+            rec["keeps_shown"], rec["kept_shown"] = conv["keeps_shown"], _kept_shown(conv, out, before)
         if conv.get("out_of_area"):
             rec["area_ok"] = (not out.listings and out.in_service_area is False and "Detroit Metro" in out.text)
         elif conv.get("no_listings"):
@@ -197,6 +230,12 @@ def report(records: list[dict[str, Any]], *, name_misses: bool = True) -> None:
           f"{sum(quiet)}/{len(quiet)}")
     print(f"model text kept: {sum(r['kept'] for r in records)}/{len(records)}; "
           f"seconds per conversation p50 {statistics.median(r['seconds'] for r in records):.2f}")
+    marked = [r for r in records if "kept_shown" in r]
+    if marked:
+        keep = [r["kept_shown"] for r in marked if r["keeps_shown"]]
+        new = [r["kept_shown"] for r in marked if not r["keeps_shown"]]
+        print(f"kept shown: {sum(keep) + sum(new)}/{len(marked)} right (kept when asked about them "
+              f"{sum(keep)}/{len(keep)}, searched again when asked for new {sum(new)}/{len(new)})")
     by: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for r in records:
         by[r["family"]].append(r)
@@ -212,17 +251,20 @@ def report(records: list[dict[str, Any]], *, name_misses: bool = True) -> None:
         return
     for r in misses:
         print(f"  below 1: {r['id']} precision {r['precision']:.2f} (bar {r['bar']:.2f})")
+    for r in marked:
+        if not r["kept_shown"]:
+            print(f"  shown set wrong: {r['id']} ({'should keep' if r['keeps_shown'] else 'should search again'})")
 
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", choices=["local", "fake-openai", "hallucinator"], default="hallucinator")
-    p.add_argument("--set", choices=["held-out", "dev", "dev2", "dev3", "dev4", "dev5", "dev6"],
+    p.add_argument("--set", choices=["held-out", "dev", "dev2", "dev3", "dev4", "dev5", "dev6", "dev7"],
                    default="held-out",
-                   help="held-out (reported), or dev / dev2 / ... / dev6 (blind sets to look at while building)")
+                   help="held-out (reported), or dev / dev2 / ... / dev7 (blind sets to look at while building)")
     args = p.parse_args(argv)
     base = load_settings(local_model_enabled=True, describe_moderation="local")
-    dev = {"dev": DEV, "dev2": DEV2, "dev3": DEV3, "dev4": DEV4, "dev5": DEV5, "dev6": DEV6}
+    dev = {"dev": DEV, "dev2": DEV2, "dev3": DEV3, "dev4": DEV4, "dev5": DEV5, "dev6": DEV6, "dev7": DEV7}
     path = dev.get(args.set, CONVERSATIONS)
     conversations = yaml.safe_load(path.read_text(encoding="utf-8"))
     with _model(args.model, base) as (model, settings):

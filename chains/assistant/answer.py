@@ -10,11 +10,21 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from chains.assistant.aspects import asked, asked_services, aspect_text, money
-from chains.assistant.conversation import Request
+from chains.assistant.aspects import (
+    asked,
+    asked_services,
+    aspect_text,
+    details_text,
+    feature_words,
+    lacking,
+    money,
+    referred,
+    wants_details,
+)
+from chains.assistant.conversation import Request, keeps_shown
 
-__all__ = ["GENERAL", "GREETING", "asked_text", "cards", "found_text", "nearest_text", "none_found_text",
-           "offered_text", "price_of", "request_text"]
+__all__ = ["GENERAL", "GREETING", "asked_text", "cards", "found_text", "instead_text", "nearest_text",
+           "none_found_text", "offered_text", "price_of", "request_text"]
 
 GREETING = ("Hi! I can help you find drone services in Detroit Metro. Tell me what you need (a roof inspection, "
             "real estate photos, crop spraying...) and where, and I'll show you operators with their prices.")
@@ -49,7 +59,8 @@ def _cap(request: Request) -> str:
     return f" priced from {money(it.max_price)} or less" if it is not None and it.max_price is not None else ""
 
 
-def found_text(request: Request, listings: Sequence[Any], question: str = "") -> str:
+def found_text(request: Request, listings: Sequence[Any], question: str = "", *, searched: bool = False,
+               earlier: str = "") -> str:
     """The answer built from the cited listings: what was found, then what the newest turn asks about them
     (their prices, insurance, ratings...: `aspects`) or else the best match, and what to ask next.
 
@@ -57,22 +68,26 @@ def found_text(request: Request, listings: Sequence[Any], question: str = "") ->
         request: the search request.
         listings: the cited listings, best first.
         question: the customer's newest turn.
+        searched: other listings were searched for what none of these has, and none of them had it either.
+        earlier: the customer's turn before the newest ("that one" may point at what it asked for).
     """
     top = listings[0]
     n = len(listings)
-    head = (f"Here {'is' if n == 1 else 'are'} {n} {_what(request)} "
+    more = " more" if request.skip else ""  # past the listings shown before ("other options")
+    head = (f"Here {'is' if n == 1 else 'are'} {n}{more} {_what(request)} "
             f"{'listing' if n == 1 else 'listings'}{_where(request, one=n == 1)}{_cap(request)}"
             f"{_ORDERED.get(request.order, '')}.")
     rating = f", rated {top.rating:g} from {top.review_count} reviews" if top.review_count else ""
     best = f" The top match is {top.title} by {top.operator} in {top.city}, {price_of(top)}{rating}."
-    detail = asked_text(request, listings, question)
+    detail = asked_text(request, listings, question, searched=searched, earlier=earlier)
     it = request.interpreted
     ask = "" if it is not None and it.place is not None else (
         " Tell me the city or township and I'll show the operators that serve it.")
     return head + (f" {detail}" if detail else best) + ask
 
 
-def asked_text(request: Request, listings: Sequence[Any], question: str, *, said: str = "") -> str:
+def asked_text(request: Request, listings: Sequence[Any], question: str, *, said: str = "",
+               searched: bool = False, earlier: str = "") -> str:
     """What the newest turn asks about the cited listings, answered from their fields (aspects.py); '' when it
     asks nothing of them. Prices the text `said` already states in full are not repeated.
 
@@ -81,14 +96,47 @@ def asked_text(request: Request, listings: Sequence[Any], question: str, *, said
         listings: the cited listings.
         question: the customer's newest turn.
         said: the text the answer already has (the model's, when it stands).
+        searched: what they lack was searched for already, and the other listings lacked it too.
+        earlier: the customer's turn before the newest: "is that one insured?" after "which is cheapest?" is
+            about the cheapest.
     """
     it = request.interpreted
     aspects, features = asked(question)
-    if said and "price" in aspects and all(money(x.price_from_usd) in said for x in listings):
+    picked = referred(question, listings, earlier)  # "is the Pontiac one insured?", "the first or the second?"
+    chosen = [listings[i] for i in picked] or list(listings)
+    plain = not aspects  # asks no value of them: "tell me more about the first one", "how do I book them?"
+    if said and "price" in aspects and all(money(x.price_from_usd) in said for x in chosen):
         aspects = tuple(a for a in aspects if a != "price")
     services = asked_services(question, it.categories) if it is not None else ()
-    return aspect_text(aspects, features, listings, it.place.name if it is not None and it.place is not None else None,
-                       services)
+    place = it.place.name if it is not None and it.place is not None else None
+    text = aspect_text(aspects, features, chosen, place, services)
+    if text and len(chosen) == 1 < len(listings):
+        text = f"About {_name(chosen[0], listings)}: {text[0].lower()}{text[1:]}" if text.startswith("It ") else text
+    if text and lacking(aspects, features, chosen, services):  # a new search is the customer's call
+        text += (" No other listing I found lists it either." if searched
+                 else " If that matters, ask me to search for it and I'll show you other listings.")
+    if not text and plain and not services and (picked or (keeps_shown(question) and wants_details(question))):
+        text = details_text(chosen, question)  # "tell me more about the first one", "how do I book them?"
+    return text
+
+
+def instead_text(request: Request, shown: Sequence[Any], question: str) -> str:
+    """What none of the listings shown has, said before other listings are shown instead ("None of the 3
+    listings shown before lists weekend availability, so here are other listings instead, ..."): no name of
+    theirs, since they are no longer cited."""
+    it = request.interpreted
+    aspects, features = asked(question)
+    services = asked_services(question, it.categories) if it is not None else ()
+    wanted = [*(["insurance"] if "insured" in aspects else []), *(feature_words(f) for f in features), *services]
+    what = wanted[0] if len(wanted) == 1 else "all of " + " and ".join(wanted)
+    return (f"None of the {len(shown)} listings shown before lists {what}, so here are other listings instead, "
+            "not the ones shown before.")
+
+
+def _name(listing: Any, listings: Sequence[Any]) -> str:
+    """A listing's title, with its city when another listing shown has the same title."""
+    twin = sum(x.title == listing.title for x in listings) > 1
+    return f"{listing.title} in {listing.city}" if twin else listing.title
 
 
 def nearest_text(request: Request, listings: Sequence[Any]) -> str:
@@ -104,6 +152,9 @@ def nearest_text(request: Request, listings: Sequence[Any]) -> str:
 
 def none_found_text(request: Request) -> str:
     """The answer when the search found nothing that fits every filter."""
+    if request.skip:  # asked past the listings shown: there are no others
+        return (f"I found no other {_what(request)} listing{_where(request, one=True)}{_cap(request)} than those "
+                "shown. Try a nearby city, a wider area or a higher price.")
     return (f"I found no {_what(request)} listing{_where(request, one=True)}{_cap(request)}. "
             "Try a nearby city, a wider area or a higher price.")
 

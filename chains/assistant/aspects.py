@@ -15,12 +15,13 @@ import re
 from collections.abc import Sequence
 from typing import Any, Literal
 
-from chains.assistant.conversation import about_shown
+from chains.assistant.conversation import about_shown, refers
 from chains.claims import money
 from retrieval.query import hinted_services, normalize
 from retrieval.vocab import FEATURE_PATTERNS, named_services
 
-__all__ = ["Aspect", "asked", "asked_services", "aspect_text", "money"]
+__all__ = ["Aspect", "asked", "asked_services", "aspect_text", "details_text", "feature_words", "lacking", "money",
+           "referred", "wants_details"]
 
 Aspect = Literal["price", "insured", "rating", "distance", "certifications", "features",
                  "top_rating", "top_reviews", "top_price", "top_distance"]
@@ -47,8 +48,9 @@ _FIRST: dict[Aspect, re.Pattern[str]] = {
                             r"best (?:price|deal)s?)\b"),
     "top_distance": re.compile(r"\b(?:closest|nearest)\b"),
 }
-_QUESTION = re.compile(r"\?|^\s*(?:(?:and|so|ok(?:ay)?|also|but|well|hmm+),?\s+)?"
-                       r"(?:how|what|which|who|where|are|is|do|does|can|could|would|will|any)\b")
+# a question: "?", or a question word first, or after a clause ("that first company, how much do they charge")
+_QUESTION = re.compile(r"\?|(?:^|[,;:-])\s*(?:(?:and|so|ok(?:ay)?|also|but|well|hmm+),?\s+)?"
+                       r"(?:how|what|which|who|whos|where|are|is|do|does|can|could|would|will|any)\b")
 # How a feature reads in a sentence (the rest: its name with spaces).
 _FEATURE_WORDS = {"same_day": "same-day service", "night_ops": "night flights",
                   "emergency_callout": "emergency call-outs", "4k_video": "4K video", "fpv": "FPV flight",
@@ -56,6 +58,102 @@ _FEATURE_WORDS = {"same_day": "same-day service", "night_ops": "night flights",
                   "live_stream": "live streaming", "rtk_gps": "RTK GPS", "multispectral": "a multispectral camera",
                   "spray_system": "a spray system", "indoor_flight": "indoor flight", "tethered": "tethered flight",
                   "payload_drop": "payload drops"}
+
+
+# A listing pointed at by its place in the list shown ("the second one", "that last company", "number 2")
+_ORDINAL = re.compile(r"\b(?:the|that|this)\s+(?:very\s+)?(first|second|third|last|1st|2nd|3rd)\b"
+                      r"|\b(?:number|no|#)\s?([123])\b")
+_POSITIONS = {"first": 0, "1st": 0, "1": 0, "second": 1, "2nd": 1, "2": 1, "third": 2, "3rd": 2, "3": 2, "last": -1}
+# Words too common in operators' names to tell one from another ("the Drone Co. one")
+_COMMON_NAME_WORDS = frozenset({"drone", "drones", "aerial", "aerials", "air", "services", "service", "solutions",
+                                "works", "co", "inc", "llc", "group", "sky", "skies", "uas", "imaging", "media",
+                                "company", "systems", "pro"})
+# "tell me more about them", "how do I book the third one": the listing's own details, not one aspect
+_DETAILS = re.compile(r"\b(?:tell me (?:more|about)|more (?:info|information|details)|details|what else|"
+                      r"book|hire|contact|reach|schedule|get in touch|go with)\b")
+_BOOK = re.compile(r"\b(?:book|hire|contact|reach|schedule|get in touch|go with)\b")
+
+
+def feature_words(feature: str) -> str:
+    """How a feature reads in a sentence ("night flights", "4K video")."""
+    return _FEATURE_WORDS.get(feature, feature.replace("_", " "))
+
+
+def referred(question: str, listings: Sequence[Any], earlier: str = "") -> list[int]:
+    """Which of the listings shown a turn points at, by position ("the second one", "the first or the
+    second", "that last company"), by its city or its operator's name ("is the Pontiac one insured?"), or as
+    the one the turn before asked for ("which is cheapest?" then "is that one insured?"); [] when it points at
+    none of them in particular.
+
+    Args:
+        question: the customer's newest turn.
+        listings: the listings shown, in the order shown.
+        earlier: the customer's turn before it.
+    """
+    if not listings or not refers(question):
+        return []
+    low = normalize(question)
+    n = len(listings)
+    picked = [_POSITIONS[m.group(1) or m.group(2)] % n for m in _ORDINAL.finditer(low)
+              if -n <= _POSITIONS[m.group(1) or m.group(2)] < n]
+    if not picked:
+        for i, x in enumerate(listings):
+            words = {w for w in normalize(x.operator).split() if len(w) > 2 and w not in _COMMON_NAME_WORDS}
+            if re.search(rf"\b{re.escape(normalize(x.city))}\b", low) or any(
+                    re.search(rf"\b{re.escape(w)}\b", low) for w in words):
+                picked.append(i)
+        if len(picked) == n and n > 1:  # every one of them: no one in particular
+            picked = []
+    if not picked and _THAT.search(low) and earlier:
+        tops = [a for a in asked(earlier)[0] if a.startswith("top_")]
+        picked = _tops(tops[0], listings)[:1] if tops else []
+    return sorted(set(picked))
+
+
+_THAT = re.compile(r"\bthat (?:one|company|outfit|operator|listing|guy|pilot)\b")
+
+
+def _tops(aspect: Aspect, listings: Sequence[Any]) -> list[int]:
+    """The positions of the listings first by one field (as `_first` names them)."""
+    keys: dict[str, Any] = {
+        "top_price": lambda x: x.price_from_usd,
+        "top_rating": lambda x: (-x.rating, -x.review_count) if x.review_count else (1, 0),
+        "top_reviews": lambda x: -x.review_count,
+        "top_distance": lambda x: x.distance_miles if x.distance_miles is not None else float("inf"),
+    }
+    key = keys[aspect]
+    best = min(key(x) for x in listings)
+    return [i for i, x in enumerate(listings) if key(x) == best]
+
+
+def wants_details(question: str) -> bool:
+    """Whether a turn asks to hear more of the listings shown, or how to book one ("tell me more about the
+    first one", "how do I hire them?")."""
+    return _DETAILS.search(normalize(question)) is not None
+
+
+def details_text(listings: Sequence[Any], question: str) -> str:
+    """Each listing's own details, every value copied from it; how to book it when the turn asks."""
+    out = []
+    for name, x in zip(_names(listings), listings, strict=True):
+        rating = f"rated {x.rating:g} from {x.review_count} reviews" if x.review_count else "no reviews yet"
+        insured = "insured" if x.insured else "does not say it is insured"
+        certs = f"lists {_join(x.certifications)}" if x.certifications else "lists no certification"
+        gear = [feature_words(f) for f in x.features]
+        offers = f"; offers {_join(gear)}" if gear else ""
+        out.append(f"{name} by {x.operator}, based in {x.city}: from {money(x.price_from_usd)} per {x.price_unit}, "
+                   f"{rating}, {insured}, {certs}{offers}; it serves within {x.service_radius_miles:g} miles.")
+    if _BOOK.search(normalize(question)):
+        ids = _join([f"{name} is listing {x.id}" for name, x in zip(_names(listings), listings, strict=True)], "; ")
+        out.append(f"To book, request a quote or book through SkyMarket on the listing ({ids}).")
+    return " ".join(out)
+
+
+def lacking(aspects: Sequence[Aspect], features: Sequence[str], listings: Sequence[Any],
+            services: Sequence[str] = ()) -> bool:
+    """Whether a listing lacks what a yes/no question over them asked (insurance, a feature, a service)."""
+    return any(("insured" in aspects and not x.insured) or any(f not in x.features for f in features)
+               or any(s not in x.services for s in services) for x in listings)
 
 
 def asked(question: str) -> tuple[tuple[Aspect, ...], tuple[str, ...]]:
@@ -205,7 +303,7 @@ def aspect_text(aspects: Sequence[Aspect], features: Sequence[str], listings: Se
             out.append(_join(each, "; ") + ".")
         elif aspect == "features":
             for name in features:
-                words = _FEATURE_WORDS.get(name, name.replace("_", " "))
+                words = feature_words(name)
                 out.append(_split(listings, lambda x, n=name: n in x.features, (f"lists {words}", f"list {words}"),
                                   (f"does not list {words}", f"lists {words}")))
     for service in services:

@@ -99,9 +99,11 @@ class AssistantChain(Runnable[Any, Any]):
         request = s.refine(s.condense(read), read.turns, config)
         search = s.search(request)
         docs = s.retriever.invoke(search[0], config, **search[1]) if search else None
-        found = s.found(request, docs, read.question)
+        found = s.found(request, docs, read.question, earlier=read.earlier)
         if (wider := s.wider(found)) is not None:  # nothing serves the place: the nearest that fit the rest
             found = s.nearest(found, s.retriever.invoke(wider[0], config, **wider[1]))
+        if (other := s.instead(found, read)) is not None and (again := s.search(other)) is not None:
+            found = s.replaced(found, other, s.retriever.invoke(again[0], config, **again[1]))  # none of them had it
         return read, found
 
     async def _aretrieve(self, data: Any, config: RunnableConfig) -> tuple[Read, Found]:
@@ -111,9 +113,11 @@ class AssistantChain(Runnable[Any, Any]):
         request = await s.arefine(s.condense(read), read.turns, config)
         search = s.search(request)
         docs = await s.retriever.ainvoke(search[0], config, **search[1]) if search else None
-        found = s.found(request, docs, read.question)
+        found = s.found(request, docs, read.question, earlier=read.earlier)
         if (wider := s.wider(found)) is not None:
             found = s.nearest(found, await s.retriever.ainvoke(wider[0], config, **wider[1]))
+        if (other := s.instead(found, read)) is not None and (again := s.search(other)) is not None:
+            found = s.replaced(found, other, await s.retriever.ainvoke(again[0], config, **again[1]))
         return read, found
 
     # --- invoke: prompt -> model -> ground (-> once more) -> moderate ---

@@ -19,6 +19,10 @@ newest turn winning field by field:
 - order: "cheaper/cheapest" sorts by price, "best rated"/"better reviews" by rating, "closest" by distance
   (newest wins); a comparative ("anyone with better reviews?") asks for other listings (`wants_others`);
 - a question about what was shown ("do they use RTK?") refines the request: its category words are ignored;
+  the assistant (steps.py) leaves a turn about the listings shown out of the request altogether (`keeps_shown`:
+  "are they insured?", "is the Pontiac one insured?", "how do I book the third one"), so they stay shown, and
+  answers it from their values; a turn that asks for listings (`asks_anew`: "ok but any insured ones?", "what
+  about in Canton?") is read like any other; "show me other options" (`asks_more`) pages past those shown;
 - a word that refers back to something named earlier as part of another service ("golf course" then "the
   course is in Metamora"), or that says where ("a barn on our farm near Dexter"), names no new category.
 
@@ -31,7 +35,7 @@ request: nothing is retrieved, nothing cited.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Literal
 
@@ -49,8 +53,8 @@ from retrieval.vocab import (
     named_services,
 )
 
-__all__ = ["Order", "Request", "about_shown", "condense", "is_small_talk", "llm_query", "wants_others",
-           "with_hints"]
+__all__ = ["Order", "Request", "about_shown", "asks_anew", "asks_more", "condense", "is_small_talk", "keeps_shown",
+           "llm_query", "refers", "wants_others", "with_hints"]
 
 Order = Literal["relevance", "price", "rating", "distance"]
 
@@ -92,6 +96,53 @@ _ABOUT_SHOWN = re.compile(
     r"|(?:can i get|is there|are there|got|any) (?:one|ones) (?:that|who|with)\b|any (?:that|who)\b)",
     re.IGNORECASE,
 )
+# A turn that points at one of the listings shown: by its place in the list ("the second one", "that first
+# company", "the last one") or by a word of its own ("the Pontiac one", "the cheap guys"): `aspects.referred`
+# says which
+_REFERS = re.compile(
+    r"\b(?:the|that|this)\s+(?:very\s+)?(?:first|second|third|last|1st|2nd|3rd)\b"
+    r"(?! (?:time|house|home|property|place|lot|building|site|location|job|address|field|farm|wedding|event|floor|"
+    r"step|thing))"
+    r"|\b(?:the|that|this)\s+(?:[a-z.]+\s+){1,2}(?:one|company|outfit|operator|listing|guy|guys|pilot|option)\b"
+    r"|\bthat (?:one|company|outfit|operator|listing|guy|pilot)\b"
+    r"|\b(?:number|no\.?|#)\s?[123]\b")
+# A turn that asks about what was shown without a question's form: "tell me more about them", "how do I book
+# the third one?", "how would we hire one of them"
+_ASKS_ABOUT = re.compile(
+    r"\b(?:tell me (?:more )?about|(?:more|any) (?:info|information|details) (?:on|about)|"
+    r"how (?:do|can|would|should) (?:i|we) (?:book|hire|contact|reach|schedule|get in touch with|go about booking)|"
+    r"(?:i want to|id like to|lets|can i|could i) (?:book|hire|contact|go with)|"
+    r"what (?:else )?(?:do|can) (?:they|you tell me)|sounds good)\b")
+# "of those" said of the listings ("which of those is insured?"), not of a thing ("one of those fpv drones")
+_LISTED = (r"(?=\s*(?:$|[?,!;:]|(?:is|are|has|have|had|do|does|did|can|could|would|will|guys|companies|operators|"
+           r"options|listings|pilots|ones|three|two|3|2)\b))")
+# Words that point at the listings shown as a group: "out of those", "is anyone there ...", "are the teachers ..."
+_POINTS = re.compile(
+    r"\b(?:out )?of (?:them|the (?:three|3|two|2))\b"
+    # "of those" said of the listings, not "one of those fpv drones"
+    rf"|\b(?:out )?of (?:those|these){_LISTED}"
+    # a question whose subject is the listings shown ("are they insured?", "can any of them come saturday?"); not
+    # "can it be streamed live?" (it: the job)
+    r"|^\W*(?:(?:and|so|but|ok|okay|also|great|cool|thanks|hmm|well)\W+)*"
+    r"(?:do|does|did|can|could|will|would|are|r|is|were|have|has)\s+(?:they|them|those|these|any|either|both|all|each|"
+    r"none|one of (?:them|those|these))\b"
+    rf"|\bwhich\s+(?:one|ones|of|is|are|has|have)\b|\b(?:any|either|none|all|both|one|each) of (?:them\b|"
+    rf"(?:those|these){_LISTED})"
+    r"|\b(?:any|anyone|anybody|someone|somebody|either) (?:there|of (?:them|those|these|you))\b"
+    r"|^\W*(?:(?:and|so|but|ok|okay|also|hmm)\W+)*(?:are|do|can|will|would|have|were|did) (?:the|all the|all those) "
+    r"[a-z]+s\b")
+# Asking for more of the same: the listings after those shown ("show me some other options", "anyone else?")
+_MORE = re.compile(
+    r"\b(?:(?:other|different|more) (?:ones|options|operators|companies|listings|choices|pilots|results)|"
+    r"any(?:one|body)? else|some(?:one|body) else|anything else)\b")
+# A turn that asks for listings, whatever else it says ("ok but any insured ones?", "can you find ones that
+# work saturdays", "show me other options", "what about in Canton?"): a new search
+_ASKS_ANEW = re.compile(
+    r"\b(?:find|search|look(?:ing)? (?:for|up)|show me|pull up|got any|"
+    r"(?:other|different|new|more) (?:ones|options|operators|companies|listings|choices|pilots|results)|"
+    r"any(?:one|body)? else|some(?:one|body) else|anything else|"
+    r"(?:any|some) (?:\w+ )?ones\b|ones (?:that|who|with|which)|any (?:that|who)\b|"
+    r"(?:what|how) about (?!(?:the|that|this|them|those|these|they|it|its|their)\b))")
 # Features that say when, not what: alone they ask for nothing ("nice day for flying today")
 _WHEN = frozenset({"same_day", "weekend_availability", "night_ops", "emergency_callout"})
 # A question about the listings shown that names a place asks whether they go there ("do they cover Toledo?")
@@ -176,6 +227,7 @@ class Request:
     order: Order = "relevance"
     small_talk: bool = False
     worded: bool = False  # the customer's turns carry words to search beyond place, price and filler
+    skip: int = 0  # pages of `k` listings shown already and asked past ("show me other options")
 
 
     @property
@@ -210,6 +262,40 @@ def about_shown(turn: str) -> bool:
     """Whether a turn asks about the listings already shown ("do they use RTK?", "are any of them insured?",
     "the second one, does it...") rather than for listings ("Who can inspect my roof?")."""
     return _ABOUT_SHOWN.search(turn) is not None
+
+
+def refers(turn: str) -> bool:
+    """Whether a turn points at one of the listings shown ("the second one", "that Pontiac company")."""
+    return _REFERS.search(normalize(turn)) is not None
+
+
+def asks_anew(turn: str) -> bool:
+    """Whether a turn asks for listings (others, or ones that fit something new): "ok but any insured ones?",
+    "show me other options", "what about in Canton?"; not "are they insured?", "which one is cheapest?"."""
+    low = normalize(turn)
+    return _ASKS_ANEW.search(low) is not None or (wants_others(low) and not _WHICH.match(low))
+
+
+def keeps_shown(turn: str) -> bool:
+    """Whether a turn is about the listings already shown and asks for no others: a question over them ("are
+    they insured?", "can any of them come on a saturday?", "which of these is closest?"), one of them pointed at
+    ("is the Pontiac one insured?", "the last one - do they teach weekends?") or asked about ("tell me more
+    about them", "how do I book the third one"). The answer keeps them (the same search: the turn is no
+    refinement) and says what was asked from their values, "none of them" included; a customer who wants
+    others asks for them (`asks_anew`)."""
+    if asks_anew(turn):
+        return False
+    low = normalize(turn)
+    return any(p.search(low) is not None for p in (_REFERS, _ASKS_ABOUT, _POINTS))
+
+
+def asks_more(turn: str) -> bool:
+    """Whether a turn asks for other listings than those shown, no better by any measure ("show me some other
+    options", "anyone else?"): the next ones of the same search."""
+    return _MORE.search(normalize(turn)) is not None and not wants_others(turn)
+
+
+_WHICH = re.compile(r"^\W*(?:(?:and|so|but|ok|okay|hmm|well)\W+)*(?:which|who|whos|whose)\b")
 
 
 def wants_others(text: str) -> bool:
@@ -253,7 +339,10 @@ def _incidental(low: str, category: str, earlier: list[tuple[str, list[str]]]) -
     camera", "it has to have a heat camera", "the fpv kind") — unless the turn swaps services ("thermal instead").
     """
     said = _said(low, category)
-    gear = [] if _SWITCH.search(low) and not _SHOWN.search(low) else _gear(low)
+    # equipment, unless the words name a service of the category ("scan the house for heat loss": building heat
+    # loss, though "heat loss" also asks for a heat camera)
+    named = not _SHOWN.search(low) and bool(named_services(low, [category]))
+    gear = [] if (_SWITCH.search(low) and not _SHOWN.search(low)) or named else _gear(low)
     return bool(said) and all(
         SCENERY_WHERE_PATTERN.search(low, max(0, m.start() - 40), m.start()) is not None
         or _THEIRS.search(low, max(0, m.start() - 60), m.start()) is not None
@@ -469,4 +558,4 @@ def with_hints(request: Request, hints: Hints, parser: QueryParser) -> Request:
         return request
     if not merged.text:
         merged.text = (merged.category or "drone services").replace("_", " ")
-    return Request(merged, order=request.order, small_talk=request.small_talk, worded=request.worded)
+    return replace(request, interpreted=merged)

@@ -13,7 +13,7 @@ import datetime as dt
 import logging
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from langchain_core.documents import Document
@@ -23,8 +23,8 @@ from langchain_core.runnables.utils import AddableDict
 
 from chains import claims
 from chains.assistant import answer
-from chains.assistant.aspects import asked
-from chains.assistant.conversation import Request, condense, llm_query, wants_others, with_hints
+from chains.assistant.aspects import asked, asked_services, lacking, referred
+from chains.assistant.conversation import Request, asks_anew, asks_more, condense, keeps_shown, llm_query, with_hints
 from chains.assistant.gear import elsewhere, offered_features
 from chains.assistant.grounding import SentenceGate, Sources, sources_for
 from chains.assistant.listings import ListingScreen
@@ -66,6 +66,11 @@ class Read:
     turns: list[str]
     question: str
 
+    @property
+    def earlier(self) -> str:
+        """The customer's turn before the newest ('' when there is none): "that one" may point at its answer."""
+        return self.turns[-2] if len(self.turns) > 1 else ""
+
 
 @dataclass
 class Found:
@@ -78,6 +83,9 @@ class Found:
     final: str | None = None
     flags: list[str] = field(default_factory=list)
     question: str = ""  # the customer's newest turn: what the answer built from the listings must address
+    note: str = ""  # said first: why these are other listings than those shown (`Steps.replaced`)
+    earlier: str = ""  # the customer's turn before the newest: "is that one insured?" after "which is cheapest?"
+    searched: bool = False  # other listings were searched for what none of these has: none had it either
 
 
 @dataclass(frozen=True)
@@ -103,7 +111,7 @@ class Steps:
         guard: GuardConfig, moderator: Moderator, rules_file: Any, catalog: Callable[[], claims.Catalog | None],
         view: View, local_model: str | None, today: Callable[[], dt.date], k: int, min_words: int,
         max_attempts: int, hints_model: Runnable | None = None, hints_prompt: str = "search_parse",
-        hints_timeout_s: float = 2.0,
+        hints_timeout_s: float = 2.0, search_when_none_has_it: bool = True,
     ) -> None:
         self.models = Fallbacks(model)  # tried here: RunnableWithFallbacks adds a run and a task per call
         self.retriever, self.engine = retriever, retriever.engine
@@ -113,6 +121,7 @@ class Steps:
         self.local_model, self.today = local_model, today
         self.k, self.min_words, self.max_attempts = k, min_words, max_attempts
         self.screen = ListingScreen(guard)
+        self.search_when_none_has_it = search_when_none_has_it  # ASSISTANT_SEARCH_WHEN_NONE_HAS_IT (`instead`)
         self._offered_by: tuple[object, dict[str, frozenset[str]]] = (None, {})  # index -> its categories' features
         # the optional LLM step (ASSISTANT_LLM_CONDENSE, with a key): the search's own, on the whole conversation
         self.hints_model, self.hints_prompt, self.hints_timeout_s = hints_model, hints_prompt, hints_timeout_s
@@ -151,21 +160,85 @@ class Steps:
             )
 
     def condense(self, read: Read) -> Request:
-        """The conversation as one search request (conversation.py). A question about the listings just shown
-        that asks for nothing new ("what would that cost?", "how far are they?") searches as the turns before
-        it did: the same listings, and the answer says what was asked about them (aspects.py). One that adds
-        something ("are they insured?", "any that work weekends?") is a refinement like any other turn. Once
-        answered, such a question stays out of the request: "which has the best reviews?" orders nothing later.
-        One that asks for others better by a measure ("anyone with better reviews?") orders a new search."""
-        turns = read.turns
-        kept = [t for i, t in enumerate(turns)
-                if i == 0 or wants_others(t) or not (asked(t)[0] and _adds_nothing(self.engine.parser.parse(t)))]
-        request = condense(kept, self.engine.parser)
+        """The conversation as one search request (conversation.py). A turn about the listings just shown
+        (`keeps_shown`: "what would that cost?", "are they insured?", "can any of them come on a saturday?",
+        "is the Pontiac one insured?", "tell me more about the second one") searches as the turns before it
+        did: the same listings, and the answer says what was asked about them from their values (aspects.py),
+        "none of them" included, so the text and the cards are about the same listings. Once answered, such a
+        turn stays out of the request: "which has the best reviews?" orders nothing later. A turn that asks for
+        listings (`asks_anew`: "ok but any insured ones?", "anyone with better reviews?", "what about in
+        Canton?") is a refinement like any other turn: a new search; one that asks for others and nothing
+        else ("show me some other options") is the same search, past the listings shown (`Request.skip`)."""
+        kept, skip = self._kept(read.turns)
+        request = self._request(kept)
+        return replace(request, skip=skip) if skip and request.interpreted is not None else request
+
+    def _kept(self, turns: list[str]) -> tuple[list[str], int]:
+        """The turns that make the request, and how many pages of listings the newest turns asked past."""
+        kept: list[str] = []
+        skip = 0
+        shown: dict[int, bool] = {}  # whether the kept turns so far (by their number) showed listings
+
+        def showed() -> bool:  # nothing shown yet ("can someone cover that one?" after a city outside the area)
+            if len(kept) not in shown:
+                shown[len(kept)] = _shown(condense(kept, self.engine.parser))
+            return shown[len(kept)]
+
+        for i, t in enumerate(turns):
+            if i and asks_more(t) and _adds_nothing(self.engine.parser.parse(t)):
+                skip += 1  # "show me other options": the same search, past the listings shown
+            elif i == 0 or asks_anew(t) or not (
+                    keeps_shown(t) or (asked(t)[0] and _adds_nothing(self.engine.parser.parse(t)))) or not showed():
+                kept.append(t)
+                skip = 0
+        return kept, skip
+
+    def _request(self, turns: list[str]) -> Request:
+        request = condense(turns, self.engine.parser)
         it = request.interpreted
         if it is None or it.category is None or not it.features:  # no equipment asked: the index is not read
             return request
         moved = elsewhere(request, self._offered())  # a heat camera asked of a category that never has one
         return moved if moved is not None and self._served(moved) else request
+
+    def instead(self, found: Found, read: Read) -> Request | None:
+        """When the newest turn asked the listings shown for something none of them has ("can any of them come
+        on a saturday?", "do any of them do video tours too?"): the request with that turn as a refinement, to
+        show other listings, said as such (`replaced`); None when one of them has it, when the turn points at
+        one of them (answered for it), when the turn asked nothing they could lack, and always when
+        ASSISTANT_SEARCH_WHEN_NONE_HAS_IT is off (the answer then says none has it, and offers to search)."""
+        turns = read.turns
+        it = found.request.interpreted
+        if (not self.search_when_none_has_it or len(turns) < 2 or not found.listings or found.final is not None
+                or it is None or found.request.skip):
+            return None
+        last = turns[-1]
+        kept, _ = self._kept(turns)
+        if kept[-1:] == [last] or referred(last, found.listings):
+            return None
+        aspects, features = asked(last)
+        services = asked_services(last, it.categories)
+        if not ("insured" in aspects or features or services) or not all(
+                lacking(aspects, features, [x], services) for x in found.listings):
+            return None
+        other = self._request([*kept, last])
+        return other if other.interpreted is not None and other.interpreted != it else None
+
+    def replaced(self, found: Found, other: Request, docs: Sequence[Document]) -> Found:
+        """The listings of `other` (`instead`), with a sentence that says none of those shown had what was
+        asked and these are other listings; the listings shown when the search finds none that has it (the
+        answer then says so: `searched`)."""
+        new = self.found(other, docs, found.question, earlier=found.earlier)
+        shown = {x.id for x in found.listings}
+        it, last = found.request.interpreted, found.question
+        aspects, features = asked(last)
+        services = asked_services(last, it.categories) if it is not None else ()
+        if new.final is not None or not new.listings or {x.id for x in new.listings} <= shown or all(
+                lacking(aspects, features, [x], services) for x in new.listings):
+            return replace(found, searched=True)  # no other listing has it either: the shown, and say so
+        new.note = answer.instead_text(found.request, found.listings, found.question)
+        new.flags = [*found.flags, *new.flags, "searched again: none of the listings shown had what was asked"]
+        return new
 
     def _offered(self) -> dict[str, frozenset[str]]:
         """Each category's features in the index in force (computed again after a reload)."""
@@ -224,10 +297,11 @@ class Steps:
         it = request.interpreted
         if it is None or it.outside_place is not None:
             return None
-        limit = _OFFERED if request.broad else max(self.k, _POOL)
+        limit = _OFFERED if request.broad else max(self.k * (request.skip + 1), _POOL)
         return it.text, {"interpreted": it, "limit": limit}
 
-    def found(self, request: Request, docs: Sequence[Document] | None, question: str = "") -> Found:
+    def found(self, request: Request, docs: Sequence[Document] | None, question: str = "", *,
+              earlier: str = "") -> Found:
         """What the search gave, and the answer when it needs no model (outside the area, nothing to search or
         found, a place and nothing else); `question` (the newest turn) is what that answer addresses."""
         it = request.interpreted
@@ -245,12 +319,12 @@ class Steps:
             return Found(request, [], True, None, final=summary)
         listings, flags = self.screen.keep(listings)
         listings = _ordered(listings, request.order, it.features,
-                            named_services(it.text, it.categories))[: self.k]
+                            named_services(it.text, it.categories))[self.k * request.skip : self.k * (request.skip + 1)]
         in_area = True if it.place is not None else None
         if not listings:
             return Found(request, [], in_area, NO_MATCH, final=answer.none_found_text(request), flags=flags)
         fuzzy = f"Showing results for {it.place.name}." if it.fuzzy_place and it.place else None
-        return Found(request, listings, in_area, fuzzy, flags=flags, question=question)
+        return Found(request, listings, in_area, fuzzy, flags=flags, question=question, earlier=earlier)
 
     def wider(self, found: Found) -> tuple[str, dict[str, Any]] | None:
         """When no listing serves the place searched: the same search without the place (its other filters
@@ -306,7 +380,9 @@ class Steps:
         if found.final is not None:
             return found.final
         if found.listings:
-            return answer.found_text(found.request, found.listings, question=found.question)
+            text = answer.found_text(found.request, found.listings, question=found.question, searched=found.searched,
+                                     earlier=found.earlier)
+            return f"{found.note} {text}" if found.note else text
         return answer.GREETING if found.request.small_talk else answer.GENERAL
 
     def gate(self, turn: Turn) -> SentenceGate:
@@ -348,7 +424,9 @@ class Steps:
     def addendum(self, found: Found, text: str) -> str:
         """What the model's usable text is followed by: the cited listings' own values for what the newest turn
         asked about them (a price question gets every price, whatever the model chose to say)."""
-        return answer.asked_text(found.request, found.listings, found.question, said=text)
+        extra = answer.asked_text(found.request, found.listings, found.question, said=text, searched=found.searched,
+                                  earlier=found.earlier)
+        return f"{found.note} {extra}".strip() if found.note else extra
 
     def head(self, found: Found) -> AddableDict:
         return AddableDict(
@@ -363,6 +441,12 @@ class Steps:
         return AssistantOutput(text=text, listings=found.listings, in_service_area=found.in_service_area,
                                notice=found.notice, interpreted=found.request.interpreted,
                                flags=list(dict.fromkeys([*found.flags, *flags])))
+
+
+def _shown(request: Request) -> bool:
+    """Whether a request showed listings to ask about: something searched, inside the area."""
+    it = request.interpreted
+    return it is not None and it.outside_place is None
 
 
 def _adds_nothing(it: Any) -> bool:

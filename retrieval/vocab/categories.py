@@ -61,8 +61,8 @@ CATEGORY_PHRASES: dict[Category, list[tuple[float, list[str]]]] = {
                r"(?:\w+ ){0,3}?(?:out|over|across) to", r"to (?:my|our|the|a) (?:pontoon|sailboat|yacht)"]),
     ],
     "aerial_photography": [
-        (3.0, [r"aerial (?:photo(?:s|graphy|graph|graphs)?|pictures?|shots?|stills?|images?|imagery)",
-               r"promo(?:tional)? (?:photos?|pictures?|shots?|stills?|images?)"]),
+        (3.0, [r"aerial (?:photo(?:s|graphy|graph|graphs)?|pictures?|pics?|pix|shots?|stills?|images?|imagery)",
+               r"promo(?:tional)? (?:photos?|pictures?|pics?|pix|shots?|stills?|images?)"]),
         (2.5, [r"drone (?:photo(?:s|graphy)?|pictures?|shots?)", r"photographers?", "panoramas?", "portraits?",
                "aerials"]),
         (2.0, [r"calendars?", r"canvas(?:es)?", r"posters?", r"prints"]),  # what the picture is for

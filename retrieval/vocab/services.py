@@ -135,6 +135,10 @@ SERVICE_HINTS: dict[str, tuple[str, ...]] = {
     "family and portrait aerials": (r"famil(?:y|ies)", r"reunions?", r"group (?:shots?|photos?|pictures?|pics?)",
                                     r"portraits?"),
     "360 panoramas": (r"360",),
+    # photos for a business's own promotion: the photo side of what commercial video is for video
+    "business promo photos": (r"promo(?:tional)?", r"marketing", r"advert\w*",
+                              r"(?:of|for) (?:our|my|the) (?:business|company|website|shop|store|restaurant|brewery|"
+                              r"bakery|storefront|office)"),
     # real estate
     "twilight shots": (r"dusk", r"sunset (?:shots?|photos?|pictures?)", r"lights on"),
     # a listing's video is its tour: "can they also do video?", "a walkthrough for the listing"

@@ -930,3 +930,12 @@ def test_a_township_not_in_the_list_is_no_other_township(parser: QueryParser) ->
                         ("in Hamburg Townshp", "Hamburg Township"), ("in Pittsfeld Township", "Pittsfield Township")):
         it = parser.parse(typo)
         assert it.place is not None and it.place.name == place, typo
+
+
+@pytest.mark.parametrize("query", [
+    "some aerial pix of the bakery for our marketing",  # "pix"/"pics" are photos, the business's own promotion
+    "need promo pics of my storefront from above",
+])
+def test_photos_for_a_business_promotion_are_business_promo_photos(parser: QueryParser, query: str) -> None:
+    it = parser.parse(query)
+    assert it.category == "aerial_photography" and "business promo photos" in named_services(it.text, it.categories)

@@ -7,8 +7,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from chains.assistant.answer import found_text
-from chains.assistant.aspects import asked, aspect_text
+from chains.assistant.answer import asked_text, found_text
+from chains.assistant.aspects import asked, aspect_text, referred
 from chains.assistant.conversation import Request
 from retrieval.query import Interpreted, PlaceRef
 
@@ -18,7 +18,8 @@ ROYAL_OAK = PlaceRef(name="Royal Oak", county="Oakland", kind="city", lat=42.49,
 def _listing(title: str, **kw: object) -> SimpleNamespace:
     base = {"id": f"lst-{abs(hash(title)) % 9999}", "title": title, "operator": "Op", "city": "Berkley",
             "price_from_usd": 180.0, "price_unit": "hour", "rating": 4.2, "review_count": 7, "insured": True,
-            "certifications": ["FAA Part 107"], "features": [], "distance_miles": 3.4}
+            "certifications": ["FAA Part 107"], "features": [], "distance_miles": 3.4, "service_radius_miles": 25.0,
+            "services": []}
     return SimpleNamespace(**(base | kw))
 
 
@@ -42,6 +43,7 @@ B = _listing("Birch Aerial Works", price_from_usd=99.5, insured=True, features=[
     ("ok, who's got the top reviews?", ("top_rating", "rating"), ()),
     ("which one has been reviewed by the most people? most popular?", ("top_reviews",), ()),
     ("and which is nearest to my place?", ("top_distance",), ()),
+    ("that first outfit, how much are they asking", ("price",), ()),  # the question after the listing pointed at
     ("are there cheaper ones?", (), ()),  # a comparative asks for other listings (conversation.py orders them)
 ])
 def test_a_question_about_the_results_is_read(turn: str, aspects: tuple[str, ...], features: tuple[str, ...]) -> None:
@@ -126,3 +128,38 @@ def test_a_question_naming_a_service_says_which_listings_list_it() -> None:
     assert "Roof Looks lists gutter check; Tower Looks does not say so." in text
     both = found_text(request, [roof, roof], question="can they check the gutters?")
     assert "All 2 list gutter check." in both
+
+
+def test_a_listing_pointed_at_is_found_by_position_city_or_operator() -> None:
+    c = _listing("Cedar Sky", city="Wixom", operator="Marquardt Drone Co.", rating=4.8, review_count=40)
+    three = [A, B, c]  # A and B are in Berkley
+    assert referred("and the 2nd one - insured?", three) == [1]
+    assert referred("that last outfit, what do they charge", three) == [2]
+    assert referred("compare the first and the third one", three) == [0, 2]
+    assert referred("is the Wixom one any good?", three) == [2]
+    assert referred("the marquardt guys, are they certified", three) == [2]
+    assert referred("are they all insured?", three) == []  # all of them: none in particular
+    assert referred("the fifth one?", three) == []
+    # "that one" after "which is ...est?": the one that answer named (B is the cheapest, C the best rated)
+    assert referred("does that outfit carry insurance?", three, "who's the least expensive of them") == [1]
+    assert referred("and that company, licensed?", three, "ok which has the top reviews") == [2]
+    assert referred("does that one fly at night?", three, "are they insured") == []  # named no one
+
+
+def test_a_question_about_one_listing_shown_is_answered_for_it_alone() -> None:
+    request = Request(Interpreted(text="thermal scan", category="thermal_imaging", place=ROYAL_OAK))
+    c = _listing("Cedar Sky", city="Wixom", insured=False)
+    text = asked_text(request, [A, B, c], "is the Wixom one insured?")
+    assert text.startswith("About Cedar Sky: it does not say it is insured.")
+    assert "Heron Thermal" not in text and "Birch" not in text
+    assert "ask me to search" in text  # what the shown lack is a new search, the customer's call
+    assert "ask me to search" not in asked_text(request, [A, B, c], "is the 2nd one insured?")  # B is
+
+
+def test_more_about_a_listing_shown_says_its_own_details_and_how_to_book() -> None:
+    request = Request(Interpreted(text="thermal scan", category="thermal_imaging", place=ROYAL_OAK))
+    text = asked_text(request, [A, B], "ok how do I book the first one")
+    assert text.startswith("Heron Thermal by Op, based in Berkley: from $240 per project, rated 4.2 from 7 reviews")
+    assert "does not say it is insured" in text and "Level I Thermographer" in text and "night flights" in text
+    assert A.id in text and B.id not in text
+    assert asked_text(request, [A, B], "thanks") == ""  # asks nothing of them

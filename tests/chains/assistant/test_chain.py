@@ -218,9 +218,55 @@ def test_a_question_about_the_shown_listings_keeps_them_and_is_answered(build: B
     assert [x.id for x in out.listings] == [x.id for x in shown.listings]  # the same ones, not a new search
     for x in out.listings:  # "Okay." is too short to stand: the answer from the data says each price
         assert f"${x.price_from_usd:,.0f} per {x.price_unit} ({x.title})" in out.text
-    convo[-1]["content"] = "ok, and any of them able to do it on a sunday?"  # asks for something: a refinement
+    # A yes/no question over them names a feature: still about them; the text and the cards are the same ones.
+    convo[-1]["content"] = "ok, and any of them able to do it on a sunday?"
+    weekend = build(Scripted(reply="Okay.")).invoke({"messages": convo})
+    assert [x.id for x in weekend.listings] == [x.id for x in shown.listings]
+    assert "weekend availability" in weekend.text
+    assert weekend.interpreted is not None and "weekend_availability" not in weekend.interpreted.features
+    convo[-1]["content"] = "ok but got any ones that work sundays?"  # asks for listings: a refinement
     refined = build(Scripted(reply="Okay.")).invoke({"messages": convo})
     assert refined.interpreted is not None and "weekend_availability" in refined.interpreted.features
+
+
+def test_what_none_of_the_shown_has_is_said_then_other_listings_are_shown_as_such(build: Build) -> None:
+    first = "my daughter's wedding in Saline needs filming"
+    shown = build(Scripted(reply="Okay.")).invoke({"messages": [{"role": "user", "content": first}]})
+    assert shown.listings and not any("live_stream" in x.features for x in shown.listings)  # else this proves nothing
+    convo = [{"role": "user", "content": first}, {"role": "assistant", "content": shown.text},
+             {"role": "user", "content": "could any of those guys stream it live?"}]
+    out = build(Scripted(reply="Okay.")).invoke({"messages": convo})
+    assert {x.id for x in out.listings} - {x.id for x in shown.listings}  # others, that do
+    assert any("live_stream" in x.features for x in out.listings)
+    assert "None of the 3 listings shown before lists live streaming, so here are other listings instead" in out.text
+    assert any(f.startswith("searched again") for f in out.flags)
+    kept = build(Scripted(reply="Okay."), assistant_search_when_none_has_it=False).invoke({"messages": convo})
+    assert [x.id for x in kept.listings] == [x.id for x in shown.listings]  # off: the shown, and an offer
+    assert "None of the 3 lists live streaming" in kept.text and "ask me to search" in kept.text
+    # When no other listing has it either, the shown stay and the answer says so.
+    chimney = "need the chimney on our old house checked out, we're in Ferndale"
+    night = [{"role": "user", "content": chimney}, {"role": "assistant", "content": "..."},
+             {"role": "user", "content": "could any of those guys fly at night?"}]
+    before = build(Scripted(reply="Okay.")).invoke({"messages": night[:1]})
+    after = build(Scripted(reply="Okay.")).invoke({"messages": night})
+    assert [x.id for x in after.listings] == [x.id for x in before.listings]
+    assert "None of the 3 lists night flights. No other listing I found lists it either." in after.text
+
+
+def test_one_listing_pointed_at_is_answered_for_and_other_options_are_the_next_ones(build: Build) -> None:
+    first = "need the chimney on our old house checked out, we're in Ferndale"
+    shown = build(Scripted(reply="Okay.")).invoke({"messages": [{"role": "user", "content": first}]})
+    assert len(shown.listings) == 3
+    convo = [{"role": "user", "content": first}, {"role": "assistant", "content": shown.text},
+             {"role": "user", "content": "the 2nd one, do they carry insurance"}]
+    out = build(Scripted(reply="Okay.")).invoke({"messages": convo})
+    assert [x.id for x in out.listings] == [x.id for x in shown.listings]
+    second = shown.listings[1]
+    assert f"About {second.title}: it {'is insured' if second.insured else 'does not say'}" in out.text
+    convo[-1]["content"] = "could you show me some other options"
+    more = build(Scripted(reply="Okay.")).invoke({"messages": convo})
+    assert more.listings and not {x.id for x in more.listings} & {x.id for x in shown.listings}
+    assert more.interpreted == shown.interpreted  # the same search, past the listings shown
 
 
 async def test_a_backed_model_answer_is_followed_by_what_was_asked(build: Build, shipped_engine: SearchEngine) -> None:
@@ -234,8 +280,13 @@ async def test_a_backed_model_answer_is_followed_by_what_was_asked(build: Build,
     streamed = "".join([c.get("text", "") async for c in build(FakeListChatModel(responses=[answer])).astream(convo)])
     assert streamed == out.text
     priced = {"messages": [*convo["messages"][:2], {"role": "user", "content": "what's the price on the first one?"}]}
-    top = build(Scripted(reply=answer)).invoke(priced)  # the model gave one price; the others are added
-    assert all(f"${x.price_from_usd:,.0f} per {x.price_unit}" in top.text for x in top.listings)
+    top = build(Scripted(reply=answer)).invoke(priced)  # about the first one: its price, the same listings
+    assert [x.id for x in top.listings] == [x.id for x in out.listings]
+    assert f"${top.listings[0].price_from_usd:,.0f} per {top.listings[0].price_unit}" in top.text
+    third = {"messages": [*convo["messages"][:2], {"role": "user", "content": "what's the price on the third one?"}]}
+    other = build(Scripted(reply=answer)).invoke(third)  # the model gave the first one's: the third's is added
+    x = other.listings[2]
+    assert f"${x.price_from_usd:,.0f} per {x.price_unit} ({x.title}" in other.text
 
 
 def test_which_of_them_is_first_is_said_from_their_values_and_a_wrong_pick_is_removed(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from chains.assistant.conversation import condense, is_small_talk, wants_others
+from chains.assistant.conversation import asks_anew, asks_more, condense, is_small_talk, keeps_shown, wants_others
 from retrieval.places import load_gazetteer
 from retrieval.query import QueryParser
 from retrieval.vocab import named_services
@@ -445,3 +445,52 @@ def test_the_most_reviews_orders_by_rating() -> None:
 def test_a_cap_corrected_after_a_no_is_the_new_cap() -> None:
     it = _it("topo map of a lot in Milford", "keep it under 400", "no wait, 650").interpreted
     assert it is not None and it.max_price == 650
+
+
+@pytest.mark.parametrize("turn", [
+    "so do those folks carry liability coverage",  # a question whose subject is the listings shown
+    "could either of them fly after sunset?",
+    "is the Ferndale one any good",  # one of them, by its city
+    "the 3rd one, what do they charge",  # one of them, by its place in the list
+    "give me more details on that last outfit",
+    "which of these has the lowest price",
+    "how would we go about booking one of them",
+    "u got ratings for them? any of those guys reviewed",
+])
+def test_a_turn_about_the_listings_shown_keeps_them(turn: str) -> None:
+    assert keeps_shown(turn) and not asks_anew(turn)
+
+
+@pytest.mark.parametrize("turn", [
+    "got any that carry insurance?",  # asks for listings: a new search
+    "alright, look for ones with a thermal camera",
+    "how about over in Wixom?",
+    "hmm, any that are cheaper",
+    "could you pull up different operators",
+])
+def test_a_turn_asking_for_listings_searches_again(turn: str) -> None:
+    assert asks_anew(turn) and not keeps_shown(turn)
+
+
+@pytest.mark.parametrize("turn", [
+    "can it be done before noon?",  # it: the job, a need the search ranks by
+    "i want one of those thermal drones",  # "those" names a thing, not the listings
+    "we need the whole roof looked at",
+])
+def test_a_need_is_not_a_turn_about_the_listings_shown(turn: str) -> None:
+    assert not keeps_shown(turn)
+
+
+def test_other_options_asks_for_more_of_the_same_not_better() -> None:
+    assert asks_more("anybody else around?") and asks_more("got other choices")
+    assert not asks_more("anyone with better reviews?")  # better by a measure: ordered anew (wants_others)
+
+
+def test_a_service_said_with_the_camera_it_needs_is_a_new_topic() -> None:
+    # "heat loss" asks for a heat camera, and names building heat loss: another service than the photos
+    it = _it("drone photos for our house listing in Wixom",
+             "oh and we'd like a check of where the heat loss is").interpreted
+    assert it is not None and it.category == "thermal_imaging" and it.place and it.place.name == "Wixom"
+    assert "building heat loss" in named_services(it.text, it.categories)
+    gear = _it("drone photos for our house listing in Wixom", "can their drones see heat?").interpreted
+    assert gear is not None and gear.category == "real_estate"  # gear asked of the listings shown
