@@ -83,6 +83,8 @@ def found_text(request: Request, listings: Sequence[Any], question: str = "", *,
     it = request.interpreted
     ask = "" if it is not None and it.place is not None else (
         " Tell me the city or township and I'll show the operators that serve it.")
+    if detail and request.about_shown:  # the customer has these listings: the answer is what they asked
+        return detail + ask
     return head + (f" {detail}" if detail else best) + ask
 
 

@@ -228,6 +228,7 @@ class Request:
     small_talk: bool = False
     worded: bool = False  # the customer's turns carry words to search beyond place, price and filler
     skip: int = 0  # pages of `k` listings shown already and asked past ("show me other options")
+    about_shown: bool = False  # the newest turn asks about the listings shown, which this request finds again
 
 
     @property

@@ -171,7 +171,13 @@ class Steps:
         else ("show me some other options") is the same search, past the listings shown (`Request.skip`)."""
         kept, skip = self._kept(read.turns)
         request = self._request(kept)
-        return replace(request, skip=skip) if skip and request.interpreted is not None else request
+        if request.interpreted is None:
+            return request
+        if skip:
+            return replace(request, skip=skip)
+        # the newest turn left out: it asked about the listings shown, which the same request finds again
+        return replace(request, about_shown=True) if len(read.turns) > 1 and len(kept) < len(read.turns) and (
+            kept[-1] != read.turns[-1]) else request
 
     def _kept(self, turns: list[str]) -> tuple[list[str], int]:
         """The turns that make the request, and how many pages of listings the newest turns asked past."""

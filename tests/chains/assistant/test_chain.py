@@ -218,6 +218,8 @@ def test_a_question_about_the_shown_listings_keeps_them_and_is_answered(build: B
     assert [x.id for x in out.listings] == [x.id for x in shown.listings]  # the same ones, not a new search
     for x in out.listings:  # "Okay." is too short to stand: the answer from the data says each price
         assert f"${x.price_from_usd:,.0f} per {x.price_unit} ({x.title})" in out.text
+    # the customer has these listings already: the answer is what they asked, not the search's lead again
+    assert shown.text.startswith("Here are ") and not out.text.startswith("Here are ")
     # A yes/no question over them names a feature: still about them; the text and the cards are the same ones.
     convo[-1]["content"] = "ok, and any of them able to do it on a sunday?"
     weekend = build(Scripted(reply="Okay.")).invoke({"messages": convo})
