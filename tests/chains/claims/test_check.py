@@ -61,6 +61,15 @@ def test_prices_ids_and_figures_come_from_the_cited_listings() -> None:
     assert "figure" in _rules("They have flown 450 missions.", A)
 
 
+def test_a_percentage_must_be_the_operators_own() -> None:
+    """The figure rule reads no "%": a satisfaction rate or an accuracy the model made up was let through."""
+    assert "percent" in _rules("Northwind Aerial has 98% satisfied customers.", A)
+    assert "percent" in _rules("Northwind Aerial is accurate to 99.5 percent.", A)
+    said = _listing(description="Our scans catch 95% of hail damage on the first flight.")
+    assert "percent" not in _rules("Northwind Aerial says its scans catch 95% of hail damage.", said)
+    assert "percent" not in _rules("Northwind Aerial offers roof inspection.", A)
+
+
 def test_uncited_operators_invented_businesses_and_unsearched_places_are_caught() -> None:
     assert "operator_uncited" in _rules("Faraway Imaging is another option.", A)
     assert "operator_invented" in _rules("Try SkyHigh Drones for this.", A)
