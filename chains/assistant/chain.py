@@ -4,7 +4,9 @@
              -> condense  the whole conversation as one search request (conversation.py); with a key and
                           ASSISTANT_LLM_CONDENSE, the search's LLM step adds what the words missed
              -> retrieve  the listings (a retriever run: ListingRetriever), screened as operator text; the
-                          service area is decided here, by code: outside it, the notice and nothing cited
+                          service area is decided here, by code: outside it, the notice and nothing cited;
+                          a question about the listings shown, answered from their values, skips the
+                          embedded model (Steps.answered)
              -> prompt    the preset's prompt for the model that answers (the embedded model has its own),
                           listings fenced as data, a fresh canary
              -> model     with its fallbacks
@@ -104,7 +106,7 @@ class AssistantChain(Runnable[Any, Any]):
             found = s.nearest(found, s.retriever.invoke(wider[0], config, **wider[1]))
         if (other := s.instead(found, read)) is not None and (again := s.search(other)) is not None:
             found = s.replaced(found, other, s.retriever.invoke(again[0], config, **again[1]))  # none of them had it
-        return read, found
+        return read, s.answered(found)
 
     async def _aretrieve(self, data: Any, config: RunnableConfig) -> tuple[Read, Found]:
         s = self.steps
@@ -118,7 +120,7 @@ class AssistantChain(Runnable[Any, Any]):
             found = s.nearest(found, await s.retriever.ainvoke(wider[0], config, **wider[1]))
         if (other := s.instead(found, read)) is not None and (again := s.search(other)) is not None:
             found = s.replaced(found, other, await s.retriever.ainvoke(again[0], config, **again[1]))
-        return read, found
+        return read, s.answered(found)
 
     # --- invoke: prompt -> model -> ground (-> once more) -> moderate ---
     def _run(self, data: Any, config: RunnableConfig) -> Any:

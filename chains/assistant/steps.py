@@ -246,6 +246,18 @@ class Steps:
         new.flags = [*found.flags, *new.flags, "searched again: none of the listings shown had what was asked"]
         return new
 
+    def answered(self, found: Found) -> Found:
+        """A question about the listings the customer already has ("are they insured?", "tell me more about the
+        second one"), answered from their values, is not put to the embedded model: its 135M parameters add
+        nothing the data does not say, and each sentence it writes is one more to check and remove. A paid
+        model is still asked (its text goes first, the data's answer after it)."""
+        if found.final is not None or not found.request.about_shown or not found.listings:
+            return found
+        if not self.is_local(self.models.runnables[0]) or not answer.asked_text(
+                found.request, found.listings, found.question, searched=found.searched, earlier=found.earlier):
+            return found
+        return replace(found, final=self.fallback_text(found))
+
     def _offered(self) -> dict[str, frozenset[str]]:
         """Each category's features in the index in force (computed again after a reload)."""
         index = self.engine.index

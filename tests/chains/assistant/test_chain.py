@@ -208,6 +208,24 @@ def test_a_camera_the_category_never_has_is_asked_of_the_category_that_has_it(bu
     assert all("thermal_camera" in x.features for x in out.listings)
 
 
+async def test_the_embedded_model_is_not_asked_what_the_shown_listings_answer(build: Build) -> None:
+    first = "need a drone to check the shingles on my roof in livonia"
+    local = Scripted(reply="They are the best with a 100% rating.", seen=[])
+    local.name = "model:smollm2-135m-instruct"
+    shown = build(local).invoke({"messages": [{"role": "user", "content": first}]})
+    asked = len(local.seen)
+    convo = [{"role": "user", "content": first}, {"role": "assistant", "content": shown.text},
+             {"role": "user", "content": "are any of them insured?"}]
+    out = build(local).invoke({"messages": convo})
+    assert [x.id for x in out.listings] == [x.id for x in shown.listings] and len(local.seen) == asked
+    assert "insured" in out.text and "100%" not in out.text
+    streamed = "".join([c.get("text") or "" async for c in build(local).astream({"messages": convo})])
+    assert streamed == out.text and len(local.seen) == asked
+    paid = Scripted(reply="Happy to help with that.", seen=[])  # a paid model is still asked
+    build(paid).invoke({"messages": convo})
+    assert paid.seen  # asked (and once more: its reply names no listing)
+
+
 def test_a_question_about_the_shown_listings_keeps_them_and_is_answered(build: Build) -> None:
     first = ("our upstairs is freezing every winter, we think heat escapes through the attic somewhere, "
              "could a drone see where? house is in Wyandotte")
