@@ -20,8 +20,9 @@ Reported, overall and per family:
 - precision@3: the share of cited listings that are relevant (grade >= 1) — for the assistant and for the
   bar; a graded conversation that cites nothing counts as precision 0;
 - grounding violations: a `$` amount in the text that is no cited listing's price (nor the customer's own
-  cap), a listing id that is not cited, an operator of the index that is not cited — counted by regexes
-  here, independently of the assistant's own checker;
+  cap, nor a cited price times an amount of acres or hours the customer wrote), a listing id that is not
+  cited, an operator of the index that is not cited — counted by regexes here, independently of the
+  assistant's own checker;
 - out of the area: nothing cited, `in_service_area: false`, and the text names Detroit Metro;
 - small talk: nothing cited;
 - how often the model's own text was kept (the rest: the answer built from the listings);
@@ -71,6 +72,7 @@ INVENTED = ("Great news! SkyHigh Drones (listing lst-9999) can do this from $49 
             "insured with a night waiver. Northwind Aerial Imaging also offers it for $35. Call 313-555-0100 today.")
 _MONEY = re.compile(r"\$\s?(\d[\d,]*(?:\.\d+)?)")
 _ID = re.compile(r"\blst-\d+\b")
+_SIZE = re.compile(r"\b(\d[\d,]*(?:\.\d+)?)\s*(?:-\s*)?(?:acres?|ac|hours?|hrs?)\b", re.IGNORECASE)
 _JSON_TITLE = re.compile(r'"title": "([^"]+)", "operator": "([^"]+)".*?"price_from_usd": ([\d.]+)')
 
 
@@ -130,9 +132,17 @@ def _kept_shown(conv: dict[str, Any], out: Any, before: Any) -> bool:
     return bool(cited - shown) or before is None or _filters(out) != _filters(before)
 
 
-def _violations(text: str, output: Any, operators: set[str], cap: float | None) -> list[str]:
+def _sizes(turns: list[str]) -> set[float]:
+    """Every amount of acres or hours the customer wrote: a cited price times one of them is the listing's own
+    price for the job they described (read here with a regex of its own, not the assistant's reading)."""
+    return {float(n.replace(",", "")) for t in turns for n in _SIZE.findall(t)}
+
+
+def _violations(text: str, output: Any, operators: set[str], cap: float | None,
+                sizes: frozenset[float] | set[float] = frozenset()) -> list[str]:
     cited = output.listings
     prices = {x.price_from_usd for x in cited} | ({cap} if cap is not None else set())
+    prices |= {x.price_from_usd * n for x in cited for n in sizes}
     ids = {x.id for x in cited}
     names = {x.operator for x in cited} | {x.title for x in cited}  # a cited title may hold another's name
     bad = [f"price ${m}" for m in _MONEY.findall(text)
@@ -195,7 +205,8 @@ def evaluate(chain: AssistantChain, engine: SearchEngine, conversations: list[di
         seconds = time.perf_counter() - started
         rec: dict[str, Any] = {"id": conv["id"], "family": conv["family"], "seconds": seconds,
                                "cited": len(out.listings), "violations": _violations(
-                                   out.text, out, operators, out.interpreted.max_price if out.interpreted else None),
+                                   out.text, out, operators, out.interpreted.max_price if out.interpreted else None,
+                                   _sizes(conv["turns"])),
                                "kept": not any(f.startswith(("replaced", "added")) for f in out.flags)
                                and bool(out.listings or out.interpreted is None)}
         if "keeps_shown" in conv:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from chains.assistant.amounts import estimate_text
 from chains.assistant.aspects import (
     asked,
     asked_services,
@@ -73,19 +74,20 @@ def found_text(request: Request, listings: Sequence[Any], question: str = "", *,
     """
     top = listings[0]
     n = len(listings)
+    it = request.interpreted
+    sized = estimate_text(listings, request.sizes, it.max_price if it is not None else None)
     more = " more" if request.skip else ""  # past the listings shown before ("other options")
     head = (f"Here {'is' if n == 1 else 'are'} {n}{more} {_what(request)} "
-            f"{'listing' if n == 1 else 'listings'}{_where(request, one=n == 1)}{_cap(request)}"
-            f"{_ORDERED.get(request.order, '')}.")
+            f"{'listing' if n == 1 else 'listings'}{_where(request, one=n == 1)}{'' if sized else _cap(request)}"
+            f"{_ORDERED.get(request.order, '')}.")  # with the job's size, the budget is said of the whole job
     rating = f", rated {top.rating:g} from {top.review_count} reviews" if top.review_count else ""
     best = f" The top match is {top.title} by {top.operator} in {top.city}, {price_of(top)}{rating}."
     detail = asked_text(request, listings, question, searched=searched, earlier=earlier)
-    it = request.interpreted
     ask = "" if it is not None and it.place is not None else (
         " Tell me the city or township and I'll show the operators that serve it.")
     if detail and request.about_shown:  # the customer has these listings: the answer is what they asked
         return detail + ask
-    return head + (f" {detail}" if detail else best) + ask
+    return head + (f" {sized}" if sized else "") + (f" {detail}" if detail else best) + ask
 
 
 def asked_text(request: Request, listings: Sequence[Any], question: str, *, said: str = "",

@@ -39,6 +39,7 @@ from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Literal
 
+from chains.assistant.amounts import amounts
 from retrieval.llm_hints import Hints, merge_hints
 from retrieval.query import Interpreted, QueryParser, normalize, spell_out
 from retrieval.text import STOPWORDS, stem, tokenize
@@ -229,6 +230,7 @@ class Request:
     worded: bool = False  # the customer's turns carry words to search beyond place, price and filler
     skip: int = 0  # pages of `k` listings shown already and asked past ("show me other options")
     about_shown: bool = False  # the newest turn asks about the listings shown, which this request finds again
+    sizes: tuple[tuple[str, float], ...] = ()  # the job's size in a unit the customer gave ("200 acres": amounts.py)
 
 
     @property
@@ -475,6 +477,7 @@ def condense(turns: list[str], parser: QueryParser) -> Request:
     words: list[str] = []
     order: Order = "relevance"
     since_topic: list[Interpreted] = []  # the readings of the turns since the topic started
+    topic_turns: list[str] = []  # ... and those turns
     gear_only = False  # the service so far was read from equipment alone ("night ops and thermal"): no topic yet
     earlier: list[tuple[str, list[str]]] = []  # each turn so far, normalised, with the categories read in it
     for raw in turns:
@@ -512,10 +515,11 @@ def condense(turns: list[str], parser: QueryParser) -> Request:
         elif it.category is not None and merged.category is not None and it.category not in merged.categories:
             words, order = [], "relevance"  # a new topic: what was asked for the old one no longer holds
             merged.max_price, merged.features, merged.insured = None, [], None
-            since_topic = []
+            since_topic, topic_turns = [], []
         elif it.category is not None and merged.category is not None and switch:
             words, since_topic = [], []  # "forget mapping, a land survey instead": the same kind, another service
         since_topic.append(it)
+        topic_turns.append(raw)
         if it.category is not None:
             merged.category, merged.categories = it.category, list(it.categories)
             gear_only = _gear_only(low, it.category)
@@ -543,7 +547,7 @@ def condense(turns: list[str], parser: QueryParser) -> Request:
     merged.text = " ".join(words) or (merged.category or "drone services").replace("_", " ")
     if len(since_topic) == 1:  # one turn asks it all: search its words as /search would (never worse than it)
         merged.text = since_topic[0].text
-    return Request(merged, order=order, worded=bool(words))
+    return Request(merged, order=order, worded=bool(words), sizes=amounts(topic_turns))
 
 
 def llm_query(turns: list[str]) -> str:
