@@ -279,6 +279,8 @@ def _folds(fams: np.ndarray, n: int) -> np.ndarray:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--extract", action="store_true", help="cache the frozen layers' token states (every family)")
+    ap.add_argument("--lofo", action="store_true",
+                    help="hold out one family at a time (guard_window_select's protocol; ~140 fits per configuration)")
     ap.add_argument("--compare", help="configurations: lr:max-data, lr:neg-data, ft:K[:LR[:STEPS]], comma-separated")
     args = ap.parse_args()
     import torch
@@ -289,17 +291,20 @@ def main() -> None:
         extract(load_all())
         return
     samples = [s for s in load_all() if s.family not in UNSEEN]
-    _compare(samples, (args.compare or "lr:max-data,lr:neg-data,ft:0,ft:1,ft:2").split(","))
+    _compare(samples, (args.compare or "lr:max-data,lr:neg-data,ft:0,ft:1,ft:2").split(","), lofo=args.lofo)
 
 
-def _compare(samples: list[Sample], configs: list[str]) -> None:
+def _compare(samples: list[Sample], configs: list[str], *, lofo: bool = False) -> None:
     texts, wins = _views(samples)
     raw = rule_scores(samples)
     rules, screened = np.nan_to_num(raw), ~np.isnan(raw)
     labels = np.array([s.label for s in samples])
     fams = np.array([s.family for s in samples])
-    outer = _folds(fams, OUTER)
-    print(f"{len(samples)} development samples, {len(set(fams))} families in {OUTER} groups", flush=True)
+    names = sorted(set(fams.tolist()))
+    # --lofo: one family out at a time, inner folds as guard_bags.oof (guard_window_select's nested protocol)
+    outer = np.array([names.index(f) for f in fams]) if lofo else _folds(fams, OUTER)
+    n_outer, n_inner = (len(names), 4) if lofo else (OUTER, OUTER - 1)
+    print(f"{len(samples)} development samples, {len(names)} families in {n_outer} groups", flush=True)
     base: MiniLM | None = None
     lifted: Lifted | None = None
     for cfg in configs:
@@ -313,12 +318,12 @@ def _compare(samples: list[Sample], configs: list[str]) -> None:
             prob_of = _ft_prober(FtConfig.parse(cfg), lifted, texts, wins, labels, fams)
         hit = np.zeros(len(samples), dtype=bool)
         p_out = np.zeros(len(samples))
-        for g in range(OUTER):
+        for g in range(n_outer):
             test = outer == g
             train = np.flatnonzero(~test)
-            inner = _folds(fams[train], OUTER - 1)
+            inner = _folds(fams[train], n_inner)
             p_oof = np.zeros(len(train))
-            for h in range(OUTER - 1):
+            for h in range(n_inner):
                 p_oof[inner == h] = prob_of(train[inner != h], train[inner == h])
             t_low, t_flag = choose_thresholds(p_oof, rules[train], [samples[i] for i in train])
             te = np.flatnonzero(test)
@@ -334,7 +339,8 @@ def _compare(samples: list[Sample], configs: list[str]) -> None:
               f"({', '.join(f'{f} {k}' for f, _, k in fp if k)})  ({time.monotonic() - t0:.0f} s)", flush=True)
         print("   " + "  ".join(f"{f}:{d:.2f}" for f, d, _ in det), flush=True)
         print("   learned alone (out-of-fold, no rules): " + _alone(p_out, labels, fams, screened), flush=True)
-        np.savez(OOF_DIR / f"ft-oof-{cfg.replace(':', '_')}.npz", p=p_out, hit=hit, fams=fams, labels=labels)
+        name = f"ft-oof-{cfg.replace(':', '_')}{'-lofo' if lofo else ''}.npz"
+        np.savez(OOF_DIR / name, p=p_out, hit=hit, fams=fams, labels=labels)
 
 
 def _alone(p: np.ndarray, labels: np.ndarray, fams: np.ndarray, screened: np.ndarray) -> str:
