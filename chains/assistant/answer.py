@@ -61,7 +61,7 @@ def _cap(request: Request) -> str:
 
 
 def found_text(request: Request, listings: Sequence[Any], question: str = "", *, searched: bool = False,
-               earlier: str = "") -> str:
+               earlier: str | Sequence[str] = ()) -> str:
     """The answer built from the cited listings: what was found, then what the newest turn asks about them
     (their prices, insurance, ratings...: `aspects`) or else the best match, and what to ask next.
 
@@ -70,7 +70,8 @@ def found_text(request: Request, listings: Sequence[Any], question: str = "", *,
         listings: the cited listings, best first.
         question: the customer's newest turn.
         searched: other listings were searched for what none of these has, and none of them had it either.
-        earlier: the customer's turn before the newest ("that one" may point at what it asked for).
+        earlier: the customer's turns before the newest, oldest first ("that one" may point at what the turn
+            before asked for).
     """
     top = listings[0]
     n = len(listings)
@@ -91,7 +92,7 @@ def found_text(request: Request, listings: Sequence[Any], question: str = "", *,
 
 
 def asked_text(request: Request, listings: Sequence[Any], question: str, *, said: str = "",
-               searched: bool = False, earlier: str = "") -> str:
+               searched: bool = False, earlier: str | Sequence[str] = ()) -> str:
     """What the newest turn asks about the cited listings, answered from their fields (aspects.py); '' when it
     asks nothing of them. Prices the text `said` already states in full are not repeated.
 
@@ -101,8 +102,8 @@ def asked_text(request: Request, listings: Sequence[Any], question: str, *, said
         question: the customer's newest turn.
         said: the text the answer already has (the model's, when it stands).
         searched: what they lack was searched for already, and the other listings lacked it too.
-        earlier: the customer's turn before the newest: "is that one insured?" after "which is cheapest?" is
-            about the cheapest.
+        earlier: the customer's turns before the newest, oldest first: "is that one insured?" after "which is
+            cheapest?" is about the cheapest, and "how do I book it?" after that about the same one.
     """
     it = request.interpreted
     aspects, features = asked(question)

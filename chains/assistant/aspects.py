@@ -79,20 +79,22 @@ def feature_words(feature: str) -> str:
     return _FEATURE_WORDS.get(feature, feature.replace("_", " "))
 
 
-def referred(question: str, listings: Sequence[Any], earlier: str = "") -> list[int]:
+def referred(question: str, listings: Sequence[Any], earlier: str | Sequence[str] = ()) -> list[int]:
     """Which of the listings shown a turn points at, by position ("the second one", "the first or the
     second", "that last company"), by its city or its operator's name ("is the Pontiac one insured?"), or as
-    the one the turn before asked for ("which is cheapest?" then "is that one insured?"); [] when it points at
-    none of them in particular.
+    the one a turn before asked for or pointed at: "which is cheapest?" then "is that one insured?", and then
+    "how do I book it?"; [] when it points at none of them in particular.
 
     Args:
         question: the customer's newest turn.
         listings: the listings shown, in the order shown.
-        earlier: the customer's turn before it.
+        earlier: the customer's turns before it, oldest first (one string: the turn just before).
     """
-    if not listings or not refers(question):
-        return []
+    before = (earlier,) if isinstance(earlier, str) else tuple(earlier)
+    before = tuple(t for t in before if t)
     low = normalize(question)
+    if not listings or not (refers(question) or _IT.search(low)):
+        return []
     n = len(listings)
     picked = [_POSITIONS[m.group(1) or m.group(2)] % n for m in _ORDINAL.finditer(low)
               if -n <= _POSITIONS[m.group(1) or m.group(2)] < n]
@@ -104,13 +106,22 @@ def referred(question: str, listings: Sequence[Any], earlier: str = "") -> list[
                 picked.append(i)
         if len(picked) == n and n > 1:  # every one of them: no one in particular
             picked = []
-    if not picked and _THAT.search(low) and earlier:
-        tops = [a for a in asked(earlier)[0] if a.startswith("top_")]
-        picked = _tops(tops[0], listings)[:1] if tops else []
+    if not picked and (_THAT.search(low) or _IT.search(low)) and before:
+        tops = [a for a in asked(before[-1])[0] if a.startswith("top_")]
+        if tops:
+            picked = _tops(tops[0], listings)[:1]
+        else:  # "is the Pontiac one insured?" then "how do I book it?": the one the turn before pointed at
+            chained = referred(before[-1], listings, before[:-1])
+            picked = chained if len(chained) == 1 else []
     return sorted(set(picked))
 
 
 _THAT = re.compile(r"\bthat (?:one|company|outfit|operator|listing|guy|pilot)\b")
+# "it" as one listing: the object of booking or asking about it, or the subject of a question ("is it insured?");
+# "can they do it on a saturday?" (the job) is not
+_IT = re.compile(r"\b(?:book|hire|contact|reach|schedule|call|email|message|choose|pick|go with|about)\s+it\b"
+                 r"|^\W*(?:(?:and|so|but|ok|okay|great|cool|nice|thanks|alright|hmm|well)\W+)*"
+                 r"(?:is|does|can|has|will|would)\s+it\b(?!\s+(?:be|possible|matter|take|rain)\b)")
 
 
 def _tops(aspect: Aspect, listings: Sequence[Any]) -> list[int]:

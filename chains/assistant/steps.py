@@ -67,9 +67,9 @@ class Read:
     question: str
 
     @property
-    def earlier(self) -> str:
-        """The customer's turn before the newest ('' when there is none): "that one" may point at its answer."""
-        return self.turns[-2] if len(self.turns) > 1 else ""
+    def earlier(self) -> tuple[str, ...]:
+        """The customer's turns before the newest, oldest first: "that one" may point at what they asked."""
+        return tuple(self.turns[:-1])
 
 
 @dataclass
@@ -84,7 +84,7 @@ class Found:
     flags: list[str] = field(default_factory=list)
     question: str = ""  # the customer's newest turn: what the answer built from the listings must address
     note: str = ""  # said first: why these are other listings than those shown (`Steps.replaced`)
-    earlier: str = ""  # the customer's turn before the newest: "is that one insured?" after "which is cheapest?"
+    earlier: tuple[str, ...] = ()  # the customer's turns before the newest (what "that one" / "it" points back at)
     searched: bool = False  # other listings were searched for what none of these has: none had it either
 
 
@@ -319,7 +319,7 @@ class Steps:
         return it.text, {"interpreted": it, "limit": limit}
 
     def found(self, request: Request, docs: Sequence[Document] | None, question: str = "", *,
-              earlier: str = "") -> Found:
+              earlier: Sequence[str] = ()) -> Found:
         """What the search gave, and the answer when it needs no model (outside the area, nothing to search or
         found, a place and nothing else); `question` (the newest turn) is what that answer addresses."""
         it = request.interpreted
@@ -342,7 +342,7 @@ class Steps:
         if not listings:
             return Found(request, [], in_area, NO_MATCH, final=answer.none_found_text(request), flags=flags)
         fuzzy = f"Showing results for {it.place.name}." if it.fuzzy_place and it.place else None
-        return Found(request, listings, in_area, fuzzy, flags=flags, question=question, earlier=earlier)
+        return Found(request, listings, in_area, fuzzy, flags=flags, question=question, earlier=tuple(earlier))
 
     def wider(self, found: Found) -> tuple[str, dict[str, Any]] | None:
         """When no listing serves the place searched: the same search without the place (its other filters

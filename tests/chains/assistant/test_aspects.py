@@ -144,6 +144,12 @@ def test_a_listing_pointed_at_is_found_by_position_city_or_operator() -> None:
     assert referred("does that outfit carry insurance?", three, "who's the least expensive of them") == [1]
     assert referred("and that company, licensed?", three, "ok which has the top reviews") == [2]
     assert referred("does that one fly at night?", three, "are they insured") == []  # named no one
+    # "it" and "that one" carry the one pointed at through the turns after it
+    talk = ["need a roof guy", "ok which has the top reviews", "and is that one insured?"]
+    assert referred("how do I book it", three, talk) == [2]
+    assert referred("great, can it do thermal too?", three, ["the wixom one, what's the price?"]) == [2]
+    assert referred("how do I book it", three, ["are they insured?"]) == []  # it: none in particular
+    assert referred("can they do it on a saturday?", three, ["is the Wixom one insured?"]) == []  # it: the job
 
 
 def test_a_question_about_one_listing_shown_is_answered_for_it_alone() -> None:
