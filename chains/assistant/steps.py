@@ -393,14 +393,15 @@ class Steps:
                               counties=self.engine.gazetteer.service_area)
         return Turn(messages=messages, sources=sources, canary=canary, systems=systems)
 
-    def fallback_text(self, found: Found) -> str:
-        """The answer built from the data when the model's text is not usable."""
+    def fallback_text(self, found: Found, *, note: bool = True) -> str:
+        """The answer built from the data when the model's text is not usable (after `found.note`, unless a
+        stream sent the note already)."""
         if found.final is not None:
             return found.final
         if found.listings:
             text = answer.found_text(found.request, found.listings, question=found.question, searched=found.searched,
                                      earlier=found.earlier)
-            return f"{found.note} {text}" if found.note else text
+            return f"{found.note} {text}" if found.note and note else text
         return answer.GREETING if found.request.small_talk else answer.GENERAL
 
     def gate(self, turn: Turn) -> SentenceGate:
@@ -437,14 +438,14 @@ class Steps:
             if text.strip():
                 flags.append("replaced: too little of the model's answer was backed by the listings")
             return self.fallback_text(found)
-        return f"{text} {extra}" if (extra := self.addendum(found, text)) else text
+        # why these are other listings than those shown comes first, before the model speaks of them
+        return " ".join(part for part in (found.note, text, self.addendum(found, text)) if part)
 
     def addendum(self, found: Found, text: str) -> str:
         """What the model's usable text is followed by: the cited listings' own values for what the newest turn
         asked about them (a price question gets every price, whatever the model chose to say)."""
-        extra = answer.asked_text(found.request, found.listings, found.question, said=text, searched=found.searched,
-                                  earlier=found.earlier)
-        return f"{found.note} {extra}".strip() if found.note else extra
+        return answer.asked_text(found.request, found.listings, found.question, said=text, searched=found.searched,
+                                 earlier=found.earlier)
 
     def head(self, found: Found) -> AddableDict:
         return AddableDict(

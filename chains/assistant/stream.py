@@ -25,6 +25,7 @@ class StreamState:
     gate: SentenceGate | None
     flags: list[str] = field(default_factory=list)
     texts: int = 0
+    noted: bool = False  # `found.note` went out before the model's sentences
 
     def _piece(self, text: str) -> Any:
         piece = text if self.texts == 0 else " " + text
@@ -32,8 +33,13 @@ class StreamState:
         return AddableDict(text=piece) if self.steps.view == "object" else piece
 
     def head(self) -> list[Any]:
-        """The first chunk of the object view: the listings, the area and the search (none for the text view)."""
-        return [self.steps.head(self.found)] if self.steps.view == "object" else []
+        """The first chunk of the object view: the listings, the area and the search (none for the text view);
+        then, before the model's sentences, why these are other listings than those shown (`found.note`)."""
+        out = [self.steps.head(self.found)] if self.steps.view == "object" else []
+        if self.found.note and self.found.final is None and self.gate is not None:
+            out.append(self._piece(self.found.note))
+            self.noted = True
+        return out
 
     def moderated(self, sentence: str, verdict: Verdict) -> Any | None:
         """The chunk of a sentence the gate let out, unless moderation refuses it (that ends the model's text)."""
@@ -52,7 +58,7 @@ class StreamState:
         if self.found.final is not None or not self.steps.usable(self.found, sent):
             if sent:
                 self.flags.append("added the listings' answer: too little of the model's answer was backed")
-            out.append(self._piece(self.steps.fallback_text(self.found)))
+            out.append(self._piece(self.steps.fallback_text(self.found, note=not self.noted)))
         elif extra := self.steps.addendum(self.found, sent):
             out.append(self._piece(extra))
         if self.steps.view == "text":

@@ -249,7 +249,7 @@ def test_a_question_about_the_shown_listings_keeps_them_and_is_answered(build: B
     assert refined.interpreted is not None and "weekend_availability" in refined.interpreted.features
 
 
-def test_what_none_of_the_shown_has_is_said_then_other_listings_are_shown_as_such(build: Build) -> None:
+async def test_what_none_of_the_shown_has_is_said_then_other_listings_are_shown_as_such(build: Build) -> None:
     first = "my daughter's wedding in Saline needs filming"
     shown = build(Scripted(reply="Okay.")).invoke({"messages": [{"role": "user", "content": first}]})
     assert shown.listings and not any("live_stream" in x.features for x in shown.listings)  # else this proves nothing
@@ -260,6 +260,14 @@ def test_what_none_of_the_shown_has_is_said_then_other_listings_are_shown_as_suc
     assert any("live_stream" in x.features for x in out.listings)
     assert "None of the 3 listings shown before lists live streaming, so here are other listings instead" in out.text
     assert any(f.startswith("searched again") for f in out.flags)
+    # A model's text about the new listings comes after the sentence that says why they are new, streamed alike.
+    streams = next(x for x in out.listings if "live_stream" in x.features)
+    said = Scripted(reply=f"{streams.title} lists live streaming, {price_of(streams)}.")
+    worded = build(said).invoke({"messages": convo})
+    assert worded.text.startswith("None of the 3 listings shown before lists live streaming")
+    assert f"{streams.title} lists live streaming" in worded.text
+    streamed = "".join([c.get("text") or "" async for c in build(said).astream({"messages": convo})])
+    assert streamed == worded.text
     kept = build(Scripted(reply="Okay."), assistant_search_when_none_has_it=False).invoke({"messages": convo})
     assert [x.id for x in kept.listings] == [x.id for x in shown.listings]  # off: the shown, and an offer
     assert "None of the 3 lists live streaming" in kept.text and "ask me to search" in kept.text
