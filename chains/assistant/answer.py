@@ -19,6 +19,7 @@ from chains.assistant.aspects import (
     feature_words,
     lacking,
     money,
+    names,
     referred,
     wants_details,
 )
@@ -61,7 +62,7 @@ def _cap(request: Request) -> str:
 
 
 def found_text(request: Request, listings: Sequence[Any], question: str = "", *, searched: bool = False,
-               earlier: str | Sequence[str] = ()) -> str:
+               earlier: Sequence[str] = ()) -> str:
     """The answer built from the cited listings: what was found, then what the newest turn asks about them
     (their prices, insurance, ratings...: `aspects`) or else the best match, and what to ask next.
 
@@ -73,9 +74,14 @@ def found_text(request: Request, listings: Sequence[Any], question: str = "", *,
         earlier: the customer's turns before the newest, oldest first ("that one" may point at what the turn
             before asked for).
     """
+    it = request.interpreted
+    detail = asked_text(request, listings, question, searched=searched, earlier=earlier)
+    ask = "" if it is not None and it.place is not None else (
+        " Tell me the city or township and I'll show the operators that serve it.")
+    if detail and request.about_shown:  # the customer has these listings: the answer is what they asked
+        return detail + ask
     top = listings[0]
     n = len(listings)
-    it = request.interpreted
     sized = estimate_text(listings, request.sizes, it.max_price if it is not None else None)
     more = " more" if request.skip else ""  # past the listings shown before ("other options")
     head = (f"Here {'is' if n == 1 else 'are'} {n}{more} {_what(request)} "
@@ -83,16 +89,11 @@ def found_text(request: Request, listings: Sequence[Any], question: str = "", *,
             f"{_ORDERED.get(request.order, '')}.")  # with the job's size, the budget is said of the whole job
     rating = f", rated {top.rating:g} from {top.review_count} reviews" if top.review_count else ""
     best = f" The top match is {top.title} by {top.operator} in {top.city}, {price_of(top)}{rating}."
-    detail = asked_text(request, listings, question, searched=searched, earlier=earlier)
-    ask = "" if it is not None and it.place is not None else (
-        " Tell me the city or township and I'll show the operators that serve it.")
-    if detail and request.about_shown:  # the customer has these listings: the answer is what they asked
-        return detail + ask
     return head + (f" {sized}" if sized else "") + (f" {detail}" if detail else best) + ask
 
 
 def asked_text(request: Request, listings: Sequence[Any], question: str, *, said: str = "",
-               searched: bool = False, earlier: str | Sequence[str] = ()) -> str:
+               searched: bool = False, earlier: Sequence[str] = ()) -> str:
     """What the newest turn asks about the cited listings, answered from their fields (aspects.py); '' when it
     asks nothing of them. Prices the text `said` already states in full are not repeated.
 
@@ -116,7 +117,7 @@ def asked_text(request: Request, listings: Sequence[Any], question: str, *, said
     place = it.place.name if it is not None and it.place is not None else None
     text = aspect_text(aspects, features, chosen, place, services)
     if text and len(chosen) == 1 < len(listings):
-        text = f"About {_name(chosen[0], listings)}: {text[0].lower()}{text[1:]}" if text.startswith("It ") else text
+        text = f"About {names(listings)[picked[0]]}: {text[0].lower()}{text[1:]}" if text.startswith("It ") else text
     if text and lacking(aspects, features, chosen, services):  # a new search is the customer's call
         text += (" No other listing I found lists it either." if searched
                  else " If that matters, ask me to search for it and I'll show you other listings.")
@@ -136,12 +137,6 @@ def instead_text(request: Request, shown: Sequence[Any], question: str) -> str:
     what = wanted[0] if len(wanted) == 1 else "all of " + " and ".join(wanted)
     return (f"None of the {len(shown)} listings shown before lists {what}, so here are other listings instead, "
             "not the ones shown before.")
-
-
-def _name(listing: Any, listings: Sequence[Any]) -> str:
-    """A listing's title, with its city when another listing shown has the same title."""
-    twin = sum(x.title == listing.title for x in listings) > 1
-    return f"{listing.title} in {listing.city}" if twin else listing.title
 
 
 def nearest_text(request: Request, listings: Sequence[Any]) -> str:

@@ -21,7 +21,7 @@ from retrieval.query import hinted_services, normalize
 from retrieval.vocab import FEATURE_PATTERNS, named_services
 
 __all__ = ["Aspect", "asked", "asked_services", "aspect_text", "details_text", "feature_words", "lacking", "money",
-           "referred", "wants_details"]
+           "names", "referred", "wants_details"]
 
 Aspect = Literal["price", "insured", "rating", "distance", "certifications", "features",
                  "top_rating", "top_reviews", "top_price", "top_distance"]
@@ -79,7 +79,7 @@ def feature_words(feature: str) -> str:
     return _FEATURE_WORDS.get(feature, feature.replace("_", " "))
 
 
-def referred(question: str, listings: Sequence[Any], earlier: str | Sequence[str] = ()) -> list[int]:
+def referred(question: str, listings: Sequence[Any], earlier: Sequence[str] = ()) -> list[int]:
     """Which of the listings shown a turn points at, by position ("the second one", "the first or the
     second", "that last company"), by its city or its operator's name ("is the Pontiac one insured?"), or as
     the one a turn before asked for or pointed at: "which is cheapest?" then "is that one insured?", and then
@@ -88,10 +88,9 @@ def referred(question: str, listings: Sequence[Any], earlier: str | Sequence[str
     Args:
         question: the customer's newest turn.
         listings: the listings shown, in the order shown.
-        earlier: the customer's turns before it, oldest first (one string: the turn just before).
+        earlier: the customer's turns before it, oldest first.
     """
-    before = (earlier,) if isinstance(earlier, str) else tuple(earlier)
-    before = tuple(t for t in before if t)
+    before = tuple(earlier)
     low = normalize(question)
     if not listings or not (refers(question) or _IT.search(low)):
         return []
@@ -146,7 +145,7 @@ def wants_details(question: str) -> bool:
 def details_text(listings: Sequence[Any], question: str) -> str:
     """Each listing's own details, every value copied from it; how to book it when the turn asks."""
     out = []
-    for name, x in zip(_names(listings), listings, strict=True):
+    for name, x in zip(names(listings), listings, strict=True):
         rating = f"rated {x.rating:g} from {x.review_count} reviews" if x.review_count else "no reviews yet"
         insured = "insured" if x.insured else "does not say it is insured"
         certs = f"lists {_join(x.certifications)}" if x.certifications else "lists no certification"
@@ -155,7 +154,7 @@ def details_text(listings: Sequence[Any], question: str) -> str:
         out.append(f"{name} by {x.operator}, based in {x.city}: from {money(x.price_from_usd)} per {x.price_unit}, "
                    f"{rating}, {insured}, {certs}{offers}; it serves within {x.service_radius_miles:g} miles.")
     if _BOOK.search(normalize(question)):
-        ids = _join([f"{name} is listing {x.id}" for name, x in zip(_names(listings), listings, strict=True)], "; ")
+        ids = _join([f"{name} is listing {x.id}" for name, x in zip(names(listings), listings, strict=True)], "; ")
         out.append(f"To book, request a quote or book through SkyMarket on the listing ({ids}).")
     return " ".join(out)
 
@@ -211,7 +210,7 @@ def _join(parts: Sequence[str], sep: str = ", ") -> str:
     return sep.join(parts[:-1]) + (";" if sep == "; " else "") + " and " + parts[-1]
 
 
-def _names(listings: Sequence[Any]) -> list[str]:
+def names(listings: Sequence[Any]) -> list[str]:
     """Each listing's title, with its city when another cited listing has the same title."""
     titles = [x.title for x in listings]
     return [f"{x.title} in {x.city}" if titles.count(x.title) > 1 else x.title for x in listings]
@@ -227,7 +226,7 @@ def _split(listings: Sequence[Any], has: Any, verbs: tuple[str, str], none: tupl
         none: when none has it, said of the only one and of "none of the N" ("does not say it is insured",
             "says it is insured").
     """
-    named = list(zip(_names(listings), listings, strict=True))
+    named = list(zip(names(listings), listings, strict=True))
     yes = [name for name, x in named if has(x)]
     no = [name for name, x in named if not has(x)]
     if not no:
@@ -241,7 +240,7 @@ def _split(listings: Sequence[Any], has: Any, verbs: tuple[str, str], none: tupl
 def _first(aspect: Aspect, listings: Sequence[Any], place: str | None) -> str:
     """"Of these 3, X has the highest rating: 4.5 from 11 reviews." — the listings first by one field (ties
     named together), every value copied from them."""
-    named = list(zip(_names(listings), listings, strict=True))
+    named = list(zip(names(listings), listings, strict=True))
     of = f"Of these {len(listings)}, " if len(listings) > 1 else ""
     if aspect == "top_distance":
         near = [(name, x) for name, x in named if x.distance_miles is not None]
@@ -287,7 +286,7 @@ def aspect_text(aspects: Sequence[Aspect], features: Sequence[str], listings: Se
     if not listings:
         return ""
     one = len(listings) == 1
-    named = list(zip(_names(listings), listings, strict=True))
+    named = list(zip(names(listings), listings, strict=True))
     out: list[str] = []
     for aspect in aspects:
         if aspect.startswith("top_"):

@@ -141,9 +141,9 @@ def test_a_listing_pointed_at_is_found_by_position_city_or_operator() -> None:
     assert referred("are they all insured?", three) == []  # all of them: none in particular
     assert referred("the fifth one?", three) == []
     # "that one" after "which is ...est?": the one that answer named (B is the cheapest, C the best rated)
-    assert referred("does that outfit carry insurance?", three, "who's the least expensive of them") == [1]
-    assert referred("and that company, licensed?", three, "ok which has the top reviews") == [2]
-    assert referred("does that one fly at night?", three, "are they insured") == []  # named no one
+    assert referred("does that outfit carry insurance?", three, ["who's the least expensive of them"]) == [1]
+    assert referred("and that company, licensed?", three, ["ok which has the top reviews"]) == [2]
+    assert referred("does that one fly at night?", three, ["are they insured"]) == []  # named no one
     # "it" and "that one" carry the one pointed at through the turns after it
     talk = ["need a roof guy", "ok which has the top reviews", "and is that one insured?"]
     assert referred("how do I book it", three, talk) == [2]
