@@ -477,7 +477,7 @@ def condense(turns: list[str], parser: QueryParser) -> Request:
     words: list[str] = []
     order: Order = "relevance"
     since_topic: list[Interpreted] = []  # the readings of the turns since the topic started
-    topic_turns: list[str] = []  # ... and those turns
+    topic_turns: list[str] = []  # the turns since the category started: a job's size holds across services
     gear_only = False  # the service so far was read from equipment alone ("night ops and thermal"): no topic yet
     earlier: list[tuple[str, list[str]]] = []  # each turn so far, normalised, with the categories read in it
     for raw in turns:

@@ -176,8 +176,7 @@ class Steps:
         if skip:
             return replace(request, skip=skip)
         # the newest turn left out: it asked about the listings shown, which the same request finds again
-        return replace(request, about_shown=True) if len(read.turns) > 1 and len(kept) < len(read.turns) and (
-            kept[-1] != read.turns[-1]) else request
+        return replace(request, about_shown=True) if kept[-1] != read.turns[-1] else request
 
     def _kept(self, turns: list[str]) -> tuple[list[str], int]:
         """The turns that make the request, and how many pages of listings the newest turns asked past."""
@@ -219,9 +218,9 @@ class Steps:
                 or it is None or found.request.skip):
             return None
         last = turns[-1]
-        kept, _ = self._kept(turns)
-        if kept[-1:] == [last] or referred(last, found.listings):
+        if not found.request.about_shown or referred(last, found.listings):  # a refinement, or one pointed at
             return None
+        kept, _ = self._kept(turns)
         aspects, features = asked(last)
         services = asked_services(last, it.categories)
         if not ("insured" in aspects or features or services) or not all(
