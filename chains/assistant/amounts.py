@@ -16,7 +16,7 @@ from typing import Any
 
 from chains.claims import money
 
-__all__ = ["amounts", "estimate_text"]
+__all__ = ["amounts", "estimate_text", "over_budget"]
 
 _NUMBER = r"(\d[\d,]*(?:\.\d+)?)"
 _ACRES = re.compile(rf"\b{_NUMBER}\s*(?:-\s*)?(?:acres?|ac)\b", re.IGNORECASE)
@@ -57,6 +57,13 @@ def amounts(turns: Sequence[str]) -> tuple[tuple[str, float], ...]:
     return tuple(sorted(found.items()))
 
 
+def over_budget(listing: Any, sizes: Sequence[tuple[str, float]], cap: float | None) -> bool:
+    """Whether the listing's starting price, times the job's size in its unit, is more than the budget (False
+    when there is no budget, or no size in its unit: the search's cap on the price itself holds then)."""
+    size = dict(sizes).get(listing.price_unit)
+    return cap is not None and size is not None and listing.price_from_usd * size > cap
+
+
 def _amount(n: float, unit: str) -> str:
     return f"{n:g} {unit}{'' if n == 1 else 's'}"
 
@@ -85,5 +92,5 @@ def estimate_text(listings: Sequence[Any], sizes: Sequence[tuple[str, float]], c
     if not within:
         return (f"For {_amount(n, unit)}, none of these comes within your {money(cap)} at its starting price: "
                 f"{listed}.")
-    names = ", ".join(x.title for x in within)
+    names = "; ".join(x.title for x in within)  # titles may hold commas ("Farm Drone Services, Fraser")
     return f"For {_amount(n, unit)}, within your {money(cap)}: {names}. At their starting prices: {listed}."

@@ -89,7 +89,8 @@ def found_text(request: Request, listings: Sequence[Any], question: str = "", *,
             f"{_ORDERED.get(request.order, '')}.")  # with the job's size, the budget is said of the whole job
     rating = f", rated {top.rating:g} from {top.review_count} reviews" if top.review_count else ""
     best = f" The top match is {top.title} by {top.operator} in {top.city}, {price_of(top)}{rating}."
-    return head + (f" {sized}" if sized else "") + (f" {detail}" if detail else best) + ask
+    said = f" {sized}" if sized and sized not in detail else ""  # a price question's answer has it already
+    return head + said + (f" {detail}" if detail else best) + ask
 
 
 def asked_text(request: Request, listings: Sequence[Any], question: str, *, said: str = "",
@@ -115,7 +116,14 @@ def asked_text(request: Request, listings: Sequence[Any], question: str, *, said
         aspects = tuple(a for a in aspects if a != "price")
     services = asked_services(question, it.categories) if it is not None else ()
     place = it.place.name if it is not None and it.place is not None else None
-    text = aspect_text(aspects, features, chosen, place, services)
+    sized = ""  # "how much for 40 acres?": what each starting price comes to for the job, not the unit price alone
+    if "price" in aspects and (sized := estimate_text(chosen, request.sizes, it.max_price if it else None)):
+        units = dict(request.sizes)
+        aspects = tuple(a for a in aspects if a != "price")
+        others = [x for x in chosen if x.price_unit not in units]  # priced per project, delivery...: as listed
+        sized += " " + (aspect_text(("price",), (), others, place) if others
+                        else "The final price depends on the job, so ask the operator for a quote.")
+    text = " ".join(t for t in (sized, aspect_text(aspects, features, chosen, place, services)) if t)
     if text and len(chosen) == 1 < len(listings):
         text = f"About {names(listings)[picked[0]]}: {text[0].lower()}{text[1:]}" if text.startswith("It ") else text
     if text and lacking(aspects, features, chosen, services):  # a new search is the customer's call

@@ -231,6 +231,7 @@ class Request:
     skip: int = 0  # pages of `k` listings shown already and asked past ("show me other options")
     about_shown: bool = False  # the newest turn asks about the listings shown, which this request finds again
     sizes: tuple[tuple[str, float], ...] = ()  # the job's size in a unit the customer gave ("200 acres": amounts.py)
+    topic_from: int = 0  # the turn (of those condensed) the current topic started at: a job's size holds since
 
 
     @property
@@ -480,7 +481,8 @@ def condense(turns: list[str], parser: QueryParser) -> Request:
     topic_turns: list[str] = []  # the turns since the category started: a job's size holds across services
     gear_only = False  # the service so far was read from equipment alone ("night ops and thermal"): no topic yet
     earlier: list[tuple[str, list[str]]] = []  # each turn so far, normalised, with the categories read in it
-    for raw in turns:
+    topic_from = 0
+    for i, raw in enumerate(turns):
         if is_small_talk(raw):
             continue
         it = parser.parse(raw)
@@ -515,7 +517,7 @@ def condense(turns: list[str], parser: QueryParser) -> Request:
         elif it.category is not None and merged.category is not None and it.category not in merged.categories:
             words, order = [], "relevance"  # a new topic: what was asked for the old one no longer holds
             merged.max_price, merged.features, merged.insured = None, [], None
-            since_topic, topic_turns = [], []
+            since_topic, topic_turns, topic_from = [], [], i
         elif it.category is not None and merged.category is not None and switch:
             words, since_topic = [], []  # "forget mapping, a land survey instead": the same kind, another service
         since_topic.append(it)
@@ -547,7 +549,7 @@ def condense(turns: list[str], parser: QueryParser) -> Request:
     merged.text = " ".join(words) or (merged.category or "drone services").replace("_", " ")
     if len(since_topic) == 1:  # one turn asks it all: search its words as /search would (never worse than it)
         merged.text = since_topic[0].text
-    return Request(merged, order=order, worded=bool(words), sizes=amounts(topic_turns))
+    return Request(merged, order=order, worded=bool(words), sizes=amounts(topic_turns), topic_from=topic_from)
 
 
 def llm_query(turns: list[str]) -> str:

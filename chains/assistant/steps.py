@@ -23,6 +23,7 @@ from langchain_core.runnables.utils import AddableDict
 
 from chains import claims
 from chains.assistant import answer
+from chains.assistant.amounts import amounts, over_budget
 from chains.assistant.aspects import asked, asked_services, lacking, referred
 from chains.assistant.conversation import Request, asks_anew, asks_more, condense, keeps_shown, llm_query, with_hints
 from chains.assistant.gear import elsewhere, offered_features
@@ -169,17 +170,25 @@ class Steps:
         listings (`asks_anew`: "ok but any insured ones?", "anyone with better reviews?", "what about in
         Canton?") is a refinement like any other turn: a new search; one that asks for others and nothing
         else ("show me some other options") is the same search, past the listings shown (`Request.skip`)."""
-        kept, skip = self._kept(read.turns)
-        request = self._request(kept)
+        at, skip = self._keep(read.turns)
+        request = self._request([read.turns[i] for i in at])
         if request.interpreted is None:
             return request
+        # a turn left out still tells the job's size ("what would that cost for 40 acres?"), the latest winning
+        request = replace(request, sizes=amounts(read.turns[at[request.topic_from]:]))
         if skip:
             return replace(request, skip=skip)
         # the newest turn left out: it asked about the listings shown, which the same request finds again
-        return replace(request, about_shown=True) if kept[-1] != read.turns[-1] else request
+        return replace(request, about_shown=True) if at[-1] != len(read.turns) - 1 else request
 
     def _kept(self, turns: list[str]) -> tuple[list[str], int]:
         """The turns that make the request, and how many pages of listings the newest turns asked past."""
+        at, skip = self._keep(turns)
+        return [turns[i] for i in at], skip
+
+    def _keep(self, turns: list[str]) -> tuple[list[int], int]:
+        """`_kept`, as the turns' positions."""
+        at: list[int] = []
         kept: list[str] = []
         skip = 0
         shown: dict[int, bool] = {}  # whether the kept turns so far (by their number) showed listings
@@ -195,8 +204,9 @@ class Steps:
             elif i == 0 or asks_anew(t) or not (
                     keeps_shown(t) or (asked(t)[0] and _adds_nothing(self.engine.parser.parse(t)))) or not showed():
                 kept.append(t)
+                at.append(i)
                 skip = 0
-        return kept, skip
+        return at, skip
 
     def _request(self, turns: list[str]) -> Request:
         request = condense(turns, self.engine.parser)
@@ -335,8 +345,9 @@ class Steps:
             summary = answer.offered_text(it.place.name, listings)
             return Found(request, [], True, None, final=summary)
         listings, flags = self.screen.keep(listings)
-        listings = _ordered(listings, request.order, it.features,
-                            named_services(it.text, it.categories))[self.k * request.skip : self.k * (request.skip + 1)]
+        listings = _ordered(listings, request.order, it.features, named_services(it.text, it.categories),
+                            over=lambda x: over_budget(x, request.sizes, it.max_price))
+        listings = listings[self.k * request.skip : self.k * (request.skip + 1)]
         in_area = True if it.place is not None else None
         if not listings:
             return Found(request, [], in_area, NO_MATCH, final=answer.none_found_text(request), flags=flags)
@@ -489,17 +500,20 @@ _CANNOT_DO_WITHOUT = frozenset({"payload_drop", "indoor_flight"})
 
 
 def _ordered(listings: list[SearchResult], order: str, features: Sequence[str] = (),
-             services: Sequence[str] = ()) -> list[SearchResult]:
+             services: Sequence[str] = (), over: Callable[[SearchResult], bool] = lambda x: False,
+             ) -> list[SearchResult]:
     """The listings in the order asked for; first those that offer a service named (`services`), then among
     them those that lack fewer of the features asked for ("they need to fly at night", "4k and same day"); before
-    all of that, those with the gear the job cannot be done without (`_CANNOT_DO_WITHOUT`). The
+    all of that, those with the gear the job cannot be done without (`_CANNOT_DO_WITHOUT`), and first of all
+    those whose starting price for the whole job is within the budget (`over`: $11 per acre for 40 acres is
+    within $500, $28 per acre is not, though 28 is under 500: the search's cap compares the unit price). The
     search only weighs these, with the words: a listing without them answers less of what was asked (the
     service first: a night flyer that does no search and rescue is no answer to a missing person)."""
     wanted, named = set(features), set(services)
     needed = wanted & _CANNOT_DO_WITHOUT
 
-    def lacks(x: SearchResult) -> tuple[bool, bool, int]:
-        return (bool(needed - set(x.features)), bool(named) and not named & set(x.services),
+    def lacks(x: SearchResult) -> tuple[bool, bool, bool, int]:
+        return (over(x), bool(needed - set(x.features)), bool(named) and not named & set(x.services),
                 len(wanted - set(x.features)))
 
     by = _ORDER_KEYS.get(order, lambda x: 0)  # relevance: the search's own order (the sort is stable)

@@ -556,3 +556,26 @@ def test_the_optional_llm_step_adds_what_the_words_missed(build: Build, shipped_
     assert out.listings and all(x.category == "agriculture" for x in out.listings)
     chain.steps.hints_model = GenericFakeChatModel(messages=iter([AIMessage("not json")]))
     assert chain.invoke(turns).interpreted.llm is False  # a failing step is skipped  # type: ignore[union-attr]
+
+
+def test_a_job_size_asked_of_the_shown_listings_prices_the_job_and_holds_for_a_budget(build: Build) -> None:
+    first = "hi, I run a small vineyard near Romeo and want to see which rows are stressed"
+    shown = build(Scripted(reply="Okay.")).invoke({"messages": [{"role": "user", "content": first}]})
+    acre = [x for x in shown.listings if x.price_unit == "acre"]
+    assert acre  # else this proves nothing
+    convo = [{"role": "user", "content": first}, {"role": "assistant", "content": shown.text},
+             {"role": "user", "content": "how much would that cost for 40 acres?"}]
+    out = build(Scripted(reply="Okay.")).invoke({"messages": convo})
+    assert [x.id for x in out.listings] == [x.id for x in shown.listings]
+    assert out.text.startswith("For 40 acres:")  # what the job comes to, not the unit prices alone
+    for x in acre:
+        assert f"{x.title} from about ${x.price_from_usd * 40:,.0f} (${x.price_from_usd:,.0f} per acre)" in out.text
+    # The size was said in a turn about the listings shown, not a search turn: a budget later still uses it.
+    budget = min(x.price_from_usd for x in acre) * 40 + 50
+    convo += [{"role": "assistant", "content": out.text},
+              {"role": "user", "content": f"and if my budget is {budget:g}?"}]
+    capped = build(Scripted(reply="Okay.")).invoke({"messages": convo})
+    assert f"For 40 acres, within your ${budget:,.0f}:" in capped.text
+    fits = [x for x in capped.listings if x.price_unit != "acre" or x.price_from_usd * 40 <= budget]
+    over = [x for x in capped.listings if x not in fits]
+    assert fits and capped.listings[: len(fits)] == fits, over  # those within the budget for the job come first
