@@ -18,8 +18,10 @@ from chains.assistant.aspects import (
     details_text,
     feature_words,
     lacking,
+    miles,
     money,
     names,
+    pointed_top,
     referred,
     wants_details,
 )
@@ -109,6 +111,8 @@ def asked_text(request: Request, listings: Sequence[Any], question: str, *, said
     """
     it = request.interpreted
     aspects, features = asked(question)
+    if pointed_top(question):  # "how do I contact the best rated one?": that one's details, not the ratings
+        aspects = ()
     picked = referred(question, listings, earlier)  # "is the Pontiac one insured?", "the first or the second?"
     chosen = [listings[i] for i in picked] or list(listings)
     plain = not aspects  # asks no value of them: "tell me more about the first one", "how do I book them?"
@@ -152,7 +156,7 @@ def nearest_text(request: Request, listings: Sequence[Any]) -> str:
     its distance and its own service radius, so the customer knows to ask whether they would travel."""
     it = request.interpreted
     assert it is not None and it.place is not None
-    each = [f"{x.title}{'' if x.city in x.title else f' in {x.city}'}, {x.distance_miles:.0f} miles away "
+    each = [f"{x.title}{'' if x.city in x.title else f' in {x.city}'}, {miles(x.distance_miles)} away "
             f"(it serves within {x.service_radius_miles:g} miles), {price_of(x)}" for x in listings]
     return (f"No {_what(request)} listing{_cap(request)} lists {it.place.name} in its service area. The nearest "
             f"that fit the rest of your request: {'; '.join(each)}. Ask them whether they would make the trip.")

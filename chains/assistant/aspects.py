@@ -20,8 +20,8 @@ from chains.claims import money
 from retrieval.query import hinted_services, normalize
 from retrieval.vocab import FEATURE_PATTERNS, named_services
 
-__all__ = ["Aspect", "asked", "asked_services", "aspect_text", "details_text", "feature_words", "lacking", "money",
-           "names", "referred", "wants_details"]
+__all__ = ["Aspect", "asked", "asked_services", "aspect_text", "details_text", "feature_words", "lacking", "miles",
+           "money", "names", "pointed_top", "referred", "wants_details"]
 
 Aspect = Literal["price", "insured", "rating", "distance", "certifications", "features",
                  "top_rating", "top_reviews", "top_price", "top_distance"]
@@ -92,7 +92,8 @@ def referred(question: str, listings: Sequence[Any], earlier: Sequence[str] = ()
     """
     before = tuple(earlier)
     low = normalize(question)
-    if not listings or not (refers(question) or _IT.search(low)):
+    top = pointed_top(question)
+    if not listings or not (refers(question) or _IT.search(low) or top):
         return []
     n = len(listings)
     picked = [_POSITIONS[m.group(1) or m.group(2)] % n for m in _ORDINAL.finditer(low)
@@ -105,6 +106,8 @@ def referred(question: str, listings: Sequence[Any], earlier: Sequence[str] = ()
                 picked.append(i)
         if len(picked) == n and n > 1:  # every one of them: no one in particular
             picked = []
+    if not picked and top:  # "book the closest one", "tell me more about the cheapest"
+        picked = _tops(top, listings)[:1]
     if not picked and (_THAT.search(low) or _IT.search(low)) and before:
         tops = [a for a in asked(before[-1])[0] if a.startswith("top_")]
         if tops:
@@ -134,6 +137,22 @@ def _tops(aspect: Aspect, listings: Sequence[Any]) -> list[int]:
     key = keys[aspect]
     best = min(key(x) for x in listings)
     return [i for i, x in enumerate(listings) if key(x) == best]
+
+
+def pointed_top(question: str) -> Aspect | None:
+    """The superlative a turn points at one listing by, to hear more of it or book it ("book the closest one",
+    "tell me more about the cheapest", "how do I contact the best rated one"); None when it only asks which one
+    that is ("which is closest?": `asked`)."""
+    low = normalize(question)
+    if not _DETAILS.search(low):
+        return None
+    return next((name for name, pattern in _FIRST.items() if pattern.search(low)), None)
+
+
+def miles(distance: float) -> str:
+    """'under a mile', '1 mile', '12 miles'."""
+    n = round(distance)
+    return "under a mile" if n == 0 else f"{n} mile{'' if n == 1 else 's'}"
 
 
 def wants_details(question: str) -> bool:
@@ -248,7 +267,7 @@ def _first(aspect: Aspect, listings: Sequence[Any], place: str | None) -> str:
             return "Tell me the city or township of the job and I'll say which of them is closest."
         best = min(x.distance_miles for _, x in near)
         tops = [name for name, x in near if x.distance_miles == best]
-        return f"{of}{_join(tops)} {'is' if len(tops) == 1 else 'are'} the closest to {place}, {best:.0f} miles away."
+        return f"{of}{_join(tops)} {'is' if len(tops) == 1 else 'are'} the closest to {place}, {miles(best)} away."
     if aspect == "top_price":
         best = min(x.price_from_usd for x in listings)
         cheapest = [(name, x) for name, x in named if x.price_from_usd == best]
@@ -304,7 +323,7 @@ def aspect_text(aspects: Sequence[Aspect], features: Sequence[str], listings: Se
             out.append(f"Ratings: {_join(each, '; ')}.")
         elif aspect == "distance":
             each = [f"{x.title} is based in {x.city}"  # the city tells apart two listings of one title
-                    + (f", {x.distance_miles:.0f} miles from {place}" if place and x.distance_miles is not None else "")
+                    + (f", {miles(x.distance_miles)} from {place}" if place and x.distance_miles is not None else "")
                     for x in listings]
             out.append(_join(each, "; ") + ".")
         elif aspect == "certifications":

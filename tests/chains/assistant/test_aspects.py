@@ -8,7 +8,7 @@ from types import SimpleNamespace
 import pytest
 
 from chains.assistant.answer import asked_text, found_text
-from chains.assistant.aspects import asked, aspect_text, referred
+from chains.assistant.aspects import asked, aspect_text, miles, pointed_top, referred
 from chains.assistant.conversation import Request
 from retrieval.query import Interpreted, PlaceRef
 
@@ -169,3 +169,23 @@ def test_more_about_a_listing_shown_says_its_own_details_and_how_to_book() -> No
     assert "does not say it is insured" in text and "Level I Thermographer" in text and "night flights" in text
     assert A.id in text and B.id not in text
     assert asked_text(request, [A, B], "thanks") == ""  # asks nothing of them
+
+
+def test_a_listing_pointed_at_by_a_superlative_is_the_one_first_by_that_field() -> None:
+    c = _listing("Cedar Sky", city="Wixom", rating=4.8, review_count=40, distance_miles=9.0, price_from_usd=150.0)
+    three = [A, B, c]  # nearest A (2.2 mi), cheapest B ($99.50), best rated C
+    assert referred("ok book the closest one", three) == [0]
+    assert referred("tell me more about the cheapest", three) == [1]
+    assert referred("how do i contact the best rated one", three) == [2]
+    assert referred("which one is closest to me?", three) == []  # asks which: answered as such, for all three
+    assert pointed_top("which is cheapest?") is None and pointed_top("anything cheaper?") is None
+    request = Request(Interpreted(text="thermal scan", category="thermal_imaging", place=ROYAL_OAK))
+    text = asked_text(request, three, "how do i contact the best rated one")
+    assert text.startswith("Cedar Sky by Op, based in Wixom:") and c.id in text  # its details and how to book it
+    assert A.id not in text and B.id not in text and "Ratings:" not in text
+    closest = asked_text(request, three, "which one is closest to me?")
+    assert closest == "Of these 3, Heron Thermal is the closest to Royal Oak, 2 miles away."
+
+
+def test_distances_read_as_words() -> None:
+    assert [miles(d) for d in (0.3, 1.2, 12.6)] == ["under a mile", "1 mile", "13 miles"]

@@ -20,6 +20,7 @@ from langchain_core.messages import HumanMessage, SystemMessage
 import chains.chat_input as chat_input
 from chains.assistant import AssistantChain
 from chains.assistant.answer import found_text, price_of
+from chains.assistant.aspects import miles
 from chains.assistant.conversation import condense
 from chains.assistant.schema import AssistantOutput
 from errors import InputRejected
@@ -304,7 +305,7 @@ async def test_a_backed_model_answer_is_followed_by_what_was_asked(build: Build,
     out = build(Scripted(reply=answer)).invoke(convo)
     assert out.text.startswith(answer + " ") and out.flags == []
     for x in out.listings:
-        assert f"{x.title} is based in {x.city}, {x.distance_miles:.0f} miles from Troy" in out.text
+        assert f"{x.title} is based in {x.city}, {miles(x.distance_miles)} from Troy" in out.text
     streamed = "".join([c.get("text", "") async for c in build(FakeListChatModel(responses=[answer])).astream(convo)])
     assert streamed == out.text
     priced = {"messages": [*convo["messages"][:2], {"role": "user", "content": "what's the price on the first one?"}]}
