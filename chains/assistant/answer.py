@@ -26,9 +26,11 @@ from chains.assistant.aspects import (
     wants_details,
 )
 from chains.assistant.conversation import Request, keeps_shown
+from chains.claims import split_sentences
+from retrieval.text import tokenize
 
 __all__ = ["GENERAL", "GREETING", "asked_text", "cards", "found_text", "instead_text", "nearest_text",
-           "none_found_text", "offered_text", "price_of", "request_text"]
+           "none_found_text", "offered_text", "price_of", "request_text", "unanswered_text"]
 
 GREETING = ("Hi! I can help you find drone services in Detroit Metro. Tell me what you need (a roof inspection, "
             "real estate photos, crop spraying...) and where, and I'll show you operators with their prices.")
@@ -80,8 +82,8 @@ def found_text(request: Request, listings: Sequence[Any], question: str = "", *,
     detail = asked_text(request, listings, question, searched=searched, earlier=earlier)
     ask = "" if it is not None and it.place is not None else (
         " Tell me the city or township and I'll show the operators that serve it.")
-    if detail and request.about_shown:  # the customer has these listings: the answer is what they asked
-        return detail + ask
+    if request.about_shown:  # the customer has these listings: the answer is what they asked
+        return (detail or unanswered_text(listings, question)) + ask
     top = listings[0]
     n = len(listings)
     sized = estimate_text(listings, request.sizes, it.max_price if it is not None else None)
@@ -136,6 +138,35 @@ def asked_text(request: Request, listings: Sequence[Any], question: str, *, said
     if not text and plain and not services and (picked or (keeps_shown(question) and wants_details(question))):
         text = details_text(chosen, question)  # "tell me more about the first one", "how do I book them?"
     return text
+
+
+# words that tell no listing's text apart from another's: a question's other words are looked for in them
+_GENERIC = frozenset(tokenize("drone drones fly flying flight aerial service company operator pilot they do does "
+                              "also just like would could should how much many more about other ones guy guys ok "
+                              "okay yes still really know sure thing things"))
+
+
+def unanswered_text(listings: Sequence[Any], question: str) -> str:
+    """The answer to a question about the listings shown that none of their fields answers ("he's 14, is that
+    ok?"): the sentence of each one's own description that shares the question's words, quoted as theirs, or
+    that their listings do not say; and to ask the operator (each one's listing id), never a guess."""
+    words = {w for w in tokenize(question) if len(w) > 3 and not w.isdigit()} - _GENERIC
+    quotes = []
+    for name, x in zip(names(listings), listings, strict=True):
+        shared, best = max(((len(words & set(tokenize(s))), s.strip()) for s in split_sentences(x.description)),
+                           default=(0, ""))
+        # one word in common ("teach") is no answer to "do they teach teenagers?"
+        if words and shared >= min(2, len(words)):
+            quotes.append(f'{name} writes: "{best}"')
+    ids = _join_ids(listings)
+    if quotes:
+        return f"Their listings do not answer that directly. {' '.join(quotes)} Ask the operator to be sure: {ids}."
+    return f"Their listings do not say, so ask the operator before you book: {ids}."
+
+
+def _join_ids(listings: Sequence[Any]) -> str:
+    each = [f"{name} is listing {x.id}" for name, x in zip(names(listings), listings, strict=True)]
+    return each[0] if len(each) == 1 else "; ".join(each[:-1]) + f"; and {each[-1]}"
 
 
 def instead_text(request: Request, shown: Sequence[Any], question: str) -> str:

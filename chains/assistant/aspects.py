@@ -70,7 +70,8 @@ _COMMON_NAME_WORDS = frozenset({"drone", "drones", "aerial", "aerials", "air", "
                                 "company", "systems", "pro"})
 # "tell me more about them", "how do I book the third one": the listing's own details, not one aspect
 _DETAILS = re.compile(r"\b(?:tell me (?:more|about)|more (?:info|information|details)|details|what else|"
-                      r"book|hire|contact|reach|schedule|get in touch|go with)\b")
+                      r"book|hire|contact|reach|schedule|get in touch|go with|differen(?:ce|ces|t) between|"
+                      r"compare|pros and cons)\b")
 _BOOK = re.compile(r"\b(?:book|hire|contact|reach|schedule|get in touch|go with)\b")
 
 

@@ -113,7 +113,10 @@ _ASKS_ABOUT = re.compile(
     r"\b(?:tell me (?:more )?about|(?:more|any) (?:info|information|details) (?:on|about)|"
     r"how (?:do|can|would|should) (?:i|we) (?:book|hire|contact|reach|schedule|get in touch with|go about booking)|"
     r"(?:i want to|id like to|lets|can i|could i) (?:book|hire|contact|go with)|"
-    r"what (?:else )?(?:do|can) (?:they|you tell me)|sounds good)\b")
+    r"what (?:else )?(?:do|can) (?:they|you tell me)|sounds good|"
+    # "what's the difference between them?", "how do those compare?": each one's details side by side
+    r"differen(?:ce|ces|t) between (?:them|those|these|the|each)|how do (?:they|those|these|the \w+) compare|"
+    r"compare (?:them|those|these|the (?:two|three|\w+ ones))|pros and cons)\b")
 # "of those" said of the listings ("which of those is insured?"), not of a thing ("one of those fpv drones")
 _LISTED = (r"(?=\s*(?:$|[?,!;:]|(?:is|are|has|have|had|do|does|did|can|could|would|will|guys|companies|operators|"
            r"options|listings|pilots|ones|three|two|3|2)\b))")

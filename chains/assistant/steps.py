@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import re
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -54,6 +55,7 @@ _MIN_LEAK_WORDS = 12  # a run of this many words shared with the system prompt i
 # listings considered for the few cited: those offering the service named and the features asked for come first,
 # in the order asked for (cheapest, best rated, nearest)
 _POOL = 10
+_ASKS = re.compile(r"\?\s*$")  # a question
 _OFFERED = 50  # listings counted when the customer names a place and nothing else
 _PROMPT_FIELDS = ("title", "operator", "city", "county", "price_from_usd", "price_unit", "rating", "review_count",
                   "services", "certifications", "insured", "features", "description")
@@ -202,7 +204,8 @@ class Steps:
             if i and asks_more(t) and _adds_nothing(self.engine.parser.parse(t)):
                 skip += 1  # "show me other options": the same search, past the listings shown
             elif i == 0 or asks_anew(t) or not (
-                    keeps_shown(t) or (asked(t)[0] and _adds_nothing(self.engine.parser.parse(t)))) or not showed():
+                    keeps_shown(t) or ((asked(t)[0] or _ASKS.search(t)) and _adds_nothing(self.engine.parser.parse(t)))
+                    ) or not showed():  # a question that asks for nothing to search ("he's 14, is that ok?"): of them
                 kept.append(t)
                 at.append(i)
                 skip = 0

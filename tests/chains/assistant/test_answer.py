@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from chains.assistant.answer import found_text, none_found_text
+from chains.assistant.answer import found_text, none_found_text, unanswered_text
 from chains.assistant.conversation import Request
 from retrieval.query import Interpreted, PlaceRef
 
@@ -28,3 +28,18 @@ def test_a_category_reads_as_words() -> None:
     mapping = Request(Interpreted(text="topo map", category="mapping_surveying", place=GP))
     assert found_text(mapping, [LISTING, LISTING]).startswith(
         "Here are 2 mapping and surveying listings that serve Grosse Pointe.")
+
+
+def test_a_question_no_field_answers_quotes_their_own_words_or_says_they_do_not_say() -> None:
+    school = SimpleNamespace(id="lst-1", title="Sky School", city="Novi", description=(
+        "We teach small groups. Bring your own drone or use ours. Weekend classes available."))
+    fly = SimpleNamespace(id="lst-2", title="Fly Right", city="Troy", description="Classroom prep is how we teach.")
+    both = [school, fly]
+    nothing = unanswered_text(both, "he's 14, is that ok?")  # no word to look for: no quote, no guess
+    assert nothing == ("Their listings do not say, so ask the operator before you book: Sky School is listing lst-1; "
+                       "and Fly Right is listing lst-2.")
+    own = unanswered_text(both, "can I bring my own drone?")
+    assert 'Sky School writes: "Bring your own drone or use ours."' in own and "Fly Right writes" not in own
+    assert "lst-1" in own and "lst-2" in own  # whom to ask, both
+    # one word in common ("teach") answers nothing of "do they teach teenagers?"
+    assert "writes" not in unanswered_text(both, "do they teach teenagers?")

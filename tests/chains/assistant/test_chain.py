@@ -580,3 +580,21 @@ def test_a_job_size_asked_of_the_shown_listings_prices_the_job_and_holds_for_a_b
     fits = [x for x in capped.listings if x.price_unit != "acre" or x.price_from_usd * 40 <= budget]
     over = [x for x in capped.listings if x not in fits]
     assert fits and capped.listings[: len(fits)] == fits, over  # those within the budget for the job come first
+
+
+def test_a_question_the_listings_shown_do_not_answer_keeps_them_and_says_so(build: Build) -> None:
+    first = "my kid wants to learn to fly drones, any classes near Plymouth?"
+    shown = build(Scripted(reply="Okay.")).invoke({"messages": [{"role": "user", "content": first}]})
+    assert shown.listings
+    convo = [{"role": "user", "content": first}, {"role": "assistant", "content": shown.text},
+             {"role": "user", "content": "he's 14, is that ok?"}]
+    out = build(Scripted(reply="Okay.")).invoke({"messages": convo})
+    assert [x.id for x in out.listings] == [x.id for x in shown.listings]  # the turn searched nothing new
+    assert out.text.startswith("Their listings do not say, so ask the operator")  # not the search's lead again
+    assert all(x.id in out.text for x in out.listings)
+    convo[-1]["content"] = "what's the difference between them?"
+    compared = build(Scripted(reply="Okay.")).invoke({"messages": convo})
+    assert [x.id for x in compared.listings] == [x.id for x in shown.listings]
+    for x in compared.listings:  # each one's own details, side by side
+        assert f"{x.title}" in compared.text and f"from ${x.price_from_usd:,.0f} per {x.price_unit}" in compared.text
+        assert f"serves within {x.service_radius_miles:g} miles" in compared.text

@@ -456,6 +456,8 @@ def test_a_cap_corrected_after_a_no_is_the_new_cap() -> None:
     "which of these has the lowest price",
     "how would we go about booking one of them",
     "u got ratings for them? any of those guys reviewed",
+    "what's the difference between them?",  # a comparison of those shown
+    "ok how do those compare",
 ])
 def test_a_turn_about_the_listings_shown_keeps_them(turn: str) -> None:
     assert keeps_shown(turn) and not asks_anew(turn)
