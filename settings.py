@@ -145,6 +145,7 @@ class Settings(BaseSettings):
     # a question over the listings shown that none of them answers yes ("can any of them come on a saturday?"):
     # say so and show other listings that do, said as other listings (off: keep the shown, offer to search)
     assistant_search_when_none_has_it: bool = True
+    assistant_unlisted_file: Path = ROOT / "data" / "unlisted.yaml"  # services no listing may offer (unlisted.py)
 
     # --- search (retrieval/) ---
     chroma_path: Path = ROOT / "data" / "chroma"

@@ -98,6 +98,7 @@ def build_assistant_chain(
         max_attempts=settings.assistant_max_attempts, hints_model=hints_model,
         hints_prompt=settings.preset("search").prompt, hints_timeout_s=settings.assistant_llm_timeout_s,
         search_when_none_has_it=settings.assistant_search_when_none_has_it,
+        unlisted_file=settings.assistant_unlisted_file,
     )
     chain = AssistantChain(
         steps=steps, input_type=make_chat_input(max_messages=settings.chat_max_messages,

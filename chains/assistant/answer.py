@@ -29,13 +29,15 @@ from chains.assistant.conversation import Request, keeps_shown
 from chains.claims import split_sentences
 from retrieval.text import tokenize
 
-__all__ = ["GENERAL", "GREETING", "asked_text", "cards", "found_text", "instead_text", "nearest_text",
+__all__ = ["GENERAL", "GREETING", "UNLISTED", "asked_text", "cards", "found_text", "instead_text", "nearest_text",
            "none_found_text", "offered_text", "price_of", "request_text", "unanswered_text"]
 
 GREETING = ("Hi! I can help you find drone services in Detroit Metro. Tell me what you need (a roof inspection, "
             "real estate photos, crop spraying...) and where, and I'll show you operators with their prices.")
 GENERAL = ("I can help you find and compare drone service operators in Detroit Metro. Tell me what you need done "
            "and the city or township, and I'll show you matching listings with their prices and ratings.")
+UNLISTED = ("Tell me what else you need done and the city or township, and I'll show you the operators that "
+            "serve it with their prices.")
 _CATEGORY_WORDS = {"mapping_surveying": "mapping and surveying"}  # how a category reads in a sentence
 _ORDERED = {"price": ", cheapest first", "rating": ", best rated first", "distance": ", nearest first"}
 

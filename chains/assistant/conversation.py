@@ -235,6 +235,7 @@ class Request:
     about_shown: bool = False  # the newest turn asks about the listings shown, which this request finds again
     sizes: tuple[tuple[str, float], ...] = ()  # the job's size in a unit the customer gave ("200 acres": amounts.py)
     topic_from: int = 0  # the turn (of those condensed) the current topic started at: a job's size holds since
+    missing: tuple[str, ...] = ()  # services asked for that no listing offers ("drone light shows": unlisted.py)
 
 
     @property
@@ -243,7 +244,7 @@ class Request:
         word to search ("someone to count my cows in Almont" has words: the search looks for them)."""
         it = self.interpreted
         return (it is not None and it.place is not None and it.category is None and not it.features
-                and it.max_price is None and not it.insured and not self.worded)
+                and it.max_price is None and not it.insured and (not self.worded or bool(self.missing)))
 
     @property
     def place_involved(self) -> bool:

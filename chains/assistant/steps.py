@@ -15,6 +15,7 @@ import re
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any, Literal
 
 from langchain_core.documents import Document
@@ -31,6 +32,7 @@ from chains.assistant.gear import elsewhere, offered_features
 from chains.assistant.grounding import SentenceGate, Sources, sources_for
 from chains.assistant.listings import ListingScreen
 from chains.assistant.schema import AssistantOutput
+from chains.assistant.unlisted import Unlisted, absent, load_unlisted, named_unlisted, unlisted_text
 from chains.chat_input import aprefetch_chat_input, screen_chat_input
 from chains.fallbacks import Fallbacks, Unsuited
 from chains.guard import GuardConfig, make_canary
@@ -114,7 +116,7 @@ class Steps:
         guard: GuardConfig, moderator: Moderator, rules_file: Any, catalog: Callable[[], claims.Catalog | None],
         view: View, local_model: str | None, today: Callable[[], dt.date], k: int, min_words: int,
         max_attempts: int, hints_model: Runnable | None = None, hints_prompt: str = "search_parse",
-        hints_timeout_s: float = 2.0, search_when_none_has_it: bool = True,
+        hints_timeout_s: float = 2.0, search_when_none_has_it: bool = True, unlisted_file: Path | None = None,
     ) -> None:
         self.models = Fallbacks(model)  # tried here: RunnableWithFallbacks adds a run and a task per call
         self.retriever, self.engine = retriever, retriever.engine
@@ -126,6 +128,8 @@ class Steps:
         self.screen = ListingScreen(guard)
         self.search_when_none_has_it = search_when_none_has_it  # ASSISTANT_SEARCH_WHEN_NONE_HAS_IT (`instead`)
         self._offered_by: tuple[object, dict[str, frozenset[str]]] = (None, {})  # index -> its categories' features
+        self.unlisted_file = unlisted_file  # services no listing may offer (data/unlisted.yaml)
+        self._absent_by: tuple[object, object, tuple[Unlisted, ...]] = (None, None, ())  # (index, entries) -> absent
         # the optional LLM step (ASSISTANT_LLM_CONDENSE, with a key): the search's own, on the whole conversation
         self.hints_model, self.hints_prompt, self.hints_timeout_s = hints_model, hints_prompt, hints_timeout_s
 
@@ -174,10 +178,14 @@ class Steps:
         else ("show me some other options") is the same search, past the listings shown (`Request.skip`)."""
         at, skip = self._keep(read.turns)
         request = self._request([read.turns[i] for i in at])
-        if request.interpreted is None:
+        it = request.interpreted
+        topic = read.turns[at[request.topic_from]:]
+        if not request.small_talk and (missing := self._missing(topic)):
+            request = replace(request, missing=missing)  # "a drone show for our party": no listing offers it
+        if it is None:
             return request
         # a turn left out still tells the job's size ("what would that cost for 40 acres?"), the latest winning
-        request = replace(request, sizes=amounts(read.turns[at[request.topic_from]:]))
+        request = replace(request, sizes=amounts(topic))
         if skip:
             return replace(request, skip=skip)
         # the newest turn left out: it asked about the listings shown, which the same request finds again
@@ -270,6 +278,19 @@ class Steps:
             return found
         return replace(found, final=self.fallback_text(found))
 
+    def _missing(self, turns: list[str]) -> tuple[str, ...]:
+        """The services of data/unlisted.yaml the turns ask for and no listing of the index in force mentions
+        (the index is read only when the turns name one: a general question never needs it)."""
+        if self.unlisted_file is None:
+            return ()
+        entries = load_unlisted(self.unlisted_file)
+        if not named_unlisted(turns, entries):
+            return ()
+        index = self.engine.index
+        if self._absent_by[0] is not index or self._absent_by[1] is not entries:
+            self._absent_by = (index, entries, absent(entries, index.listings))
+        return named_unlisted(turns, self._absent_by[2])
+
     def _offered(self) -> dict[str, frozenset[str]]:
         """Each category's features in the index in force (computed again after a reload)."""
         index = self.engine.index
@@ -325,7 +346,7 @@ class Steps:
     def search(self, request: Request) -> tuple[str, dict[str, Any]] | None:
         """The retriever call a request needs (None: nothing to search, or outside the service area)."""
         it = request.interpreted
-        if it is None or it.outside_place is not None:
+        if it is None or it.outside_place is not None or (request.missing and it.category is None and it.place is None):
             return None
         limit = _OFFERED if request.broad else max(self.k * (request.skip + 1), _POOL)
         return it.text, {"interpreted": it, "limit": limit}
@@ -338,6 +359,8 @@ class Steps:
         if it is not None and it.outside_place is not None:  # decided by code: the model is never asked
             notice = self.engine.area.outside_notice(it.outside_place.name)
             return Found(request, [], False, notice, final=notice)
+        if request.missing and (it is None or (it.category is None and it.place is None)):  # nothing to show
+            return Found(request, [], None, None, final=f"{unlisted_text(request.missing)} {answer.UNLISTED}")
         if it is None:  # nothing to search: small talk or a general question
             first = self.models.runnables[0]
             if self.preset.answers_without_listings(local=self.is_local(first)):
@@ -346,6 +369,8 @@ class Steps:
         listings = [SearchResult.model_validate(d.metadata) for d in docs or ()]
         if request.broad and it.place is not None:  # a place and nothing else: what its operators offer
             summary = answer.offered_text(it.place.name, listings)
+            if request.missing:  # asked for what no listing offers: said first
+                summary = f"{unlisted_text(request.missing)} {summary}"
             return Found(request, [], True, None, final=summary)
         listings, flags = self.screen.keep(listings)
         listings = _ordered(listings, request.order, it.features, named_services(it.text, it.categories),
@@ -355,7 +380,10 @@ class Steps:
         if not listings:
             return Found(request, [], in_area, NO_MATCH, final=answer.none_found_text(request), flags=flags)
         fuzzy = f"Showing results for {it.place.name}." if it.fuzzy_place and it.place else None
-        return Found(request, listings, in_area, fuzzy, flags=flags, question=question, earlier=tuple(earlier))
+        # "a drone light show for our wedding": said first, before the wedding videographers
+        note = unlisted_text(request.missing) if request.missing and self._missing([question]) else ""
+        return Found(request, listings, in_area, fuzzy, flags=flags, question=question, earlier=tuple(earlier),
+                     note=note)
 
     def wider(self, found: Found) -> tuple[str, dict[str, Any]] | None:
         """When no listing serves the place searched: the same search without the place (its other filters

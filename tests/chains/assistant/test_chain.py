@@ -598,3 +598,26 @@ def test_a_question_the_listings_shown_do_not_answer_keeps_them_and_says_so(buil
     for x in compared.listings:  # each one's own details, side by side
         assert f"{x.title}" in compared.text and f"from ${x.price_from_usd:,.0f} per {x.price_unit}" in compared.text
         assert f"serves within {x.service_radius_miles:g} miles" in compared.text
+
+
+async def test_a_service_no_listing_offers_is_said_and_not_answered_with_other_listings(
+        build: Build, tmp_path: Any) -> None:
+    model = Scripted(reply="Sure, we do light shows for $99!")
+    party = {"messages": [{"role": "user", "content": "need a drone show for our company party in Dearborn"}]}
+    out = build(model).invoke(party)
+    assert out.listings == [] and not model.seen  # decided from the data: nothing cited, no model asked
+    assert out.text.startswith("No listing on SkyMarket offers drone light shows. Operators that serve Dearborn offer")
+    # a service read as well (a wedding: videography): said first, then the listings of what they can have
+    wedding = {"messages": [{"role": "user", "content": "we want a drone light show for our wedding in Novi"}]}
+    said = build(Scripted(reply="Okay.")).invoke(wedding)
+    assert said.listings and all(x.category == "videography" for x in said.listings)
+    assert said.text.startswith("No listing on SkyMarket offers drone light shows. Here are 3 videography listings")
+    streamed = "".join([c.get("text") or "" async for c in build(Scripted(reply="Okay.")).astream(wedding)])
+    assert streamed == said.text
+    filmed = {"messages": [{"role": "user", "content": "film the drone light show at our festival in Wyandotte"}]}
+    assert "No listing" not in build(Scripted(reply="Okay.")).invoke(filmed).text  # the show is the subject
+    # An entry some listing mentions is not used: the shipped listings mention light displays (night flights).
+    own = tmp_path / "unlisted.yaml"
+    own.write_text("- name: light displays\n  pattern: '\\blight displays?\\b'\n")
+    ask = {"messages": [{"role": "user", "content": "who could do light displays at night in Dearborn?"}]}
+    assert "No listing" not in build(Scripted(reply="Okay."), assistant_unlisted_file=own).invoke(ask).text
