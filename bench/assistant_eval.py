@@ -9,9 +9,11 @@ Conversations: bench/assistant_conversations.yaml (held out), bench/assistant_de
 (`--set dev`), bench/assistant_dev2_conversations.yaml (`--set dev2`),
 bench/assistant_dev3_conversations.yaml (`--set dev3`), bench/assistant_dev4_conversations.yaml
 (`--set dev4`), bench/assistant_dev5_conversations.yaml (`--set dev5`) and
-bench/assistant_dev6_conversations.yaml (`--set dev6`) and bench/assistant_dev7_conversations.yaml
-(`--set dev7`, weighted to questions about the listings already shown), each written blind by someone who
-had not seen the assistant's code (from the product description, the place names and the vocabulary only),
+bench/assistant_dev6_conversations.yaml (`--set dev6`), bench/assistant_dev7_conversations.yaml
+(`--set dev7`, weighted to questions about the listings already shown) and bench/assistant_dev8_conversations.yaml
+(`--set dev8`, eight families of how customers talk: corrections, job sizes, pointers, unanswerable questions,
+two needs, rambles, moves out of the area, services not offered), each written blind by someone who had not
+seen the assistant's code (from the product description, the place names and the vocabulary only),
 graded like bench/search_queries.yaml by rules over listing attributes. Work is checked on the dev sets;
 figures are reported on the held-out set. A conversation is run turn by turn, as a client would: each
 customer turn is sent with the assistant's own earlier answers between them, and the listings the answer to
@@ -68,6 +70,7 @@ DEV4 = ROOT / "bench" / "assistant_dev4_conversations.yaml"  # a fourth, blind: 
 DEV5 = ROOT / "bench" / "assistant_dev5_conversations.yaml"  # a fifth, blind: refine-feature, single-turn, follow-up
 DEV6 = ROOT / "bench" / "assistant_dev6_conversations.yaml"  # a sixth, blind: corrections, refinements over turns
 DEV7 = ROOT / "bench" / "assistant_dev7_conversations.yaml"  # a seventh, blind: questions about the listings shown
+DEV8 = ROOT / "bench" / "assistant_dev8_conversations.yaml"  # an eighth, blind: eight families of how customers talk
 INVENTED = ("Great news! SkyHigh Drones (listing lst-9999) can do this from $49 per project and they are fully "
             "insured with a night waiver. Northwind Aerial Imaging also offers it for $35. Call 313-555-0100 today.")
 _MONEY = re.compile(r"\$\s?(\d[\d,]*(?:\.\d+)?)")
@@ -270,12 +273,13 @@ def report(records: list[dict[str, Any]], *, name_misses: bool = True) -> None:
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", choices=["local", "fake-openai", "hallucinator"], default="hallucinator")
-    p.add_argument("--set", choices=["held-out", "dev", "dev2", "dev3", "dev4", "dev5", "dev6", "dev7"],
+    p.add_argument("--set", choices=["held-out", "dev", "dev2", "dev3", "dev4", "dev5", "dev6", "dev7",
+                                         "dev8"],
                    default="held-out",
-                   help="held-out (reported), or dev / dev2 / ... / dev7 (blind sets to look at while building)")
+                   help="held-out (reported), or dev / dev2 / ... / dev8 (blind sets to look at while building)")
     args = p.parse_args(argv)
     base = load_settings(local_model_enabled=True, describe_moderation="local")
-    dev = {"dev": DEV, "dev2": DEV2, "dev3": DEV3, "dev4": DEV4, "dev5": DEV5, "dev6": DEV6, "dev7": DEV7}
+    dev = {"dev": DEV, "dev2": DEV2, "dev3": DEV3, "dev4": DEV4, "dev5": DEV5, "dev6": DEV6, "dev7": DEV7, "dev8": DEV8}
     path = dev.get(args.set, CONVERSATIONS)
     conversations = yaml.safe_load(path.read_text(encoding="utf-8"))
     with _model(args.model, base) as (model, settings):
