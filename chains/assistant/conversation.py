@@ -67,11 +67,12 @@ _SMALL_TALK_WORDS = """
 _SMALL_TALK = frozenset(_SMALL_TALK_WORDS.split())
 _PARTING = frozenset({"night", "evening"})  # small talk only after "good": alone they ask for a time
 _ORDER: tuple[tuple[Order, re.Pattern[str]], ...] = (
-    ("price", re.compile(r"\b(cheap(er|est)|less expensive|lower[- ]priced?|lowest price|least expensive|"
+    # "it's cheaper to just drive it" compares with doing without: it asks for no cheaper listing
+    ("price", re.compile(r"\b(cheap(er|est)(?! to\b)|less expensive|lower[- ]priced?|lowest price|least expensive|"
                          r"most affordable|more affordable)\b"
-                         # "on a budget" asks for the cheap ones; "budget is about $200" only sets a cap
-                         r"|\bbudget\b(?!'?s?\W+(?:is|of|was|would be|will be|around|about|roughly|under|up to|max|"
-                         r"tops|\$|\d))")),
+                         # "on a budget" asks for the cheap ones; "budget is about $200", "budget maybe 1500 tops"
+                         # only set a cap (a number soon after it)
+                         r"|\bbudget\b(?!'?s?[^.?!\d]{0,25}\d)")),
     ("rating", re.compile(r"\b(best|highest|top)[- ]rated\b|\bbest reviews?\b|\bhighest rating\b"
                           # "any with better reviews?", "someone more experienced", "higher rated ones"
                           r"|\b(?:better|higher|highly|well)[- ](?:rated|ratings?|reviews?|reviewed)\b"
@@ -153,6 +154,11 @@ _WHEN = frozenset({"same_day", "weekend_availability", "night_ops", "emergency_c
 _COVER = re.compile(r"\b(?:covers?|serves?|service|comes?|travels?|go|goes|drive|fly|work|out to)\b")
 # A turn that swaps the service asked for for another of the same kind ("crop scouting instead")
 _SWITCH = re.compile(r"\b(?:instead|rather|change of plans|switch|scratch|never ?mind|forget|cancel)\b")
+# A second need said as such ("one more thing, ... a video of the grand opening", "in the meantime I still need
+# ..."): a service read in it is the new topic, even one that could be the old one's medium (video of a build)
+_ANOTHER = re.compile(r"\b(?:one more thing|another thing|(?:one )?other thing|also need|also looking for|"
+                      r"in the meantime|separate(?:ly)?|unrelated|different (?:job|thing|project|question)|"
+                      r"while (?:i have|ive got|i got) you|on another note|next up)\b")
 # A cap said again as a bare number once a cap was set ("wait, 300 was wrong, more like 450")
 _RECAP = re.compile(
     r"(?:\b(?:more like|closer to|make (?:that|it)|change (?:that|it) to|i meant|meant to say|meant|say)\s+"
@@ -503,9 +509,10 @@ def condense(turns: list[str], parser: QueryParser) -> Request:
             if it.outside_place is not None and not _COVER.search(low):  # "can they stream it to grandma in Florida?"
                 it.outside_place = None
         if merged.category is not None and any(c != merged.category for c in it.categories):
+            another = _ANOTHER.search(low) is not None
             back = [c for c in it.categories if c != merged.category and (_incidental(
                 low, c, earlier if c not in merged.categories else [])
-                or (not switch and (_loose(low, c) or _medium(low, c, merged.category))))]
+                or (not switch and (_loose(low, c) or (not another and _medium(low, c, merged.category)))))]
             if back:
                 it.categories = [c for c in it.categories if c not in back]
                 it.category = it.categories[0] if it.categories else None

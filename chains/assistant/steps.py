@@ -271,9 +271,12 @@ class Steps:
         second one"), answered from their values, is not put to the embedded model: its 135M parameters add
         nothing the data does not say, and each sentence it writes is one more to check and remove. A paid
         model is still asked (its text goes first, the data's answer after it)."""
-        if found.final is not None or not found.request.about_shown or not found.listings:
+        if found.final is not None or not found.listings:
             return found
-        if not self.is_local(self.models.runnables[0]) or not answer.asked_text(
+        local = self.is_local(self.models.runnables[0])
+        if local and not self.preset.answers_with_listings(local=True):  # chat.local.answers_with_listings
+            return replace(found, final=self.fallback_text(found))
+        if not found.request.about_shown or not local or not answer.asked_text(
                 found.request, found.listings, found.question, searched=found.searched, earlier=found.earlier):
             return found
         return replace(found, final=self.fallback_text(found))
@@ -420,6 +423,8 @@ class Steps:
             local = self.is_local(model)
             if local and not found.listings and not self.preset.answers_without_listings(local=True):
                 raise Unsuited(model.name)  # a paid model's fallback: the small model invents without listings
+            if local and found.listings and not self.preset.answers_with_listings(local=True):
+                raise Unsuited(model.name)  # a paid model's fallback: the listings' own answer instead
             prompt = self.prompt(model)
             fence = fence_listing_lines if local else _fence_for_prompt
             system, human = prompt.render(listings=fence(found.listings) if found.listings else "(none)", **values)

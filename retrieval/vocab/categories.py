@@ -92,6 +92,9 @@ CATEGORY_PHRASES: dict[Category, list[tuple[float, list[str]]]] = {
                # what is made of a listing: "video of a lakefront listing", "shots for our new listings"
                r"(?:photos?|pics?|pictures?|videos?|footage|shots?|aerials?) (?:of|for) (?:a|an|the|my|our|her|"
                r"his|their|this|that) (?:\w+ ){0,2}?listings?",
+               # the same with a verb: "shoot a lakefront listing", "film our new listing"
+               r"(?:shoot|shooting|film|filming|photograph|photographing) (?:a|an|the|my|our|her|his|their|this|"
+               r"that) (?:\w+ ){0,2}?listings?",
                r"(?:goes|going|go|put it|putting it|list it) on the market", r"lot lines? overlays?",
                # the verb: "listing a lakefront house", "we're listing our condo next month"
                r"listing (?:a|an|my|our|the|his|her|their) (?:\w+ )?"
@@ -231,6 +234,11 @@ CATEGORY_PHRASES: dict[Category, list[tuple[float, list[str]]]] = {
         (3.0, [r"train(?:ing|er|ed|ers)?", r"lessons?", "learn to fly", r"courses?", r"class(?:es)?", "flight school",
                r"part 107 (?:test|exam|prep|course|certification|license|licence|certificate)",
                r"(?:get|earn|pass|study for|prepare for|prep for) (?:my |the |your |a )?part 107",
+               # one's own people certified: "need my part 107", "3 of my guys need their part 107"
+               r"(?:need|needs|want|wants) (?:my|our) part 107",
+               r"(?:my|our) (?:guys|employees|staff|team|crew|pilots|workers|people|techs|technicians|son|daughter|"
+               r"kid|kids|husband|wife) (?:\w+ ){0,2}?(?:need|needs|get|getting|earn|pass|want|wants)\w* "
+               r"(?:their|his|her|the|a) part 107",
                # "how do I get a commercial drone license", "getting certified to fly commercially"
                r"(?:become|becoming|get|getting) (?:a )?(?:faa |part 107 )?(?:certified|licensed)",
                r"(?:get|getting|earn|obtain) (?:my |the |your |a )?(?:commercial )?(?:faa )?(?:drone |pilot |uav )?"

@@ -58,6 +58,23 @@ FILTER_PHRASES: tuple[FilterPhrase, ...] = (
     FilterPhrase("max_price", r"<=?\s*" + _NUM),
     FilterPhrase(
         "max_price",
+        # what they will spend: "looking to spend about 500", "i got about 900 to spend", "we have 2k to work with"
+        r"\bspend(?:ing)?\s+(?:(?:about|around|like|maybe|up to|roughly|only|just)\s+)?" + _NUM,
+    ),
+    FilterPhrase(
+        "max_price",
+        r"(?:\$\s*|\b)(?P<n>\d[\d,]*)(?![\d,])\s*(?P<k>k\b)?\s*(?:dollars|usd|bucks)?\s+(?:to spend|to work with)\b",
+    ),
+    FilterPhrase(
+        "max_price",
+        # a price that is fine, and no more: "around 30 a drop is fine, any more and ...", "300 ok but nothing more"
+        r"(?:\$\s*|\b)(?P<n>\d[\d,]*(?:\.\d+)?)(?![\d,])\s*(?P<k>k\b)?\s*(?:dollars|usd|bucks)?"
+        r"(?:\s*(?:per|a|an|each|/)\s*(?:acre|hour|hr|session|delivery|drop|project|job|visit|flight|lesson|class)\b)?"
+        r"[^.?!\d]{0,30}\b(?:any ?more|anything (?:more|over|above|higher)|nothing (?:more|over|above|higher)|"
+        r"more than that|over that|above that)\b",
+    ),
+    FilterPhrase(
+        "max_price",
         # "$250 or less", "400 max", "2k tops": the dollar sign may be left out
         r"(?:\$\s*|\b)(?P<n>\d[\d,]*(?:\.\d+)?)\s*(?P<k>k)?\s*(?:dollars|usd|bucks)?\s*"
         r"(?:(?:a|an|per|each|the)\s+\w+\s+)?(?:or less|or under|or below|max|and under|tops|at most)\b",

@@ -939,3 +939,26 @@ def test_a_township_not_in_the_list_is_no_other_township(parser: QueryParser) ->
 def test_photos_for_a_business_promotion_are_business_promo_photos(parser: QueryParser, query: str) -> None:
     it = parser.parse(query)
     assert it.category == "aerial_photography" and "business promo photos" in named_services(it.text, it.categories)
+
+
+@pytest.mark.parametrize(
+    ("query", "price"),
+    [("i got about 900 to spend on the whole thing", 900.0), ("we have 2k to work with", 2000.0),
+     ("looking to spend about 500 on photos", 500.0),
+     ("if its around 30 a drop thats fine, any more and its cheaper to just drive it", 30.0),
+     ("300 is ok, nothing more", 300.0),
+     ("spend 3 hours filming the show", None), ("i spend 40 hours a week at work", None)],  # time, not money
+)
+def test_a_cap_said_as_what_they_will_spend(parser: QueryParser, query: str, price: float | None) -> None:
+    assert parser.parse(query).max_price == price
+
+
+@pytest.mark.parametrize(
+    ("query", "category"),
+    [("3 of my guys need their part 107, we're a roofing company in warren", "training"),  # their trade: scenery
+     ("need my part 107 before spring", "training"),
+     ("the pilot needs their part 107 license, roof inspection in troy", "inspection"),  # asked of the operator
+     ("i still need someone to shoot a lakefront listing in waterford", "real_estate")],
+)
+def test_ones_own_people_certified_and_a_listing_shot(parser: QueryParser, query: str, category: str) -> None:
+    assert parser.parse(query).category == category

@@ -344,6 +344,9 @@ def test_a_filler_word_that_names_a_service_with_the_others_is_searched() -> Non
     ("a survey of the back forty in Milan, budget of $900", "relevance", 900),
     ("a videographer in Troy, we're on a tight budget", "price", None),
     ("what are the budget options for a roof inspection in Warren?", "price", None),
+    ("boundary map of our land in Almont, budget maybe 1500 tops", "relevance", 1500),  # a number soon after it
+    ("parts flown from Plymouth to Canton, around 30 a drop is fine, any more and its cheaper to drive", "relevance",
+     30),  # cheaper than doing without: no cheaper listing asked for
 ])
 def test_a_budget_with_a_number_is_a_cap_not_cheapest_first(turn: str, order: str, cap: float | None) -> None:
     r = _it(turn)
@@ -496,3 +499,12 @@ def test_a_service_said_with_the_camera_it_needs_is_a_new_topic() -> None:
     assert "building heat loss" in named_services(it.text, it.categories)
     gear = _it("drone photos for our house listing in Wixom", "can their drones see heat?").interpreted
     assert gear is not None and gear.category == "real_estate"  # gear asked of the listings shown
+
+
+def test_a_second_need_said_as_such_is_a_new_topic_even_as_a_medium() -> None:
+    first = "we're building a new office in novi and need monthly progress flyovers"
+    # "a video" of a build could be construction's own medium; "one more thing" says it is another job
+    it = _it(first, "thx. one more thing, the grand opening is in august and we want a video of it").interpreted
+    assert it is not None and it.category == "videography" and it.place is not None and it.place.name == "Novi"
+    kept = _it(first, "and a video of the progress too").interpreted  # the same job's medium
+    assert kept is not None and kept.category == "construction"
