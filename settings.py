@@ -42,6 +42,10 @@ class LocalPreset(BaseModel):
     # false: with no listing to cite (small talk, a general question) the answer is the data's own text (what
     # the assistant does, how to ask), not this model's: a 135M model talks freely about a product it does not know
     answers_without_listings: bool = True
+    # false: with listings cited, the answer is the data's own (chains/assistant/answer.py: what was found, what
+    # the turn asked of them), and this model is not asked: what its text adds, when it survives the checks, is
+    # mostly odd (BENCHMARKS.md "Assistant"); a paid model that fails falls back to the data's answer too
+    answers_with_listings: bool = True
     # describe only: how this model's text is made (`Preset.mode`); None: the use case's own
     mode: DescribeMode | None = None
 
@@ -65,6 +69,10 @@ class Preset(BaseModel):
     def answers_without_listings(self, *, local: bool) -> bool:
         """Whether the model that answers writes the text when nothing is cited (the local model may not)."""
         return not (local and self.local is not None and not self.local.answers_without_listings)
+
+    def answers_with_listings(self, *, local: bool) -> bool:
+        """Whether the model that answers writes the text when listings are cited (the local model may not)."""
+        return not (local and self.local is not None and not self.local.answers_with_listings)
 
     def mode_for(self, *, local: bool) -> DescribeMode:
         """How the model that answers makes a description: the local model may have its own mode."""
