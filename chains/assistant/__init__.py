@@ -31,7 +31,7 @@ from chains.moderation import Moderator, build_moderator
 from chains.prompting import PromptStore
 from retrieval.engine import SearchEngine
 from retrieval.retriever import ListingRetriever
-from settings import Settings
+from settings import Preset, Settings
 
 __all__ = ["AssistantChain", "AssistantOutput", "IndexCatalog", "View", "build_assistant_chain"]
 
@@ -73,6 +73,7 @@ def build_assistant_chain(
     catalog: Callable[[], Catalog | None] | None = None,
     hints_model: Runnable | None = None,
     today: Callable[[], dt.date] = dt.date.today,
+    evaluate_prompt: bool = False,
 ) -> AssistantChain:
     """Builds the assistant runnable.
 
@@ -87,11 +88,20 @@ def build_assistant_chain(
         hints_model: the model of the optional LLM step that reads the conversation (the `search` use case's,
             built when ASSISTANT_LLM_CONDENSE is on and a key is set); None: the words alone decide.
         today: the date shown to the model (a seam for tests).
+        evaluate_prompt: the model is asked whenever listings are cited, whatever the preset's
+            `answers_with_listings` says (`skymarket prompts eval`: the prompt is what is measured).
     """
+
+    def preset() -> Preset:
+        chat = settings.preset("chat")
+        if evaluate_prompt and chat.local is not None and not chat.local.answers_with_listings:
+            return chat.model_copy(update={"local": chat.local.model_copy(update={"answers_with_listings": True})})
+        return chat
+
     local = settings.local_model_name if settings.local_model_enabled or not settings.has_openai else None
     steps = Steps(
         model=model, retriever=ListingRetriever(engine=engine, k=settings.assistant_listings), prompts=prompts,
-        preset=lambda: settings.preset("chat"), guard=GuardConfig.from_settings(settings),
+        preset=preset, guard=GuardConfig.from_settings(settings),
         moderator=moderator or build_moderator(settings), rules_file=settings.describe_claims_file,
         catalog=catalog or IndexCatalog(engine), view=view, local_model=local, today=today,
         k=settings.assistant_listings, min_words=settings.assistant_min_words,

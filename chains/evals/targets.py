@@ -60,11 +60,12 @@ def build_targets(
             from retrieval.engine import build_search_engine
 
             engine = build_search_engine(settings=settings)
-        chat = build_assistant_chain(settings=settings, model=chat_model, engine=engine, prompts=prompts, view="text")
+        chat = build_assistant_chain(settings=settings, model=chat_model, engine=engine, prompts=prompts, view="text",
+                                     evaluate_prompt=True)
         targets[chat.prompt_name] = chat.with_config(run_name="eval:chat")  # the first model's prompt
         if local_chat_model is not None:  # the embedded model's own prompt, to compare with the paid one's
             local = build_assistant_chain(settings=settings, model=local_chat_model, engine=engine, prompts=prompts,
-                                          view="text")
+                                          view="text", evaluate_prompt=True)
             targets[local.prompt_name] = local.with_config(run_name="eval:chat_local")
     if describe_model is not None:
         describe = build_describe_chain(

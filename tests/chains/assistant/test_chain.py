@@ -28,6 +28,7 @@ from gateway import context
 from gateway.context import RequestContext
 from retrieval.engine import SearchEngine
 from tests.chains.assistant.conftest import POISON, Scripted
+from tests.conftest import ROOT
 
 ASK = {"messages": [{"role": "user", "content": "Who can inspect my roof in Troy?"}]}
 CHICAGO = {"messages": [{"role": "user", "content": "I need a drone photographer for a wedding in Chicago"}]}
@@ -414,10 +415,33 @@ async def test_stream_events_show_the_listings_and_never_the_unchecked_draft(
     assert all("price_from_usd" in d.metadata for d in docs)
 
 
-def test_the_embedded_model_reads_its_own_short_prompt(build: Build, shipped_engine: SearchEngine) -> None:
+def _writing(tmp_path: Any) -> Any:
+    """A presets file where the embedded model writes when listings are cited (the shipped one: it does not)."""
+    shipped = (ROOT / "data" / "presets.yaml").read_text()
+    assert "answers_with_listings: false" in shipped
+    path = tmp_path / "presets.yaml"
+    path.write_text(shipped.replace("answers_with_listings: false", "answers_with_listings: true"))
+    return path
+
+
+async def test_the_embedded_model_is_not_asked_when_listings_are_cited(build: Build, shipped_engine: SearchEngine,
+                                                                       tmp_path: Any) -> None:
+    local = Scripted(reply="The customer referred to Troy. We can arrange a video call.", seen=[])
+    local.name = "model:smollm2-135m-instruct"
+    out = build(local).invoke(ASK)
+    assert local.seen == [] and out.listings  # the listings' own answer, no model run
+    assert out.text == found_text(condense([ASK["messages"][0]["content"]], shipped_engine.parser), out.listings,
+                                  ASK["messages"][0]["content"])
+    assert "".join([c.get("text") or "" async for c in build(local).astream(ASK)]) == out.text
+    build(local, presets_file=_writing(tmp_path)).invoke(ASK)  # switched on: asked
+    assert len(local.seen) == 1
+
+
+def test_the_embedded_model_reads_its_own_short_prompt(build: Build, shipped_engine: SearchEngine,
+                                                       tmp_path: Any) -> None:
     local = Scripted(reply="Okay.", seen=[])
     local.name = "model:smollm2-135m-instruct"
-    build(local).invoke(ASK)
+    build(local, presets_file=_writing(tmp_path)).invoke(ASK)
     [messages] = local.seen
     assert isinstance(messages[0], SystemMessage) and "recommends listing 1" in str(messages[0].content)
     assert messages[1:] == [HumanMessage("Customer: Who can inspect my roof in Troy?")]
@@ -487,8 +511,8 @@ async def test_a_paid_models_fallback_never_answers_a_turn_without_listings(buil
     text_chain = build(down.with_fallbacks([local], exceptions_to_handle=(ValueError,)), view="text")
     assert "".join([c async for c in text_chain.astream(general)]) == GENERAL
     assert local.seen == [] and down.calls == 5
-    await chain.ainvoke(ASK)  # listings to answer from: the embedded model takes over
-    assert len(local.seen) == 1
+    out = await chain.ainvoke(ASK)  # listings to answer from: their own answer, still not the embedded model's
+    assert local.seen == [] and out.listings and out.text.startswith("Here are 3 inspection listings")
 
 
 def test_a_listing_that_addresses_the_model_is_never_cited(build: Build, poisoned_engine: SearchEngine) -> None:
