@@ -42,9 +42,10 @@ class LocalPreset(BaseModel):
     # false: with no listing to cite (small talk, a general question) the answer is the data's own text (what
     # the assistant does, how to ask), not this model's: a 135M model talks freely about a product it does not know
     answers_without_listings: bool = True
-    # false: with listings cited, the answer is the data's own (chains/assistant/answer.py: what was found, what
-    # the turn asked of them), and this model is not asked: what its text adds, when it survives the checks, is
-    # mostly odd (BENCHMARKS.md "Assistant"); a paid model that fails falls back to the data's answer too
+    # false: when this model answers first (no paid model configured, or none allowed: a budget spent) and
+    # listings are cited, the answer is the data's own (chains/assistant/answer.py: what was found, what the turn
+    # asked of them) and this model is not asked: what its text adds, when it survives the checks, is mostly odd
+    # (README, data/presets.yaml). As a paid model's fallback it still answers (the gateway's error contract)
     answers_with_listings: bool = True
     # describe only: how this model's text is made (`Preset.mode`); None: the use case's own
     mode: DescribeMode | None = None

@@ -423,8 +423,6 @@ class Steps:
             local = self.is_local(model)
             if local and not found.listings and not self.preset.answers_without_listings(local=True):
                 raise Unsuited(model.name)  # a paid model's fallback: the small model invents without listings
-            if local and found.listings and not self.preset.answers_with_listings(local=True):
-                raise Unsuited(model.name)  # a paid model's fallback: the listings' own answer instead
             prompt = self.prompt(model)
             fence = fence_listing_lines if local else _fence_for_prompt
             system, human = prompt.render(listings=fence(found.listings) if found.listings else "(none)", **values)

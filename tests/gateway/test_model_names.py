@@ -30,9 +30,11 @@ LISTING = {"title": "Roof and Gutter Checks in Troy", "category": "inspection", 
 
 def _no_path_anywhere(local_url: str, tmp_path: Path) -> tuple[dict[str, str], int]:
     """Invoke, batch and stream through the app on the local model at `local_url`; what every report shows (the
-    local model composes descriptions here: as shipped, `mode: facts`, it would not be asked)."""
+    local model composes descriptions and answers chat turns with listings here: as shipped, `mode: facts` and
+    `answers_with_listings: false`, it would not be asked)."""
     presets = yaml.safe_load((ROOT / "data" / "presets.yaml").read_text(encoding="utf-8"))
     presets["describe"]["local"]["mode"] = "compose"
+    presets["chat"]["local"]["answers_with_listings"] = True  # asked with listings (as shipped it is not)
     (tmp_path / "presets.yaml").write_text(yaml.safe_dump(presets), encoding="utf-8")
     settings = make_settings(local_model_enabled=True, local_model_url=local_url, local_model_timeout_s=30,
                              describe_cache_enabled=False, audit_text=True, presets_file=tmp_path / "presets.yaml",

@@ -23,6 +23,7 @@ from typing import Any
 
 import psutil
 import pytest
+import yaml
 from redis import Redis
 from sqlalchemy import create_engine, func, select, text
 
@@ -209,10 +210,19 @@ def test_global_tokens_per_minute_are_exact_across_workers(
     assert len(admitted) == GLOBAL_TPM // reservation
 
 
+def _local_writes(tmp_path: Path) -> Path:
+    presets = yaml.safe_load((ROOT / "data" / "presets.yaml").read_text(encoding="utf-8"))
+    presets["chat"]["local"]["answers_with_listings"] = True
+    path = tmp_path / "presets.yaml"
+    path.write_text(yaml.safe_dump(presets), encoding="utf-8")
+    return path
+
+
 def test_the_local_model_runs_once_for_all_workers(redis_server: Any, chroma: ChromaServer, tmp_path: Path) -> None:
     env = clean_env(redis_url=redis_server.url, chroma_host=chroma.host, chroma_port=chroma.port,
                     usage_db_file=tmp_path / "usage.db", audit_file=tmp_path / "audit" / "audit.jsonl",
-                    gateway_keys_file=tmp_path / "keys.db", local_model_max_tokens=16)  # no OpenAI key: local only
+                    gateway_keys_file=tmp_path / "keys.db", local_model_max_tokens=16,  # no OpenAI key: local only
+                    presets_file=_local_writes(tmp_path))  # asked with listings (as shipped it is not)
     with serve(env, workers=2, log=tmp_path / "serve.log") as served:
         parent = psutil.Process(served.proc.pid)
         listening = {c.laddr.port for c in parent.net_connections(kind="tcp") if c.status == psutil.CONN_LISTEN}
