@@ -21,7 +21,7 @@ from chains.assistant.aspects import (
     miles,
     money,
     names,
-    pointed_top,
+    pointed,
     referred,
     wants_details,
 )
@@ -115,8 +115,7 @@ def asked_text(request: Request, listings: Sequence[Any], question: str, *, said
     """
     it = request.interpreted
     aspects, features = asked(question)
-    if pointed_top(question):  # "how do I contact the best rated one?": that one's details, not the ratings
-        aspects = ()
+    aspects = pointed(question, aspects)  # "how do I contact the best rated one?": that one's, not the ratings
     picked = referred(question, listings, earlier)  # "is the Pontiac one insured?", "the first or the second?"
     chosen = [listings[i] for i in picked] or list(listings)
     plain = not aspects  # asks no value of them: "tell me more about the first one", "how do I book them?"
@@ -145,20 +144,21 @@ def asked_text(request: Request, listings: Sequence[Any], question: str, *, said
 # words that tell no listing's text apart from another's: a question's other words are looked for in them
 _GENERIC = frozenset(tokenize("drone drones fly flying flight aerial service company operator pilot they do does "
                               "also just like would could should how much many more about other ones guy guys ok "
-                              "okay yes still really know sure thing things"))
+                              "okay yes still really know sure thing things dont don't anyone someone somebody "
+                              "anybody gonna wanna got get getting going one all out"))
 
 
 def unanswered_text(listings: Sequence[Any], question: str) -> str:
     """The answer to a question about the listings shown that none of their fields answers ("he's 14, is that
     ok?"): the sentence of each one's own description that shares the question's words, quoted as theirs, or
     that their listings do not say; and to ask the operator (each one's listing id), never a guess."""
-    words = {w for w in tokenize(question) if len(w) > 3 and not w.isdigit()} - _GENERIC
+    words = {w for w in tokenize(question) if len(w) > 2 and not w.isdigit()} - _GENERIC
     quotes = []
     for name, x in zip(names(listings), listings, strict=True):
         shared, best = max(((len(words & set(tokenize(s))), s.strip()) for s in split_sentences(x.description)),
                            default=(0, ""))
         # one word in common ("teach") is no answer to "do they teach teenagers?"
-        if words and shared >= min(2, len(words)):
+        if shared >= 2 or (shared == len(words) == 1):
             quotes.append(f'{name} writes: "{best}"')
     ids = _join_ids(listings)
     if quotes:

@@ -20,8 +20,8 @@ from chains.claims import money
 from retrieval.query import hinted_services, normalize
 from retrieval.vocab import FEATURE_PATTERNS, named_services
 
-__all__ = ["Aspect", "asked", "asked_services", "aspect_text", "details_text", "feature_words", "lacking", "miles",
-           "money", "names", "pointed_top", "referred", "wants_details"]
+__all__ = ["Aspect", "asked", "asked_services", "aspect_text", "details_text", "feature_words", "is_question",
+           "lacking", "miles", "money", "names", "pointed", "pointed_top", "referred", "wants_details"]
 
 Aspect = Literal["price", "insured", "rating", "distance", "certifications", "features",
                  "top_rating", "top_reviews", "top_price", "top_distance"]
@@ -140,14 +140,33 @@ def _tops(aspect: Aspect, listings: Sequence[Any]) -> list[int]:
     return [i for i, x in enumerate(listings) if key(x) == best]
 
 
+# one listing named by what it is first at, as a noun phrase: "the one w the best reviews", "the cheapest one"
+_POINTED = re.compile(r"\bthe (?:one|company|guy|outfit|operator|listing|place|pilot)s?\s+"
+                      r"(?:w|with|that has|who has|that got|thats got|having)\s+the\b"
+                      r"|\bthe (?:[\w-]+ ){1,2}?(?:one|company|guy|guys|outfit|operator|listing|place|pilot)\b")
+_WHICH = re.compile(r"\b(?:which|who|whos|whose)\b")
+_PLAIN: dict[str, Aspect] = {"top_rating": "rating", "top_reviews": "rating", "top_price": "price",
+                             "top_distance": "distance"}
+
+
 def pointed_top(question: str) -> Aspect | None:
-    """The superlative a turn points at one listing by, to hear more of it or book it ("book the closest one",
-    "tell me more about the cheapest", "how do I contact the best rated one"); None when it only asks which one
-    that is ("which is closest?": `asked`)."""
+    """The superlative a turn points at one listing by, to hear more of it, book it or ask it something ("book
+    the closest one", "tell me more about the cheapest", "the one w the best reviews, do they teach on
+    weekends?"); None when it asks which one that is ("which is closest?": `asked`)."""
     low = normalize(question)
-    if not _DETAILS.search(low):
+    top = next((name for name, pattern in _FIRST.items() if pattern.search(low)), None)
+    if top is None or not (_DETAILS.search(low) or (_POINTED.search(low) and not _WHICH.search(low))):
         return None
-    return next((name for name, pattern in _FIRST.items() if pattern.search(low)), None)
+    return top
+
+
+def pointed(question: str, aspects: Sequence[Aspect]) -> tuple[Aspect, ...]:
+    """The aspects a turn asks of the listing it points at by a superlative, without that superlative ("the one w
+    the best reviews, do they teach on weekends?" asks the weekends, not the ratings)."""
+    top = pointed_top(question)
+    if top is None:
+        return tuple(aspects)
+    return tuple(a for a in aspects if not a.startswith("top_") and a != _PLAIN[top])
 
 
 def miles(distance: float) -> str:
@@ -186,6 +205,12 @@ def lacking(aspects: Sequence[Aspect], features: Sequence[str], listings: Sequen
                or any(s not in x.services for s in services) for x in listings)
 
 
+def is_question(turn: str) -> bool:
+    """Whether a turn asks something: a question mark anywhere, or a question word opening a clause ("can i sit
+    in on the lesson or is it just the kid")."""
+    return _QUESTION.search(turn.lower().replace("’", "'")) is not None
+
+
 def asked(question: str) -> tuple[tuple[Aspect, ...], tuple[str, ...]]:
     """What a turn asks about the listings: the aspects and, for "features", which ones.
 
@@ -196,7 +221,7 @@ def asked(question: str) -> tuple[tuple[Aspect, ...], tuple[str, ...]]:
         question: the customer's newest turn.
     """
     text = question.lower().replace("’", "'")
-    if not _QUESTION.search(text):
+    if not is_question(text):
         return (), ()
     aspects: list[Aspect] = [name for name, pattern in _FIRST.items() if pattern.search(text)]
     aspects += [name for name, pattern in _ASKS.items() if pattern.search(text)]

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-import re
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -26,7 +25,7 @@ from langchain_core.runnables.utils import AddableDict
 from chains import claims
 from chains.assistant import answer
 from chains.assistant.amounts import amounts, over_budget
-from chains.assistant.aspects import asked, asked_services, lacking, referred
+from chains.assistant.aspects import asked, asked_services, is_question, lacking, pointed_top, referred
 from chains.assistant.conversation import Request, asks_anew, asks_more, condense, keeps_shown, llm_query, with_hints
 from chains.assistant.gear import elsewhere, offered_features
 from chains.assistant.grounding import SentenceGate, Sources, sources_for
@@ -57,7 +56,6 @@ _MIN_LEAK_WORDS = 12  # a run of this many words shared with the system prompt i
 # listings considered for the few cited: those offering the service named and the features asked for come first,
 # in the order asked for (cheapest, best rated, nearest)
 _POOL = 10
-_ASKS = re.compile(r"\?\s*$")  # a question
 _OFFERED = 50  # listings counted when the customer names a place and nothing else
 _PROMPT_FIELDS = ("title", "operator", "city", "county", "price_from_usd", "price_unit", "rating", "review_count",
                   "services", "certifications", "insured", "features", "description")
@@ -201,23 +199,39 @@ class Steps:
         at: list[int] = []
         kept: list[str] = []
         skip = 0
-        shown: dict[int, bool] = {}  # whether the kept turns so far (by their number) showed listings
+        requests: dict[int, Request] = {}  # the request of the kept turns so far (by their number)
+
+        def request() -> Request:
+            if len(kept) not in requests:
+                requests[len(kept)] = condense(kept, self.engine.parser)
+            return requests[len(kept)]
 
         def showed() -> bool:  # nothing shown yet ("can someone cover that one?" after a city outside the area)
-            if len(kept) not in shown:
-                shown[len(kept)] = _shown(condense(kept, self.engine.parser))
-            return shown[len(kept)]
+            return _shown(request())
+
+        def nothing_new(t: str) -> bool:  # no place, price or feature, no service but the one shown ("my roof")
+            it, now = self.engine.parser.parse(t), request().interpreted
+            same = it.category is None or (now is not None and it.category in now.categories)
+            return same and not (it.place or it.outside_place or it.features or it.max_price or it.insured)
 
         for i, t in enumerate(turns):
             if i and asks_more(t) and _adds_nothing(self.engine.parser.parse(t)):
                 skip += 1  # "show me other options": the same search, past the listings shown
-            elif i == 0 or asks_anew(t) or not (
-                    keeps_shown(t) or ((asked(t)[0] or _ASKS.search(t)) and _adds_nothing(self.engine.parser.parse(t)))
-                    ) or not showed():  # a question that asks for nothing to search ("he's 14, is that ok?"): of them
+            elif i == 0 or (asks_anew(t) and not self._points(t)) or not (self._points(t) or keeps_shown(t) or (
+                    is_question(t) and nothing_new(t))) or not showed():
+                # a question that asks for nothing new to search ("he's 14, is that ok?") is about them
                 kept.append(t)
                 at.append(i)
                 skip = 0
         return at, skip
+
+    def _points(self, turn: str) -> bool:
+        """Whether a turn points at one of the listings shown by a superlative ("the one w the best reviews, do
+        they teach on weekends"), naming no place or price ("the cheapest one in Canton" asks anew)."""
+        if pointed_top(turn) is None:
+            return False
+        it = self.engine.parser.parse(turn)
+        return it.place is None and it.outside_place is None and it.max_price is None
 
     def _request(self, turns: list[str]) -> Request:
         request = condense(turns, self.engine.parser)

@@ -34,7 +34,7 @@ class FilterPhrase:
 # acre", "$60 an hour") goes with it: it asks for no service
 _NUM = (
     r"\$?\s*(?P<n>\d[\d,]*(?:\.\d+)?)(?![\d,]|\.\d)\s*(?P<k>k\b)?(?!\s*(?:miles?|mi\b|km|minutes?|mins?|hours?|hrs?|"
-    r"acres?|lbs?|pounds?|kg|feet|ft|stars?|%|percent))\s*(?:dollars|usd|bucks)?"
+    r"acres?|lbs?|pounds?|kg|feet|ft|stars?|%|percent|degrees?|deg\b|°))\s*(?:dollars|usd|bucks)?"
     r"(?:\s*(?:per|a|an|each|/)\s*(?:acre|hour|hr|session|delivery|drop|project|job|visit|flight|lesson|class)\b)?"
 )
 

@@ -947,7 +947,8 @@ def test_photos_for_a_business_promotion_are_business_promo_photos(parser: Query
      ("looking to spend about 500 on photos", 500.0),
      ("if its around 30 a drop thats fine, any more and its cheaper to just drive it", 30.0),
      ("300 is ok, nothing more", 300.0),
-     ("spend 3 hours filming the show", None), ("i spend 40 hours a week at work", None)],  # time, not money
+     ("spend 3 hours filming the show", None), ("i spend 40 hours a week at work", None),  # time, not money
+     ("insulin has to stay under 46 degrees", None)],  # a temperature
 )
 def test_a_cap_said_as_what_they_will_spend(parser: QueryParser, query: str, price: float | None) -> None:
     assert parser.parse(query).max_price == price

@@ -43,3 +43,7 @@ def test_a_question_no_field_answers_quotes_their_own_words_or_says_they_do_not_
     assert "lst-1" in own and "lst-2" in own  # whom to ask, both
     # one word in common ("teach") answers nothing of "do they teach teenagers?"
     assert "writes" not in unanswered_text(both, "do they teach teenagers?")
+    # "sit" and "kid" count: one word in common of three ("lesson") quotes nothing
+    lessons = SimpleNamespace(id="lst-3", title="Fly Class", city="Warren",
+                              description="Hands-on flight lessons with real drones in an open field.")
+    assert "writes" not in unanswered_text([lessons], "can i sit in on the lesson or is it just the kid")

@@ -8,7 +8,7 @@ from types import SimpleNamespace
 import pytest
 
 from chains.assistant.answer import asked_text, found_text
-from chains.assistant.aspects import asked, aspect_text, miles, pointed_top, referred
+from chains.assistant.aspects import asked, aspect_text, is_question, miles, pointed, pointed_top, referred
 from chains.assistant.conversation import Request
 from retrieval.query import Interpreted, PlaceRef
 
@@ -189,3 +189,12 @@ def test_a_listing_pointed_at_by_a_superlative_is_the_one_first_by_that_field() 
 
 def test_distances_read_as_words() -> None:
     assert [miles(d) for d in (0.3, 1.2, 12.6)] == ["under a mile", "1 mile", "13 miles"]
+
+
+def test_a_question_is_told_by_its_mark_anywhere_or_a_question_word_opening_a_clause() -> None:
+    assert is_question("will somebody have to climb up there? my roof is really steep")
+    assert is_question("can i sit in on the lesson or is it just the kid")
+    assert not is_question("my roof is really steep")
+    # the superlative pointed at is not what is asked: the weekends are
+    assert pointed("the one w the best reviews, do they teach on weekends", ("top_rating", "rating")) == ()
+    assert pointed("which one has the best reviews?", ("top_rating", "rating")) == ("top_rating", "rating")

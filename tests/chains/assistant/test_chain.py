@@ -645,3 +645,23 @@ async def test_a_service_no_listing_offers_is_said_and_not_answered_with_other_l
     own.write_text("- name: light displays\n  pattern: '\\blight displays?\\b'\n")
     ask = {"messages": [{"role": "user", "content": "who could do light displays at night in Dearborn?"}]}
     assert "No listing" not in build(Scripted(reply="Okay."), assistant_unlisted_file=own).invoke(ask).text
+
+
+def test_a_listing_pointed_at_by_a_superlative_with_a_question_is_answered_for_it(build: Build) -> None:
+    first = "any drone instructors around brighton? my son is 16 and wants to learn fpv"
+    shown = build(Scripted(reply="Okay.")).invoke({"messages": [{"role": "user", "content": first}]})
+    assert len(shown.listings) == 3
+    convo = [{"role": "user", "content": first}, {"role": "assistant", "content": shown.text},
+             {"role": "user", "content": "the one w the best reviews, do they teach on weekends"}]
+    out = build(Scripted(reply="Okay.")).invoke({"messages": convo})
+    assert [x.id for x in out.listings] == [x.id for x in shown.listings]  # pointed at, not searched again
+    best = max(shown.listings, key=lambda x: (x.rating, x.review_count))
+    assert out.text.startswith(f"About {best.title}") and "weekend availability" in out.text
+    # a question with its service's own word ("my roof") and a "?" mid-turn asks nothing new: about them too
+    roof = "solar panel inspection on my house in south lyon, output dropped a lot this summer"
+    shown = build(Scripted(reply="Okay.")).invoke({"messages": [{"role": "user", "content": roof}]})
+    convo = [{"role": "user", "content": roof}, {"role": "assistant", "content": shown.text},
+             {"role": "user", "content": "will somebody have to climb up there? my roof is really steep"}]
+    out = build(Scripted(reply="Okay.")).invoke({"messages": convo})
+    assert [x.id for x in out.listings] == [x.id for x in shown.listings]
+    assert out.text.startswith("Their listings do not")
