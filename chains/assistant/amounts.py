@@ -92,5 +92,7 @@ def estimate_text(listings: Sequence[Any], sizes: Sequence[tuple[str, float]], c
     if not within:
         return (f"For {_amount(n, unit)}, none of these comes within your {money(cap)} at its starting price: "
                 f"{listed}.")
+    if len(within) == len(priced):  # all of them: each one's figure says it
+        return f"For {_amount(n, unit)}, within your {money(cap)}: {listed}."
     names = "; ".join(x.title for x in within)  # titles may hold commas ("Farm Drone Services, Fraser")
     return f"For {_amount(n, unit)}, within your {money(cap)}: {names}. At their starting prices: {listed}."

@@ -392,6 +392,8 @@ class Steps:
         listings, flags = self.screen.keep(listings)
         listings = _ordered(listings, request.order, it.features, named_services(it.text, it.categories),
                             over=lambda x: over_budget(x, request.sizes, it.max_price))
+        if any(not over_budget(x, request.sizes, it.max_price) for x in listings):  # as the search's own cap would
+            listings = [x for x in listings if not over_budget(x, request.sizes, it.max_price)]
         listings = listings[self.k * request.skip : self.k * (request.skip + 1)]
         in_area = True if it.place is not None else None
         if not listings:

@@ -37,6 +37,9 @@ def test_a_budget_is_compared_with_what_the_whole_job_comes_to() -> None:
     assert "none of these comes within your $300" in none and "$2,400" in none and "$5,600" in none
     some = estimate_text(per_acre, (("acre", 20.0),), 300.0)
     assert "within your $300: Field Scouts." in some and "$240" in some
+    both = estimate_text(per_acre, (("acre", 10.0),), 300.0)  # all within: each one's figure, no list of names
+    assert both == ("For 10 acres, within your $300: Field Scouts from about $120 ($12 per acre); "
+                    "Ag Eyes from about $280 ($28 per acre).")
     assert estimate_text(per_acre, (("hour", 3.0),), 300.0) == ""  # no listing priced in hours
     mixed = estimate_text([_listing("Set Price", 400.0, "project"), *per_acre], (("acre", 10.0),), None)
     assert mixed.startswith("For 10 acres: Field Scouts from about $120") and "Set Price" not in mixed

@@ -601,9 +601,9 @@ def test_a_job_size_asked_of_the_shown_listings_prices_the_job_and_holds_for_a_b
               {"role": "user", "content": f"and if my budget is {budget:g}?"}]
     capped = build(Scripted(reply="Okay.")).invoke({"messages": convo})
     assert f"For 40 acres, within your ${budget:,.0f}:" in capped.text
-    fits = [x for x in capped.listings if x.price_unit != "acre" or x.price_from_usd * 40 <= budget]
-    over = [x for x in capped.listings if x not in fits]
-    assert fits and capped.listings[: len(fits)] == fits, over  # those within the budget for the job come first
+    over = [x for x in capped.listings if x.price_unit == "acre" and x.price_from_usd * 40 > budget]
+    assert capped.listings and not over  # one comes within the budget for the job: those over it are left out
+
 
 
 def test_a_question_the_listings_shown_do_not_answer_keeps_them_and_says_so(build: Build) -> None:
