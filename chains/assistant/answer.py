@@ -22,6 +22,7 @@ from chains.assistant.aspects import (
     money,
     names,
     pointed,
+    pointed_top,
     referred,
     wants_details,
 )
@@ -116,7 +117,9 @@ def asked_text(request: Request, listings: Sequence[Any], question: str, *, said
     it = request.interpreted
     aspects, features = asked(question)
     aspects = pointed(question, aspects)  # "how do I contact the best rated one?": that one's, not the ratings
-    picked = referred(question, listings, earlier)  # "is the Pontiac one insured?", "the first or the second?"
+    # "is the Pontiac one insured?", "the first or the second?": only of listings the customer has seen (a city
+    # named in a new request is where the job is), or by a superlative ("book the cheapest one")
+    picked = referred(question, listings, earlier) if request.about_shown or pointed_top(question) else []
     chosen = [listings[i] for i in picked] or list(listings)
     plain = not aspects  # asks no value of them: "tell me more about the first one", "how do I book them?"
     if said and "price" in aspects and all(money(x.price_from_usd) in said for x in chosen):

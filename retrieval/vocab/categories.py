@@ -49,7 +49,12 @@ CATEGORY_PHRASES: dict[Category, list[tuple[float, list[str]]]] = {
                # something carried out to someone: "supplies brought out to the cottage", "fly it over to us"
                r"(?:brought|bring|flown|carried|carry|sent|send) (?:out|over) to",
                r"(?:brought|bring|carried|carry|flown|run) (?:it |them |this |that |these )?over\b"]),
-        (2.0, [r"(?:food|meal|takeout) (?:drop|run)s?", "to my boat", "island"]),
+        (2.0, [r"(?:food|meal|takeout) (?:drop|run)s?", "to my boat", "island",
+               # "drones can fly stuff right out to boats", "heart pills", "his blood pressure pills"
+               r"(?:fly|flies|flying|flown|bring|brings|bringing|drop|dropping|take|taking|get|getting) "
+               r"(?:\w+ ){0,3}?(?:out )?to (?:a |the |his |her |my |our |their )?(?:boats?|islands?|docks?|"
+               r"cabin cruisers?|sailboats?)",
+               r"(?:heart|blood pressure|diabetes|seizure|pain) (?:pills|meds|medicine|medication)", r"pills"]),
         # what is carried, and how: "auto parts dropped at the shop", "paperwork signed and returned"
         (2.0, [r"(?:auto|car|truck|spare|replacement|machine) parts",
                r"dropped (?:at|to|by)", r"flown (?:to|out|over)",

@@ -959,7 +959,9 @@ def test_a_cap_said_as_what_they_will_spend(parser: QueryParser, query: str, pri
     [("3 of my guys need their part 107, we're a roofing company in warren", "training"),  # their trade: scenery
      ("need my part 107 before spring", "training"),
      ("the pilot needs their part 107 license, roof inspection in troy", "inspection"),  # asked of the operator
-     ("i still need someone to shoot a lakefront listing in waterford", "real_estate")],
+     ("i still need someone to shoot a lakefront listing in waterford", "real_estate"),
+     ("someone said drones can fly stuff right out to boats now?", "delivery"),
+     ("grandpa keeps running out of his heart pills", "delivery")],
 )
 def test_ones_own_people_certified_and_a_listing_shot(parser: QueryParser, query: str, category: str) -> None:
     assert parser.parse(query).category == category

@@ -153,7 +153,7 @@ def test_a_listing_pointed_at_is_found_by_position_city_or_operator() -> None:
 
 
 def test_a_question_about_one_listing_shown_is_answered_for_it_alone() -> None:
-    request = Request(Interpreted(text="thermal scan", category="thermal_imaging", place=ROYAL_OAK))
+    request = Request(Interpreted(text="thermal scan", category="thermal_imaging", place=ROYAL_OAK), about_shown=True)
     c = _listing("Cedar Sky", city="Wixom", insured=False)
     text = asked_text(request, [A, B, c], "is the Wixom one insured?")
     assert text.startswith("About Cedar Sky: it does not say it is insured.")
@@ -163,7 +163,7 @@ def test_a_question_about_one_listing_shown_is_answered_for_it_alone() -> None:
 
 
 def test_more_about_a_listing_shown_says_its_own_details_and_how_to_book() -> None:
-    request = Request(Interpreted(text="thermal scan", category="thermal_imaging", place=ROYAL_OAK))
+    request = Request(Interpreted(text="thermal scan", category="thermal_imaging", place=ROYAL_OAK), about_shown=True)
     text = asked_text(request, [A, B], "ok how do I book the first one")
     assert text.startswith("Heron Thermal by Op, based in Berkley: from $240 per project, rated 4.2 from 7 reviews")
     assert "does not say it is insured" in text and "Level I Thermographer" in text and "night flights" in text
@@ -198,3 +198,13 @@ def test_a_question_is_told_by_its_mark_anywhere_or_a_question_word_opening_a_cl
     # the superlative pointed at is not what is asked: the weekends are
     assert pointed("the one w the best reviews, do they teach on weekends", ("top_rating", "rating")) == ()
     assert pointed("which one has the best reviews?", ("top_rating", "rating")) == ("top_rating", "rating")
+
+
+def test_a_city_named_in_a_new_request_points_at_no_listing() -> None:
+    """The turn that asks for listings names where the job is: "Clinton Township" there is no listing pointed
+    at, even when one of those found is based there (only the customer's turns about them point)."""
+    c = _listing("Cedar Sky", city="Wixom")
+    request = Request(Interpreted(text="delivery", category="delivery", place=ROYAL_OAK))
+    assert asked_text(request, [A, B, c], "my aunt drives over from Wixom, can a drone bring his pills?") == ""
+    shown = Request(Interpreted(text="delivery", category="delivery", place=ROYAL_OAK), about_shown=True)
+    assert asked_text(shown, [A, B, c], "is the Wixom one insured?").startswith("About Cedar Sky:")
