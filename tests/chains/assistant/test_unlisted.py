@@ -61,3 +61,14 @@ def test_the_file_is_read_and_a_missing_one_is_refused(tmp_path: Path) -> None:
     assert [e.name for e in load_unlisted(path)] == ["drone light shows"]
     with pytest.raises(ConfigError):
         load_unlisted(tmp_path / "missing.yaml")
+
+
+@pytest.mark.parametrize(("turn", "name"), [
+    ("can someone get my drone down?? its stuck up an oak", "getting a drone back from a tree or a roof"),
+    ("the geese at our condo pond are out of control. can a drone chase them off", "chasing off geese or other birds"),
+    ("we need pressure washing on the siding of our office", "window, roof or facade cleaning"),
+    ("count the geese on our farm", None),  # a wildlife count is listed (thermal imaging)
+])
+def test_the_shipped_entries_read_what_customers_ask(turn: str, name: str | None) -> None:
+    entries = load_unlisted(ROOT / "data" / "unlisted.yaml")
+    assert named_unlisted([turn], entries) == ((name,) if name else ())
