@@ -30,13 +30,16 @@ from chains.assistant.conversation import Request, keeps_shown
 from chains.claims import split_sentences
 from retrieval.text import tokenize
 
-__all__ = ["GENERAL", "GREETING", "UNLISTED", "asked_text", "cards", "found_text", "instead_text", "nearest_text",
-           "none_found_text", "offered_text", "price_of", "request_text", "unanswered_text"]
+__all__ = ["ACKNOWLEDGED", "GENERAL", "GREETING", "UNLISTED", "asked_text", "cards", "found_text", "instead_text",
+           "nearest_text", "none_found_text", "offered_text", "price_of", "request_text", "unanswered_text"]
 
 GREETING = ("Hi! I can help you find drone services in Detroit Metro. Tell me what you need (a roof inspection, "
             "real estate photos, crop spraying...) and where, and I'll show you operators with their prices.")
 GENERAL = ("I can help you find and compare drone service operators in Detroit Metro. Tell me what you need done "
            "and the city or township, and I'll show you matching listings with their prices and ratings.")
+# small talk once the customer has asked for something ("thanks, that's all", "ok cool"): no greeting again
+ACKNOWLEDGED = ("Glad to help. When you're ready, request a quote or book through SkyMarket on the listing, or tell "
+                "me what else you need done.")
 UNLISTED = ("Tell me what else you need done and the city or township, and I'll show you the operators that "
             "serve it with their prices.")
 _CATEGORY_WORDS = {"mapping_surveying": "mapping and surveying"}  # how a category reads in a sentence

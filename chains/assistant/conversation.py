@@ -63,7 +63,8 @@ _WORD = re.compile(r"[a-z']+|\d+")
 _SMALL_TALK_WORDS = """
     hi hello hey hiya howdy yo thanks thank thx ty cheers ok okay k great cool nice awesome perfect fine
     good morning afternoon evening night bye goodbye see later yes yeah yep no nope sure please sounds lol
-    wow alright right got gotcha welcome there much lot so very all"""
+    wow alright right got gotcha welcome there much lot so very all thats done set helpful helps appreciate
+    appreciated bunch ton again now"""
 _SMALL_TALK = frozenset(_SMALL_TALK_WORDS.split())
 _PARTING = frozenset({"night", "evening"})  # small talk only after "good": alone they ask for a time
 _ORDER: tuple[tuple[Order, re.Pattern[str]], ...] = (

@@ -382,7 +382,8 @@ class Steps:
             first = self.models.runnables[0]
             if self.preset.answers_without_listings(local=self.is_local(first)):
                 return Found(request, [], None, None)
-            return Found(request, [], None, None, final=answer.GREETING if request.small_talk else answer.GENERAL)
+            said = (answer.ACKNOWLEDGED if earlier else answer.GREETING) if request.small_talk else answer.GENERAL
+            return Found(request, [], None, None, final=said)
         listings = [SearchResult.model_validate(d.metadata) for d in docs or ()]
         if request.broad and it.place is not None:  # a place and nothing else: what its operators offer
             summary = answer.offered_text(it.place.name, listings)

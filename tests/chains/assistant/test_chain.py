@@ -665,3 +665,17 @@ def test_a_listing_pointed_at_by_a_superlative_with_a_question_is_answered_for_i
     out = build(Scripted(reply="Okay.")).invoke({"messages": convo})
     assert [x.id for x in out.listings] == [x.id for x in shown.listings]
     assert out.text.startswith("Their listings do not")
+
+
+def test_thanks_after_a_request_is_acknowledged_not_greeted(build: Build) -> None:
+    from chains.assistant.answer import ACKNOWLEDGED, GREETING
+
+    local = Scripted(reply="Sure!", seen=[])
+    local.name = "model:smollm2-135m-instruct"
+    assert build(local).invoke({"messages": [{"role": "user", "content": "hello"}]}).text == GREETING
+    for closing in ("thanks, that's all", "ok cool"):  # the first read as a search before, the second greeted
+        convo = [*ASK["messages"], {"role": "assistant", "content": "Here are 3 inspection listings..."},
+                 {"role": "user", "content": closing}]
+        out = build(local).invoke({"messages": convo})
+        assert out.text == ACKNOWLEDGED and out.listings == []
+    assert local.seen == []
