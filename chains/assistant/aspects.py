@@ -242,7 +242,7 @@ def asked_services(question: str, categories: Sequence[str]) -> tuple[str, ...]:
         question: the customer's newest turn.
         categories: the categories of the request (a service is named within its category).
     """
-    if not categories or not about_shown(question):
+    if not categories or not (about_shown(question) or pointed_top(question)):  # "does the closest one do prints?"
         return ()
     return tuple(dict.fromkeys([*named_services(question, categories),
                                 *hinted_services(normalize(question), categories)]))

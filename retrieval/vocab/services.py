@@ -135,6 +135,7 @@ SERVICE_HINTS: dict[str, tuple[str, ...]] = {
     "family and portrait aerials": (r"famil(?:y|ies)", r"reunions?", r"group (?:shots?|photos?|pictures?|pics?)",
                                     r"portraits?"),
     "360 panoramas": (r"360",),
+    "print-ready prints": (r"prints?", r"printed", r"canvas(?:es)?", r"framed"),
     # photos for a business's own promotion: the photo side of what commercial video is for video
     "business promo photos": (r"promo(?:tional)?", r"marketing", r"advert\w*",
                               r"(?:of|for) (?:our|my|the) (?:business|company|website|shop|store|restaurant|brewery|"

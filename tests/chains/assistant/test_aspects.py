@@ -208,3 +208,13 @@ def test_a_city_named_in_a_new_request_points_at_no_listing() -> None:
     assert asked_text(request, [A, B, c], "my aunt drives over from Wixom, can a drone bring his pills?") == ""
     shown = Request(Interpreted(text="delivery", category="delivery", place=ROYAL_OAK), about_shown=True)
     assert asked_text(shown, [A, B, c], "is the Wixom one insured?").startswith("About Cedar Sky:")
+
+
+def test_a_service_asked_of_the_listing_pointed_at_by_a_superlative_is_answered_for_it() -> None:
+    near = _listing("Hamburg Stills", distance_miles=1.0, services=["aerial photos", "print-ready prints"])
+    far = _listing("Green Oak Stills", distance_miles=9.0, services=["aerial photos"])
+    request = Request(Interpreted(text="farm photos", category="aerial_photography", categories=["aerial_photography"],
+                                  place=ROYAL_OAK), about_shown=True)
+    text = asked_text(request, [far, near], "does the closest one do prints?")
+    assert text.startswith("About Hamburg Stills: it lists print-ready prints")  # not its details, nor the other
+    assert "Green Oak" not in text
