@@ -163,7 +163,9 @@ CATEGORY_PHRASES: dict[Category, list[tuple[float, list[str]]]] = {
         (1.0, [r"land", "drainage"]),
         # where water goes: "water keeps pooling in the backyard", "standing water by the driveway"
         (2.0, [r"(?:water|rain(?:water)?) (?:\w+ )?(?:pool(?:s|ing)?|puddl(?:es|ing)|stands|sits|collects)",
-               r"standing water", r"runoff", r"(?:yard|lot|driveway|basement) (?:keeps )?flood(?:s|ing)?",
+               r"standing water", r"runoff",
+               r"(?:yard|lot|driveway|basement|garage|crawl ?space) (?:keeps |got |was |is )?flood(?:s|ed|ing)?",
+               r"sump pumps?",
                # "where the water goes", "the pond keeps overflowing onto the neighbors"
                r"where (?:the |all the |our |my )?(?:water|rain(?:water)?|runoff) (?:goes|drains|runs|flows|ends up)",
                r"(?:ponds?|creeks?|ditch(?:es)?|drains?|culverts?) (?:keeps? |is |are )?overflow(?:s|ing|ed)?"]),
