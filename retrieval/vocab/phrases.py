@@ -140,7 +140,9 @@ NEGATIONS = (
 # field", "a barn on our farm") and who the customer is ("we run a strawberry farm", "he's been farming it")
 SCENERY_WHERE = (
     # ("a look at the chimney" names what is looked at, not where)
-    r"(?:\b(?:on|(?<!look )(?<!looks )(?<!looking )(?<!glance )(?<!peek )at|in|near|by|outside(?: of)?|behind|beside|"
+    # ("at least film it" says how much, not where)
+    r"(?:\b(?:on|(?<!look )(?<!looks )(?<!looking )(?<!glance )(?<!peek )at(?! (?:least|most|all|once|first|last)\b)|"
+    r"in|near|by|outside(?: of)?|behind|beside|"
     r"next to|across(?: from)?|over|inside|around|along|under|underneath|beneath)\s+"
     r"(?:(?:a|an|the|our|my|his|her|their|your|this|that)\s+)?"
     r"|\bof\s+(?:our|my|his|her|their)\s+"  # and what is pictured: "shots of our farm"

@@ -963,7 +963,8 @@ def test_a_cap_said_as_what_they_will_spend(parser: QueryParser, query: str, pri
      ("someone said drones can fly stuff right out to boats now?", "delivery"),
      ("grandpa keeps running out of his heart pills", "delivery"),
      ("my basement flooded, can a drone check if my sump pump line is clogged?", "mapping_surveying"),  # not a rescue
-     ("the river is flooding in Monroe, people stranded", "public_safety")],
+     ("the river is flooding in Monroe, people stranded", "public_safety"),
+     ("could someone at least film it from above, for the family that cant come", "videography")],  # "at least"
 )
 def test_ones_own_people_certified_and_a_listing_shot(parser: QueryParser, query: str, category: str) -> None:
     assert parser.parse(query).category == category
