@@ -106,6 +106,9 @@ _GENERIC = frozenset(
 )
 
 
+# words of their own one slip away from a service word: "signed contracts" are no contractor
+_NOT_TYPOS = frozenset({"contract", "contracts", "contact", "contacts", "contacted", "content", "context"})
+
 _VOCAB_MEMO = 50_000  # words remembered by `_vocab_word`
 
 
@@ -402,7 +405,8 @@ def _service_word(token: str) -> str | None:
     """The service word `token` is a typo of ("chimny" -> "chimney", "vidoe" -> "video"), or None. The same
     first letter and one slip: a letter left out or added, two swapped, a vowel for a vowel ("survay"); two
     slips in a long word ("photografer"). A consonant for a consonant is a word of its own ("party", "parts")."""
-    if len(token) < 5 or token in STOPWORDS or token in _GENERIC or not token.isalpha() or token in _SERVICE_SET:
+    if (len(token) < 5 or token in STOPWORDS or token in _GENERIC or not token.isalpha() or token in _SERVICE_SET
+            or token in _NOT_TYPOS):
         return None
     best: tuple[int, str] | None = None
     for w in SERVICE_WORDS:

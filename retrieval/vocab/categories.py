@@ -54,7 +54,12 @@ CATEGORY_PHRASES: dict[Category, list[tuple[float, list[str]]]] = {
                r"(?:fly|flies|flying|flown|bring|brings|bringing|drop|dropping|take|taking|get|getting) "
                r"(?:\w+ ){0,3}?(?:out )?to (?:a |the |his |her |my |our |their )?(?:boats?|islands?|docks?|"
                r"cabin cruisers?|sailboats?)",
-               r"(?:heart|blood pressure|diabetes|seizure|pain) (?:pills|meds|medicine|medication)", r"pills"]),
+               r"(?:heart|blood pressure|diabetes|seizure|pain) (?:pills|meds|medicine|medication)", r"pills",
+               # papers carried between two places: "signed contracts flown from our office to a client"
+               r"signed (?:contracts?|documents?|papers?|forms?|paperwork|copies)",
+               r"(?:flown|fly|flies|flying|sent|send|sending|carried|carry|taken|take|brought|bring) "
+               r"(?!(?:the|a|my|our|his|her) (?:drone|uav|quad)\w*\b)(?:\w+ ){0,3}?"
+               r"from (?:our|my|the|his|her|their) \w+(?: \w+)? to (?:a|an|the|our|my|their|his|her) \w+"]),
         # what is carried, and how: "auto parts dropped at the shop", "paperwork signed and returned"
         (2.0, [r"(?:auto|car|truck|spare|replacement|machine) parts",
                r"dropped (?:at|to|by)", r"flown (?:to|out|over)",
@@ -101,10 +106,17 @@ CATEGORY_PHRASES: dict[Category, list[tuple[float, list[str]]]] = {
                r"(?:shoot|shooting|film|filming|photograph|photographing) (?:a|an|the|my|our|her|his|their|this|"
                r"that) (?:\w+ ){0,2}?listings?",
                r"(?:goes|going|go|put it|putting it|list it) on the market", r"lot lines? overlays?",
+               # "the listing goes live friday"
+               r"(?:the |our |my |a )?listing (?:goes|going|is going|went) (?:live|up|on)",
+               # a house by its style: "drone shots of a colonial in troy"
+               r"(?:photos?|pics?|pictures?|shots?|videos?|footage|aerials?) of (?:a|an|the|our|my|her|his|their) "
+               r"(?:\w+ )?(?:colonial|bungalow|cape cod|tudor|split[- ]level|craftsman|victorian|townhouse|"
+               r"ranch house)",
                # the verb: "listing a lakefront house", "we're listing our condo next month"
                r"listing (?:a|an|my|our|the|his|her|their) (?:\w+ )?"
                r"(?:house|home|condo|property|cottage|cabin|ranch)"]),
-        (3.0, [r"sell(?:ing)? (?:my|a|the|our|his|her|their) (?:\w+ )?(?:house|home|property|condo|cottage|cabin)",
+        (3.0, [r"sell(?:ing)? (?:my|a|the|our|his|her|their) (?:\w+ )?(?:house|home|property|condo|cottage|cabin|"
+               r"colonial|bungalow|townhouse|ranch)",
                r"property (?:photos?|video(?: tour)?|tour(?: video)?)",  # "a property tour video": one phrase
                "open house", "twilight", r"dusk (?:shots?|photos?|pictures?|pics?)",
                r"(?:video|virtual|3d) (?:walk-?through|tour)s?", r"walk-?throughs?",
@@ -228,6 +240,9 @@ CATEGORY_PHRASES: dict[Category, list[tuple[float, list[str]]]] = {
         (3.0, [r"(?:chemical|gas|oil|fuel|toxic) (?:spill|leak|release)s?",
                # water on the way: "the river is rising", "watch the levee", "we may have to evacuate"
                r"(?:river|water|creek|lake|flood ?water)s? (?:is |are |keeps? )?(?:rising|cresting|coming up)",
+               # the river by its name: "river raisin is coming up fast", "the clinton river is rising"
+               r"(?:river \w+|\w+ river|\w+ creek) (?:is |are |keeps? )?"
+               r"(?:rising|cresting|coming up|over (?:its|the) banks?)",
                r"(?:over|topping) (?:the|its) banks", r"levees?", r"dikes?", r"evacuat(?:e|ion|ing)"]),
     ],
     "training": [

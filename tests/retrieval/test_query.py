@@ -964,7 +964,12 @@ def test_a_cap_said_as_what_they_will_spend(parser: QueryParser, query: str, pri
      ("grandpa keeps running out of his heart pills", "delivery"),
      ("my basement flooded, can a drone check if my sump pump line is clogged?", "mapping_surveying"),  # not a rescue
      ("the river is flooding in Monroe, people stranded", "public_safety"),
-     ("could someone at least film it from above, for the family that cant come", "videography")],  # "at least"
+     ("could someone at least film it from above, for the family that cant come", "videography"),  # "at least"
+     ("need signed contracts flown from our southfield office to a client", "delivery"),  # no "contractor"
+     ("listing goes live friday and my photographer is out sick, drone shots of a colonial", "real_estate"),
+     ("we're selling our colonial, need photos of the yard", "real_estate"),
+     ("river raisin is coming up fast behind the subdivision", "public_safety")],
 )
 def test_ones_own_people_certified_and_a_listing_shot(parser: QueryParser, query: str, category: str) -> None:
     assert parser.parse(query).category == category
+    assert parser.parse("fly the drone from my house to the park").category is None  # the drone is no parcel
