@@ -76,8 +76,8 @@ CATEGORY_PHRASES: dict[Category, list[tuple[float, list[str]]]] = {
         (2.5, [r"drone (?:photo(?:s|graphy)?|pictures?|shots?)", r"photographers?", "panoramas?", "portraits?",
                "aerials"]),
         (2.0, [r"calendars?", r"canvas(?:es)?", r"posters?", r"prints"]),  # what the picture is for
-        (1.0, [r"photos?", r"pictures?", r"pics?", "pix", r"photograph(?:y|ed|ing)?", "golf course", "landscape",
-               r"shots?",
+        (1.0, [r"photos?", r"fotos?", r"pictures?", r"pics?", "pix", r"photograph(?:y|ed|ing)?", "golf course",
+               "landscape", r"shots?",
                "from (?:the air|above)"]),
         (2.5, [r"overhead (?:photos?|pictures?|pics?|shots?|images?|imagery)", r"birds?[- ]?eye(?: view)?",
                r"from (?:way )?up (?:high|above|top)", "from the sky"]),
@@ -96,7 +96,7 @@ CATEGORY_PHRASES: dict[Category, list[tuple[float, list[str]]]] = {
                r"(?:fun|color|charity|\d+k) runs?", r"marathons?", r"triathlons?"]),
     ],
     "real_estate": [
-        (3.5, ["real estate", r"realtors?", "mls", r"listing (?:photos?|video)", "zillow", r"(?:house|home) for sale",
+        (3.5, [r"real ?estate", r"realtors?", "mls", r"listing (?:photos?|video)", "zillow", r"(?:house|home) for sale",
                r"(?:house|home|property|condo|rental) listings?",
                r"for (?:a|the|my|our|her|his|their) (?:(?:big|new|nice|huge|luxury|small|little) )?listing",
                # what is made of a listing: "video of a lakefront listing", "shots for our new listings"

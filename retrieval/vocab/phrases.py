@@ -41,7 +41,9 @@ _NUM = (
 FILTER_PHRASES: tuple[FilterPhrase, ...] = (
     FilterPhrase(
         "max_price",
-        r"\b(?:under|below|less than|cheaper than|max(?:imum)?|up to|no more than|at most|"
+        r"\b(?:under|undr|below|less than|cheaper than|max(?:imum)?|up to|no more than|at most|"
+        # a cap raised: "i can stretch to 800", "we could go up to 1200", "bump it to 500"
+        r"(?:stretch|go|push|bump|raise|up)(?: it| that| the budget| my budget)?(?: up)? to|"
         # "budget of 300", "our budget's around 150" (normalised: "budgets"), "the budget would be 2k"
         r"budget(?:s| of| is| was| would be| will be)?[:,]?|"
         # "nothing over 150", "none above $300", "not more than 80": a cap said as what is out

@@ -947,6 +947,8 @@ def test_photos_for_a_business_promotion_are_business_promo_photos(parser: Query
      ("looking to spend about 500 on photos", 500.0),
      ("if its around 30 a drop thats fine, any more and its cheaper to just drive it", 30.0),
      ("300 is ok, nothing more", 300.0),
+     ("ok so nobody decent at that price huh. i can stretch to 800", 800.0), ("we could go up to 1200", 1200.0),
+     ("undr 200 if posible", 200.0), ("up to 5 hours of filming", None),
      ("spend 3 hours filming the show", None), ("i spend 40 hours a week at work", None),  # time, not money
      ("insulin has to stay under 46 degrees", None)],  # a temperature
 )
@@ -968,7 +970,8 @@ def test_a_cap_said_as_what_they_will_spend(parser: QueryParser, query: str, pri
      ("need signed contracts flown from our southfield office to a client", "delivery"),  # no "contractor"
      ("listing goes live friday and my photographer is out sick, drone shots of a colonial", "real_estate"),
      ("we're selling our colonial, need photos of the yard", "real_estate"),
-     ("river raisin is coming up fast behind the subdivision", "public_safety")],
+     ("river raisin is coming up fast behind the subdivision", "public_safety"),
+     ("realestate fotos for a condo in st clare shores", "real_estate")],
 )
 def test_ones_own_people_certified_and_a_listing_shot(parser: QueryParser, query: str, category: str) -> None:
     assert parser.parse(query).category == category
