@@ -18,6 +18,7 @@ from chains.assistant.aspects import (
     details_text,
     feature_words,
     lacking,
+    listing_ids,
     miles,
     money,
     names,
@@ -166,15 +167,10 @@ def unanswered_text(listings: Sequence[Any], question: str) -> str:
         # one word in common ("teach") is no answer to "do they teach teenagers?"
         if shared >= 2 or (shared == len(words) == 1):
             quotes.append(f'{name} writes: "{best}"')
-    ids = _join_ids(listings)
+    ids = listing_ids(listings)
     if quotes:
         return f"Their listings do not answer that directly. {' '.join(quotes)} Ask the operator to be sure: {ids}."
     return f"Their listings do not say, so ask the operator before you book: {ids}."
-
-
-def _join_ids(listings: Sequence[Any]) -> str:
-    each = [f"{name} is listing {x.id}" for name, x in zip(names(listings), listings, strict=True)]
-    return each[0] if len(each) == 1 else "; ".join(each[:-1]) + f"; and {each[-1]}"
 
 
 def instead_text(request: Request, shown: Sequence[Any], question: str) -> str:

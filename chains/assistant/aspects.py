@@ -21,7 +21,7 @@ from retrieval.query import hinted_services, normalize
 from retrieval.vocab import FEATURE_PATTERNS, named_services
 
 __all__ = ["Aspect", "asked", "asked_services", "aspect_text", "details_text", "feature_words", "is_question",
-           "lacking", "miles", "money", "names", "pointed", "pointed_top", "referred", "wants_details"]
+           "lacking", "listing_ids", "miles", "money", "names", "pointed", "pointed_top", "referred", "wants_details"]
 
 Aspect = Literal["price", "insured", "rating", "distance", "certifications", "features",
                  "top_rating", "top_reviews", "top_price", "top_distance"]
@@ -193,9 +193,13 @@ def details_text(listings: Sequence[Any], question: str) -> str:
         out.append(f"{name} by {x.operator}, based in {x.city}: from {money(x.price_from_usd)} per {x.price_unit}, "
                    f"{rating}, {insured}, {certs}{offers}; it serves within {x.service_radius_miles:g} miles.")
     if _BOOK.search(normalize(question)):
-        ids = _join([f"{name} is listing {x.id}" for name, x in zip(names(listings), listings, strict=True)], "; ")
-        out.append(f"To book, request a quote or book through SkyMarket on the listing ({ids}).")
+        out.append(f"To book, request a quote or book through SkyMarket on the listing ({listing_ids(listings)}).")
     return " ".join(out)
+
+
+def listing_ids(listings: Sequence[Any]) -> str:
+    """'X is listing lst-0110; Y is listing lst-0469; and Z is listing lst-0414': whom to ask, by id."""
+    return _join([f"{name} is listing {x.id}" for name, x in zip(names(listings), listings, strict=True)], "; ")
 
 
 def lacking(aspects: Sequence[Aspect], features: Sequence[str], listings: Sequence[Any],

@@ -281,10 +281,11 @@ class Steps:
         return new
 
     def answered(self, found: Found) -> Found:
-        """A question about the listings the customer already has ("are they insured?", "tell me more about the
-        second one"), answered from their values, is not put to the embedded model: its 135M parameters add
-        nothing the data does not say, and each sentence it writes is one more to check and remove. A paid
-        model is still asked (its text goes first, the data's answer after it)."""
+        """The answer from the listings, when the embedded model answers first and is not to be asked: with
+        listings cited unless `chat.local.answers_with_listings` says so (its text, when it survived the checks,
+        was mostly odd), and always for a question about the listings the customer already has ("are they
+        insured?", "tell me more about the second one") that their values answer. A paid model is still asked
+        (its text goes first, the data's answer after it)."""
         if found.final is not None or not found.listings:
             return found
         local = self.is_local(self.models.runnables[0])
@@ -391,10 +392,10 @@ class Steps:
                 summary = f"{unlisted_text(request.missing)} {summary}"
             return Found(request, [], True, None, final=summary)
         listings, flags = self.screen.keep(listings)
-        listings = _ordered(listings, request.order, it.features, named_services(it.text, it.categories),
-                            over=lambda x: over_budget(x, request.sizes, it.max_price))
-        if any(not over_budget(x, request.sizes, it.max_price) for x in listings):  # as the search's own cap would
-            listings = [x for x in listings if not over_budget(x, request.sizes, it.max_price)]
+        # over the budget for the whole job ($28 per acre for 40 acres is over $500, though 28 is under it): left
+        # out as the search's own cap would leave them, unless none comes within it (the answer then says so)
+        within = [x for x in listings if not over_budget(x, request.sizes, it.max_price)]
+        listings = _ordered(within or listings, request.order, it.features, named_services(it.text, it.categories))
         listings = listings[self.k * request.skip : self.k * (request.skip + 1)]
         in_area = True if it.place is not None else None
         if not listings:
@@ -551,20 +552,17 @@ _CANNOT_DO_WITHOUT = frozenset({"payload_drop", "indoor_flight"})
 
 
 def _ordered(listings: list[SearchResult], order: str, features: Sequence[str] = (),
-             services: Sequence[str] = (), over: Callable[[SearchResult], bool] = lambda x: False,
-             ) -> list[SearchResult]:
+             services: Sequence[str] = ()) -> list[SearchResult]:
     """The listings in the order asked for; first those that offer a service named (`services`), then among
     them those that lack fewer of the features asked for ("they need to fly at night", "4k and same day"); before
-    all of that, those with the gear the job cannot be done without (`_CANNOT_DO_WITHOUT`), and first of all
-    those whose starting price for the whole job is within the budget (`over`: $11 per acre for 40 acres is
-    within $500, $28 per acre is not, though 28 is under 500: the search's cap compares the unit price). The
+    all of that, those with the gear the job cannot be done without (`_CANNOT_DO_WITHOUT`). The
     search only weighs these, with the words: a listing without them answers less of what was asked (the
     service first: a night flyer that does no search and rescue is no answer to a missing person)."""
     wanted, named = set(features), set(services)
     needed = wanted & _CANNOT_DO_WITHOUT
 
-    def lacks(x: SearchResult) -> tuple[bool, bool, bool, int]:
-        return (over(x), bool(needed - set(x.features)), bool(named) and not named & set(x.services),
+    def lacks(x: SearchResult) -> tuple[bool, bool, int]:
+        return (bool(needed - set(x.features)), bool(named) and not named & set(x.services),
                 len(wanted - set(x.features)))
 
     by = _ORDER_KEYS.get(order, lambda x: 0)  # relevance: the search's own order (the sort is stable)
