@@ -489,10 +489,9 @@ def condense(turns: list[str], parser: QueryParser) -> Request:
     words: list[str] = []
     order: Order = "relevance"
     since_topic: list[Interpreted] = []  # the readings of the turns since the topic started
-    topic_turns: list[str] = []  # the turns since the category started: a job's size holds across services
     gear_only = False  # the service so far was read from equipment alone ("night ops and thermal"): no topic yet
     earlier: list[tuple[str, list[str]]] = []  # each turn so far, normalised, with the categories read in it
-    topic_from = 0
+    topic_from = 0  # the turn the category started at: the job's size is read from there on, across services
     for i, raw in enumerate(turns):
         if is_small_talk(raw):
             continue
@@ -529,11 +528,10 @@ def condense(turns: list[str], parser: QueryParser) -> Request:
         elif it.category is not None and merged.category is not None and it.category not in merged.categories:
             words, order = [], "relevance"  # a new topic: what was asked for the old one no longer holds
             merged.max_price, merged.features, merged.insured = None, [], None
-            since_topic, topic_turns, topic_from = [], [], i
+            since_topic, topic_from = [], i
         elif it.category is not None and merged.category is not None and switch:
             words, since_topic = [], []  # "forget mapping, a land survey instead": the same kind, another service
         since_topic.append(it)
-        topic_turns.append(raw)
         if it.category is not None:
             merged.category, merged.categories = it.category, list(it.categories)
             gear_only = _gear_only(low, it.category)
@@ -561,7 +559,7 @@ def condense(turns: list[str], parser: QueryParser) -> Request:
     merged.text = " ".join(words) or (merged.category or "drone services").replace("_", " ")
     if len(since_topic) == 1:  # one turn asks it all: search its words as /search would (never worse than it)
         merged.text = since_topic[0].text
-    return Request(merged, order=order, worded=bool(words), sizes=amounts(topic_turns), topic_from=topic_from)
+    return Request(merged, order=order, worded=bool(words), sizes=amounts(turns[topic_from:]), topic_from=topic_from)
 
 
 def llm_query(turns: list[str]) -> str:

@@ -245,6 +245,21 @@ def test_a_5k_race_is_no_camera(parser: QueryParser) -> None:
         ("our solar array output dropped", "inspection"),
         ("my grandpa went missing on a walk, a heat camera would help", "public_safety"),
         ("find our runaway dog with heat vision", "thermal_imaging"),
+        ("3 of my guys need their part 107, we're a roofing company in warren", "training"),  # their trade: scenery
+        ("need my part 107 before spring", "training"),
+        ("the pilot needs their part 107 license, roof inspection in troy", "inspection"),  # asked of the operator
+        ("i still need someone to shoot a lakefront listing in waterford", "real_estate"),
+        ("someone said drones can fly stuff right out to boats now?", "delivery"),
+        ("grandpa keeps running out of his heart pills", "delivery"),
+        # a basement flooding asks where water goes, not for a rescue
+        ("my basement flooded, can a drone check if my sump pump line is clogged?", "mapping_surveying"),
+        ("the river is flooding in Monroe, people stranded", "public_safety"),
+        ("could someone at least film it from above, for the family that cant come", "videography"),  # "at least"
+        ("need signed contracts flown from our southfield office to a client", "delivery"),  # no "contractor"
+        ("listing goes live friday and my photographer is out sick, drone shots of a colonial", "real_estate"),
+        ("we're selling our colonial, need photos of the yard", "real_estate"),
+        ("river raisin is coming up fast behind the subdivision", "public_safety"),
+        ("realestate fotos for a condo in st clare shores", "real_estate"),
     ],
 )
 def test_more_customer_words(parser: QueryParser, query: str, category: str) -> None:
@@ -462,9 +477,19 @@ def test_a_time_already_past_asks_for_no_feature(parser: QueryParser) -> None:
 @pytest.mark.parametrize(
     ("query", "price"),
     [("gutter check, nothing over $90", 90.0), ("ortho map, none above 1,200 please", 1200.0),
-     ("over 20 years in business, inspection", None)],
+     ("over 20 years in business, inspection", None),
+     # what they will spend, or raise the cap to
+     ("i got about 900 to spend on the whole thing", 900.0), ("we have 2k to work with", 2000.0),
+     ("looking to spend about 500 on photos", 500.0),
+     ("if its around 30 a drop thats fine, any more and its cheaper to just drive it", 30.0),
+     ("300 is ok, nothing more", 300.0),
+     ("ok so nobody decent at that price huh. i can stretch to 800", 800.0), ("we could go up to 1200", 1200.0),
+     ("undr 200 if posible", 200.0), ("up to 5 hours of filming", None),
+     ("spend 3 hours filming the show", None), ("i spend 40 hours a week at work", None),  # time, not money
+     ("insulin has to stay under 46 degrees", None)],  # a temperature
 )
-def test_a_cap_said_as_what_is_out(parser: QueryParser, query: str, price: float | None) -> None:
+def test_a_cap_said_as_what_is_out_or_what_they_will_spend(parser: QueryParser, query: str,
+                                                            price: float | None) -> None:
     assert parser.parse(query).max_price == price
 
 
@@ -941,38 +966,5 @@ def test_photos_for_a_business_promotion_are_business_promo_photos(parser: Query
     assert it.category == "aerial_photography" and "business promo photos" in named_services(it.text, it.categories)
 
 
-@pytest.mark.parametrize(
-    ("query", "price"),
-    [("i got about 900 to spend on the whole thing", 900.0), ("we have 2k to work with", 2000.0),
-     ("looking to spend about 500 on photos", 500.0),
-     ("if its around 30 a drop thats fine, any more and its cheaper to just drive it", 30.0),
-     ("300 is ok, nothing more", 300.0),
-     ("ok so nobody decent at that price huh. i can stretch to 800", 800.0), ("we could go up to 1200", 1200.0),
-     ("undr 200 if posible", 200.0), ("up to 5 hours of filming", None),
-     ("spend 3 hours filming the show", None), ("i spend 40 hours a week at work", None),  # time, not money
-     ("insulin has to stay under 46 degrees", None)],  # a temperature
-)
-def test_a_cap_said_as_what_they_will_spend(parser: QueryParser, query: str, price: float | None) -> None:
-    assert parser.parse(query).max_price == price
-
-
-@pytest.mark.parametrize(
-    ("query", "category"),
-    [("3 of my guys need their part 107, we're a roofing company in warren", "training"),  # their trade: scenery
-     ("need my part 107 before spring", "training"),
-     ("the pilot needs their part 107 license, roof inspection in troy", "inspection"),  # asked of the operator
-     ("i still need someone to shoot a lakefront listing in waterford", "real_estate"),
-     ("someone said drones can fly stuff right out to boats now?", "delivery"),
-     ("grandpa keeps running out of his heart pills", "delivery"),
-     ("my basement flooded, can a drone check if my sump pump line is clogged?", "mapping_surveying"),  # not a rescue
-     ("the river is flooding in Monroe, people stranded", "public_safety"),
-     ("could someone at least film it from above, for the family that cant come", "videography"),  # "at least"
-     ("need signed contracts flown from our southfield office to a client", "delivery"),  # no "contractor"
-     ("listing goes live friday and my photographer is out sick, drone shots of a colonial", "real_estate"),
-     ("we're selling our colonial, need photos of the yard", "real_estate"),
-     ("river raisin is coming up fast behind the subdivision", "public_safety"),
-     ("realestate fotos for a condo in st clare shores", "real_estate")],
-)
-def test_ones_own_people_certified_and_a_listing_shot(parser: QueryParser, query: str, category: str) -> None:
-    assert parser.parse(query).category == category
-    assert parser.parse("fly the drone from my house to the park").category is None  # the drone is no parcel
+def test_the_drone_flown_somewhere_is_no_parcel(parser: QueryParser) -> None:
+    assert parser.parse("fly the drone from my house to the park").category is None
