@@ -52,11 +52,15 @@ def price_of(listing: Any) -> str:
     return f"from {money(listing.price_from_usd)} per {listing.price_unit}"
 
 
+def _category_words(category: str) -> str:
+    """How a category reads in a sentence ("mapping and surveying", "real estate")."""
+    return _CATEGORY_WORDS.get(category, category.replace("_", " "))
+
+
 def _what(request: Request) -> str:
     """What was searched for, with the insurance filter when it held (features only rank: not said here)."""
     it = request.interpreted
-    what = "drone service" if it is None or it.category is None else _CATEGORY_WORDS.get(
-        it.category, it.category.replace("_", " "))
+    what = "drone service" if it is None or it.category is None else _category_words(it.category)
     if it is not None and it.insured:
         what = f"insured {what}"
     return what
@@ -90,6 +94,8 @@ def found_text(request: Request, listings: Sequence[Any], question: str = "", *,
     ask = "" if it is not None and it.place is not None else (
         " Tell me the city or township and I'll show the operators that serve it.")
     if request.about_shown:  # the customer has these listings: the answer is what they asked
+        if not detail and request.missing:  # "can they also do a light show?": that no listing offers it is all
+            return ""
         return (detail or unanswered_text(listings, question)) + ask
     top = listings[0]
     n = len(listings)
@@ -241,7 +247,7 @@ def offered_text(place: str, listings: Sequence[Any]) -> str:
         counts[x.category] = counts.get(x.category, 0) + 1
     if not counts:
         return f"I found no listing that serves {place} yet. Try a nearby city or township."
-    kinds = [c.replace("_", " ") for c in sorted(counts, key=lambda c: (-counts[c], c))]
+    kinds = [_category_words(c) for c in sorted(counts, key=lambda c: (-counts[c], c))]
     listed = ", ".join(kinds[:-1]) + f" and {kinds[-1]}" if len(kinds) > 1 else kinds[0]
     return (f"Operators that serve {place} offer {listed}. Tell me what you need done and I'll show you the "
             "best matches with their prices.")

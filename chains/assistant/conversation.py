@@ -248,10 +248,11 @@ class Request:
     @property
     def broad(self) -> bool:
         """A place and nothing else to go on ("what can I book in Troy?"): no service, price, feature, nor a
-        word to search ("someone to count my cows in Almont" has words: the search looks for them)."""
+        word to search ("someone to count my cows in Almont" has words: the search looks for them); or a place
+        and a service no listing offers, with no other job asked ("a light show at our party in Dearborn")."""
         it = self.interpreted
-        return (it is not None and it.place is not None and it.category is None and not it.features
-                and it.max_price is None and not it.insured and (not self.worded or bool(self.missing)))
+        return (it is not None and it.place is not None and it.category is None and (bool(self.missing) or (
+            not it.features and it.max_price is None and not it.insured and not self.worded)))
 
     @property
     def place_involved(self) -> bool:

@@ -31,7 +31,7 @@ from chains.assistant.gear import elsewhere, offered_features
 from chains.assistant.grounding import SentenceGate, Sources, sources_for
 from chains.assistant.listings import ListingScreen
 from chains.assistant.schema import AssistantOutput
-from chains.assistant.unlisted import Unlisted, absent, load_unlisted, named_unlisted, unlisted_text
+from chains.assistant.unlisted import Unlisted, absent, another_job, load_unlisted, named_unlisted, unlisted_text
 from chains.chat_input import aprefetch_chat_input, screen_chat_input
 from chains.fallbacks import Fallbacks, Unsuited
 from chains.guard import GuardConfig, make_canary
@@ -180,6 +180,11 @@ class Steps:
         topic = read.turns[at[request.topic_from]:]
         if not request.small_talk and (missing := self._missing(topic)):
             request = replace(request, missing=missing)  # "a drone show for our party": no listing offers it
+            if it is not None and it.category is not None and not another_job(
+                    topic, [e for e in self._absent_by[2] if e.name in missing]):
+                # the category came from what the job is about ("pressure washing the siding": no inspection)
+                it = it.model_copy(update={"category": None, "categories": []})
+                request = replace(request, interpreted=it)
         if it is None:
             return request
         # a turn left out still tells the job's size ("what would that cost for 40 acres?"), the latest winning
@@ -214,10 +219,14 @@ class Steps:
             same = it.category is None or (now is not None and it.category in now.categories)
             return same and not (it.place or it.outside_place or it.features or it.max_price or it.insured)
 
+        def outside(t: str) -> bool:  # "can the same outfit do his too, outside adrian": the area decides first
+            it = self.engine.parser.parse(t)
+            return it.outside_place is not None and it.place is None
+
         for i, t in enumerate(turns):
             if i and asks_more(t) and _adds_nothing(self.engine.parser.parse(t)):
                 skip += 1  # "show me other options": the same search, past the listings shown
-            elif i == 0 or (asks_anew(t) and not self._points(t)) or not (self._points(t) or keeps_shown(t) or (
+            elif i == 0 or outside(t) or (asks_anew(t) and not self._points(t)) or not (self._points(t) or keeps_shown(t) or (
                     is_question(t) and nothing_new(t))) or not showed():
                 # a question that asks for nothing new to search ("he's 14, is that ok?") is about them
                 kept.append(t)
@@ -463,7 +472,7 @@ class Steps:
         if found.listings:
             text = answer.found_text(found.request, found.listings, question=found.question, searched=found.searched,
                                      earlier=found.earlier)
-            return f"{found.note} {text}" if found.note and note else text
+            return f"{found.note} {text}".strip() if found.note and note else text
         return answer.GREETING if found.request.small_talk else answer.GENERAL
 
     def gate(self, turn: Turn) -> SentenceGate:

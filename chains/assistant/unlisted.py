@@ -19,7 +19,7 @@ import yaml
 from errors import ConfigError
 from livefiles import live_file
 
-__all__ = ["Unlisted", "absent", "load_unlisted", "named_unlisted", "parse_unlisted", "unlisted_text"]
+__all__ = ["Unlisted", "absent", "another_job", "load_unlisted", "named_unlisted", "parse_unlisted", "unlisted_text"]
 
 
 @dataclass(frozen=True)
@@ -98,6 +98,30 @@ _SUBJECT = re.compile(r"\b(?:film\w*|shoot\w*|record\w*|captur\w*|photo\w*|pictu
 
 def _asked(entry: Unlisted, turn: str) -> bool:
     return any(not _SUBJECT.search(turn[: m.start()]) for m in entry.pattern.finditer(turn))
+
+
+# a job a listing could do, asked beside the one no listing offers: "... and a video of it", "plus some photos"
+_JOB = re.compile(r"\b(?:photo\w*|pics?|pictures?|video\w*|film(?:s|ed|ing)?|footage|record(?:ed|ing)?|"
+                  r"inspect\w*|survey\w*|map(?:s|ped|ping)?|scan(?:s|ned|ning)?|thermal|infrared|spray\w*|"
+                  r"scout\w*|deliver\w*|lessons?|training|class(?:es)?|courses?|measur\w*|imaging)\b", re.IGNORECASE)
+
+
+def another_job(turns: Sequence[str], entries: Sequence[Unlisted]) -> bool:
+    """Whether the turns ask for a job a listing could do besides the entries': a medium or a service by its
+    word. A category read only from what the job is about ("pressure washing ... the siding": inspection; "a
+    light show for our wedding": videography; "chase off the geese": wildlife counts) is no such ask.
+
+    Args:
+        turns: the customer's turns of the request.
+        entries: the entries the turns name (`named_unlisted`'s).
+    """
+    for turn in turns:
+        rest = turn
+        for e in entries:
+            rest = e.pattern.sub(" ", rest)
+        if _JOB.search(rest):
+            return True
+    return False
 
 
 def unlisted_text(names: Sequence[str]) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from chains.assistant.answer import found_text, none_found_text, unanswered_text
+from chains.assistant.answer import found_text, none_found_text, offered_text, unanswered_text
 from chains.assistant.conversation import Request
 from retrieval.query import Interpreted, PlaceRef
 
@@ -28,6 +28,8 @@ def test_a_category_reads_as_words() -> None:
     mapping = Request(Interpreted(text="topo map", category="mapping_surveying", place=GP))
     assert found_text(mapping, [LISTING, LISTING]).startswith(
         "Here are 2 mapping and surveying listings that serve Grosse Pointe.")
+    offered = [SimpleNamespace(category=c) for c in ("mapping_surveying", "real_estate", "mapping_surveying")]
+    assert offered_text("Troy", offered).startswith("Operators that serve Troy offer mapping and surveying and real estate.")
 
 
 def test_a_question_no_field_answers_quotes_their_own_words_or_says_they_do_not_say() -> None:

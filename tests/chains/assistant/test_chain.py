@@ -86,6 +86,19 @@ def test_out_of_area_is_decided_by_code_before_any_model(build: Build) -> None:
     assert out.notice == out.text and "Detroit Metro" in out.text and "Chicago" in out.text
 
 
+def test_a_question_about_the_listings_shown_that_moves_outside_the_area_gets_the_area_answer(build: Build) -> None:
+    first = "ndvi map of my corn in dundee"
+    shown = build(Scripted(reply="Okay.")).invoke({"messages": [{"role": "user", "content": first}]})
+    assert shown.listings and shown.in_service_area is True
+    convo = [{"role": "user", "content": first}, {"role": "assistant", "content": shown.text},
+             {"role": "user", "content": "my cousin has 300 acres outside adrian, can the same outfit do his too"}]
+    out = build(Scripted(reply="Okay.")).invoke({"messages": convo})
+    assert out.listings == [] and out.in_service_area is False and "Adrian" in out.text
+    convo[-1]["content"] = "is the Dundee one insured?"  # a place inside the area: still about them
+    kept = build(Scripted(reply="Okay.")).invoke({"messages": convo})
+    assert [x.id for x in kept.listings] == [x.id for x in shown.listings]
+
+
 def test_small_talk_cites_nothing(build: Build) -> None:
     model = Scripted(reply="Hi! What drone service do you need, and where?")
     out = build(model).invoke({"messages": [{"role": "user", "content": "hello"}]})
@@ -631,13 +644,28 @@ async def test_a_service_no_listing_offers_is_said_and_not_answered_with_other_l
     out = build(model).invoke(party)
     assert out.listings == [] and not model.seen  # decided from the data: nothing cited, no model asked
     assert out.text.startswith("No listing on SkyMarket offers drone light shows. Operators that serve Dearborn offer")
-    # a service read as well (a wedding: videography): said first, then the listings of what they can have
-    wedding = {"messages": [{"role": "user", "content": "we want a drone light show for our wedding in Novi"}]}
+    # what the job is about names a category, but no job a listing does is asked: still nothing cited
+    for about in ("we want a drone light show for our wedding in Novi",  # a wedding: videography
+                  "can a drone pressure wash the siding on our office in Troy? the lift quotes are insane",  # facades
+                  "the geese at our pond in Sterling Heights are everywhere, can a drone chase them off"):  # wildlife
+        asked = build(Scripted(reply="Okay.")).invoke({"messages": [{"role": "user", "content": about}]})
+        assert asked.listings == [] and asked.text.startswith("No listing on SkyMarket offers"), about
+        assert "Operators that serve" in asked.text
+    # a job a listing does, asked as well (a video of it): said first, then the listings of what they can have
+    wedding = {"messages": [{"role": "user", "content": "a light show for our wedding in Novi, and a video of it"}]}
     said = build(Scripted(reply="Okay.")).invoke(wedding)
     assert said.listings and all(x.category == "videography" for x in said.listings)
     assert said.text.startswith("No listing on SkyMarket offers drone light shows. Here are 3 videography listings")
     streamed = "".join([c.get("text") or "" async for c in build(Scripted(reply="Okay.")).astream(wedding)])
     assert streamed == said.text
+    # asked of the listings shown: they stay, and that no listing offers it is the whole answer
+    first = "need a wedding videographer in Novi"
+    shown = build(Scripted(reply="Okay.")).invoke({"messages": [{"role": "user", "content": first}]})
+    also = build(Scripted(reply="Okay.")).invoke({"messages": [
+        {"role": "user", "content": first}, {"role": "assistant", "content": shown.text},
+        {"role": "user", "content": "can they also do a light show?"}]})
+    assert [x.id for x in also.listings] == [x.id for x in shown.listings]
+    assert also.text == "No listing on SkyMarket offers drone light shows."
     filmed = {"messages": [{"role": "user", "content": "film the drone light show at our festival in Wyandotte"}]}
     assert "No listing" not in build(Scripted(reply="Okay.")).invoke(filmed).text  # the show is the subject
     # An entry some listing mentions is not used: the shipped listings mention light displays (night flights).

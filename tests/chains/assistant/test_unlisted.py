@@ -8,7 +8,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from chains.assistant.unlisted import absent, load_unlisted, named_unlisted, parse_unlisted, unlisted_text
+from chains.assistant.unlisted import absent, another_job, load_unlisted, named_unlisted, parse_unlisted, unlisted_text
 from errors import ConfigError
 from tests.conftest import ROOT
 
@@ -68,7 +68,22 @@ def test_the_file_is_read_and_a_missing_one_is_refused(tmp_path: Path) -> None:
     ("the geese at our condo pond are out of control. can a drone chase them off", "chasing off geese or other birds"),
     ("we need pressure washing on the siding of our office", "window, roof or facade cleaning"),
     ("count the geese on our farm", None),  # a wildlife count is listed (thermal imaging)
+    ("can a drone wash the windows on our office", "window, roof or facade cleaning"),
+    ("need someone to clean all the solar panels at our farm", "window, roof or facade cleaning"),
+    ("blended with HDR for clean windows and skies", None),  # clean is no verb here (a listing's own words)
 ])
 def test_the_shipped_entries_read_what_customers_ask(turn: str, name: str | None) -> None:
     entries = load_unlisted(ROOT / "data" / "unlisted.yaml")
     assert named_unlisted([turn], entries) == ((name,) if name else ())
+
+
+@pytest.mark.parametrize(("turns", "another"), [
+    (["we want a light show for our wedding"], False),  # the wedding is what the show is for
+    (["a light show for our wedding, and a video of it"], True),
+    (["need a wedding videographer", "can they also do a light show?"], True),
+    (["drone show at our dealership, plus some photos of the lot"], True),
+    (["light show for the 4th, need it filmed too"], True),
+])
+def test_another_job_is_a_medium_or_service_asked_beside_the_entry(turns: list[str], another: bool) -> None:
+    entries = parse_unlisted(SHOWS)
+    assert another_job(turns, entries) is another
