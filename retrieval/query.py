@@ -54,7 +54,8 @@ _DONE = re.compile(r"\s+(?:is|was|are|were|has been|have been|got)\s+(?:already\
 _SERVICE_SET = frozenset(SERVICE_WORDS)
 _VOWELS = frozenset("aeiouy")
 _JOINED = frozenset({"", "or", "nor", "/", "and/or"})  # between two phrases turned down by one "no"
-_LANDMARK = re.compile(r"\b(?:north|south|east|west)(?:east|west)?\s+of\s+(?:the\s+)?$")
+_LANDMARK = re.compile(r"\b(?:(?:north|south|east|west)(?:east|west)?\s+of|across\s+(?:\w+\s+){0,3}?from)"
+                       r"\s+(?:the\s+)?$")
 # before a word, a determiner says it is a thing ("the attic", "our landing"): no typo'd place name
 _DETERMINERS = frozenset({"the", "a", "an", "my", "our", "your", "his", "her", "their", "this", "that", "these",
                           "those", "its"})
@@ -107,7 +108,9 @@ _GENERIC = frozenset(
 
 
 # words of their own one slip away from a service word: "signed contracts" are no contractor
-_NOT_TYPOS = frozenset({"contract", "contracts", "contact", "contacts", "contacted", "content", "context"})
+_NOT_TYPOS = frozenset({"contract", "contracts", "contact", "contacts", "contacted", "content", "context",
+                        # words of their own, read by the categories' phrases where they name a service
+                        "deliver", "delivers", "delivered", "delivering"})
 
 _VOCAB_MEMO = 50_000  # words remembered by `_vocab_word`
 
@@ -317,7 +320,7 @@ class QueryParser:
             else:
                 end = -1
         for m, cat, w in kept:  # longest phrase first, as claimed: a tie goes to the longer phrase's category
-            if m.span() not in turned_down:
+            if m.span() not in turned_down and w > 0:  # a phrase of weight 0 claims its words and names nothing
                 scores[cat] = scores.get(cat, 0.0) + (w * _SCENERY if _scenery(low, m.start()) else w)
         if not scores:
             return [], turned_down
@@ -384,7 +387,13 @@ class QueryParser:
         inside = [(k, m) for k, m in enumerate(matches) if isinstance(m.place, Place)]
         said = [m for k, m in inside if not _negated(low, spans[lead[k]].start())] or [m for _, m in inside]
         # "north of Detroit, Royal Oak": a place said as a landmark gives way to the place meant
-        said = [m for m in said if not _LANDMARK.search(low, 0, spans[m.start].start())] or said
+        meant = [m for m in said if not _LANDMARK.search(low, 0, spans[m.start].start())]
+        outside = [m for k, m in enumerate(matches) if not isinstance(m.place, Place)
+                   and not _LANDMARK.search(low, 0, spans[m.start].start())]
+        if said and not meant and outside:  # "in sarnia, just across the bridge from port huron": Sarnia is meant
+            said = []
+            matches = outside
+        said = meant or said
         if said:  # the most precise: a town over its county or region ("in the thumb, near Imlay City")
             here = next((m for m in said if not m.place.is_county), said[0])  # type: ignore[union-attr]
             out.place = _ref(here.place)

@@ -18,7 +18,6 @@ from chains.assistant.aspects import (
     details_text,
     feature_words,
     lacking,
-    listing_ids,
     miles,
     money,
     names,
@@ -164,7 +163,7 @@ _GENERIC = frozenset(tokenize("drone drones fly flying flight aerial service com
 def unanswered_text(listings: Sequence[Any], question: str) -> str:
     """The answer to a question about the listings shown that none of their fields answers ("he's 14, is that
     ok?"): the sentence of each one's own description that shares the question's words, quoted as theirs, or
-    that their listings do not say; and to ask the operator (each one's listing id), never a guess."""
+    that their listings do not say; and to ask the operator through the listing, never a guess."""
     words = {w for w in tokenize(question) if len(w) > 2 and not w.isdigit()} - _GENERIC
     quotes = []
     for name, x in zip(names(listings), listings, strict=True):
@@ -173,10 +172,12 @@ def unanswered_text(listings: Sequence[Any], question: str) -> str:
         # one word in common ("teach") is no answer to "do they teach teenagers?"
         if shared >= 2 or (shared == len(words) == 1):
             quotes.append(f'{name} writes: "{best}"')
-    ids = listing_ids(listings)
+    whom = "the operator" if len(listings) == 1 else "the operators"
     if quotes:
-        return f"Their listings do not answer that directly. {' '.join(quotes)} Ask the operator to be sure: {ids}."
-    return f"Their listings do not say, so ask the operator before you book: {ids}."
+        return (f"Their listings do not answer that directly. {' '.join(quotes)} Ask {whom} to be sure (message them "
+                "or request a quote on the listing on SkyMarket).")
+    return (f"{'Its listing does' if len(listings) == 1 else 'Their listings do'} not say, so ask {whom} before you "
+            "book (message them or request a quote on the listing on SkyMarket).")
 
 
 def instead_text(request: Request, shown: Sequence[Any], question: str) -> str:

@@ -21,20 +21,34 @@ from retrieval.query import hinted_services, normalize
 from retrieval.vocab import FEATURE_PATTERNS, named_services
 
 __all__ = ["Aspect", "asked", "asked_services", "aspect_text", "details_text", "feature_words", "is_question",
-           "lacking", "listing_ids", "miles", "money", "names", "pointed", "pointed_top", "referred", "wants_details"]
+           "lacking", "listing_ids", "miles", "money", "names", "pick_text", "pointed", "pointed_top", "referred",
+           "wants_details"]
 
-Aspect = Literal["price", "insured", "rating", "distance", "certifications", "features",
+Aspect = Literal["price", "insured", "rating", "distance", "certifications", "features", "pick", "contact",
                  "top_rating", "top_reviews", "top_price", "top_distance"]
 
 # How a question about the listings is worded, by what it asks (lower-case text, word boundaries).
 _ASKS: dict[Aspect, re.Pattern[str]] = {
     "price": re.compile(r"\b(?:how much|costs?|costing|price[sd]?|pricing|rates?|charges?|fees?|quotes?|"
                         r"expensive|afford(?:able)?|budget|ballpark|what do they ask|"
+                        r"(?:cheaper|pricier|less expensive) than|"
+                        # "is that per hour or for the whole thing?": the unit a price is for
+                        r"per (?:hour|hr|project|job|acre|session|delivery|day|visit)|hourly|flat (?:rate|fee)|"
+                        r"by the (?:hour|job|project)|(?:for )?the whole (?:thing|job|project)|"
                         r"(?:would|will|does|did) (?:that|it|this|they) (?:run|set) (?:me|us|him|her|them|you))\b"),
     "insured": re.compile(r"\b(?:insur(?:ed|ance)|liability|bonded|covered)\b"),
     "rating": re.compile(r"\b(?:ratings?|rated|reviews?|reputation|stars?|trustworthy|reliable|any good)\b"),
     "distance": re.compile(r"\b(?:how far|far away|far from|distance|miles? away|how close|located|based|"
                            r"where (?:are|is) (?:they|it|that|those|the \w+))\b"),
+    # "which one would you pick?", "who do you recommend?": what each is first at, from their fields
+    "pick": re.compile(r"\b(?:which|who|whos|what)\b[^.?!]{0,30}\b(?:would|should|do|did|can|could)\s+(?:you|u|i|we)\s+"
+                       r"(?:\w+\s+)?(?:pick|choose|go with|recommend|suggest|hire|book|use|trust)\b"
+                       r"|\b(?:recommend\w*|suggestions?|your (?:pick|choice|favorite)|best (?:one|option|choice|bet)|"
+                       r"which (?:one )?(?:is|s) (?:the )?best|who(?:s| is) (?:the )?best)\b"
+                       r"(?! (?:rated|reviews?|price))"),
+    # "phone number?", "how do I call them": SkyMarket carries no contact details of theirs
+    "contact": re.compile(r"\b(?:phone|phone numbers?|cell|call (?:them|him|her|the \w+)|e-?mails?|website|"
+                          r"web ?site|contact (?:info|information|details|number))\b"),
     "certifications": re.compile(r"\b(?:certifi\w*|licen[cs]\w*|part 107|faa|waivers?|qualified|qualifications?|"
                                  r"accredit\w*)\b"),
 }
@@ -229,6 +243,8 @@ def asked(question: str) -> tuple[tuple[Aspect, ...], tuple[str, ...]]:
         return (), ()
     aspects: list[Aspect] = [name for name, pattern in _FIRST.items() if pattern.search(text)]
     aspects += [name for name, pattern in _ASKS.items() if pattern.search(text)]
+    if "pick" in aspects:  # "which one would you recommend, the best rated?": the pick says what each is first at
+        aspects = [a for a in aspects if a in ("pick", "contact", "insured", "certifications")]
     features = tuple(name for name, pattern in FEATURE_PATTERNS.items() if pattern.search(text))
     if features:
         aspects.append("features")
@@ -321,6 +337,34 @@ def _first(aspect: Aspect, listings: Sequence[Any], place: str | None) -> str:
     return f"{of}{_join([n for n, _ in top])} share the highest rating, {best_rating:g} ({each})."
 
 
+def pick_text(listings: Sequence[Any], place: str | None) -> str:
+    """What each of the listings is first at (rating, distance, starting price), for "which one would you pick?":
+    the choice stays the customer's, every value copied from the listings."""
+    if len(listings) == 1:
+        return f"{names(listings)[0]} is the only one shown; ask me for others if you'd like to compare."
+    named = names(listings)
+    firsts: dict[int, list[str]] = {}
+    for aspect in ("top_rating", "top_distance", "top_price"):
+        tops = _tops(aspect, listings)  # type: ignore[arg-type]
+        if len(tops) != 1:
+            continue  # a tie names no one
+        x = listings[tops[0]]
+        if aspect == "top_rating" and x.review_count:
+            said = f"is the highest rated ({x.rating:g} from {x.review_count} reviews)"
+        elif aspect == "top_distance" and place and x.distance_miles is not None:
+            said = f"is the closest to {place} ({miles(x.distance_miles)})"
+        elif aspect == "top_price":
+            said = f"has the lowest starting price ({money(x.price_from_usd)} per {x.price_unit})"
+        else:
+            continue
+        firsts.setdefault(tops[0], []).append(said)
+    parts = [f"{named[i]} {_join(said)}" for i, said in firsts.items()]
+    units = {x.price_unit for x in listings}
+    note = " (they price by different units, so compare what each price covers)" if len(units) > 1 else ""
+    lead = "It depends on what matters most to you. " + ("; ".join(parts) + f"{note}. " if parts else "")
+    return lead + f"The search ranks {named[0]} first for what you asked."
+
+
 def aspect_text(aspects: Sequence[Aspect], features: Sequence[str], listings: Sequence[Any],
                 place: str | None, services: Sequence[str] = ()) -> str:
     """One sentence per aspect asked, every value copied from the listings ('' when nothing is asked).
@@ -360,6 +404,12 @@ def aspect_text(aspects: Sequence[Aspect], features: Sequence[str], listings: Se
             each = [f"{name} lists {_join(x.certifications)}" if x.certifications
                     else f"{name} lists none" for name, x in named]
             out.append(_join(each, "; ") + ".")
+        elif aspect == "pick":
+            out.append(pick_text(listings, place))
+        elif aspect == "contact":
+            out.append(f"SkyMarket does not show operators' phone numbers or e-mail addresses: message "
+                       f"{'the operator' if one else 'the operators'} or request a quote on "
+                       f"{'the listing' if one else 'their listings'} on SkyMarket.")
         elif aspect == "features":
             for name in features:
                 words = feature_words(name)

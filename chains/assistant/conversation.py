@@ -70,7 +70,8 @@ _PARTING = frozenset({"night", "evening"})  # small talk only after "good": alon
 _ORDER: tuple[tuple[Order, re.Pattern[str]], ...] = (
     # "it's cheaper to just drive it" compares with doing without: it asks for no cheaper listing
     ("price", re.compile(r"\b(cheap(er|est)(?! to\b)|less expensive|lower[- ]priced?|lowest price|least expensive|"
-                         r"most affordable|more affordable)\b"
+                         r"most affordable|more affordable)\b|\b(?:sort|order|rank)(?:ed)? (?:them )?by (?:the )?"
+                         r"(?:price|prices|cost)\b"
                          # "on a budget" asks for the cheap ones; "budget is about $200", "budget maybe 1500 tops"
                          # only set a cap (a number soon after it)
                          r"|\bbudget\b(?!'?s?[^.?!\d]{0,25}\d)")),
@@ -78,8 +79,10 @@ _ORDER: tuple[tuple[Order, re.Pattern[str]], ...] = (
                           # "any with better reviews?", "someone more experienced", "higher rated ones"
                           r"|\b(?:better|higher|highly|well)[- ](?:rated|ratings?|reviews?|reviewed)\b"
                           r"|\bmore (?:reviews|experience|experienced|established)\b"
-                          r"|\bmost (?:reviews|reviewed|ratings|stars|experience|experienced)\b")),
-    ("distance", re.compile(r"\b(closest|nearest|nearer|closer)\b")),
+                          r"|\bmost (?:reviews|reviewed|ratings|stars|experience|experienced)\b"
+                          r"|\b(?:sort|order|rank)(?:ed)? (?:them )?by (?:the )?(?:ratings?|reviews|stars)\b")),
+    ("distance", re.compile(r"\b(closest|nearest|nearer|closer)\b|\b(?:sort|order|rank)(?:ed)? (?:them )?by "
+                            r"(?:the )?distance\b")),
 )
 # Asking for other listings than those shown, better by some measure ("any cheaper?", "someone with better
 # reviews?", "closer ones?"): a comparative, not "which of them is cheapest?"
@@ -138,9 +141,11 @@ _POINTS = re.compile(
     r"|^\W*(?:(?:and|so|but|ok|okay|also|hmm)\W+)*(?:are|do|can|will|would|have|were|did) (?:the|all the|all those) "
     r"[a-z]+s\b")
 # Asking for more of the same: the listings after those shown ("show me some other options", "anyone else?")
+_TERSE_MORE = (r"^\W*(?:(?:and|so|but|ok|okay|k|hmm|any|got any|are there|is there|there|anymore)\W+)*"
+               r"(?:others?|more|who else|any more)\W*$")  # the whole turn: "others?", "any more?", "who else"
 _MORE = re.compile(
     r"\b(?:(?:other|different|more) (?:ones|options|operators|companies|listings|choices|pilots|results)|"
-    r"any(?:one|body)? else|some(?:one|body) else|anything else)\b")
+    rf"any(?:one|body)? else|some(?:one|body) else|anything else)\b|{_TERSE_MORE}")
 # A turn that asks for listings, whatever else it says ("ok but any insured ones?", "can you find ones that
 # work saturdays", "show me other options", "what about in Canton?"): a new search
 _ASKS_ANEW = re.compile(
@@ -148,7 +153,8 @@ _ASKS_ANEW = re.compile(
     r"(?:other|different|new|more) (?:ones|options|operators|companies|listings|choices|pilots|results)|"
     r"any(?:one|body)? else|some(?:one|body) else|anything else|"
     r"(?:any|some) (?:\w+ )?ones\b|ones (?:that|who|with|which)|any (?:that|who)\b|"
-    r"(?:what|how) about (?!(?:the|that|this|them|those|these|they|it|its|their)\b))")
+    r"(?:what|how) about (?!(?:the|that|this|them|those|these|they|it|its|their)\b))"
+    rf"|{_TERSE_MORE}")
 # Features that say when, not what: alone they ask for nothing ("nice day for flying today")
 _WHEN = frozenset({"same_day", "weekend_availability", "night_ops", "emergency_callout"})
 # A question about the listings shown that names a place asks whether they go there ("do they cover Toledo?")
@@ -314,10 +320,16 @@ def asks_more(turn: str) -> bool:
 _WHICH = re.compile(r"^\W*(?:(?:and|so|but|ok|okay|hmm|well)\W+)*(?:which|who|whos|whose)\b")
 
 
+# "is the first one cheaper than the second?": two of those shown compared, no other listing asked for
+_BETWEEN = re.compile(r"\bthan (?:the|that|this) (?:first|second|third|last|other)\b|\bthan (?:the )?\w+ one\b")
+
+
 def wants_others(text: str) -> bool:
     """Whether a turn asks for other listings, better by some measure than those shown ("anything cheaper?",
-    "do you have someone with better reviews?"), rather than which of the shown is best by it."""
-    return _COMPARATIVE.search(text.lower().replace("’", "'")) is not None
+    "do you have someone with better reviews?"), rather than which of the shown is best by it, or how two of
+    them compare ("is the first one cheaper than the second?")."""
+    low = text.lower().replace("’", "'")
+    return _COMPARATIVE.search(low) is not None and _BETWEEN.search(low) is None
 
 
 def _order(text: str) -> Order | None:
@@ -561,6 +573,38 @@ def condense(turns: list[str], parser: QueryParser) -> Request:
     if len(since_topic) == 1:  # one turn asks it all: search its words as /search would (never worse than it)
         merged.text = since_topic[0].text
     return Request(merged, order=order, worded=bool(words), sizes=amounts(turns[topic_from:]), topic_from=topic_from)
+
+
+# "ok the festival", "for the spraying", "back to the roof thing": a word of an earlier need, pointed at
+_POINTED = re.compile(r"\b(?:the|that|our|my)\s+([a-z]{4,})\b")
+_NOT_A_NEED = frozenset({
+    "thing", "things", "stuff", "first", "second", "third", "last", "same", "whole", "other", "others", "place",
+    "area", "price", "prices", "quote", "quotes", "listing", "listings", "guys", "people", "folks", "closest",
+    "cheapest", "nearest", "best", "rest", "time", "date"})
+
+
+def returns_to(turn: str, before: list[str], detour: list[str], parser: QueryParser) -> bool:
+    """Whether a turn goes back to the need of the turns `before` after another one (`detour`): it names that
+    need's service and not the detour's ("nice. ok but for the spraying, who's closest"), or, naming no service,
+    points at a word only that need used ("jk. ok the festival, we need someone who can fly at night").
+
+    Args:
+        turn: the newest turn.
+        before: the turns of the earlier need, oldest first.
+        detour: the turns of the need asked since, oldest first.
+        parser: the search's query parser.
+    """
+    then, now = condense(before, parser).interpreted, condense([*before, *detour], parser).interpreted
+    if then is None or then.category is None or now is None:
+        return False
+    it = parser.parse(turn)
+    if it.category is not None:
+        return it.category in then.categories and it.category != now.category
+    low = normalize(turn)
+    earlier = {w for t in before for w in _words(normalize(t))}
+    since = {w for t in detour for w in _words(normalize(t))}
+    return any(w in earlier and w not in since and w not in _NOT_A_NEED and w not in _FILLER and w not in STOPWORDS
+               for w in _POINTED.findall(low))
 
 
 def llm_query(turns: list[str]) -> str:

@@ -26,7 +26,16 @@ from chains import claims
 from chains.assistant import answer
 from chains.assistant.amounts import amounts, over_budget
 from chains.assistant.aspects import asked, asked_services, is_question, lacking, pointed_top, referred
-from chains.assistant.conversation import Request, asks_anew, asks_more, condense, keeps_shown, llm_query, with_hints
+from chains.assistant.conversation import (
+    Request,
+    asks_anew,
+    asks_more,
+    condense,
+    keeps_shown,
+    llm_query,
+    returns_to,
+    with_hints,
+)
 from chains.assistant.gear import elsewhere, offered_features
 from chains.assistant.grounding import SentenceGate, Sources, sources_for
 from chains.assistant.listings import ListingScreen
@@ -223,12 +232,20 @@ class Steps:
             it = self.engine.parser.parse(t)
             return it.outside_place is not None and it.place is None
 
+        def points(t: str) -> bool:  # "who's closest?" of them; not "for the spraying, who's closest" (another need)
+            it, now = self.engine.parser.parse(t), request().interpreted
+            return self._points(t) and (it.category is None or (now is not None and it.category in now.categories))
+
         for i, t in enumerate(turns):
             if i and asks_more(t) and _adds_nothing(self.engine.parser.parse(t)):
                 skip += 1  # "show me other options": the same search, past the listings shown
-            elif i == 0 or outside(t) or (asks_anew(t) and not self._points(t)) or not (self._points(t) or keeps_shown(t) or (
+            elif i == 0 or outside(t) or (asks_anew(t) and not points(t)) or not (points(t) or keeps_shown(t) or (
                     is_question(t) and nothing_new(t))) or not showed():
                 # a question that asks for nothing new to search ("he's 14, is that ok?") is about them
+                start = request().topic_from if kept else 0
+                if start and returns_to(t, kept[:start], kept[start:], self.engine.parser):
+                    del kept[start:], at[start:]  # "ok back to the roof thing": the detour's turns leave the request
+                    requests.clear()
                 kept.append(t)
                 at.append(i)
                 skip = 0

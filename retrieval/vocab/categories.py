@@ -39,6 +39,12 @@ _PET = r"(?:pets?|dogs?|pup|pupp(?:y|ies)|cats?|kitt(?:y|ies|en|ens))"
 
 CATEGORY_PHRASES: dict[Category, list[tuple[float, list[str]]]] = {
     "delivery": [
+        # results handed over, not goods carried ("what file formats do they deliver", "deliver the photos by
+        # friday"): the phrase claims the word and names no category (weight 0)
+        (0.0, [r"(?:files?|formats?|results?|reports?|data|photos|pictures|images|footage|maps?|models?|videos?|"
+               r"deliverables?|edits?) (?:\w+ ){0,3}?deliver(?:s|ed|ing)?",
+               r"deliver(?:s|ed|ing)? (?:the |their |your |my |our |it |them )?(?:final )?(?:files?|results?|"
+               r"reports?|data|photos|pictures|images|footage|maps?|models?|videos?|edits?)"]),
         (1.0, ["documents", "paperwork"]),  # papers to carry, or papers about the job ("the paperwork for the city")
         (3.0, [r"deliver(?:y|ies|ed|ing|s)?", r"courier(?:s|ed|ing)?", r"drop(?:s|ped|ping)?[- ]?offs?",
                "same[- ]day drop",
@@ -124,6 +130,9 @@ CATEGORY_PHRASES: dict[Category, list[tuple[float, list[str]]]] = {
                r"(?:for|before|when) selling"]),
     ],
     "inspection": [
+        # damage the operator might do ("what happens if they damage something"): a question of liability (weight 0)
+        (0.0, [r"(?:they|you|the (?:drone|pilot|operator)|it|he|she) (?:\w+ ){0,2}?(?:damages?|damaged|breaks?|"
+               r"crash(?:es)? into)"]),
         (3.0, [r"roof(?:s|ing|ers?)?(?: (?:check|inspection|survey|look))?", r"chimneys?", r"gutters?", r"shingles?",
                r"inspect(?:ion|ions|ed|or)?"]),
         (2.5, ["storm damage", "hail", "wind damage",

@@ -466,6 +466,19 @@ def test_a_place_said_as_a_landmark_gives_way_to_the_place_meant(parser: QueryPa
     it = parser.parse("we're just west of Ann Arbor, in Dexter")
     assert it.place is not None and it.place.name == "Dexter"
     assert parser.parse("the farm is south of Lapeer").place.name == "Lapeer"  # type: ignore[union-attr]
+    # a place outside the area is the one meant when the one inside is the landmark
+    sarnia = parser.parse("his house is in sarnia just across the bridge from port huron")
+    assert sarnia.place is None and sarnia.outside_place is not None and sarnia.outside_place.name.startswith("Sarnia")
+    huron = parser.parse("in port huron, across the bridge from sarnia")
+    assert huron.place is not None and huron.place.name == "Port Huron"
+
+
+def test_results_handed_over_or_damage_done_by_them_name_no_service(parser: QueryParser) -> None:
+    for query in ("what file formats do they deliver", "how fast do they deliver the photos",
+                  "what happens if they damage something", "what if the drone crashes into my car"):
+        assert parser.parse(query).category is None, query
+    assert parser.parse("can you deliver insulin to my mom").category == "delivery"
+    assert parser.parse("hail damaged my roof").category == "inspection"
 
 
 def test_a_time_already_past_asks_for_no_feature(parser: QueryParser) -> None:

@@ -8,7 +8,16 @@ from types import SimpleNamespace
 import pytest
 
 from chains.assistant.answer import asked_text, found_text
-from chains.assistant.aspects import asked, aspect_text, is_question, miles, pointed, pointed_top, referred
+from chains.assistant.aspects import (
+    asked,
+    aspect_text,
+    is_question,
+    miles,
+    pick_text,
+    pointed,
+    pointed_top,
+    referred,
+)
 from chains.assistant.conversation import Request
 from retrieval.query import Interpreted, PlaceRef
 
@@ -45,6 +54,12 @@ B = _listing("Birch Aerial Works", price_from_usd=99.5, insured=True, features=[
     ("and which is nearest to my place?", ("top_distance",), ()),
     ("that first outfit, how much are they asking", ("price",), ()),  # the question after the listing pointed at
     ("are there cheaper ones?", (), ()),  # a comparative asks for other listings (conversation.py orders them)
+    ("is that per hour or for the whole thing?", ("price",), ()),  # the unit a price is for
+    ("is the first one cheaper than the second?", ("price",), ()),  # two of them compared
+    ("which one would you pick?", ("pick",), ()),
+    ("who do you recommend, the best rated?", ("pick",), ()),  # the pick says what each is first at
+    ("phone number?", ("contact",), ()),
+    ("how do i call them", ("contact",), ()),
 ])
 def test_a_question_about_the_results_is_read(turn: str, aspects: tuple[str, ...], features: tuple[str, ...]) -> None:
     assert asked(turn) == (aspects, features)
@@ -100,6 +115,20 @@ def test_which_is_first_is_answered_from_the_listings_values() -> None:
     assert aspect_text(("top_rating",), (), [C, tie], None) == (
         "Of these 2, Cedar Sky and Dune Aerial share the highest rating, 4.6 "
         "(Cedar Sky from 31 reviews and Dune Aerial from 4 reviews).")
+
+
+def test_a_pick_says_what_each_is_first_at_and_leaves_the_choice() -> None:
+    c = _listing("Cedar Sky", price_from_usd=120.0, rating=4.9, review_count=40, distance_miles=9.0)
+    text = pick_text([A, B, c], "Royal Oak")
+    assert "Cedar Sky is the highest rated (4.9 from 40 reviews)" in text  # B has no reviews: no rating of its
+    assert "Heron Thermal is the closest to Royal Oak (2 miles)" in text
+    assert "Birch Aerial Works has the lowest starting price ($99.50 per hour)" in text
+    assert "different units" in text  # per project beside per hour
+    assert text.endswith("The search ranks Heron Thermal first for what you asked.")
+    both = pick_text([c, _listing("Dune Air", price_from_usd=300.0, rating=4.1, distance_miles=12.0)], None)
+    assert both.startswith("It depends on what matters most to you. Cedar Sky is the highest rated (4.9 from 40 "
+                           "reviews) and has the lowest starting price ($120 per hour).")  # no place: no distance
+    assert pick_text([c], None).startswith("Cedar Sky is the only one shown")
 
 
 def test_the_answer_from_the_data_addresses_the_question() -> None:

@@ -627,8 +627,7 @@ def test_a_question_the_listings_shown_do_not_answer_keeps_them_and_says_so(buil
              {"role": "user", "content": "he's 14, is that ok?"}]
     out = build(Scripted(reply="Okay.")).invoke({"messages": convo})
     assert [x.id for x in out.listings] == [x.id for x in shown.listings]  # the turn searched nothing new
-    assert out.text.startswith("Their listings do not say, so ask the operator")  # not the search's lead again
-    assert all(x.id in out.text for x in out.listings)
+    assert out.text.startswith("Their listings do not say, so ask the operators")  # not the search's lead again
     convo[-1]["content"] = "what's the difference between them?"
     compared = build(Scripted(reply="Okay.")).invoke({"messages": convo})
     assert [x.id for x in compared.listings] == [x.id for x in shown.listings]
@@ -707,3 +706,40 @@ def test_thanks_after_a_request_is_acknowledged_not_greeted(build: Build) -> Non
         out = build(local).invoke({"messages": convo})
         assert out.text == ACKNOWLEDGED and out.listings == []
     assert local.seen == []
+
+
+def _converse(build: Build, *turns: str) -> Any:
+    """Each turn sent with the answers before it, as a client keeps the conversation; the last answer."""
+    convo: list[dict[str, str]] = []
+    out = None
+    for turn in turns:
+        convo.append({"role": "user", "content": turn})
+        out = build(Scripted(reply="Okay.")).invoke({"messages": list(convo)})
+        convo.append({"role": "assistant", "content": out.text})
+    return out
+
+
+def test_back_to_the_first_need_after_a_detour_searches_it_again_with_what_was_said_of_it(build: Build) -> None:
+    out = _converse(build, "event security by drone for a street festival in Ferndale",
+                    "totally separate thing, do any of u deliver food? like tacos",
+                    "jk. ok the festival, we need someone who can fly at night")
+    assert out.listings and all(x.category == "public_safety" for x in out.listings)
+    assert out.interpreted.place.name == "Ferndale" and "night_ops" in out.interpreted.features
+    sprayed = _converse(build, "need crop spraying on about 80 acres of soybeans near imlay city",
+                        "also my wife wants a video of the farm for our anniversary, any videographers out here?",
+                        "nice. ok but for the spraying, who's closest to me")
+    assert sprayed.listings and all(x.category == "agriculture" for x in sprayed.listings)
+    assert "For 80 acres" in sprayed.text  # the first need's size holds again
+
+
+def test_which_to_pick_and_how_to_call_them_are_answered_from_the_listings(build: Build) -> None:
+    shown = _converse(build, "roof inspection in Troy")
+    pick = _converse(build, "roof inspection in Troy", "which one would you pick?")
+    assert [x.id for x in pick.listings] == [x.id for x in shown.listings]
+    assert pick.text.startswith("It depends on what matters most to you.")
+    assert pick.text.endswith(f"The search ranks {shown.listings[0].title} first for what you asked.")
+    call = _converse(build, "roof inspection in Troy", "phone number?")
+    assert [x.id for x in call.listings] == [x.id for x in shown.listings]
+    assert call.text.startswith("SkyMarket does not show operators' phone numbers")
+    unit = _converse(build, "roof inspection in Troy", "is that per hour or for the whole thing?")
+    assert all(f"per {x.price_unit}" in unit.text for x in unit.listings)

@@ -5,7 +5,15 @@ from __future__ import annotations
 
 import pytest
 
-from chains.assistant.conversation import asks_anew, asks_more, condense, is_small_talk, keeps_shown, wants_others
+from chains.assistant.conversation import (
+    asks_anew,
+    asks_more,
+    condense,
+    is_small_talk,
+    keeps_shown,
+    returns_to,
+    wants_others,
+)
 from retrieval.places import load_gazetteer
 from retrieval.query import QueryParser
 from retrieval.vocab import named_services
@@ -381,6 +389,8 @@ def test_photos_then_video_instead_keeps_the_subject() -> None:
     ("any of them cheaper?", True),
     ("which of them has the best reviews?", False),
     ("which one is cheapest?", False),
+    ("is the first one cheaper than the second?", False),  # two of them compared
+    ("is the pontiac one closer than the troy one?", False),
 ])
 def test_a_comparative_asks_for_other_listings(turn: str, others: bool) -> None:
     assert wants_others(turn) is others
@@ -488,6 +498,9 @@ def test_a_need_is_not_a_turn_about_the_listings_shown(turn: str) -> None:
 
 def test_other_options_asks_for_more_of_the_same_not_better() -> None:
     assert asks_more("anybody else around?") and asks_more("got other choices")
+    for terse in ("others?", "any others?", "more?", "who else?", "ok any more?"):  # the whole turn
+        assert asks_more(terse) and asks_anew(terse), terse
+    assert not asks_more("tell me more") and not asks_more("what are the others like?")
     assert not asks_more("anyone with better reviews?")  # better by a measure: ordered anew (wants_others)
 
 
@@ -508,3 +521,24 @@ def test_a_second_need_said_as_such_is_a_new_topic_even_as_a_medium() -> None:
     assert it is not None and it.category == "videography" and it.place is not None and it.place.name == "Novi"
     kept = _it(first, "and a video of the progress too").interpreted  # the same job's medium
     assert kept is not None and kept.category == "construction"
+
+
+@pytest.mark.parametrize(("before", "detour", "turn", "back"), [
+    (["crop spraying on 80 acres near imlay city"],
+     ["also my wife wants a video of the farm for our anniversary, any videographers out here?"],
+     "ok but for the spraying, who's closest to me", True),  # its service named again
+    (["event security by drone for a street festival in ferndale"], ["do any of u deliver food? like tacos"],
+     "jk. ok the festival, we need someone who can fly at night", True),  # a word only the first need used
+    (["event security by drone for a street festival in ferndale"], ["do any of u deliver food? like tacos"],
+     "ok the tacos, any at night?", False),  # the detour's own word: still the detour
+    (["roof inspection in troy"], ["real estate photos of the house too"], "what about video instead", False),
+    (["roof inspection in troy"], ["real estate photos of the house too"], "the thing is, it's urgent", False),
+])
+def test_a_turn_goes_back_to_the_need_before_a_detour(before: list[str], detour: list[str], turn: str,
+                                                      back: bool) -> None:
+    assert returns_to(turn, before, detour, PARSER) is back
+
+
+def test_sort_by_a_field_orders_by_it() -> None:
+    assert _it("real estate photos in novi", "cheapest first", "sort by rating instead").order == "rating"
+    assert _it("real estate photos in novi", "sort them by price").order == "price"
