@@ -7,6 +7,7 @@ cards follow every /chat answer, so the facts a customer reads never depend on t
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -30,13 +31,28 @@ from chains.assistant.conversation import Request, keeps_shown
 from chains.claims import split_sentences
 from retrieval.text import tokenize
 
-__all__ = ["ACKNOWLEDGED", "GENERAL", "GREETING", "UNLISTED", "asked_text", "cards", "found_text", "instead_text",
-           "nearest_text", "none_found_text", "offered_text", "price_of", "request_text", "unanswered_text"]
+__all__ = ["ACKNOWLEDGED", "GENERAL", "GREETING", "TRUST", "UNLISTED", "asked_text", "cards", "found_text",
+           "general_text", "instead_text", "nearest_text", "none_found_text", "offered_text", "price_of",
+           "request_text", "unanswered_text"]
 
 GREETING = ("Hi! I can help you find drone services in Detroit Metro. Tell me what you need (a roof inspection, "
             "real estate photos, crop spraying...) and where, and I'll show you operators with their prices.")
 GENERAL = ("I can help you find and compare drone service operators in Detroit Metro. Tell me what you need done "
            "and the city or township, and I'll show you matching listings with their prices and ratings.")
+# "are the pilots on here vetted? how do I know they're legit": what a listing shows of its operator, no promise
+TRUST = ("Each listing shows what its operator states: their certifications (such as the FAA Part 107 remote pilot "
+         "certificate), whether they are insured, and their rating from customers' reviews. I can show you only "
+         "insured operators, or the best rated first. Tell me what you need done and the city or township.")
+_TRUST = re.compile(r"\b(?:vetted|vet|legit|legitimate|trust(?:worthy)?|scam|screened|background checks?|"
+                    r"verified|verify|safe to (?:hire|book|use))\b", re.IGNORECASE)
+
+
+def general_text(question: str) -> str:
+    """The answer to a turn that searches nothing and is no small talk: how listings show their operators when
+    it asks whether they can be trusted, else what the assistant does."""
+    return TRUST if _TRUST.search(question) else GENERAL
+
+
 # small talk once the customer has asked for something ("thanks, that's all", "ok cool"): no greeting again
 ACKNOWLEDGED = ("Glad to help. When you're ready, request a quote or book through SkyMarket on the listing, or tell "
                 "me what else you need done.")
@@ -104,7 +120,13 @@ def found_text(request: Request, listings: Sequence[Any], question: str = "", *,
             f"{'listing' if n == 1 else 'listings'}{_where(request, one=n == 1)}{'' if sized else _cap(request)}"
             f"{_ORDERED.get(request.order, '')}.")  # with the job's size, the budget is said of the whole job
     rating = f", rated {top.rating:g} from {top.review_count} reviews" if top.review_count else ""
-    best = f" The top match is {top.title} by {top.operator} in {top.city}, {price_of(top)}{rating}."
+    where = "" if top.city in top.title else f" in {top.city}"  # "..., Sterling Heights by ... in Sterling Heights"
+    away = getattr(top, "distance_miles", None)  # a search result's; a bare listing has none
+    if it is not None and it.place is not None and away is not None and top.city != it.place.name:
+        where += f", {miles(away)} from {it.place.name}"
+    best = f" The top match is {top.title} by {top.operator}{where}, {price_of(top)}{rating}."
+    if request.order == "price" and len({x.price_unit for x in listings}) > 1:  # $200 an hour before $399 a job
+        best += " They price by different units, so compare what each price covers for your job."
     said = f" {sized}" if sized and sized not in detail else ""  # a price question's answer has it already
     return head + said + (f" {detail}" if detail else best) + ask
 

@@ -16,16 +16,16 @@ from collections.abc import Sequence
 from typing import Any, Literal
 
 from chains.assistant.conversation import about_shown, refers
-from chains.claims import money
+from chains.claims import money, split_sentences
 from retrieval.query import hinted_services, normalize
 from retrieval.vocab import FEATURE_PATTERNS, named_services
 
 __all__ = ["Aspect", "asked", "asked_services", "aspect_text", "details_text", "feature_words", "is_question",
            "lacking", "listing_ids", "miles", "money", "names", "pick_text", "pointed", "pointed_top", "referred",
-           "wants_details"]
+           "turnaround_text", "wants_details"]
 
 Aspect = Literal["price", "insured", "rating", "distance", "certifications", "features", "pick", "contact",
-                 "top_rating", "top_reviews", "top_price", "top_distance"]
+                 "turnaround", "top_rating", "top_reviews", "top_price", "top_distance"]
 
 # How a question about the listings is worded, by what it asks (lower-case text, word boundaries).
 _ASKS: dict[Aspect, re.Pattern[str]] = {
@@ -49,9 +49,15 @@ _ASKS: dict[Aspect, re.Pattern[str]] = {
     # "phone number?", "how do I call them": SkyMarket carries no contact details of theirs
     "contact": re.compile(r"\b(?:phone|phone numbers?|cell|call (?:them|him|her|the \w+)|e-?mails?|website|"
                           r"web ?site|contact (?:info|information|details|number))\b"),
+    # "how long until I get the report", "how fast", "when would we get the photos": what their listings say of it
+    "turnaround": re.compile(r"\bhow (?:long|fast|soon|quick(?:ly)?)\b|\bturn ?around\b|\bturn around time\b|"
+                             r"\bwhen (?:will|would|do|can|could) (?:i|we) (?:get|have|see|receive)\b"),
     "certifications": re.compile(r"\b(?:certifi\w*|licen[cs]\w*|part 107|faa|waivers?|qualified|qualifications?|"
                                  r"accredit\w*)\b"),
 }
+# a sentence of a listing's own that says how soon ("usually within 48 hours", "delivered next day")
+_SOON = re.compile(r"\b(?:\d+(?:[-–]\d+)?\s*(?:minutes?|mins?|hours?|hrs?|days?|business days|weeks?)|same[- ]day|"
+                   r"next[- ]day|overnight|24/7|turnaround)\b", re.IGNORECASE)
 # Which of the listings is first by a field ("which of those is cheapest?", "who has the most reviews?"): a
 # superlative; a comparative ("anything cheaper?", "closer ones?") asks for other listings (conversation.py).
 _FIRST: dict[Aspect, re.Pattern[str]] = {
@@ -295,7 +301,7 @@ def _split(listings: Sequence[Any], has: Any, verbs: tuple[str, str], none: tupl
     yes = [name for name, x in named if has(x)]
     no = [name for name, x in named if not has(x)]
     if not no:
-        return f"It {verbs[0]}." if len(yes) == 1 else f"All {len(yes)} {verbs[1]}."
+        return f"It {verbs[0]}." if len(yes) == 1 else f"{'Both' if len(yes) == 2 else f'All {len(yes)}'} {verbs[1]}."
     if not yes:
         return f"It {none[0]}." if len(no) == 1 else f"None of the {len(no)} {none[1]}."
     return (f"{_join(yes)} {verbs[0] if len(yes) == 1 else verbs[1]}; "
@@ -335,6 +341,22 @@ def _first(aspect: Aspect, listings: Sequence[Any], place: str | None) -> str:
     if len(top) == 1:
         return f"{of}{top[0][0]} has the highest rating: {best_rating:g} {each}."
     return f"{of}{_join([n for n, _ in top])} share the highest rating, {best_rating:g} ({each})."
+
+
+def turnaround_text(listings: Sequence[Any]) -> str:
+    """What each listing's own description says of how soon, quoted as theirs; '' when none says (the answer
+    then says their listings do not say). A sentence with a price in it is not quoted (prices come from fields)."""
+    said, silent = [], []
+    for name, x in zip(names(listings), listings, strict=True):
+        soon = next((t.strip() for t in split_sentences(x.description) if _SOON.search(t) and "$" not in t), None)
+        if soon:
+            said.append(f'{name} writes: "{soon}"')
+        else:
+            silent.append(name)
+    if not said:
+        return ""
+    rest = f" {_join(silent)} {'does' if len(silent) == 1 else 'do'} not say; ask before you book." if silent else ""
+    return " ".join(said) + rest
 
 
 def pick_text(listings: Sequence[Any], place: str | None) -> str:
@@ -406,6 +428,8 @@ def aspect_text(aspects: Sequence[Aspect], features: Sequence[str], listings: Se
             out.append(_join(each, "; ") + ".")
         elif aspect == "pick":
             out.append(pick_text(listings, place))
+        elif aspect == "turnaround":
+            out.append(turnaround_text(listings))
         elif aspect == "contact":
             out.append(f"SkyMarket does not show operators' phone numbers or e-mail addresses: message "
                        f"{'the operator' if one else 'the operators'} or request a quote on "

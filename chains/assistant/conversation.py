@@ -91,8 +91,11 @@ _COMPARATIVE = re.compile(
     r"(?:better|higher|highly)[- ](?:rated|ratings?|reviews?|reviewed)|more (?:reviews|established))\b")
 # A question about what was already shown ("do they use RTK?", "are any of them insured?") refines the request:
 # a category word in it ("survey-grade") does not start a new topic.
+# the words before a question proper: "ok so", "actually one more q -", "btw"
+_LEAD = (r"^\W*(?:(?:and|so|but|ok|okay|also|great|cool|thanks|hmm|well|actually|oh|btw|(?:one more|quick|another) "
+         r"(?:q|question|thing)|question)\W+)*")
 _ABOUT_SHOWN = re.compile(
-    r"^\W*(?:(?:and|so|but|ok|okay|also|great|cool|thanks|hmm)\W+)*(?:"
+    rf"{_LEAD}(?:"
     r"(?:do|does|did|can|could|will|would|are|is|were|have|has)\s+"
     r"(?:they|them|those|these|it|any|either|both|all|one|that|this|the (?:first|second|third|last|cheapest)|you)\b"
     r"|which\s+(?:one|ones|of)\b|(?:any|either|none|all|both|one|each) of (?:them|those|these|the|you)\b"
@@ -132,13 +135,13 @@ _POINTS = re.compile(
     rf"|\b(?:out )?of (?:those|these){_LISTED}"
     # a question whose subject is the listings shown ("are they insured?", "can any of them come saturday?"); not
     # "can it be streamed live?" (it: the job)
-    r"|^\W*(?:(?:and|so|but|ok|okay|also|great|cool|thanks|hmm|well)\W+)*"
+    rf"|{_LEAD}"
     r"(?:do|does|did|can|could|will|would|are|r|is|were|have|has)\s+(?:they|them|those|these|any|either|both|all|each|"
     r"none|one of (?:them|those|these))\b"
     rf"|\bwhich\s+(?:one|ones|of|is|are|has|have)\b|\b(?:any|either|none|all|both|one|each) of (?:them\b|"
     rf"(?:those|these){_LISTED})"
     r"|\b(?:any|anyone|anybody|someone|somebody|either) (?:there|of (?:them|those|these|you))\b"
-    r"|^\W*(?:(?:and|so|but|ok|okay|also|hmm)\W+)*(?:are|do|can|will|would|have|were|did) (?:the|all the|all those) "
+    rf"|{_LEAD}(?:are|do|can|will|would|have|were|did) (?:the|all the|all those) "
     r"[a-z]+s\b")
 # Asking for more of the same: the listings after those shown ("show me some other options", "anyone else?")
 _TERSE_MORE = (r"^\W*(?:(?:and|so|but|ok|okay|k|hmm|any|got any|are there|is there|there|anymore)\W+)*"

@@ -31,6 +31,7 @@ from chains.assistant.conversation import (
     asks_anew,
     asks_more,
     condense,
+    is_small_talk,
     keeps_shown,
     llm_query,
     returns_to,
@@ -237,6 +238,8 @@ class Steps:
             return self._points(t) and (it.category is None or (now is not None and it.category in now.categories))
 
         for i, t in enumerate(turns):
+            if 0 < i < len(turns) - 1 and is_small_talk(t):
+                continue  # "thank you!" then "one more q - do they edit the photos?": still about the listings shown
             if i and asks_more(t) and _adds_nothing(self.engine.parser.parse(t)):
                 skip += 1  # "show me other options": the same search, past the listings shown
             elif i == 0 or outside(t) or (asks_anew(t) and not points(t)) or not (points(t) or keeps_shown(t) or (
@@ -302,6 +305,8 @@ class Steps:
         if new.final is not None or not new.listings or {x.id for x in new.listings} <= shown or all(
                 lacking(aspects, features, [x], services) for x in new.listings):
             return replace(found, searched=True)  # no other listing has it either: the shown, and say so
+        # only those that have it: one shown before, or another lacking it, would contradict the note
+        new.listings = [x for x in new.listings if not lacking(aspects, features, [x], services)]
         new.note = answer.instead_text(found.request, found.listings, found.question)
         new.flags = [*found.flags, *new.flags, "searched again: none of the listings shown had what was asked"]
         return new
@@ -409,7 +414,8 @@ class Steps:
             first = self.models.runnables[0]
             if self.preset.answers_without_listings(local=self.is_local(first)):
                 return Found(request, [], None, None)
-            said = (answer.ACKNOWLEDGED if earlier else answer.GREETING) if request.small_talk else answer.GENERAL
+            said = ((answer.ACKNOWLEDGED if earlier else answer.GREETING) if request.small_talk
+                    else answer.general_text(question))
             return Found(request, [], None, None, final=said)
         listings = [SearchResult.model_validate(d.metadata) for d in docs or ()]
         if request.broad and it.place is not None:  # a place and nothing else: what its operators offer
@@ -452,8 +458,12 @@ class Steps:
         placed = sorted((round(haversine_miles(lat, lon, x.lat, x.lon), 1), x.id, x) for x in listings)
         near = [x.model_copy(update={"distance_miles": miles}) for miles, _, x in placed[: self.k]]
         notice = f"No listing serves {it.place.name}: showing the nearest."
-        return Found(found.request, near, True, notice, final=answer.nearest_text(found.request, near),
-                     flags=[*found.flags, *flags], question=found.question)
+        final = answer.nearest_text(found.request, near)
+        if found.request.about_shown:  # "how fast?" of the nearest shown before: answered, not shown again
+            final = (answer.asked_text(found.request, near, found.question, earlier=found.earlier)
+                     or answer.unanswered_text(near, found.question))
+        return Found(found.request, near, True, notice, final=final, flags=[*found.flags, *flags],
+                     question=found.question, earlier=found.earlier)
 
     def turn(self, found: Found, read: Read) -> Turn:
         canary = make_canary()
@@ -490,7 +500,7 @@ class Steps:
             text = answer.found_text(found.request, found.listings, question=found.question, searched=found.searched,
                                      earlier=found.earlier)
             return f"{found.note} {text}".strip() if found.note and note else text
-        return answer.GREETING if found.request.small_talk else answer.GENERAL
+        return answer.GREETING if found.request.small_talk else answer.general_text(found.question)
 
     def gate(self, turn: Turn) -> SentenceGate:
         return SentenceGate(turn.sources, turn.canary, turn.leak_ref, _MIN_LEAK_WORDS)

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from chains.assistant.answer import found_text, none_found_text, offered_text, unanswered_text
+from chains.assistant.answer import (
+    GENERAL,
+    TRUST,
+    found_text,
+    general_text,
+    none_found_text,
+    offered_text,
+    unanswered_text,
+)
 from chains.assistant.conversation import Request
 from retrieval.query import Interpreted, PlaceRef
 
@@ -51,3 +59,29 @@ def test_a_question_no_field_answers_quotes_their_own_words_or_says_they_do_not_
     lessons = SimpleNamespace(id="lst-3", title="Fly Class", city="Warren",
                               description="Hands-on flight lessons with real drones in an open field.")
     assert "writes" not in unanswered_text([lessons], "can i sit in on the lesson or is it just the kid")
+
+
+def test_a_general_question_about_trust_says_what_listings_show() -> None:
+    assert general_text("are the drone pilots on here vetted? how do I know they're legit") == TRUST
+    assert "insured" in TRUST and "Part 107" in TRUST
+    assert general_text("How do I list a drone for sale?") == GENERAL
+
+
+def test_the_top_match_is_said_with_its_distance_and_its_city_once() -> None:
+    sterling = SimpleNamespace(id="lst-9002", title="Roof Checks, Sterling Heights", operator="Skyline",
+                               city="Sterling Heights", price_from_usd=350.0, price_unit="project", rating=4.5,
+                               review_count=11, insured=True, distance_miles=9.7)
+    ro = PlaceRef(name="Royal Oak", county="Oakland", kind="city", lat=42.49, lon=-83.14)
+    text = found_text(Request(Interpreted(text="roof", category="inspection", place=ro)), [sterling])
+    assert "The top match is Roof Checks, Sterling Heights by Skyline, 10 miles from Royal Oak, from $350" in text
+    assert text.count("Sterling Heights") == 1
+
+
+def test_cheapest_first_across_units_says_to_compare_what_each_covers() -> None:
+    hourly = SimpleNamespace(**(vars(LISTING) | {"price_unit": "hour", "distance_miles": None}))
+    job = SimpleNamespace(**(vars(LISTING) | {"id": "lst-9003", "price_from_usd": 399.0, "price_unit": "project",
+                                              "distance_miles": None}))
+    it = Interpreted(text="wedding video", category="videography", place=GP)
+    assert "different units" in found_text(Request(it, order="price"), [hourly, job])
+    assert "different units" not in found_text(Request(it, order="price"), [hourly, hourly])
+    assert "different units" not in found_text(Request(it), [hourly, job])  # not ordered by price

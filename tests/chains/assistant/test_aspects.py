@@ -80,7 +80,7 @@ def test_each_aspect_says_the_listings_own_values() -> None:
     assert "$240 per project (Heron Thermal)" in price and "$99.50 per hour (Birch Aerial Works)" in price
     assert aspect_text(("insured",), (), listings, None) == (
         "Birch Aerial Works is insured; Heron Thermal does not say so.")
-    assert aspect_text(("insured",), (), [B, B], None) == "All 2 are insured."
+    assert aspect_text(("insured",), (), [B, B], None) == "Both are insured."
     assert aspect_text(("insured",), (), [A], None) == "It does not say it is insured."
     assert aspect_text(("rating",), (), listings, None) == (
         "Ratings: Heron Thermal 4.2 from 7 reviews; and Birch Aerial Works has no reviews yet.")
@@ -94,7 +94,7 @@ def test_each_aspect_says_the_listings_own_values() -> None:
         ("certifications",), (), listings, None)
     assert aspect_text(("features",), ("same_day",), listings, None) == (
         "Birch Aerial Works lists same-day service; Heron Thermal does not say so.")
-    assert aspect_text(("features",), ("night_ops",), listings, None) == "All 2 list night flights."
+    assert aspect_text(("features",), ("night_ops",), listings, None) == "Both list night flights."
     assert aspect_text(("price",), (), [], None) == ""
 
 
@@ -156,7 +156,7 @@ def test_a_question_naming_a_service_says_which_listings_list_it() -> None:
     text = found_text(request, [roof, tower], question="do any of them check gutters too?")
     assert "Roof Looks lists gutter check; Tower Looks does not say so." in text
     both = found_text(request, [roof, roof], question="can they check the gutters?")
-    assert "All 2 list gutter check." in both
+    assert "Both list gutter check." in both
 
 
 def test_a_listing_pointed_at_is_found_by_position_city_or_operator() -> None:

@@ -743,3 +743,38 @@ def test_which_to_pick_and_how_to_call_them_are_answered_from_the_listings(build
     assert call.text.startswith("SkyMarket does not show operators' phone numbers")
     unit = _converse(build, "roof inspection in Troy", "is that per hour or for the whole thing?")
     assert all(f"per {x.price_unit}" in unit.text for x in unit.listings)
+
+
+def test_questions_after_thanks_or_of_the_nearest_are_answered_about_the_listings_shown(build: Build) -> None:
+    shown = _converse(build, "need real estate drone photos in Plymouth")
+    later = _converse(build, "need real estate drone photos in Plymouth", "thank you!",
+                      "actually one more q - do they edit the photos too?")
+    assert [x.id for x in later.listings] == [x.id for x in shown.listings]  # no new search after the thanks
+    assert not later.text.startswith("Here are")
+    first = "can a drone deliver a part to my job site in Lapeer? its like 3 lbs"
+    nearest = _converse(build, first)
+    assert nearest.text.startswith("No delivery listing lists Lapeer")
+    fast = _converse(build, first, "how fast")
+    assert [x.id for x in fast.listings] == [x.id for x in nearest.listings]
+    assert not fast.text.startswith("No delivery listing lists Lapeer")  # answered, not the same text again
+
+
+def test_how_soon_is_quoted_from_their_own_descriptions(build: Build) -> None:
+    out = _converse(build, "solar panel inspection in Ann Arbor", "how long until I get the report")
+    quoted = [x for x in out.listings if f"{x.title} writes: " in out.text]
+    assert quoted  # at least one of them says how soon
+    for x in quoted:  # the sentence quoted is the listing's own
+        said = out.text.split(f"{x.title} writes: \"", 1)[1].split("\"", 1)[0]
+        assert said in x.description
+
+
+
+def test_other_listings_shown_instead_all_have_what_was_asked(build: Build) -> None:
+    first = "I'm with a township fire department in Monroe County. Looking for drone support with thermal for search"
+    shown = _converse(build, first)
+    assert shown.listings and not all("emergency_callout" in x.features for x in shown.listings)
+    out = _converse(build, first, "are they available 24/7?")
+    assert out.text.startswith("None of the 3 listings shown before lists emergency call-outs")
+    assert out.listings and all("emergency_callout" in x.features for x in out.listings)
+    assert not {x.id for x in out.listings} & {x.id for x in shown.listings}
+    assert "ask me to search" not in out.text
