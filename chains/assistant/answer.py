@@ -127,8 +127,13 @@ def found_text(request: Request, listings: Sequence[Any], question: str = "", *,
     best = f" The top match is {top.title} by {top.operator}{where}, {price_of(top)}{rating}."
     if request.order == "price" and len({x.price_unit for x in listings}) > 1:  # $200 an hour before $399 a job
         best += " They price by different units, so compare what each price covers for your job."
+    # the equipment and timing asked for rank the listings; which of them lists each is said, never promised
+    asked_now = set(asked(question)[1])
+    wanted = tuple(f for f in (it.features if it is not None else ()) if f not in asked_now)
+    place = it.place.name if it is not None and it.place is not None else None
+    gear = f" {aspect_text(('features',), wanted, listings, place)}" if wanted else ""
     said = f" {sized}" if sized and sized not in detail else ""  # a price question's answer has it already
-    return head + said + (f" {detail}" if detail else best) + ask
+    return head + said + gear + (f" {detail}" if detail else best) + ask
 
 
 def asked_text(request: Request, listings: Sequence[Any], question: str, *, said: str = "",
@@ -156,6 +161,8 @@ def asked_text(request: Request, listings: Sequence[Any], question: str, *, said
     if said and "price" in aspects and all(money(x.price_from_usd) in said for x in chosen):
         aspects = tuple(a for a in aspects if a != "price")
     services = asked_services(question, it.categories) if it is not None else ()
+    if services and "certifications" in aspects and not _CREDENTIAL.search(question):
+        aspects = tuple(a for a in aspects if a != "certifications")  # "help with the part 107 test?": the service
     place = it.place.name if it is not None and it.place is not None else None
     sized = ""  # "how much for 40 acres?": what each starting price comes to for the job, not the unit price alone
     if "price" in aspects and (sized := estimate_text(chosen, request.sizes, it.max_price if it else None)):
@@ -165,6 +172,8 @@ def asked_text(request: Request, listings: Sequence[Any], question: str, *, said
         sized += " " + (aspect_text(("price",), (), others, place) if others
                         else "The final price depends on the job, so ask the operator for a quote.")
     text = " ".join(t for t in (sized, aspect_text(aspects, features, chosen, place, services)) if t)
+    if "certifications" in aspects:  # "a licensed surveyor?": a credential the listing's own words name
+        text = " ".join([text, *own_words(chosen, question)])
     if text and len(chosen) == 1 < len(listings):
         text = f"About {names(listings)[picked[0]]}: {text[0].lower()}{text[1:]}" if text.startswith("It ") else text
     if text and lacking(aspects, features, chosen, services):  # a new search is the customer's call
@@ -175,6 +184,8 @@ def asked_text(request: Request, listings: Sequence[Any], question: str, *, said
     return text
 
 
+# a credential asked by its own word ("licensed", "certified"), not a service that names one ("part 107 test prep")
+_CREDENTIAL = re.compile(r"\b(?:licen[cs]\w*|certifi\w*|waivers?|qualifi\w*|accredit\w*)\b", re.IGNORECASE)
 # words that tell no listing's text apart from another's: a question's other words are looked for in them
 _GENERIC = frozenset(tokenize("drone drones fly flying flight aerial service company operator pilot they do does "
                               "also just like would could should how much many more about other ones guy guys ok "
@@ -182,18 +193,24 @@ _GENERIC = frozenset(tokenize("drone drones fly flying flight aerial service com
                               "anybody gonna wanna got get getting going one all out"))
 
 
-def unanswered_text(listings: Sequence[Any], question: str) -> str:
-    """The answer to a question about the listings shown that none of their fields answers ("he's 14, is that
-    ok?"): the sentence of each one's own description that shares the question's words, quoted as theirs, or
-    that their listings do not say; and to ask the operator through the listing, never a guess."""
+def own_words(listings: Sequence[Any], question: str) -> list[str]:
+    """'X writes: "..."' for each listing whose description has a sentence sharing two of the question's words
+    (one word in common, "teach", is no answer to "do they teach teenagers?")."""
     words = {w for w in tokenize(question) if len(w) > 2 and not w.isdigit()} - _GENERIC
     quotes = []
     for name, x in zip(names(listings), listings, strict=True):
         shared, best = max(((len(words & set(tokenize(s))), s.strip()) for s in split_sentences(x.description)),
                            default=(0, ""))
-        # one word in common ("teach") is no answer to "do they teach teenagers?"
         if shared >= 2 or (shared == len(words) == 1):
             quotes.append(f'{name} writes: "{best}"')
+    return quotes
+
+
+def unanswered_text(listings: Sequence[Any], question: str) -> str:
+    """The answer to a question about the listings shown that none of their fields answers ("he's 14, is that
+    ok?"): the sentence of each one's own description that shares the question's words, quoted as theirs, or
+    that their listings do not say; and to ask the operator through the listing, never a guess."""
+    quotes = own_words(listings, question)
     whom = "the operator" if len(listings) == 1 else "the operators"
     if quotes:
         return (f"Their listings do not answer that directly. {' '.join(quotes)} Ask {whom} to be sure (message them "

@@ -383,7 +383,8 @@ def pick_text(listings: Sequence[Any], place: str | None) -> str:
     parts = [f"{named[i]} {_join(said)}" for i, said in firsts.items()]
     units = {x.price_unit for x in listings}
     note = " (they price by different units, so compare what each price covers)" if len(units) > 1 else ""
-    lead = "It depends on what matters most to you. " + ("; ".join(parts) + f"{note}. " if parts else "")
+    lead = "It depends on what matters most to you. " if len(firsts) != 1 else ""  # one leads on all: no "depends"
+    lead += "; ".join(parts) + f"{note}. " if parts else ""
     return lead + f"The search ranks {named[0]} first for what you asked."
 
 

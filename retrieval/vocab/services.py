@@ -142,6 +142,7 @@ SERVICE_HINTS: dict[str, tuple[str, ...]] = {
                               r"bakery|storefront|office)"),
     # real estate
     "twilight shots": (r"dusk", r"sunset (?:shots?|photos?|pictures?)", r"lights on"),
-    # a listing's video is its tour: "can they also do video?", "a walkthrough for the listing"
-    "property video tour": (r"videos?", r"footage", r"walk-?throughs?", r"(?:virtual|video|3d) tours?"),
+    # a listing's video is its tour: "can they also do video?", "a walkthrough for the listing"; a 3D (Matterport)
+    # tour is a scan of the rooms, not a video: no listing's service
+    "property video tour": (r"videos?", r"footage", r"walk-?throughs?", r"(?:virtual|video) tours?"),
 }  # fmt: skip

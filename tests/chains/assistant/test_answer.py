@@ -18,7 +18,8 @@ from retrieval.query import Interpreted, PlaceRef
 
 GP = PlaceRef(name="Grosse Pointe", county="Wayne", kind="city", lat=42.39, lon=-82.91)
 LISTING = SimpleNamespace(id="lst-9001", title="Lakeside Aerials", operator="Kestrel Works", city="Warren",
-                          price_from_usd=125.0, price_unit="session", rating=4.7, review_count=12, insured=True)
+                          price_from_usd=125.0, price_unit="session", rating=4.7, review_count=12, insured=True,
+                          features=[])
 
 
 def test_an_insured_search_says_so() -> None:
@@ -26,7 +27,7 @@ def test_an_insured_search_says_so() -> None:
                                   features=["thermal_camera"]))
     text = found_text(insured, [LISTING])
     assert text.startswith("Here is 1 insured aerial photography listing that serves Grosse Pointe.")
-    assert "thermal" not in text  # features only rank listings: the answer does not promise them
+    assert "It does not list a thermal camera." in text  # asked for, it ranks them: which lists it is said, as is
     assert none_found_text(insured).startswith("I found no insured aerial photography listing")
     plain = Request(Interpreted(text="aerial photos", category="aerial_photography", place=GP))
     assert "insured" not in found_text(plain, [LISTING])

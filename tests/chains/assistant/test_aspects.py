@@ -28,7 +28,7 @@ def _listing(title: str, **kw: object) -> SimpleNamespace:
     base = {"id": f"lst-{abs(hash(title)) % 9999}", "title": title, "operator": "Op", "city": "Berkley",
             "price_from_usd": 180.0, "price_unit": "hour", "rating": 4.2, "review_count": 7, "insured": True,
             "certifications": ["FAA Part 107"], "features": [], "distance_miles": 3.4, "service_radius_miles": 25.0,
-            "services": []}
+            "services": [], "description": ""}
     return SimpleNamespace(**(base | kw))
 
 
@@ -126,8 +126,9 @@ def test_a_pick_says_what_each_is_first_at_and_leaves_the_choice() -> None:
     assert "different units" in text  # per project beside per hour
     assert text.endswith("The search ranks Heron Thermal first for what you asked.")
     both = pick_text([c, _listing("Dune Air", price_from_usd=300.0, rating=4.1, distance_miles=12.0)], None)
-    assert both.startswith("It depends on what matters most to you. Cedar Sky is the highest rated (4.9 from 40 "
-                           "reviews) and has the lowest starting price ($120 per hour).")  # no place: no distance
+    assert both.startswith("Cedar Sky is the highest rated (4.9 from 40 reviews) and has the lowest starting price "
+                           "($120 per hour).")  # no place: no distance; one leads on all: no "it depends"
+    assert text.startswith("It depends on what matters most to you.")  # each of three leads on one
     assert pick_text([c], None).startswith("Cedar Sky is the only one shown")
 
 
@@ -150,6 +151,7 @@ def test_a_question_naming_a_service_says_which_listings_list_it() -> None:
     request = Request(Interpreted(text="roof inspection", categories=["inspection"], place=ROYAL_OAK))
     assert asked_services("Do any of them check gutters too?", ["inspection"]) == ("gutter check",)
     assert asked_services("do they do video walkthroughs too?", ["real_estate"]) == ("property video tour",)
+    assert asked_services("do they also do matterport / 3d tours?", ["real_estate"]) == ()  # a scan, no video
     assert asked_services("I also need the gutters checked", ["inspection"]) == ()  # a need, not a question
     assert asked_services("do any of them check gutters?", ["real_estate"]) == ()  # not a service of theirs
     assert asked_services("Who can check my gutters?", ["inspection"]) == ()  # asks for listings: a search
@@ -157,6 +159,17 @@ def test_a_question_naming_a_service_says_which_listings_list_it() -> None:
     assert "Roof Looks lists gutter check; Tower Looks does not say so." in text
     both = found_text(request, [roof, roof], question="can they check the gutters?")
     assert "Both list gutter check." in both
+    # a service that names a credential ("part 107 test prep") is the service asked, not their certificates
+    course = _listing("Pilot Course", services=["part 107 test prep"])
+    lessons = Request(Interpreted(text="lessons", categories=["training"], place=ROYAL_OAK), about_shown=True)
+    prep = found_text(lessons, [course, tower], question="do they help with the part 107 test?")
+    assert prep.startswith("Pilot Course lists part 107 test prep") and "lists FAA Part 107" not in prep
+    # a credential asked by name: their certificates, and their own words when those name it
+    surveyor = _listing("Land Maps", description="A licensed professional surveyor on staff signs every map.")
+    mapping = Request(Interpreted(text="survey", categories=["mapping_surveying"]), about_shown=True)
+    said = found_text(mapping, [surveyor, tower], question="do any have a licensed surveyor?")
+    assert "Land Maps lists FAA Part 107" in said
+    assert 'Land Maps writes: "A licensed professional surveyor on staff signs every map."' in said
 
 
 def test_a_listing_pointed_at_is_found_by_position_city_or_operator() -> None:
