@@ -16,10 +16,11 @@ two needs, rambles, moves out of the area, services not offered) and bench/assis
 (`--set dev9`, eight more families: urgent, business, compare-then-pick, place chains, vague starts, price talk,
 feature mixes, heavy typos) and bench/assistant_dev10_conversations.yaml (`--set dev10`, eight more
 families: negation, back-to-earlier, long-haul, operator-questions, on-behalf, events, short-replies,
-mixed-language-register), each written blind by someone who had not
-seen the assistant's code (from the product description, the place names and the vocabulary only),
-graded like bench/search_queries.yaml by rules over listing attributes. Work is checked on the dev sets;
-figures are reported on the held-out set. A conversation is run turn by turn, as a client would: each
+mixed-language-register) and bench/assistant_dev11_conversations.yaml (`--set dev11`, eight more families:
+relaxed, vague-place, pronouns, seasonal, question-first, three-needs, precise-specs, mind-flip), each written
+blind by someone who had not seen the assistant's code (from the product description, the place names and
+the vocabulary only), graded like bench/search_queries.yaml by rules over listing attributes. Work is checked
+on the dev sets; figures are reported on the held-out set. A conversation is run turn by turn, as a client would: each
 customer turn is sent with the assistant's own earlier answers between them, and the listings the answer to
 the turn before the last cited are what was "shown".
 Reported, overall and per family:
@@ -77,6 +78,7 @@ DEV7 = ROOT / "bench" / "assistant_dev7_conversations.yaml"  # a seventh, blind:
 DEV8 = ROOT / "bench" / "assistant_dev8_conversations.yaml"  # an eighth, blind: eight families of how customers talk
 DEV9 = ROOT / "bench" / "assistant_dev9_conversations.yaml"  # a ninth, blind: eight more families of how customers talk
 DEV10 = ROOT / "bench" / "assistant_dev10_conversations.yaml"  # a tenth, blind: eight more families of talk
+DEV11 = ROOT / "bench" / "assistant_dev11_conversations.yaml"  # an eleventh, blind: eight more families of talk
 INVENTED = ("Great news! SkyHigh Drones (listing lst-9999) can do this from $49 per project and they are fully "
             "insured with a night waiver. Northwind Aerial Imaging also offers it for $35. Call 313-555-0100 today.")
 _MONEY = re.compile(r"\$\s?(\d[\d,]*(?:\.\d+)?)")
@@ -280,13 +282,13 @@ def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", choices=["local", "fake-openai", "hallucinator"], default="hallucinator")
     p.add_argument("--set", choices=["held-out", "dev", "dev2", "dev3", "dev4", "dev5", "dev6", "dev7",
-                                         "dev8", "dev9", "dev10"],
+                                         "dev8", "dev9", "dev10", "dev11"],
                    default="held-out",
-                   help="held-out (reported), or dev / dev2 / ... / dev10 (blind sets to look at while building)")
+                   help="held-out (reported), or dev / dev2 / ... / dev11 (blind sets to look at while building)")
     args = p.parse_args(argv)
     base = load_settings(local_model_enabled=True, describe_moderation="local")
     dev = {"dev": DEV, "dev2": DEV2, "dev3": DEV3, "dev4": DEV4, "dev5": DEV5, "dev6": DEV6, "dev7": DEV7, "dev8": DEV8,
-           "dev9": DEV9, "dev10": DEV10}
+           "dev9": DEV9, "dev10": DEV10, "dev11": DEV11}
     path = dev.get(args.set, CONVERSATIONS)
     conversations = yaml.safe_load(path.read_text(encoding="utf-8"))
     with _model(args.model, base) as (model, settings):
