@@ -97,7 +97,7 @@ _LEAD = (r"^\W*(?:(?:and|so|but|ok|okay|also|great|cool|thanks|hmm|well|actually
 _ABOUT_SHOWN = re.compile(
     rf"{_LEAD}(?:"
     r"(?:do|does|did|can|could|will|would|are|is|were|have|has)\s+"
-    r"(?:they|them|those|these|it|any|either|both|all|one|that|this|the (?:first|second|third|last|cheapest)|you)\b"
+    r"(?:they|them|those|these|it|any|either|both|all|one|that|this|the (?:first|second|third|last|cheapest))\b"
     r"|which\s+(?:one|ones|of)\b|(?:any|either|none|all|both|one|each) of (?:them|those|these|the|you)\b"
     # "how about the second, ...", "the first one, does it ...", "is there one that ...", "any that also ..."
     r"|(?:(?:how|what) about )?the (?:first|second|third|last|1st|2nd|3rd)\b"
@@ -163,7 +163,11 @@ _WHEN = frozenset({"same_day", "weekend_availability", "night_ops", "emergency_c
 # A question about the listings shown that names a place asks whether they go there ("do they cover Toledo?")
 _COVER = re.compile(r"\b(?:covers?|serves?|service|comes?|travels?|go|goes|drive|fly|work|out to)\b")
 # A turn that swaps the service asked for for another of the same kind ("crop scouting instead")
-_SWITCH = re.compile(r"\b(?:instead|rather|change of plans|switch|scratch|never ?mind|forget|cancel)\b")
+_SWITCH = re.compile(r"\b(?:instead|rather|change of plans|switch|scratch|never ?mind|forget|cancel|after all|"
+                     r"on second thought|changed? my mind|(?:what|how) about just|"
+                     # "and regular roof ones same area" after a thermal scan: the plain kind of the service
+                     r"(?:regular|normal|plain|ordinary|standard) (?:\w+ )?(?:ones?|kind|type|photos?|pics?|"
+                     r"pictures?|videos?|inspections?))\b")
 # A second need said as such ("one more thing, ... a video of the grand opening", "in the meantime I still need
 # ..."): a service read in it is the new topic, even one that could be the old one's medium (video of a build)
 _ANOTHER = re.compile(r"\b(?:one more thing|another thing|(?:one )?other thing|also need|also looking for|"
@@ -547,6 +551,7 @@ def condense(turns: list[str], parser: QueryParser) -> Request:
             since_topic, topic_from = [], i
         elif it.category is not None and merged.category is not None and switch:
             words, since_topic = [], []  # "forget mapping, a land survey instead": the same kind, another service
+            merged.features = [f for f in merged.features if f in _WHEN]  # the old service's gear (spraying's)
         since_topic.append(it)
         if it.category is not None:
             merged.category, merged.categories = it.category, list(it.categories)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Literal, get_args
 
-__all__ = ["CATEGORIES", "CATEGORY_PHRASES", "FIRM", "SERVICES", "Category"]
+__all__ = ["CATEGORIES", "CATEGORY_PHRASES", "CRASH", "FIRM", "SERVICES", "Category"]
 
 # A phrase weighing less is a loose word ("photos", "land"): it names no service alone
 FIRM = 2.0
@@ -34,6 +34,9 @@ CATEGORIES: tuple[str, ...] = get_args(Category)
 _PERSON = (r"(?:person|child|children|kid|kids|hiker|people|senior|man|woman|boy|girl|son|daughter|dad|mom|grandpa|"
            r"grandma)s?")
 
+# a crash (not "i'd crash it": the drone, flown badly)
+CRASH = r"crash(?:es)?(?! course| it\b| them\b| the drone\b| my drone\b)"
+
 # a pet, said as such ("the puppy", "our two cats")
 _PET = r"(?:pets?|dogs?|pup|pupp(?:y|ies)|cats?|kitt(?:y|ies|en|ens))"
 
@@ -44,7 +47,9 @@ CATEGORY_PHRASES: dict[Category, list[tuple[float, list[str]]]] = {
         (0.0, [r"(?:files?|formats?|results?|reports?|data|photos|pictures|images|footage|maps?|models?|videos?|"
                r"deliverables?|edits?) (?:\w+ ){0,3}?deliver(?:s|ed|ing)?",
                r"deliver(?:s|ed|ing)? (?:the |their |your |my |our |it |them )?(?:final )?(?:files?|results?|"
-               r"reports?|data|photos|pictures|images|footage|maps?|models?|videos?|edits?)"]),
+               r"reports?|data|photos|pictures|images|footage|maps?|models?|videos?|edits?)",
+               # "how long to deliver" (the results of the job asked about)
+               r"how (?:long|fast|soon|quick(?:ly)?) (?:\w+ ){0,3}?deliver(?:s|ed|ing)?(?= *(?:$|[?.!,;]))"]),
         (1.0, ["documents", "paperwork"]),  # papers to carry, or papers about the job ("the paperwork for the city")
         (3.0, [r"deliver(?:y|ies|ed|ing|s)?", r"courier(?:s|ed|ing)?", r"drop(?:s|ped|ping)?[- ]?offs?",
                "same[- ]day drop",
@@ -175,6 +180,8 @@ CATEGORY_PHRASES: dict[Category, list[tuple[float, list[str]]]] = {
     ],
     "mapping_surveying": [
         (3.0, [r"survey(?:s|ing|ed|or|ors)?", r"mapp?(?:ing|s|ed)?", r"topo(?:graphic|graphy)?", "orthomosaic",
+               # many photos stitched into one map: "the stitched together kind"
+               r"stitched(?: together)?",
                r"contours?", "gis", r"3d (?:scans?|scanning|models?|maps?)", r"ortho(?:photo|image)s?",
                r"split(?:ting)? (?:off|up) (?:a few |some |the |part of the )?(?:acres?|lots?|land|parcels?|property)",
                r"lot splits?", "land division"]),
@@ -204,6 +211,7 @@ CATEGORY_PHRASES: dict[Category, list[tuple[float, list[str]]]] = {
         (2.0, [r"wheat", r"oats", r"barley", r"alfalfa", r"hay", r"beans", r"sugar ?beets?",
                r"scout(?:s|ing|ed)? (?:my|our|the|his|her|their|a|some) (?:\w+ )?(?:fields?|rows|acres|crops?|wheat|"
                r"corn|beans|soybeans|oats|barley|alfalfa|hay)"]),
+        (1.0, [r"scout(?:s|ing|ed)?"]),  # "i'd rather just scout first": loose alone (location scouting is film's)
         (2.0, [r"fields?", r"seed(?:ing)?", "cover crops?", "livestock", "cattle", "corn", r"soybeans?", "fungicide",
                "herbicide", r"(?<!\d )(?<!\d-)(?<!\d)acres?",  # "5 acres" is a size
                r"fertiliz(?:er|ers|ing|e)", r"pesticides?", r"insecticides?", r"top ?dress(?:ing)?"]),
@@ -242,7 +250,7 @@ CATEGORY_PHRASES: dict[Category, list[tuple[float, list[str]]]] = {
                r"search(?:ing)? (?:party|for (?:him|her|them|my|our))", r"help search(?:ing)?",
                "fire department", "fire scene", "emergency response",
                r"fire (?:dept|marshal|chief|investigat(?:ion|ors?))", r"capsized", "overboard", r"drown(?:ing|ed)?"]),
-        (2.0, ["rescue", r"missing", "security", "overwatch", r"accidents?", r"collisions?", r"crash(?:es)?(?! course)",
+        (2.0, ["rescue", r"missing", "security", "overwatch", r"accidents?", r"collisions?", CRASH,
                r"wrecks?", r"pile-?ups?", r"flood(?:s|ed|ing)?",
                "hazmat", "crowd",
                r"(?:need|start|begin|organi[sz]e|help with) (?:a |the )?search(?:es|ing)?"]),

@@ -145,7 +145,9 @@ SCENERY_WHERE = (
     # ("at least film it" says how much, not where)
     r"(?:\b(?:on|(?<!look )(?<!looks )(?<!looking )(?<!glance )(?<!peek )at(?! (?:least|most|all|once|first|last)\b)|"
     r"in|near|by|outside(?: of)?|behind|beside|"
-    r"next to|across(?: from)?|over|inside|around|along|under|underneath|beneath)\s+"
+    # ("keep watch over the crowd" watches over it: the crowd is the job)
+    r"next to|across(?: from)?|(?<!watch )(?<!watching )(?<!watches )(?<!eye )over|inside|around|along|under|"
+    r"underneath|beneath)\s+"
     r"(?:(?:a|an|the|our|my|his|her|their|your|this|that)\s+)?"
     r"|\bof\s+(?:our|my|his|her|their)\s+"  # and what is pictured: "shots of our farm"
     # and when: "done before the crops come up", "after the wedding"

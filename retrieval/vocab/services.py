@@ -11,6 +11,8 @@ Phrases are regex alternatives over the normalised, lower-case query, matched on
 
 from __future__ import annotations
 
+from retrieval.vocab.categories import CRASH as _CRASH
+
 __all__ = ["SERVICE_HINTS"]
 
 _ANIMAL = r"(?:pets?|dogs?|cats?|pup|pupp(?:y|ies)|kitt(?:y|ies|en|ens)|horses?)"
@@ -62,6 +64,8 @@ SERVICE_HINTS: dict[str, tuple[str, ...]] = {
                             r"how much (?:dirt|gravel|sand|mulch|soil|stone|salt|material|fill)"),
     "earthwork volumes": (r"cubic (?:yards?|feet|meters)", r"(?:stock)?piles?", r"cut and fill",
                           r"how much (?:dirt|gravel|sand|soil|fill) (?:\w+ ){0,3}?(?:moved|hauled|removed)"),
+    "orthomosaic maps": (r"stitched(?: together)?", r"one big (?:map|photo|picture|image)", r"(?:satellite|google) "
+                         r"(?:view|style|image)"),
     "topographic mapping": (r"grad(?:e|es|ing)", r"elevations?", r"contours?", r"slopes?", r"topo", r"cut and fill"),
     "property boundary mapping": (r"property (?:corners?|pins?|lines?|markers?|stakes?)",
                                   r"fence ?(?:lines?|disputes?)",
@@ -117,7 +121,7 @@ SERVICE_HINTS: dict[str, tuple[str, ...]] = {
     "document courier": (r"documents?", r"paperwork", r"contracts?", r"papers", r"signatures?"),
     "boat and island delivery": (r"islands?", r"boats?", r"cottage on", r"(?:on|across) the (?:lake|river|water)"),
     # public safety
-    "accident reconstruction": (r"crash(?:es)?(?! course)", r"collisions?", r"pile-?ups?",
+    "accident reconstruction": (_CRASH, r"collisions?", r"pile-?ups?",
                                 r"(?:car|traffic|vehicle|highway) accidents?",
                                 r"wrecks?"),
     "search and rescue": (r"missing (?:hiker|person|child|kid|man|woman|boy|girl|swimmer|hunter|boater)s?",

@@ -478,6 +478,15 @@ def test_results_handed_over_or_damage_done_by_them_name_no_service(parser: Quer
                   "what happens if they damage something", "what if the drone crashes into my car"):
         assert parser.parse(query).category is None, query
     assert parser.parse("can you deliver insulin to my mom").category == "delivery"
+    assert parser.parse("how long to deliver?").category is None  # the job's results
+    assert parser.parse("how fast can you deliver insulin to algonac").category == "delivery"
+    assert parser.parse("i'd crash it. just the delivery service please").categories == ["delivery"]
+
+
+def test_loose_names_for_a_place_and_a_map_customers_use(parser: QueryParser) -> None:
+    it = parser.parse("a small machine shop near metro airport, parts flown to our other plant")
+    assert it.place is not None and it.place.name == "Romulus"
+    assert parser.parse("aerial map of our 60 acre farm, the stitched together kind").category == "mapping_surveying"
     assert parser.parse("hail damaged my roof").category == "inspection"
 
 

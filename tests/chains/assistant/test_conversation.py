@@ -542,3 +542,22 @@ def test_a_turn_goes_back_to_the_need_before_a_detour(before: list[str], detour:
 def test_sort_by_a_field_orders_by_it() -> None:
     assert _it("real estate photos in novi", "cheapest first", "sort by rating instead").order == "rating"
     assert _it("real estate photos in novi", "sort them by price").order == "price"
+
+
+@pytest.mark.parametrize(("turns", "category"), [
+    (["aerial photos of our lake house in white lake", "actually no, a video would be cooler",
+      "hmm ok photos after all. just the print"], "aerial_photography"),  # settled back
+    (["thermal roof scan in novi", "and regular roof ones same area"], "inspection"),  # the plain kind
+    (["roof inspection in livonia", "also, do you guys do real estate photos?"], "real_estate"),  # asks us, anew
+    (["water tower inspected in monroe county", "then a 3d model of the lot",
+      "oh and someone to keep watch over the crowd at the fireworks"], "public_safety"),  # watched over: the job
+])
+def test_a_change_of_mind_said_loosely_switches_the_service(turns: list[str], category: str) -> None:
+    it = _it(*turns).interpreted
+    assert it is not None and it.category == category
+
+
+def test_a_switch_inside_the_service_drops_the_old_jobs_gear_but_keeps_when() -> None:
+    it = _it("crop spraying on 80 acres in lapeer, need it this weekend", "i'd rather just scout first").interpreted
+    assert it is not None and it.category == "agriculture"
+    assert "spray_system" not in it.features and "weekend_availability" in it.features
