@@ -14,6 +14,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
+from chains.assistant.naming import names
 from chains.claims import money
 
 __all__ = ["amounts", "estimate_text", "over_budget"]
@@ -83,7 +84,8 @@ def estimate_text(listings: Sequence[Any], sizes: Sequence[tuple[str, float]], c
         return ""
     unit = priced[0][0].price_unit
     n = size[unit]
-    each = [f"{x.title} from about {money(total)} ({money(x.price_from_usd)} per {x.price_unit})"
+    named = dict(zip((id(x) for x in listings), names(listings), strict=True))  # same titles told apart
+    each = [f"{named[id(x)]} from about {money(total)} ({money(x.price_from_usd)} per {x.price_unit})"
             for x, total in priced]
     listed = "; ".join(each)
     if cap is None:
@@ -94,5 +96,5 @@ def estimate_text(listings: Sequence[Any], sizes: Sequence[tuple[str, float]], c
                 f"{listed}.")
     if len(within) == len(priced):  # all of them: each one's figure says it
         return f"For {_amount(n, unit)}, within your {money(cap)}: {listed}."
-    names = "; ".join(x.title for x in within)  # titles may hold commas ("Farm Drone Services, Fraser")
-    return f"For {_amount(n, unit)}, within your {money(cap)}: {names}. At their starting prices: {listed}."
+    fit = "; ".join(named[id(x)] for x in within)  # titles may hold commas ("Farm Drone Services, Fraser")
+    return f"For {_amount(n, unit)}, within your {money(cap)}: {fit}. At their starting prices: {listed}."

@@ -72,10 +72,15 @@ def _category_words(category: str) -> str:
     return _CATEGORY_WORDS.get(category, category.replace("_", " "))
 
 
-def _what(request: Request) -> str:
-    """What was searched for, with the insurance filter when it held (features only rank: not said here)."""
+def _what(request: Request, listings: Sequence[Any] = ()) -> str:
+    """What the cited listings are (their categories, as the search found them: "aerial photography and real
+    estate"), else what was searched for; with the insurance filter when it held (features only rank)."""
     it = request.interpreted
-    what = "drone service" if it is None or it.category is None else _category_words(it.category)
+    kinds = [getattr(x, "category", None) for x in listings]  # a test's bare listing may have none
+    if kinds and all(isinstance(k, str) for k in kinds):
+        what = " and ".join(_category_words(str(k)) for k in dict.fromkeys(kinds))
+    else:
+        what = "drone service" if it is None or it.category is None else _category_words(it.category)
     if it is not None and it.insured:
         what = f"insured {what}"
     return what
@@ -116,13 +121,14 @@ def found_text(request: Request, listings: Sequence[Any], question: str = "", *,
     n = len(listings)
     sized = estimate_text(listings, request.sizes, it.max_price if it is not None else None)
     more = " more" if request.skip else ""  # past the listings shown before ("other options")
-    head = (f"Here {'is' if n == 1 else 'are'} {n}{more} {_what(request)} "
+    head = (f"Here {'is' if n == 1 else 'are'} {n}{more} {_what(request, listings)} "
             f"{'listing' if n == 1 else 'listings'}{_where(request, one=n == 1)}{'' if sized else _cap(request)}"
             f"{_ORDERED.get(request.order, '')}.")  # with the job's size, the budget is said of the whole job
     rating = f", rated {top.rating:g} from {top.review_count} reviews" if top.review_count else ""
     where = "" if top.city in top.title else f" in {top.city}"  # "..., Sterling Heights by ... in Sterling Heights"
     away = getattr(top, "distance_miles", None)  # a search result's; a bare listing has none
-    if it is not None and it.place is not None and away is not None and top.city != it.place.name:
+    if (it is not None and it.place is not None and it.place.kind != "county" and away is not None
+            and top.city != it.place.name):
         where += f", {miles(away)} from {it.place.name}"
     best = f" The top match is {top.title} by {top.operator}{where}, {price_of(top)}{rating}."
     if request.order == "price" and len({x.price_unit for x in listings}) > 1:  # $200 an hour before $399 a job
@@ -163,7 +169,8 @@ def asked_text(request: Request, listings: Sequence[Any], question: str, *, said
     services = asked_services(question, it.categories) if it is not None else ()
     if services and "certifications" in aspects and not _CREDENTIAL.search(question):
         aspects = tuple(a for a in aspects if a != "certifications")  # "help with the part 107 test?": the service
-    place = it.place.name if it is not None and it.place is not None else None
+    # a county has no centre the customer is at: no distance from it ("12 miles from Wayne County")
+    place = it.place.name if it is not None and it.place is not None and it.place.kind != "county" else None
     sized = ""  # "how much for 40 acres?": what each starting price comes to for the job, not the unit price alone
     if "price" in aspects and (sized := estimate_text(chosen, request.sizes, it.max_price if it else None)):
         units = dict(request.sizes)
@@ -178,7 +185,7 @@ def asked_text(request: Request, listings: Sequence[Any], question: str, *, said
         text = f"About {names(listings)[picked[0]]}: {text[0].lower()}{text[1:]}" if text.startswith("It ") else text
     if text and lacking(aspects, features, chosen, services):  # a new search is the customer's call
         text += (" No other listing I found lists it either." if searched
-                 else " If that matters, ask me to search for it and I'll show you other listings.")
+                 else " If you need it, say so and I'll look for listings that have it.")
     if not text and plain and not services and (picked or (keeps_shown(question) and wants_details(question))):
         text = details_text(chosen, question)  # "tell me more about the first one", "how do I book them?"
     return text

@@ -16,12 +16,13 @@ from collections.abc import Sequence
 from typing import Any, Literal
 
 from chains.assistant.conversation import about_shown, refers
+from chains.assistant.naming import names
 from chains.claims import money, split_sentences
 from retrieval.query import hinted_services, normalize
 from retrieval.vocab import FEATURE_PATTERNS, named_services
 
 __all__ = ["Aspect", "asked", "asked_services", "aspect_text", "details_text", "feature_words", "is_question",
-           "lacking", "listing_ids", "miles", "money", "names", "pick_text", "pointed", "pointed_top", "referred",
+           "lacking", "miles", "money", "names", "pick_text", "pointed", "pointed_top", "referred",
            "turnaround_text", "wants_details"]
 
 Aspect = Literal["price", "insured", "rating", "distance", "certifications", "features", "pick", "contact",
@@ -36,7 +37,9 @@ _ASKS: dict[Aspect, re.Pattern[str]] = {
                         r"per (?:hour|hr|project|job|acre|session|delivery|day|visit)|hourly|flat (?:rate|fee)|"
                         r"by the (?:hour|job|project)|(?:for )?the whole (?:thing|job|project)|"
                         r"(?:would|will|does|did) (?:that|it|this|they) (?:run|set) (?:me|us|him|her|them|you))\b"),
-    "insured": re.compile(r"\b(?:insur(?:ed|ance)|liability|bonded|covered)\b"),
+    # not the customer's own insurer: "a report I can send to my insurance", "for the insurance claim"
+    "insured": re.compile(r"\b(?:insured|(?<!to my )(?<!to the )(?<!for my )(?<!for the )(?<!with my )insurance"
+                          r"(?! (?:claim|claims|company|adjuster|agent|guy|people|folks))|liability|bonded|covered)\b"),
     "rating": re.compile(r"\b(?:ratings?|rated|reviews?|reputation|stars?|trustworthy|reliable|any good)\b"),
     "distance": re.compile(r"\b(?:how far|far away|far from|distance|miles? away|how close|located|based|"
                            r"where (?:are|is) (?:they|it|that|those|the \w+))\b"),
@@ -52,7 +55,7 @@ _ASKS: dict[Aspect, re.Pattern[str]] = {
     # "how long until I get the report", "how fast", "when would we get the photos": what their listings say of it
     "turnaround": re.compile(r"\bhow (?:long|fast|soon|quick(?:ly)?)\b|\bturn ?around\b|\bturn around time\b|"
                              r"\bwhen (?:will|would|do|can|could) (?:i|we) (?:get|have|see|receive)\b"),
-    "certifications": re.compile(r"\b(?:certifi\w*|licen[cs]\w*|part 107|faa|waivers?|qualified|qualifications?|"
+    "certifications": re.compile(r"\b(?:certifi\w*|certs?|licen[cs]\w*|part 107|faa|waivers?|qualified|qualifications?|"
                                  r"accredit\w*)\b"),
 }
 # a sentence of a listing's own that says how soon ("usually within 48 hours", "delivered next day")
@@ -83,6 +86,7 @@ _FEATURE_WORDS = {"same_day": "same-day service", "night_ops": "night flights",
 # A listing pointed at by its place in the list shown ("the second one", "that last company", "number 2")
 _ORDINAL = re.compile(r"\b(?:the|that|this)\s+(?:very\s+)?(first|second|third|last|1st|2nd|3rd)\b"
                       r"|\b(?:number|no|#)\s?([123])\b")
+_TWO = re.compile(r"\b(first|top|last|bottom) (?:two|2)\b")
 _POSITIONS = {"first": 0, "1st": 0, "1": 0, "second": 1, "2nd": 1, "2": 1, "third": 2, "3rd": 2, "3": 2, "last": -1}
 # Words too common in operators' names to tell one from another ("the Drone Co. one")
 _COMMON_NAME_WORDS = frozenset({"drone", "drones", "aerial", "aerials", "air", "services", "service", "solutions",
@@ -93,6 +97,8 @@ _DETAILS = re.compile(r"\b(?:tell me (?:more|about)|more (?:info|information|det
                       r"book|hire|contact|reach|schedule|get in touch|go with|differen(?:ce|ces|t) between|"
                       r"compare|pros and cons)\b")
 _BOOK = re.compile(r"\b(?:book|hire|contact|reach|schedule|get in touch|go with)\b")
+_MORE_INFO = re.compile(r"\b(?:tell me (?:more|about)|more (?:info|information|details)|details|what else|"
+                        r"differen(?:ce|ces|t) between|compare|pros and cons)\b")
 
 
 def feature_words(feature: str) -> str:
@@ -114,11 +120,13 @@ def referred(question: str, listings: Sequence[Any], earlier: Sequence[str] = ()
     before = tuple(earlier)
     low = normalize(question)
     top = pointed_top(question)
-    if not listings or not (refers(question) or _IT.search(low) or top):
+    if not listings or not (refers(question) or _IT.search(low) or _THEM.search(low) or top):
         return []
     n = len(listings)
     picked = [_POSITIONS[m.group(1) or m.group(2)] % n for m in _ORDINAL.finditer(low)
               if -n <= _POSITIONS[m.group(1) or m.group(2)] < n]
+    if (two := _TWO.search(low)) and n >= 2:  # "compare the first two", "the last 2"
+        picked = [0, 1] if two.group(1) in ("first", "top") else [n - 2, n - 1]
     if not picked:
         for i, x in enumerate(listings):
             words = {w for w in normalize(x.operator).split() if len(w) > 2 and w not in _COMMON_NAME_WORDS}
@@ -129,7 +137,7 @@ def referred(question: str, listings: Sequence[Any], earlier: Sequence[str] = ()
             picked = []
     if not picked and top:  # "book the closest one", "tell me more about the cheapest"
         picked = _tops(top, listings)[:1]
-    if not picked and (_THAT.search(low) or _IT.search(low)) and before:
+    if not picked and (_THAT.search(low) or _IT.search(low) or _THEM.search(low)) and before:
         tops = [a for a in asked(before[-1])[0] if a.startswith("top_")]
         if tops:
             picked = _tops(tops[0], listings)[:1]
@@ -145,6 +153,10 @@ _THAT = re.compile(r"\bthat (?:one|company|outfit|operator|listing|guy|pilot)\b"
 _IT = re.compile(r"\b(?:book|hire|contact|reach|schedule|call|email|message|choose|pick|go with|about)\s+it\b"
                  r"|^\W*(?:(?:and|so|but|ok|okay|great|cool|nice|thanks|alright|hmm|well)\W+)*"
                  r"(?:is|does|can|has|will|would)\s+it\b(?!\s+(?:be|possible|matter|take|rain)\b)")
+
+
+# "ok how do I book them" after a turn that pointed at one of them: that one (the operator, said as "them")
+_THEM = re.compile(r"\b(?:book|hire|contact|reach|schedule|call|go with)\s+(?:them|him|her)\b")
 
 
 def _tops(aspect: Aspect, listings: Sequence[Any]) -> list[int]:
@@ -212,14 +224,15 @@ def details_text(listings: Sequence[Any], question: str) -> str:
         offers = f"; offers {_join(gear)}" if gear else ""
         out.append(f"{name} by {x.operator}, based in {x.city}: from {money(x.price_from_usd)} per {x.price_unit}, "
                    f"{rating}, {insured}, {certs}{offers}; it serves within {x.service_radius_miles:g} miles.")
-    if _BOOK.search(normalize(question)):
-        out.append(f"To book, request a quote or book through SkyMarket on the listing ({listing_ids(listings)}).")
+    low = normalize(question)
+    if _BOOK.search(low) and not _MORE_INFO.search(low):  # "ok how do I book them": how, not every detail again
+        if len(listings) == 1:
+            x = listings[0]
+            return (f"To book {names(listings)[0]} by {x.operator}, open its listing on SkyMarket ({x.id}) and "
+                    "request a quote or book there; the operator confirms the date and the price.")
+        return ("To book, open the listing you choose on SkyMarket and request a quote or book there; the operator "
+                "confirms the date and the price.")
     return " ".join(out)
-
-
-def listing_ids(listings: Sequence[Any]) -> str:
-    """'X is listing lst-0110; Y is listing lst-0469; and Z is listing lst-0414': whom to ask, by id."""
-    return _join([f"{name} is listing {x.id}" for name, x in zip(names(listings), listings, strict=True)], "; ")
 
 
 def lacking(aspects: Sequence[Aspect], features: Sequence[str], listings: Sequence[Any],
@@ -279,12 +292,6 @@ def _join(parts: Sequence[str], sep: str = ", ") -> str:
     if len(parts) == 1:
         return parts[0]
     return sep.join(parts[:-1]) + (";" if sep == "; " else "") + " and " + parts[-1]
-
-
-def names(listings: Sequence[Any]) -> list[str]:
-    """Each listing's title, with its city when another cited listing has the same title."""
-    titles = [x.title for x in listings]
-    return [f"{x.title} in {x.city}" if titles.count(x.title) > 1 else x.title for x in listings]
 
 
 def _split(listings: Sequence[Any], has: Any, verbs: tuple[str, str], none: tuple[str, str]) -> str:
@@ -385,7 +392,7 @@ def pick_text(listings: Sequence[Any], place: str | None) -> str:
     note = " (they price by different units, so compare what each price covers)" if len(units) > 1 else ""
     lead = "It depends on what matters most to you. " if len(firsts) != 1 else ""  # one leads on all: no "depends"
     lead += "; ".join(parts) + f"{note}. " if parts else ""
-    return lead + f"The search ranks {named[0]} first for what you asked."
+    return lead + f"{named[0]} is the best match for what you asked."
 
 
 def aspect_text(aspects: Sequence[Aspect], features: Sequence[str], listings: Sequence[Any],

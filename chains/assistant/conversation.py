@@ -411,6 +411,12 @@ def _medium(low: str, category: str, current: str) -> bool:
     return all(_inside(m, media) for m in _said(low, category))
 
 
+def medium_of(turn: str, category: str, current: str) -> bool:
+    """Whether `category` is named in a turn only as the medium the `current` service delivers ("how long until I
+    get the photos back" of real estate listings: their photos, no photographer asked for)."""
+    return _medium(normalize(turn), category, current)
+
+
 def _other_medium(low: str, category: str | None, current: str | None) -> bool:
     """Whether a normalised turn (`low`) swaps the medium of the service asked for, naming nothing but the new
     medium (photos <-> video: "what about video instead?"); its subject still holds."""

@@ -34,6 +34,7 @@ from chains.assistant.conversation import (
     is_small_talk,
     keeps_shown,
     llm_query,
+    medium_of,
     returns_to,
     with_hints,
 )
@@ -226,7 +227,8 @@ class Steps:
 
         def nothing_new(t: str) -> bool:  # no place, price or feature, no service but the one shown ("my roof")
             it, now = self.engine.parser.parse(t), request().interpreted
-            same = it.category is None or (now is not None and it.category in now.categories)
+            same = it.category is None or (now is not None and (it.category in now.categories or (
+                now.category is not None and medium_of(t, it.category, now.category))))  # "the photos back"
             return same and not (it.place or it.outside_place or it.features or it.max_price or it.insured)
 
         def outside(t: str) -> bool:  # "can the same outfit do his too, outside adrian": the area decides first

@@ -27,8 +27,8 @@ def test_the_job_size_is_read_and_deadlines_are_not(turns: list[str], expected: 
     assert amounts(turns) == expected
 
 
-def _listing(title: str, price: float, unit: str) -> SimpleNamespace:
-    return SimpleNamespace(title=title, price_from_usd=price, price_unit=unit)
+def _listing(title: str, price: float, unit: str, city: str = "Troy", operator: str = "Op") -> SimpleNamespace:
+    return SimpleNamespace(title=title, price_from_usd=price, price_unit=unit, city=city, operator=operator)
 
 
 def test_a_budget_is_compared_with_what_the_whole_job_comes_to() -> None:
@@ -58,3 +58,13 @@ def test_the_answer_says_the_budget_of_the_whole_job(shipped_engine: SearchEngin
     assert "For 200 acres, none of these comes within your $300" in text
     for x in listings:
         assert f"about ${x.price_from_usd * 200:,.0f} (${x.price_from_usd:,.0f} per acre)" in text
+
+
+def test_listings_of_one_title_are_told_apart_by_city_then_operator() -> None:
+    novi, garden = _listing("Wedding Video", 399.0, "project", "Novi"), _listing("Wedding Video", 200.0, "hour",
+                                                                                "Garden City")
+    text = estimate_text([novi, garden], (("hour", 5.0),), None)
+    assert text == "For 5 hours: Wedding Video in Garden City from about $1,000 ($200 per hour)."
+    same = [_listing("RE Package", 225.0, "acre", operator="Wolverine"), _listing("RE Package", 450.0, "acre",
+                                                                                  operator="Kestrel")]
+    assert "RE Package by Wolverine from about $2,250" in estimate_text(same, (("acre", 10.0),), None)

@@ -86,3 +86,15 @@ def test_cheapest_first_across_units_says_to_compare_what_each_covers() -> None:
     assert "different units" in found_text(Request(it, order="price"), [hourly, job])
     assert "different units" not in found_text(Request(it, order="price"), [hourly, hourly])
     assert "different units" not in found_text(Request(it), [hourly, job])  # not ordered by price
+
+
+def test_the_listings_are_named_by_the_categories_found_and_a_county_gives_no_distance() -> None:
+    photo = SimpleNamespace(**(vars(LISTING) | {"category": "aerial_photography", "distance_miles": 4.0}))
+    home = SimpleNamespace(**(vars(LISTING) | {"id": "lst-9004", "category": "real_estate", "distance_miles": 6.0}))
+    it = Interpreted(text="listing shots", category="real_estate", place=GP)
+    assert found_text(Request(it), [photo, home]).startswith(
+        "Here are 2 aerial photography and real estate listings that serve Grosse Pointe.")  # as found, not asked
+    wayne = PlaceRef(name="Wayne County", county="Wayne", kind="county", lat=42.28, lon=-83.26)
+    text = found_text(Request(Interpreted(text="listing shots", category="real_estate", place=wayne)), [home])
+    assert "miles from Wayne County" not in text
+    assert "The top match is Lakeside Aerials by Kestrel Works in Warren, from" in text

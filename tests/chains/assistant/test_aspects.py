@@ -59,6 +59,9 @@ B = _listing("Birch Aerial Works", price_from_usd=99.5, insured=True, features=[
     ("which one would you pick?", ("pick",), ()),
     ("who do you recommend, the best rated?", ("pick",), ()),  # the pick says what each is first at
     ("phone number?", ("contact",), ()),
+    ("are they insured and what certs do they have?", ("insured", "certifications"), ()),
+    ("does that one do a report I can send to my insurance?", (), ()),  # the customer's insurer: no aspect
+    ("how long until I get the report", ("turnaround",), ()),
     ("how do i call them", ("contact",), ()),
 ])
 def test_a_question_about_the_results_is_read(turn: str, aspects: tuple[str, ...], features: tuple[str, ...]) -> None:
@@ -124,7 +127,7 @@ def test_a_pick_says_what_each_is_first_at_and_leaves_the_choice() -> None:
     assert "Heron Thermal is the closest to Royal Oak (2 miles)" in text
     assert "Birch Aerial Works has the lowest starting price ($99.50 per hour)" in text
     assert "different units" in text  # per project beside per hour
-    assert text.endswith("The search ranks Heron Thermal first for what you asked.")
+    assert text.endswith("Heron Thermal is the best match for what you asked.")
     both = pick_text([c, _listing("Dune Air", price_from_usd=300.0, rating=4.1, distance_miles=12.0)], None)
     assert both.startswith("Cedar Sky is the highest rated (4.9 from 40 reviews) and has the lowest starting price "
                            "($120 per hour).")  # no place: no distance; one leads on all: no "it depends"
@@ -200,16 +203,21 @@ def test_a_question_about_one_listing_shown_is_answered_for_it_alone() -> None:
     text = asked_text(request, [A, B, c], "is the Wixom one insured?")
     assert text.startswith("About Cedar Sky: it does not say it is insured.")
     assert "Heron Thermal" not in text and "Birch" not in text
-    assert "ask me to search" in text  # what the shown lack is a new search, the customer's call
-    assert "ask me to search" not in asked_text(request, [A, B, c], "is the 2nd one insured?")  # B is
+    assert "say so and I'll look for listings" in text  # what the shown lack is a new search, the customer's call
+    assert "say so and I'll look for listings" not in asked_text(request, [A, B, c], "is the 2nd one insured?")  # B is
 
 
 def test_more_about_a_listing_shown_says_its_own_details_and_how_to_book() -> None:
     request = Request(Interpreted(text="thermal scan", category="thermal_imaging", place=ROYAL_OAK), about_shown=True)
-    text = asked_text(request, [A, B], "ok how do I book the first one")
+    text = asked_text(request, [A, B], "tell me more about the first one")
     assert text.startswith("Heron Thermal by Op, based in Berkley: from $240 per project, rated 4.2 from 7 reviews")
     assert "does not say it is insured" in text and "Level I Thermographer" in text and "night flights" in text
-    assert A.id in text and B.id not in text
+    assert B.id not in text
+    book = asked_text(request, [A, B], "ok how do I book the first one")  # how to, not every detail again
+    assert book == (f"To book Heron Thermal by Op, open its listing on SkyMarket ({A.id}) and request a quote or "
+                    "book there; the operator confirms the date and the price.")
+    both = asked_text(request, [A, B], "compare the first two")  # each one's details, side by side
+    assert both.startswith("Heron Thermal by Op") and "Birch Aerial Works by Op" in both
     assert asked_text(request, [A, B], "thanks") == ""  # asks nothing of them
 
 
@@ -220,10 +228,13 @@ def test_a_listing_pointed_at_by_a_superlative_is_the_one_first_by_that_field() 
     assert referred("tell me more about the cheapest", three) == [1]
     assert referred("how do i contact the best rated one", three) == [2]
     assert referred("which one is closest to me?", three) == []  # asks which: answered as such, for all three
+    # "them" after a turn that pointed at one: that one, booked
+    assert referred("ok how do I book them", three, ["which one is the cheapest", "does that one fly at night?"]) == [1]
+    assert referred("ok how do I book them", three, ["thermal scan in royal oak"]) == []  # none pointed at: all
     assert pointed_top("which is cheapest?") is None and pointed_top("anything cheaper?") is None
     request = Request(Interpreted(text="thermal scan", category="thermal_imaging", place=ROYAL_OAK))
     text = asked_text(request, three, "how do i contact the best rated one")
-    assert text.startswith("Cedar Sky by Op, based in Wixom:") and c.id in text  # its details and how to book it
+    assert text.startswith("To book Cedar Sky by Op, open its listing on SkyMarket") and c.id in text  # how to book it
     assert A.id not in text and B.id not in text and "Ratings:" not in text
     closest = asked_text(request, three, "which one is closest to me?")
     assert closest == "Of these 3, Heron Thermal is the closest to Royal Oak, 2 miles away."

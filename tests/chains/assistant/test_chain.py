@@ -285,7 +285,7 @@ async def test_what_none_of_the_shown_has_is_said_then_other_listings_are_shown_
     assert streamed == worded.text
     kept = build(Scripted(reply="Okay."), assistant_search_when_none_has_it=False).invoke({"messages": convo})
     assert [x.id for x in kept.listings] == [x.id for x in shown.listings]  # off: the shown, and an offer
-    assert "None of the 3 lists live streaming" in kept.text and "ask me to search" in kept.text
+    assert "None of the 3 lists live streaming" in kept.text and "say so and I'll look for listings" in kept.text
     # When no other listing has it either, the shown stay and the answer says so.
     chimney = "need the chimney on our old house checked out, we're in Ferndale"
     night = [{"role": "user", "content": chimney}, {"role": "assistant", "content": "..."},
@@ -737,7 +737,7 @@ def test_which_to_pick_and_how_to_call_them_are_answered_from_the_listings(build
     pick = _converse(build, "roof inspection in Troy", "which one would you pick?")
     assert [x.id for x in pick.listings] == [x.id for x in shown.listings]
     assert " is the highest rated (" in pick.text or " is the closest to Troy (" in pick.text
-    assert pick.text.endswith(f"The search ranks {shown.listings[0].title} first for what you asked.")
+    assert pick.text.endswith(f"{shown.listings[0].title} is the best match for what you asked.")
     call = _converse(build, "roof inspection in Troy", "phone number?")
     assert [x.id for x in call.listings] == [x.id for x in shown.listings]
     assert call.text.startswith("SkyMarket does not show operators' phone numbers")
@@ -777,4 +777,11 @@ def test_other_listings_shown_instead_all_have_what_was_asked(build: Build) -> N
     assert out.text.startswith("None of the 3 listings shown before lists emergency call-outs")
     assert out.listings and all("emergency_callout" in x.features for x in out.listings)
     assert not {x.id for x in out.listings} & {x.id for x in shown.listings}
-    assert "ask me to search" not in out.text
+    assert "say so and I'll look for listings" not in out.text
+
+
+def test_a_question_naming_the_medium_of_the_service_shown_keeps_the_listings(build: Build) -> None:
+    shown = _converse(build, "real estate photos in Troy")
+    back = _converse(build, "real estate photos in Troy", "how long until I get the photos back")
+    assert [x.id for x in back.listings] == [x.id for x in shown.listings]
+    assert not back.text.startswith("Here are")  # the question's answer, not the list again
