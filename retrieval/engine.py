@@ -207,7 +207,8 @@ class SearchEngine:
             point = (it.place.lat, it.place.lon)
             county = it.place.county if it.place.kind == "county" else None
         elif it.outside_place is not None:
-            return Outcome([], False, self.area.outside_notice(it.outside_place.name), it)
+            out = it.outside_place
+            return Outcome([], False, self.area.outside_notice(out.name, out.lat, out.lon), it)
         key: _Key = (self.index.version, it.model_dump_json(), point, limit)
         cached = self.result_cache.get(key)
         if cached is not None:

@@ -31,7 +31,7 @@ from chains.assistant.conversation import Request, keeps_shown
 from chains.claims import split_sentences
 from retrieval.text import tokenize
 
-__all__ = ["ACKNOWLEDGED", "GENERAL", "GREETING", "TRUST", "UNLISTED", "asked_text", "cards", "found_text",
+__all__ = ["ACKNOWLEDGED", "GENERAL", "GREETING", "SAME", "TRUST", "UNLISTED", "asked_text", "cards", "found_text",
            "general_text", "instead_text", "nearest_text", "none_found_text", "offered_text", "price_of",
            "request_text", "unanswered_text"]
 
@@ -53,6 +53,8 @@ def general_text(question: str) -> str:
     return TRUST if _TRUST.search(question) else GENERAL
 
 
+# said before an answer that is, word for word, the one just given ("need it this week" changing nothing found)
+SAME = "That doesn't change what I found:"
 # small talk once the customer has asked for something ("thanks, that's all", "ok cool"): no greeting again
 ACKNOWLEDGED = ("Glad to help. When you're ready, request a quote or book through SkyMarket on the listing, or tell "
                 "me what else you need done.")

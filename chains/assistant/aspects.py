@@ -19,6 +19,7 @@ from chains.assistant.conversation import about_shown, refers
 from chains.assistant.naming import names
 from chains.claims import money, split_sentences
 from retrieval.query import hinted_services, normalize
+from retrieval.text import stem, tokenize
 from retrieval.vocab import FEATURE_PATTERNS, named_services
 
 __all__ = ["Aspect", "asked", "asked_services", "aspect_text", "details_text", "feature_words", "is_question",
@@ -239,7 +240,7 @@ def lacking(aspects: Sequence[Aspect], features: Sequence[str], listings: Sequen
             services: Sequence[str] = ()) -> bool:
     """Whether a listing lacks what a yes/no question over them asked (insurance, a feature, a service)."""
     return any(("insured" in aspects and not x.insured) or any(f not in x.features for f in features)
-               or any(s not in x.services for s in services) for x in listings)
+               or any(s not in x.services and not _mention(x.description, s) for s in services) for x in listings)
 
 
 def is_question(turn: str) -> bool:
@@ -450,4 +451,23 @@ def aspect_text(aspects: Sequence[Aspect], features: Sequence[str], listings: Se
     for service in services:
         out.append(_split(listings, lambda x, s=service: s in x.services, (f"lists {service}", f"list {service}"),
                           (f"does not list {service}", f"lists {service}")))
+        for name, x in named:  # not among its services, but its own words name it ("We inspect roofs, chimneys")
+            if service not in x.services and (said := _mention(x.description, service)):
+                out.append(f'{name} writes: "{said}"')
     return " ".join(out)
+
+
+# words of a service's name that say what is done, to anything: its other words say to what ("chimney")
+_DOING = frozenset(stem(w) for w in ("inspection", "check", "assessment", "analysis", "detection", "response",
+                                     "mapping", "maps", "survey", "photos", "photography", "video", "videography",
+                                     "delivery", "services", "monitoring", "documentation", "filming"))
+
+
+def _mention(description: str, service: str) -> str:
+    """The first sentence of a listing's description that names what a service is done to ("chimney" of chimney
+    inspection): all of those words, by stem; '' when none does or the name has no such word."""
+    keys = {stem(w) for w in tokenize(service) if not w.isdigit()} - _DOING
+    if not keys:
+        return ""
+    return next((t.strip() for t in split_sentences(description)
+                 if keys <= {stem(w) for w in tokenize(t)} and "$" not in t), "")

@@ -106,7 +106,7 @@ class AssistantChain(Runnable[Any, Any]):
             found = s.nearest(found, s.retriever.invoke(wider[0], config, **wider[1]))
         if (other := s.instead(found, read)) is not None and (again := s.search(other)) is not None:
             found = s.replaced(found, other, s.retriever.invoke(again[0], config, **again[1]))  # none of them had it
-        return read, s.answered(found)
+        return read, s.answered(found, read)
 
     async def _aretrieve(self, data: Any, config: RunnableConfig) -> tuple[Read, Found]:
         s = self.steps
@@ -120,7 +120,7 @@ class AssistantChain(Runnable[Any, Any]):
             found = s.nearest(found, await s.retriever.ainvoke(wider[0], config, **wider[1]))
         if (other := s.instead(found, read)) is not None and (again := s.search(other)) is not None:
             found = s.replaced(found, other, await s.retriever.ainvoke(again[0], config, **again[1]))
-        return read, s.answered(found)
+        return read, s.answered(found, read)
 
     # --- invoke: prompt -> model -> ground (-> once more) -> moderate ---
     def _run(self, data: Any, config: RunnableConfig) -> Any:

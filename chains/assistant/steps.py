@@ -313,12 +313,19 @@ class Steps:
         new.flags = [*found.flags, *new.flags, "searched again: none of the listings shown had what was asked"]
         return new
 
-    def answered(self, found: Found) -> Found:
+    def answered(self, found: Found, read: Read | None = None) -> Found:
         """The answer from the listings, when the embedded model answers first and is not to be asked: with
         listings cited unless `chat.local.answers_with_listings` says so (its text, when it survived the checks,
         was mostly odd), and always for a question about the listings the customer already has ("are they
         insured?", "tell me more about the second one") that their values answer. A paid model is still asked
-        (its text goes first, the data's answer after it)."""
+        (its text goes first, the data's answer after it). An answer the same, word for word, as the one just
+        given says so first (`read`: the conversation), so the customer knows the turn was read."""
+        done = self._answered(found)
+        if read is None or done.final is None or not done.listings or not _repeats(done.final, read.history):
+            return done
+        return replace(done, final=f"{answer.SAME} {done.final}")
+
+    def _answered(self, found: Found) -> Found:
         if found.final is not None or not found.listings:
             return found
         local = self.is_local(self.models.runnables[0])
@@ -408,7 +415,8 @@ class Steps:
         found, a place and nothing else); `question` (the newest turn) is what that answer addresses."""
         it = request.interpreted
         if it is not None and it.outside_place is not None:  # decided by code: the model is never asked
-            notice = self.engine.area.outside_notice(it.outside_place.name)
+            out = it.outside_place
+            notice = self.engine.area.outside_notice(out.name, out.lat, out.lon)
             return Found(request, [], False, notice, final=notice)
         if request.missing and (it is None or (it.category is None and it.place is None)):  # nothing to show
             return Found(request, [], None, None, final=f"{unlisted_text(request.missing)} {answer.UNLISTED}")
@@ -560,6 +568,12 @@ class Steps:
         return AssistantOutput(text=text, listings=found.listings, in_service_area=found.in_service_area,
                                notice=found.notice, interpreted=found.request.interpreted,
                                flags=list(dict.fromkeys([*found.flags, *flags])))
+
+
+def _repeats(text: str, history: Sequence[BaseMessage]) -> bool:
+    """Whether `text` is what the assistant said last (its text view may carry the listing cards after it)."""
+    said = next((m for m in reversed(history) if isinstance(m, AIMessage)), None)
+    return said is not None and " ".join(str(said.content).split()).startswith(" ".join(text.split()))
 
 
 def _shown(request: Request) -> bool:

@@ -54,6 +54,11 @@ def test_out_of_area_is_honest(engine: SearchEngine) -> None:
     out = engine.search("drone delivery in Chicago")
     assert out.in_service_area is False and out.hits == []
     assert out.notice and "Chicago" in out.notice and "Detroit Metro" in out.notice
+    assert "for example Detroit, Troy or Ann Arbor" in out.notice  # far away: well-known towns of the area
+    near = engine.search("roof inspection in Lansing").notice  # a drive away: the area's nearest towns
+    assert near is not None and "The closest part of the area to Lansing, Michigan is around Fowlerville" in near
+    windsor = engine.search("roof inspection in Windsor, Ontario").notice  # across the border: no drive
+    assert windsor is not None and "closest part" not in windsor and "Windsor" in windsor
 
 
 def test_typo_notice_and_no_match(engine: SearchEngine) -> None:

@@ -12,6 +12,7 @@ from chains.assistant.aspects import (
     asked,
     aspect_text,
     is_question,
+    lacking,
     miles,
     pick_text,
     pointed,
@@ -162,6 +163,12 @@ def test_a_question_naming_a_service_says_which_listings_list_it() -> None:
     assert "Roof Looks lists gutter check; Tower Looks does not say so." in text
     both = found_text(request, [roof, roof], question="can they check the gutters?")
     assert "Both list gutter check." in both
+    # not among its services, but named in its own words: quoted, and it lacks nothing a new search would find
+    towers = _listing("Spire Looks", services=["roof inspection"], description="We inspect roofs, chimneys and "
+                      "towers. Reports in 48 hours.")
+    chimneys = found_text(request, [towers, tower], question="do they do chimneys too?")
+    assert 'Spire Looks writes: "We inspect roofs, chimneys and towers."' in chimneys
+    assert not lacking((), (), [towers], ["chimney inspection"]) and lacking((), (), [tower], ["chimney inspection"])
     # a service that names a credential ("part 107 test prep") is the service asked, not their certificates
     course = _listing("Pilot Course", services=["part 107 test prep"])
     lessons = Request(Interpreted(text="lessons", categories=["training"], place=ROYAL_OAK), about_shown=True)

@@ -19,7 +19,7 @@ from langchain_core.messages import HumanMessage, SystemMessage
 
 import chains.chat_input as chat_input
 from chains.assistant import AssistantChain
-from chains.assistant.answer import found_text, price_of
+from chains.assistant.answer import SAME, found_text, price_of
 from chains.assistant.aspects import miles
 from chains.assistant.conversation import condense
 from chains.assistant.schema import AssistantOutput
@@ -785,3 +785,15 @@ def test_a_question_naming_the_medium_of_the_service_shown_keeps_the_listings(bu
     back = _converse(build, "real estate photos in Troy", "how long until I get the photos back")
     assert [x.id for x in back.listings] == [x.id for x in shown.listings]
     assert not back.text.startswith("Here are")  # the question's answer, not the list again
+
+
+def test_an_answer_the_same_as_the_last_says_so(build: Build) -> None:
+    local = Scripted(reply="Okay.", seen=[])  # the default setup: the embedded model first, the data answers
+    local.name = "model:smollm2-135m-instruct"
+    chain = build(local)
+    first = {"messages": [{"role": "user", "content": "roof inspection in Troy"}]}
+    shown = chain.invoke(first)
+    again = chain.invoke({"messages": [*first["messages"], {"role": "assistant", "content": shown.text},
+                                       {"role": "user", "content": "roof inspection in Troy please"}]})
+    assert again.text == f"{SAME} {shown.text}"
+    assert [x.id for x in again.listings] == [x.id for x in shown.listings]
