@@ -186,6 +186,9 @@ _RECAP = re.compile(
 _UNCAP = re.compile(
     r"\b(?:budget|price|cost|money)s? (?:doesnt|does not|dont|isnt|is not|wont be) (?:matter|an issue|a concern|"
     r"a problem)|\bno budget\b|\bprice is no object|\b(?:any|whatever) (?:price|budget)\b"
+    # "forget the budget", "scratch the price limit", "pay more for someone good"
+    r"|\b(?:forget|scratch|drop|ignore|never ?mind|no need for) (?:about )?(?:the |my |that |a )?(?:budget|price|cap|"
+    r"limit|price limit|max)\b|\b(?:pay|spend) (?:a bit |a little |a lot )?more\b"
 )
 # A feature taken back after it ("night flying isn't needed after all", "the thermal part doesn't matter"); one
 # taken back before it ("forget the night thing", "don't need 4k") is the parser's own turned-down phrase

@@ -283,6 +283,11 @@ def test_a_cap_corrected_by_a_bare_number_or_taken_back() -> None:
     assert raised is not None and raised.max_price == 900
     gone = _it("orthomosaic in Saline under 400", "honestly the price isn't a concern")
     assert gone.interpreted is not None and gone.interpreted.max_price is None and gone.order == "relevance"
+    for dropped in ("hmm ok forget the budget, i'd rather pay more for someone good", "scratch the price limit"):
+        out = _it("roof check in royal oak, insured and under $200", dropped)  # not "on a budget": cheapest first
+        assert out.interpreted is not None and out.interpreted.max_price is None and out.order == "relevance"
+        assert out.interpreted.insured
+    assert _it("roof inspection in troy", "im on a budget").order == "price"
 
 
 def test_equipment_asked_later_refines_the_service_asked_first() -> None:
