@@ -151,6 +151,10 @@ CATEGORY_PHRASES: dict[Category, list[tuple[float, list[str]]]] = {
     "thermal_imaging": [
         (3.5, [r"moisture (?:survey|scan|map(?:ping)?)s?", "wet insulation"]),
         (3.5, [r"(?:missing|lost|runaway) (?:pets?|dogs?|cats?)",
+               # "my buddy lost his dog", "we lost our cat": lost, said of the pet
+               rf"lost (?:my|our|his|her|their|the|a) (?:\w+ )?{_PET}\b",
+               # "can a drone actually find a dog?"
+               rf"\bfind (?:a|the) (?:lost )?{_PET}\b",
                # a pet gone, said as what happened: "the dog ran off", "our cat got out last night"
                rf"{_PET},? (?:\w+ ){{0,2}}?(?:ran|run|runs|got|went|slipped|wandered|bolted|escaped|took) "
                r"(?:off|away|out|loose)",

@@ -219,6 +219,7 @@ def test_a_size_in_acres_asks_for_no_farming(parser: QueryParser) -> None:
         ("a lot line overlay on the photo of our acreage", "real_estate"),
         ("thermography of a solar farm", "thermal_imaging"),
         ("our lost dog ran into the woods", "thermal_imaging"),
+        ("my buddy lost his dog yesterday over in brighton, can a drone actually find a dog??", "thermal_imaging"),
         ("count the deer on our property", "thermal_imaging"),
         ("how big is that pile of gravel", "mapping_surveying"),
         ("who teaches drone flying", "training"),

@@ -566,3 +566,13 @@ def test_a_switch_inside_the_service_drops_the_old_jobs_gear_but_keeps_when() ->
     it = _it("crop spraying on 80 acres in lapeer, need it this weekend", "i'd rather just scout first").interpreted
     assert it is not None and it.category == "agriculture"
     assert "spray_system" not in it.features and "weekend_availability" in it.features
+
+
+def test_a_second_need_said_while_i_have_you_switches_and_the_first_comes_back() -> None:
+    turns = ["need a drone to survey our 10 acres in howell, we're splitting it into two lots",
+             "oh and while i have you, my buddy lost his dog yesterday over in brighton, can a drone find a dog??"]
+    dog = _it(*turns).interpreted
+    assert dog is not None and dog.category == "thermal_imaging" and dog.place and dog.place.name == "Brighton"
+    # the way back: the detour's turns leave the request (Steps._keep), its service named again
+    assert returns_to("ok thx ill tell him. so back to my survey in howell, what do those run", turns[:1], turns[1:],
+                      PARSER)
