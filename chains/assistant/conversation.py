@@ -74,7 +74,8 @@ _ORDER: tuple[tuple[Order, re.Pattern[str]], ...] = (
                          r"(?:price|prices|cost)\b"
                          # "on a budget" asks for the cheap ones; "budget is about $200", "budget maybe 1500 tops"
                          # only set a cap (a number soon after it)
-                         r"|\bbudget\b(?!'?s?[^.?!\d]{0,25}\d)")),
+                         # ("same budget" keeps the cap said before: it asks for nothing cheaper)
+                         r"|(?<!same )\bbudget\b(?!'?s?[^.?!\d]{0,25}\d)")),
     ("rating", re.compile(r"\b(best|highest|top)[- ]rated\b|\bbest reviews?\b|\bhighest rating\b"
                           # "any with better reviews?", "someone more experienced", "higher rated ones"
                           r"|\b(?:better|higher|highly|well)[- ](?:rated|ratings?|reviews?|reviewed)\b"
@@ -466,16 +467,32 @@ _TAKE_BACK = re.compile(r"\b(?:not?|never|forget|skip|scratch|ditch|cancel|inste
 
 def _taken_back(low: str) -> set[str]:
     """The features a normalised turn (`low`) names only to take back, every time: turned down before ("forget
-    the night thing", as the parser reads it) or after ("the night part isn't needed")."""
-    out: set[str] = set()
+    the night thing", as the parser reads it, "doesnt need to be at night") or after ("the night part isn't
+    needed"); and the days asked for, when any day will do ("so any day works actually", "no rush")."""
+    out: set[str] = set(_WHENEVER) if _ANY_DAY.search(low) else set()
     if _TAKE_BACK.search(low) is None:
         return out
     for name, p in FEATURE_PATTERNS.items():
         said = list(p.finditer(low))
         if said and all(NEGATION_PATTERN.search(low, max(0, m.start() - 32), m.start()) is not None
+                        or _NEEDNT.search(low, max(0, m.start() - 32), m.start()) is not None
                         or _UNNEEDED.match(low, m.end()) is not None for m in said):
             out.add(name)
     return out
+
+
+def takes_back(turn: str) -> set[str]:
+    """The features a turn takes back (`_taken_back`): a refinement of the request, not a question about the
+    listings shown ("ok doesnt need to be at night" searches again without night flights)."""
+    return _taken_back(normalize(turn))
+
+
+# "doesnt need to be at night", "dont have to be same day": what follows is not needed
+_NEEDNT = re.compile(r"\b(?:doesnt|does not|dont|do not|wont|no longer) (?:need|have|got) to (?:be )?(?:\w+ )?$")
+# any day will do: the days asked for are no longer needed
+_ANY_DAY = re.compile(r"\bany (?:day|time|date|weekday)s? (?:works|is fine|is ok|is okay|is good|would work|will do)\b|"
+                      r"\b(?:whenever|anytime|any time) (?:works|is fine|is ok)\b|\bno rush\b")
+_WHENEVER = ("weekend_availability", "same_day")
 
 
 # a word turned down, forward: "not food", "forget the night thing", "no more drone photos"

@@ -36,6 +36,7 @@ from chains.assistant.conversation import (
     llm_query,
     medium_of,
     returns_to,
+    takes_back,
     with_hints,
 )
 from chains.assistant.gear import elsewhere, offered_features
@@ -235,6 +236,10 @@ class Steps:
             it = self.engine.parser.parse(t)
             return it.outside_place is not None and it.place is None
 
+        def relaxes(t: str) -> bool:  # "ok doesnt need to be at night", "any day works actually": search again
+            now = request().interpreted
+            return now is not None and bool(takes_back(t) & set(now.features))
+
         def points(t: str) -> bool:  # "who's closest?" of them; not "for the spraying, who's closest" (another need)
             it, now = self.engine.parser.parse(t), request().interpreted
             return self._points(t) and (it.category is None or (now is not None and it.category in now.categories))
@@ -244,8 +249,8 @@ class Steps:
                 continue  # "thank you!" then "one more q - do they edit the photos?": still about the listings shown
             if i and asks_more(t) and _adds_nothing(self.engine.parser.parse(t)):
                 skip += 1  # "show me other options": the same search, past the listings shown
-            elif i == 0 or outside(t) or (asks_anew(t) and not points(t)) or not (points(t) or keeps_shown(t) or (
-                    is_question(t) and nothing_new(t))) or not showed():
+            elif i == 0 or outside(t) or relaxes(t) or (asks_anew(t) and not points(t)) or not (
+                    points(t) or keeps_shown(t) or (is_question(t) and nothing_new(t))) or not showed():
                 # a question that asks for nothing new to search ("he's 14, is that ok?") is about them
                 start = request().topic_from if kept else 0
                 if start and returns_to(t, kept[:start], kept[start:], self.engine.parser):

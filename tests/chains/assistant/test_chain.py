@@ -797,3 +797,12 @@ def test_an_answer_the_same_as_the_last_says_so(build: Build) -> None:
                                        {"role": "user", "content": "roof inspection in Troy please"}]})
     assert again.text == f"{SAME} {shown.text}"
     assert [x.id for x in again.listings] == [x.id for x in shown.listings]
+
+
+def test_a_feature_taken_back_searches_again_without_it(build: Build) -> None:
+    first = "do u have anyone w a thermal drone that can fly at night? want a heat loss scan of my house in livonia"
+    shown = _converse(build, first)
+    out = _converse(build, first, "the energy guy said it just needs to be cold. so ok doesnt need to be at night")
+    assert out.interpreted is not None and "night_ops" not in out.interpreted.features
+    assert out.text.startswith("Here are")  # a new search, not an answer about the listings shown
+    assert [x.id for x in out.listings] != [x.id for x in shown.listings]

@@ -12,6 +12,7 @@ from chains.assistant.conversation import (
     is_small_talk,
     keeps_shown,
     returns_to,
+    takes_back,
     wants_others,
 )
 from retrieval.places import load_gazetteer
@@ -576,3 +577,21 @@ def test_a_second_need_said_while_i_have_you_switches_and_the_first_comes_back()
     # the way back: the detour's turns leave the request (Steps._keep), its service named again
     assert returns_to("ok thx ill tell him. so back to my survey in howell, what do those run", turns[:1], turns[1:],
                       PARSER)
+
+
+@pytest.mark.parametrize(("turn", "dropped"), [
+    ("the energy guy said it just needs to be cold out not dark. so ok doesnt need to be at night", {"night_ops"}),
+    ("update lol we might move it to a friday, so any day works actually. same budget",
+     {"weekend_availability", "same_day"}),
+    ("no rush on it", {"weekend_availability", "same_day"}),
+    ("we need it at night", set()),
+])
+def test_a_feature_taken_back_is_read(turn: str, dropped: set[str]) -> None:
+    assert takes_back(turn) == dropped
+
+
+def test_any_day_drops_the_day_asked_and_same_budget_keeps_the_cap_without_ordering() -> None:
+    out = _it("wedding videographer in ann arbor, a saturday in june, budget around 800",
+              "update lol we might move it to a friday, so any day works actually. same budget")
+    assert out.interpreted is not None and out.interpreted.features == [] and out.interpreted.max_price == 800
+    assert out.order == "relevance"
