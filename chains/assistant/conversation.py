@@ -482,9 +482,17 @@ def _taken_back(low: str) -> set[str]:
 
 
 def takes_back(turn: str) -> set[str]:
-    """The features a turn takes back (`_taken_back`): a refinement of the request, not a question about the
-    listings shown ("ok doesnt need to be at night" searches again without night flights)."""
-    return _taken_back(normalize(turn))
+    """The features a turn takes back (`_taken_back`), and "insured" when it takes back insurance ("ok it doesnt
+    have to be insured"): a refinement of the request, not a question about the listings shown ("ok doesnt need
+    to be at night" searches again without night flights)."""
+    low = normalize(turn)
+    return _taken_back(low) | ({"insured"} if _UNINSURED.search(low) else set())
+
+
+# insurance no longer asked for: "doesnt have to be insured", "insurance isnt a must", "dont need them insured"
+_UNINSURED = re.compile(r"\b(?:doesnt|does not|dont|do not|wont|no longer) (?:need|have|got) (?:to be |them |it )?"
+                        r"(?:\w+ )?insured\b|\binsurance (?:isnt|is not|doesnt|does not) (?:\w+ )?(?:needed|required|"
+                        r"necessary|a must|matter)\b|\b(?:forget|skip|never ?mind) (?:the )?insurance\b")
 
 
 # "doesnt need to be at night", "dont have to be same day": what follows is not needed
@@ -595,7 +603,10 @@ def condense(turns: list[str], parser: QueryParser) -> Request:
             merged.radius_miles = it.radius_miles
         dropped = _taken_back(low)
         merged.features = [f for f in dict.fromkeys([*merged.features, *it.features]) if f not in dropped]
-        merged.insured = True if it.insured else merged.insured
+        if _UNINSURED.search(low):  # "ok it doesnt have to be insured i guess": taken back
+            merged.insured = None
+        else:
+            merged.insured = True if it.insured else merged.insured
         words += [w for w in _content(it) if w not in words and w not in refused]
         if it.category is None and merged.category is not None:  # "can they also do video?" (a listing's tour)
             words += [w for w in _hinted(low, merged.category) if w not in words]

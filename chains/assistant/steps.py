@@ -238,7 +238,7 @@ class Steps:
 
         def relaxes(t: str) -> bool:  # "ok doesnt need to be at night", "any day works actually": search again
             now = request().interpreted
-            return now is not None and bool(takes_back(t) & set(now.features))
+            return now is not None and bool(takes_back(t) & {*now.features, *(("insured",) if now.insured else ())})
 
         def points(t: str) -> bool:  # "who's closest?" of them; not "for the spraying, who's closest" (another need)
             it, now = self.engine.parser.parse(t), request().interpreted

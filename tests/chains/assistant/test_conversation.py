@@ -585,6 +585,7 @@ def test_a_second_need_said_while_i_have_you_switches_and_the_first_comes_back()
      {"weekend_availability", "same_day"}),
     ("no rush on it", {"weekend_availability", "same_day"}),
     ("we need it at night", set()),
+    ("ok it doesnt have to be insured i guess, neighbor used a guy who wasnt", {"insured"}),
 ])
 def test_a_feature_taken_back_is_read(turn: str, dropped: set[str]) -> None:
     assert takes_back(turn) == dropped
@@ -595,3 +596,9 @@ def test_any_day_drops_the_day_asked_and_same_budget_keeps_the_cap_without_order
               "update lol we might move it to a friday, so any day works actually. same budget")
     assert out.interpreted is not None and out.interpreted.features == [] and out.interpreted.max_price == 800
     assert out.order == "relevance"
+
+
+def test_insurance_taken_back_drops_the_filter_and_keeps_the_cap() -> None:
+    out = _it("40 acres of soybeans sprayed near dundee, must be insured and under 30 an acre",
+              "ok it doesnt have to be insured i guess. still under 30/acre tho").interpreted
+    assert out is not None and not out.insured and out.max_price == 30
